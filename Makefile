@@ -1,0 +1,142 @@
+# frontdesk - build, run, test, bench, fuzz, install.
+#
+#   make            build build/frontdesk
+#   make run        install missing packages, build, start with config.yaml.example
+#   make test       install missing packages, build, run every test
+#   make bench      benchmarks (numbers go to BENCHMARKS.md by hand, with the command)
+#   make eval       measure complaint detection on ../shared/data (skipped when absent)
+#   make lint       clang-format check + cppcheck
+#   make fuzz       run the libFuzzer targets for FUZZ_SECONDS each (needs clang)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Variables: WERROR=1 adds -Werror; SAN=1 builds with ASan+UBSan into build-san/.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+CC       ?= cc
+PKGS     := libwebsockets libuv libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc libcrypt
+
+ifeq ($(SAN),1)
+B        := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+else
+B        := build
+SANFLAGS :=
+OPT      := -O2
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Ibot -Ihandoff -I$(B)/gen $(PKG_CFLAGS) -MMD -MP
+LDLIBS   := $(PKG_LIBS) -lm
+ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
+
+SRCS     := $(wildcard bot/*.c bot/connectors/*.c handoff/*.c)
+MAIN     := bot/main.c
+LIBSRCS  := $(filter-out $(MAIN),$(SRCS))
+LIBOBJS  := $(LIBSRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/embedded.o
+EMBED    := config.yaml.example $(sort $(wildcard handoff/web/* bot/web/*))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+
+all: $(B)/frontdesk
+
+$(B)/frontdesk: $(B)/obj/$(MAIN:.c=.o) $(B)/libfrontdesk.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/libfrontdesk.a: $(LIBOBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# Static files (dashboard, widget, the default config) are embedded at build.
+$(B)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $<
+
+$(B)/gen/embedded.c: $(B)/tools/embed $(EMBED)
+	@mkdir -p $(dir $@)
+	$(B)/tools/embed $(EMBED) > $@.tmp && mv $@.tmp $@
+
+$(B)/obj/gen/embedded.o: $(B)/gen/embedded.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libfrontdesk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# Fuzz targets are also built with a plain driver that replays the kept
+# corpus, so `make test` re-runs every saved input without clang.
+$(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay.o $(B)/libfrontdesk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/bench/%: $(B)/obj/tests/bench/%.o $(B)/libfrontdesk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@tools/deps.sh
+
+# Build and run one module's unit test alone (useful while other modules are
+# mid-edit): make unit T=normalize
+unit: $(B)/tests/test_$(T)
+	$(B)/tests/test_$(T)
+
+test: deps
+	$(MAKE) --no-print-directory all-tests
+	tests/run-all.sh $(B)
+
+all-tests: $(B)/frontdesk $(UNIT_BINS) $(FUZZ_REPLAY)
+
+run: deps
+	$(MAKE) --no-print-directory $(B)/frontdesk
+	$(B)/frontdesk run -c config.yaml.example
+
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+bench: deps
+	$(MAKE) --no-print-directory $(B)/frontdesk $(BENCH_SRCS:tests/bench/%.c=$(B)/bench/%)
+	tests/bench/run.sh $(B)
+
+eval: $(B)/frontdesk
+	tools/eval.sh $(B)/frontdesk
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	tools/fuzz.sh $(FUZZ_SECONDS)
+
+lint:
+	clang-format --dry-run --Werror $(SRCS) $(wildcard bot/*.h bot/connectors/*.h handoff/*.h tests/unit/*.c tests/fuzz/*.c tests/bench/*.c)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+		--suppress=missingIncludeSystem -Ibot -Ihandoff $(SRCS)
+
+install: $(B)/frontdesk
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/frontdesk/rules/lexicon \
+		$(DESTDIR)$(PREFIX)/share/frontdesk/replies $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 755 $(B)/frontdesk $(DESTDIR)$(PREFIX)/bin/frontdesk
+	install -m 644 rules/*.yaml $(DESTDIR)$(PREFIX)/share/frontdesk/rules/
+	install -m 644 rules/lexicon/*.yaml $(DESTDIR)$(PREFIX)/share/frontdesk/rules/lexicon/
+	install -m 644 replies/*.yaml $(DESTDIR)$(PREFIX)/share/frontdesk/replies/
+	install -m 644 config.yaml.example $(DESTDIR)$(PREFIX)/share/frontdesk/config.yaml.example
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' tools/frontdesk.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/frontdesk.service
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all deps unit test all-tests run bench eval fuzz lint install clean
+.SECONDARY:
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

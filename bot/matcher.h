@@ -1,0 +1,38 @@
+/*
+ * matcher.h - one Aho-Corasick automaton over many byte patterns, so the
+ * cost of scanning a post does not grow with the number of phrases (rules,
+ * sentiment lexicon).  Patterns are raw bytes; callers that want whole-word
+ * matches add the surrounding spaces of the normalized form (" refund ").
+ *
+ * Usage: acm_new, acm_add for every pattern, acm_build once, then acm_scan
+ * any number of times (scan does not modify the automaton and allocates
+ * nothing).  Ownership: the automaton copies what it needs from patterns.
+ */
+#ifndef FD_MATCHER_H
+#define FD_MATCHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct acm;
+
+struct acm *acm_new(void);
+void acm_free(struct acm *a);
+
+/* Add a pattern with a caller-chosen id (ids may repeat; a pattern added
+ * twice reports both ids).  Only before acm_build.  -1 on an empty pattern. */
+int acm_add(struct acm *a, const char *pat, size_t len, uint32_t id);
+
+/* Freeze: compute failure links / output lists. */
+void acm_build(struct acm *a);
+
+/* Called for each occurrence; `end` is the offset just past the match.
+ * Return nonzero to stop the scan. */
+typedef int (*acm_hit_fn)(void *ctx, uint32_t id, size_t end);
+
+void acm_scan(const struct acm *a, const char *s, size_t len, acm_hit_fn fn, void *ctx);
+
+size_t acm_patterns(const struct acm *a);
+size_t acm_states(const struct acm *a);
+
+#endif

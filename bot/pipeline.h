@@ -1,0 +1,107 @@
+/*
+ * pipeline.h - the decision: given a post, the business's rules, replies and
+ * clock, and the state of the post's thread, decide what to do and render
+ * the reply (DESIGN.md, data flow step 2).
+ *
+ * It is a pure function: no I/O, no global state besides the engine's
+ * scratch buffers, so the daemon, `frontdesk try` and `frontdesk replay` run
+ * exactly the same code.  The order of the decision is fixed:
+ *
+ *   ignore (own post, bot, duplicate)
+ *   -> thread owned by a human (append to the ticket; at most one "a person
+ *      will reply" notice per bot.human_ack_interval)
+ *   -> explicit request for a person -> escalation rule -> abusive
+ *   -> negative -> FAQ answer -> acknowledgement-only rule (with cooldown)
+ *   -> unmatched: escalate with an acknowledgement and the expected time.
+ *
+ * Ownership: an engine owns its configuration, rules, replies and lexicon;
+ * strings in a decision (rule, reason, reply_key) borrow from the engine or
+ * are static, except `reply`, which the decision owns (decision_free).
+ * An engine is used by one thread at a time.
+ */
+#ifndef FD_PIPELINE_H
+#define FD_PIPELINE_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "normalize.h"
+#include "post.h"
+#include "util.h"
+#include "yml.h"
+
+struct config;
+struct ruleset;
+struct replies;
+struct lexicon;
+
+struct engine {
+	struct config *cfg;
+	struct ruleset *rules;
+	struct replies *replies;
+	struct lexicon *lexicon;
+	double threshold;   /* sentiment score at or below which a post is negative */
+	struct text text;   /* scratch, reused for every decision */
+	struct buf scratch; /* scratch for phrases (opens_at, due) */
+};
+
+/* Load config, rules, replies and lexicon.  NULL with every error in d. */
+struct engine *engine_load(const char *config_path, struct diag *d);
+/* Same, from an in-memory config whose relative paths resolve against dir. */
+struct engine *engine_load_mem(const char *name, const char *dir, const char *data, size_t len,
+			       struct diag *d);
+void engine_free(struct engine *e);
+
+enum action { ACTION_ANSWER = 0, ACTION_ACK, ACTION_ESCALATE, ACTION_IGNORE };
+const char *action_name(enum action a);
+
+enum thread_owner { THREAD_BOT = 0, THREAD_WAITING, THREAD_CLAIMED };
+const char *thread_owner_name(enum thread_owner o);
+
+/* What the store knows about the post's thread; all zero for a new thread. */
+struct thread_state {
+	enum thread_owner owner;
+	int64_t ticket_id;          /* > 0 when owner != THREAD_BOT */
+	const char *agent;          /* assignee's display name, or NULL */
+	time_t ticket_due;          /* the ticket's due time, 0 if none */
+	time_t last_ack;            /* last bot acknowledgement in the thread, 0 none */
+	time_t last_waiting_notice; /* last "a person will reply" notice, 0 none */
+	int duplicate;              /* this post id is already stored */
+};
+
+struct decision {
+	enum action action;
+	const char *rule;       /* matched rule id, or NULL */
+	enum priority priority; /* PRIO_NONE unless escalated */
+	int negative;
+	double sentiment;       /* -1.0 .. 1.0 */
+	int abusive;
+	const char *reason;     /* "rule", "negative", "unmatched", "requested_human", "abusive" or NULL */
+	int open;               /* business open at `now` */
+	time_t due;             /* response due (escalations), 0 = none */
+	char *reply;            /* rendered reply, or NULL: owned */
+	const char *reply_key;  /* which replies key produced it */
+	const char *ignored;    /* why nothing happens: "own_post", "bot", "duplicate",
+				   "cooldown", "human_thread", "abusive_public", "empty" */
+	int open_ticket;        /* a new ticket must be opened (escalations) */
+	int append_ticket;      /* append to the thread's existing ticket */
+};
+
+void decision_init(struct decision *d);
+void decision_free(struct decision *d);
+
+/*
+ * Decide for post p at time now.  Fills out (decision_free it afterwards).
+ * Returns 0, or -1 if a reply could not be rendered (out is still a valid
+ * decision without a reply; the error is logged).
+ */
+int pipeline_decide(struct engine *e, const struct post *p, const struct thread_state *ts, time_t now,
+		    struct decision *out);
+
+/*
+ * The decision record of DESIGN.md as one JSON object (no newline) appended
+ * to out; `id` is echoed (NULL -> null).
+ */
+void decision_json(const struct engine *e, const struct decision *d, const char *id, struct buf *out);
+
+#endif

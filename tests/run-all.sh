@@ -1,0 +1,43 @@
+#!/bin/sh
+# Runs every test suite against the build in $1 (build or build-san) and
+# ends with one line "tests: N passed, N failed".
+#   unit      tests/unit/test_*.c (cmocka), one binary per module
+#   fuzz      every kept corpus input replayed through each fuzz target
+#   suites    tests/suites/*.sh: pipeline data cases, rule examples, CLI,
+#             end-to-end tests with real peers (each exits non-zero on failure)
+B=${1:-build}
+cd "$(dirname "$0")/.." || exit 1
+pass=0
+fail=0
+failed=""
+
+run() {
+	name=$1
+	shift
+	printf '== %s\n' "$name"
+	if "$@"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+		failed="$failed $name"
+		printf '!! FAILED: %s\n' "$name"
+	fi
+}
+
+for t in "$B"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run "unit/$(basename "$t")" "$t"
+done
+for f in "$B"/fuzz/fuzz_*; do
+	[ -x "$f" ] || continue
+	n=$(basename "$f")
+	run "fuzz-corpus/$n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
+done
+for s in tests/suites/*.sh; do
+	[ -f "$s" ] || continue
+	run "suite/$(basename "$s" .sh)" env BUILD="$B" sh "$s"
+done
+
+[ -n "$failed" ] && printf 'failed:%s\n' "$failed"
+printf 'tests: %d passed, %d failed\n' "$pass" "$fail"
+[ "$fail" -eq 0 ]
