@@ -1,0 +1,148 @@
+/*
+ * config.h - config.yaml: load, validate and hold the daemon's settings
+ * (DESIGN.md, "config.yaml"; config.yaml.example documents every option).
+ *
+ * Loading never stops at the first problem: every error is reported to a
+ * struct diag as "file:line:column: what was expected", unknown keys get a
+ * "did you mean", and the whole configuration is refused when there is any
+ * error (config_load returns NULL).  Nothing is half-applied, so a SIGHUP
+ * reload can keep the old configuration when the new one is bad.
+ *
+ * What is checked at load: the shape of every section, durations ("30m",
+ * "4h", "1d"), opening hours, holidays and the time zone (hours.h), that
+ * every rules/replies/lexicon glob matches at least one file, listen
+ * addresses ("host:port", "[v6]:port"), URLs (https://, or http:// / ws://
+ * only on loopback), e-mail addresses, password hashes (crypt(3) formats),
+ * and the shape of secret references.  Secrets themselves (`*_env`
+ * variables and `*_file` files) are not read at load: config_read_secret
+ * reads one where it is used, and refuses a file others can read.
+ *
+ * Paths: globs, store.path and `*_file` are relative to the directory of
+ * the config file (config->dir, made absolute when the directory exists);
+ * absolute ones are taken as they are.
+ *
+ * Ownership: config_load returns a struct config owning every string,
+ * array and the struct hours in it; config_free releases all of it.
+ * Other modules borrow pointers into it for as long as the config lives
+ * (a reload builds a new one and frees the old one only after switching).
+ */
+#ifndef FD_CONFIG_H
+#define FD_CONFIG_H
+
+#include <stddef.h>
+
+#include "hours.h"
+#include "util.h"
+#include "yml.h"
+
+#define CONFIG_SECRET_MAX 4096 /* a secret longer than this is refused */
+
+/*
+ * One platform connection.  `type` is webchat, mastodon, slack, discord,
+ * mattermost or bridge; `name` defaults to the type and is unique.  Fields a
+ * type does not use are NULL / 0.  Secrets: exactly one of X_env / X_file is
+ * set where the type needs that secret.
+ */
+struct connector_conf {
+	char *type;
+	char *name;
+	int line;                             /* config line of this connector, for messages */
+	char *listen;                         /* webchat, bridge (server mode): "host:port" */
+	char *instance;                       /* mastodon, mattermost (required); slack, discord: API base
+	                                         override (NULL = the platform's own) */
+	char *streaming;                      /* WebSocket URL override (mastodon streaming, discord gateway,
+	                                         mattermost websocket); NULL = discover / default */
+	char *url;                            /* bridge (client mode): ws:// or wss:// URL to connect to */
+	char *token_env, *token_file;         /* access token (mastodon, mattermost), bot token (slack xoxb-,
+	                                         discord), shared secret (bridge, optional) */
+	char *app_token_env, *app_token_file; /* slack: app-level token (xapp-) for Socket Mode */
+	long connections_per_address;         /* webchat limits.connections_per_address (default 20) */
+	long messages_per_minute;             /* webchat limits.messages_per_minute (default 30) */
+	char **allowed_origins;               /* webchat: NULL-terminated; NULL = only the bot's own page */
+	char *channel; /* label given to posts' `channel` (rules may match on it), or NULL */
+};
+
+struct agent_conf {
+	char *login;
+	char *name;          /* display name shown to customers; defaults to login */
+	char *password_hash; /* crypt(3) hash: $y$, $gy$, $7$, $2b$, $6$, $5$ */
+};
+
+/* A notification channel for new and overdue tickets. */
+struct notify_conf {
+	char *type; /* webhook | email */
+	char *url;  /* webhook: the URL (or url_env / url_file: it is a secret) */
+	char *url_env, *url_file;
+	char *format; /* webhook: slack | discord | mattermost | json (default json) */
+	char *smtp;   /* email: smtp://host[:port] (STARTTLS) or smtps://host[:port] */
+	char *from;
+	char **to;      /* NULL-terminated, at least one */
+	char *username; /* SMTP login, or NULL */
+	char *password_env, *password_file;
+	enum priority min_priority; /* notify for this priority and more urgent (default low = all) */
+	int line;
+};
+
+struct config {
+	char *path, *dir; /* the config file (or the name given to config_load_mem) and its directory */
+	char *business_name, *timezone, *phone, *email;
+	struct hours *hours;
+	long target[PRIO_COUNT]; /* seconds of business time; defaults urgent 30m, high 1h, normal 4h, low 1d
+	                          */
+	char **rule_files, **reply_files, **lexicon_files; /* expanded, NULL-terminated */
+	char *store_path;                                  /* resolved relative to the config dir */
+	int store_sync_full;                               /* store.synchronous: full (default) | normal */
+	struct connector_conf *connectors;
+	size_t nconnectors;     /* default: one webchat on 127.0.0.1:8080 */
+	char *dashboard_listen; /* default 127.0.0.1:8081 */
+	struct agent_conf *agents;
+	size_t nagents;
+	struct notify_conf *notify;
+	size_t nnotify;
+	long cooldown; /* bot.cooldown: min seconds between two acknowledgements in a thread (10m) */
+	long human_ack_interval;   /* bot.human_ack_interval: at most one "a person will reply" notice per
+	                              interval in a human-owned thread (1h) */
+	double negative_threshold; /* sentiment.threshold, NAN when not set (the lexicon's default applies) */
+	char *log_level;           /* log.level: debug|info|warn|error (default info) */
+};
+
+/*
+ * Load and validate the file at `path`.  NULL with every error in d (the
+ * caller prints d->out and exits 2, or keeps the old config on reload).
+ */
+struct config *config_load(const char *path, struct diag *d);
+
+/*
+ * Same from memory: `name` is what errors call the file, relative paths
+ * resolve against `dir` (e.g. the embedded default with dir = the
+ * installed share directory).
+ */
+struct config *config_load_mem(const char *name, const char *dir, const char *data, size_t len,
+                               struct diag *d);
+
+void config_free(struct config *c);
+
+/* The connector called `name`, or NULL. */
+const struct connector_conf *config_connector(const struct config *c, const char *name);
+
+/* The agent with login `login`, or NULL. */
+const struct agent_conf *config_agent(const struct config *c, const char *login);
+
+/*
+ * Read a secret named by config: the environment variable `env` when env is
+ * non-NULL, else the file `file` (as stored in the config: already resolved
+ * against the config dir).  A file must be a regular file not accessible
+ * to group or others (chmod 600).  One trailing newline (LF or CRLF) is
+ * stripped; an empty secret, one containing a line break or NUL, or one
+ * longer than n - 1 bytes (or CONFIG_SECRET_MAX) is refused.
+ * 0 with the secret in out; -1 with a reason (never the secret) in err.
+ */
+int config_read_secret(const char *env, const char *file, char *out, size_t n, char *err, size_t errn);
+
+/*
+ * "host:port" / "[v6]:port" with port 1..65535.  0 ok, -1 with a reason in
+ * err.  Exposed for the command line (e.g. overriding a listen address).
+ */
+int config_check_listen(const char *s, char *err, size_t errn);
+
+#endif
