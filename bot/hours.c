@@ -572,9 +572,9 @@ size_t hours_phrase(const struct hours *h, time_t now, time_t when, char *out, s
 	} else {
 		civil_from_days(dw, &y, &m, &d);
 		if (diff >= 7 && diff < 300)
-			snprintf(day, sizeof(day), "on %d %s", d, month_names[m - 1]);
+			snprintf(day, sizeof(day), "%d %s", d, month_names[m - 1]);
 		else
-			snprintf(day, sizeof(day), "on %d %s %ld", d, month_names[m - 1], y);
+			snprintf(day, sizeof(day), "%d %s %ld", d, month_names[m - 1], y);
 	}
 	k = snprintf(out, n, "%s at %ld:%02ld", day, sod / 3600, sod % 3600 / 60);
 	return k < 0 ? 0 : (size_t)k;

@@ -126,8 +126,8 @@ time_t hours_add(const struct hours *h, time_t start, long seconds);
 /*
  * When `when` is, said to a customer at `now`, in the business zone:
  * "today at 15:30", "tomorrow at 9:00", "Monday at 9:00" (2 to 6 days
- * ahead), "on 2 January at 9:00" (7 or more days ahead), and
- * "on 2 January 2027 at 9:00" when in the past or ~10 months or more ahead.
+ * ahead), "2 January at 9:00" (7 or more days ahead), and
+ * "2 January 2027 at 9:00" when in the past or ~10 months or more ahead.
  * Days are counted by local date, not by 24-hour periods.  Writes at most n
  * bytes including the NUL (truncating); returns the length of the full
  * phrase, like snprintf.
