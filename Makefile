@@ -104,6 +104,13 @@ all-tests: $(B)/frontdesk $(UNIT_BINS) $(FUZZ_REPLAY)
 
 run: deps
 	$(MAKE) --no-print-directory $(B)/frontdesk
+	$(B)/frontdesk check -c config.yaml.example >/dev/null
+	@echo
+	@echo "  frontdesk is starting with config.yaml.example (the demo bakery)."
+	@echo "  Web chat:   http://127.0.0.1:8080/   (a demo shop page with the chat widget)"
+	@echo "  Dashboard:  http://127.0.0.1:8081/   (log in as sam, password frontdesk)"
+	@echo "  Stop with Ctrl-C."
+	@echo
 	$(B)/frontdesk run -c config.yaml.example
 
 BENCH_SRCS := $(wildcard tests/bench/bench_*.c)

@@ -8,8 +8,9 @@
  * exactly the same code.  The order of the decision is fixed:
  *
  *   ignore (own post, bot, duplicate)
- *   -> thread owned by a human (append to the ticket; at most one "a person
- *      will reply" notice per bot.human_ack_interval)
+ *   -> thread with the team (append to the ticket; while it waits for a
+ *      person at most one "a person will reply" notice per
+ *      bot.human_ack_interval; once claimed, nothing)
  *   -> explicit request for a person -> escalation rule -> abusive
  *   -> negative -> FAQ answer -> acknowledgement-only rule (with cooldown)
  *   -> unmatched: escalate with an acknowledgement and the expected time.

@@ -1,0 +1,620 @@
+/*
+ * main.c - the frontdesk command line: run, check, try, replay, queue, passwd.
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid configuration.
+ * `-c CONFIG` may stand anywhere after `frontdesk`, for every command.
+ */
+#include <crypt.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "hours.h"
+#include "pipeline.h"
+#include "queue_cli.h"
+#include "replies.h"
+#include "rules.h"
+#include "sentiment.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+#define REPLAY_MAX_LINE (1u << 20)
+
+static const char *usage_text =
+	"usage: frontdesk [-c CONFIG] COMMAND [ARGS]\n"
+	"\n"
+	"commands:\n"
+	"  run                                   run the bot (the default command)\n"
+	"  check                                 validate config, rules and replies; run rule examples\n"
+	"  try [--at TIME] [--json] [--public] [--channel NAME] TEXT...\n"
+	"                                        show what the bot would do with one post\n"
+	"  replay [--json] FILE.jsonl|-          decide every post of a JSON-lines file\n"
+	"  queue list|show|claim|reply|release|resolve ...\n"
+	"                                        work the human queue (see frontdesk queue --help)\n"
+	"  passwd                                read a password, print a hash for the config\n"
+	"\n"
+	"options:\n"
+	"  -c, --config FILE   configuration (default: $FRONTDESK_CONFIG, ./config.yaml,\n"
+	"                      /etc/frontdesk/config.yaml)\n"
+	"  -h, --help          this help; COMMAND --help for a command's own\n"
+	"  -V, --version       print the version\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+/* The configuration file to use when none was given with -c. */
+static const char *default_config(void)
+{
+	const char *env = getenv("FRONTDESK_CONFIG");
+	if (env && *env)
+		return env;
+	if (access("config.yaml", F_OK) == 0)
+		return "config.yaml";
+	if (access("/etc/frontdesk/config.yaml", F_OK) == 0)
+		return "/etc/frontdesk/config.yaml";
+	return NULL;
+}
+
+/* Load the engine or print every error; exits 2 on an invalid configuration. */
+static struct engine *load_or_exit(const char *path)
+{
+	struct diag d;
+	struct engine *e;
+
+	if (!path) {
+		fprintf(stderr, "frontdesk: no configuration found: pass -c FILE (try -c config.yaml.example)\n");
+		exit(EXIT_USAGE);
+	}
+	diag_init(&d);
+	e = engine_load(path, &d);
+	if (!e) {
+		fputs(d.out.p ? d.out.p : "", stderr);
+		fprintf(stderr, "%s: configuration refused (%d error%s)\n", path, d.errors, d.errors == 1 ? "" : "s");
+		diag_free(&d);
+		exit(EXIT_USAGE);
+	}
+	diag_free(&d);
+	return e;
+}
+
+/*
+ * A moment at which the business is open (want_open = 1) or closed (0),
+ * at or after `from`, for running rule examples under their conditions.
+ */
+static time_t moment(const struct engine *e, time_t from, int want_open)
+{
+	const struct hours *h = e->cfg->hours;
+	time_t t = hours_next_open(h, from);
+	if (want_open)
+		return t == (time_t)-1 ? from : t;
+	if (!hours_is_open(h, from))
+		return from;
+	time_t c = hours_next_close(h, from);
+	return c == (time_t)-1 ? from : c;
+}
+
+/* Run one example; returns 1 when the outcome is as the rule expects. */
+static int run_example(struct engine *e, const struct rule *r, const char *text, int expect_match,
+		       struct buf *report)
+{
+	struct post p;
+	struct decision d;
+	time_t now = moment(e, time(NULL), r->when_open != 0);
+
+	memset(&p, 0, sizeof(p));
+	p.platform = "check";
+	p.post_id = text;
+	p.thread_key = "check";
+	p.author_handle = "customer";
+	p.channel = r->channels ? r->channels[0] : "webchat";
+	p.is_public = r->when_public == 1;
+	p.text = text;
+	p.created = now;
+	pipeline_decide(e, &p, NULL, now, &d);
+	int hit = d.rule && strcmp(d.rule, r->id) == 0 && d.action != ACTION_IGNORE;
+	int ok = expect_match ? hit : !hit;
+	if (!ok) {
+		if (expect_match)
+			buf_printf(report, "%s:%d: rule '%s': example \"%s\" was decided %s (rule %s%s%s%s)\n",
+				   r->file, r->line, r->id, text, action_name(d.action), d.rule ? d.rule : "none",
+				   d.reason ? ", reason " : "", d.reason ? d.reason : "",
+				   d.negative ? ", negative" : "");
+		else
+			buf_printf(report, "%s:%d: rule '%s': not_example \"%s\" matched it (%s)\n", r->file,
+				   r->line, r->id, text, action_name(d.action));
+	}
+	decision_free(&d);
+	return ok;
+}
+
+static int cmd_check(const char *cfgpath, int argc, char **argv)
+{
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		puts("usage: frontdesk [-c CONFIG] check\n\n"
+		     "Validates the configuration, every rule and reply file and the lexicon,\n"
+		     "reporting every error as file:line:column, then runs each rule's examples\n"
+		     "and not_examples through the real decision.  Prints 'configuration OK' and\n"
+		     "exits 0, or the errors and exits 2.");
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "frontdesk check: unexpected argument '%s'\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	struct engine *e = load_or_exit(cfgpath);
+	const struct config *c = e->cfg;
+	struct buf report;
+	int passed = 0, failed = 0;
+
+	buf_init(&report, 0);
+	for (size_t i = 0; i < rules_count(e->rules); i++) {
+		const struct rule *r = rules_get(e->rules, i);
+		for (size_t j = 0; r->examples && r->examples[j]; j++)
+			run_example(e, r, r->examples[j], 1, &report) ? passed++ : failed++;
+		for (size_t j = 0; r->not_examples && r->not_examples[j]; j++)
+			run_example(e, r, r->not_examples[j], 0, &report) ? passed++ : failed++;
+	}
+
+	printf("config:     %s\n", c->path);
+	printf("business:   %s (%s)\n", c->business_name, c->timezone);
+	char hours[256];
+	hours_summary(c->hours, hours, sizeof(hours));
+	printf("hours:      %s\n", hours);
+	printf("rules:      %zu rules, %zu phrases, %zu regexes\n", rules_count(e->rules), rules_phrases(e->rules),
+	       rules_regexes(e->rules));
+	printf("replies:    %zu keys\n", replies_count(e->replies));
+	printf("lexicon:    %zu entries, threshold %.2f\n", lexicon_entries(e->lexicon), e->threshold);
+	for (size_t i = 0; i < c->nconnectors; i++) {
+		const struct connector_conf *cc = &c->connectors[i];
+		printf("connector:  %s %s\n", cc->type, cc->listen ? cc->listen : cc->instance ? cc->instance : "");
+	}
+	printf("dashboard:  %s, %zu agent%s\n", c->dashboard_listen, c->nagents, c->nagents == 1 ? "" : "s");
+	printf("examples:   %d passed, %d failed\n", passed, failed);
+	if (failed) {
+		fputs(report.p, stderr);
+		fprintf(stderr, "%s: configuration refused (%d rule example%s failed)\n", c->path, failed,
+			failed == 1 ? "" : "s");
+	} else {
+		puts("configuration OK");
+	}
+	buf_free(&report);
+	engine_free(e);
+	return failed ? EXIT_USAGE : 0;
+}
+
+static void print_decision_text(const struct engine *e, const struct decision *d)
+{
+	char due[48];
+	printf("action:    %s\n", action_name(d->action));
+	printf("rule:      %s\n", d->rule ? d->rule : "-");
+	printf("priority:  %s\n", d->priority != PRIO_NONE ? priority_name(d->priority) : "-");
+	printf("reason:    %s\n", d->reason ? d->reason : "-");
+	printf("sentiment: %.3f%s%s\n", d->sentiment, d->negative ? " (negative)" : "",
+	       d->abusive ? " (abusive)" : "");
+	printf("open:      %s\n", d->open ? "yes" : "no");
+	if (d->due) {
+		hours_iso_local(e->cfg->hours, d->due, due, sizeof(due));
+		printf("due:       %s\n", due);
+	}
+	if (d->ignored)
+		printf("ignored:   %s\n", d->ignored);
+	printf("reply:     %s\n", d->reply ? d->reply : "-");
+}
+
+static int cmd_try(const char *cfgpath, int argc, char **argv)
+{
+	const char *at = NULL, *channel = "webchat";
+	int json = 0, is_public = 0, i;
+	struct buf text;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--public")) {
+			is_public = 1;
+		} else if (!strcmp(argv[i], "--at") && i + 1 < argc) {
+			at = argv[++i];
+		} else if (!strcmp(argv[i], "--channel") && i + 1 < argc) {
+			channel = argv[++i];
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			puts("usage: frontdesk [-c CONFIG] try [--at TIME] [--json] [--public] [--channel NAME] TEXT...\n\n"
+			     "Shows what the bot would do with one post, without sending anything.\n"
+			     "  --at TIME       decide as if at TIME: ISO-8601 (2026-12-24T22:00:00Z) or\n"
+			     "                  \"YYYY-MM-DD HH:MM\" in the business's time zone\n"
+			     "  --json          print the decision record as JSON\n"
+			     "  --public        the post is public (a mention on a timeline), not private\n"
+			     "  --channel NAME  channel name for rule conditions (default webchat)");
+			return 0;
+		} else if (!strcmp(argv[i], "--")) {
+			i++;
+			break;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "frontdesk try: unknown option '%s' (see frontdesk try --help)\n", argv[i]);
+			return EXIT_USAGE;
+		} else {
+			break;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "frontdesk try: no text given (see frontdesk try --help)\n");
+		return EXIT_USAGE;
+	}
+	buf_init(&text, POST_MAX_TEXT);
+	for (int j = i; j < argc; j++) {
+		if ((j > i && buf_putc(&text, ' ') < 0) || buf_puts(&text, argv[j]) < 0) {
+			fprintf(stderr, "frontdesk try: text is longer than %u bytes\n", POST_MAX_TEXT);
+			buf_free(&text);
+			return EXIT_USAGE;
+		}
+	}
+
+	struct engine *e = load_or_exit(cfgpath);
+	/* A bare local time is read in the business's zone. */
+	hours_is_open(e->cfg->hours, 0);
+	time_t now = time(NULL);
+	if (at && time_parse_iso(at, &now) < 0) {
+		fprintf(stderr, "frontdesk try: --at '%s': expected ISO-8601 or \"YYYY-MM-DD HH:MM\"\n", at);
+		engine_free(e);
+		buf_free(&text);
+		return EXIT_USAGE;
+	}
+	struct post p;
+	struct decision d;
+	memset(&p, 0, sizeof(p));
+	p.platform = "cli";
+	p.post_id = text.p;
+	p.thread_key = "cli";
+	p.author_handle = "customer";
+	p.channel = channel;
+	p.is_public = is_public;
+	p.text = text.p;
+	p.created = now;
+	pipeline_decide(e, &p, NULL, now, &d);
+	if (json) {
+		struct buf out;
+		buf_init(&out, 0);
+		decision_json(e, &d, NULL, &out);
+		puts(out.p);
+		buf_free(&out);
+	} else {
+		print_decision_text(e, &d);
+	}
+	decision_free(&d);
+	engine_free(e);
+	buf_free(&text);
+	return 0;
+}
+
+struct replay_stats {
+	long n, errors, by_action[4];
+	json_t *by_rule; /* rule id -> count */
+};
+
+static void replay_error(struct buf *out, json_t *id, long line, const char *msg)
+{
+	json_t *o = json_object();
+	json_object_set(o, "id", id ? id : json_null());
+	json_object_set_new(o, "error", json_string(msg));
+	json_object_set_new(o, "line", json_integer(line));
+	char *s = json_dumps(o, JSON_COMPACT);
+	buf_puts(out, s);
+	free(s);
+	json_decref(o);
+}
+
+/* Decide one JSON line; appends one record (decision or error) to out. */
+static void replay_line(struct engine *e, const char *line, size_t len, long lineno, int json,
+			struct replay_stats *st, struct buf *out)
+{
+	json_error_t jerr;
+	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *jid = NULL;
+	char idbuf[64];
+	const char *id = NULL;
+
+	st->n++;
+	if (!o || !json_is_object(o)) {
+		st->errors++;
+		char msg[256];
+		if (!o)
+			snprintf(msg, sizeof(msg), "invalid JSON at column %d: %s", jerr.column, jerr.text);
+		else
+			snprintf(msg, sizeof(msg), "expected a JSON object");
+		replay_error(out, NULL, lineno, msg);
+		json_decref(o);
+		return;
+	}
+	jid = json_object_get(o, "id");
+	if (json_is_string(jid)) {
+		id = json_string_value(jid);
+	} else if (json_is_integer(jid)) {
+		snprintf(idbuf, sizeof(idbuf), "%lld", (long long)json_integer_value(jid));
+		id = idbuf;
+	}
+	json_t *jtext = json_object_get(o, "text");
+	json_t *jat = json_object_get(o, "at");
+	json_t *jpub = json_object_get(o, "public");
+	json_t *jch = json_object_get(o, "channel");
+	json_t *jauthor = json_object_get(o, "author");
+	const char *err = NULL;
+	time_t now = time(NULL);
+	if (!json_is_string(jtext))
+		err = "\"text\" must be a string";
+	else if (json_string_length(jtext) > POST_MAX_TEXT)
+		err = "\"text\" is longer than 8192 bytes";
+	else if (jat && !json_is_null(jat) && (!json_is_string(jat) || time_parse_iso(json_string_value(jat), &now) < 0))
+		err = "\"at\" must be an ISO-8601 time";
+	else if (jpub && !json_is_null(jpub) && !json_is_boolean(jpub))
+		err = "\"public\" must be true or false";
+	else if (jch && !json_is_null(jch) && !json_is_string(jch))
+		err = "\"channel\" must be a string";
+	else if (jauthor && !json_is_null(jauthor) && !json_is_string(jauthor))
+		err = "\"author\" must be a string";
+	if (err) {
+		st->errors++;
+		replay_error(out, jid, lineno, err);
+		json_decref(o);
+		return;
+	}
+
+	struct post p;
+	struct decision d;
+	memset(&p, 0, sizeof(p));
+	p.platform = "replay";
+	p.post_id = id ? id : json_string_value(jtext);
+	p.thread_key = p.post_id;
+	p.author_handle = "customer";
+	p.author_name = jauthor && json_is_string(jauthor) ? json_string_value(jauthor) : NULL;
+	p.channel = jch && json_is_string(jch) ? json_string_value(jch) : "webchat";
+	p.is_public = jpub && json_is_true(jpub);
+	p.text = json_string_value(jtext);
+	p.created = now;
+	pipeline_decide(e, &p, NULL, now, &d);
+	st->by_action[d.action]++;
+	if (d.rule) {
+		json_t *c = json_object_get(st->by_rule, d.rule);
+		json_object_set_new(st->by_rule, d.rule, json_integer(c ? json_integer_value(c) + 1 : 1));
+	}
+	if (json) {
+		decision_json(e, &d, id, out);
+	} else {
+		buf_printf(out, "%s\t%s\t%s\t", id ? id : "-", action_name(d.action), d.rule ? d.rule : "-");
+		for (const char *r = d.reply ? d.reply : "-"; *r; r++)
+			buf_putc(out, *r == '\n' || *r == '\t' ? ' ' : *r);
+	}
+	decision_free(&d);
+	json_decref(o);
+}
+
+static int cmd_replay(const char *cfgpath, int argc, char **argv)
+{
+	const char *file = NULL;
+	int json = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			puts("usage: frontdesk [-c CONFIG] replay [--json] FILE.jsonl|-\n\n"
+			     "Decides every post of a JSON-lines file, in order, one output line per\n"
+			     "input line.  Input: {\"id\", \"text\", \"author\"?, \"at\"?, \"channel\"?, \"public\"?}.\n"
+			     "  --json   print decision records (DESIGN.md); otherwise id, action, rule, reply\n"
+			     "A bad input line gets an error record {\"id\",\"error\",\"line\"}.\n"
+			     "A summary of counts per action and rule goes to standard error.");
+			return 0;
+		} else if (!file && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {
+			file = argv[i];
+		} else {
+			fprintf(stderr, "frontdesk replay: unexpected argument '%s' (see frontdesk replay --help)\n",
+				argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (!file) {
+		fprintf(stderr, "frontdesk replay: no input file (use - for standard input)\n");
+		return EXIT_USAGE;
+	}
+	FILE *in = strcmp(file, "-") ? fopen(file, "r") : stdin;
+	if (!in) {
+		fprintf(stderr, "frontdesk replay: %s: %s\n", file, strerror(errno));
+		return 1;
+	}
+	struct engine *e = load_or_exit(cfgpath);
+	hours_is_open(e->cfg->hours, 0);
+	struct replay_stats st;
+	memset(&st, 0, sizeof(st));
+	st.by_rule = json_object();
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	long lineno = 0;
+	struct buf out;
+	buf_init(&out, 0);
+	while ((n = getline(&line, &cap, in)) >= 0) {
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		if (n == 0)
+			continue;
+		buf_reset(&out);
+		if ((size_t)n > REPLAY_MAX_LINE) {
+			st.n++;
+			st.errors++;
+			replay_error(&out, NULL, lineno, "line is longer than 1 MiB");
+		} else {
+			replay_line(e, line, (size_t)n, lineno, json, &st, &out);
+		}
+		buf_putc(&out, '\n');
+		fwrite(out.p, 1, out.len, stdout);
+	}
+	int rc = ferror(in) ? 1 : 0;
+	if (rc)
+		fprintf(stderr, "frontdesk replay: read error on %s\n", file);
+	if (in != stdin)
+		fclose(in);
+	free(line);
+	buf_free(&out);
+	if (fflush(stdout) != 0)
+		rc = 1;
+
+	fprintf(stderr, "replayed %ld posts: %ld answer, %ld acknowledge, %ld escalate, %ld ignore, %ld errors\n",
+		st.n, st.by_action[ACTION_ANSWER], st.by_action[ACTION_ACK], st.by_action[ACTION_ESCALATE],
+		st.by_action[ACTION_IGNORE], st.errors);
+	const char *k;
+	json_t *v;
+	json_object_foreach(st.by_rule, k, v)
+	{
+		fprintf(stderr, "  rule %-28s %lld\n", k, (long long)json_integer_value(v));
+	}
+	json_decref(st.by_rule);
+	engine_free(e);
+	return rc;
+}
+
+/* Read one line from stdin without echo when it is a terminal. */
+static int read_secret(const char *prompt, char *out, size_t n)
+{
+	struct termios old, quiet;
+	int tty = isatty(STDIN_FILENO);
+
+	if (tty) {
+		fputs(prompt, stderr);
+		if (tcgetattr(STDIN_FILENO, &old) == 0) {
+			quiet = old;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		} else {
+			tty = 0;
+		}
+	}
+	char *r = fgets(out, (int)n, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	}
+	if (!r)
+		return -1;
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}
+
+static int cmd_passwd(int argc, char **argv)
+{
+	char pw[512], again[512], salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data cd;
+
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		puts("usage: frontdesk passwd\n\n"
+		     "Reads a password from standard input (without echo on a terminal) and\n"
+		     "prints a yescrypt hash to paste into config.yaml as an agent's password_hash.");
+		return 0;
+	}
+	if (read_secret("Password: ", pw, sizeof(pw)) < 0 || !*pw) {
+		fprintf(stderr, "frontdesk passwd: no password given\n");
+		return EXIT_USAGE;
+	}
+	if (isatty(STDIN_FILENO)) {
+		if (read_secret("Again: ", again, sizeof(again)) < 0 || strcmp(pw, again) != 0) {
+			fprintf(stderr, "frontdesk passwd: the passwords differ\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt))) {
+		fprintf(stderr, "frontdesk passwd: cannot make a salt: %s\n", strerror(errno));
+		return 1;
+	}
+	memset(&cd, 0, sizeof(cd));
+	char *h = crypt_rn(pw, salt, &cd, sizeof(cd));
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(again, sizeof(again));
+	if (!h || h[0] == '*') {
+		fprintf(stderr, "frontdesk passwd: hashing failed\n");
+		return 1;
+	}
+	puts(h);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cfgpath = NULL;
+	char **args = xcalloc((size_t)argc + 1, sizeof(*args));
+	int n = 0;
+
+	/* -c CONFIG may stand anywhere; everything after "--" is left alone. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (i < argc)
+				args[n++] = argv[i++];
+			break;
+		}
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "frontdesk: %s needs a file name\n", argv[i]);
+				free(args);
+				return EXIT_USAGE;
+			}
+			cfgpath = argv[++i];
+		} else if (!strncmp(argv[i], "--config=", 9)) {
+			cfgpath = argv[i] + 9;
+		} else {
+			args[n++] = argv[i];
+		}
+	}
+	if (!cfgpath)
+		cfgpath = default_config();
+
+	const char *cmd = n > 0 ? args[0] : "run";
+	int rc;
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		rc = 0;
+	} else if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("frontdesk %s\n", FD_VERSION);
+		rc = 0;
+	} else if (!strcmp(cmd, "check")) {
+		rc = cmd_check(cfgpath, n, args);
+	} else if (!strcmp(cmd, "try")) {
+		rc = cmd_try(cfgpath, n, args);
+	} else if (!strcmp(cmd, "replay")) {
+		rc = cmd_replay(cfgpath, n, args);
+	} else if (!strcmp(cmd, "passwd")) {
+		rc = cmd_passwd(n, args);
+	} else if (!strcmp(cmd, "queue")) {
+		if (!cfgpath && !(n > 1 && (!strcmp(args[1], "--help") || !strcmp(args[1], "-h")))) {
+			fprintf(stderr, "frontdesk: no configuration found: pass -c FILE\n");
+			rc = EXIT_USAGE;
+		} else {
+			rc = queue_main(cfgpath, n, args);
+		}
+	} else if (!strcmp(cmd, "run")) {
+		if (n > 1 && (!strcmp(args[1], "--help") || !strcmp(args[1], "-h"))) {
+			puts("usage: frontdesk [-c CONFIG] run\n\n"
+			     "Runs the bot in the foreground: connectors, web chat, dashboard.\n"
+			     "SIGHUP reloads the configuration; SIGTERM drains and exits.");
+			rc = 0;
+		} else if (n > 1) {
+			fprintf(stderr, "frontdesk run: unexpected argument '%s'\n", args[1]);
+			rc = EXIT_USAGE;
+		} else if (!cfgpath) {
+			fprintf(stderr, "frontdesk: no configuration found: pass -c FILE (try -c config.yaml.example)\n");
+			rc = EXIT_USAGE;
+		} else {
+			rc = daemon_run(cfgpath);
+		}
+	} else {
+		fprintf(stderr, "frontdesk: unknown command '%s'\n\n", cmd);
+		usage(stderr);
+		rc = EXIT_USAGE;
+	}
+	free(args);
+	return rc;
+}

@@ -1,0 +1,344 @@
+/*
+ * pipeline.c - the decision (see pipeline.h for the order it follows).
+ */
+#include "pipeline.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "hours.h"
+#include "replies.h"
+#include "rules.h"
+#include "sentiment.h"
+
+/* Reply keys the pipeline itself uses; each must resolve in every state. */
+static const char *const pipeline_keys[] = {"escalated", "negative", "abusive", "human", "waiting", NULL};
+
+static const char *action_names[] = {"answer", "acknowledge", "escalate", "ignore"};
+static const char *owner_names[] = {"bot", "waiting", "claimed"};
+
+const char *action_name(enum action a)
+{
+	return action_names[a];
+}
+
+const char *thread_owner_name(enum thread_owner o)
+{
+	return owner_names[o];
+}
+
+void decision_init(struct decision *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->action = ACTION_IGNORE;
+	d->priority = PRIO_NONE;
+}
+
+void decision_free(struct decision *d)
+{
+	free(d->reply);
+	d->reply = NULL;
+}
+
+/*
+ * A rule's reply key must resolve in every business state it can fire in;
+ * an unknown key is reported at the rule.  Returns the number of errors.
+ */
+static int check_reply_key(struct engine *e, const struct rule *r, const char *key, struct diag *d)
+{
+	static const char *states[] = {"open", "after_hours", "holiday"};
+	for (int st = REPLY_OPEN; st <= REPLY_HOLIDAY; st++) {
+		if (r->when_open == 1 && st != REPLY_OPEN)
+			continue;
+		if (r->when_open == 0 && st == REPLY_OPEN)
+			continue;
+		if (!replies_resolve(e->replies, key, (enum reply_state)st)) {
+			if (st == REPLY_OPEN)
+				diag_error(d, r->file, r->line, 1, "rule '%s': reply '%s' is not defined in the replies",
+					   r->id, key);
+			else
+				diag_error(d, r->file, r->line, 1,
+					   "rule '%s': reply '%s' is not defined in the replies for state %s", r->id,
+					   key, states[st]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Cross-checks between rules and replies, after both loaded cleanly. */
+static void engine_crosscheck(struct engine *e, struct diag *d)
+{
+	for (size_t i = 0; i < rules_count(e->rules); i++) {
+		const struct rule *r = rules_get(e->rules, i);
+		if (r->reply)
+			check_reply_key(e, r, r->reply, d);
+	}
+	const char *where = e->cfg->reply_files && e->cfg->reply_files[0] ? e->cfg->reply_files[0] : "replies";
+	for (size_t k = 0; pipeline_keys[k]; k++)
+		for (int st = REPLY_OPEN; st <= REPLY_HOLIDAY; st++)
+			if (!replies_resolve(e->replies, pipeline_keys[k], (enum reply_state)st)) {
+				diag_error(d, where, 0, 0,
+					   "reply '%s' is required (the bot sends it itself): define '%s' or '%s.open' "
+					   "and '%s.after_hours'",
+					   pipeline_keys[k], pipeline_keys[k], pipeline_keys[k], pipeline_keys[k]);
+				break;
+			}
+}
+
+static struct engine *engine_finish(struct config *cfg, struct diag *d)
+{
+	struct engine *e;
+
+	if (!cfg)
+		return NULL;
+	e = xcalloc(1, sizeof(*e));
+	e->cfg = cfg;
+	/* Load all three even when one fails, so every error is reported at once. */
+	e->rules = rules_load(cfg->rule_files, d);
+	e->replies = replies_load(cfg->reply_files, d);
+	e->lexicon = lexicon_load(cfg->lexicon_files, d);
+	if (e->rules && e->replies && e->lexicon)
+		engine_crosscheck(e, d);
+	if (!e->rules || !e->replies || !e->lexicon || d->errors) {
+		engine_free(e);
+		return NULL;
+	}
+	e->threshold = isnan(cfg->negative_threshold) ? lexicon_threshold(e->lexicon) : cfg->negative_threshold;
+	text_init(&e->text);
+	buf_init(&e->scratch, 0);
+	return e;
+}
+
+struct engine *engine_load(const char *config_path, struct diag *d)
+{
+	return engine_finish(config_load(config_path, d), d);
+}
+
+struct engine *engine_load_mem(const char *name, const char *dir, const char *data, size_t len, struct diag *d)
+{
+	return engine_finish(config_load_mem(name, dir, data, len, d), d);
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	if (e->rules)
+		rules_free(e->rules);
+	if (e->replies)
+		replies_free(e->replies);
+	if (e->lexicon)
+		lexicon_free(e->lexicon);
+	if (e->cfg)
+		config_free(e->cfg);
+	text_free(&e->text);
+	buf_free(&e->scratch);
+	free(e);
+}
+
+/* Due time of a response at priority p: the target counted in open time.
+ * A business that is never open counts wall-clock time instead. */
+static time_t due_for(const struct engine *e, enum priority p, time_t now)
+{
+	long target = e->cfg->target[p];
+	time_t due = hours_add(e->cfg->hours, now, target);
+	return due == (time_t)-1 ? now + target : due;
+}
+
+static void escalate(struct engine *e, struct decision *out, const char *reason, enum priority p, time_t now)
+{
+	out->action = ACTION_ESCALATE;
+	out->reason = reason;
+	out->priority = p;
+	out->open_ticket = 1;
+	out->due = due_for(e, p, now);
+}
+
+/* Render `base` for the business state at `now` into out->reply. */
+static int render(struct engine *e, const struct post *p, const struct thread_state *ts, const char *base,
+		  time_t now, struct decision *out)
+{
+	enum reply_state st = REPLY_OPEN;
+	char opens_at[64] = "", due[64] = "", hours[256] = "", ticket[32] = "";
+	struct reply_vars v;
+	struct buf b;
+
+	if (!out->open)
+		st = hours_is_holiday(e->cfg->hours, now) ? REPLY_HOLIDAY : REPLY_AFTER_HOURS;
+	const char *key = replies_resolve(e->replies, base, st);
+	if (!key) {
+		log_error("reply key missing", "key=%s", base);
+		return -1;
+	}
+	if (!out->open) {
+		time_t next = hours_next_open(e->cfg->hours, now);
+		if (next != (time_t)-1)
+			hours_phrase(e->cfg->hours, now, next, opens_at, sizeof(opens_at));
+	}
+	if (out->due)
+		hours_phrase(e->cfg->hours, now, out->due, due, sizeof(due));
+	hours_summary(e->cfg->hours, hours, sizeof(hours));
+	if (ts && ts->ticket_id > 0)
+		snprintf(ticket, sizeof(ticket), "%lld", (long long)ts->ticket_id);
+
+	memset(&v, 0, sizeof(v));
+	/* Only a display name: a handle may be an opaque token (web chat). */
+	v.author = p->author_name;
+	v.business = e->cfg->business_name;
+	v.opens_at = opens_at;
+	v.due = due;
+	v.hours = hours;
+	v.phone = e->cfg->phone;
+	v.email = e->cfg->email;
+	v.ticket = ticket;
+	v.agent = ts ? ts->agent : NULL;
+
+	const char *seed_src = p->post_id ? p->post_id : p->text;
+	buf_init(&b, 0);
+	if (replies_render(e->replies, key, hash64(seed_src, strlen(seed_src)), &v, &b) < 0) {
+		buf_free(&b);
+		log_error("reply render failed", "key=%s", key);
+		return -1;
+	}
+	out->reply = buf_steal(&b);
+	out->reply_key = key;
+	return 0;
+}
+
+int pipeline_decide(struct engine *e, const struct post *p, const struct thread_state *ts, time_t now,
+		    struct decision *out)
+{
+	static const struct thread_state fresh;
+	struct sentiment s;
+	struct rules_match m;
+	struct rules_ctx ctx;
+	const char *base = NULL;
+
+	if (!ts)
+		ts = &fresh;
+	decision_init(out);
+	out->open = hours_is_open(e->cfg->hours, now);
+
+	if (p->is_self) {
+		out->ignored = "own_post";
+		return 0;
+	}
+	if (p->author_is_bot) {
+		out->ignored = "bot";
+		return 0;
+	}
+	if (ts->duplicate) {
+		out->ignored = "duplicate";
+		return 0;
+	}
+
+	const char *txt = p->text ? p->text : "";
+	text_normalize(&e->text, txt, strlen(txt));
+	sentiment_analyze(e->lexicon, &e->text, e->threshold, &s);
+	out->sentiment = s.score;
+	out->negative = s.negative;
+	out->abusive = s.abusive;
+
+	/* The thread is with the team: the post joins the ticket.  While the
+	 * ticket waits for someone, the bot says at most "we have your message"
+	 * once per interval (never to abuse); once a person has claimed it, the
+	 * bot sends nothing at all into it (the assignee is notified instead). */
+	if (ts->owner != THREAD_BOT) {
+		out->append_ticket = 1;
+		out->due = ts->ticket_due;
+		if (ts->owner == THREAD_WAITING && !s.abusive &&
+		    (!ts->last_waiting_notice || now - ts->last_waiting_notice >= e->cfg->human_ack_interval)) {
+			out->action = ACTION_ACK;
+			base = "waiting";
+		} else {
+			out->ignored = "human_thread";
+			return 0;
+		}
+		return render(e, p, ts, base, now, out);
+	}
+
+	if (e->text.n_words == 0) {
+		out->ignored = "empty";
+		return 0;
+	}
+
+	ctx.channel = p->channel ? p->channel : p->platform;
+	ctx.is_public = p->is_public;
+	ctx.is_open = out->open;
+	rules_match(e->rules, &e->text, &ctx, &m);
+
+	if (m.human) {
+		out->rule = m.human->id;
+		escalate(e, out, "requested_human", m.human->priority != PRIO_NONE ? m.human->priority : PRIO_NORMAL,
+			 now);
+		base = m.human->reply ? m.human->reply : "human";
+	} else if (m.escalate) {
+		out->rule = m.escalate->id;
+		enum priority pr = m.escalate->priority != PRIO_NONE ? m.escalate->priority : PRIO_NORMAL;
+		if (s.negative && pr > PRIO_HIGH)
+			pr = PRIO_HIGH;
+		escalate(e, out, "rule", pr, now);
+		base = m.escalate->reply ? m.escalate->reply : (s.negative ? "negative" : "escalated");
+	} else if (s.abusive) {
+		escalate(e, out, "abusive", PRIO_NORMAL, now);
+		/* No engagement in public; one calm reply in private. */
+		base = p->is_public ? NULL : "abusive";
+	} else if (s.negative) {
+		escalate(e, out, "negative", PRIO_HIGH, now);
+		base = "negative";
+	} else if (m.answer) {
+		out->action = ACTION_ANSWER;
+		out->rule = m.answer->id;
+		base = m.answer->reply;
+	} else if (m.ack) {
+		out->rule = m.ack->id;
+		if (ts->last_ack && now - ts->last_ack < e->cfg->cooldown) {
+			out->ignored = "cooldown";
+			return 0;
+		}
+		out->action = ACTION_ACK;
+		base = m.ack->reply;
+	} else {
+		escalate(e, out, "unmatched", PRIO_NORMAL, now);
+		base = "escalated";
+	}
+
+	if (!base)
+		return 0;
+	return render(e, p, ts, base, now, out);
+}
+
+void decision_json(const struct engine *e, const struct decision *d, const char *id, struct buf *out)
+{
+	json_t *o = json_object();
+	char due[48];
+
+	json_object_set_new(o, "id", id ? json_string(id) : json_null());
+	json_object_set_new(o, "action", json_string(action_name(d->action)));
+	json_object_set_new(o, "rule", d->rule ? json_string(d->rule) : json_null());
+	json_object_set_new(o, "priority", d->priority != PRIO_NONE ? json_string(priority_name(d->priority)) : json_null());
+	json_object_set_new(o, "negative", json_boolean(d->negative));
+	json_object_set_new(o, "sentiment", json_real(round(d->sentiment * 1000.0) / 1000.0));
+	json_object_set_new(o, "abusive", json_boolean(d->abusive));
+	json_object_set_new(o, "reason", d->reason ? json_string(d->reason) : json_null());
+	json_object_set_new(o, "open", json_boolean(d->open));
+	if (d->due) {
+		hours_iso_local(e->cfg->hours, d->due, due, sizeof(due));
+		json_object_set_new(o, "due", json_string(due));
+	} else {
+		json_object_set_new(o, "due", json_null());
+	}
+	json_object_set_new(o, "reply", d->reply ? json_string(d->reply) : json_null());
+	json_object_set_new(o, "ignored", d->ignored ? json_string(d->ignored) : json_null());
+	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	if (s) {
+		buf_puts(out, s);
+		free(s);
+	}
+	json_decref(o);
+}

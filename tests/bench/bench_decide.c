@@ -1,0 +1,199 @@
+/*
+ * bench_decide.c - decisions per second on one core with 10, 1,000 and
+ * 10,000 generated rules: the decision alone (normalize, match, sentiment,
+ * business time, reply rendering), in-process, no output.
+ *
+ *   build/bench/bench_decide [SECONDS_PER_SIZE]
+ *
+ * Rules are generated with 4 phrases each from a synthetic vocabulary; the
+ * first 20 rules also carry a regex (a real rule set has a handful of
+ * regexes, not one per rule: regexes cannot share the phrase automaton, so
+ * each costs every post).  Posts are a fixed mix: 40% hit a rule phrase,
+ * 20% small talk, 40% unmatched (those escalate, so due times are computed).
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "pipeline.h"
+
+static const char *syll[] = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "pe", "du", "ga", "zo", "fi", "be", "ho"};
+
+/* A deterministic pseudo-word for index i: "kalomi", "nerutа"... */
+static void word(unsigned i, char *out, size_t n)
+{
+	size_t len = 0;
+	unsigned x = i * 2654435761u + 12345u;
+	for (int k = 0; k < 3; k++) {
+		const char *s = syll[x % 15];
+		x /= 15;
+		len += (size_t)snprintf(out + len, n - len, "%s", s);
+	}
+	snprintf(out + len, n - len, "%u", i % 97);
+}
+
+static void write_file(const char *path, const char *data)
+{
+	FILE *f = fopen(path, "w");
+	if (!f || fputs(data, f) < 0 || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+}
+
+static struct engine *make_engine(const char *dir, const char *repo, int nrules)
+{
+	struct buf rules, replies, cfg;
+	char path[PATH_MAX], w1[32], w2[32];
+
+	buf_init(&rules, 0);
+	buf_init(&replies, 0);
+	buf_init(&cfg, 0);
+	for (int i = 0; i < nrules; i++) {
+		buf_printf(&rules, "- id: r%d\n  match:\n    any: [", i);
+		for (int k = 0; k < 4; k++) {
+			word((unsigned)(i * 4 + k), w1, sizeof(w1));
+			word((unsigned)(i * 4 + k + 7919), w2, sizeof(w2));
+			buf_printf(&rules, "%s\"%s %s\"", k ? ", " : "", w1, w2);
+		}
+		if (i < 20) {
+			word((unsigned)i, w1, sizeof(w1));
+			buf_printf(&rules, ", \"/\\\\b%s[0-9]+x\\\\b/\"", w1);
+		}
+		buf_printf(&rules, "]\n  reply: faq.r%d\n", i);
+		buf_printf(&replies, "faq.r%d: \"Answer %d for {{author}}: we are open {{hours}}.\"\n", i, i);
+	}
+	buf_puts(&rules, "- id: thanks\n  match: { any: [thanks, \"thank you\"] }\n  acknowledge: smalltalk.thanks\n");
+	buf_puts(&replies,
+		 "smalltalk.thanks: [\"You're welcome, {{author}}!\", \"Happy to help!\"]\n"
+		 "escalated.open: \"Thanks {{author}}! A person will reply by {{due}}.\"\n"
+		 "escalated.after_hours: \"Thanks {{author}}! We're closed; back {{opens_at}}; a person will reply by {{due}}.\"\n"
+		 "negative: \"I'm sorry, {{author}}. A person will reply by {{due}}.\"\n"
+		 "abusive: \"We want to help; a person will read this.\"\n"
+		 "human: \"A person will reply by {{due}}.\"\n"
+		 "waiting: \"We have your message; a person will reply by {{due}}.\"\n");
+	buf_printf(&cfg,
+		   "business:\n  name: Bench Shop\n  timezone: Europe/London\n"
+		   "  hours: { mon-fri: \"09:00-17:30\", sat: \"10:00-14:00\", sun: closed }\n"
+		   "  holidays: [\"2026-12-25\"]\n"
+		   "rules: [rules.yaml]\nreplies: [replies.yaml]\n"
+		   "sentiment: { lexicon: [\"%s/rules/lexicon/*.yaml\"] }\n",
+		   repo);
+	snprintf(path, sizeof(path), "%s/rules.yaml", dir);
+	write_file(path, rules.p);
+	snprintf(path, sizeof(path), "%s/replies.yaml", dir);
+	write_file(path, replies.p);
+	snprintf(path, sizeof(path), "%s/config.yaml", dir);
+	write_file(path, cfg.p);
+	buf_free(&rules);
+	buf_free(&replies);
+	buf_free(&cfg);
+
+	struct diag d;
+	diag_init(&d);
+	struct engine *e = engine_load(path, &d);
+	if (!e) {
+		fputs(d.out.p, stderr);
+		exit(1);
+	}
+	diag_free(&d);
+	return e;
+}
+
+#define NPOSTS 1000
+
+static char **make_posts(int nrules)
+{
+	static const char *talk[] = {"thanks so much for the help", "hello there, hope you are well",
+				     "thank you, that was quick"};
+	static const char *other[] = {
+		"Do you have anything for a birthday party of twenty people next Saturday afternoon?",
+		"I ordered last week and wanted to check whether the parcel has been sent already",
+		"Is there parking near the shop, and can I bring my dog inside with me?",
+		"Could I pick up my order a little later than planned, around six maybe?"};
+	char **posts = xcalloc(NPOSTS, sizeof(*posts));
+	char w1[32], w2[32];
+	for (int i = 0; i < NPOSTS; i++) {
+		int kind = i % 10;
+		if (kind < 4) {
+			unsigned r = (unsigned)((i * 7919) % nrules), k = (unsigned)(i % 4);
+			word(r * 4 + k, w1, sizeof(w1));
+			word(r * 4 + k + 7919, w2, sizeof(w2));
+			posts[i] = xasprintf("Hi! Quick question about %s %s, could you tell me more please?", w1, w2);
+		} else if (kind < 6) {
+			posts[i] = xstrdup(talk[i % 3]);
+		} else {
+			posts[i] = xstrdup(other[i % 4]);
+		}
+	}
+	return posts;
+}
+
+int main(int argc, char **argv)
+{
+	double seconds = argc > 1 ? strtod(argv[1], NULL) : 2.0;
+	static const int sizes[] = {10, 1000, 10000};
+	char repo[PATH_MAX];
+	double rate[3];
+
+	if (!getcwd(repo, sizeof(repo)))
+		return 1;
+	for (int s = 0; s < 3; s++) {
+		char dir[] = "/tmp/fd-bench-XXXXXX";
+		if (!mkdtemp(dir))
+			return 1;
+		uint64_t t0 = time_mono_ns();
+		struct engine *e = make_engine(dir, repo, sizes[s]);
+		double load_ms = (double)(time_mono_ns() - t0) / 1e6;
+		char **posts = make_posts(sizes[s]);
+		char ids[NPOSTS][16];
+		for (int i = 0; i < NPOSTS; i++)
+			snprintf(ids[i], sizeof(ids[i]), "p%d", i);
+
+		/* A Wednesday 11:00 and a Saturday 20:00, alternating per round. */
+		time_t open_t, closed_t;
+		time_parse_iso("2026-11-25T11:00:00Z", &open_t);
+		time_parse_iso("2026-11-28T20:00:00Z", &closed_t);
+		long n = 0, answers = 0, escalations = 0;
+		uint64_t start = time_mono_ns(), limit = (uint64_t)(seconds * 1e9);
+		while (time_mono_ns() - start < limit) {
+			for (int i = 0; i < NPOSTS; i++) {
+				struct post p;
+				struct decision d;
+				memset(&p, 0, sizeof(p));
+				p.platform = "bench";
+				p.post_id = ids[i];
+				p.thread_key = ids[i];
+				p.author_handle = "customer";
+				p.author_name = "Alex";
+				p.text = posts[i];
+				pipeline_decide(e, &p, NULL, (n / NPOSTS) % 2 ? closed_t : open_t, &d);
+				answers += d.action == ACTION_ANSWER;
+				escalations += d.action == ACTION_ESCALATE;
+				decision_free(&d);
+				n++;
+			}
+		}
+		double el = (double)(time_mono_ns() - start) / 1e9;
+		rate[s] = (double)n / el;
+		printf("bench_decide rules=%d decisions=%ld seconds=%.2f decisions_per_s=%.0f ns_per_decision=%.0f "
+		       "answered=%.0f%% escalated=%.0f%% load_ms=%.1f\n",
+		       sizes[s], n, el, rate[s], 1e9 / rate[s], 100.0 * (double)answers / (double)n,
+		       100.0 * (double)escalations / (double)n, load_ms);
+		for (int i = 0; i < NPOSTS; i++)
+			free(posts[i]);
+		free(posts);
+		engine_free(e);
+		char cmd[PATH_MAX + 16];
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("bench_decide cost_ratio_10000_vs_10=%.2f peak_rss_kb=%ld\n", rate[0] / rate[2], ru.ru_maxrss);
+	return 0;
+}
