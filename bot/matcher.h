@@ -19,20 +19,27 @@ struct acm;
 struct acm *acm_new(void);
 void acm_free(struct acm *a);
 
+#define ACM_MAX_PATTERN 65535u
+
 /* Add a pattern with a caller-chosen id (ids may repeat; a pattern added
- * twice reports both ids).  Only before acm_build.  -1 on an empty pattern. */
+ * twice reports both ids, in the order added).  Only before acm_build.
+ * -1 (nothing added) on an empty pattern, one longer than ACM_MAX_PATTERN,
+ * or after acm_build. */
 int acm_add(struct acm *a, const char *pat, size_t len, uint32_t id);
 
-/* Freeze: compute failure links / output lists. */
+/* Freeze: compute failure links / output lists.  Scanning an automaton that
+ * was never built reports nothing. */
 void acm_build(struct acm *a);
 
-/* Called for each occurrence; `end` is the offset just past the match.
- * Return nonzero to stop the scan. */
+/* Called for each occurrence, in order of `end`, the offset just past the
+ * match (for one end: longest pattern first).  Return nonzero to stop the scan. */
 typedef int (*acm_hit_fn)(void *ctx, uint32_t id, size_t end);
 
 void acm_scan(const struct acm *a, const char *s, size_t len, acm_hit_fn fn, void *ctx);
 
 size_t acm_patterns(const struct acm *a);
 size_t acm_states(const struct acm *a);
+/* Heap bytes the automaton holds (for sizing reports). */
+size_t acm_bytes(const struct acm *a);
 
 #endif
