@@ -170,6 +170,10 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 	printf("hours:      %s\n", hours);
 	printf("rules:      %zu rules, %zu phrases, %zu regexes\n", rules_count(e->rules), rules_phrases(e->rules),
 	       rules_regexes(e->rules));
+	if (rules_always_checked(e->rules))
+		printf("            %zu rule%s checked on every post (a regex alone in `any`: add a phrase to\n"
+		       "            `any` and move the regex to `all` to make matching cheaper)\n",
+		       rules_always_checked(e->rules), rules_always_checked(e->rules) == 1 ? " is" : "s are");
 	printf("replies:    %zu keys\n", replies_count(e->replies));
 	printf("lexicon:    %zu entries, threshold %.2f\n", lexicon_entries(e->lexicon), e->threshold);
 	for (size_t i = 0; i < c->nconnectors; i++) {

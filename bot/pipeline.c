@@ -109,6 +109,7 @@ static struct engine *engine_finish(struct config *cfg, struct diag *d)
 		return NULL;
 	}
 	e->threshold = isnan(cfg->negative_threshold) ? lexicon_threshold(e->lexicon) : cfg->negative_threshold;
+	hours_summary(cfg->hours, e->hours_summary, sizeof(e->hours_summary));
 	text_init(&e->text);
 	buf_init(&e->scratch, 0);
 	return e;
@@ -159,14 +160,16 @@ static void escalate(struct engine *e, struct decision *out, const char *reason,
 	out->due = due_for(e, p, now);
 }
 
-/* Render `base` for the business state at `now` into out->reply. */
+/*
+ * Render `base` for the business state at `now` into out->reply.  Phrases
+ * ("tomorrow at 9:00") are computed only when the chosen template uses them.
+ */
 static int render(struct engine *e, const struct post *p, const struct thread_state *ts, const char *base,
 		  time_t now, struct decision *out)
 {
 	enum reply_state st = REPLY_OPEN;
-	char opens_at[64] = "", due[64] = "", hours[256] = "", ticket[32] = "";
+	char opens_at[64] = "", due[64] = "", ticket[32] = "";
 	struct reply_vars v;
-	struct buf b;
 
 	if (!out->open)
 		st = hours_is_holiday(e->cfg->hours, now) ? REPLY_HOLIDAY : REPLY_AFTER_HOURS;
@@ -175,15 +178,15 @@ static int render(struct engine *e, const struct post *p, const struct thread_st
 		log_error("reply key missing", "key=%s", base);
 		return -1;
 	}
-	if (!out->open) {
+	unsigned used = replies_vars_used(e->replies, key);
+	if (!out->open && (used & REPLY_VAR_OPENS_AT)) {
 		time_t next = hours_next_open(e->cfg->hours, now);
 		if (next != (time_t)-1)
 			hours_phrase(e->cfg->hours, now, next, opens_at, sizeof(opens_at));
 	}
-	if (out->due)
+	if (out->due && (used & REPLY_VAR_DUE))
 		hours_phrase(e->cfg->hours, now, out->due, due, sizeof(due));
-	hours_summary(e->cfg->hours, hours, sizeof(hours));
-	if (ts && ts->ticket_id > 0)
+	if (ts && ts->ticket_id > 0 && (used & REPLY_VAR_TICKET))
 		snprintf(ticket, sizeof(ticket), "%lld", (long long)ts->ticket_id);
 
 	memset(&v, 0, sizeof(v));
@@ -192,20 +195,21 @@ static int render(struct engine *e, const struct post *p, const struct thread_st
 	v.business = e->cfg->business_name;
 	v.opens_at = opens_at;
 	v.due = due;
-	v.hours = hours;
+	v.hours = e->hours_summary;
 	v.phone = e->cfg->phone;
 	v.email = e->cfg->email;
 	v.ticket = ticket;
 	v.agent = ts ? ts->agent : NULL;
 
+	/* Render into the engine's reused buffer, then copy once: one
+	 * allocation per reply instead of one per doubling. */
 	const char *seed_src = p->post_id ? p->post_id : p->text;
-	buf_init(&b, 0);
-	if (replies_render(e->replies, key, hash64(seed_src, strlen(seed_src)), &v, &b) < 0) {
-		buf_free(&b);
+	buf_reset(&e->scratch);
+	if (replies_render(e->replies, key, hash64(seed_src, strlen(seed_src)), &v, &e->scratch) < 0) {
 		log_error("reply render failed", "key=%s", key);
 		return -1;
 	}
-	out->reply = buf_steal(&b);
+	out->reply = xstrndup(e->scratch.p ? e->scratch.p : "", e->scratch.len);
 	out->reply_key = key;
 	return 0;
 }

@@ -43,7 +43,8 @@ struct engine {
 	struct lexicon *lexicon;
 	double threshold;   /* sentiment score at or below which a post is negative */
 	struct text text;   /* scratch, reused for every decision */
-	struct buf scratch; /* scratch for phrases (opens_at, due) */
+	struct buf scratch; /* reply rendering, reused for every decision */
+	char hours_summary[256]; /* "Mon–Fri 9:00–17:30, ..." computed once at load */
 };
 
 /* Load config, rules, replies and lexicon.  NULL with every error in d. */

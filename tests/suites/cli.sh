@@ -1,0 +1,105 @@
+#!/bin/sh
+# The command line contract: exit codes, check's summary and refusals,
+# try/replay decision records and replay's error records.
+set -u
+B=${BUILD:-build}
+FD="$B/frontdesk"
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fails=0
+ok() { printf 'ok   %s\n' "$1"; }
+bad() { printf 'FAIL %s\n' "$1"; fails=$((fails + 1)); }
+expect_rc() { # name want cmd...
+	name=$1 want=$2
+	shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	rc=$?
+	if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else bad "$name: exit $rc, wanted $want"; cat "$T/err"; fi
+}
+
+expect_rc "--version" 0 "$FD" --version
+grep -q '^frontdesk [0-9]' "$T/out" || bad "--version prints the version"
+expect_rc "--help" 0 "$FD" --help
+expect_rc "unknown command" 2 "$FD" frobnicate
+expect_rc "check example config" 0 "$FD" check -c config.yaml.example
+tail -n 1 "$T/out" | grep -qx 'configuration OK' && ok "check ends with 'configuration OK'" || bad "check ends with 'configuration OK'"
+expect_rc "-c after the command" 0 "$FD" check -c config.yaml.example
+
+# A config with three mistakes: all three reported with file:line:col, exit 2.
+mkdir -p "$T/cfg"
+cat >"$T/cfg/config.yaml" <<'YAML'
+business:
+  name: Broken Shop
+  timezone: Europe/Londn
+  hours: { mon-fri: "09:00-25:00" }
+  contakt: { phone: "1" }
+rules: ["/nonexistent/*.yaml"]
+YAML
+expect_rc "check refuses a bad config" 2 "$FD" check -c "$T/cfg/config.yaml"
+grep -q 'config.yaml:3:[0-9]*:.*Europe/Londn' "$T/err" && ok "bad time zone named at line 3" || bad "bad time zone named at line 3"
+grep -q 'config.yaml:4:[0-9]*:.*25:00' "$T/err" && ok "bad hours named at line 4" || bad "bad hours named at line 4"
+grep -q "config.yaml:5:[0-9]*:.*contakt.*did you mean 'contact'" "$T/err" && ok "unknown key with did-you-mean" || bad "unknown key with did-you-mean"
+cat "$T/err" | head -5
+
+# A rule whose example fails: check names the rule and the example.
+mkdir -p "$T/ex"
+cp -r rules replies "$T/ex/"
+sed 's|^rules: .*|rules: [rules/*.yaml, extra.yaml]|' config.yaml.example >"$T/ex/config.yaml"
+cat >"$T/ex/extra.yaml" <<'YAML'
+- id: gift-cards
+  match: { any: ["gift card"] }
+  reply: faq.opening_hours
+  examples: ["do you sell vouchers"]
+YAML
+expect_rc "check fails on a failing example" 2 "$FD" check -c "$T/ex/config.yaml"
+grep -q "extra.yaml:1: rule 'gift-cards': example \"do you sell vouchers\"" "$T/err" && ok "failing example named" || { bad "failing example named"; cat "$T/err"; }
+
+# try --json: one object with every field of the decision record.
+expect_rc "try --json" 0 "$FD" -c config.yaml.example try --json --at 2026-11-25T10:00:00Z "when are you open on sunday?"
+python3 - "$T/out" <<'PY' && ok "try --json record" || bad "try --json record"
+import json, sys
+o = json.load(open(sys.argv[1]))
+need = ["id", "action", "rule", "priority", "negative", "sentiment", "abusive", "reason", "open", "due", "reply"]
+missing = [k for k in need if k not in o]
+assert not missing, missing
+assert o["action"] == "answer" and o["open"] is True and o["reply"], o
+PY
+expect_rc "try without text" 2 "$FD" -c config.yaml.example try
+expect_rc "try with a bad --at" 2 "$FD" -c config.yaml.example try --at yesterday hello
+
+# replay: order kept, ids echoed, bad lines become error records.
+cat >"$T/in.jsonl" <<'JSONL'
+{"id": "a1", "text": "what are your opening hours?", "at": "2026-11-25T10:00:00Z"}
+not json at all
+{"id": "a3", "text": 42}
+{"id": 4, "text": "do you sell gift cards?", "at": "2026-11-27T22:00:00Z", "author": "Alex"}
+["an", "array"]
+{"id": "a6", "text": "hi", "at": "next tuesday"}
+
+{"id": "a8", "text": "I want to speak to a person", "public": true, "channel": "mastodon"}
+JSONL
+expect_rc "replay --json" 0 "$FD" -c config.yaml.example replay --json "$T/in.jsonl"
+python3 - "$T/out" <<'PY' && ok "replay records in order with errors" || { bad "replay records in order with errors"; cat "$T/out"; }
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+assert len(recs) == 7, len(recs)
+assert recs[0]["id"] == "a1" and recs[0]["action"] == "answer"
+assert "error" in recs[1] and recs[1]["line"] == 2
+assert recs[2]["id"] == "a3" and "text" in recs[2]["error"]
+assert recs[3]["id"] == "4" and recs[3]["action"] == "escalate" and recs[3]["due"] == "2026-11-28T14:00:00+00:00"
+assert "Alex" in recs[3]["reply"]
+assert "error" in recs[4]
+assert recs[5]["id"] == "a6" and "at" in recs[5]["error"]
+assert recs[6]["id"] == "a8" and recs[6]["reason"] == "requested_human"
+PY
+grep -q '^replayed 7 posts: .* 4 errors' "$T/err" && ok "replay summary on stderr" || { bad "replay summary on stderr"; cat "$T/err"; }
+printf '{"id":"s","text":"thanks!"}\n' | "$FD" -c config.yaml.example replay --json - >"$T/out" 2>/dev/null
+grep -q '"id":"s"' "$T/out" && ok "replay from stdin" || bad "replay from stdin"
+expect_rc "replay of a missing file" 1 "$FD" -c config.yaml.example replay /nonexistent.jsonl
+
+# passwd: a yescrypt hash that the config accepts.
+printf 'correct horse\n' | "$FD" passwd >"$T/hash" 2>/dev/null
+grep -q '^\$y\$' "$T/hash" && ok "passwd prints a yescrypt hash" || bad "passwd prints a yescrypt hash"
+
+echo "cli: $fails failed"
+[ "$fails" -eq 0 ]
