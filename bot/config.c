@@ -1169,7 +1169,7 @@ static void parse_notify(struct ld *L, yaml_node_t *root)
 {
 	static const char *const keys[] = {
 	    "type", "url",      "url_env",      "url_file",      "format",       "smtp", "from",
-	    "to",   "username", "password_env", "password_file", "min_priority", NULL};
+	    "to",   "username", "password_env", "password_file", "min_priority", "agent", NULL};
 	static const char *const types[] = {"webhook", "email", NULL};
 	static const char *const formats[] = {"slack", "discord", "mattermost", "json", NULL};
 	static const char *const prios[] = {"urgent", "high", "normal", "low", NULL};
@@ -1205,6 +1205,13 @@ static void parse_notify(struct ld *L, yaml_node_t *root)
 			if (p)
 				nc->min_priority = priority_parse(p);
 		}
+		/* A target tied to one agent hears only about tickets that are
+		 * unclaimed or claimed by that agent (their own channel). */
+		snprintf(path, sizeof(path), "%s.agent", what);
+		nc->agent = opt_str(L, m, "agent", path);
+		if (nc->agent && !config_agent(c, nc->agent))
+			yml_error(L->d, L->y, get(L, m, "agent"), "%s: no dashboard agent has the login '%s'", path,
+			          nc->agent);
 		yaml_node_t *tn = get(L, m, "type");
 		if (!tn) {
 			yml_error(L->d, L->y, m, "%s: missing required key 'type' (webhook or email)", what);
@@ -1465,6 +1472,7 @@ void config_free(struct config *c)
 		free(n->username);
 		free(n->password_env);
 		free(n->password_file);
+		free(n->agent);
 	}
 	free(c->notify);
 	free(c->log_level);

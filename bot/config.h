@@ -80,6 +80,7 @@ struct notify_conf {
 	char *username; /* SMTP login, or NULL */
 	char *password_env, *password_file;
 	enum priority min_priority; /* notify for this priority and more urgent (default low = all) */
+	char *agent; /* a dashboard login: only tickets unclaimed or claimed by this agent, or NULL */
 	int line;
 };
 

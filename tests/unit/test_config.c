@@ -459,6 +459,25 @@ static void test_dashboard_and_notify_errors(void **state)
 	free(e);
 }
 
+/* A notify target tied to an agent names a real dashboard login. */
+static void test_notify_agent(void **state)
+{
+	(void)state;
+	struct config *c = must_load(MINIMAL "dashboard:\n"
+					     "  agents: [ { login: sam, name: Sam, password_hash: \"" HASH "\" } ]\n"
+					     "notify:\n"
+					     "  - { type: webhook, url: \"https://hooks.example/sam\", agent: sam }\n"
+					     "  - { type: webhook, url: \"https://hooks.example/all\" }\n");
+	assert_int_equal(c->nnotify, 2);
+	assert_string_equal(c->notify[0].agent, "sam");
+	assert_null(c->notify[1].agent);
+	config_free(c);
+	char *e = errors_of(MINIMAL "notify:\n"
+				    "  - { type: webhook, url: \"https://hooks.example/x\", agent: kim }\n");
+	assert_contains(e, "config.yaml:3:61: notify[0].agent: no dashboard agent has the login 'kim'");
+	free(e);
+}
+
 static void test_document_errors(void **state)
 {
 	(void)state;
@@ -649,7 +668,7 @@ int main(void)
 	    cmocka_unit_test(test_connector_errors), cmocka_unit_test(test_dashboard_and_notify_errors),
 	    cmocka_unit_test(test_document_errors),  cmocka_unit_test(test_globs),
 	    cmocka_unit_test(test_secrets),          cmocka_unit_test(test_listen_check),
-	    cmocka_unit_test(test_example_file),
+	    cmocka_unit_test(test_example_file),     cmocka_unit_test(test_notify_agent),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
