@@ -1,0 +1,78 @@
+/*
+ * sentiment.h - is a customer post a complaint, negative, or abusive?
+ *
+ * The pipeline escalates negative and abusive posts to a person instead of
+ * answering them with an FAQ reply, so this module decides, from an editable
+ * lexicon (the YAML files of rules/lexicon/), three things about a
+ * normalized post:
+ *
+ *   complaint  a service-failure statement matched ("still waiting",
+ *              "never arrived", "charged twice", "on hold for 2 hours",
+ *              "third time I ask") - customers state facts far more often
+ *              than they use emotion words, so these patterns, with the
+ *              weak cues of a complaint's story (hours go by, nobody
+ *              answers, "again"), carry most of the recall;
+ *   negative   the overall score is at or below the threshold, or a
+ *              complaint matched and the post is not clearly positive;
+ *   abusive    insults or abusive language matched.
+ *
+ * The score sums weighted words and phrases, adjusted by context: negators
+ * ("not good" is negative, "not bad" mildly positive), intensifiers ("very"),
+ * contrast ("nice but two hours late" counts what follows "but" more),
+ * emoji and emoticons (ordinary lexicon tokens), and shouting (mostly upper
+ * case, "!!", "??").  The lexicon's file format is documented at the top of
+ * rules/lexicon/en.yaml.
+ *
+ * Every entry of every section is compiled into one Aho-Corasick automaton
+ * (matcher.h), so analysing a post is one pass over its normalized text
+ * whatever the size of the lexicon, and allocates nothing.
+ *
+ * Ownership: a lexicon is immutable after lexicon_load() and may be shared by
+ * any number of threads; sentiment.cue points into the lexicon and stays
+ * valid until lexicon_free().
+ */
+#ifndef FD_SENTIMENT_H
+#define FD_SENTIMENT_H
+
+#include <stddef.h>
+
+#include "normalize.h"
+#include "yml.h"
+
+struct lexicon;
+
+/*
+ * Load and merge the lexicon files `files` (a NULL-terminated list of paths),
+ * in that order: a later file may redefine an entry of an earlier one (its
+ * weight wins), which lets a business keep its changes in a file of its own.
+ * Every problem is reported in d as "file:line:col: message"; returns NULL if
+ * there was any, so a half-valid lexicon never runs.  Caller frees with
+ * lexicon_free().
+ */
+struct lexicon *lexicon_load(char *const *files, struct diag *d);
+void lexicon_free(struct lexicon *lx);
+
+/* The default decision threshold (the `threshold:` key; -0.3 if no file sets it). */
+double lexicon_threshold(const struct lexicon *lx);
+/* Number of distinct entries (words, phrases, patterns, negators, ...). */
+size_t lexicon_entries(const struct lexicon *lx);
+
+struct sentiment {
+	double score;    /* -1.0 (very negative) .. 1.0 (very positive); 0 when nothing matched */
+	int negative;    /* score <= threshold, or a complaint matched and the post is not clearly positive */
+	int abusive;     /* an abusive entry matched */
+	int complaint;   /* a service-failure pattern matched */
+	const char *cue; /* the entry that weighed most in the decision (as written in the lexicon,
+	                    borrowed from it), or NULL when nothing matched */
+};
+
+/*
+ * Analyse the normalized post t.  `threshold` is the score at or below which
+ * a post is negative: pass lexicon_threshold(lx) for the lexicon's default.
+ * Never fails and never allocates; only the first few hundred cues of a very
+ * long post are taken into account.
+ */
+void sentiment_analyze(const struct lexicon *lx, const struct text *t, double threshold,
+                       struct sentiment *out);
+
+#endif
