@@ -1,0 +1,797 @@
+/*
+ * webchat.c - the built-in web chat connector (see webchat.h for the
+ * protocol).  Connections are indexed by visitor thread, so a reply goes to
+ * every open tab of that visitor; addresses are indexed for the connection
+ * and message limits.
+ */
+#include "connectors/webchat.h"
+
+#include <ctype.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <utf8proc.h>
+
+#include "config.h"
+#include "embedded.h"
+#include "hours.h"
+#include "loop.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+#define BUCKETS       4096
+#define TOKEN_BYTES   18 /* 24 base64url characters */
+#define DEFAULT_CONNS 20
+#define DEFAULT_MPM   30
+#define MAX_EMAIL     254
+
+struct wc_addr {
+	char ip[64];
+	int conns;
+	double tokens;
+	uint64_t last_ms;
+	struct wc_addr *next;
+};
+
+struct wc_conn {
+	struct webchat *wc;
+	struct server_ws *ws; /* NULL once closed */
+	struct wc_addr *addr;
+	char token[40];
+	char thread_key[40];
+	double tokens; /* messages this connection may still send now */
+	uint64_t last_ms;
+	int refs; /* posts waiting for their post_done */
+	int linked;
+	struct wc_conn *next; /* same thread bucket */
+};
+
+/* A message waiting for the commit that stores it. */
+struct wc_pending {
+	struct wc_conn *conn;
+	char *text;
+};
+
+struct webchat {
+	struct connector *c;
+	struct listener *li;
+	int port;
+	char *page; /* index.html with the business filled in */
+	size_t page_len;
+	long max_conns, mpm;
+	int stopping;
+	size_t nconns;
+	struct wc_conn *threads[BUCKETS];
+	struct wc_addr *addrs[BUCKETS];
+	struct metric *m_conns, *m_frames_bad;
+};
+
+/* --- small helpers -------------------------------------------------------- */
+
+static size_t bucket_of(const char *s)
+{
+	return (size_t)(hash64(s, strlen(s)) % BUCKETS);
+}
+
+static void random_token(char *out, size_t n, size_t bytes)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char r[48];
+	size_t got = 0;
+	if (bytes > sizeof(r))
+		bytes = sizeof(r);
+	while (got < bytes) {
+		ssize_t k = getrandom(r + got, bytes - got, 0);
+		if (k <= 0)
+			fatal("getrandom failed");
+		got += (size_t)k;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i + 2 < bytes && o + 4 < n; i += 3) {
+		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
+		out[o++] = b64[(v >> 18) & 63];
+		out[o++] = b64[(v >> 12) & 63];
+		out[o++] = b64[(v >> 6) & 63];
+		out[o++] = b64[v & 63];
+	}
+	out[o] = '\0';
+}
+
+static int token_ok(const char *t, size_t len)
+{
+	if (len < 16 || len > 39)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!isalnum((unsigned char)t[i]) && t[i] != '-' && t[i] != '_')
+			return 0;
+	return 1;
+}
+
+static uint64_t now_ms(void)
+{
+	return time_mono_ms();
+}
+
+/* Token bucket: `rate` messages a minute, bursts up to `rate`. */
+static int bucket_take(double *tokens, uint64_t *last, long rate)
+{
+	uint64_t now = now_ms();
+	if (*last == 0) {
+		*tokens = (double)rate;
+	} else {
+		*tokens += (double)(now - *last) * (double)rate / 60000.0;
+		if (*tokens > (double)rate)
+			*tokens = (double)rate;
+	}
+	*last = now;
+	if (*tokens < 1.0)
+		return 0;
+	*tokens -= 1.0;
+	return 1;
+}
+
+/*
+ * The entry for ip.  An address keeps its entry (and so its message
+ * budget) for a minute after its last connection closed, so reconnecting
+ * does not refill the budget; older idle entries are dropped on the way.
+ */
+static struct wc_addr *addr_get(struct webchat *wc, const char *ip)
+{
+	size_t b = bucket_of(ip);
+	uint64_t now = now_ms();
+	struct wc_addr **pp = &wc->addrs[b];
+	while (*pp) {
+		struct wc_addr *a = *pp;
+		if (strcmp(a->ip, ip) == 0)
+			return a;
+		if (a->conns <= 0 && (!a->last_ms || now - a->last_ms > 60000)) {
+			*pp = a->next;
+			free(a);
+			continue;
+		}
+		pp = &a->next;
+	}
+	struct wc_addr *a = xcalloc(1, sizeof(*a));
+	snprintf(a->ip, sizeof(a->ip), "%s", ip);
+	a->next = wc->addrs[b];
+	wc->addrs[b] = a;
+	return a;
+}
+
+static void link_conn(struct webchat *wc, struct wc_conn *k)
+{
+	size_t b = bucket_of(k->thread_key);
+	k->next = wc->threads[b];
+	wc->threads[b] = k;
+	k->linked = 1;
+}
+
+static void unlink_conn(struct webchat *wc, struct wc_conn *k)
+{
+	struct wc_conn **pp = &wc->threads[bucket_of(k->thread_key)];
+	while (*pp && *pp != k)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = k->next;
+	k->linked = 0;
+}
+
+static void conn_unref(struct wc_conn *k)
+{
+	if (--k->refs <= 0 && !k->ws)
+		free(k);
+}
+
+static void send_obj(struct server_ws *ws, json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	if (s) {
+		server_ws_send(ws, s, strlen(s));
+		free(s);
+	}
+	json_decref(o);
+}
+
+static void send_error(struct server_ws *ws, const char *msg, const char *client_id)
+{
+	json_t *o = json_pack("{s:s, s:s}", "type", "error", "error", msg);
+	if (client_id)
+		json_object_set_new(o, "client_id", json_string(client_id));
+	send_obj(ws, o);
+}
+
+static json_t *message_obj(int64_t id, const char *from, const char *agent, const char *text, time_t ts,
+                           const char *client_id)
+{
+	char sid[32], iso[40];
+	snprintf(sid, sizeof(sid), "%lld", (long long)id);
+	time_iso_utc(ts, iso, sizeof(iso));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "message", "id", sid, "from", from, "text",
+	                      text, "ts", iso);
+	if (agent && *agent)
+		json_object_set_new(o, "agent", json_string(agent));
+	if (client_id && *client_id)
+		json_object_set_new(o, "client_id", json_string(client_id));
+	return o;
+}
+
+/* s as a JSON string (quoted, escaped); s is valid UTF-8 (checked on the
+ * way in, or written by the bot). */
+static void put_json_str(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	buf_putc(b, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			buf_putc(b, '\\');
+			buf_putc(b, (char)*p);
+		} else if (*p < 0x20) {
+			char e[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
+			buf_puts(b, e);
+		} else {
+			buf_putc(b, (char)*p);
+		}
+	}
+	buf_putc(b, '"');
+}
+
+/*
+ * One message frame, written directly (the hot path: every echo and every
+ * reply), in the same form message_obj gives the history.
+ */
+static void message_frame(struct buf *b, int64_t id, const char *from, const char *agent, const char *text,
+                          time_t ts, const char *client_id)
+{
+	char iso[40];
+	time_iso_utc(ts, iso, sizeof(iso));
+	buf_printf(b, "{\"type\":\"message\",\"id\":\"%lld\",\"from\":", (long long)id);
+	put_json_str(b, from);
+	if (agent && *agent) {
+		buf_puts(b, ",\"agent\":");
+		put_json_str(b, agent);
+	}
+	buf_puts(b, ",\"text\":");
+	put_json_str(b, text);
+	buf_printf(b, ",\"ts\":\"%s\"", iso);
+	if (client_id && *client_id) {
+		buf_puts(b, ",\"client_id\":");
+		put_json_str(b, client_id);
+	}
+	buf_putc(b, '}');
+}
+
+/* --- origin policy --------------------------------------------------------- */
+
+static int is_loopback_host(const char *h, size_t n)
+{
+	return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+	       (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) || (n == 5 && strncmp(h, "[::1]", 5) == 0);
+}
+
+/*
+ * Without allowed_origins, a browser may connect only from the bot's own
+ * page: http://HOST:PORT of the listener (any loopback spelling when it
+ * listens on loopback).  Clients that send no Origin (not browsers) pass:
+ * the check exists to stop other sites' pages from using a visitor's
+ * browser.
+ */
+static int origin_allowed(struct webchat *wc, const char *origin)
+{
+	const struct connector_conf *cc = wc->c->conf;
+	if (!origin || !*origin)
+		return 1;
+	for (char **o = cc ? cc->allowed_origins : NULL; o && *o; o++)
+		if (strcmp(*o, "*") == 0 || strcasecmp(*o, origin) == 0)
+			return 1;
+
+	const char *listen = cc && cc->listen ? cc->listen : WEBCHAT_DEFAULT_LISTEN;
+	const char *colon = strrchr(listen, ':');
+	size_t lhost = colon ? (size_t)(colon - listen) : strlen(listen);
+	const char *h;
+	if (strncasecmp(origin, "http://", 7) == 0)
+		h = origin + 7;
+	else if (strncasecmp(origin, "https://", 8) == 0)
+		h = origin + 8;
+	else
+		return 0;
+	const char *ocolon = strrchr(h, ':');
+	if (!ocolon || ocolon < strrchr(h, ']'))
+		return 0;
+	long port;
+	if (parse_long(ocolon + 1, &port) < 0 || port != wc->port)
+		return 0;
+	size_t ohost = (size_t)(ocolon - h);
+	if (ohost == lhost && strncasecmp(h, listen, lhost) == 0)
+		return 1;
+	return is_loopback_host(listen, lhost) && is_loopback_host(h, ohost);
+}
+
+/* --- WebSocket callbacks --------------------------------------------------- */
+
+struct history_ctx {
+	json_t *list;
+};
+
+static int history_item(void *arg, const struct store_msg *m)
+{
+	struct history_ctx *h = arg;
+	json_t *o = message_obj(m->id, m->from, m->agent, m->text, m->ts, m->client_id);
+	json_object_del(o, "type");
+	json_array_append_new(h->list, o);
+	return 0;
+}
+
+static int ws_open(struct server_ws *ws, const struct server_ws_info *info, void *arg)
+{
+	struct webchat *wc = arg;
+	struct store *s = connector_store(wc->c);
+	time_t now = connector_now(wc->c);
+	char token[40] = "";
+	int resumed = 0;
+
+	if (wc->stopping)
+		return 503;
+	if (!origin_allowed(wc, info->origin)) {
+		struct buf b;
+		buf_init(&b, 0);
+		log_quote(&b, info->origin);
+		log_warn("web chat origin refused", "peer=%s origin=%s", info->peer, b.p);
+		buf_free(&b);
+		return 403;
+	}
+	struct wc_addr *a = addr_get(wc, info->peer);
+	if (a->conns >= wc->max_conns) {
+		log_warn("web chat connection limit", "peer=%s connections=%d", info->peer, a->conns);
+		return 429;
+	}
+
+	struct wc_conn *k = xcalloc(1, sizeof(*k));
+	k->wc = wc;
+	k->ws = ws;
+	k->addr = a;
+	if (server_ws_arg(ws, "visitor", token, sizeof(token)) == 0 && token_ok(token, strlen(token))) {
+		int rc = store_visitor_find(s, token, now, k->thread_key, sizeof(k->thread_key));
+		if (rc < 0) {
+			free(k);
+			return 503;
+		}
+		resumed = rc == 1;
+	}
+	if (resumed) {
+		snprintf(k->token, sizeof(k->token), "%s", token);
+	} else {
+		char key[24];
+		random_token(k->token, sizeof(k->token), TOKEN_BYTES);
+		random_token(key, sizeof(key), 12);
+		snprintf(k->thread_key, sizeof(k->thread_key), "v-%s", key);
+		if (store_visitor_add(s, k->token, k->thread_key, now) < 0) {
+			free(k);
+			return 503;
+		}
+	}
+	a->conns++;
+	wc->nconns++;
+	metric_set(wc->m_conns, (double)wc->nconns);
+	link_conn(wc, k);
+	server_ws_set_data(ws, k);
+
+	struct history_ctx h = {.list = json_array()};
+	if (resumed)
+		store_history(s, "webchat", k->thread_key, WEBCHAT_HISTORY, history_item, &h);
+	const char *business = connector_config(wc->c)->business_name;
+	json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "type", "welcome", "visitor", k->token, "open",
+	                      connector_business_open(wc->c), "history", h.list);
+	if (business)
+		json_object_set_new(o, "business", json_string(business));
+	send_obj(ws, o);
+	log_debug("web chat connected", "peer=%s resumed=%d", info->peer, resumed);
+	return 0;
+}
+
+/* Trimmed copy of a customer's text, or NULL when empty or too long. */
+static char *clean_text(const char *t, size_t len, const char **why)
+{
+	while (len && isspace((unsigned char)*t)) {
+		t++;
+		len--;
+	}
+	while (len && isspace((unsigned char)t[len - 1]))
+		len--;
+	if (!len) {
+		*why = "empty message";
+		return NULL;
+	}
+	utf8proc_ssize_t chars = 0, i = 0;
+	while ((size_t)i < len) {
+		utf8proc_int32_t c;
+		utf8proc_ssize_t n =
+		    utf8proc_iterate((const utf8proc_uint8_t *)t + i, (utf8proc_ssize_t)len - i, &c);
+		if (n <= 0) {
+			*why = "message is not valid UTF-8";
+			return NULL;
+		}
+		i += n;
+		chars++;
+	}
+	if (chars > WEBCHAT_MAX_TEXT) {
+		*why = "message too long (at most 2000 characters)";
+		return NULL;
+	}
+	return xstrndup(t, len);
+}
+
+static int client_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (!n || n > WEBCHAT_MAX_CLIENT_ID)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static void on_message(struct wc_conn *k, json_t *msg)
+{
+	struct webchat *wc = k->wc;
+	json_t *jt = json_object_get(msg, "text"), *jc = json_object_get(msg, "client_id");
+	const char *client_id = NULL, *why = NULL;
+	char post_id[160], rnd[24];
+
+	if (jc && !json_is_null(jc)) {
+		if (!json_is_string(jc) || !client_id_ok(json_string_value(jc))) {
+			send_error(k->ws, "client_id must be a string of 1 to 64 printable ASCII characters",
+			           NULL);
+			return;
+		}
+		client_id = json_string_value(jc);
+	}
+	if (!json_is_string(jt)) {
+		send_error(k->ws, "a message needs a \"text\" string", client_id);
+		return;
+	}
+	if (wc->stopping) {
+		send_error(k->ws, "the chat is restarting: please send your message again in a moment",
+		           client_id);
+		return;
+	}
+	if (!bucket_take(&k->tokens, &k->last_ms, wc->mpm) ||
+	    !bucket_take(&k->addr->tokens, &k->addr->last_ms, wc->mpm)) {
+		send_error(k->ws, "too many messages: please wait a moment before sending more", client_id);
+		return;
+	}
+	char *text = clean_text(json_string_value(jt), json_string_length(jt), &why);
+	if (!text) {
+		send_error(k->ws, why, client_id);
+		return;
+	}
+	if (client_id) {
+		snprintf(post_id, sizeof(post_id), "%s/%s", k->thread_key, client_id);
+	} else {
+		random_token(rnd, sizeof(rnd), 12);
+		snprintf(post_id, sizeof(post_id), "%s/~%s", k->thread_key, rnd);
+	}
+	const struct connector_conf *cc = wc->c->conf;
+	struct post p = {
+	    .platform = "webchat",
+	    .connector = wc->c->name,
+	    .post_id = post_id,
+	    .thread_key = k->thread_key,
+	    .reply_to_id = post_id,
+	    .author_id = k->thread_key,
+	    .channel = cc && cc->channel ? cc->channel : "webchat",
+	    .text = text,
+	    .client_id = client_id,
+	    .is_public = 0,
+	    .created = connector_now(wc->c),
+	};
+	struct wc_pending *pend = xcalloc(1, sizeof(*pend));
+	pend->conn = k;
+	pend->text = text;
+	k->refs++;
+	if (connector_deliver_post(wc->c, &p, pend) < 0) {
+		send_error(k->ws, "the message could not be taken: please send it again in a moment",
+		           client_id);
+		k->refs--;
+		free(pend->text);
+		free(pend);
+	}
+}
+
+static void on_email(struct wc_conn *k, json_t *msg)
+{
+	json_t *je = json_object_get(msg, "email");
+	const char *e = json_is_string(je) ? json_string_value(je) : NULL;
+	const char *at = e ? strchr(e, '@') : NULL;
+	int ok = e && at && at > e && strchr(at + 1, '.') && strlen(e) <= MAX_EMAIL && !strchr(at + 1, '@');
+	for (const char *p = e; ok && *p; p++)
+		if ((unsigned char)*p <= 0x20 || *p == '<' || *p == '>' || *p == '"' || *p == ',' ||
+		    *p == ';')
+			ok = 0;
+	if (!ok) {
+		send_error(k->ws, "that does not look like an e-mail address", NULL);
+		return;
+	}
+	if (store_visitor_set_email(connector_store(k->wc->c), k->token, e) < 0) {
+		send_error(k->ws, "the e-mail address could not be saved: please try again", NULL);
+		return;
+	}
+	send_obj(k->ws, json_pack("{s:s, s:s}", "type", "email", "email", e));
+}
+
+static void ws_text(struct server_ws *ws, const char *text, size_t len, void *arg)
+{
+	struct webchat *wc = arg;
+	struct wc_conn *k = server_ws_data(ws);
+	json_error_t err;
+
+	if (!k)
+		return;
+	json_t *msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+	if (!msg || !json_is_object(msg)) {
+		metric_inc(wc->m_frames_bad);
+		send_error(ws, "malformed frame: expected one JSON object", NULL);
+		json_decref(msg);
+		return;
+	}
+	const char *type = json_string_value(json_object_get(msg, "type"));
+	if (type && strcmp(type, "message") == 0) {
+		on_message(k, msg);
+	} else if (type && strcmp(type, "email") == 0) {
+		on_email(k, msg);
+	} else {
+		metric_inc(wc->m_frames_bad);
+		send_error(ws, type ? "unknown message type" : "a frame needs a \"type\"", NULL);
+	}
+	json_decref(msg);
+}
+
+static void ws_binary(struct server_ws *ws, void *arg)
+{
+	struct webchat *wc = arg;
+	metric_inc(wc->m_frames_bad);
+	send_error(ws, "binary frames are not supported: send JSON text", NULL);
+}
+
+static void ws_too_big(struct server_ws *ws, void *arg)
+{
+	struct webchat *wc = arg;
+	metric_inc(wc->m_frames_bad);
+	send_error(ws, "frame too large (at most 8192 bytes)", NULL);
+	server_ws_close(ws, 1009, "frame too large");
+}
+
+static void ws_close(struct server_ws *ws, void *arg)
+{
+	struct webchat *wc = arg;
+	struct wc_conn *k = server_ws_data(ws);
+	if (!k)
+		return;
+	server_ws_set_data(ws, NULL);
+	if (k->linked)
+		unlink_conn(wc, k);
+	if (k->addr)
+		k->addr->conns--;
+	k->addr = NULL;
+	k->ws = NULL;
+	wc->nconns--;
+	metric_set(wc->m_conns, (double)wc->nconns);
+	if (k->refs <= 0)
+		free(k);
+}
+
+static const struct server_ws_ops ws_ops = {
+    .max_message = WEBCHAT_MAX_FRAME,
+    .on_open = ws_open,
+    .on_text = ws_text,
+    .on_binary = ws_binary,
+    .on_too_big = ws_too_big,
+    .on_close = ws_close,
+};
+
+/* --- connector ops ---------------------------------------------------------- */
+
+static void post_done(struct connector *c, void *cookie, const struct post_ack *a)
+{
+	struct wc_pending *p = cookie;
+	struct wc_conn *k = p->conn;
+	(void)c;
+	if (k->ws) {
+		if (a->status == POST_FAILED)
+			send_error(k->ws, "the message was not stored: please send it again", a->client_id);
+		else {
+			struct buf b;
+			buf_init(&b, 0);
+			message_frame(&b, a->message_id, "customer", NULL, p->text, a->ts, a->client_id);
+			server_ws_send(k->ws, b.p, b.len);
+			buf_free(&b);
+		}
+	}
+	free(p->text);
+	free(p);
+	conn_unref(k);
+}
+
+static int wc_send(struct connector *c, const struct outmsg *m)
+{
+	struct webchat *wc = c->priv;
+	size_t b = bucket_of(m->thread_key);
+	struct buf frame;
+	int delivered = 0;
+
+	buf_init(&frame, 0);
+	for (struct wc_conn *k = wc->threads[b]; k; k = k->next) {
+		if (!k->ws || strcmp(k->thread_key, m->thread_key) != 0)
+			continue;
+		if (!frame.len)
+			message_frame(&frame, m->message_id, m->from, m->agent, m->text, m->ts, NULL);
+		if (server_ws_send(k->ws, frame.p, frame.len) == 0)
+			delivered++;
+	}
+	buf_free(&frame);
+	/* Stored is delivered for web chat: a visitor who is away reads it in
+	 * the history of the next welcome. */
+	log_debug("web chat reply", "outbox=%lld sockets=%d", (long long)m->id, delivered);
+	connector_send_done(c, m->id, SEND_OK, 0, NULL);
+	return 0;
+}
+
+static int wc_idle(struct connector *c)
+{
+	struct webchat *wc = c->priv;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct wc_conn *k = wc->threads[b]; k; k = k->next)
+			if (k->ws && server_ws_queued(k->ws))
+				return 0;
+	return 1;
+}
+
+static void wc_stop(struct connector *c)
+{
+	struct webchat *wc = c->priv;
+	wc->stopping = 1;
+}
+
+/* HTML-escape s into b. */
+static void html_escape(struct buf *b, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&': buf_puts(b, "&amp;"); break;
+		case '<': buf_puts(b, "&lt;"); break;
+		case '>': buf_puts(b, "&gt;"); break;
+		case '"': buf_puts(b, "&quot;"); break;
+		case '\'': buf_puts(b, "&#39;"); break;
+		default: buf_putc(b, *s);
+		}
+	}
+}
+
+/* The demo page with {{business}}, {{hours}}, {{phone}} and {{email}}
+ * filled in from the configuration (HTML-escaped). */
+static void render_page(struct webchat *wc, const struct embedded_file *f)
+{
+	const struct config *cfg = connector_config(wc->c);
+	struct buf b;
+	char hours[512] = "";
+
+	hours_summary(cfg->hours, hours, sizeof(hours));
+	buf_init(&b, 0);
+	const char *p = f->data, *end = f->data + f->len;
+	while (p < end) {
+		const char *tag = strstr(p, "{{");
+		if (!tag || tag >= end) {
+			buf_append(&b, p, (size_t)(end - p));
+			break;
+		}
+		buf_append(&b, p, (size_t)(tag - p));
+		const char *close = strstr(tag, "}}");
+		if (!close) {
+			buf_append(&b, tag, (size_t)(end - tag));
+			break;
+		}
+		size_t n = (size_t)(close - tag - 2);
+		const char *name = tag + 2;
+		if (n == 8 && strncmp(name, "business", 8) == 0)
+			html_escape(&b, cfg->business_name);
+		else if (n == 5 && strncmp(name, "hours", 5) == 0)
+			html_escape(&b, hours);
+		else if (n == 5 && strncmp(name, "phone", 5) == 0)
+			html_escape(&b, cfg->phone);
+		else if (n == 5 && strncmp(name, "email", 5) == 0)
+			html_escape(&b, cfg->email);
+		else
+			buf_append(&b, tag, n + 4);
+		p = close + 2;
+	}
+	wc->page_len = b.len;
+	wc->page = buf_steal(&b);
+}
+
+static int wc_start(struct connector *c)
+{
+	struct webchat *wc = xcalloc(1, sizeof(*wc));
+	const struct connector_conf *cc = c->conf;
+	const char *listen = cc && cc->listen ? cc->listen : WEBCHAT_DEFAULT_LISTEN;
+	char err[256];
+
+	c->priv = wc;
+	wc->c = c;
+	wc->max_conns = cc && cc->connections_per_address > 0 ? cc->connections_per_address : DEFAULT_CONNS;
+	wc->mpm = cc && cc->messages_per_minute > 0 ? cc->messages_per_minute : DEFAULT_MPM;
+	wc->li = server_listen(connector_server(c), listen, c->name, err, sizeof(err));
+	if (!wc->li) {
+		struct buf b;
+		buf_init(&b, 0);
+		log_quote(&b, err);
+		log_error("web chat cannot listen", "connector=%s listen=%s error=%s", c->name, listen, b.p);
+		buf_free(&b);
+		return -1;
+	}
+	wc->port = listener_port(wc->li);
+
+	const struct embedded_file *page = embedded_find("index.html");
+	if (page) {
+		render_page(wc, page);
+		server_route_static(wc->li, "/", "text/html; charset=utf-8", wc->page, wc->page_len, NULL);
+	}
+	server_route_embedded(wc->li, "/widget.js", "widget.js");
+	server_route_embedded(wc->li, "/widget.css", "widget.css");
+	if (server_route_ws(wc->li, "/chat", &ws_ops, wc) < 0) {
+		log_error("web chat: /chat is already routed", "connector=%s", c->name);
+		return -1;
+	}
+	struct metrics *m = connector_metrics(c);
+	wc->m_conns = metrics_gauge(m, "webchat_connections", "Open web chat connections.", NULL);
+	wc->m_frames_bad =
+	    metrics_counter(m, "webchat_bad_frames_total",
+	                    "Web chat frames refused (malformed, binary, too large, unknown type).", NULL);
+
+	char host[128];
+	const char *colon = strrchr(listen, ':');
+	size_t hl = colon ? (size_t)(colon - listen) : strlen(listen);
+	snprintf(host, sizeof(host), "%.*s", (int)(hl < sizeof(host) ? hl : sizeof(host) - 1), listen);
+	log_info("web chat listening", "connector=%s url=http://%s:%d/ port=%d", c->name, host, wc->port,
+	         wc->port);
+	connector_set_health(c, HEALTH_OK, "listening");
+	return 0;
+}
+
+static void wc_destroy(struct connector *c)
+{
+	struct webchat *wc = c->priv;
+	if (!wc)
+		return;
+	for (size_t b = 0; b < BUCKETS; b++) {
+		while (wc->threads[b]) {
+			struct wc_conn *k = wc->threads[b];
+			wc->threads[b] = k->next;
+			free(k);
+		}
+		while (wc->addrs[b]) {
+			struct wc_addr *a = wc->addrs[b];
+			wc->addrs[b] = a->next;
+			free(a);
+		}
+	}
+	free(wc->page);
+	free(wc);
+	c->priv = NULL;
+}
+
+const struct connector_ops webchat_ops = {
+    .type = "webchat",
+    .max_text = 4000,
+    .start = wc_start,
+    .stop = wc_stop,
+    .send = wc_send,
+    .idle = wc_idle,
+    .destroy = wc_destroy,
+    .post_done = post_done,
+};

@@ -1,0 +1,42 @@
+/*
+ * webchat.h - the built-in web chat connector: a WebSocket at /chat on its
+ * own listener, the demo shop page at / and the embeddable /widget.js
+ * (DESIGN.md, "Built-in web chat protocol" is the contract it implements).
+ *
+ *   server -> {"type":"welcome","visitor":TOKEN,"open":BOOL,"history":[MESSAGE...]}
+ *   client -> {"type":"message","text":"...","client_id":"..."?}
+ *   server -> MESSAGE = {"type":"message","id":"..","from":"customer|bot|agent",
+ *                        "agent":"Sam"?,"text":"..","ts":"ISO-8601","client_id":".."?}
+ *   server -> {"type":"error","error":"reason"}
+ * Additions (fields may be added): welcome carries "business"; a client may
+ * leave an e-mail address for a follow-up with {"type":"email","email":".."},
+ * answered {"type":"email","email":".."}; an error about one message
+ * carries its "client_id".
+ *
+ * A customer message is echoed only after the transaction that stored it
+ * committed; a re-sent client_id is echoed again with its original id and
+ * neither stored nor answered again.  Bot and agent messages are pushed to
+ * every open connection of the visitor; a visitor who is away finds them in
+ * the history on return.  Limits (per connector): connections per address,
+ * messages per minute per connection and per address, allowed Origins
+ * (none configured: only the bot's own page, and clients that send no
+ * Origin), WEBCHAT_MAX_FRAME bytes per frame (larger: error, then close
+ * 1009), WEBCHAT_MAX_TEXT characters per message.
+ *
+ * Ownership: the connector's state hangs off struct connector.priv and is
+ * freed by its destroy op.
+ */
+#ifndef FD_WEBCHAT_H
+#define FD_WEBCHAT_H
+
+#include "connector.h"
+
+#define WEBCHAT_MAX_FRAME      8192 /* bytes of one client frame */
+#define WEBCHAT_MAX_TEXT       2000 /* characters of one customer message */
+#define WEBCHAT_MAX_CLIENT_ID  64
+#define WEBCHAT_HISTORY        200 /* most recent messages sent in a welcome */
+#define WEBCHAT_DEFAULT_LISTEN "127.0.0.1:8080"
+
+extern const struct connector_ops webchat_ops;
+
+#endif

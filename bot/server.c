@@ -1,0 +1,1337 @@
+/*
+ * server.c - the built-in HTTP/WebSocket server: one lws vhost per listener,
+ * all sharing one protocol callback that dispatches on our own route table
+ * (lws mounts would not let later modules add routes to a running vhost).
+ *
+ * Every wsi carries one of our objects in its opaque user data (it survives
+ * the protocol re-binding lws does on a WebSocket upgrade, unlike the
+ * per-session data): a struct hconn for plain HTTP, a struct server_ws after
+ * an accepted upgrade.  Both begin with `enum conn_kind`.
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <libwebsockets.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "embedded.h"
+#include "loop.h"
+#include "metrics.h"
+
+#define MAX_ARGS            32 /* query arguments kept per request */
+#define MAX_HEADER_VALUE    8192
+#define WRITE_CHUNK         (32u * 1024u)
+#define HDR_BUF             4096 /* response header block */
+#define WS_FRAMES_PER_WRITE 64
+#define WS_BYTES_PER_WRITE  (256u * 1024u)
+
+enum conn_kind { CONN_HTTP = 1, CONN_WS };
+
+enum route_kind { R_STATIC, R_API, R_WS };
+
+struct route {
+	struct route *next;
+	char *path; /* without the trailing '*' of a prefix route */
+	size_t plen;
+	int prefix;
+	enum route_kind kind;
+	/* static */
+	const char *ctype;
+	const void *data;
+	size_t len;
+	char *csp;
+	/* api */
+	unsigned methods;
+	server_handler_fn fn;
+	void *arg;
+	size_t max_body;
+	/* ws */
+	const struct server_ws_ops *ops;
+};
+
+struct listener {
+	struct listener *next;
+	struct server *srv;
+	struct lws_vhost *vh;
+	char *name;
+	char *addr;
+	char *vhost_name; /* lws keeps pointers to these three */
+	char *iface;
+	lws_retry_bo_t idle;
+	int port;
+	struct route *routes;
+	long ws_count;
+};
+
+struct server {
+	struct loop *loop;
+	struct listener *listeners;
+	lws_retry_bo_t idle; /* ping / hang-up times of new listeners */
+	server_health_fn health;
+	void *health_arg;
+	struct server_ws *ws_list;
+	struct metric *m_requests;
+	struct metric *m_ws;
+};
+
+/* The request headers handlers may ask for (server.h). */
+static const struct {
+	const char *name;
+	int token; /* enum lws_token_indexes, or -1 for a custom header */
+	const char *custom;
+} req_headers[] = {
+    {"cookie", WSI_TOKEN_HTTP_COOKIE, NULL},
+    {"origin", WSI_TOKEN_ORIGIN, NULL},
+    {"x-csrf-token", -1, "x-csrf-token:"},
+    {"content-type", WSI_TOKEN_HTTP_CONTENT_TYPE, NULL},
+    {"authorization", WSI_TOKEN_HTTP_AUTHORIZATION, NULL},
+    {"host", WSI_TOKEN_HOST, NULL},
+    {"referer", WSI_TOKEN_HTTP_REFERER, NULL},
+    {"user-agent", WSI_TOKEN_HTTP_USER_AGENT, NULL},
+    {"accept", WSI_TOKEN_HTTP_ACCEPT, NULL},
+};
+#define NHDR (sizeof(req_headers) / sizeof(req_headers[0]))
+
+/* Query arguments as lws decoded them: each "name=value". */
+struct args {
+	char *v[MAX_ARGS];
+	int n;
+	char *joined;
+};
+
+struct hconn;
+
+struct server_req {
+	struct hconn *hc; /* NULL once the client went away */
+	struct listener *li;
+	const struct route *route;
+	enum server_method method;
+	int head;
+	char *path;
+	struct args args;
+	char peer[64];
+	char *hdr[NHDR];
+	struct buf body;
+	long expect; /* Content-Length still to come */
+	int in_handler, deferred, responded;
+	/* response */
+	int status;
+	char *ctype;
+	const char *rbody; /* static data or rbody_owned */
+	char *rbody_owned;
+	size_t rlen, sent;
+	int headers_sent;
+	int close_after;
+	int html;
+	const char *csp;
+	const char *cache;
+	struct buf extra;  /* "name\0value\0" pairs */
+	const char *allow; /* Allow header of a 405 */
+};
+
+struct hconn {
+	enum conn_kind kind;
+	struct lws *wsi;
+	struct listener *li;
+	struct server_req *req;
+};
+
+struct frame {
+	struct frame *next;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE bytes, then the payload */
+};
+
+struct server_ws {
+	enum conn_kind kind;
+	struct server_ws *prev, *next;
+	struct listener *li;
+	struct lws *wsi;
+	const struct route *route;
+	char peer[64];
+	struct args args;
+	void *data;
+	struct frame *qhead, *qtail;
+	size_t queued;
+	struct buf rx;
+	int rx_discard, rx_binary;
+	int established, closing, close_sent, gone;
+	int close_status;
+	char close_reason[124];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void json_escape(struct buf *b, const char *s)
+{
+	buf_putc(b, '"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf_putc(b, '\\');
+			buf_putc(b, (char)c);
+		} else if (c < 0x20) {
+			buf_printf(b, "\\u%04x", c);
+		} else {
+			buf_putc(b, (char)c);
+		}
+	}
+	buf_putc(b, '"');
+}
+
+/* The peer's address without the IPv4-mapped prefix of dual-stack sockets. */
+static void peer_addr(struct lws *wsi, char *out, size_t n)
+{
+	out[0] = '\0';
+	if (!lws_get_peer_simple(wsi, out, n))
+		out[0] = '\0';
+	if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
+		memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
+/* A whole header, or NULL when absent or longer than MAX_HEADER_VALUE. */
+static char *header_dup(struct lws *wsi, int token, const char *custom)
+{
+	int len;
+	if (token >= 0)
+		len = lws_hdr_total_length(wsi, (enum lws_token_indexes)token);
+	else
+		len = lws_hdr_custom_length(wsi, custom, (int)strlen(custom));
+	if (len <= 0 || len > MAX_HEADER_VALUE)
+		return NULL;
+	char *v = xmalloc((size_t)len + 1);
+	int got = token >= 0 ? lws_hdr_copy(wsi, v, len + 1, (enum lws_token_indexes)token)
+	                     : lws_hdr_custom_copy(wsi, v, len + 1, custom, (int)strlen(custom));
+	if (got < 0) {
+		free(v);
+		return NULL;
+	}
+	v[got] = '\0';
+	return v;
+}
+
+static void args_capture(struct lws *wsi, struct args *a)
+{
+	struct buf j;
+	char frag[1024];
+
+	buf_init(&j, 0);
+	buf_puts(&j, "");
+	a->n = 0;
+	for (int i = 0; a->n < MAX_ARGS; i++) {
+		int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0)
+			break;
+		frag[n] = '\0';
+		a->v[a->n++] = xstrdup(frag);
+		if (j.len)
+			buf_putc(&j, '&');
+		buf_puts(&j, frag);
+	}
+	a->joined = buf_steal(&j);
+}
+
+static void args_free(struct args *a)
+{
+	for (int i = 0; i < a->n; i++)
+		free(a->v[i]);
+	a->n = 0;
+	free(a->joined);
+	a->joined = NULL;
+}
+
+static int args_get(const struct args *a, const char *name, char *out, size_t n)
+{
+	size_t nl = strlen(name);
+	for (int i = 0; i < a->n; i++) {
+		const char *v = a->v[i];
+		if (strncmp(v, name, nl) == 0 && v[nl] == '=') {
+			size_t vl = strlen(v + nl + 1);
+			if (vl >= n)
+				return -1;
+			memcpy(out, v + nl + 1, vl + 1);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static const struct route *route_find(const struct listener *li, const char *path)
+{
+	const struct route *best = NULL;
+	for (const struct route *r = li->routes; r; r = r->next) {
+		if (!r->prefix) {
+			if (strcmp(r->path, path) == 0)
+				return r;
+		} else if (strncmp(path, r->path, r->plen) == 0 && (!best || r->plen > best->plen)) {
+			best = r;
+		}
+	}
+	return best;
+}
+
+static struct route *route_add(struct listener *li, const char *path, enum route_kind kind)
+{
+	if (!path || path[0] != '/')
+		return NULL;
+	size_t l = strlen(path);
+	int prefix = l > 1 && path[l - 1] == '*';
+	for (struct route *r = li->routes; r; r = r->next)
+		if (r->prefix == prefix && r->plen == l - (size_t)prefix &&
+		    strncmp(r->path, path, r->plen) == 0) {
+			log_error("route already defined", "listener=%s path=%s", li->name, path);
+			return NULL;
+		}
+	struct route *r = xcalloc(1, sizeof(*r));
+	r->path = xstrndup(path, l - (size_t)prefix);
+	r->plen = l - (size_t)prefix;
+	r->prefix = prefix;
+	r->kind = kind;
+	struct route **tail = &li->routes;
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = r;
+	return r;
+}
+
+/* ---- HTTP requests -------------------------------------------------------- */
+
+static void req_free(struct server_req *req)
+{
+	free(req->path);
+	args_free(&req->args);
+	for (size_t i = 0; i < NHDR; i++)
+		free(req->hdr[i]);
+	buf_free(&req->body);
+	free(req->ctype);
+	free(req->rbody_owned);
+	buf_free(&req->extra);
+	free(req);
+}
+
+static void count_request(struct listener *li, int status)
+{
+	if (!li->srv->m_requests)
+		return;
+	char code[8];
+	snprintf(code, sizeof(code), "%d", status);
+	metric_add_l(li->srv->m_requests, 1, li->name, code);
+}
+
+/*
+ * Store the response and ask lws for a writable callback, where headers and
+ * body are written (never from here: respond may run outside lws callbacks).
+ * Takes ownership of `owned` (may be NULL when body is static).
+ */
+static void req_set_response(struct server_req *req, int status, const char *ctype, const char *body,
+                             size_t len, char *owned)
+{
+	if (req->responded) {
+		log_error("response given twice", "path=%s", req->path);
+		free(owned);
+		return;
+	}
+	req->responded = 1;
+	if (status < 100 || status > 599)
+		status = 500;
+	req->status = status;
+	req->ctype = xstrdup(ctype ? ctype : "application/json");
+	req->rbody = body ? body : "";
+	req->rlen = body ? len : 0;
+	req->rbody_owned = owned;
+	if (!req->cache)
+		req->cache = "no-store";
+	req->html = strncasecmp(req->ctype, "text/html", 9) == 0;
+	count_request(req->li, status);
+	if (!req->hc) {
+		/* The client went away while the handler worked. */
+		if (!req->in_handler)
+			req_free(req);
+		return;
+	}
+	lws_callback_on_writable(req->hc->wsi);
+}
+
+void server_respond(struct server_req *req, int status, const char *content_type, const void *body,
+                    size_t len)
+{
+	char *copy = xmalloc(len + 1);
+	if (len)
+		memcpy(copy, body, len);
+	copy[len] = '\0';
+	req_set_response(req, status, content_type, copy, len, copy);
+}
+
+void server_respond_buf(struct server_req *req, int status, const char *content_type, struct buf *body)
+{
+	size_t len = body->len;
+	char *p = buf_steal(body);
+	req_set_response(req, status, content_type, p, len, p);
+}
+
+void server_respond_error(struct server_req *req, int status, const char *msg)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	buf_puts(&b, "{\"error\":");
+	json_escape(&b, msg ? msg : "");
+	buf_puts(&b, "}");
+	server_respond_buf(req, status, "application/json", &b);
+}
+
+void server_req_add_header(struct server_req *req, const char *name, const char *value)
+{
+	if (strpbrk(name, "\r\n: ") || strpbrk(value, "\r\n")) {
+		log_error("response header dropped: invalid characters", "path=%s", req->path);
+		return;
+	}
+	buf_append(&req->extra, name, strlen(name) + 1);
+	buf_append(&req->extra, value, strlen(value) + 1);
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
+{
+	char lname[128];
+	size_t n = strlen(name);
+	if (n + 2 > sizeof(lname))
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		lname[i] = (char)tolower((unsigned char)name[i]);
+	lname[n] = ':';
+	lname[n + 1] = '\0';
+	return lws_add_http_header_by_name(wsi, (const unsigned char *)lname, (const unsigned char *)value,
+	                                   (int)strlen(value), p, end);
+}
+
+/* Write the status line and headers; 0 or -1 (close the connection). */
+static int write_headers(struct server_req *req, struct lws *wsi)
+{
+	unsigned char hb[LWS_PRE + HDR_BUF];
+	unsigned char *start = hb + LWS_PRE, *p = start, *end = hb + sizeof(hb) - 1;
+
+	if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->ctype, (lws_filepos_t)req->rlen, &p,
+	                                end))
+		return -1;
+	if (add_header(wsi, "x-content-type-options", "nosniff", &p, end) ||
+	    add_header(wsi, "cache-control", req->cache, &p, end))
+		return -1;
+	if (req->html) {
+		if (add_header(wsi, "content-security-policy", req->csp ? req->csp : SERVER_CSP_DEFAULT, &p,
+		               end) ||
+		    add_header(wsi, "x-frame-options", "DENY", &p, end) ||
+		    add_header(wsi, "referrer-policy", "no-referrer", &p, end))
+			return -1;
+	} else if (add_header(wsi, "content-security-policy", "default-src 'none'; frame-ancestors 'none'",
+	                      &p, end)) {
+		return -1;
+	}
+	if (req->allow && add_header(wsi, "allow", req->allow, &p, end))
+		return -1;
+	if (req->close_after && add_header(wsi, "connection", "close", &p, end))
+		return -1;
+	for (size_t off = 0; off < req->extra.len;) {
+		const char *name = req->extra.p + off;
+		const char *value = name + strlen(name) + 1;
+		off = (size_t)(value - req->extra.p) + strlen(value) + 1;
+		if (add_header(wsi, name, value, &p, end))
+			return -1;
+	}
+	if (lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	return 0;
+}
+
+/* The response is out: release the request and let lws reuse the connection. */
+static int finish_response(struct hconn *hc)
+{
+	struct server_req *req = hc->req;
+	int close_after = req->close_after;
+	hc->req = NULL;
+	req_free(req);
+	if (close_after)
+		return -1;
+	return lws_http_transaction_completed(hc->wsi) ? -1 : 0;
+}
+
+static int http_writeable(struct hconn *hc)
+{
+	struct server_req *req = hc->req;
+	if (!req || !req->responded)
+		return 0;
+	if (!req->headers_sent) {
+		if (write_headers(req, hc->wsi) < 0)
+			return -1;
+		req->headers_sent = 1;
+		if (req->head || req->rlen == 0)
+			return finish_response(hc);
+		lws_callback_on_writable(hc->wsi);
+		return 0;
+	}
+	size_t left = req->rlen - req->sent;
+	size_t n = left > WRITE_CHUNK ? WRITE_CHUNK : left;
+	int final = n == left;
+	unsigned char *chunk = xmalloc(LWS_PRE + n);
+	memcpy(chunk + LWS_PRE, req->rbody + req->sent, n);
+	int w = lws_write(hc->wsi, chunk + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+	free(chunk);
+	if (w < (int)n)
+		return -1;
+	req->sent += n;
+	if (final)
+		return finish_response(hc);
+	lws_callback_on_writable(hc->wsi);
+	return 0;
+}
+
+static void respond_health(struct server_req *req)
+{
+	struct server *s = req->li->srv;
+	struct buf b;
+	buf_init(&b, 256u * 1024u);
+	int ok = 1;
+	if (s->health)
+		ok = s->health(&b, s->health_arg);
+	else
+		buf_puts(&b, "{\"status\":\"ok\"}");
+	server_respond_buf(req, ok ? 200 : 503, "application/json", &b);
+}
+
+static void dispatch(struct server_req *req)
+{
+	const struct route *r = req->route;
+	req->in_handler = 1;
+	enum server_handled h = r->fn(req, r->arg);
+	req->in_handler = 0;
+	if (h == SERVER_LATER) {
+		req->deferred = 1;
+		return;
+	}
+	if (!req->responded) {
+		log_error("handler returned without a response", "path=%s", req->path);
+		server_respond_error(req, 500, "internal error");
+	}
+	if (!req->hc)
+		req_free(req); /* responded while the connection was already gone */
+}
+
+static const char *method_allow(unsigned m)
+{
+	static char allow[64];
+	allow[0] = '\0';
+	static const struct {
+		unsigned bit;
+		const char *name;
+	} names[] = {{SERVER_GET, "GET, HEAD"},
+	             {SERVER_POST, "POST"},
+	             {SERVER_PUT, "PUT"},
+	             {SERVER_DELETE, "DELETE"},
+	             {SERVER_PATCH, "PATCH"}};
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (m & names[i].bit) {
+			if (allow[0])
+				strncat(allow, ", ", sizeof(allow) - strlen(allow) - 1);
+			strncat(allow, names[i].name, sizeof(allow) - strlen(allow) - 1);
+		}
+	return allow;
+}
+
+/* LWS_CALLBACK_HTTP: a request's headers are in.  Returns the value for lws. */
+static int http_request(struct lws *wsi, struct listener *li, const char *uri)
+{
+	struct hconn *hc = lws_get_opaque_user_data(wsi);
+	if (!hc) {
+		hc = xcalloc(1, sizeof(*hc));
+		hc->kind = CONN_HTTP;
+		hc->wsi = wsi;
+		hc->li = li;
+		lws_set_opaque_user_data(wsi, hc);
+	}
+	if (hc->req) {
+		log_error("request while another is pending on one connection", "listener=%s", li->name);
+		return -1;
+	}
+	struct server_req *req = xcalloc(1, sizeof(*req));
+	hc->req = req;
+	req->hc = hc;
+	req->li = li;
+	req->path = xstrdup(uri && *uri ? uri : "/");
+	buf_init(&req->body, SERVER_MAX_BODY);
+	buf_init(&req->extra, 16u * 1024u);
+	args_capture(wsi, &req->args);
+	peer_addr(wsi, req->peer, sizeof(req->peer));
+	for (size_t i = 0; i < NHDR; i++)
+		req->hdr[i] = header_dup(wsi, req_headers[i].token, req_headers[i].custom);
+
+	char *muri;
+	int mlen;
+	int m = lws_http_get_uri_and_method(wsi, &muri, &mlen);
+	switch (m) {
+	case LWSHUMETH_GET: req->method = SERVER_GET; break;
+	case LWSHUMETH_HEAD:
+		req->method = SERVER_GET;
+		req->head = 1;
+		break;
+	case LWSHUMETH_POST: req->method = SERVER_POST; break;
+	case LWSHUMETH_PUT: req->method = SERVER_PUT; break;
+	case LWSHUMETH_PATCH: req->method = SERVER_PATCH; break;
+	case LWSHUMETH_DELETE: req->method = SERVER_DELETE; break;
+	default: req->method = 0; break;
+	}
+
+	const struct route *r = route_find(li, req->path);
+	req->route = r;
+	if (!r && strcmp(req->path, "/healthz") == 0) {
+		if (req->method != SERVER_GET) {
+			req->allow = "GET, HEAD";
+			server_respond_error(req, 405, "method not allowed");
+		} else {
+			respond_health(req);
+		}
+		return 0;
+	}
+	if (!r) {
+		server_respond_error(req, 404, "not found");
+		return 0;
+	}
+	if (r->kind == R_WS) {
+		server_respond_error(req, 426, "this is a WebSocket endpoint");
+		return 0;
+	}
+	if (r->kind == R_STATIC) {
+		if (req->method != SERVER_GET) {
+			req->allow = "GET, HEAD";
+			server_respond_error(req, 405, "method not allowed");
+			return 0;
+		}
+		req->csp = r->csp;
+		req->cache = "no-cache";
+		req_set_response(req, 200, r->ctype, r->data, r->len, NULL);
+		return 0;
+	}
+	if (!req->method || !(r->methods & req->method)) {
+		req->allow = method_allow(r->methods);
+		server_respond_error(req, 405, "method not allowed");
+		return 0;
+	}
+	req->body.cap_max = r->max_body;
+	if (req->method != SERVER_GET) {
+		char cl[32];
+		long want = 0;
+		int have_cl = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0;
+		if (have_cl && parse_long(cl, &want) < 0) {
+			req->close_after = 1;
+			server_respond_error(req, 400, "bad Content-Length");
+			return 0;
+		}
+		if (!have_cl && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+			req->close_after = 1;
+			server_respond_error(req, 411, "Content-Length required");
+			return 0;
+		}
+		if ((size_t)want > r->max_body) {
+			req->close_after = 1;
+			server_respond_error(req, 413, "request body too large");
+			return 0;
+		}
+		if (want > 0) {
+			req->expect = want;
+			return 0; /* HTTP_BODY ... HTTP_BODY_COMPLETION follow */
+		}
+	}
+	dispatch(req);
+	return 0;
+}
+
+static int http_body(struct hconn *hc, const void *in, size_t len)
+{
+	struct server_req *req = hc ? hc->req : NULL;
+	if (!req || req->responded)
+		return 0;
+	if (buf_append(&req->body, in, len) < 0) {
+		req->close_after = 1;
+		server_respond_error(req, 413, "request body too large");
+	}
+	return 0;
+}
+
+static int http_body_done(struct hconn *hc)
+{
+	struct server_req *req = hc ? hc->req : NULL;
+	if (!req || req->responded)
+		return 0;
+	if (!req->body.p)
+		buf_puts(&req->body, "");
+	dispatch(req);
+	return 0;
+}
+
+static void hconn_release(struct lws *wsi, struct hconn *hc)
+{
+	if (hc->req) {
+		struct server_req *req = hc->req;
+		hc->req = NULL;
+		req->hc = NULL;
+		/* A deferred request stays with its handler until it responds. */
+		if (!(req->deferred && !req->responded) && !req->in_handler)
+			req_free(req);
+	}
+	lws_set_opaque_user_data(wsi, NULL);
+	free(hc);
+}
+
+/* ---- WebSockets ------------------------------------------------------------ */
+
+static void ws_count(struct listener *li, int delta)
+{
+	li->ws_count += delta;
+	if (li->srv->m_ws)
+		metric_set_l(li->srv->m_ws, (double)li->ws_count, li->name);
+}
+
+static void ws_free(struct server_ws *ws)
+{
+	struct frame *f = ws->qhead;
+	while (f) {
+		struct frame *n = f->next;
+		free(f);
+		f = n;
+	}
+	args_free(&ws->args);
+	buf_free(&ws->rx);
+	free(ws);
+}
+
+/* The connection is gone: tell the endpoint once, unlink, free. */
+static void ws_release(struct lws *wsi, struct server_ws *ws)
+{
+	struct server *s = ws->li->srv;
+	ws->gone = 1;
+	if (ws->route->ops->on_close)
+		ws->route->ops->on_close(ws, ws->route->arg);
+	if (ws->prev)
+		ws->prev->next = ws->next;
+	else
+		s->ws_list = ws->next;
+	if (ws->next)
+		ws->next->prev = ws->prev;
+	if (ws->established)
+		ws_count(ws->li, -1);
+	lws_set_opaque_user_data(wsi, NULL);
+	ws_free(ws);
+}
+
+/* Refuse an upgrade with an HTTP status.  lws writes it and closes. */
+static int ws_refuse(struct lws *wsi, int status)
+{
+	if (status < 400 || status > 599)
+		status = 403;
+	lws_return_http_status(wsi, (unsigned)status, NULL);
+	return -1;
+}
+
+static int ws_filter(struct lws *wsi, struct listener *li)
+{
+	char path[512];
+	int n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+	if (n <= 0)
+		return ws_refuse(wsi, 400);
+	const struct route *r = route_find(li, path);
+	if (!r || r->kind != R_WS || r->prefix)
+		return ws_refuse(wsi, 404);
+
+	void *old = lws_get_opaque_user_data(wsi);
+	if (old && *(enum conn_kind *)old == CONN_HTTP)
+		hconn_release(wsi, old);
+
+	struct server_ws *ws = xcalloc(1, sizeof(*ws));
+	ws->kind = CONN_WS;
+	ws->li = li;
+	ws->wsi = wsi;
+	ws->route = r;
+	buf_init(&ws->rx, r->ops->max_message ? r->ops->max_message : SERVER_MAX_WS_MESSAGE);
+	peer_addr(wsi, ws->peer, sizeof(ws->peer));
+	args_capture(wsi, &ws->args);
+	char *origin = header_dup(wsi, WSI_TOKEN_ORIGIN, NULL);
+	char *cookie = header_dup(wsi, WSI_TOKEN_HTTP_COOKIE, NULL);
+	char *ua = header_dup(wsi, WSI_TOKEN_HTTP_USER_AGENT, NULL);
+	char *host = header_dup(wsi, WSI_TOKEN_HOST, NULL);
+	struct server_ws_info info = {
+	    .path = path,
+	    .query = ws->args.joined,
+	    .peer = ws->peer,
+	    .origin = origin,
+	    .host = host,
+	    .cookie = cookie,
+	    .user_agent = ua,
+	};
+	int status = r->ops->on_open(ws, &info, r->arg);
+	free(origin);
+	free(cookie);
+	free(ua);
+	free(host);
+	if (status != 0) {
+		ws_free(ws);
+		return ws_refuse(wsi, status);
+	}
+	struct server *s = li->srv;
+	ws->next = s->ws_list;
+	if (s->ws_list)
+		s->ws_list->prev = ws;
+	s->ws_list = ws;
+	lws_set_opaque_user_data(wsi, ws);
+	return 0;
+}
+
+static void ws_receive(struct server_ws *ws, const void *in, size_t len)
+{
+	struct lws *wsi = ws->wsi;
+	const struct server_ws_ops *ops = ws->route->ops;
+
+	if (lws_is_first_fragment(wsi)) {
+		buf_reset(&ws->rx);
+		ws->rx_discard = 0;
+		ws->rx_binary = lws_frame_is_binary(wsi);
+	}
+	if (!ws->rx_discard && !ws->rx_binary && buf_append(&ws->rx, in, len) < 0) {
+		ws->rx_discard = 1;
+		buf_reset(&ws->rx);
+		if (ws->closing)
+			return;
+		if (ops->on_too_big)
+			ops->on_too_big(ws, ws->route->arg);
+		else
+			server_ws_close(ws, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too large");
+	}
+	if (!lws_is_final_fragment(wsi) || ws->rx_discard || ws->closing)
+		return;
+	if (ws->rx_binary) {
+		if (ops->on_binary)
+			ops->on_binary(ws, ws->route->arg);
+		return;
+	}
+	if (!ws->rx.p)
+		buf_puts(&ws->rx, "");
+	if (ops->on_text)
+		ops->on_text(ws, ws->rx.p, ws->rx.len, ws->route->arg);
+	/* A large message should not pin its buffer for the connection's life. */
+	if (ws->rx.cap > 16384)
+		buf_free(&ws->rx);
+	else
+		buf_reset(&ws->rx);
+}
+
+static int ws_writeable(struct server_ws *ws)
+{
+	struct lws *wsi = ws->wsi;
+	int frames = 0;
+	size_t bytes = 0;
+
+	/* Several frames per callback (a post costs two: echo and reply),
+	 * as long as the socket takes them without lws having to buffer. */
+	while (ws->qhead && frames < WS_FRAMES_PER_WRITE && bytes < WS_BYTES_PER_WRITE) {
+		if (frames && lws_send_pipe_choked(wsi))
+			break;
+		struct frame *f = ws->qhead;
+		ws->qhead = f->next;
+		if (!ws->qhead)
+			ws->qtail = NULL;
+		ws->queued -= f->len;
+		bytes += f->len;
+		int n = lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
+		int short_write = n < (int)f->len;
+		free(f);
+		if (short_write)
+			return -1;
+		frames++;
+	}
+	if (ws->qhead) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (ws->closing) {
+		/*
+		 * lws 4.1 treats -1 from a WRITEABLE callback as a failed write
+		 * and drops the socket without a close frame; -1 from the wsi
+		 * timer callback takes the polite path (close frame with this
+		 * reason, wait for the peer's answer).
+		 */
+		if (!ws->close_sent) {
+			lws_close_reason(wsi, (enum lws_close_status)ws->close_status,
+			                 (unsigned char *)ws->close_reason, strlen(ws->close_reason));
+			lws_set_timer_usecs(wsi, 1);
+			ws->close_sent = 1;
+		}
+		return 0;
+	}
+	if (frames && ws->route->ops->on_drained)
+		ws->route->ops->on_drained(ws, ws->route->arg);
+	return 0;
+}
+
+int server_ws_send(struct server_ws *ws, const char *text, size_t len)
+{
+	if (ws->gone || ws->closing)
+		return -1;
+	if (ws->queued + len > SERVER_MAX_WS_QUEUE) {
+		log_warn("websocket client not reading, closing it", "listener=%s peer=%s queued=%zu",
+		         ws->li->name, ws->peer, ws->queued);
+		server_ws_close(ws, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full");
+		return -1;
+	}
+	struct frame *f = xmalloc(sizeof(*f) + LWS_PRE + len);
+	f->next = NULL;
+	f->len = len;
+	memcpy(f->data + LWS_PRE, text, len);
+	int was_empty = ws->qhead == NULL;
+	if (ws->qtail)
+		ws->qtail->next = f;
+	else
+		ws->qhead = f;
+	ws->qtail = f;
+	ws->queued += len;
+	/* A non-empty queue always has a writable callback pending. */
+	if (ws->established && was_empty)
+		lws_callback_on_writable(ws->wsi);
+	return 0;
+}
+
+void server_ws_close(struct server_ws *ws, int status, const char *reason)
+{
+	if (ws->gone || ws->closing)
+		return;
+	ws->closing = 1;
+	ws->close_status = status;
+	snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason ? reason : "");
+	if (ws->established)
+		lws_callback_on_writable(ws->wsi);
+}
+
+void server_ws_close_all(struct server *s)
+{
+	for (struct server_ws *ws = s->ws_list; ws; ws = ws->next)
+		server_ws_close(ws, LWS_CLOSE_STATUS_GOINGAWAY, "server stopping");
+}
+
+int server_ws_arg(const struct server_ws *ws, const char *name, char *out, size_t n)
+{
+	return args_get(&ws->args, name, out, n);
+}
+
+void server_ws_set_data(struct server_ws *ws, void *data)
+{
+	ws->data = data;
+}
+
+void *server_ws_data(const struct server_ws *ws)
+{
+	return ws->data;
+}
+
+const char *server_ws_peer(const struct server_ws *ws)
+{
+	return ws->peer;
+}
+
+size_t server_ws_queued(const struct server_ws *ws)
+{
+	return ws->queued;
+}
+
+struct listener *server_ws_listener(const struct server_ws *ws)
+{
+	return ws->li;
+}
+
+/* ---- the protocol callback ------------------------------------------------- */
+
+static int server_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	struct listener *li = vh ? lws_get_vhost_user(vh) : NULL;
+	void *opaque = lws_get_opaque_user_data(wsi);
+	enum conn_kind kind = opaque ? *(enum conn_kind *)opaque : 0;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		if (!li)
+			return -1;
+		return http_request(wsi, li, in);
+	case LWS_CALLBACK_HTTP_BODY: return kind == CONN_HTTP ? http_body(opaque, in, len) : 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION: return kind == CONN_HTTP ? http_body_done(opaque) : 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE: return kind == CONN_HTTP ? http_writeable(opaque) : 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (!li)
+			return -1;
+		return ws_filter(wsi, li);
+	case LWS_CALLBACK_ESTABLISHED:
+		if (kind != CONN_WS)
+			return -1;
+		((struct server_ws *)opaque)->established = 1;
+		ws_count(li, 1);
+		if (((struct server_ws *)opaque)->qhead || ((struct server_ws *)opaque)->closing)
+			lws_callback_on_writable(wsi);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		if (kind == CONN_WS)
+			ws_receive(opaque, in, len);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE: return kind == CONN_WS ? ws_writeable(opaque) : 0;
+	case LWS_CALLBACK_TIMER:
+		/* Only armed by ws_writeable to close (see there). */
+		return kind == CONN_WS && ((struct server_ws *)opaque)->closing ? -1 : 0;
+	case LWS_CALLBACK_CLOSED:
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (kind == CONN_WS)
+			ws_release(wsi, opaque);
+		else if (kind == CONN_HTTP)
+			hconn_release(wsi, opaque);
+		return 0;
+	default: break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols server_protocols[] = {
+    {"frontdesk", server_cb, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* ---- listeners ------------------------------------------------------------ */
+
+struct server *server_new(struct loop *l)
+{
+	struct server *s = xcalloc(1, sizeof(*s));
+	s->loop = l;
+	s->idle.secs_since_valid_ping = SERVER_WS_PING_SECS;
+	s->idle.secs_since_valid_hangup = SERVER_WS_HANGUP_SECS;
+	if (l->hooks.metrics) {
+		s->m_requests =
+		    metrics_counter(l->hooks.metrics, "http_server_requests_total",
+		                    "HTTP requests answered by the built-in server.", "listener,code");
+		s->m_ws = metrics_gauge(l->hooks.metrics, "ws_connections",
+		                        "Open WebSocket connections on the built-in server.", "listener");
+	}
+	return s;
+}
+
+/*
+ * Split "HOST:PORT" / "[V6]:PORT" into a numeric address and a port.
+ * "localhost" means 127.0.0.1.  0 or -1 with a message.
+ */
+static int parse_listen(const char *addr, char *host, size_t hn, int *port, int *family, char *err,
+                        size_t errlen)
+{
+	const char *colon;
+	size_t hl;
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "bad listen address \"%s\": expected [IPV6]:PORT", addr);
+			return -1;
+		}
+		hl = (size_t)(close - addr - 1);
+		if (hl >= hn)
+			goto bad;
+		memcpy(host, addr + 1, hl);
+		host[hl] = '\0';
+		colon = close + 1;
+		*family = AF_INET6;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			goto bad;
+		hl = (size_t)(colon - addr);
+		if (hl >= hn)
+			goto bad;
+		memcpy(host, addr, hl);
+		host[hl] = '\0';
+		if (strcmp(host, "localhost") == 0)
+			snprintf(host, hn, "127.0.0.1");
+		*family = AF_INET;
+	}
+	long p;
+	if (parse_long(colon + 1, &p) < 0 || p > 65535)
+		goto bad;
+	*port = (int)p;
+	unsigned char tmp[sizeof(struct in6_addr)];
+	if (inet_pton(*family, host, tmp) != 1) {
+		snprintf(err, errlen, "bad listen address \"%s\": \"%s\" is not an IP%s address", addr, host,
+		         *family == AF_INET6 ? "v6" : "v4");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(err, errlen, "bad listen address \"%s\": expected HOST:PORT or [IPV6]:PORT", addr);
+	return -1;
+}
+
+/* Try the bind ourselves first: lws would only log a terse line, and the
+ * user deserves "Address already in use" with the address. */
+static int probe_bind(int family, const char *host, int port, char *err, size_t errlen, const char *addr)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	int rc;
+	if (family == AF_INET6) {
+		struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+		inet_pton(AF_INET6, host, &sa.sin6_addr);
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	} else {
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+		inet_pton(AF_INET, host, &sa.sin_addr);
+		rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	}
+	int e = errno;
+	close(fd);
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+static void listener_free(struct listener *li)
+{
+	struct route *r = li->routes;
+	while (r) {
+		struct route *rn = r->next;
+		free(r->path);
+		free(r->csp);
+		free(r);
+		r = rn;
+	}
+	free(li->name);
+	free(li->addr);
+	free(li->vhost_name);
+	free(li->iface);
+	free(li);
+}
+
+struct listener *server_listen(struct server *s, const char *addr, const char *name, char *err, size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	int port, family;
+
+	if (!s->loop->lws) {
+		snprintf(err, errlen, "cannot listen on %s: the event loop is not running", addr);
+		return NULL;
+	}
+	if (parse_listen(addr, host, sizeof(host), &port, &family, err, errlen) < 0)
+		return NULL;
+	if (probe_bind(family, host, port, err, errlen, addr) < 0)
+		return NULL;
+
+	struct listener *li = xcalloc(1, sizeof(*li));
+	li->srv = s;
+	li->name = xstrdup(name ? name : "http");
+	li->addr = xstrdup(addr);
+	li->vhost_name = xasprintf("%s-%s", li->name, addr);
+	li->iface = xstrdup(host);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.port = port;
+	info.iface = li->iface;
+	info.protocols = server_protocols;
+	info.vhost_name = li->vhost_name;
+	info.user = li;
+	info.keepalive_timeout = 30;
+	info.timeout_secs = 20;
+	info.options = 0;
+	if (family == AF_INET6)
+		info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY | LWS_SERVER_OPTION_IPV6_V6ONLY_VALUE;
+	else
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.server_string = "frontdesk";
+	/* Only the idle part of the policy applies to server connections:
+	 * a WebSocket silent for ping_secs gets a PING, one silent for
+	 * hangup_secs (a vanished peer, a half-open TCP) is dropped. */
+	li->idle = s->idle;
+	info.retry_and_idle_policy = &li->idle;
+	li->vh = lws_create_vhost(s->loop->lws, &info);
+	if (!li->vh) {
+		snprintf(err, errlen, "cannot listen on %s", addr);
+		listener_free(li);
+		return NULL;
+	}
+	li->port = lws_get_vhost_listen_port(li->vh);
+	if (li->port <= 0)
+		li->port = port;
+	li->next = s->listeners;
+	s->listeners = li;
+	log_info("listening", "listener=%s addr=%s port=%d", li->name, addr, li->port);
+	return li;
+}
+
+int listener_port(const struct listener *li)
+{
+	return li->port;
+}
+
+const char *listener_name(const struct listener *li)
+{
+	return li->name;
+}
+
+void server_set_idle(struct server *s, unsigned ping_secs, unsigned hangup_secs)
+{
+	s->idle.secs_since_valid_ping = (uint16_t)(ping_secs > 65535 ? 65535 : ping_secs);
+	s->idle.secs_since_valid_hangup = (uint16_t)(hangup_secs > 65535 ? 65535 : hangup_secs);
+}
+
+void server_set_health(struct server *s, server_health_fn fn, void *arg)
+{
+	s->health = fn;
+	s->health_arg = arg;
+}
+
+int server_route_static(struct listener *li, const char *path, const char *content_type, const void *data,
+                        size_t len, const char *csp)
+{
+	struct route *r = route_add(li, path, R_STATIC);
+	if (!r)
+		return -1;
+	r->ctype = content_type ? content_type : "application/octet-stream";
+	r->data = data;
+	r->len = len;
+	r->csp = csp ? xstrdup(csp) : NULL;
+	return 0;
+}
+
+const char *server_mime_type(const char *name)
+{
+	static const struct {
+		const char *ext;
+		const char *type;
+	} types[] = {
+	    {".html", "text/html; charset=utf-8"},
+	    {".js", "text/javascript; charset=utf-8"},
+	    {".css", "text/css; charset=utf-8"},
+	    {".svg", "image/svg+xml"},
+	    {".png", "image/png"},
+	    {".ico", "image/x-icon"},
+	    {".json", "application/json"},
+	    {".txt", "text/plain; charset=utf-8"},
+	    {".yaml", "text/plain; charset=utf-8"},
+	    {".webmanifest", "application/manifest+json"},
+	};
+	const char *dot = strrchr(name, '.');
+	if (dot)
+		for (size_t i = 0; i < ARRAY_LEN(types); i++)
+			if (strcasecmp(dot, types[i].ext) == 0)
+				return types[i].type;
+	return "application/octet-stream";
+}
+
+int server_route_embedded(struct listener *li, const char *path, const char *name)
+{
+	const struct embedded_file *f = embedded_find(name);
+	if (!f) {
+		log_error("embedded file missing", "name=%s", name);
+		return -1;
+	}
+	return server_route_static(li, path, server_mime_type(name), f->data, f->len, NULL);
+}
+
+int server_route_api(struct listener *li, const char *path, unsigned methods, server_handler_fn fn, void *arg,
+                     size_t max_body)
+{
+	if (!fn || !methods)
+		return -1;
+	struct route *r = route_add(li, path, R_API);
+	if (!r)
+		return -1;
+	r->methods = methods;
+	r->fn = fn;
+	r->arg = arg;
+	r->max_body = max_body ? max_body : SERVER_MAX_BODY;
+	return 0;
+}
+
+int server_route_ws(struct listener *li, const char *path, const struct server_ws_ops *ops, void *arg)
+{
+	if (!ops || !ops->on_open || path[strlen(path) - 1] == '*')
+		return -1;
+	struct route *r = route_add(li, path, R_WS);
+	if (!r)
+		return -1;
+	r->ops = ops;
+	r->arg = arg;
+	return 0;
+}
+
+/* ---- request accessors ------------------------------------------------------ */
+
+enum server_method server_req_method(const struct server_req *req)
+{
+	return req->method;
+}
+
+const char *server_req_path(const struct server_req *req)
+{
+	return req->path;
+}
+
+const char *server_req_query(const struct server_req *req)
+{
+	return req->args.joined ? req->args.joined : "";
+}
+
+int server_req_arg(const struct server_req *req, const char *name, char *out, size_t n)
+{
+	return args_get(&req->args, name, out, n);
+}
+
+const char *server_req_header(const struct server_req *req, const char *name)
+{
+	for (size_t i = 0; i < NHDR; i++)
+		if (strcasecmp(req_headers[i].name, name) == 0)
+			return req->hdr[i];
+	return NULL;
+}
+
+const char *server_req_peer(const struct server_req *req)
+{
+	return req->peer;
+}
+
+const char *server_req_body(const struct server_req *req, size_t *len)
+{
+	if (len)
+		*len = req->body.len;
+	return req->body.p ? req->body.p : "";
+}
+
+struct listener *server_req_listener(const struct server_req *req)
+{
+	return req->li;
+}
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	struct listener *li = s->listeners;
+	while (li) {
+		struct listener *next = li->next;
+		listener_free(li);
+		li = next;
+	}
+	free(s);
+}

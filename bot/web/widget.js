@@ -1,0 +1,277 @@
+/*
+ * frontdesk web chat widget.  Embed with
+ *   <script src="https://YOUR-BOT-HOST/widget.js" defer></script>
+ * It adds a "Chat with us" button; the conversation survives reloads and
+ * reconnects (the visitor token is kept in localStorage), and messages not
+ * yet confirmed by the server are sent again with the same client_id.
+ * Protocol: DESIGN.md, "Built-in web chat protocol".
+ */
+(function () {
+	'use strict';
+	if (window.frontdeskChat) return;
+	var script = document.currentScript;
+	var base = new URL(script && script.src ? script.src : location.href);
+	var wsUrl = (base.protocol === 'https:' ? 'wss://' : 'ws://') + base.host + '/chat';
+	var ns = 'frontdesk:' + base.host + ':';
+	var MAX_TEXT = 2000;
+
+	function load(key, dflt) {
+		try {
+			var v = localStorage.getItem(ns + key);
+			return v === null ? dflt : JSON.parse(v);
+		} catch (e) {
+			return dflt;
+		}
+	}
+	function save(key, v) {
+		try {
+			localStorage.setItem(ns + key, JSON.stringify(v));
+		} catch (e) { /* private mode: the chat still works for this page */ }
+	}
+	function el(tag, attrs, text) {
+		var e = document.createElement(tag);
+		for (var k in attrs || {}) e.setAttribute(k, attrs[k]);
+		if (text) e.textContent = text;
+		return e;
+	}
+	function newId() {
+		var a = new Uint8Array(9);
+		crypto.getRandomValues(a);
+		return Array.prototype.map.call(a, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+	}
+
+	var css = el('link', { rel: 'stylesheet', href: base.origin + '/widget.css' });
+	document.head.appendChild(css);
+
+	var uid = 'fd-' + newId();
+	var root = el('div', { class: 'fd-chat' });
+	var launch = el('button', { type: 'button', class: 'fd-launch', 'aria-expanded': 'false', 'aria-controls': uid }, 'Chat with us');
+	var panel = el('section', { id: uid, class: 'fd-panel', role: 'dialog', 'aria-labelledby': uid + '-t', hidden: '' });
+	var head = el('header', { class: 'fd-head' });
+	var title = el('h2', { id: uid + '-t' }, 'Chat with us');
+	var close = el('button', { type: 'button', class: 'fd-close', 'aria-label': 'Close chat' }, '\u00d7');
+	head.appendChild(title);
+	head.appendChild(close);
+	var status = el('p', { class: 'fd-status', role: 'status', 'aria-live': 'polite' });
+	var log = el('ol', { class: 'fd-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', tabindex: '0' });
+	var intro = el('li', { class: 'fd-intro' }, 'Hi! Ask us anything. We answer common questions right away and pass the rest to a person.');
+	log.appendChild(intro);
+
+	var mailForm = el('form', { class: 'fd-mail', hidden: '' });
+	var mailLabel = el('label', { for: uid + '-m' }, "We're closed right now. Leave your e-mail (optional) and a person will follow up:");
+	var mailInput = el('input', { id: uid + '-m', type: 'email', autocomplete: 'email', maxlength: '254' });
+	var mailBtn = el('button', { type: 'submit' }, 'Save');
+	mailForm.appendChild(mailLabel);
+	mailForm.appendChild(mailInput);
+	mailForm.appendChild(mailBtn);
+
+	var form = el('form', { class: 'fd-form' });
+	var label = el('label', { for: uid + '-i', class: 'fd-sr' }, 'Your message');
+	var input = el('textarea', { id: uid + '-i', rows: '2', maxlength: String(MAX_TEXT), placeholder: 'Type your message\u2026', 'aria-describedby': uid + '-h' });
+	var hint = el('span', { id: uid + '-h', class: 'fd-sr' }, 'Enter sends; Shift+Enter starts a new line.');
+	var send = el('button', { type: 'submit' }, 'Send');
+	form.appendChild(label);
+	form.appendChild(input);
+	form.appendChild(hint);
+	form.appendChild(send);
+
+	panel.appendChild(head);
+	panel.appendChild(status);
+	panel.appendChild(log);
+	panel.appendChild(mailForm);
+	panel.appendChild(form);
+	root.appendChild(launch);
+	root.appendChild(panel);
+	document.body.appendChild(root);
+
+	var ws = null, ready = false, attempt = 0, timer = null, business = '';
+	var shown = {};                     /* message ids on screen */
+	var pending = load('pending', []);  /* [{c: client_id, t: text}] not yet confirmed */
+	var items = {};                     /* client_id -> <li> */
+
+	function who(m) {
+		if (m.from === 'customer') return 'You';
+		if (m.from === 'agent') return m.agent || 'Staff';
+		return business ? business + ' (assistant)' : 'Assistant';
+	}
+	function time(ts) {
+		var d = new Date(ts);
+		return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+	}
+	function render(m, state) {
+		var li = el('li', { class: 'fd-msg fd-' + (m.from || 'customer') });
+		var meta = el('span', { class: 'fd-who' }, who(m));
+		if (m.ts) meta.appendChild(el('time', { datetime: m.ts }, ' ' + time(m.ts)));
+		li.appendChild(meta);
+		li.appendChild(el('p', { class: 'fd-text' }, m.text));
+		if (state) li.appendChild(el('span', { class: 'fd-state' }, state));
+		return li;
+	}
+	function scroll() {
+		log.scrollTop = log.scrollHeight;
+	}
+	function setState(li, text) {
+		var s = li.querySelector('.fd-state');
+		if (!text) {
+			if (s) s.remove();
+			return;
+		}
+		if (!s) li.appendChild(s = el('span', { class: 'fd-state' }));
+		s.textContent = text;
+	}
+	function show(m) {
+		if (m.id && shown[m.id]) return;
+		if (m.id) shown[m.id] = true;
+		if (m.from === 'customer' && m.client_id && items[m.client_id]) {
+			var li = items[m.client_id];
+			setState(li, '');
+			if (m.ts) li.querySelector('.fd-who').appendChild(el('time', { datetime: m.ts }, ' ' + time(m.ts)));
+			delete items[m.client_id];
+			return;
+		}
+		log.appendChild(render(m));
+		scroll();
+		if (panel.hidden && m.from !== 'customer') {
+			launch.classList.add('fd-unread');
+			launch.textContent = 'Chat with us (new reply)';
+		}
+	}
+	function settle(cid) {
+		pending = pending.filter(function (p) { return p.c !== cid; });
+		save('pending', pending);
+	}
+	function transmit(p) {
+		if (ready) ws.send(JSON.stringify({ type: 'message', text: p.t, client_id: p.c }));
+	}
+
+	function connect() {
+		timer = null;
+		var token = load('visitor', '');
+		ready = false;
+		status.textContent = attempt ? 'Reconnecting\u2026' : 'Connecting\u2026';
+		try {
+			ws = new WebSocket(wsUrl + (token ? '?visitor=' + encodeURIComponent(token) : ''));
+		} catch (e) {
+			return retry();
+		}
+		ws.onmessage = function (ev) {
+			var f;
+			try { f = JSON.parse(ev.data); } catch (e) { return; }
+			if (f.type === 'welcome') onWelcome(f);
+			else if (f.type === 'message') onMessage(f);
+			else if (f.type === 'error') onError(f);
+			else if (f.type === 'email') status.textContent = "Thanks, we'll follow up at " + f.email + '.';
+		};
+		ws.onclose = function () {
+			ready = false;
+			retry();
+		};
+	}
+	function retry() {
+		if (timer) return;
+		/* Exponential backoff with full jitter, 1 s .. 30 s. */
+		var cap = Math.min(30000, 1000 * Math.pow(2, attempt++));
+		status.textContent = 'Connection lost. Reconnecting\u2026';
+		timer = setTimeout(connect, 500 + Math.random() * cap);
+	}
+	function onWelcome(f) {
+		attempt = 0;
+		ready = true;
+		business = f.business || '';
+		if (business) title.textContent = 'Chat with ' + business;
+		if (f.visitor !== load('visitor', '')) {
+			/* A new conversation: what was on screen belongs to the old one. */
+			save('visitor', f.visitor);
+			shown = {};
+			while (log.lastChild !== intro) log.removeChild(log.lastChild);
+		}
+		status.textContent = f.open ? '' : "We're closed right now; a person will reply when we're back.";
+		mailForm.hidden = f.open || load('email', '') !== '';
+		var confirmed = {};
+		(f.history || []).forEach(function (m) {
+			if (m.client_id) confirmed[m.client_id] = true;
+			show(m);
+		});
+		pending.forEach(function (p) {
+			if (confirmed[p.c]) return;
+			if (!items[p.c]) {
+				items[p.c] = render({ from: 'customer', text: p.t }, 'Sending\u2026');
+				log.appendChild(items[p.c]);
+			}
+			transmit(p);
+		});
+		pending = pending.filter(function (p) { return !confirmed[p.c]; });
+		save('pending', pending);
+		scroll();
+	}
+	function onMessage(m) {
+		if (m.from === 'customer' && m.client_id) settle(m.client_id);
+		show(m);
+	}
+	function onError(f) {
+		if (f.client_id && items[f.client_id]) {
+			/* Not stored: keep it and try again shortly. */
+			setState(items[f.client_id], 'Not sent yet: ' + f.error + ' Retrying\u2026');
+			var p = pending.filter(function (x) { return x.c === f.client_id; })[0];
+			if (p) setTimeout(function () { transmit(p); }, 3000 + Math.random() * 3000);
+		} else {
+			status.textContent = f.error;
+		}
+	}
+
+	function submit() {
+		var text = input.value.trim();
+		if (!text) return;
+		if (text.length > MAX_TEXT) text = text.slice(0, MAX_TEXT);
+		var p = { c: newId(), t: text };
+		pending.push(p);
+		save('pending', pending);
+		items[p.c] = render({ from: 'customer', text: text }, ready ? 'Sending\u2026' : 'Waiting for connection\u2026');
+		log.appendChild(items[p.c]);
+		scroll();
+		input.value = '';
+		transmit(p);
+	}
+	form.addEventListener('submit', function (e) {
+		e.preventDefault();
+		submit();
+	});
+	input.addEventListener('keydown', function (e) {
+		if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+			e.preventDefault();
+			submit();
+		}
+	});
+	mailForm.addEventListener('submit', function (e) {
+		e.preventDefault();
+		var v = mailInput.value.trim();
+		if (!v || !ready) return;
+		ws.send(JSON.stringify({ type: 'email', email: v }));
+		save('email', v);
+		mailForm.hidden = true;
+	});
+
+	function open(state) {
+		panel.hidden = !state;
+		launch.setAttribute('aria-expanded', String(state));
+		root.classList.toggle('fd-open', state);
+		if (state) {
+			launch.classList.remove('fd-unread');
+			launch.textContent = 'Chat with us';
+			if (!ws) connect();
+			input.focus();
+			scroll();
+		} else {
+			launch.focus();
+		}
+	}
+	launch.addEventListener('click', function () { open(panel.hidden); });
+	close.addEventListener('click', function () { open(false); });
+	panel.addEventListener('keydown', function (e) {
+		if (e.key === 'Escape') open(false);
+	});
+	/* A returning visitor gets replies written while away without opening. */
+	if (load('visitor', '') || pending.length) connect();
+	window.frontdeskChat = { open: function () { open(true); } };
+	if (script && script.hasAttribute('data-open')) open(true);
+})();

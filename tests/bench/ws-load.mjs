@@ -1,0 +1,354 @@
+#!/usr/bin/env node
+// WebSocket load generator for the built-in web chat (DESIGN.md, "Built-in
+// web chat protocol").  Every post is an FAQ question, which always gets an
+// answer, and the latency measured is post sent -> bot reply received (the
+// customer echo in between is counted, not timed).
+//
+// Phases:
+//   1. connect N sockets (each waits for its welcome);
+//   2. fixed rate: R posts/s in total for D seconds, spread over the
+//      sockets, open loop (a slow daemon builds a backlog, which shows);
+//   3. saturation: every socket keeps W posts in flight for S seconds;
+//      the reply rate over that window is the highest sustained rate.
+// Then the daemon's peak RSS (VmHWM) is read and one result line printed.
+//
+//   node tests/bench/ws-load.mjs                      start build/frontdesk itself
+//   node tests/bench/ws-load.mjs --url ws://127.0.0.1:8080/chat --pid 1234
+//   options: --conns 100 --rate 1000 --duration 10 --window 8 --saturate 5
+//            --threads N (client threads, default: CPUs - 1) --json --strict
+//            --synchronous full|normal (store.synchronous of the started daemon)
+//
+// Targets reported against: p99 <= 1 ms at 1,000 posts/s, >= 20,000 posts/s
+// sustained, peak RSS <= 16 MB.  --strict exits 1 when one is missed.
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const E2E = path.resolve(HERE, '../e2e');
+// `ws` lives in tests/e2e/node_modules (one package.json for all node code).
+const require = createRequire(path.join(E2E, 'package.json'));
+const WebSocket = require('ws');
+
+const QUESTION = 'what are your opening hours?';
+const WELCOME = Buffer.from('"type":"welcome"');
+const FROM_BOT = Buffer.from('"from":"bot"');
+const FROM_CUSTOMER = Buffer.from('"from":"customer"');
+const ERROR = Buffer.from('"type":"error"');
+
+if (isMainThread) await main();
+else await worker(workerData);
+
+// ---- client thread ---------------------------------------------------------------
+
+async function worker({ url, conns, id }) {
+	const socks = [];
+	let phase = 'idle';
+	let rate = 0; // posts/s for this thread
+	let window = 1;
+	let lat = []; // ms
+	let sent = 0,
+		replies = 0,
+		echoes = 0,
+		errors = 0,
+		measuring = false;
+	let seq = 0;
+
+	const open = (i) =>
+		new Promise((resolve, reject) => {
+			const ws = new WebSocket(url, { perMessageDeflate: false });
+			const s = { ws, pending: [], i };
+			// Frames are searched as bytes: no string or JSON per frame, so
+			// the client's own garbage collection stays out of the numbers.
+			ws.on('message', (data) => {
+				const t = performance.now();
+				if (!s.ready) {
+					if (data.includes(WELCOME)) {
+						s.ready = true;
+						resolve(s);
+					}
+					return;
+				}
+				if (data.includes(FROM_BOT)) {
+					const t0 = s.pending.shift();
+					replies++;
+					if (t0 !== undefined && measuring) lat.push(t - t0);
+					if (phase === 'saturate') post(s);
+				} else if (data.includes(FROM_CUSTOMER)) {
+					echoes++;
+				} else if (data.includes(ERROR)) {
+					errors++;
+				}
+			});
+			ws.on('error', (e) => (s.ready ? errors++ : reject(e)));
+			ws.on('close', () => {
+				if (phase !== 'closing') errors++;
+			});
+		});
+
+	function post(s) {
+		s.pending.push(performance.now());
+		s.ws.send(`{"type":"message","text":"${QUESTION}","client_id":"${id}-${s.i}-${seq++}"}`);
+		sent++;
+	}
+
+	parentPort.on('message', async (m) => {
+		if (m.cmd === 'connect') {
+			try {
+				for (let i = 0; i < conns; i++) socks.push(await open(i));
+				parentPort.postMessage({ ev: 'connected' });
+			} catch (e) {
+				parentPort.postMessage({ ev: 'error', error: String(e) });
+			}
+		} else if (m.cmd === 'fixed') {
+			phase = 'fixed';
+			rate = m.rate;
+			lat = [];
+			sent = replies = errors = 0;
+			measuring = true;
+			const t0 = performance.now();
+			let k = 0;
+			// A 1 ms timer, not a busy loop: the client must not eat the CPU
+			// the daemon needs (on a 2-vCPU machine they share it).
+			const tick = () => {
+				const el = performance.now() - t0;
+				if (el >= m.ms) return;
+				const due = Math.floor((rate * el) / 1000);
+				while (sent < due) post(socks[k++ % socks.length]);
+				setTimeout(tick, 1);
+			};
+			tick();
+			setTimeout(async () => {
+				// Let the last replies arrive (bounded).
+				const t1 = performance.now();
+				while (replies < sent && performance.now() - t1 < 3000) await new Promise((r) => setTimeout(r, 5));
+				measuring = false;
+				parentPort.postMessage({ ev: 'fixed', sent, replies, errors, lat: Float64Array.from(lat) });
+			}, m.ms);
+		} else if (m.cmd === 'saturate') {
+			phase = 'saturate';
+			window = m.window;
+			lat = [];
+			sent = replies = errors = 0;
+			measuring = false;
+			for (const s of socks) for (let j = 0; j < window; j++) post(s);
+			setTimeout(() => {
+				measuring = true;
+				const r0 = replies;
+				const t0 = performance.now();
+				setTimeout(() => {
+					const n = replies - r0;
+					const secs = (performance.now() - t0) / 1000;
+					measuring = false;
+					phase = 'drain';
+					parentPort.postMessage({ ev: 'saturate', replies: n, secs, errors, lat: Float64Array.from(lat) });
+				}, m.ms);
+			}, m.warmupMs);
+		} else if (m.cmd === 'close') {
+			phase = 'closing';
+			for (const s of socks) s.ws.close(1000);
+			parentPort.postMessage({ ev: 'closed' });
+		}
+	});
+}
+
+// ---- coordinator ---------------------------------------------------------------------
+
+function args() {
+	const a = {
+		url: null,
+		pid: 0,
+		conns: 100,
+		rate: 1000,
+		duration: 10,
+		window: 8,
+		saturate: 5,
+		threads: Math.max(1, os.cpus().length - 1),
+		synchronous: '',
+		json: false,
+		strict: false,
+	};
+	const v = process.argv.slice(2);
+	for (let i = 0; i < v.length; i++) {
+		const k = v[i].replace(/^--/, '');
+		if (k === 'json' || k === 'strict') a[k] = true;
+		else if (k in a) a[k] = k === 'url' || k === 'synchronous' ? v[++i] : Number(v[++i]);
+		else {
+			console.error(`ws-load: unknown option ${v[i]}`);
+			process.exit(2);
+		}
+	}
+	return a;
+}
+
+function pct(sorted, p) {
+	if (!sorted.length) return NaN;
+	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function merge(parts) {
+	let n = 0;
+	for (const p of parts) n += p.length;
+	const all = new Float64Array(n);
+	let o = 0;
+	for (const p of parts) {
+		all.set(p, o);
+		o += p.length;
+	}
+	return all.sort();
+}
+
+function ask(workers, msg, ev) {
+	return Promise.all(
+		workers.map(
+			(w) =>
+				new Promise((resolve, reject) => {
+					const on = (m) => {
+						if (m.ev === ev) {
+							w.off('message', on);
+							resolve(m);
+						} else if (m.ev === 'error') {
+							w.off('message', on);
+							reject(new Error(m.error));
+						}
+					};
+					w.on('message', on);
+					w.postMessage(msg);
+				}),
+		),
+	);
+}
+
+async function main() {
+	const a = args();
+	let d = null;
+	let url = a.url;
+	let pid = a.pid;
+	if (!url) {
+		const lib = await import(path.join(E2E, 'lib/daemon.mjs'));
+		const why = lib.daemonMissing();
+		if (why) {
+			console.log(`ws-load: skipped: ${why}`);
+			return;
+		}
+		const limits = `    limits: { connections_per_address: 1000000, messages_per_minute: 1000000 }\n`;
+		d = await lib.startDaemon({
+			config: ({ ports }) => {
+				let y = lib.defaultConfig({ ports, webchatExtra: limits });
+				if (a.synchronous)
+					y = y.replace('store: { path: frontdesk.db }', `store: { path: frontdesk.db, synchronous: ${a.synchronous} }`);
+				return y;
+			},
+			healthy: true,
+		});
+		url = d.wsUrl('/chat');
+		pid = d.pid;
+	}
+	const readRss = async () => {
+		if (!pid) return 0;
+		const { readFileSync } = await import('node:fs');
+		try {
+			const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+			return m ? Number(m[1]) : 0;
+		} catch {
+			return 0;
+		}
+	};
+
+	const threads = Math.max(1, Math.min(a.threads, a.conns));
+	const workers = [];
+	for (let t = 0; t < threads; t++) {
+		const conns = Math.floor(a.conns / threads) + (t < a.conns % threads ? 1 : 0);
+		workers.push(
+			new Worker(fileURLToPath(import.meta.url), {
+				workerData: { url, conns, id: t },
+				// A large young generation: fewer scavenges inside the timed window.
+				resourceLimits: { maxYoungGenerationSizeMb: 64 },
+			}),
+		);
+	}
+	let failed = null;
+	const res = { conns: a.conns, threads };
+	try {
+		await ask(workers, { cmd: 'connect' }, 'connected');
+
+		const fixed = await ask(
+			workers,
+			{ cmd: 'fixed', rate: a.rate / threads, ms: a.duration * 1000 },
+			'fixed',
+		);
+		const fl = merge(fixed.map((m) => m.lat));
+		const sent = fixed.reduce((s, m) => s + m.sent, 0);
+		const got = fixed.reduce((s, m) => s + m.replies, 0);
+		res.fixed = {
+			rate: a.rate,
+			seconds: a.duration,
+			sent,
+			replies: got,
+			errors: fixed.reduce((s, m) => s + m.errors, 0),
+			p50_ms: pct(fl, 50),
+			p99_ms: pct(fl, 99),
+			max_ms: fl.length ? fl[fl.length - 1] : NaN,
+		};
+
+		const sat = await ask(
+			workers,
+			{ cmd: 'saturate', window: a.window, ms: a.saturate * 1000, warmupMs: 1000 },
+			'saturate',
+		);
+		const sl = merge(sat.map((m) => m.lat));
+		const secs = Math.max(...sat.map((m) => m.secs));
+		res.saturation = {
+			window: a.window,
+			seconds: secs,
+			replies: sat.reduce((s, m) => s + m.replies, 0),
+			posts_per_s: sat.reduce((s, m) => s + m.replies, 0) / secs,
+			errors: sat.reduce((s, m) => s + m.errors, 0),
+			p50_ms: pct(sl, 50),
+			p99_ms: pct(sl, 99),
+		};
+		res.peak_rss_kb = await readRss();
+		await ask(workers, { cmd: 'close' }, 'closed');
+	} catch (e) {
+		failed = e;
+	}
+	for (const w of workers) await w.terminate();
+	if (d) {
+		const stopped = await d.stop();
+		res.daemon_exit = stopped.code;
+		if (failed || stopped.code !== 0) console.error(d.log().split('\n').slice(-30).join('\n'));
+		d.cleanup();
+	}
+	if (failed) {
+		console.error(`ws-load: failed: ${failed.message}`);
+		process.exit(1);
+	}
+
+	const f = res.fixed,
+		s = res.saturation;
+	const targets = {
+		p99_at_1000: a.rate === 1000 ? f.p99_ms <= 1 : null,
+		sustained_20000: s.posts_per_s >= 20000,
+		rss_16mb: res.peak_rss_kb ? res.peak_rss_kb <= 16 * 1024 : null,
+	};
+	res.targets = targets;
+	const ok = (v) => (v === null ? 'n/a' : v ? 'met' : 'MISSED');
+	const ms = (v) => (Number.isFinite(v) ? v.toFixed(3) : '-');
+	if (a.json) console.log(JSON.stringify(res));
+	console.log(
+		`ws-load: conns=${res.conns} threads=${threads}` +
+			` | fixed ${f.rate}/s x ${f.seconds}s: sent=${f.sent} replies=${f.replies} errors=${f.errors}` +
+			` p50=${ms(f.p50_ms)}ms p99=${ms(f.p99_ms)}ms max=${ms(f.max_ms)}ms` +
+			` | sustained: ${Math.round(s.posts_per_s)} posts/s (window ${s.window}, p50=${ms(s.p50_ms)}ms p99=${ms(s.p99_ms)}ms, errors=${s.errors})` +
+			` | peak_rss=${(res.peak_rss_kb / 1024).toFixed(1)}MB` +
+			` | targets: p99<=1ms@1000/s ${ok(targets.p99_at_1000)}, >=20000/s ${ok(targets.sustained_20000)}, rss<=16MB ${ok(targets.rss_16mb)}`,
+	);
+	const lost = f.sent - f.replies;
+	if (lost > 0) {
+		console.error(`ws-load: ${lost} posts got no reply`);
+		process.exit(1);
+	}
+	if (a.strict && Object.values(targets).some((v) => v === false)) process.exit(1);
+}
