@@ -1168,7 +1168,7 @@ static void parse_dashboard(struct ld *L, yaml_node_t *root)
 static void parse_notify(struct ld *L, yaml_node_t *root)
 {
 	static const char *const keys[] = {
-	    "type", "url",      "url_env",      "url_file",      "format",       "smtp", "from",
+	    "type", "url",      "url_env",      "url_file",      "format",       "smtp",  "from",
 	    "to",   "username", "password_env", "password_file", "min_priority", "agent", NULL};
 	static const char *const types[] = {"webhook", "email", NULL};
 	static const char *const formats[] = {"slack", "discord", "mattermost", "json", NULL};
@@ -1210,8 +1210,8 @@ static void parse_notify(struct ld *L, yaml_node_t *root)
 		snprintf(path, sizeof(path), "%s.agent", what);
 		nc->agent = opt_str(L, m, "agent", path);
 		if (nc->agent && !config_agent(c, nc->agent))
-			yml_error(L->d, L->y, get(L, m, "agent"), "%s: no dashboard agent has the login '%s'", path,
-			          nc->agent);
+			yml_error(L->d, L->y, get(L, m, "agent"), "%s: no dashboard agent has the login '%s'",
+			          path, nc->agent);
 		yaml_node_t *tn = get(L, m, "type");
 		if (!tn) {
 			yml_error(L->d, L->y, m, "%s: missing required key 'type' (webhook or email)", what);

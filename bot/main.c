@@ -23,27 +23,27 @@
 #include "sentiment.h"
 #include "util.h"
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE      2
 #define REPLAY_MAX_LINE (1u << 20)
 
 static const char *usage_text =
-	"usage: frontdesk [-c CONFIG] COMMAND [ARGS]\n"
-	"\n"
-	"commands:\n"
-	"  run                                   run the bot (the default command)\n"
-	"  check                                 validate config, rules and replies; run rule examples\n"
-	"  try [--at TIME] [--json] [--public] [--channel NAME] TEXT...\n"
-	"                                        show what the bot would do with one post\n"
-	"  replay [--json] FILE.jsonl|-          decide every post of a JSON-lines file\n"
-	"  queue list|show|claim|reply|release|resolve ...\n"
-	"                                        work the human queue (see frontdesk queue --help)\n"
-	"  passwd                                read a password, print a hash for the config\n"
-	"\n"
-	"options:\n"
-	"  -c, --config FILE   configuration (default: $FRONTDESK_CONFIG, ./config.yaml,\n"
-	"                      /etc/frontdesk/config.yaml)\n"
-	"  -h, --help          this help; COMMAND --help for a command's own\n"
-	"  -V, --version       print the version\n";
+    "usage: frontdesk [-c CONFIG] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run                                   run the bot (the default command)\n"
+    "  check                                 validate config, rules and replies; run rule examples\n"
+    "  try [--at TIME] [--json] [--public] [--channel NAME] TEXT...\n"
+    "                                        show what the bot would do with one post\n"
+    "  replay [--json] FILE.jsonl|-          decide every post of a JSON-lines file\n"
+    "  queue list|show|claim|reply|release|resolve ...\n"
+    "                                        work the human queue (see frontdesk queue --help)\n"
+    "  passwd                                read a password, print a hash for the config\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration (default: $FRONTDESK_CONFIG, ./config.yaml,\n"
+    "                      /etc/frontdesk/config.yaml)\n"
+    "  -h, --help          this help; COMMAND --help for a command's own\n"
+    "  -V, --version       print the version\n";
 
 static void usage(FILE *f)
 {
@@ -70,14 +70,16 @@ static struct engine *load_or_exit(const char *path)
 	struct engine *e;
 
 	if (!path) {
-		fprintf(stderr, "frontdesk: no configuration found: pass -c FILE (try -c config.yaml.example)\n");
+		fprintf(stderr,
+		        "frontdesk: no configuration found: pass -c FILE (try -c config.yaml.example)\n");
 		exit(EXIT_USAGE);
 	}
 	diag_init(&d);
 	e = engine_load(path, &d);
 	if (!e) {
 		fputs(d.out.p ? d.out.p : "", stderr);
-		fprintf(stderr, "%s: configuration refused (%d error%s)\n", path, d.errors, d.errors == 1 ? "" : "s");
+		fprintf(stderr, "%s: configuration refused (%d error%s)\n", path, d.errors,
+		        d.errors == 1 ? "" : "s");
 		diag_free(&d);
 		exit(EXIT_USAGE);
 	}
@@ -103,7 +105,7 @@ static time_t moment(const struct engine *e, time_t from, int want_open)
 
 /* Run one example; returns 1 when the outcome is as the rule expects. */
 static int run_example(struct engine *e, const struct rule *r, const char *text, int expect_match,
-		       struct buf *report)
+                       struct buf *report)
 {
 	struct post p;
 	struct decision d;
@@ -123,13 +125,14 @@ static int run_example(struct engine *e, const struct rule *r, const char *text,
 	int ok = expect_match ? hit : !hit;
 	if (!ok) {
 		if (expect_match)
-			buf_printf(report, "%s:%d: rule '%s': example \"%s\" was decided %s (rule %s%s%s%s)\n",
-				   r->file, r->line, r->id, text, action_name(d.action), d.rule ? d.rule : "none",
-				   d.reason ? ", reason " : "", d.reason ? d.reason : "",
-				   d.negative ? ", negative" : "");
+			buf_printf(report,
+			           "%s:%d: rule '%s': example \"%s\" was decided %s (rule %s%s%s%s)\n",
+			           r->file, r->line, r->id, text, action_name(d.action),
+			           d.rule ? d.rule : "none", d.reason ? ", reason " : "",
+			           d.reason ? d.reason : "", d.negative ? ", negative" : "");
 		else
 			buf_printf(report, "%s:%d: rule '%s': not_example \"%s\" matched it (%s)\n", r->file,
-				   r->line, r->id, text, action_name(d.action));
+			           r->line, r->id, text, action_name(d.action));
 	}
 	decision_free(&d);
 	return ok;
@@ -168,24 +171,28 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 	char hours[256];
 	hours_summary(c->hours, hours, sizeof(hours));
 	printf("hours:      %s\n", hours);
-	printf("rules:      %zu rules, %zu phrases, %zu regexes\n", rules_count(e->rules), rules_phrases(e->rules),
-	       rules_regexes(e->rules));
+	printf("rules:      %zu rules, %zu phrases, %zu regexes\n", rules_count(e->rules),
+	       rules_phrases(e->rules), rules_regexes(e->rules));
 	if (rules_always_checked(e->rules))
-		printf("            %zu rule%s checked on every post (a regex alone in `any`: add a phrase to\n"
-		       "            `any` and move the regex to `all` to make matching cheaper)\n",
-		       rules_always_checked(e->rules), rules_always_checked(e->rules) == 1 ? " is" : "s are");
+		printf(
+		    "            %zu rule%s checked on every post (a regex alone in `any`: add a phrase to\n"
+		    "            `any` and move the regex to `all` to make matching cheaper)\n",
+		    rules_always_checked(e->rules), rules_always_checked(e->rules) == 1 ? " is" : "s are");
 	printf("replies:    %zu keys\n", replies_count(e->replies));
 	printf("lexicon:    %zu entries, threshold %.2f\n", lexicon_entries(e->lexicon), e->threshold);
 	for (size_t i = 0; i < c->nconnectors; i++) {
 		const struct connector_conf *cc = &c->connectors[i];
-		printf("connector:  %s %s\n", cc->type, cc->listen ? cc->listen : cc->instance ? cc->instance : "");
+		printf("connector:  %s %s\n", cc->type,
+		       cc->listen     ? cc->listen
+		       : cc->instance ? cc->instance
+		                      : "");
 	}
 	printf("dashboard:  %s, %zu agent%s\n", c->dashboard_listen, c->nagents, c->nagents == 1 ? "" : "s");
 	printf("examples:   %d passed, %d failed\n", passed, failed);
 	if (failed) {
 		fputs(report.p, stderr);
 		fprintf(stderr, "%s: configuration refused (%d rule example%s failed)\n", c->path, failed,
-			failed == 1 ? "" : "s");
+		        failed == 1 ? "" : "s");
 	} else {
 		puts("configuration OK");
 	}
@@ -229,7 +236,8 @@ static int cmd_try(const char *cfgpath, int argc, char **argv)
 		} else if (!strcmp(argv[i], "--channel") && i + 1 < argc) {
 			channel = argv[++i];
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			puts("usage: frontdesk [-c CONFIG] try [--at TIME] [--json] [--public] [--channel NAME] TEXT...\n\n"
+			puts("usage: frontdesk [-c CONFIG] try [--at TIME] [--json] [--public] [--channel "
+			     "NAME] TEXT...\n\n"
 			     "Shows what the bot would do with one post, without sending anything.\n"
 			     "  --at TIME       decide as if at TIME: ISO-8601 (2026-12-24T22:00:00Z) or\n"
 			     "                  \"YYYY-MM-DD HH:MM\" in the business's time zone\n"
@@ -241,7 +249,8 @@ static int cmd_try(const char *cfgpath, int argc, char **argv)
 			i++;
 			break;
 		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "frontdesk try: unknown option '%s' (see frontdesk try --help)\n", argv[i]);
+			fprintf(stderr, "frontdesk try: unknown option '%s' (see frontdesk try --help)\n",
+			        argv[i]);
 			return EXIT_USAGE;
 		} else {
 			break;
@@ -316,7 +325,7 @@ static void replay_error(struct buf *out, json_t *id, long line, const char *msg
 
 /* Decide one JSON line; appends one record (decision or error) to out. */
 static void replay_line(struct engine *e, const char *line, size_t len, long lineno, int json,
-			struct replay_stats *st, struct buf *out)
+                        struct replay_stats *st, struct buf *out)
 {
 	json_error_t jerr;
 	json_t *o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -354,7 +363,8 @@ static void replay_line(struct engine *e, const char *line, size_t len, long lin
 		err = "\"text\" must be a string";
 	else if (json_string_length(jtext) > POST_MAX_TEXT)
 		err = "\"text\" is longer than 8192 bytes";
-	else if (jat && !json_is_null(jat) && (!json_is_string(jat) || time_parse_iso(json_string_value(jat), &now) < 0))
+	else if (jat && !json_is_null(jat) &&
+	         (!json_is_string(jat) || time_parse_iso(json_string_value(jat), &now) < 0))
 		err = "\"at\" must be an ISO-8601 time";
 	else if (jpub && !json_is_null(jpub) && !json_is_boolean(jpub))
 		err = "\"public\" must be true or false";
@@ -409,16 +419,19 @@ static int cmd_replay(const char *cfgpath, int argc, char **argv)
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			puts("usage: frontdesk [-c CONFIG] replay [--json] FILE.jsonl|-\n\n"
 			     "Decides every post of a JSON-lines file, in order, one output line per\n"
-			     "input line.  Input: {\"id\", \"text\", \"author\"?, \"at\"?, \"channel\"?, \"public\"?}.\n"
-			     "  --json   print decision records (DESIGN.md); otherwise id, action, rule, reply\n"
+			     "input line.  Input: {\"id\", \"text\", \"author\"?, \"at\"?, \"channel\"?, "
+			     "\"public\"?}.\n"
+			     "  --json   print decision records (DESIGN.md); otherwise id, action, rule, "
+			     "reply\n"
 			     "A bad input line gets an error record {\"id\",\"error\",\"line\"}.\n"
 			     "A summary of counts per action and rule goes to standard error.");
 			return 0;
 		} else if (!file && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {
 			file = argv[i];
 		} else {
-			fprintf(stderr, "frontdesk replay: unexpected argument '%s' (see frontdesk replay --help)\n",
-				argv[i]);
+			fprintf(stderr,
+			        "frontdesk replay: unexpected argument '%s' (see frontdesk replay --help)\n",
+			        argv[i]);
 			return EXIT_USAGE;
 		}
 	}
@@ -469,9 +482,10 @@ static int cmd_replay(const char *cfgpath, int argc, char **argv)
 	if (fflush(stdout) != 0)
 		rc = 1;
 
-	fprintf(stderr, "replayed %ld posts: %ld answer, %ld acknowledge, %ld escalate, %ld ignore, %ld errors\n",
-		st.n, st.by_action[ACTION_ANSWER], st.by_action[ACTION_ACK], st.by_action[ACTION_ESCALATE],
-		st.by_action[ACTION_IGNORE], st.errors);
+	fprintf(stderr,
+	        "replayed %ld posts: %ld answer, %ld acknowledge, %ld escalate, %ld ignore, %ld errors\n",
+	        st.n, st.by_action[ACTION_ANSWER], st.by_action[ACTION_ACK], st.by_action[ACTION_ESCALATE],
+	        st.by_action[ACTION_IGNORE], st.errors);
 	const char *k;
 	json_t *v;
 	json_object_foreach(st.by_rule, k, v)
@@ -609,7 +623,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "frontdesk run: unexpected argument '%s'\n", args[1]);
 			rc = EXIT_USAGE;
 		} else if (!cfgpath) {
-			fprintf(stderr, "frontdesk: no configuration found: pass -c FILE (try -c config.yaml.example)\n");
+			fprintf(
+			    stderr,
+			    "frontdesk: no configuration found: pass -c FILE (try -c config.yaml.example)\n");
 			rc = EXIT_USAGE;
 		} else {
 			rc = daemon_run(cfgpath);

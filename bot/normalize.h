@@ -38,15 +38,15 @@ struct text {
 	char *plain; /* decoded, mentions/URLs removed, case kept */
 	size_t plain_len;
 	/* features of the raw text */
-	int n_words;     /* words in norm */
-	int n_mentions;  /* @mentions removed */
-	int n_urls;      /* URLs removed */
-	int n_letters;   /* cased letters in plain */
-	int n_upper;     /* of those, upper case */
+	int n_words;      /* words in norm */
+	int n_mentions;   /* @mentions removed */
+	int n_urls;       /* URLs removed */
+	int n_letters;    /* cased letters in plain */
+	int n_upper;      /* of those, upper case */
 	int n_caps_words; /* words of >= 3 letters entirely upper case */
-	int exclaim_run; /* longest run of '!' */
+	int exclaim_run;  /* longest run of '!' */
 	int question_run; /* longest run of '?' (also counts "?!" mixes) */
-	int truncated;   /* input was longer than TEXT_MAX_INPUT */
+	int truncated;    /* input was longer than TEXT_MAX_INPUT */
 	/* private: buffer capacities */
 	size_t norm_cap, plain_cap;
 	void *scratch;

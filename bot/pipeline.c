@@ -58,12 +58,12 @@ static int check_reply_key(struct engine *e, const struct rule *r, const char *k
 			continue;
 		if (!replies_resolve(e->replies, key, (enum reply_state)st)) {
 			if (st == REPLY_OPEN)
-				diag_error(d, r->file, r->line, 1, "rule '%s': reply '%s' is not defined in the replies",
-					   r->id, key);
+				diag_error(d, r->file, r->line, 1,
+				           "rule '%s': reply '%s' is not defined in the replies", r->id, key);
 			else
 				diag_error(d, r->file, r->line, 1,
-					   "rule '%s': reply '%s' is not defined in the replies for state %s", r->id,
-					   key, states[st]);
+				           "rule '%s': reply '%s' is not defined in the replies for state %s",
+				           r->id, key, states[st]);
 			return 1;
 		}
 	}
@@ -78,14 +78,17 @@ static void engine_crosscheck(struct engine *e, struct diag *d)
 		if (r->reply)
 			check_reply_key(e, r, r->reply, d);
 	}
-	const char *where = e->cfg->reply_files && e->cfg->reply_files[0] ? e->cfg->reply_files[0] : "replies";
+	const char *where =
+	    e->cfg->reply_files && e->cfg->reply_files[0] ? e->cfg->reply_files[0] : "replies";
 	for (size_t k = 0; pipeline_keys[k]; k++)
 		for (int st = REPLY_OPEN; st <= REPLY_HOLIDAY; st++)
 			if (!replies_resolve(e->replies, pipeline_keys[k], (enum reply_state)st)) {
 				diag_error(d, where, 0, 0,
-					   "reply '%s' is required (the bot sends it itself): define '%s' or '%s.open' "
-					   "and '%s.after_hours'",
-					   pipeline_keys[k], pipeline_keys[k], pipeline_keys[k], pipeline_keys[k]);
+				           "reply '%s' is required (the bot sends it itself): define '%s' or "
+				           "'%s.open' "
+				           "and '%s.after_hours'",
+				           pipeline_keys[k], pipeline_keys[k], pipeline_keys[k],
+				           pipeline_keys[k]);
 				break;
 			}
 }
@@ -108,7 +111,8 @@ static struct engine *engine_finish(struct config *cfg, struct diag *d)
 		engine_free(e);
 		return NULL;
 	}
-	e->threshold = isnan(cfg->negative_threshold) ? lexicon_threshold(e->lexicon) : cfg->negative_threshold;
+	e->threshold =
+	    isnan(cfg->negative_threshold) ? lexicon_threshold(e->lexicon) : cfg->negative_threshold;
 	hours_summary(cfg->hours, e->hours_summary, sizeof(e->hours_summary));
 	text_init(&e->text);
 	buf_init(&e->scratch, 0);
@@ -120,7 +124,8 @@ struct engine *engine_load(const char *config_path, struct diag *d)
 	return engine_finish(config_load(config_path, d), d);
 }
 
-struct engine *engine_load_mem(const char *name, const char *dir, const char *data, size_t len, struct diag *d)
+struct engine *engine_load_mem(const char *name, const char *dir, const char *data, size_t len,
+                               struct diag *d)
 {
 	return engine_finish(config_load_mem(name, dir, data, len, d), d);
 }
@@ -165,7 +170,7 @@ static void escalate(struct engine *e, struct decision *out, const char *reason,
  * ("tomorrow at 9:00") are computed only when the chosen template uses them.
  */
 static int render(struct engine *e, const struct post *p, const struct thread_state *ts, const char *base,
-		  time_t now, struct decision *out)
+                  time_t now, struct decision *out)
 {
 	enum reply_state st = REPLY_OPEN;
 	char opens_at[64] = "", due[64] = "", ticket[32] = "";
@@ -215,7 +220,7 @@ static int render(struct engine *e, const struct post *p, const struct thread_st
 }
 
 int pipeline_decide(struct engine *e, const struct post *p, const struct thread_state *ts, time_t now,
-		    struct decision *out)
+                    struct decision *out)
 {
 	static const struct thread_state fresh;
 	struct sentiment s;
@@ -256,7 +261,8 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 		out->append_ticket = 1;
 		out->due = ts->ticket_due;
 		if (ts->owner == THREAD_WAITING && !s.abusive &&
-		    (!ts->last_waiting_notice || now - ts->last_waiting_notice >= e->cfg->human_ack_interval)) {
+		    (!ts->last_waiting_notice ||
+		     now - ts->last_waiting_notice >= e->cfg->human_ack_interval)) {
 			out->action = ACTION_ACK;
 			base = "waiting";
 		} else {
@@ -278,8 +284,8 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 
 	if (m.human) {
 		out->rule = m.human->id;
-		escalate(e, out, "requested_human", m.human->priority != PRIO_NONE ? m.human->priority : PRIO_NORMAL,
-			 now);
+		escalate(e, out, "requested_human",
+		         m.human->priority != PRIO_NONE ? m.human->priority : PRIO_NORMAL, now);
 		base = m.human->reply ? m.human->reply : "human";
 	} else if (m.escalate) {
 		out->rule = m.escalate->id;
@@ -325,7 +331,8 @@ void decision_json(const struct engine *e, const struct decision *d, const char 
 	json_object_set_new(o, "id", id ? json_string(id) : json_null());
 	json_object_set_new(o, "action", json_string(action_name(d->action)));
 	json_object_set_new(o, "rule", d->rule ? json_string(d->rule) : json_null());
-	json_object_set_new(o, "priority", d->priority != PRIO_NONE ? json_string(priority_name(d->priority)) : json_null());
+	json_object_set_new(o, "priority",
+	                    d->priority != PRIO_NONE ? json_string(priority_name(d->priority)) : json_null());
 	json_object_set_new(o, "negative", json_boolean(d->negative));
 	json_object_set_new(o, "sentiment", json_real(round(d->sentiment * 1000.0) / 1000.0));
 	json_object_set_new(o, "abusive", json_boolean(d->abusive));

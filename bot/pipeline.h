@@ -41,9 +41,9 @@ struct engine {
 	struct ruleset *rules;
 	struct replies *replies;
 	struct lexicon *lexicon;
-	double threshold;   /* sentiment score at or below which a post is negative */
-	struct text text;   /* scratch, reused for every decision */
-	struct buf scratch; /* reply rendering, reused for every decision */
+	double threshold;        /* sentiment score at or below which a post is negative */
+	struct text text;        /* scratch, reused for every decision */
+	struct buf scratch;      /* reply rendering, reused for every decision */
 	char hours_summary[256]; /* "Mon–Fri 9:00–17:30, ..." computed once at load */
 };
 
@@ -51,7 +51,7 @@ struct engine {
 struct engine *engine_load(const char *config_path, struct diag *d);
 /* Same, from an in-memory config whose relative paths resolve against dir. */
 struct engine *engine_load_mem(const char *name, const char *dir, const char *data, size_t len,
-			       struct diag *d);
+                               struct diag *d);
 void engine_free(struct engine *e);
 
 enum action { ACTION_ANSWER = 0, ACTION_ACK, ACTION_ESCALATE, ACTION_IGNORE };
@@ -76,17 +76,17 @@ struct decision {
 	const char *rule;       /* matched rule id, or NULL */
 	enum priority priority; /* PRIO_NONE unless escalated */
 	int negative;
-	double sentiment;       /* -1.0 .. 1.0 */
+	double sentiment; /* -1.0 .. 1.0 */
 	int abusive;
-	const char *reason;     /* "rule", "negative", "unmatched", "requested_human", "abusive" or NULL */
-	int open;               /* business open at `now` */
-	time_t due;             /* response due (escalations), 0 = none */
-	char *reply;            /* rendered reply, or NULL: owned */
-	const char *reply_key;  /* which replies key produced it */
-	const char *ignored;    /* why nothing happens: "own_post", "bot", "duplicate",
-				   "cooldown", "human_thread", "abusive_public", "empty" */
-	int open_ticket;        /* a new ticket must be opened (escalations) */
-	int append_ticket;      /* append to the thread's existing ticket */
+	const char *reason;    /* "rule", "negative", "unmatched", "requested_human", "abusive" or NULL */
+	int open;              /* business open at `now` */
+	time_t due;            /* response due (escalations), 0 = none */
+	char *reply;           /* rendered reply, or NULL: owned */
+	const char *reply_key; /* which replies key produced it */
+	const char *ignored;   /* why nothing happens: "own_post", "bot", "duplicate",
+	                          "cooldown", "human_thread", "abusive_public", "empty" */
+	int open_ticket;       /* a new ticket must be opened (escalations) */
+	int append_ticket;     /* append to the thread's existing ticket */
 };
 
 void decision_init(struct decision *d);
@@ -98,7 +98,7 @@ void decision_free(struct decision *d);
  * decision without a reply; the error is logged).
  */
 int pipeline_decide(struct engine *e, const struct post *p, const struct thread_state *ts, time_t now,
-		    struct decision *out);
+                    struct decision *out);
 
 /*
  * The decision record of DESIGN.md as one JSON object (no newline) appended

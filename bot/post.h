@@ -14,11 +14,11 @@
 #define POST_MAX_TEXT (8u * 1024u) /* longer texts are cut at a character boundary */
 
 struct post {
-	const char *platform;      /* "webchat", "mastodon", "cli" ... */
-	const char *connector;     /* connector instance name (platform by default) */
-	const char *post_id;       /* platform's id: the dedupe key with platform */
-	const char *thread_key;    /* conversation this post belongs to */
-	const char *reply_to_id;   /* what a reply should answer (often post_id) */
+	const char *platform;    /* "webchat", "mastodon", "cli" ... */
+	const char *connector;   /* connector instance name (platform by default) */
+	const char *post_id;     /* platform's id: the dedupe key with platform */
+	const char *thread_key;  /* conversation this post belongs to */
+	const char *reply_to_id; /* what a reply should answer (often post_id) */
 	const char *author_id;
 	const char *author_handle; /* "@sam@example.social", visitor token, ... */
 	const char *author_name;   /* display name, may be NULL */
@@ -27,8 +27,8 @@ struct post {
 	const char *client_id;     /* web chat: client's message id, or NULL */
 	int author_is_bot;
 	int is_self;
-	int is_public;             /* public timeline vs private / direct */
-	time_t created;            /* UTC */
+	int is_public;  /* public timeline vs private / direct */
+	time_t created; /* UTC */
 };
 
 #endif

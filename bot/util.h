@@ -21,7 +21,7 @@
 
 #if defined(__GNUC__)
 #define FD_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define FD_NORETURN __attribute__((noreturn))
+#define FD_NORETURN     __attribute__((noreturn))
 #else
 #define FD_PRINTF(f, a)
 #define FD_NORETURN
@@ -30,8 +30,8 @@
 /* Priorities, most urgent first; PRIO_NONE where a decision has none. */
 enum priority { PRIO_NONE = -1, PRIO_URGENT = 0, PRIO_HIGH, PRIO_NORMAL, PRIO_LOW, PRIO_COUNT };
 
-const char *priority_name(enum priority p);      /* "urgent".. or NULL */
-enum priority priority_parse(const char *s);       /* PRIO_NONE if unknown */
+const char *priority_name(enum priority p);  /* "urgent".. or NULL */
+enum priority priority_parse(const char *s); /* PRIO_NONE if unknown */
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
@@ -54,20 +54,20 @@ struct buf {
 
 void buf_init(struct buf *b, size_t cap_max);
 void buf_free(struct buf *b);
-void buf_reset(struct buf *b);                     /* len = 0, keeps memory */
+void buf_reset(struct buf *b); /* len = 0, keeps memory */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_puts(struct buf *b, const char *s);
 int buf_putc(struct buf *b, char c);
 int buf_printf(struct buf *b, const char *fmt, ...) FD_PRINTF(2, 3);
-char *buf_steal(struct buf *b);                    /* caller frees; b is reset */
+char *buf_steal(struct buf *b); /* caller frees; b is reset */
 
 /* Logging: logfmt lines on stderr, "ts=... level=... msg=... k=v ...". */
 enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
 extern enum log_level log_threshold;
 void log_msg(enum log_level lvl, const char *msg, const char *fmt, ...) FD_PRINTF(3, 4);
 #define log_debug(msg, ...) log_msg(LOG_DEBUG, msg, __VA_ARGS__)
-#define log_info(msg, ...) log_msg(LOG_INFO, msg, __VA_ARGS__)
-#define log_warn(msg, ...) log_msg(LOG_WARN, msg, __VA_ARGS__)
+#define log_info(msg, ...)  log_msg(LOG_INFO, msg, __VA_ARGS__)
+#define log_warn(msg, ...)  log_msg(LOG_WARN, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_msg(LOG_ERROR, msg, __VA_ARGS__)
 /* Quote a value for logfmt into b (adds quotes when needed). */
 void log_quote(struct buf *b, const char *v);

@@ -51,7 +51,7 @@ static int yml_parse(struct yml_doc *y, yaml_parser_t *parser, struct diag *d)
 		yaml_mark_t m = parser->problem_mark;
 		if (parser->context)
 			diag_error(d, y->file, (int)m.line + 1, (int)m.column + 1, "%s %s", parser->context,
-				   what);
+			           what);
 		else
 			diag_error(d, y->file, (int)m.line + 1, (int)m.column + 1, "%s", what);
 		yaml_parser_delete(parser);
@@ -239,7 +239,7 @@ const char *did_you_mean(const char *word, const char *const *candidates)
 }
 
 int yml_check_keys(struct diag *d, struct yml_doc *y, yaml_node_t *map, const char *const *allowed,
-		   const char *where)
+                   const char *where)
 {
 	int errs = 0;
 	yaml_node_t *k, *v;
@@ -258,7 +258,8 @@ int yml_check_keys(struct diag *d, struct yml_doc *y, yaml_node_t *map, const ch
 		if (!known) {
 			const char *sug = did_you_mean(s, allowed);
 			if (sug)
-				yml_error(d, y, k, "unknown key '%s' in %s (did you mean '%s'?)", s, where, sug);
+				yml_error(d, y, k, "unknown key '%s' in %s (did you mean '%s'?)", s, where,
+				          sug);
 			else
 				yml_error(d, y, k, "unknown key '%s' in %s", s, where);
 			errs++;

@@ -62,7 +62,7 @@ int yml_len(const yaml_node_t *n); /* items of a sequence or pairs of a mapping 
  * Returns the number of errors added.
  */
 int yml_check_keys(struct diag *d, struct yml_doc *y, yaml_node_t *map, const char *const *allowed,
-		   const char *where);
+                   const char *where);
 
 /* Typed accessors: report "expected ..." at the node on mismatch and return -1. */
 int yml_want_map(struct diag *d, struct yml_doc *y, yaml_node_t *n, const char *what);

@@ -21,7 +21,8 @@
 
 #include "pipeline.h"
 
-static const char *syll[] = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "pe", "du", "ga", "zo", "fi", "be", "ho"};
+static const char *syll[] = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "si",
+                             "pe", "du", "ga", "zo", "fi", "be", "ho"};
 
 /* A deterministic pseudo-word for index i: "kalomi", "nerutа"... */
 static void word(unsigned i, char *out, size_t n)
@@ -62,26 +63,29 @@ static struct engine *make_engine(const char *dir, const char *repo, int nrules)
 		}
 		buf_puts(&rules, "]\n");
 		if (i % 100 == 99)
-			buf_puts(&rules, "    all: [\"/\\\\b(?:could|can|do) (?:\\\\w+ ){0,3}tell\\\\b/\"]\n");
+			buf_puts(&rules,
+			         "    all: [\"/\\\\b(?:could|can|do) (?:\\\\w+ ){0,3}tell\\\\b/\"]\n");
 		buf_printf(&rules, "  reply: faq.r%d\n", i);
 		buf_printf(&replies, "faq.r%d: \"Answer %d for {{author}}: we are open {{hours}}.\"\n", i, i);
 	}
-	buf_puts(&rules, "- id: thanks\n  match: { any: [thanks, \"thank you\"] }\n  acknowledge: smalltalk.thanks\n");
-	buf_puts(&replies,
-		 "smalltalk.thanks: [\"You're welcome, {{author}}!\", \"Happy to help!\"]\n"
-		 "escalated.open: \"Thanks {{author}}! A person will reply by {{due}}.\"\n"
-		 "escalated.after_hours: \"Thanks {{author}}! We're closed; back {{opens_at}}; a person will reply by {{due}}.\"\n"
-		 "negative: \"I'm sorry, {{author}}. A person will reply by {{due}}.\"\n"
-		 "abusive: \"We want to help; a person will read this.\"\n"
-		 "human: \"A person will reply by {{due}}.\"\n"
-		 "waiting: \"We have your message; a person will reply by {{due}}.\"\n");
+	buf_puts(
+	    &rules,
+	    "- id: thanks\n  match: { any: [thanks, \"thank you\"] }\n  acknowledge: smalltalk.thanks\n");
+	buf_puts(&replies, "smalltalk.thanks: [\"You're welcome, {{author}}!\", \"Happy to help!\"]\n"
+	                   "escalated.open: \"Thanks {{author}}! A person will reply by {{due}}.\"\n"
+	                   "escalated.after_hours: \"Thanks {{author}}! We're closed; back {{opens_at}}; a "
+	                   "person will reply by {{due}}.\"\n"
+	                   "negative: \"I'm sorry, {{author}}. A person will reply by {{due}}.\"\n"
+	                   "abusive: \"We want to help; a person will read this.\"\n"
+	                   "human: \"A person will reply by {{due}}.\"\n"
+	                   "waiting: \"We have your message; a person will reply by {{due}}.\"\n");
 	buf_printf(&cfg,
-		   "business:\n  name: Bench Shop\n  timezone: Europe/London\n"
-		   "  hours: { mon-fri: \"09:00-17:30\", sat: \"10:00-14:00\", sun: closed }\n"
-		   "  holidays: [\"2026-12-25\"]\n"
-		   "rules: [rules.yaml]\nreplies: [replies.yaml]\n"
-		   "sentiment: { lexicon: [\"%s/rules/lexicon/*.yaml\"] }\n",
-		   repo);
+	           "business:\n  name: Bench Shop\n  timezone: Europe/London\n"
+	           "  hours: { mon-fri: \"09:00-17:30\", sat: \"10:00-14:00\", sun: closed }\n"
+	           "  holidays: [\"2026-12-25\"]\n"
+	           "rules: [rules.yaml]\nreplies: [replies.yaml]\n"
+	           "sentiment: { lexicon: [\"%s/rules/lexicon/*.yaml\"] }\n",
+	           repo);
 	snprintf(path, sizeof(path), "%s/rules.yaml", dir);
 	write_file(path, rules.p);
 	snprintf(path, sizeof(path), "%s/replies.yaml", dir);
@@ -108,12 +112,12 @@ static struct engine *make_engine(const char *dir, const char *repo, int nrules)
 static char **make_posts(int nrules)
 {
 	static const char *talk[] = {"thanks so much for the help", "hello there, hope you are well",
-				     "thank you, that was quick"};
+	                             "thank you, that was quick"};
 	static const char *other[] = {
-		"Do you have anything for a birthday party of twenty people next Saturday afternoon?",
-		"I ordered last week and wanted to check whether the parcel has been sent already",
-		"Is there parking near the shop, and can I bring my dog inside with me?",
-		"Could I pick up my order a little later than planned, around six maybe?"};
+	    "Do you have anything for a birthday party of twenty people next Saturday afternoon?",
+	    "I ordered last week and wanted to check whether the parcel has been sent already",
+	    "Is there parking near the shop, and can I bring my dog inside with me?",
+	    "Could I pick up my order a little later than planned, around six maybe?"};
 	char **posts = xcalloc(NPOSTS, sizeof(*posts));
 	char w1[32], w2[32];
 	for (int i = 0; i < NPOSTS; i++) {
@@ -122,7 +126,8 @@ static char **make_posts(int nrules)
 			unsigned r = (unsigned)((i * 7919) % nrules), k = (unsigned)(i % 4);
 			word(r * 4 + k, w1, sizeof(w1));
 			word(r * 4 + k + 7919, w2, sizeof(w2));
-			posts[i] = xasprintf("Hi! Quick question about %s %s, could you tell me more please?", w1, w2);
+			posts[i] = xasprintf("Hi! Quick question about %s %s, could you tell me more please?",
+			                     w1, w2);
 		} else if (kind < 6) {
 			posts[i] = xstrdup(talk[i % 3]);
 		} else {
@@ -184,7 +189,8 @@ int main(int argc, char **argv)
 		}
 		double el = (double)(time_mono_ns() - start) / 1e9;
 		rate[s] = (double)n / el;
-		printf("bench_decide rules=%d decisions=%ld seconds=%.2f decisions_per_s=%.0f ns_per_decision=%.0f "
+		printf("bench_decide rules=%d decisions=%ld seconds=%.2f decisions_per_s=%.0f "
+		       "ns_per_decision=%.0f "
 		       "answered=%.0f%% escalated=%.0f%% load_ms=%.1f\n",
 		       sizes[s], n, el, rate[s], 1e9 / rate[s], 100.0 * (double)answers / (double)n,
 		       100.0 * (double)escalations / (double)n, load_ms);

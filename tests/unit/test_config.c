@@ -463,17 +463,18 @@ static void test_dashboard_and_notify_errors(void **state)
 static void test_notify_agent(void **state)
 {
 	(void)state;
-	struct config *c = must_load(MINIMAL "dashboard:\n"
-					     "  agents: [ { login: sam, name: Sam, password_hash: \"" HASH "\" } ]\n"
-					     "notify:\n"
-					     "  - { type: webhook, url: \"https://hooks.example/sam\", agent: sam }\n"
-					     "  - { type: webhook, url: \"https://hooks.example/all\" }\n");
+	struct config *c =
+	    must_load(MINIMAL "dashboard:\n"
+	                      "  agents: [ { login: sam, name: Sam, password_hash: \"" HASH "\" } ]\n"
+	                      "notify:\n"
+	                      "  - { type: webhook, url: \"https://hooks.example/sam\", agent: sam }\n"
+	                      "  - { type: webhook, url: \"https://hooks.example/all\" }\n");
 	assert_int_equal(c->nnotify, 2);
 	assert_string_equal(c->notify[0].agent, "sam");
 	assert_null(c->notify[1].agent);
 	config_free(c);
 	char *e = errors_of(MINIMAL "notify:\n"
-				    "  - { type: webhook, url: \"https://hooks.example/x\", agent: kim }\n");
+	                            "  - { type: webhook, url: \"https://hooks.example/x\", agent: kim }\n");
 	assert_contains(e, "config.yaml:3:61: notify[0].agent: no dashboard agent has the login 'kim'");
 	free(e);
 }

@@ -23,7 +23,7 @@
 
 #include "pipeline.h"
 
-#define CASES "tests/data/pipeline/cases"
+#define CASES  "tests/data/pipeline/cases"
 #define CONFIG "tests/data/pipeline/config.yaml"
 
 static time_t when(json_t *v)
@@ -44,8 +44,8 @@ static int field_ok(const char *name, json_t *want, json_t *rec, const char *rep
 		json_array_foreach(want, i, s)
 		{
 			if (!reply || !strstr(reply, json_string_value(s))) {
-				buf_printf(why, "  reply does not contain \"%s\" (reply: %s)\n", json_string_value(s),
-					   reply ? reply : "null");
+				buf_printf(why, "  reply does not contain \"%s\" (reply: %s)\n",
+				           json_string_value(s), reply ? reply : "null");
 				ok = 0;
 			}
 		}
@@ -166,7 +166,7 @@ static void test_cases(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cases),
+	    cmocka_unit_test(test_cases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
