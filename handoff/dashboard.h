@@ -1,0 +1,125 @@
+/*
+ * dashboard.h - the agent dashboard: a JSON API, a live WebSocket and the
+ * embedded single-page front end, on its own listener (cfg->dashboard_listen,
+ * loopback by default).  Agents log in (auth.h), see the queue ordered by due
+ * time, read a whole conversation, and claim, reply, resolve, release or
+ * reassign tickets.
+ *
+ * Routes on the dashboard listener:
+ *   GET  /  /app.js  /app.css         the front end (handoff/web, embedded)
+ *   GET  /metrics                     Prometheus text (when env.metrics)
+ *   POST /api/login {login,password}  -> session cookie + {csrf, agent, agents}
+ *   POST /api/logout                  GET /api/me
+ *   GET  /api/tickets?status=open|waiting|claimed|resolved|all
+ *   GET  /api/tickets/ID              the ticket, its messages and events
+ *   POST /api/tickets/ID/claim|release|resolve|reply {text}|assign {login}
+ *   GET  /api/canned?ticket=ID        canned replies rendered for the ticket
+ *   GET  /api/stats                   first-response / resolution times, misses
+ *   WS   /api/live?since=N&epoch=E&csrf=T   ticket events with sequence numbers
+ * Every /api/ path answers 401 without a valid session, every write 403
+ * without the session's CSRF token (X-CSRF-Token header) or from a foreign
+ * Origin.  A ticket another agent holds answers claim and reply with 409
+ * unless the body says {"take_over": true}.  Every reply is signed with the
+ * agent's display name ("\n— Sam") before it is cut for the platform.
+ *
+ * Ownership of a thread is changed only through the store's state machine
+ * (store_ticket_claim/release/resolve, store_agent_reply); the dashboard
+ * decides nothing about it.  Reads are plain SELECTs on the store's
+ * connection, so they see the daemon's open group transaction.
+ *
+ * Live updates: every change to a ticket (or to its thread's messages)
+ * becomes one event {"seq":N,"type":"ticket","ticket":{...}}.  Events are
+ * numbered from 1 per process start ("epoch" names the start) and the last
+ * DASHBOARD_RING of them are kept, so a client that reconnects with the last
+ * seq it saw gets exactly what it missed, or {"type":"reset"} when that is
+ * no longer possible (too old, or the daemon restarted) and it must refetch.
+ * The first frame is always {"type":"hello","epoch":E,"seq":N}; a client
+ * may send {"type":"ping"} (answered with a pong); a socket whose session
+ * ends (logout, expiry, agent removed) is closed with status 4401.
+ * Changes are found by comparing the open tickets with what was last
+ * published, on dashboard_notify_change() and every DASHBOARD_SCAN_MS as a
+ * safety net (a change made by `frontdesk queue` in another process).
+ *
+ * Ownership: the dashboard borrows everything in its env (which must outlive
+ * it; dashboard_reload swaps the config and replies it borrows).  It owns its
+ * listener's routes' state, its sessions, its uv timers (closed by
+ * dashboard_stop) and its event ring.
+ */
+#ifndef FD_DASHBOARD_H
+#define FD_DASHBOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+struct server;
+struct store;
+struct config;
+struct replies;
+struct metrics;
+struct dashboard;
+
+#define DASHBOARD_RING         512  /* events kept for resuming clients */
+#define DASHBOARD_SCAN_MS      2000 /* safety-net rescan of the open queue */
+#define DASHBOARD_MAX_LIST     500  /* tickets in one list answer */
+#define DASHBOARD_MAX_MESSAGES 1000 /* most recent messages (and events) in one ticket answer */
+#define DASHBOARD_MAX_REPLY    4000 /* characters of one agent reply */
+#define DASHBOARD_MAX_CLIENTS  64   /* live WebSocket connections */
+
+struct dashboard_env {
+	struct loop *loop;
+	struct server *server; /* the dashboard opens its own listener on it */
+	struct store *store;
+	const struct config *cfg;      /* dashboard_listen, agents, business details */
+	const struct replies *replies; /* canned replies; NULL = none */
+	struct metrics *metrics;       /* served at /metrics; NULL = no /metrics */
+	/* Commit the group transaction now and hand the outbox rows it created
+	 * to delivery.  0, or -1 when the commit failed (everything rolled
+	 * back).  Required. */
+	int (*commit)(void *arg);
+	/* Message length limit of connector `name` (its ops->max_text), 0 when
+	 * unknown or unlimited.  NULL = no limit. */
+	size_t (*max_text)(void *arg, const char *connector);
+	void *arg;
+};
+
+/*
+ * Listen on env->cfg->dashboard_listen and mount the routes.  Call after
+ * loop_init and before loop_run.  Returns NULL with a one-line reason in err
+ * (e.g. the address is in use).  With no agents configured the dashboard
+ * still runs, and every login fails (the log says why).
+ */
+struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, size_t errn);
+
+/* The port the dashboard listens on (useful with port 0 in tests). */
+int dashboard_port(const struct dashboard *d);
+
+/*
+ * A reloaded configuration: new agents (sessions of removed agents, or of
+ * agents whose password hash changed, end) and canned replies.  The listen
+ * address is not changed by a reload.
+ */
+void dashboard_reload(struct dashboard *d, const struct config *cfg, const struct replies *replies);
+
+/*
+ * Something about ticket `ticket_id` changed and is committed (0: something
+ * changed, unknown what - e.g. store_external_change() said another process
+ * wrote).  Cheap: changes are coalesced and published on the next loop turn.
+ */
+void dashboard_notify_change(struct dashboard *d, int64_t ticket_id);
+
+/*
+ * An agent's reply as it is sent: trailing white space dropped, signed on a
+ * line of its own with the display name ("\n— Sam") unless it already ends
+ * so.  One function for the dashboard and `frontdesk queue reply`, so every
+ * reply is signed alike.  Returns a malloc'd string (caller frees).
+ */
+char *dashboard_sign_reply(const char *text, const char *agent_name);
+
+/* Teardown (loop hook on_teardown): close the dashboard's uv handles. */
+void dashboard_stop(struct dashboard *d);
+
+/* Free everything; after loop_run returned.  NULL is fine. */
+void dashboard_free(struct dashboard *d);
+
+#endif

@@ -1,0 +1,890 @@
+/*
+ * queue_cli.c - `frontdesk queue` (see queue_cli.h).
+ *
+ * Reads are plain SELECTs on the store's connection; writes are the store's
+ * ticket functions, each in its own short transaction.  Nothing here keeps
+ * the database locked while printing.
+ */
+#include "queue_cli.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <utf8proc.h>
+
+#include "config.h"
+#include "connector.h"
+#include "hours.h"
+#include "outbox.h"
+#include "store.h"
+#include "util.h"
+
+#define EXIT_USAGE          2
+#define QUEUE_MAX_REPLY     (16u * 1024u) /* bytes of one reply written on the command line */
+#define QUEUE_SHOW_MESSAGES 200           /* most recent messages `show` prints */
+#define QUEUE_DEFAULT_COLS  120           /* width when standard output is not a terminal */
+#define TABLE_FIXED         (5 + 8 + 6 + 14 + 18 + 10 + 10 + 7 * 2) /* columns before the last message */
+
+static const char usage_text[] =
+    "usage: frontdesk [-c CONFIG] queue COMMAND [ARGS]\n"
+    "\n"
+    "  list [--json] [--status open|waiting|claimed|resolved|all]\n"
+    "                             tickets by due time (default: open = waiting + claimed)\n"
+    "  show ID [--json]           one ticket and its conversation\n"
+    "  claim ID --agent LOGIN     take the ticket: the bot stays out of the thread\n"
+    "  reply ID --agent LOGIN TEXT...\n"
+    "                             answer the customer (claims the ticket if unclaimed);\n"
+    "                             the running daemon delivers it within a second\n"
+    "  release ID [--agent LOGIN] give the ticket back to the queue\n"
+    "  resolve ID [--agent LOGIN] close the ticket: the thread is the bot's again\n"
+    "\n"
+    "LOGIN must be an agent of the configuration (dashboard.agents).  --json prints\n"
+    "{\"id\", \"status\", \"priority\", \"reason\", \"platform\", \"author\", \"due\", \"created\",\n"
+    "\"assignee\", \"last_message\"} per ticket (times ISO-8601 UTC; last_message is the\n"
+    "customer's latest message in the ticket); show adds \"messages\":[{\"from\",\"text\",\"ts\"}].\n"
+    "Exit status: 0 ok, 1 runtime failure (e.g. no such ticket), 2 bad usage.\n";
+
+enum status_filter { ST_OPEN = 0, ST_WAITING, ST_CLAIMED, ST_RESOLVED, ST_ALL };
+
+static const char *const status_names[] = {"open", "waiting", "claimed", "resolved", "all"};
+
+static const char *const status_where[] = {
+    "k.status IN ('waiting', 'claimed')",
+    "k.status = 'waiting'",
+    "k.status = 'claimed'",
+    "k.status = 'resolved'",
+    "1",
+};
+
+/* Columns every ticket query selects, in this order. */
+#define TICKET_COLUMNS                                                                                       \
+	"k.id, k.status, k.priority, k.reason, k.platform, k.author, COALESCE(k.due, 0), k.created,"         \
+	" k.assignee, (SELECT m.text FROM messages m WHERE m.id = (SELECT MAX(e.message_id)"                 \
+	" FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind IN ('opened', 'message'))),"              \
+	" k.thread_id, COALESCE(k.first_response, 0), COALESCE(k.resolved, 0)"
+
+enum {
+	C_ID,
+	C_STATUS,
+	C_PRIO,
+	C_REASON,
+	C_PLATFORM,
+	C_AUTHOR,
+	C_DUE,
+	C_CREATED,
+	C_ASSIGNEE,
+	C_LAST,
+	C_THREAD,
+	C_FIRST,
+	C_RESOLVED
+};
+
+struct queue {
+	struct config *cfg;
+	struct store *store;
+	sqlite3 *db;
+	time_t now;
+	int json;
+};
+
+/* ---- small formatting pieces --------------------------------------------- */
+
+/* "2h 10m" for a duration in seconds (two units at most). */
+static void span(long s, char *out, size_t n)
+{
+	long d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;
+	if (d > 0)
+		snprintf(out, n, h ? "%ldd %ldh" : "%ldd", d, h);
+	else if (h > 0)
+		snprintf(out, n, "%ldh %ldm", h, m);
+	else
+		snprintf(out, n, "%ldm", m);
+}
+
+void queue_relative(time_t due, time_t now, char *out, size_t n)
+{
+	char sp[32];
+	long diff;
+
+	if (due <= 0) {
+		snprintf(out, n, "-");
+		return;
+	}
+	diff = (long)(due - now);
+	if (diff > -60 && diff < 60) {
+		snprintf(out, n, "due now");
+		return;
+	}
+	span(diff < 0 ? -diff : diff, sp, sizeof(sp));
+	snprintf(out, n, diff < 0 ? "overdue %s" : "in %s", sp);
+}
+
+/* Display width of one code point: 0 for combining marks, 2 for wide. */
+static int cp_width(utf8proc_int32_t c)
+{
+	int w = utf8proc_charwidth(c);
+	return w < 0 ? 1 : w;
+}
+
+void queue_fit(struct buf *out, const char *text, size_t cols)
+{
+	const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)(text ? text : "");
+	size_t len = strlen((const char *)s), i = 0, used = 0, mark = out->len;
+	int space = 0;
+
+	while (i < len) {
+		utf8proc_int32_t c;
+		utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &c);
+		if (k <= 0) {
+			c = 0xFFFD;
+			k = 1;
+		}
+		/* Control characters (terminal escapes, line breaks) never reach
+		 * the terminal: with runs of spaces they become one space. */
+		if (c <= 0x20 || (c >= 0x7F && c < 0xA0) || c == 0x2028 || c == 0x2029) {
+			i += (size_t)k;
+			space = 1;
+			continue;
+		}
+		int w = cp_width(c);
+		int gap = space && used > 0;
+		size_t need = (size_t)w + (size_t)gap;
+		if (used + need > cols) {
+			/* Make room for the ellipsis: drop whole characters until
+			 * one more column is free. */
+			while (out->len > mark && used + 1 > cols) {
+				size_t j = out->len - 1;
+				while (j > mark && ((unsigned char)out->p[j] & 0xC0) == 0x80)
+					j--;
+				utf8proc_int32_t pc;
+				utf8proc_iterate((const utf8proc_uint8_t *)out->p + j,
+				                 (utf8proc_ssize_t)(out->len - j), &pc);
+				used -= (size_t)cp_width(pc);
+				out->len = j;
+				out->p[j] = '\0';
+			}
+			if (cols > 0)
+				buf_puts(out, "…");
+			return;
+		}
+		if (gap)
+			buf_putc(out, ' ');
+		used += need;
+		space = 0;
+		utf8proc_uint8_t enc[4];
+		buf_append(out, enc, (size_t)utf8proc_encode_char(c, enc));
+		i += (size_t)k;
+	}
+}
+
+/* Terminal columns for the table. */
+static size_t terminal_cols(void)
+{
+	struct winsize ws;
+	long v;
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	const char *env = getenv("COLUMNS");
+	if (env && parse_long(env, &v) == 0 && v >= 20 && v <= 1000)
+		return (size_t)v;
+	return QUEUE_DEFAULT_COLS;
+}
+
+/* Pad the cell just appended (starting at `from`) to `cols` columns. */
+static void pad(struct buf *b, size_t from, size_t cols)
+{
+	size_t w = 0;
+	const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)b->p + from;
+	size_t len = b->len - from, i = 0;
+	while (i < len) {
+		utf8proc_int32_t c;
+		utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &c);
+		if (k <= 0)
+			k = 1, c = 0xFFFD;
+		w += (size_t)cp_width(c);
+		i += (size_t)k;
+	}
+	while (w++ < cols + 2)
+		buf_putc(b, ' ');
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static json_t *json_text_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* jansson refuses invalid UTF-8: store text is valid, but never trust it. */
+static json_t *json_text(const char *s)
+{
+	json_t *v = json_string(s ? s : "");
+	if (!v) {
+		struct buf b;
+		buf_init(&b, 0);
+		queue_fit(&b, s, (size_t)-1 / 4);
+		v = json_string(b.p ? b.p : "");
+		buf_free(&b);
+	}
+	return v ? v : json_string("");
+}
+
+static json_t *json_time(time_t t)
+{
+	char iso[40];
+	if (t <= 0)
+		return json_null();
+	time_iso_utc(t, iso, sizeof(iso));
+	return json_string(iso);
+}
+
+/* One ticket row as the documented JSON object. */
+static json_t *ticket_json(sqlite3_stmt *st)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, C_ID)));
+	json_object_set_new(o, "status", json_text(col_text(st, C_STATUS)));
+	json_object_set_new(o, "priority", json_text(col_text(st, C_PRIO)));
+	json_object_set_new(o, "reason", json_text_or_null(col_text(st, C_REASON)));
+	json_object_set_new(o, "platform", json_text(col_text(st, C_PLATFORM)));
+	json_object_set_new(o, "author", json_text(col_text(st, C_AUTHOR)));
+	json_object_set_new(o, "due", json_time(sqlite3_column_int64(st, C_DUE)));
+	json_object_set_new(o, "created", json_time(sqlite3_column_int64(st, C_CREATED)));
+	json_object_set_new(o, "assignee", json_text_or_null(col_text(st, C_ASSIGNEE)));
+	json_object_set_new(o, "last_message", json_text(col_text(st, C_LAST)));
+	json_object_set_new(o, "first_response", json_time(sqlite3_column_int64(st, C_FIRST)));
+	json_object_set_new(o, "resolved", json_time(sqlite3_column_int64(st, C_RESOLVED)));
+	return o;
+}
+
+static int print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+	json_decref(v);
+	if (!s)
+		return 1;
+	puts(s);
+	free(s);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void db_fail(struct queue *q, const char *what)
+{
+	fprintf(stderr, "frontdesk queue: cannot %s: %s\n", what, sqlite3_errmsg(q->db));
+}
+
+/* ---- list ------------------------------------------------------------------- */
+
+static void table_row(struct queue *q, struct buf *b, sqlite3_stmt *st, size_t cols)
+{
+	char due[48], id[24];
+	size_t from;
+	const char *status = col_text(st, C_STATUS);
+
+	snprintf(id, sizeof(id), "%lld", (long long)sqlite3_column_int64(st, C_ID));
+	if (status && strcmp(status, "resolved") == 0)
+		snprintf(due, sizeof(due), "-");
+	else
+		queue_relative(sqlite3_column_int64(st, C_DUE), q->now, due, sizeof(due));
+
+	from = b->len;
+	buf_puts(b, id);
+	pad(b, from, 5);
+	from = b->len;
+	buf_puts(b, status ? status : "?");
+	pad(b, from, 8);
+	from = b->len;
+	buf_puts(b, col_text(st, C_PRIO) ? col_text(st, C_PRIO) : "?");
+	pad(b, from, 6);
+	from = b->len;
+	buf_puts(b, due);
+	pad(b, from, 14);
+	from = b->len;
+	queue_fit(b, col_text(st, C_AUTHOR) ? col_text(st, C_AUTHOR) : "-", 18);
+	pad(b, from, 18);
+	from = b->len;
+	queue_fit(b, col_text(st, C_PLATFORM), 10);
+	pad(b, from, 10);
+	from = b->len;
+	queue_fit(b, col_text(st, C_ASSIGNEE) ? col_text(st, C_ASSIGNEE) : "-", 10);
+	pad(b, from, 10);
+	/* The fixed columns and their gaps take TABLE_FIXED; the message gets
+	 * the rest of the line, and at least 10. */
+	size_t rest = cols > TABLE_FIXED + 10 ? cols - TABLE_FIXED : 10;
+	queue_fit(b, col_text(st, C_LAST), rest);
+	buf_putc(b, '\n');
+}
+
+static int cmd_list(struct queue *q, enum status_filter f)
+{
+	char *sql = xasprintf("SELECT " TICKET_COLUMNS " FROM tickets k WHERE %s"
+	                      " ORDER BY k.due IS NULL, k.due, k.id",
+	                      status_where[f]);
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		free(sql);
+		db_fail(q, "list tickets");
+		return 1;
+	}
+	free(sql);
+	json_t *arr = q->json ? json_array() : NULL;
+	struct buf out;
+	size_t cols = terminal_cols(), n = 0;
+	buf_init(&out, 0);
+	if (!q->json)
+		buf_printf(&out, "%-5s  %-8s  %-6s  %-14s  %-18s  %-10s  %-10s  %s\n", "ID", "STATUS", "PRIO",
+		           "DUE", "AUTHOR", "PLATFORM", "ASSIGNEE", "LAST MESSAGE");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (arr)
+			json_array_append_new(arr, ticket_json(st));
+		else
+			table_row(q, &out, st, cols);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		db_fail(q, "list tickets");
+		json_decref(arr);
+		buf_free(&out);
+		return 1;
+	}
+	if (arr) {
+		buf_free(&out);
+		return print_json(arr);
+	}
+	if (n == 0)
+		printf("no %s tickets\n", status_names[f]);
+	else
+		fwrite(out.p, 1, out.len, stdout);
+	buf_free(&out);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- show --------------------------------------------------------------------- */
+
+/* Prepare the one-ticket query; 1 found (st positioned), 0 not found, -1 error. */
+static int ticket_row(struct queue *q, int64_t id, sqlite3_stmt **out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(q->db, "SELECT " TICKET_COLUMNS " FROM tickets k WHERE k.id = ?1", -1, &st,
+	                       NULL) != SQLITE_OK) {
+		db_fail(q, "read the ticket");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = st;
+		return 1;
+	}
+	if (rc != SQLITE_DONE)
+		db_fail(q, "read the ticket");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void local_time(struct queue *q, time_t t, char *out, size_t n)
+{
+	char iso[48];
+	if (t <= 0) {
+		snprintf(out, n, "-");
+		return;
+	}
+	hours_iso_local(q->cfg->hours, t, iso, sizeof(iso));
+	/* "2026-11-22T13:45:00+00:00" -> "2026-11-22 13:45" */
+	if (strlen(iso) >= 16) {
+		iso[10] = ' ';
+		iso[16] = '\0';
+	}
+	snprintf(out, n, "%s", iso);
+}
+
+static int cmd_show(struct queue *q, int64_t id)
+{
+	sqlite3_stmt *st, *ms;
+	int rc = ticket_row(q, id, &st);
+	if (rc <= 0) {
+		if (rc == 0)
+			fprintf(stderr, "frontdesk queue: ticket %lld not found\n", (long long)id);
+		return 1;
+	}
+	/* The conversation up to the ticket's end: a resolved ticket does not
+	 * show what the thread said afterwards. */
+	int64_t resolved = sqlite3_column_int64(st, C_RESOLVED);
+	if (sqlite3_prepare_v2(
+	        q->db,
+	        "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.state FROM messages m"
+	        " WHERE m.thread_id = ?1 AND m.state IN ('sent', 'pending') AND (?2 = 0 OR m.ts <= ?2)"
+	        " ORDER BY m.id DESC LIMIT ?3) ORDER BY id",
+	        -1, &ms, NULL) != SQLITE_OK) {
+		db_fail(q, "read the conversation");
+		sqlite3_finalize(st);
+		return 1;
+	}
+	sqlite3_bind_int64(ms, 1, sqlite3_column_int64(st, C_THREAD));
+	sqlite3_bind_int64(ms, 2, resolved);
+	sqlite3_bind_int(ms, 3, QUEUE_SHOW_MESSAGES);
+
+	json_t *obj = NULL, *msgs = NULL;
+	struct buf out;
+	buf_init(&out, 0);
+	if (q->json) {
+		obj = ticket_json(st);
+		msgs = json_array();
+	} else {
+		char created[40], due[40], rel[48];
+		const char *status = col_text(st, C_STATUS);
+		local_time(q, sqlite3_column_int64(st, C_CREATED), created, sizeof(created));
+		local_time(q, sqlite3_column_int64(st, C_DUE), due, sizeof(due));
+		if (status && strcmp(status, "resolved") == 0)
+			snprintf(rel, sizeof(rel), "resolved");
+		else
+			queue_relative(sqlite3_column_int64(st, C_DUE), q->now, rel, sizeof(rel));
+		buf_printf(&out, "ticket %lld  %s  %s", (long long)id, status ? status : "?",
+		           col_text(st, C_PRIO) ? col_text(st, C_PRIO) : "?");
+		if (col_text(st, C_REASON))
+			buf_printf(&out, "  (%s)", col_text(st, C_REASON));
+		buf_puts(&out, "\nauthor:   ");
+		queue_fit(&out, col_text(st, C_AUTHOR) ? col_text(st, C_AUTHOR) : "-", 60);
+		buf_puts(&out, "\nplatform: ");
+		queue_fit(&out, col_text(st, C_PLATFORM), 60);
+		buf_printf(&out, "\ncreated:  %s\ndue:      %s (%s)\nassignee: ", created, due, rel);
+		queue_fit(&out, col_text(st, C_ASSIGNEE) ? col_text(st, C_ASSIGNEE) : "-", 60);
+		buf_puts(&out, "\n\n");
+	}
+	while ((rc = sqlite3_step(ms)) == SQLITE_ROW) {
+		const char *from = col_text(ms, 1), *agent = col_text(ms, 2), *text = col_text(ms, 3);
+		const char *state = col_text(ms, 5);
+		time_t ts = sqlite3_column_int64(ms, 4);
+		if (msgs) {
+			json_t *m = json_object();
+			json_object_set_new(m, "from", json_text(from));
+			json_object_set_new(m, "text", json_text(text));
+			json_object_set_new(m, "ts", json_time(ts));
+			if (agent)
+				json_object_set_new(m, "agent", json_text(agent));
+			json_object_set_new(m, "delivered",
+			                    json_boolean(!state || strcmp(state, "pending") != 0));
+			json_array_append_new(msgs, m);
+		} else {
+			char when[40];
+			local_time(q, ts, when, sizeof(when));
+			buf_printf(&out, "[%s] %s", when, from ? from : "?");
+			if (agent) {
+				buf_putc(&out, ' ');
+				queue_fit(&out, agent, 40);
+			}
+			if (state && strcmp(state, "pending") == 0)
+				buf_puts(&out, " (sending)");
+			buf_puts(&out, ":\n    ");
+			/* Long messages wrap in the terminal; only control
+			 * characters are neutralised here. */
+			queue_fit(&out, text, QUEUE_MAX_REPLY);
+			buf_putc(&out, '\n');
+		}
+	}
+	sqlite3_finalize(ms);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		db_fail(q, "read the conversation");
+		json_decref(obj);
+		json_decref(msgs);
+		buf_free(&out);
+		return 1;
+	}
+	if (obj) {
+		json_object_set_new(obj, "messages", msgs);
+		buf_free(&out);
+		return print_json(obj);
+	}
+	fwrite(out.p, 1, out.len, stdout);
+	buf_free(&out);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- actions -------------------------------------------------------------------- */
+
+/* Status and thread of ticket id: 1 found, 0 absent, -1 error. */
+static int ticket_status(struct queue *q, int64_t id, char *status, size_t n, char *assignee, size_t an,
+                         char *connector, size_t cn)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(
+	        q->db,
+	        "SELECT k.status, COALESCE(k.assignee, ''), COALESCE(t.connector, '') FROM tickets k"
+	        " LEFT JOIN threads t ON t.id = k.thread_id WHERE k.id = ?1",
+	        -1, &st, NULL) != SQLITE_OK) {
+		db_fail(q, "read the ticket");
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(status, n, "%s", col_text(st, 0) ? col_text(st, 0) : "");
+		snprintf(assignee, an, "%s", col_text(st, 1) ? col_text(st, 1) : "");
+		snprintf(connector, cn, "%s", col_text(st, 2) ? col_text(st, 2) : "");
+	} else if (rc != SQLITE_DONE) {
+		db_fail(q, "read the ticket");
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Commit the action's transaction after the store function returned rc;
+ * 0, or 1 with a message (the transaction is rolled back). */
+static int commit(struct queue *q, int rc)
+{
+	if (rc != 0 || store_commit(q->store) < 0) {
+		store_rollback(q->store);
+		fprintf(stderr, "frontdesk queue: the change could not be saved (see the log line above)\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* The longest message the thread's platform takes, 0 = no limit. */
+static size_t max_text(struct queue *q, const char *connector)
+{
+	const struct connector_conf *cc = config_connector(q->cfg, connector);
+	const struct connector_ops *ops = connector_type(cc ? cc->type : connector);
+	return ops ? ops->max_text : 0;
+}
+
+/* The agent's text with the signature every reply carries ("— Sam", as the
+ * dashboard signs), unless the agent already signed it so.  Caller frees. */
+static char *signed_reply(const char *text, const char *name)
+{
+	size_t tl = strlen(text);
+	while (tl &&
+	       (text[tl - 1] == ' ' || text[tl - 1] == '\n' || text[tl - 1] == '\r' || text[tl - 1] == '\t'))
+		tl--;
+	char *sig = xasprintf("\xE2\x80\x94 %s", name);
+	size_t sl = strlen(sig);
+	char *out;
+	if (tl >= sl && memcmp(text + tl - sl, sig, sl) == 0)
+		out = xstrndup(text, tl);
+	else
+		out = xasprintf("%.*s\n%s", (int)tl, text, sig);
+	free(sig);
+	return out;
+}
+
+enum action_kind { A_CLAIM, A_REPLY, A_RELEASE, A_RESOLVE };
+
+static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const struct agent_conf *agent,
+                      const char *text)
+{
+	char status[16], assignee[STORE_MAX_NAME], connector[STORE_MAX_KEY];
+	const char *login = agent ? agent->login : "cli";
+	int rc;
+
+	if (store_begin(q->store) < 0) {
+		fprintf(stderr, "frontdesk queue: the store is busy or unusable (see the log line above)\n");
+		return 1;
+	}
+	rc = ticket_status(q, id, status, sizeof(status), assignee, sizeof(assignee), connector,
+	                   sizeof(connector));
+	if (rc <= 0) {
+		store_rollback(q->store);
+		if (rc == 0)
+			fprintf(stderr, "frontdesk queue: ticket %lld not found\n", (long long)id);
+		return 1;
+	}
+	int resolved = strcmp(status, "resolved") == 0;
+	switch (a) {
+	case A_CLAIM:
+		if (resolved) {
+			store_rollback(q->store);
+			fprintf(stderr, "frontdesk queue: ticket %lld is resolved and cannot be claimed\n",
+			        (long long)id);
+			return 1;
+		}
+		if (strcmp(status, "claimed") == 0 && strcmp(assignee, login) == 0) {
+			store_rollback(q->store);
+			printf("ticket %lld is already claimed by %s\n", (long long)id, login);
+			return 0;
+		}
+		if (commit(q, store_ticket_claim(q->store, id, login, q->now)))
+			return 1;
+		if (*assignee)
+			printf("ticket %lld claimed by %s (taken over from %s)\n", (long long)id, login,
+			       assignee);
+		else
+			printf("ticket %lld claimed by %s\n", (long long)id, login);
+		return 0;
+	case A_REPLY: {
+		if (resolved) {
+			store_rollback(q->store);
+			fprintf(stderr,
+			        "frontdesk queue: ticket %lld is resolved: the bot has the thread again\n",
+			        (long long)id);
+			return 1;
+		}
+		char *parts[STORE_MAX_PARTS];
+		const char *name = agent->name ? agent->name : login;
+		const char *t = text;
+		while (*t == ' ' || *t == '\n' || *t == '\r' || *t == '\t')
+			t++;
+		if (!*t) {
+			store_rollback(q->store);
+			fprintf(stderr, "frontdesk queue: the reply is empty\n");
+			return EXIT_USAGE;
+		}
+		char *full = signed_reply(t, name);
+		size_t n = outbox_split(full, max_text(q, connector), parts, STORE_MAX_PARTS);
+		free(full);
+		rc =
+		    store_agent_reply(q->store, id, login, name, (const char *const *)parts, n, q->now, NULL);
+		for (size_t i = 0; i < n; i++)
+			free(parts[i]);
+		if (commit(q, rc))
+			return 1;
+		printf("reply to ticket %lld stored (%zu part%s); the running daemon sends it\n",
+		       (long long)id, n, n == 1 ? "" : "s");
+		return 0;
+	}
+	case A_RELEASE:
+		if (strcmp(status, "claimed") != 0) {
+			store_rollback(q->store);
+			printf("ticket %lld is not claimed (%s)\n", (long long)id, status);
+			return 0;
+		}
+		if (commit(q, store_ticket_release(q->store, id, login, q->now)))
+			return 1;
+		printf("ticket %lld released (was claimed by %s)\n", (long long)id, assignee);
+		return 0;
+	case A_RESOLVE:
+		if (resolved) {
+			store_rollback(q->store);
+			printf("ticket %lld is already resolved\n", (long long)id);
+			return 0;
+		}
+		if (commit(q, store_ticket_resolve(q->store, id, login, q->now)))
+			return 1;
+		printf("ticket %lld resolved\n", (long long)id);
+		return 0;
+	}
+	store_rollback(q->store);
+	return 1;
+}
+
+/* ---- the command line --------------------------------------------------------------- */
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fputs("frontdesk queue: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputs(" (see frontdesk queue --help)\n", stderr);
+	return EXIT_USAGE;
+}
+
+static int parse_id(const char *s, int64_t *id)
+{
+	long v;
+	if (s && *s == '#')
+		s++;
+	if (!s || parse_long(s, &v) < 0 || v <= 0)
+		return -1;
+	*id = v;
+	return 0;
+}
+
+static int is_help(const char *s)
+{
+	return !strcmp(s, "--help") || !strcmp(s, "-h") || !strcmp(s, "help");
+}
+
+struct args {
+	const char *cmd;
+	int64_t id;
+	int have_id;
+	int json;
+	enum status_filter status;
+	const char *agent;
+	struct buf text;
+	int have_text;
+};
+
+/* Parse argv[1..] into a; returns 0, or the exit code of a usage error. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	int only_words = 0;
+
+	a->cmd = argv[1];
+	for (int i = 2; i < argc; i++) {
+		const char *s = argv[i];
+		if (!only_words && !strcmp(s, "--")) {
+			only_words = 1;
+		} else if (!only_words && !strcmp(s, "--json")) {
+			a->json = 1;
+		} else if (!only_words && (!strcmp(s, "--status") || !strncmp(s, "--status=", 9))) {
+			const char *v = s[8] == '=' ? s + 9 : (i + 1 < argc ? argv[++i] : NULL);
+			size_t k;
+			for (k = 0; v && k < ARRAY_LEN(status_names); k++)
+				if (!strcmp(v, status_names[k]))
+					break;
+			if (!v || k == ARRAY_LEN(status_names))
+				return usage_error(
+				    "--status wants open, waiting, claimed, resolved or all, not '%s'",
+				    v ? v : "");
+			a->status = (enum status_filter)k;
+		} else if (!only_words && (!strcmp(s, "--agent") || !strncmp(s, "--agent=", 8))) {
+			const char *v = s[7] == '=' ? s + 8 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!v || !*v)
+				return usage_error("%s needs an agent login", "--agent");
+			a->agent = v;
+		} else if (!only_words && s[0] == '-' && s[1] != '\0' && !(s[1] >= '0' && s[1] <= '9')) {
+			return usage_error("unknown option '%s'", s);
+		} else if (!a->have_id && strcmp(a->cmd, "list") != 0) {
+			if (parse_id(s, &a->id) < 0)
+				return usage_error("'%s' is not a ticket number", s);
+			a->have_id = 1;
+		} else if (!strcmp(a->cmd, "reply")) {
+			if ((a->have_text && buf_putc(&a->text, ' ') < 0) || buf_puts(&a->text, s) < 0) {
+				fprintf(stderr, "frontdesk queue: the reply is longer than %u bytes\n",
+				        QUEUE_MAX_REPLY);
+				return EXIT_USAGE;
+			}
+			a->have_text = 1;
+		} else {
+			return usage_error("unexpected argument '%s'", s);
+		}
+	}
+	return 0;
+}
+
+/* Which options each command takes; 0 or a usage error. */
+static int check_args(const struct args *a)
+{
+	int is_list = !strcmp(a->cmd, "list"), is_show = !strcmp(a->cmd, "show");
+	int is_reply = !strcmp(a->cmd, "reply"), is_claim = !strcmp(a->cmd, "claim");
+
+	if (!is_list && !a->have_id)
+		return usage_error("%s needs a ticket number", a->cmd);
+	if (a->json && !is_list && !is_show)
+		return usage_error("--json is for list and show, not %s", a->cmd);
+	if (a->status != ST_OPEN && !is_list)
+		return usage_error("--status is for list, not %s", a->cmd);
+	if (a->agent && (is_list || is_show))
+		return usage_error("--agent is not for %s", a->cmd);
+	if ((is_reply || is_claim) && !a->agent)
+		return usage_error("%s needs --agent LOGIN", a->cmd);
+	if (is_reply && !a->have_text)
+		return usage_error("%s needs the reply text", a->cmd);
+	return 0;
+}
+
+int queue_main(const char *config_path, int argc, char **argv)
+{
+	static const char *const commands[] = {"list", "show", "claim", "reply", "release", "resolve", NULL};
+	struct args a;
+	struct diag d;
+	struct queue q;
+	int rc;
+
+	if (argc < 2) {
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			fputs(usage_text, stdout);
+			return 0;
+		}
+	}
+	size_t k;
+	for (k = 0; commands[k]; k++)
+		if (!strcmp(argv[1], commands[k]))
+			break;
+	if (!commands[k]) {
+		const char *hint = did_you_mean(argv[1], commands);
+		fprintf(stderr, "frontdesk queue: unknown command '%s'%s%s%s (see frontdesk queue --help)\n",
+		        argv[1], hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+		return EXIT_USAGE;
+	}
+
+	memset(&a, 0, sizeof(a));
+	buf_init(&a.text, QUEUE_MAX_REPLY);
+	rc = parse_args(argc, argv, &a);
+	if (rc == 0)
+		rc = check_args(&a);
+	if (rc != 0) {
+		buf_free(&a.text);
+		return rc;
+	}
+	if (!config_path) {
+		buf_free(&a.text);
+		fprintf(stderr, "frontdesk queue: no configuration found: pass -c FILE\n");
+		return EXIT_USAGE;
+	}
+
+	memset(&q, 0, sizeof(q));
+	diag_init(&d);
+	q.cfg = config_load(config_path, &d);
+	if (!q.cfg) {
+		fputs(d.out.p ? d.out.p : "", stderr);
+		fprintf(stderr, "%s: configuration refused (%d error%s)\n", config_path, d.errors,
+		        d.errors == 1 ? "" : "s");
+		diag_free(&d);
+		buf_free(&a.text);
+		return EXIT_USAGE;
+	}
+	diag_free(&d);
+
+	const struct agent_conf *agent = NULL;
+	if (a.agent && !(agent = config_agent(q.cfg, a.agent))) {
+		fprintf(stderr, "frontdesk queue: '%s' is not an agent in %s (dashboard.agents)\n", a.agent,
+		        q.cfg->path);
+		config_free(q.cfg);
+		buf_free(&a.text);
+		return EXIT_USAGE;
+	}
+
+	/* The daemon creates the store; a missing one means a wrong -c or a
+	 * daemon that never ran, not an empty queue. */
+	char err[256];
+	if (access(q.cfg->store_path, F_OK) != 0) {
+		fprintf(stderr, "frontdesk queue: no store at %s (has `frontdesk run -c %s` run yet?)\n",
+		        q.cfg->store_path, config_path);
+		config_free(q.cfg);
+		buf_free(&a.text);
+		return 1;
+	}
+	q.store = store_open(q.cfg->store_path, q.cfg->store_sync_full, err, sizeof(err));
+	if (!q.store) {
+		fprintf(stderr, "frontdesk queue: %s\n", err);
+		config_free(q.cfg);
+		buf_free(&a.text);
+		return 1;
+	}
+	q.db = store_db(q.store);
+	q.now = time(NULL);
+	q.json = a.json;
+
+	if (!strcmp(a.cmd, "list"))
+		rc = cmd_list(&q, a.status);
+	else if (!strcmp(a.cmd, "show"))
+		rc = cmd_show(&q, a.id);
+	else if (!strcmp(a.cmd, "claim"))
+		rc = cmd_action(&q, A_CLAIM, a.id, agent, NULL);
+	else if (!strcmp(a.cmd, "reply"))
+		rc = cmd_action(&q, A_REPLY, a.id, agent, a.text.p);
+	else if (!strcmp(a.cmd, "release"))
+		rc = cmd_action(&q, A_RELEASE, a.id, agent, NULL);
+	else
+		rc = cmd_action(&q, A_RESOLVE, a.id, agent, NULL);
+
+	store_close(q.store);
+	config_free(q.cfg);
+	buf_free(&a.text);
+	return rc;
+}
