@@ -1,0 +1,2103 @@
+/*
+ * mastodon.c - the Mastodon connector (see mastodon.h for what it does).
+ *
+ * Three independent machines share one struct mastodon:
+ *
+ *   boot/stream  verify_credentials -> instance -> notification policy ->
+ *                WebSocket; every failure goes through schedule_retry()
+ *                (uv timer, idempotent), a 401 through unauthorized().
+ *   catch-up     one page at a time; the next page is fetched only after
+ *                every post of this one came back from post_done, so the
+ *                cursor never passes a post that is not durable.
+ *   sends        a FIFO of reply jobs with at most MASTODON_MAX_INFLIGHT
+ *                POSTs; the write rate limit (c->paused_until_ms, which the
+ *                outbox honours too) holds the FIFO until the reset.
+ *
+ * All timers are uv timers (LOOP-NOTES.md: lws timers armed from outside
+ * lws callbacks do not fire); lws is only asked for writeable callbacks.
+ */
+#include "connectors/mastodon.h"
+
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <uv.h>
+
+#include "config.h"
+#include "html2text.h"
+#include "http.h"
+#include "loop.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "store.h"
+#include "util.h"
+
+#define PLATFORM         "mastodon"
+#define PROTOCOL_NAME    "frontdesk-mastodon"
+#define MAP_MAX          512 /* one status row of the store's cursor table */
+#define URL_MAX          2048
+#define WATCHDOG_MS      10000 /* how often the stream's liveness is checked */
+#define PING_IDLE_MS     40000 /* silence after which we ping the server */
+#define DEAD_MS          95000 /* silence after which the stream is dropped */
+#define CATCHUP_BODY_MAX (4u * 1024u * 1024u)
+#define STATUS_BODY_MAX  (256u * 1024u)
+#define DISPLAY_NAME_MAX 512 /* bytes */
+#define USER_AGENT       "frontdesk/" FD_VERSION
+
+/* --- state ------------------------------------------------------------------ */
+
+struct mastodon;
+
+/* One reply (an outbox row) on its way, possibly as several statuses. */
+struct ms_job {
+	struct mastodon *ms;
+	struct ms_job *next;
+	int64_t id;
+	char *parts[MASTODON_MAX_PARTS];
+	size_t nparts, next_part;
+	char chain[MASTODON_MAX_ID + 1]; /* the status the next part answers */
+	char thread[STORE_MAX_KEY + 1];
+	char acct[MASTODON_MAX_ACCT + 1];
+	char visibility[16];
+	char idem[STORE_MAX_KEY + 1];
+};
+
+/* How far a half-sent reply got, kept while its row waits in the outbox. */
+struct ms_progress {
+	struct ms_progress *next;
+	int64_t id;
+	size_t next_part;
+	char chain[MASTODON_MAX_ID + 1];
+};
+
+/* A post handed to the daemon, until its post_done. */
+struct ms_cookie {
+	char id[MASTODON_MAX_ID + 1]; /* notification id */
+	int from_catchup;
+	uint64_t gen;
+};
+
+enum conn_state { CONN_NONE = 0, CONN_CONNECTING, CONN_OPEN };
+enum boot_state { BOOT_NONE = 0, BOOT_VERIFY, BOOT_INSTANCE, BOOT_POLICY, BOOT_DONE };
+
+struct mastodon {
+	struct connector *c;
+	struct loop *loop;
+	char token[CONFIG_SECRET_MAX + 1];
+	char api[URL_MAX];    /* "https://host[:port]", no trailing slash */
+	char stream[URL_MAX]; /* streaming base from the instance, or "" */
+	char vhost_name[160];
+	struct lws_vhost *vh;
+
+	/* the stream */
+	struct lws *wsi;
+	enum conn_state conn;
+	int want_close, ping_due;
+	uint64_t opened_ms, last_rx_ms, ping_sent_ms;
+	struct buf rx;
+	int rx_skip; /* the rest of this message is dropped */
+	int rx_lost; /* ... and it may have held a mention */
+
+	enum boot_state boot;
+	int unauthorized;
+	int attempt;
+	int stopping, closing, timers;
+	uv_timer_t retry_timer, watchdog, pace_timer, catch_timer;
+	uint64_t rnd;
+
+	char self_id[MASTODON_MAX_ID + 1];
+	char self_acct[MASTODON_MAX_ACCT + 1];
+	size_t max_chars;
+
+	/* catch-up */
+	char cursor[MASTODON_MAX_ID + 1];
+	char stream_max[MASTODON_MAX_ID + 1]; /* streamed and stored while a gap was open */
+	int caught_up;
+	struct {
+		int running, again, failed, empty, first, fails;
+		unsigned outstanding;
+		uint64_t gen;
+		char page_max[MASTODON_MAX_ID + 1];
+	} cu;
+	int64_t read_wait_ms; /* GETs wait until then (rate limit) */
+	int read_strikes;
+
+	/* sends */
+	struct ms_job *q_head, *q_tail;
+	unsigned inflight;
+	struct ms_progress *progress;
+	int write_strikes;
+	int64_t limited_logged; /* the pause already announced in the log */
+
+	struct metric *m_events, *m_reconnects, *m_limited;
+};
+
+/* --- pure helpers (mastodon.h) ------------------------------------------------ */
+
+int mastodon_id_ok(const char *s)
+{
+	size_t n = 0;
+	if (!s)
+		return 0;
+	for (; s[n]; n++) {
+		char ch = s[n];
+		if (n >= MASTODON_MAX_ID)
+			return 0;
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      ch == '_' || ch == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
+int mastodon_id_cmp(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la != lb)
+		return la < lb ? -1 : 1;
+	return strcmp(a, b);
+}
+
+/* dst = max(dst, id) */
+static void id_max(char *dst, const char *id)
+{
+	if (mastodon_id_ok(id) && (!*dst || mastodon_id_cmp(id, dst) > 0))
+		snprintf(dst, MASTODON_MAX_ID + 1, "%s", id);
+}
+
+static int acct_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > MASTODON_MAX_ACCT)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      ch == '_' || ch == '-' || ch == '.' || ch == '@'))
+			return 0;
+	}
+	return s[0] != '@';
+}
+
+void mastodon_mention_free(struct mastodon_mention *m)
+{
+	if (!m)
+		return;
+	free(m->display_name);
+	free(m->text);
+	m->display_name = NULL;
+	m->text = NULL;
+}
+
+/* An id member that is a string (Mastodon) or a non-negative integer. */
+static int get_id(json_t *o, const char *key, char *out, size_t n)
+{
+	json_t *v = json_object_get(o, key);
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		if (!mastodon_id_ok(s) || strlen(s) >= n)
+			return -1;
+		snprintf(out, n, "%s", s);
+		return 0;
+	}
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		snprintf(out, n, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return 0;
+	}
+	return -1;
+}
+
+static const char *get_str(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Cut s (malloc'd) to at most max bytes at a UTF-8 boundary. */
+static void cut_utf8(char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n <= max)
+		return;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	s[max] = '\0';
+}
+
+static enum mastodon_parse parse_notification(json_t *n, struct mastodon_mention *m, char *err, size_t errn)
+{
+	memset(m, 0, sizeof(*m));
+	if (!json_is_object(n)) {
+		snprintf(err, errn, "a notification is not an object");
+		return MASTODON_BAD;
+	}
+	if (get_id(n, "id", m->id, sizeof(m->id)) < 0) {
+		snprintf(err, errn, "notification without a valid id");
+		return MASTODON_BAD;
+	}
+	const char *type = get_str(n, "type");
+	json_t *st = json_object_get(n, "status");
+	if (!type || strcmp(type, "mention") != 0 || !json_is_object(st))
+		return MASTODON_OTHER;
+
+	json_t *acc = json_object_get(st, "account");
+	if (!json_is_object(acc))
+		acc = json_object_get(n, "account");
+	if (!json_is_object(acc)) {
+		snprintf(err, errn, "mention %s without an account", m->id);
+		return MASTODON_BAD;
+	}
+	const char *acct = get_str(acc, "acct");
+	const char *vis = get_str(st, "visibility");
+	json_t *irt = json_object_get(st, "in_reply_to_id");
+	if (get_id(st, "id", m->status_id, sizeof(m->status_id)) < 0 ||
+	    get_id(acc, "id", m->account_id, sizeof(m->account_id)) < 0 || !acct || !acct_ok(acct)) {
+		snprintf(err, errn, "mention %s with a malformed status or account", m->id);
+		return MASTODON_BAD;
+	}
+	if (irt && !json_is_null(irt) &&
+	    get_id(st, "in_reply_to_id", m->in_reply_to, sizeof(m->in_reply_to)) < 0) {
+		snprintf(err, errn, "mention %s with a malformed in_reply_to_id", m->id);
+		return MASTODON_BAD;
+	}
+	snprintf(m->acct, sizeof(m->acct), "%s", acct);
+	/* Unknown visibilities (Pleroma's "local", "list") are answered
+	 * privately: that always reaches the customer. */
+	if (vis && (!strcmp(vis, "public") || !strcmp(vis, "unlisted") || !strcmp(vis, "private") ||
+	            !strcmp(vis, "direct")))
+		snprintf(m->visibility, sizeof(m->visibility), "%s", vis);
+	else
+		snprintf(m->visibility, sizeof(m->visibility), "direct");
+	m->bot = json_is_true(json_object_get(acc, "bot"));
+	const char *created = get_str(st, "created_at");
+	if (!created || time_parse_iso(created, &m->created) < 0)
+		m->created = time(NULL);
+	const char *dn = get_str(acc, "display_name");
+	if (dn && *dn) {
+		m->display_name = xstrdup(dn);
+		cut_utf8(m->display_name, DISPLAY_NAME_MAX);
+	}
+
+	json_t *content = json_object_get(st, "content");
+	const char *html = json_is_string(content) ? json_string_value(content) : "";
+	size_t hl = json_is_string(content) ? json_string_length(content) : 0;
+	char *body = html2text(html, hl, POST_MAX_TEXT);
+	const char *cw = get_str(st, "spoiler_text");
+	if (cw && *cw) {
+		char *cwt = html2text(cw, strlen(cw), POST_MAX_TEXT);
+		m->text = *body ? xasprintf("%s\n\n%s", cwt, body) : xstrdup(cwt);
+		free(cwt);
+		free(body);
+		cut_utf8(m->text, POST_MAX_TEXT);
+	} else {
+		m->text = body;
+	}
+	return MASTODON_MENTION;
+}
+
+enum mastodon_parse mastodon_parse_notification(const char *json, size_t len, struct mastodon_mention *m,
+                                                char *err, size_t errn)
+{
+	json_error_t je;
+	memset(m, 0, sizeof(*m));
+	json_t *n = json_loadb(json, len, JSON_ALLOW_NUL, &je);
+	if (!n) {
+		snprintf(err, errn, "notification is not JSON: %s", je.text);
+		return MASTODON_BAD;
+	}
+	enum mastodon_parse r = parse_notification(n, m, err, errn);
+	json_decref(n);
+	return r;
+}
+
+enum mastodon_parse mastodon_parse_frame(const char *frame, size_t len, struct mastodon_mention *m,
+                                         char *event, size_t eventn, char *err, size_t errn)
+{
+	json_error_t je;
+	enum mastodon_parse r = MASTODON_OTHER;
+
+	memset(m, 0, sizeof(*m));
+	if (event && eventn)
+		event[0] = '\0';
+	json_t *f = json_loadb(frame, len, JSON_ALLOW_NUL, &je);
+	if (!json_is_object(f)) {
+		snprintf(err, errn, "stream frame is not a JSON object%s%s", f ? "" : ": ", f ? "" : je.text);
+		json_decref(f);
+		return MASTODON_BAD;
+	}
+	const char *ev = get_str(f, "event");
+	if (!ev) {
+		snprintf(err, errn, "stream frame without an event");
+		json_decref(f);
+		return MASTODON_BAD;
+	}
+	if (event && eventn)
+		snprintf(event, eventn, "%s", ev);
+	if (strcmp(ev, "notification") == 0) {
+		json_t *p = json_object_get(f, "payload");
+		if (json_is_string(p)) {
+			/* The payload is JSON inside a string: parse it again. */
+			r = mastodon_parse_notification(json_string_value(p), json_string_length(p), m, err,
+			                                errn);
+		} else if (json_is_object(p)) {
+			r = parse_notification(p, m, err, errn);
+		} else {
+			snprintf(err, errn, "notification event without a payload");
+			r = MASTODON_BAD;
+		}
+	}
+	json_decref(f);
+	return r;
+}
+
+static int cmp_mention(const void *a, const void *b)
+{
+	return mastodon_id_cmp(((const struct mastodon_mention *)a)->id,
+	                       ((const struct mastodon_mention *)b)->id);
+}
+
+long mastodon_parse_page(const char *body, size_t len, struct mastodon_mention **items, size_t *n,
+                         char *max_id, size_t max_idn, char *err, size_t errn)
+{
+	json_error_t je;
+	char why[160];
+
+	*items = NULL;
+	*n = 0;
+	if (max_idn)
+		max_id[0] = '\0';
+	json_t *a = json_loadb(body, len, JSON_ALLOW_NUL, &je);
+	if (!json_is_array(a)) {
+		snprintf(err, errn, "notifications page is not a JSON array%s%s", a ? "" : ": ",
+		         a ? "" : je.text);
+		json_decref(a);
+		return -1;
+	}
+	size_t total = json_array_size(a);
+	struct mastodon_mention *out = total ? xcalloc(total, sizeof(*out)) : NULL;
+	char top[MASTODON_MAX_ID + 1] = "";
+	for (size_t i = 0; i < total; i++) {
+		struct mastodon_mention m;
+		enum mastodon_parse r = parse_notification(json_array_get(a, i), &m, why, sizeof(why));
+		if (m.id[0])
+			id_max(top, m.id);
+		if (r == MASTODON_MENTION)
+			out[(*n)++] = m;
+		else
+			mastodon_mention_free(&m);
+		if (r == MASTODON_BAD)
+			log_warn("mastodon: notification skipped", "reason=\"%s\"", why);
+	}
+	json_decref(a);
+	if (*n > 1)
+		qsort(out, *n, sizeof(*out), cmp_mention);
+	if (!*n) {
+		free(out);
+		out = NULL;
+	}
+	*items = out;
+	if (max_idn)
+		snprintf(max_id, max_idn, "%s", top);
+	return (long)total;
+}
+
+int mastodon_link_min_id(const char *link, char *out, size_t n)
+{
+	const char *p = link;
+	if (!link)
+		return 0;
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		if (!*p)
+			break;
+		if (*p != '<')
+			return -1;
+		const char *ue = strchr(p, '>');
+		if (!ue)
+			return -1;
+		const char *url = p + 1;
+		size_t ul = (size_t)(ue - url);
+		const char *pe = strchr(ue, ',');
+		size_t pl = pe ? (size_t)(pe - ue) : strlen(ue);
+		/* Parameters of this link: is one of them rel="prev"? */
+		int prev = 0;
+		for (const char *q = ue + 1; q < ue + pl;) {
+			while (q < ue + pl && (*q == ';' || *q == ' '))
+				q++;
+			if ((size_t)(ue + pl - q) >= 4 && strncasecmp(q, "rel=", 4) == 0) {
+				const char *v = q + 4;
+				if (*v == '"')
+					v++;
+				if ((size_t)(ue + pl - v) >= 4 && strncasecmp(v, "prev", 4) == 0 &&
+				    (v + 4 == ue + pl || v[4] == '"' || v[4] == ';' || v[4] == ' '))
+					prev = 1;
+			}
+			while (q < ue + pl && *q != ';')
+				q++;
+		}
+		if (prev) {
+			const char *qs = memchr(url, '?', ul);
+			for (const char *k = qs; k && k < url + ul;) {
+				k++;
+				if ((size_t)(url + ul - k) > 7 && strncmp(k, "min_id=", 7) == 0) {
+					const char *v = k + 7, *ve = v;
+					while (ve < url + ul && *ve != '&')
+						ve++;
+					size_t vl = (size_t)(ve - v);
+					char id[MASTODON_MAX_ID + 1];
+					if (vl == 0 || vl > MASTODON_MAX_ID)
+						return -1;
+					memcpy(id, v, vl);
+					id[vl] = '\0';
+					if (!mastodon_id_ok(id) || vl >= n)
+						return -1;
+					memcpy(out, id, vl + 1);
+					return 1;
+				}
+				k = memchr(k, '&', (size_t)(url + ul - k));
+			}
+			return 0;
+		}
+		p = ue + pl;
+	}
+	return 0;
+}
+
+static int ascii_word(unsigned char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+}
+
+/* Length of a URL starting at s (http:// or https:// after a non-word
+ * character), or 0. */
+static size_t url_len(const char *s, size_t i)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	if (i > 0 && ascii_word(u[i - 1]))
+		return 0;
+	size_t k;
+	if (strncasecmp(s + i, "https://", 8) == 0)
+		k = i + 8;
+	else if (strncasecmp(s + i, "http://", 7) == 0)
+		k = i + 7;
+	else
+		return 0;
+	if (!u[k] || u[k] <= ' ')
+		return 0;
+	while (u[k] > ' ')
+		k++;
+	return k - i;
+}
+
+/* A mention at s[i] == '@': its length and the length of its local part
+ * ("@user"), or 0. */
+static size_t mention_len(const char *s, size_t i, size_t *local)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	if (u[i] != '@' || (i > 0 && (ascii_word(u[i - 1]) || u[i - 1] == '/' || u[i - 1] == '=')))
+		return 0;
+	size_t k = i + 1;
+	while (ascii_word(u[k]) || ((u[k] == '.' || u[k] == '-') && ascii_word(u[k + 1])))
+		k++;
+	if (k == i + 1)
+		return 0;
+	*local = k - i;
+	if (u[k] == '@' && (ascii_word(u[k + 1]) || u[k + 1] == '-')) {
+		size_t d = k + 1;
+		while (ascii_word(u[d]) || u[d] == '.' || u[d] == '-')
+			d++;
+		while (d > k + 1 && (u[d - 1] == '.' || u[d - 1] == '-'))
+			d--;
+		k = d;
+	}
+	return k - i;
+}
+
+size_t mastodon_status_length(const char *s)
+{
+	size_t n = 0, local = 0;
+	for (size_t i = 0; s[i];) {
+		size_t l = url_len(s, i);
+		if (l) {
+			n += MASTODON_URL_CHARS;
+			i += l;
+			continue;
+		}
+		if (s[i] == '@' && (l = mention_len(s, i, &local)) != 0) {
+			n += local;
+			i += l;
+			continue;
+		}
+		n++;
+		i++;
+		while (((unsigned char)s[i] & 0xC0) == 0x80)
+			i++;
+	}
+	return n;
+}
+
+void mastodon_neutralise(const char *in, struct buf *out)
+{
+	const unsigned char *u = (const unsigned char *)in;
+	for (size_t i = 0; u[i]; i++) {
+		buf_putc(out, (char)u[i]);
+		/* Any '@' the server could read as the start of a mention: not
+		 * after an ASCII word character (that is an e-mail address). */
+		if (u[i] == '@' && (i == 0 || !ascii_word(u[i - 1])) &&
+		    (ascii_word(u[i + 1]) || u[i + 1] == '-'))
+			buf_puts(out, "\xE2\x80\x8B"); /* U+200B ZERO WIDTH SPACE */
+	}
+	if (!out->p)
+		buf_puts(out, "");
+}
+
+size_t mastodon_build_reply(const char *acct, const char *text, size_t max_chars, char **parts,
+                            size_t max_parts)
+{
+	struct buf safe;
+	char *prefix = xasprintf("@%s ", acct);
+	size_t plen = mastodon_status_length(prefix);
+	size_t n = 0;
+
+	if (max_parts > MASTODON_MAX_PARTS)
+		max_parts = MASTODON_MAX_PARTS;
+	if (max_chars == 0)
+		max_chars = MASTODON_DEFAULT_MAX_CHARS;
+	buf_init(&safe, 0);
+	mastodon_neutralise(text ? text : "", &safe);
+	size_t budget = max_chars > plen + 20 ? max_chars - plen : 20;
+	char *tmp[MASTODON_MAX_PARTS];
+	/* outbox_split counts code points; a URL shorter than 23 characters
+	 * counts more for the server, so check and shrink until it fits (by at
+	 * least a tenth each round, so this ends quickly). */
+	for (int round = 0; round < 64; round++) {
+		n = outbox_split(safe.p, budget, tmp, max_parts);
+		size_t over = 0;
+		for (size_t i = 0; i < n; i++) {
+			size_t l = mastodon_status_length(tmp[i]) + plen;
+			if (l > max_chars && l - max_chars > over)
+				over = l - max_chars;
+		}
+		if (!over || budget <= 10)
+			break;
+		for (size_t i = 0; i < n; i++)
+			free(tmp[i]);
+		size_t step = over > budget / 10 ? over : budget / 10;
+		budget = budget > step + 10 ? budget - step : 10;
+	}
+	for (size_t i = 0; i < n; i++) {
+		parts[i] = xasprintf("%s%s", prefix, tmp[i]);
+		free(tmp[i]);
+	}
+	buf_free(&safe);
+	free(prefix);
+	return n;
+}
+
+const char *mastodon_reply_visibility(const char *answered, int from_agent, int escalated,
+                                      int public_reply_done)
+{
+	if (!answered || strcmp(answered, "direct") == 0)
+		return "direct";
+	if (from_agent || (escalated && public_reply_done))
+		return "direct";
+	if (!strcmp(answered, "public"))
+		return "public";
+	if (!strcmp(answered, "unlisted"))
+		return "unlisted";
+	if (!strcmp(answered, "private"))
+		return "private";
+	return "direct";
+}
+
+/* X-RateLimit-Reset in epoch ms; a fraction of a second rounds up, so
+ * nothing goes out before the reset.  0 or -1. */
+static int reset_ms(const char *v, int64_t *out)
+{
+	time_t t;
+	if (!v || http_parse_reset(v, &t) < 0)
+		return -1;
+	int64_t ms = (int64_t)t * 1000;
+	const char *dot = strchr(v, '.');
+	for (const char *p = dot ? dot + 1 : NULL; p && *p >= '0' && *p <= '9'; p++)
+		if (*p != '0') {
+			ms += 1000;
+			break;
+		}
+	*out = ms;
+	return 0;
+}
+
+int64_t mastodon_rate_wait_ms(const struct http_response *r, int64_t now_ms, int64_t min_wait_ms)
+{
+	int limited = r->status == 429;
+	int exhausted = 0;
+	int64_t until = 0;
+	time_t t;
+
+	if (r->ratelimit_remaining) {
+		const char *p = r->ratelimit_remaining;
+		while (*p == ' ')
+			p++;
+		long rem;
+		char num[32];
+		size_t k = 0;
+		while (p[k] >= '0' && p[k] <= '9' && k < sizeof(num) - 1) {
+			num[k] = p[k];
+			k++;
+		}
+		num[k] = '\0';
+		exhausted = k > 0 && parse_long(num, &rem) == 0 && rem == 0;
+	}
+	if (!limited && !exhausted)
+		return 0;
+	if (reset_ms(r->ratelimit_reset, &until) < 0) {
+		until = 0;
+		if (limited && http_parse_retry_after(r->retry_after, (time_t)(now_ms / 1000), &t) == 0)
+			until = (int64_t)t * 1000;
+		else if (limited)
+			until = now_ms + 60000;
+	}
+	if (!limited)
+		return until > now_ms ? until : 0;
+	if (until < now_ms + min_wait_ms)
+		until = now_ms + min_wait_ms;
+	return until;
+}
+
+long mastodon_backoff_ms(int attempt, uint64_t rnd)
+{
+	long span = MASTODON_BACKOFF_MIN_MS;
+	for (int i = 0; i < attempt && span < MASTODON_BACKOFF_MAX_MS; i++)
+		span *= 2;
+	if (span > MASTODON_BACKOFF_MAX_MS)
+		span = MASTODON_BACKOFF_MAX_MS;
+	long d = span / 2 + (long)(rnd % (uint64_t)(span / 2 + 1));
+	if (d < MASTODON_BACKOFF_MIN_MS)
+		d = MASTODON_BACKOFF_MIN_MS;
+	return d;
+}
+
+/* --- small services ----------------------------------------------------------- */
+
+static uint64_t next_rnd(struct mastodon *ms)
+{
+	/* xorshift64*: jitter only, seeded from getrandom at start. */
+	ms->rnd ^= ms->rnd >> 12;
+	ms->rnd ^= ms->rnd << 25;
+	ms->rnd ^= ms->rnd >> 27;
+	return ms->rnd * 0x2545F4914F6CDD1Dull;
+}
+
+static int64_t now_ms(void)
+{
+	return outbox_now_ms();
+}
+
+static void quote(struct buf *b, const char *s)
+{
+	buf_init(b, 0);
+	log_quote(b, s ? s : "");
+}
+
+static void timer_in(struct mastodon *ms, uv_timer_t *t, uv_timer_cb cb, int64_t ms_from_now)
+{
+	if (ms->closing || !ms->timers)
+		return;
+	uv_timer_start(t, cb, ms_from_now > 0 ? (uint64_t)ms_from_now : 0, 0);
+}
+
+/* The store's cursor table holds the connector's small maps: key
+ * "<name>/<kind>/<id>". */
+static int map_get(struct mastodon *ms, const char *kind, const char *id, char *out, size_t n)
+{
+	char key[STORE_MAX_KEY + 200];
+	struct store *s = connector_store(ms->c);
+	if (!s || !id || !*id)
+		return 0;
+	snprintf(key, sizeof(key), "%s/%s/%s", ms->c->name, kind, id);
+	return store_cursor_get(s, key, out, n);
+}
+
+static void map_set(struct mastodon *ms, const char *kind, const char *id, const char *value)
+{
+	char key[STORE_MAX_KEY + 200];
+	struct store *s = connector_store(ms->c);
+	if (!s)
+		return;
+	snprintf(key, sizeof(key), "%s/%s/%s", ms->c->name, kind, id);
+	if (store_cursor_set(s, key, value, connector_now(ms->c)) < 0)
+		log_warn("mastodon: status map not stored", "connector=%s kind=%s", ms->c->name, kind);
+}
+
+/* What the connector knows of a status: its thread, its visibility and
+ * the customer a reply to it addresses.  1 found, 0 not. */
+static int status_get(struct mastodon *ms, const char *id, char *thread, size_t tn, char *vis, size_t vn,
+                      char *acct, size_t an)
+{
+	char v[MAP_MAX];
+	if (map_get(ms, "status", id, v, sizeof(v)) != 1)
+		return 0;
+	char *t1 = strchr(v, '\t');
+	char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+	if (!t1 || !t2)
+		return 0;
+	*t1 = *t2 = '\0';
+	if (!*v || strlen(v) >= tn || strlen(t1 + 1) >= vn || strlen(t2 + 1) >= an)
+		return 0;
+	snprintf(thread, tn, "%s", v);
+	snprintf(vis, vn, "%s", t1 + 1);
+	snprintf(acct, an, "%s", t2 + 1);
+	return 1;
+}
+
+static void status_set(struct mastodon *ms, const char *id, const char *thread, const char *vis,
+                       const char *acct)
+{
+	char v[MAP_MAX];
+	if (snprintf(v, sizeof(v), "%s\t%s\t%s", thread, vis, acct) >= (int)sizeof(v))
+		return;
+	map_set(ms, "status", id, v);
+}
+
+/* --- HTTP ------------------------------------------------------------------------ */
+
+typedef void (*ms_done_fn)(struct mastodon *ms, const struct http_response *r, void *arg);
+
+struct ms_req {
+	struct mastodon *ms;
+	ms_done_fn done;
+	void *arg;
+};
+
+static void req_done(const struct http_response *r, void *arg)
+{
+	struct ms_req *q = arg;
+	q->done(q->ms, r, q->arg);
+	free(q);
+}
+
+/*
+ * One API request with the bearer token.  0 when started (done follows
+ * exactly once, with HTTP_E_CANCELLED at teardown), -1 when it could not
+ * start (logged by http.c; done is not called).
+ */
+static int api_call(struct mastodon *ms, const char *method, const char *path, const char *json_body,
+                    const char *const *headers, size_t max_body, ms_done_fn done, void *arg)
+{
+	char url[URL_MAX + 512];
+	if (ms->closing || !ms->loop->http)
+		return -1;
+	if (snprintf(url, sizeof(url), "%s%s", ms->api, path) >= (int)sizeof(url))
+		return -1;
+	struct http_request req = {
+	    .method = method,
+	    .url = url,
+	    .headers = headers,
+	    .content_type = json_body ? "application/json" : NULL,
+	    .body = json_body,
+	    .body_len = json_body ? strlen(json_body) : 0,
+	    .bearer = ms->token,
+	    .max_body = max_body,
+	};
+	struct ms_req *q = xmalloc(sizeof(*q));
+	q->ms = ms;
+	q->done = done;
+	q->arg = arg;
+	if (!http_start(ms->loop->http, &req, req_done, q)) {
+		free(q);
+		return -1;
+	}
+	return 0;
+}
+
+static int ok_status(const struct http_response *r)
+{
+	return r->error == HTTP_E_NONE && r->status >= 200 && r->status < 300;
+}
+
+/* A short description of what went wrong, for logs and /healthz. */
+static void describe(const struct http_response *r, char *out, size_t n)
+{
+	if (r->error == HTTP_E_TRANSPORT)
+		snprintf(out, n, "%s", r->error_text && *r->error_text ? r->error_text : "network error");
+	else if (r->error == HTTP_E_TOO_BIG)
+		snprintf(out, n, "answer too large");
+	else
+		snprintf(out, n, "HTTP %ld", r->status);
+}
+
+/* --- health, retries, 401 ------------------------------------------------------------ */
+
+static void boot_begin(struct mastodon *ms);
+static void connect_stream(struct mastodon *ms);
+static void catchup_start(struct mastodon *ms);
+
+static void on_retry(uv_timer_t *t)
+{
+	struct mastodon *ms = t->data;
+	if (ms->stopping || ms->closing)
+		return;
+	if (ms->unauthorized || ms->boot != BOOT_DONE)
+		boot_begin(ms);
+	else
+		connect_stream(ms);
+}
+
+/* Try again later with backoff; `why` goes to the log and /healthz. */
+static void schedule_retry(struct mastodon *ms, const char *why)
+{
+	char detail[128];
+	if (ms->stopping || ms->closing || uv_is_active((uv_handle_t *)&ms->retry_timer))
+		return;
+	long d = mastodon_backoff_ms(ms->attempt, next_rnd(ms));
+	if (ms->attempt < 30)
+		ms->attempt++;
+	snprintf(detail, sizeof(detail), "%s; retrying in %lds", why, (d + 999) / 1000);
+	connector_set_health(ms->c, HEALTH_DEGRADED, detail);
+	struct buf b;
+	quote(&b, why);
+	log_warn("mastodon: will retry", "connector=%s reason=%s in_ms=%ld", ms->c->name, b.p, d);
+	buf_free(&b);
+	timer_in(ms, &ms->retry_timer, on_retry, d);
+	/* A stream that keeps failing must not hide mentions: catch up over
+	 * REST at the same pace. */
+	if (ms->boot == BOOT_DONE)
+		catchup_start(ms);
+}
+
+/* The instance refused the token: say so clearly and retry slowly. */
+static void unauthorized(struct mastodon *ms, const char *where)
+{
+	if (ms->stopping || ms->closing)
+		return;
+	ms->unauthorized = 1;
+	connector_set_health(ms->c, HEALTH_DOWN, "401 from instance: check the token");
+	log_error("mastodon: the instance refused the access token (401): check the token",
+	          "connector=%s where=%s "
+	          "instance=%s retry_in_s=%ld",
+	          ms->c->name, where, ms->api, MASTODON_UNAUTHORIZED_RETRY_MS / 1000);
+	if (ms->timers) {
+		uv_timer_stop(&ms->retry_timer);
+		timer_in(ms, &ms->retry_timer, on_retry, MASTODON_UNAUTHORIZED_RETRY_MS);
+	}
+}
+
+static int read_token(struct mastodon *ms)
+{
+	char err[256];
+	const struct connector_conf *cc = ms->c->conf;
+	if (config_read_secret(cc->token_env, cc->token_file, ms->token, sizeof(ms->token), err,
+	                       sizeof(err)) < 0) {
+		struct buf b;
+		quote(&b, err);
+		log_error("mastodon: cannot read the access token", "connector=%s error=%s", ms->c->name,
+		          b.p);
+		buf_free(&b);
+		return -1;
+	}
+	return 0;
+}
+
+/* --- boot: account, instance, notification policy ------------------------------------- */
+
+static void on_policy(struct mastodon *ms, const struct http_response *r, void *arg)
+{
+	(void)arg;
+	if (r->error == HTTP_E_CANCELLED)
+		return;
+	if (ok_status(r)) {
+		log_info("mastodon: direct messages from accounts the bot does not follow are accepted",
+		         "connector=%s policy=for_private_mentions=accept", ms->c->name);
+	} else if (r->error == HTTP_E_NONE && (r->status == 404 || r->status == 405 || r->status == 410)) {
+		log_info("mastodon: the server has no notification policy (before Mastodon 4.3): nothing to "
+		         "change",
+		         "connector=%s status=%ld", ms->c->name, r->status);
+	} else if (r->error == HTTP_E_NONE && r->status == 403) {
+		log_warn("mastodon: cannot accept direct messages from accounts the bot does not follow: the "
+		         "token "
+		         "lacks the write:notifications scope",
+		         "connector=%s status=403", ms->c->name);
+	} else {
+		char d[128];
+		describe(r, d, sizeof(d));
+		log_warn("mastodon: notification policy not changed", "connector=%s error=\"%s\"",
+		         ms->c->name, d);
+	}
+	ms->boot = BOOT_DONE;
+	connect_stream(ms);
+}
+
+static void set_policy(struct mastodon *ms)
+{
+	ms->boot = BOOT_POLICY;
+	if (api_call(ms, "PATCH", "/api/v2/notifications/policy", "{\"for_private_mentions\":\"accept\"}",
+	             NULL, 0, on_policy, NULL) < 0) {
+		ms->boot = BOOT_DONE;
+		connect_stream(ms);
+	}
+}
+
+static int loopback_host(const char *h)
+{
+	return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1") || !strcmp(h, "[::1]");
+}
+
+struct url_parts {
+	int tls;
+	char host[256];
+	int port;
+	char path[URL_MAX];
+};
+
+/* scheme://host[:port][/path][?query] with ws, wss, http or https. */
+static int url_split(const char *url, struct url_parts *u)
+{
+	const char *p;
+	memset(u, 0, sizeof(*u));
+	if (!strncasecmp(url, "wss://", 6) || !strncasecmp(url, "https://", 8)) {
+		u->tls = 1;
+		u->port = 443;
+	} else if (!strncasecmp(url, "ws://", 5) || !strncasecmp(url, "http://", 7)) {
+		u->port = 80;
+	} else {
+		return -1;
+	}
+	p = strstr(url, "://") + 3;
+	const char *hs = p, *he;
+	if (*p == '[') {
+		he = strchr(p, ']');
+		if (!he)
+			return -1;
+		hs = p + 1;
+		p = he + 1;
+	} else {
+		while (*p && *p != ':' && *p != '/' && *p != '?')
+			p++;
+		he = p;
+	}
+	if (he == hs || (size_t)(he - hs) >= sizeof(u->host))
+		return -1;
+	memcpy(u->host, hs, (size_t)(he - hs));
+	u->host[he - hs] = '\0';
+	if (*p == ':') {
+		long port;
+		char num[8];
+		size_t k = 0;
+		p++;
+		while (*p >= '0' && *p <= '9' && k < sizeof(num) - 1)
+			num[k++] = *p++;
+		num[k] = '\0';
+		if (parse_long(num, &port) < 0 || port < 1 || port > 65535)
+			return -1;
+		u->port = (int)port;
+	}
+	if (*p && *p != '/' && *p != '?')
+		return -1;
+	if (snprintf(u->path, sizeof(u->path), "%s%s", *p == '/' ? "" : "/", p) >= (int)sizeof(u->path))
+		return -1;
+	return 0;
+}
+
+/* Accept a streaming URL named by the instance: TLS, or plain only on
+ * loopback (the same rule config.c applies to configured URLs). */
+static void take_streaming_url(struct mastodon *ms, const char *url)
+{
+	struct url_parts u;
+	if (!url || !*url)
+		return;
+	if (url_split(url, &u) < 0 || (!u.tls && !loopback_host(u.host))) {
+		struct buf b;
+		quote(&b, url);
+		log_warn("mastodon: streaming address from the instance ignored", "connector=%s url=%s",
+		         ms->c->name, b.p);
+		buf_free(&b);
+		return;
+	}
+	snprintf(ms->stream, sizeof(ms->stream), "%s", url);
+}
+
+static void on_instance(struct mastodon *ms, const struct http_response *r, void *arg)
+{
+	int v1 = arg != NULL;
+	if (r->error == HTTP_E_CANCELLED)
+		return;
+	if (r->error == HTTP_E_NONE && r->status == 401) {
+		unauthorized(ms, "instance");
+		return;
+	}
+	if (!v1 && r->error == HTTP_E_NONE && r->status == 404) {
+		/* Before Mastodon 4.0 (and some other servers): v1. */
+		if (api_call(ms, "GET", "/api/v1/instance", NULL, NULL, 0, on_instance, (void *)1) == 0)
+			return;
+	}
+	if (ok_status(r)) {
+		json_t *o = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
+		json_t *conf = json_object_get(o, "configuration");
+		json_t *mc = json_object_get(json_object_get(conf, "statuses"), "max_characters");
+		if (json_is_integer(mc) && json_integer_value(mc) >= 50 && json_integer_value(mc) <= 1000000)
+			ms->max_chars = (size_t)json_integer_value(mc);
+		if (!ms->c->conf->streaming) {
+			const char *su = v1 ? get_str(json_object_get(o, "urls"), "streaming_api")
+			                    : get_str(json_object_get(conf, "urls"), "streaming");
+			take_streaming_url(ms, su);
+		}
+		json_decref(o);
+	} else {
+		char d[128];
+		describe(r, d, sizeof(d));
+		log_warn("mastodon: instance information unavailable: using defaults",
+		         "connector=%s error=\"%s\" "
+		         "max_characters=%zu",
+		         ms->c->name, d, ms->max_chars);
+	}
+	log_info("mastodon: instance", "connector=%s instance=%s max_characters=%zu", ms->c->name, ms->api,
+	         ms->max_chars);
+	set_policy(ms);
+}
+
+static void on_verify(struct mastodon *ms, const struct http_response *r, void *arg)
+{
+	char d[128];
+	(void)arg;
+	if (r->error == HTTP_E_CANCELLED)
+		return;
+	if (r->error == HTTP_E_NONE && r->status == 401) {
+		unauthorized(ms, "verify_credentials");
+		return;
+	}
+	if (r->error == HTTP_E_NONE && r->status == 429) {
+		int64_t until = mastodon_rate_wait_ms(r, now_ms(), 1000);
+		connector_set_health(ms->c, HEALTH_DEGRADED, "rate limited by the instance");
+		timer_in(ms, &ms->retry_timer, on_retry, until - now_ms());
+		return;
+	}
+	if (!ok_status(r)) {
+		char why[192];
+		describe(r, d, sizeof(d));
+		snprintf(why, sizeof(why), "cannot reach the instance: %s", d);
+		schedule_retry(ms, why);
+		return;
+	}
+	json_t *o = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
+	const char *acct = get_str(o, "acct");
+	if (get_id(o, "id", ms->self_id, sizeof(ms->self_id)) < 0 || !acct || !acct_ok(acct)) {
+		json_decref(o);
+		schedule_retry(ms, "unexpected answer to verify_credentials");
+		return;
+	}
+	snprintf(ms->self_acct, sizeof(ms->self_acct), "%s", acct);
+	json_decref(o);
+	if (ms->unauthorized)
+		log_info("mastodon: the instance accepts the token again", "connector=%s", ms->c->name);
+	ms->unauthorized = 0;
+	log_info("mastodon: signed in", "connector=%s account=@%s id=%s", ms->c->name, ms->self_acct,
+	         ms->self_id);
+	ms->boot = BOOT_INSTANCE;
+	if (api_call(ms, "GET", "/api/v2/instance", NULL, NULL, 0, on_instance, NULL) < 0)
+		set_policy(ms);
+}
+
+static void boot_begin(struct mastodon *ms)
+{
+	if (ms->stopping || ms->closing)
+		return;
+	/* After a 401 the token may have been replaced in its file. */
+	if (ms->unauthorized && read_token(ms) < 0) {
+		unauthorized(ms, "token");
+		return;
+	}
+	ms->boot = BOOT_VERIFY;
+	if (api_call(ms, "GET", "/api/v1/accounts/verify_credentials", NULL, NULL, 0, on_verify, NULL) < 0)
+		schedule_retry(ms, "cannot start a request");
+}
+
+/* --- the stream -------------------------------------------------------------------- */
+
+static int deliver(struct mastodon *ms, struct mastodon_mention *m, int from_catchup);
+
+static void stream_frame(struct mastodon *ms, const char *data, size_t len)
+{
+	struct mastodon_mention m;
+	char event[64], err[256];
+	enum mastodon_parse r = mastodon_parse_frame(data, len, &m, event, sizeof(event), err, sizeof(err));
+	if (r == MASTODON_MENTION) {
+		metric_add_l(ms->m_events, 1, ms->c->name, "mention");
+		deliver(ms, &m, 0);
+	} else if (r == MASTODON_BAD) {
+		metric_add_l(ms->m_events, 1, ms->c->name, "bad");
+		struct buf b;
+		quote(&b, err);
+		log_warn("mastodon: stream frame dropped", "connector=%s reason=%s", ms->c->name, b.p);
+		buf_free(&b);
+		/* It may have been a mention: fetch what the stream lost. */
+		if (strcmp(event, "notification") == 0) {
+			ms->caught_up = 0;
+			catchup_start(ms);
+		}
+	} else {
+		metric_add_l(ms->m_events, 1, ms->c->name, "other");
+		log_debug("mastodon: stream event", "connector=%s event=%s", ms->c->name,
+		          event[0] ? event : "-");
+	}
+	mastodon_mention_free(&m);
+}
+
+static void watchdog_cb(uv_timer_t *t)
+{
+	struct mastodon *ms = t->data;
+	uint64_t now = time_mono_ms();
+	if (ms->conn != CONN_OPEN || !ms->wsi)
+		return;
+	if (now - ms->last_rx_ms > DEAD_MS) {
+		log_warn("mastodon: stream silent: reconnecting", "connector=%s silent_ms=%llu", ms->c->name,
+		         (unsigned long long)(now - ms->last_rx_ms));
+		ms->want_close = 1;
+		lws_callback_on_writable(ms->wsi);
+	} else if (now - ms->last_rx_ms > PING_IDLE_MS && now - ms->ping_sent_ms > PING_IDLE_MS) {
+		ms->ping_due = 1;
+		ms->ping_sent_ms = now;
+		lws_callback_on_writable(ms->wsi);
+	}
+}
+
+static void stream_open(struct mastodon *ms, struct lws *wsi)
+{
+	ms->conn = CONN_OPEN;
+	ms->wsi = wsi;
+	ms->opened_ms = ms->last_rx_ms = time_mono_ms();
+	ms->ping_sent_ms = 0;
+	ms->want_close = ms->ping_due = 0;
+	ms->rx_skip = ms->rx_lost = 0;
+	buf_reset(&ms->rx);
+	if (ms->stopping || ms->closing) {
+		ms->want_close = 1;
+		lws_callback_on_writable(wsi);
+		return;
+	}
+	ms->attempt = 0;
+	ms->unauthorized = 0;
+	connector_set_health(ms->c, HEALTH_OK, "streaming");
+	log_info("mastodon: stream connected", "connector=%s", ms->c->name);
+	if (ms->timers)
+		uv_timer_start(&ms->watchdog, watchdog_cb, WATCHDOG_MS, WATCHDOG_MS);
+	/* What happened while the stream was away comes over REST. */
+	ms->caught_up = 0;
+	catchup_start(ms);
+}
+
+static void stream_gone(struct mastodon *ms, struct lws *wsi, const char *why, unsigned status)
+{
+	char detail[192];
+	int was_open = ms->conn == CONN_OPEN;
+	(void)wsi;
+	ms->conn = CONN_NONE;
+	ms->wsi = NULL;
+	ms->caught_up = 0;
+	if (ms->timers && !ms->closing)
+		uv_timer_stop(&ms->watchdog);
+	if (ms->closing || ms->stopping)
+		return;
+	metric_add_l(ms->m_reconnects, 1, ms->c->name);
+	if (status == 401 || (why && strstr(why, "unauthorized"))) {
+		unauthorized(ms, "streaming");
+		return;
+	}
+	if (was_open)
+		snprintf(detail, sizeof(detail), "stream lost");
+	else if (status)
+		snprintf(detail, sizeof(detail), "stream refused: HTTP %u", status);
+	else
+		snprintf(detail, sizeof(detail), "stream connect failed: %.120s",
+		         why ? why : "unknown error");
+	schedule_retry(ms, detail);
+}
+
+static void stream_rx(struct mastodon *ms, struct lws *wsi, const void *in, size_t len)
+{
+	ms->last_rx_ms = time_mono_ms();
+	if (lws_frame_is_binary(wsi)) {
+		ms->rx_skip = 1;
+	} else if (!ms->rx_skip && buf_append(&ms->rx, in, len) < 0) {
+		log_warn("mastodon: stream message too large: dropped", "connector=%s max_bytes=%u",
+		         ms->c->name, MASTODON_MAX_FRAME);
+		ms->rx_skip = ms->rx_lost = 1;
+	}
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return;
+	if (!ms->rx_skip && ms->rx.len)
+		stream_frame(ms, ms->rx.p, ms->rx.len);
+	if (ms->rx_lost) {
+		ms->caught_up = 0;
+		catchup_start(ms);
+	}
+	buf_reset(&ms->rx);
+	ms->rx_skip = ms->rx_lost = 0;
+}
+
+static int stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct mastodon *ms;
+	(void)user;
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
+		ms = lws_get_opaque_user_data(wsi);
+		if (!ms)
+			return -1;
+		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
+		char auth[CONFIG_SECRET_MAX + 16];
+		int n = snprintf(auth, sizeof(auth), "Bearer %s", ms->token);
+		if (lws_add_http_header_by_name(
+		        wsi, (const unsigned char *)"authorization:", (unsigned char *)auth, n, p, end) ||
+		    lws_add_http_header_by_name(
+		        wsi, (const unsigned char *)"user-agent:", (const unsigned char *)USER_AGENT,
+		        (int)strlen(USER_AGENT), p, end))
+			return -1;
+		break;
+	}
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		ms = lws_get_opaque_user_data(wsi);
+		if (ms)
+			stream_gone(ms, wsi, in ? (const char *)in : NULL,
+			            wsi ? lws_http_client_http_response(wsi) : 0);
+		break;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		ms = lws_get_opaque_user_data(wsi);
+		if (ms)
+			stream_open(ms, wsi);
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		ms = lws_get_opaque_user_data(wsi);
+		if (ms)
+			stream_rx(ms, wsi, in, len);
+		break;
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		ms = lws_get_opaque_user_data(wsi);
+		if (ms)
+			ms->last_rx_ms = time_mono_ms();
+		break;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		ms = lws_get_opaque_user_data(wsi);
+		if (!ms)
+			return -1;
+		if (ms->want_close || ms->closing) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"bye", 3);
+			return -1;
+		}
+		if (ms->ping_due) {
+			unsigned char ping[LWS_PRE + 4];
+			ms->ping_due = 0;
+			if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+				return -1;
+		}
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		ms = lws_get_opaque_user_data(wsi);
+		if (ms && len >= 2) {
+			const unsigned char *b = in;
+			log_info("mastodon: the server closed the stream", "connector=%s code=%u",
+			         ms->c->name, (unsigned)(b[0] << 8 | b[1]));
+		}
+		break;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		ms = lws_get_opaque_user_data(wsi);
+		if (ms && ms->conn != CONN_NONE)
+			stream_gone(ms, wsi, "closed", 0);
+		break;
+	default: break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+    {PROTOCOL_NAME, stream_cb, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* The streaming URL: configured, else named by the instance, else the
+ * instance's own host; /api/v1/streaming?stream=user:notification added
+ * unless the URL already has them. */
+static int stream_url(struct mastodon *ms, struct url_parts *u)
+{
+	const char *base = ms->c->conf->streaming ? ms->c->conf->streaming
+	                   : ms->stream[0]        ? ms->stream
+	                                          : ms->api;
+	char url[URL_MAX];
+	if (url_split(base, u) < 0)
+		return -1;
+	char *q = strchr(u->path, '?');
+	size_t pl = q ? (size_t)(q - u->path) : strlen(u->path);
+	while (pl > 0 && u->path[pl - 1] == '/')
+		pl--;
+	int has_endpoint = pl >= 17 && strncmp(u->path + pl - 17, "/api/v1/streaming", 17) == 0;
+	int has_stream = q && (strstr(q, "?stream=") || strstr(q, "&stream="));
+	int n = snprintf(url, sizeof(url), "%.*s%s%s%s%s", (int)pl, u->path,
+	                 has_endpoint ? "" : "/api/v1/streaming", q ? q : "",
+	                 has_stream ? ""
+	                 : q        ? "&"
+	                            : "?",
+	                 has_stream ? "" : "stream=user:notification");
+	if (n >= (int)sizeof(url) || (size_t)n >= sizeof(u->path))
+		return -1;
+	memcpy(u->path, url, (size_t)n + 1);
+	return 0;
+}
+
+static void connect_stream(struct mastodon *ms)
+{
+	struct url_parts u;
+	struct lws_client_connect_info i;
+
+	if (ms->stopping || ms->closing || ms->conn != CONN_NONE || !ms->loop->lws || !ms->vh)
+		return;
+	if (stream_url(ms, &u) < 0) {
+		log_error("mastodon: unusable streaming address", "connector=%s", ms->c->name);
+		schedule_retry(ms, "unusable streaming address");
+		return;
+	}
+	memset(&i, 0, sizeof(i));
+	i.context = ms->loop->lws;
+	i.vhost = ms->vh;
+	i.address = u.host;
+	i.port = u.port;
+	i.path = u.path;
+	i.host = u.host;
+	i.ssl_connection = u.tls ? LCCSCF_USE_SSL : 0;
+	i.local_protocol_name = PROTOCOL_NAME;
+	i.pwsi = &ms->wsi;
+	i.opaque_user_data = ms;
+	ms->conn = CONN_CONNECTING;
+	log_debug("mastodon: connecting the stream", "connector=%s host=%s port=%d tls=%d", ms->c->name,
+	          u.host, u.port, u.tls);
+	if (!lws_client_connect_via_info(&i) && ms->conn == CONN_CONNECTING) {
+		/* Refused before it started; a CONNECTION_ERROR that already
+		 * ran has scheduled the retry itself. */
+		ms->conn = CONN_NONE;
+		ms->wsi = NULL;
+		schedule_retry(ms, "stream connect failed");
+	}
+}
+
+/* --- intake ---------------------------------------------------------------------- */
+
+static void cursor_advance(struct mastodon *ms, const char *id)
+{
+	if (!mastodon_id_ok(id) || (ms->cursor[0] && mastodon_id_cmp(id, ms->cursor) <= 0))
+		return;
+	snprintf(ms->cursor, sizeof(ms->cursor), "%s", id);
+	connector_cursor_set(ms->c, ms->cursor);
+}
+
+/*
+ * Hand one mention to the daemon: 1 when a post_done will follow, 0 when
+ * it is skipped on purpose (the bot's own status), -1 when the daemon
+ * refused it (it is stopping): a catch-up must not move past it then.
+ * The status is remembered (thread, visibility, author) in the same
+ * transaction as the post.
+ */
+static int deliver(struct mastodon *ms, struct mastodon_mention *m, int from_catchup)
+{
+	char thread[STORE_MAX_KEY + 1], vis[16], acct[MASTODON_MAX_ACCT + 1];
+	char handle[MASTODON_MAX_ACCT + 2];
+
+	if (ms->stopping || ms->closing)
+		return -1;
+	if (ms->self_id[0] && strcmp(m->account_id, ms->self_id) == 0) {
+		metric_add_l(ms->m_events, 1, ms->c->name, "self");
+		log_debug("mastodon: own status ignored", "connector=%s status=%s", ms->c->name,
+		          m->status_id);
+		return 0;
+	}
+	/* The thread: the root of the reply chain where it is known.  A status
+	 * seen before keeps the thread it was filed under. */
+	if (!status_get(ms, m->status_id, thread, sizeof(thread), vis, sizeof(vis), acct, sizeof(acct))) {
+		if (!m->in_reply_to[0])
+			snprintf(thread, sizeof(thread), "%s", m->status_id);
+		else if (!status_get(ms, m->in_reply_to, thread, sizeof(thread), vis, sizeof(vis), acct,
+		                     sizeof(acct)))
+			snprintf(thread, sizeof(thread), "%s", m->in_reply_to);
+		status_set(ms, m->status_id, thread, m->visibility, m->acct);
+	}
+
+	snprintf(handle, sizeof(handle), "@%s", m->acct);
+	struct post p = {
+	    .platform = PLATFORM,
+	    .connector = ms->c->name,
+	    .post_id = m->status_id,
+	    .thread_key = thread,
+	    .reply_to_id = m->status_id,
+	    .author_id = m->account_id,
+	    .author_handle = handle,
+	    .author_name = m->display_name,
+	    .channel = ms->c->conf->channel,
+	    .text = m->text ? m->text : "",
+	    .author_is_bot = m->bot,
+	    .is_self = 0,
+	    .is_public = strcmp(m->visibility, "direct") != 0,
+	    .created = m->created,
+	};
+	struct ms_cookie *k = xcalloc(1, sizeof(*k));
+	snprintf(k->id, sizeof(k->id), "%s", m->id);
+	k->from_catchup = from_catchup;
+	k->gen = ms->cu.gen;
+	if (connector_deliver_post(ms->c, &p, k) < 0) {
+		free(k);
+		return -1;
+	}
+	return 1;
+}
+
+static void catch_timer_cb(uv_timer_t *t)
+{
+	catchup_start(t->data);
+}
+
+static void catchup_failed(struct mastodon *ms, const char *why)
+{
+	ms->cu.running = 0;
+	if (ms->cu.fails < 30)
+		ms->cu.fails++;
+	long d = mastodon_backoff_ms(ms->cu.fails, next_rnd(ms));
+	struct buf b;
+	quote(&b, why);
+	log_warn("mastodon: catch-up failed: will retry", "connector=%s reason=%s in_ms=%ld", ms->c->name,
+	         b.p, d);
+	buf_free(&b);
+	timer_in(ms, &ms->catch_timer, catch_timer_cb, d);
+}
+
+static void fetch_page(struct mastodon *ms);
+
+/* Every post of the page came back from the daemon (or there was none). */
+static void page_finished(struct mastodon *ms)
+{
+	if (ms->cu.failed) {
+		catchup_failed(ms, "a post was not stored");
+		return;
+	}
+	if (ms->cu.page_max[0])
+		cursor_advance(ms, ms->cu.page_max);
+	if (ms->cu.empty || ms->cu.first) {
+		/* Caught up: streamed posts stored meanwhile may move the
+		 * cursor now, and later ones at once. */
+		ms->cu.running = 0;
+		ms->cu.fails = 0;
+		ms->caught_up = 1;
+		if (ms->stream_max[0])
+			cursor_advance(ms, ms->stream_max);
+		ms->stream_max[0] = '\0';
+		if (ms->cu.again) {
+			ms->cu.again = 0;
+			catchup_start(ms);
+		}
+		return;
+	}
+	if (ms->stopping || ms->closing) {
+		ms->cu.running = 0;
+		return;
+	}
+	fetch_page(ms);
+}
+
+static void on_page(struct mastodon *ms, const struct http_response *r, void *arg)
+{
+	uint64_t gen = (uint64_t)(uintptr_t)arg;
+	char err[256], max_id[MASTODON_MAX_ID + 1];
+	struct mastodon_mention *items = NULL;
+	size_t n = 0;
+
+	if (r->error == HTTP_E_CANCELLED || gen != ms->cu.gen || !ms->cu.running)
+		return;
+	if (ms->stopping || ms->closing) {
+		ms->cu.running = 0;
+		return;
+	}
+	int64_t now = now_ms();
+	if (r->error == HTTP_E_NONE && r->status == 429) {
+		if (ms->read_strikes < 6)
+			ms->read_strikes++;
+		ms->read_wait_ms = mastodon_rate_wait_ms(r, now, 1000L << (ms->read_strikes - 1));
+		metric_add_l(ms->m_limited, 1, ms->c->name);
+		log_warn("mastodon: rate limited: catch-up waits for the reset", "connector=%s wait_ms=%lld",
+		         ms->c->name, (long long)(ms->read_wait_ms - now));
+		ms->cu.running = 0;
+		timer_in(ms, &ms->catch_timer, catch_timer_cb, ms->read_wait_ms - now);
+		return;
+	}
+	ms->read_strikes = 0;
+	int64_t wait = r->error == HTTP_E_NONE ? mastodon_rate_wait_ms(r, now, 0) : 0;
+	if (wait > now)
+		ms->read_wait_ms = wait;
+	if (r->error == HTTP_E_NONE && r->status == 401) {
+		ms->cu.running = 0;
+		unauthorized(ms, "notifications");
+		return;
+	}
+	if (!ok_status(r)) {
+		describe(r, err, sizeof(err));
+		catchup_failed(ms, err);
+		return;
+	}
+	long total =
+	    mastodon_parse_page(r->body, r->body_len, &items, &n, max_id, sizeof(max_id), err, sizeof(err));
+	if (total < 0) {
+		catchup_failed(ms, err);
+		return;
+	}
+	snprintf(ms->cu.page_max, sizeof(ms->cu.page_max), "%s", max_id);
+	ms->cu.empty = total == 0;
+	ms->cu.failed = 0;
+	ms->cu.outstanding = 0;
+	if (ms->cu.first) {
+		/* First start: begin at the newest mention, answer nothing older. */
+		if (!max_id[0])
+			snprintf(ms->cu.page_max, sizeof(ms->cu.page_max), "0");
+		log_info("mastodon: first start: mentions from now on are answered", "connector=%s cursor=%s",
+		         ms->c->name, ms->cu.page_max);
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			metric_add_l(ms->m_events, 1, ms->c->name, "catchup");
+			int rc = deliver(ms, &items[i], 1);
+			if (rc > 0)
+				ms->cu.outstanding++;
+			else if (rc < 0)
+				ms->cu.failed = 1;
+		}
+		if (n)
+			log_info("mastodon: catch-up page", "connector=%s mentions=%zu delivered=%u",
+			         ms->c->name, n, ms->cu.outstanding);
+	}
+	for (size_t i = 0; i < n; i++)
+		mastodon_mention_free(&items[i]);
+	free(items);
+	if (!ms->cu.outstanding)
+		page_finished(ms);
+}
+
+/* GET the page after the cursor (or, on a first start, the newest mention). */
+static void fetch_page(struct mastodon *ms)
+{
+	char path[256];
+	int64_t now = now_ms();
+
+	if (ms->read_wait_ms > now) {
+		ms->cu.running = 0;
+		timer_in(ms, &ms->catch_timer, catch_timer_cb, ms->read_wait_ms - now);
+		return;
+	}
+	ms->cu.first = !ms->cursor[0];
+	if (ms->cu.first)
+		snprintf(path, sizeof(path), "/api/v1/notifications?types%%5B%%5D=mention&limit=1");
+	else
+		snprintf(path, sizeof(path), "/api/v1/notifications?types%%5B%%5D=mention&limit=%d&min_id=%s",
+		         MASTODON_PAGE_LIMIT, ms->cursor);
+	if (api_call(ms, "GET", path, NULL, NULL, CATCHUP_BODY_MAX, on_page, (void *)(uintptr_t)ms->cu.gen) <
+	    0)
+		catchup_failed(ms, "cannot start the request");
+}
+
+static void catchup_start(struct mastodon *ms)
+{
+	if (ms->stopping || ms->closing || ms->boot != BOOT_DONE)
+		return;
+	if (ms->cu.running) {
+		ms->cu.again = 1;
+		return;
+	}
+	if (ms->timers)
+		uv_timer_stop(&ms->catch_timer);
+	ms->cu.running = 1;
+	ms->cu.again = 0;
+	ms->cu.gen++;
+	fetch_page(ms);
+}
+
+static void ms_post_done(struct connector *c, void *cookie, const struct post_ack *a)
+{
+	struct mastodon *ms = c->priv;
+	struct ms_cookie *k = cookie;
+	int ok = a->status != POST_FAILED;
+
+	if (k->from_catchup) {
+		if (ms->cu.running && k->gen == ms->cu.gen && ms->cu.outstanding) {
+			if (!ok)
+				ms->cu.failed = 1;
+			if (--ms->cu.outstanding == 0)
+				page_finished(ms);
+		}
+	} else if (!ok) {
+		/* Not stored: the catch-up from the cursor fetches it again. */
+		ms->caught_up = 0;
+		catchup_start(ms);
+	} else if (ms->caught_up && !ms->cu.running) {
+		cursor_advance(ms, k->id);
+	} else {
+		id_max(ms->stream_max, k->id);
+	}
+	free(k);
+}
+
+/* --- replies ------------------------------------------------------------------------ */
+
+static void job_free(struct ms_job *j)
+{
+	for (size_t i = 0; i < j->nparts; i++)
+		free(j->parts[i]);
+	free(j);
+}
+
+static struct ms_progress *progress_find(struct mastodon *ms, int64_t id, int unlink)
+{
+	for (struct ms_progress **pp = &ms->progress; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			struct ms_progress *p = *pp;
+			if (unlink)
+				*pp = p->next;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static void progress_drop(struct mastodon *ms, int64_t id)
+{
+	free(progress_find(ms, id, 1));
+}
+
+static void progress_keep(struct mastodon *ms, const struct ms_job *j)
+{
+	if (j->next_part == 0) {
+		progress_drop(ms, j->id);
+		return;
+	}
+	struct ms_progress *p = progress_find(ms, j->id, 0);
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->id = j->id;
+		p->next = ms->progress;
+		ms->progress = p;
+	}
+	p->next_part = j->next_part;
+	snprintf(p->chain, sizeof(p->chain), "%s", j->chain);
+}
+
+static void queue_push(struct mastodon *ms, struct ms_job *j, int front)
+{
+	j->next = NULL;
+	if (!ms->q_head) {
+		ms->q_head = ms->q_tail = j;
+	} else if (front) {
+		j->next = ms->q_head;
+		ms->q_head = j;
+	} else {
+		ms->q_tail->next = j;
+		ms->q_tail = j;
+	}
+}
+
+static struct ms_job *queue_pop(struct mastodon *ms)
+{
+	struct ms_job *j = ms->q_head;
+	if (j) {
+		ms->q_head = j->next;
+		if (!ms->q_head)
+			ms->q_tail = NULL;
+		j->next = NULL;
+	}
+	return j;
+}
+
+/* Give the row back to the outbox to be retried (progress kept). */
+static void job_retry(struct mastodon *ms, struct ms_job *j, long retry_after, const char *detail)
+{
+	progress_keep(ms, j);
+	connector_send_done(ms->c, j->id, SEND_RETRY, retry_after, detail);
+	job_free(j);
+}
+
+static void post_part(struct mastodon *ms, struct ms_job *j);
+static void pump(struct mastodon *ms);
+
+static void pace_cb(uv_timer_t *t)
+{
+	pump(t->data);
+}
+
+/* Start queued sends while the rate limit and the concurrency cap allow. */
+static void pump(struct mastodon *ms)
+{
+	if (ms->closing)
+		return;
+	while (ms->q_head && ms->inflight < MASTODON_MAX_INFLIGHT) {
+		int64_t now = now_ms();
+		if (ms->c->paused_until_ms > now) {
+			if (!uv_is_active((uv_handle_t *)&ms->pace_timer))
+				timer_in(ms, &ms->pace_timer, pace_cb, ms->c->paused_until_ms - now);
+			return;
+		}
+		post_part(ms, queue_pop(ms));
+	}
+}
+
+static void pause_writes(struct mastodon *ms, int64_t until, int limited)
+{
+	int64_t now = now_ms();
+	if (until <= now)
+		return;
+	if (until > ms->c->paused_until_ms)
+		ms->c->paused_until_ms = until;
+	if (ms->limited_logged != ms->c->paused_until_ms) {
+		ms->limited_logged = ms->c->paused_until_ms;
+		char iso[40];
+		time_iso_utc((time_t)(ms->c->paused_until_ms / 1000), iso, sizeof(iso));
+		log_warn(limited ? "mastodon: rate limited (429): replies wait for the reset"
+		                 : "mastodon: rate limit reached: replies wait for the reset",
+		         "connector=%s until=%s wait_ms=%lld", ms->c->name, iso,
+		         (long long)(ms->c->paused_until_ms - now));
+	}
+	if (ms->timers) {
+		uv_timer_stop(&ms->pace_timer);
+		timer_in(ms, &ms->pace_timer, pace_cb, ms->c->paused_until_ms - now);
+	}
+}
+
+static void on_posted(struct mastodon *ms, const struct http_response *r, void *arg)
+{
+	struct ms_job *j = arg;
+	char d[192];
+	int64_t now = now_ms();
+
+	ms->inflight--;
+	if (r->error == HTTP_E_CANCELLED) {
+		/* Teardown: the row stays pending in the store. */
+		job_free(j);
+		return;
+	}
+	if (r->error == HTTP_E_NONE && r->status == 429) {
+		if (ms->write_strikes < 6)
+			ms->write_strikes++;
+		metric_add_l(ms->m_limited, 1, ms->c->name);
+		pause_writes(ms, mastodon_rate_wait_ms(r, now, 1000L << (ms->write_strikes - 1)), 1);
+		/* A rate-limited reply waits; it does not count as a failure. */
+		queue_push(ms, j, 1);
+		pump(ms);
+		return;
+	}
+	ms->write_strikes = 0;
+	if (r->error == HTTP_E_NONE)
+		pause_writes(ms, mastodon_rate_wait_ms(r, now, 0), 0);
+
+	if (ok_status(r)) {
+		char id[MASTODON_MAX_ID + 1] = "";
+		json_t *o = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
+		if (get_id(o, "id", id, sizeof(id)) == 0) {
+			status_set(ms, id, j->thread, j->visibility, j->acct);
+			snprintf(j->chain, sizeof(j->chain), "%s", id);
+		} else {
+			log_warn("mastodon: status posted but its id is unreadable",
+			         "connector=%s outbox=%lld", ms->c->name, (long long)j->id);
+		}
+		json_decref(o);
+		j->next_part++;
+		if (j->next_part < j->nparts) {
+			queue_push(ms, j, 1);
+		} else {
+			log_debug("mastodon: reply posted", "connector=%s outbox=%lld status=%s parts=%zu",
+			          ms->c->name, (long long)j->id, id, j->nparts);
+			progress_drop(ms, j->id);
+			connector_send_done(ms->c, j->id, SEND_OK, 0, NULL);
+			job_free(j);
+		}
+	} else if (r->error != HTTP_E_NONE || r->status >= 500 || r->status == 408) {
+		describe(r, d, sizeof(d));
+		job_retry(ms, j, 0, d);
+	} else if (r->status == 401) {
+		unauthorized(ms, "statuses");
+		job_retry(ms, j, MASTODON_UNAUTHORIZED_RETRY_MS / 1000, "401 from instance: check the token");
+	} else {
+		/* 404 (the status answered is gone), 422 (refused): final. */
+		json_t *o = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
+		const char *e = get_str(o, "error");
+		snprintf(d, sizeof(d), "HTTP %ld: %.150s", r->status, e ? e : "refused");
+		json_decref(o);
+		progress_drop(ms, j->id);
+		connector_send_done(ms->c, j->id, SEND_FAIL, 0, d);
+		job_free(j);
+	}
+	pump(ms);
+}
+
+static void post_part(struct mastodon *ms, struct ms_job *j)
+{
+	char key[STORE_MAX_KEY + 64];
+	const char *headers[2] = {key, NULL};
+
+	if (j->next_part == 0)
+		snprintf(key, sizeof(key), "Idempotency-Key: %s", j->idem);
+	else
+		snprintf(key, sizeof(key), "Idempotency-Key: %s-%zu", j->idem, j->next_part);
+	json_t *o = json_pack("{s:s, s:s}", "status", j->parts[j->next_part], "visibility", j->visibility);
+	if (o && j->chain[0])
+		json_object_set_new(o, "in_reply_to_id", json_string(j->chain));
+	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!body) {
+		job_retry(ms, j, 0, "cannot build the request");
+		return;
+	}
+	ms->inflight++;
+	if (api_call(ms, "POST", "/api/v1/statuses", body, headers, STATUS_BODY_MAX, on_posted, j) < 0) {
+		ms->inflight--;
+		job_retry(ms, j, 0, "cannot start the request");
+	}
+	free(body);
+}
+
+/* Characters an idempotency key may carry in a header. */
+static int idem_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > STORE_MAX_KEY)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7F)
+			return 0;
+	return 1;
+}
+
+/*
+ * The offline rule: once a person has a public conversation, the bot's
+ * first reply to it stays public (the short "let's take this to direct
+ * messages") and everything after goes direct.  The mark remembers, per
+ * ticket, which status got that public reply.
+ */
+static int public_reply_done(struct mastodon *ms, const struct outmsg *m, int *escalated, int64_t *ticket)
+{
+	struct store_thread t;
+	char mark[MAP_MAX];
+	*escalated = 0;
+	*ticket = 0;
+	if (store_thread_get(connector_store(ms->c), PLATFORM, m->thread_key, &t) < 0 || !t.ticket_id ||
+	    t.owner == THREAD_BOT)
+		return 0;
+	*escalated = 1;
+	*ticket = t.ticket_id;
+	if (map_get(ms, "offline", m->thread_key, mark, sizeof(mark)) != 1)
+		return 0;
+	char *sp = strchr(mark, ' ');
+	long long tid = 0;
+	if (!sp)
+		return 0;
+	*sp = '\0';
+	if (sscanf(mark, "%lld", &tid) != 1 || tid != (long long)t.ticket_id)
+		return 0;
+	return strcmp(sp + 1, m->reply_to_id) != 0;
+}
+
+static int ms_send(struct connector *c, const struct outmsg *m)
+{
+	struct mastodon *ms = c->priv;
+	char thread[STORE_MAX_KEY + 1], vis[16], acct[MASTODON_MAX_ACCT + 1];
+	int escalated = 0;
+	int64_t ticket = 0;
+
+	if (!m->reply_to_id ||
+	    !status_get(ms, m->reply_to_id, thread, sizeof(thread), vis, sizeof(vis), acct, sizeof(acct))) {
+		log_warn("mastodon: reply to a status this connector does not know: not sent",
+		         "connector=%s outbox=%lld", c->name, (long long)m->id);
+		connector_send_done(c, m->id, SEND_FAIL, 0, "the status it answers is unknown");
+		return 0;
+	}
+	if (!idem_ok(m->idem_key)) {
+		connector_send_done(c, m->id, SEND_FAIL, 0, "unusable idempotency key");
+		return 0;
+	}
+	int from_agent = m->from && strcmp(m->from, "agent") == 0;
+	int done = public_reply_done(ms, m, &escalated, &ticket);
+	const char *v = mastodon_reply_visibility(vis, from_agent, escalated, done);
+	if (escalated && !from_agent && !done && strcmp(v, "direct") != 0) {
+		char mark[MAP_MAX];
+		snprintf(mark, sizeof(mark), "%lld %s", (long long)ticket, m->reply_to_id);
+		map_set(ms, "offline", m->thread_key, mark);
+	}
+
+	struct ms_job *j = xcalloc(1, sizeof(*j));
+	j->ms = ms;
+	j->id = m->id;
+	snprintf(j->thread, sizeof(j->thread), "%s", m->thread_key);
+	snprintf(j->acct, sizeof(j->acct), "%s", acct);
+	snprintf(j->visibility, sizeof(j->visibility), "%s", v);
+	snprintf(j->idem, sizeof(j->idem), "%s", m->idem_key);
+	snprintf(j->chain, sizeof(j->chain), "%s", m->reply_to_id);
+	j->nparts = mastodon_build_reply(acct, m->text, ms->max_chars, j->parts, MASTODON_MAX_PARTS);
+	if (j->nparts == 0) {
+		job_free(j);
+		connector_send_done(c, m->id, SEND_FAIL, 0, "empty reply");
+		return 0;
+	}
+	struct ms_progress *p = progress_find(ms, m->id, 0);
+	if (p && p->next_part < j->nparts) {
+		j->next_part = p->next_part;
+		snprintf(j->chain, sizeof(j->chain), "%s", p->chain);
+	}
+	queue_push(ms, j, 0);
+	pump(ms);
+	return 0;
+}
+
+/* --- connector ops ------------------------------------------------------------------ */
+
+static int ms_idle(struct connector *c)
+{
+	struct mastodon *ms = c->priv;
+	return !ms || (ms->inflight == 0 && !ms->q_head);
+}
+
+static void ms_stop(struct connector *c)
+{
+	struct mastodon *ms = c->priv;
+	int64_t now = now_ms();
+	if (!ms)
+		return;
+	ms->stopping = 1;
+	if (ms->timers) {
+		uv_timer_stop(&ms->retry_timer);
+		uv_timer_stop(&ms->catch_timer);
+	}
+	if (ms->conn == CONN_OPEN && ms->wsi) {
+		ms->want_close = 1;
+		lws_callback_on_writable(ms->wsi);
+	}
+	/* Replies held by a rate limit go back to the outbox, which keeps
+	 * them for the next start. */
+	if (ms->c->paused_until_ms > now) {
+		long secs = (long)((ms->c->paused_until_ms - now + 999) / 1000);
+		struct ms_job *j;
+		while ((j = queue_pop(ms)))
+			job_retry(ms, j, secs, "rate limited until the reset");
+	}
+}
+
+static void ms_close(struct connector *c)
+{
+	struct mastodon *ms = c->priv;
+	if (!ms)
+		return;
+	ms->closing = 1;
+	if (ms->timers) {
+		uv_close((uv_handle_t *)&ms->retry_timer, NULL);
+		uv_close((uv_handle_t *)&ms->watchdog, NULL);
+		uv_close((uv_handle_t *)&ms->pace_timer, NULL);
+		uv_close((uv_handle_t *)&ms->catch_timer, NULL);
+		ms->timers = 0;
+	}
+	if (ms->conn == CONN_OPEN && ms->wsi) {
+		ms->want_close = 1;
+		lws_callback_on_writable(ms->wsi);
+	}
+}
+
+static void ms_destroy(struct connector *c)
+{
+	struct mastodon *ms = c->priv;
+	struct ms_job *j;
+	if (!ms)
+		return;
+	while ((j = queue_pop(ms)))
+		job_free(j);
+	while (ms->progress) {
+		struct ms_progress *p = ms->progress;
+		ms->progress = p->next;
+		free(p);
+	}
+	buf_free(&ms->rx);
+	explicit_bzero(ms->token, sizeof(ms->token));
+	free(ms);
+	c->priv = NULL;
+}
+
+static int ms_start(struct connector *c)
+{
+	const struct connector_conf *cc = c->conf;
+	struct mastodon *ms = xcalloc(1, sizeof(*ms));
+	struct url_parts u;
+
+	c->priv = ms;
+	ms->c = c;
+	ms->loop = connector_loop(c);
+	ms->max_chars = MASTODON_DEFAULT_MAX_CHARS;
+	buf_init(&ms->rx, MASTODON_MAX_FRAME);
+	if (getrandom(&ms->rnd, sizeof(ms->rnd), 0) != (ssize_t)sizeof(ms->rnd) || !ms->rnd)
+		ms->rnd = time_mono_ns() | 1;
+
+	if (!cc || !cc->instance || url_split(cc->instance, &u) < 0) {
+		log_error("mastodon: 'instance' must be the server's address, like https://mastodon.example",
+		          "connector=%s", c->name);
+		return -1;
+	}
+	snprintf(ms->api, sizeof(ms->api), "%s", cc->instance);
+	for (size_t n = strlen(ms->api); n > 0 && ms->api[n - 1] == '/'; n--)
+		ms->api[n - 1] = '\0';
+	if (read_token(ms) < 0)
+		return -1;
+
+	struct metrics *mx = connector_metrics(c);
+	ms->m_events = metrics_counter(
+	    mx, "mastodon_events_total",
+	    "Mastodon notifications received (mention, catchup, self, other, bad).", "connector,kind");
+	ms->m_reconnects = metrics_counter(mx, "mastodon_reconnects_total",
+	                                   "Mastodon stream connections lost.", "connector");
+	ms->m_limited = metrics_counter(mx, "mastodon_rate_limited_total", "Mastodon requests answered 429.",
+	                                "connector");
+
+	uv_timer_init(&ms->loop->uv, &ms->retry_timer);
+	uv_timer_init(&ms->loop->uv, &ms->watchdog);
+	uv_timer_init(&ms->loop->uv, &ms->pace_timer);
+	uv_timer_init(&ms->loop->uv, &ms->catch_timer);
+	ms->retry_timer.data = ms->watchdog.data = ms->pace_timer.data = ms->catch_timer.data = ms;
+	ms->timers = 1;
+
+	/* A client vhost of our own; the TLS option makes lws build a client
+	 * SSL context that verifies servers against the system CA store. */
+	struct lws_context_creation_info vi;
+	memset(&vi, 0, sizeof(vi));
+	snprintf(ms->vhost_name, sizeof(ms->vhost_name), "mastodon-%s", c->name);
+	vi.port = CONTEXT_PORT_NO_LISTEN;
+	vi.protocols = protocols;
+	vi.vhost_name = ms->vhost_name;
+	vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	ms->vh = lws_create_vhost(ms->loop->lws, &vi);
+	if (!ms->vh) {
+		log_error("mastodon: cannot create the WebSocket client", "connector=%s", c->name);
+		return -1;
+	}
+
+	if (connector_cursor_get(c, ms->cursor, sizeof(ms->cursor)) == 1 && !mastodon_id_ok(ms->cursor)) {
+		log_warn("mastodon: stored cursor is not an id: starting from the newest mention",
+		         "connector=%s", c->name);
+		ms->cursor[0] = '\0';
+	}
+	connector_set_health(c, HEALTH_STARTING, "connecting");
+	log_info("mastodon: starting", "connector=%s instance=%s cursor=%s", c->name, ms->api,
+	         ms->cursor[0] ? ms->cursor : "-");
+	boot_begin(ms);
+	return 0;
+}
+
+const struct connector_ops mastodon_ops = {
+    .type = "mastodon",
+    .max_text = 0, /* the connector cuts replies itself: the limit is the instance's */
+    .start = ms_start,
+    .stop = ms_stop,
+    .send = ms_send,
+    .idle = ms_idle,
+    .close = ms_close,
+    .destroy = ms_destroy,
+    .post_done = ms_post_done,
+};

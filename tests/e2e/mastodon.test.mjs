@@ -1,0 +1,457 @@
+// End-to-end tests of the Mastodon connector: the real daemon against the
+// emulator in mastodon-emulator.mjs (PLATFORMS.md, "Mastodon").
+//
+//   - 1,000 mentions while the emulator drops the stream at random and the
+//     daemon is SIGKILLed and restarted twice: every customer mention is
+//     answered exactly once, in its thread, with the right visibility;
+//     bots and the bot's own posts are never answered; pings are answered;
+//   - a negative public post gets one short public reply, then the
+//     conversation goes direct (agent reply from the queue CLI, the next
+//     notice); direct messages from strangers arrive (notification policy);
+//     customer text cannot mention anyone; HTML becomes plain text;
+//   - a 429 storm without Retry-After and a small status budget: nothing is
+//     sent before the reset, nothing is lost;
+//   - a bad token: 401 reported in the log and /healthz, retried slowly;
+//     the same for a 401 on the streaming upgrade;
+//   - a reply whose POST was in flight when the daemon died is not posted
+//     twice (the same Idempotency-Key after the restart);
+//   - a long reply becomes a thread within a 120-character instance limit
+//     (an older server: /api/v1/instance, no notification policy).
+//
+//   BUILD=build node --test tests/e2e/mastodon.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import path from 'node:path';
+import { startMastodonEmulator, statusLength, mentionsIn } from './mastodon-emulator.mjs';
+
+const BUILD = process.env.BUILD || 'build';
+const BIN = path.resolve(BUILD, 'frontdesk');
+const SLOW = BUILD.includes('san') ? 3 : 1; // sanitizer builds are slower
+const TOKEN = 'good-token-0123456789';
+const HASH = '$y$j9T$F2nKyQ2TZT4UzMbTJN6Va.$RMyDCRGkYXqbKiyH48zJY4u7/N9qyIhcPr1u/3DfILD';
+const MAX_INFLIGHT = 4; // MASTODON_MAX_INFLIGHT
+
+const RULES = `- id: opening-hours
+  match: { any: ["opening hours", "when are you open"] }
+  reply: faq.opening_hours
+- id: menu
+  match: { any: ["full menu"] }
+  reply: faq.menu
+`;
+const REPLIES = `faq.opening_hours: "Hi{{#author}} {{author}}{{/author}}! We bake from 7:00 every day."
+faq.menu: >-
+  Our menu today: sourdough loaves, seeded rye, cinnamon buns, almond croissants, lemon
+  tarts, carrot cake by the slice, and celebration cakes to order with three days notice.
+  Everything is baked on site each morning. The full list with prices and allergens is at
+  https://bakery.example/menu/today-with-prices-and-allergen-information and we post
+  changes there first.
+escalated: "Thanks! A person will reply by {{due}}."
+negative: "Sorry to hear that. Please send us the details by direct message; a person will reply by {{due}}."
+abusive: "We've received your message."
+human: "A person will reply by {{due}}."
+waiting: "We have your message; {{#agent}}{{agent}}{{/agent}}{{^agent}}a person{{/agent}} will reply soon."
+`;
+const LEXICON = `threshold: -0.3
+words: { terrible: -3, awful: -3, great: 2 }
+`;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = net.createServer();
+		s.unref();
+		s.on('error', reject);
+		s.listen(0, '127.0.0.1', () => {
+			const { port } = s.address();
+			s.close(() => resolve(port));
+		});
+	});
+}
+
+async function setup(emu, { token = TOKEN } = {}) {
+	const dir = mkdtempSync(path.join(tmpdir(), 'fd-mastodon-'));
+	const dash = await freePort();
+	writeFileSync(path.join(dir, 'rules.yaml'), RULES);
+	writeFileSync(path.join(dir, 'replies.yaml'), REPLIES);
+	writeFileSync(path.join(dir, 'lexicon.yaml'), LEXICON);
+	const config = path.join(dir, 'config.yaml');
+	writeFileSync(config, `business:
+  name: Test Bakery
+  timezone: UTC
+  hours: { mon-sun: "00:00-24:00" }
+rules: [rules.yaml]
+replies: [replies.yaml]
+sentiment: { lexicon: [lexicon.yaml] }
+store: { path: fd.db, synchronous: normal }
+connectors:
+  - type: mastodon
+    instance: "${emu.url}"
+    token_env: FD_TEST_MASTODON_TOKEN
+dashboard:
+  listen: "127.0.0.1:${dash}"
+  agents: [ { login: sam, name: Sam, password_hash: "${HASH}" } ]
+`);
+	return { dir, dash, config, db: path.join(dir, 'fd.db'), token, log: '', logs: '' };
+}
+
+function start(d, waitFor = 'frontdesk running') {
+	d.log = '';
+	d.proc = spawn(BIN, ['run', '-c', d.config], {
+		cwd: d.dir,
+		stdio: ['ignore', 'ignore', 'pipe'],
+		env: { ...process.env, FD_TEST_MASTODON_TOKEN: d.token },
+	});
+	d.exited = new Promise((resolve) => d.proc.on('exit', (code, signal) => resolve({ code, signal })));
+	d.proc.stderr.on('data', (b) => {
+		d.log += b;
+		d.logs += b;
+	});
+	return waitLog(d, waitFor, 15000 * SLOW);
+}
+
+function waitLog(d, text, ms) {
+	return new Promise((resolve, reject) => {
+		const t0 = Date.now();
+		const tick = () => {
+			if (d.log.includes(text)) return resolve();
+			if (Date.now() - t0 > ms) return reject(new Error(`no "${text}" in the log after ${ms} ms:\n${d.logs.slice(-4000)}`));
+			setTimeout(tick, 20);
+		};
+		tick();
+	});
+}
+
+async function stop(d) {
+	d.proc.kill('SIGTERM');
+	const ex = await d.exited;
+	assert.deepEqual(ex, { code: 0, signal: null }, d.logs.slice(-4000));
+}
+
+const sql = (d, q) => execFileSync('sqlite3', [d.db, q]).toString().trim();
+
+async function health(d) {
+	const r = await fetch(`http://127.0.0.1:${d.dash}/healthz`);
+	return { status: r.status, body: await r.json() };
+}
+
+test('1,000 mentions with random stream drops and two SIGKILLs: each answered exactly once, in thread and visibility', { timeout: 150000 * SLOW }, async () => {
+	const emu = await startMastodonEmulator({
+		token: TOKEN,
+		pingMs: 1000 * SLOW,
+		drop: [400, 1600],
+		rateLimit: { limit: 1000000, windowMs: 300000 },
+		statusLimit: { limit: 1000000, windowMs: 3 * 3600 * 1000 },
+	});
+	const d = await setup(emu);
+	try {
+		await start(d);
+		await waitLog(d, 'first start', 10000 * SLOW);
+		const customers = [];
+		for (let i = 0; i < 40; i++) customers.push(emu.account({ username: `cust${i}`, display_name: `Customer ${i}` }));
+		for (let i = 0; i < 20; i++) customers.push(emu.account({ username: `far${i}`, domain: 'remote.example', display_name: `Far ${i}` }));
+		const bots = [0, 1, 2].map((i) => emu.account({ username: `robot${i}`, bot: true }));
+
+		const expected = new Map(); // mention id -> { acct, visibility, root }
+		const ignored = []; // mention ids that must get no reply (bots, the bot itself)
+		const answered = []; // conversations with a bot reply: { root, acct, from }
+		let kills = 0;
+		let restarting = Promise.resolve();
+		const TOTAL = 1000;
+		const t0 = Date.now();
+		for (let i = 0; i < TOTAL; i++) {
+			if (i === 330 || i === 660) {
+				await restarting;
+				d.proc.kill('SIGKILL');
+				const ex = await d.exited;
+				assert.equal(ex.signal, 'SIGKILL');
+				kills++;
+				restarting = start(d);
+			}
+			if (Math.random() < 0.05) {
+				// Noise the connector must skip: other notification types, deletes.
+				emu.favourite(customers[i % customers.length], [...emu.statuses.values()][0]);
+				emu.deleteEvent('1');
+			}
+			const r = Math.random();
+			if (i % 29 === 5) {
+				const { status } = emu.mention({ from: bots[i % 3], text: 'what are your opening hours?' });
+				ignored.push(status.id);
+			} else if (i % 97 === 11) {
+				const { status } = emu.mention({ from: emu.me, text: 'reminder: our opening hours changed' });
+				ignored.push(status.id);
+			} else if (r < 0.15 && answered.length) {
+				// A customer answers the bot's reply: same thread, same visibility.
+				const c = answered[Math.floor(Math.random() * answered.length)];
+				const reply = emu.repliesTo(c.last)[0];
+				const { status } = emu.mention({ from: c.from, text: 'and what are your opening hours on Sunday?',
+					visibility: reply.visibility, inReplyTo: reply.id });
+				expected.set(status.id, { acct: c.from.acct, visibility: reply.visibility, root: c.root, conv: c });
+			} else {
+				const from = customers[i % customers.length];
+				const visibility = r < 0.4 ? 'direct' : r < 0.5 ? 'unlisted' : 'public';
+				const { status } = emu.mention({ from, text: `when are you open? (${i})`, visibility });
+				expected.set(status.id, { acct: from.acct, visibility, root: status.id, from });
+			}
+			// Remember conversations the bot already answered, for follow-ups.
+			if (i % 10 === 0) {
+				for (const [id, e] of expected) {
+					if (e.tracked || !emu.repliesTo(id).length) continue;
+					e.tracked = true;
+					if (e.conv) e.conv.last = id;
+					else answered.push({ root: e.root, from: e.from, last: id });
+				}
+			}
+			await sleep(9);
+		}
+		await restarting;
+		const pushed = Date.now() - t0;
+		await emu.waitFor(() => [...expected.keys()].every((id) => emu.repliesTo(id).length > 0), 60000 * SLOW,
+			'a reply to every mention').catch((e) => {
+			const missing = [...expected.keys()].filter((id) => !emu.repliesTo(id).length);
+			throw new Error(`${e.message}: ${missing.length} unanswered, e.g. ${missing.slice(0, 5)}\n${d.logs.slice(-3000)}`);
+		});
+		const allAnswered = Date.now() - t0;
+		await sleep(1500); // late duplicates would show up now
+
+		for (const [id, e] of expected) {
+			const replies = emu.repliesTo(id);
+			assert.equal(replies.length, 1, `mention ${id} answered ${replies.length} times`);
+			const rep = replies[0];
+			assert.equal(rep.visibility, e.visibility, `mention ${id}: reply visibility`);
+			assert.ok(rep.text.startsWith(`@${e.acct} `), `reply ${rep.id} starts with @${e.acct}: ${rep.text}`);
+			assert.deepEqual(mentionsIn(rep.text), [e.acct], `reply ${rep.id} mentions only the customer`);
+			assert.ok(statusLength(rep.text) <= emu.options.maxChars);
+		}
+		for (const id of ignored) assert.equal(emu.repliesTo(id).length, 0, `bot or own mention ${id} answered`);
+		assert.equal(emu.posted.length, expected.size, 'one status per customer mention, nothing else');
+
+		// Threads: the root of the reply chain.
+		const threads = new Map(sql(d, 'SELECT p.post_id, t.thread_key FROM posts p JOIN threads t ON t.id = p.thread_id')
+			.split('\n').map((l) => l.split('|')));
+		for (const [id, e] of expected) assert.equal(threads.get(id), e.root, `thread of mention ${id}`);
+		const botMentions = ignored.filter((id) => emu.statuses.get(id).account.bot && emu.statuses.get(id).account.id !== emu.me.id);
+		assert.equal(Number(sql(d, 'SELECT count(*) FROM posts')), expected.size + botMentions.length);
+		assert.equal(sql(d, "SELECT count(*) FROM outbox WHERE state <> 'sent'"), '0');
+
+		assert.equal(emu.stats.pongDrops, 0, 'the connector answers every ping');
+		assert.ok(emu.stats.drops >= 3, `the emulator dropped the stream (${emu.stats.drops})`);
+		assert.equal(kills, 2);
+		await stop(d);
+		const followUps = [...expected.values()].filter((e) => e.conv).length;
+		console.log(`# ${TOTAL} mentions (${expected.size} from customers, ${followUps} in existing threads, ` +
+			`${ignored.length} from bots or the bot) pushed in ${pushed} ms; all answered after ${allAnswered} ms; ` +
+			`${emu.stats.connections} stream connections, ${emu.stats.drops} drops, ${kills} SIGKILLs, ` +
+			`${emu.stats.idemRepeats} idempotent repeats`);
+	} finally {
+		if (d.proc && d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+		await emu.close();
+		rmSync(d.dir, { recursive: true, force: true });
+	}
+});
+
+test('a negative public post: one short public reply, then direct; strangers can DM; text is safe and plain', { timeout: 60000 * SLOW }, async () => {
+	const emu = await startMastodonEmulator({ token: TOKEN });
+	const d = await setup(emu);
+	try {
+		await start(d);
+		await waitLog(d, 'first start', 10000 * SLOW);
+		assert.match(d.logs, /direct messages from accounts the bot does not follow are accepted/);
+		assert.equal(emu.policy, 'accept');
+
+		const zoe = emu.account({ username: 'zoe', domain: 'remote.example', display_name: 'Zoe' });
+		const { status: angry } = emu.mention({ from: zoe, text: 'my cake was terrible and awful', visibility: 'public' });
+		await emu.waitFor(() => emu.repliesTo(angry.id).length === 1, 10000 * SLOW, 'the public reply');
+		const first = emu.repliesTo(angry.id)[0];
+		assert.equal(first.visibility, 'public');
+		assert.ok(first.text.startsWith('@zoe@remote.example Sorry to hear that.'), first.text);
+
+		// Zoe answers the public reply in public while the ticket waits: the
+		// "we have your message" notice goes direct.
+		const { status: again } = emu.mention({ from: zoe, text: 'any news?', visibility: 'public', inReplyTo: first.id });
+		await emu.waitFor(() => emu.repliesTo(again.id).length === 1, 10000 * SLOW, 'the notice');
+		assert.equal(emu.repliesTo(again.id)[0].visibility, 'direct');
+		assert.equal(sql(d, `SELECT t.thread_key FROM posts p JOIN threads t ON t.id = p.thread_id WHERE p.post_id = '${again.id}'`), angry.id);
+
+		// An agent answers from the queue CLI (to the latest post): direct.
+		const tickets = JSON.parse(execFileSync(BIN, ['queue', 'list', '--json', '-c', d.config]).toString());
+		assert.equal(tickets.length, 1);
+		execFileSync(BIN, ['queue', 'reply', String(tickets[0].id), '--agent', 'sam', 'So sorry Zoe, we will refund you today.', '-c', d.config]);
+		await emu.waitFor(() => emu.repliesTo(again.id).length === 2, 10000 * SLOW, 'the agent reply');
+		const agent = emu.repliesTo(again.id)[1];
+		assert.equal(agent.visibility, 'direct');
+		assert.ok(agent.text.startsWith('@zoe@remote.example So sorry Zoe'), agent.text);
+		assert.equal(emu.repliesTo(angry.id).length, 1, 'the public post got its one public reply only');
+
+		// A direct message from an account the bot does not follow arrives.
+		const stranger = emu.account({ username: 'stranger' });
+		const { status: dm } = emu.mention({ from: stranger, text: 'when are you open?', visibility: 'direct' });
+		assert.equal(emu.filtered.length, 0);
+		await emu.waitFor(() => emu.repliesTo(dm.id).length === 1, 10000 * SLOW, 'the DM reply');
+		assert.equal(emu.repliesTo(dm.id)[0].visibility, 'direct');
+
+		// A display name cannot make the bot mention anyone; HTML is read as text.
+		const mallory = emu.account({ username: 'mallory', display_name: 'Mallory @admin@evil.example @everyone' });
+		emu.account({ username: 'admin', domain: 'evil.example' });
+		const { status: sneaky } = emu.mention({ from: mallory,
+			text: 'when are you open? & see https://example.com/a/rather/long/path/to/a/page?x=1&y=2 <b>\nthanks',
+			visibility: 'unlisted' });
+		await emu.waitFor(() => emu.repliesTo(sneaky.id).length === 1, 10000 * SLOW, 'the reply to mallory');
+		const safe = emu.repliesTo(sneaky.id)[0];
+		assert.deepEqual(safe.mentions.map((m) => m.acct), ['mallory'], safe.text);
+		assert.equal(safe.visibility, 'unlisted');
+		assert.equal(sql(d, `SELECT text FROM posts WHERE post_id = '${sneaky.id}'`),
+			'@frontdesk when are you open? & see https://example.com/a/rather/long/path/to/a/page?x=1&y=2 <b>\nthanks');
+		await stop(d);
+	} finally {
+		if (d.proc && d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+		await emu.close();
+		rmSync(d.dir, { recursive: true, force: true });
+	}
+});
+
+test('a 429 storm and a small status budget: nothing is sent before the reset, nothing is lost', { timeout: 90000 * SLOW }, async () => {
+	const emu = await startMastodonEmulator({ token: TOKEN, statusLimit: { limit: 20, windowMs: 2000 } });
+	const d = await setup(emu);
+	try {
+		await start(d);
+		await waitLog(d, 'first start', 10000 * SLOW);
+		const stormEnd = emu.storm(2500);
+		const ids = [];
+		for (let i = 0; i < 60; i++) {
+			const { status } = emu.mention({ from: `c${i % 7}`, text: `what are your opening hours? ${i}`, visibility: i % 3 ? 'public' : 'direct' });
+			ids.push(status.id);
+			await sleep(5);
+		}
+		await emu.waitFor(() => ids.every((id) => emu.repliesTo(id).length > 0), 60000 * SLOW, 'every reply');
+		await sleep(500);
+		for (const id of ids) assert.equal(emu.repliesTo(id).length, 1, `mention ${id}`);
+		const stormPosts = emu.posts.filter((p) => p.storm).length;
+		assert.ok(stormPosts >= 1, 'the storm was hit');
+		assert.ok(stormPosts <= MAX_INFLIGHT, `${stormPosts} POSTs during the storm: only those already in flight may arrive`);
+		assert.ok(emu.posted.every((p) => p.at >= stormEnd), 'no status created before the reset');
+		// The budget: after Remaining reached 0 the connector waits for the
+		// reset; only requests already in flight can meet a 429.
+		const budget429 = emu.requests.filter((r) => r.path === '/api/v1/statuses' && r.status === 429).length - stormPosts;
+		const windows = Math.ceil(60 / 20) + 1;
+		assert.ok(budget429 <= MAX_INFLIGHT * windows, `${budget429} 429s from the status budget`);
+		assert.match(d.logs, /rate limited \(429\): replies wait for the reset/);
+		assert.equal(sql(d, "SELECT count(*) FROM outbox WHERE state <> 'sent'"), '0');
+		console.log(`# 60 replies through a 2.5 s storm and a 20/2 s budget: ${stormPosts} POSTs met the storm, ${budget429} the budget`);
+		await stop(d);
+	} finally {
+		if (d.proc && d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+		await emu.close();
+		rmSync(d.dir, { recursive: true, force: true });
+	}
+});
+
+test('a bad token: 401 in the log and /healthz, retried slowly; a 401 on the stream upgrade too', { timeout: 60000 * SLOW }, async () => {
+	const emu = await startMastodonEmulator({ token: TOKEN });
+	const d = await setup(emu, { token: 'wrong-token' });
+	try {
+		await start(d);
+		await waitLog(d, 'refused the access token (401)', 5000 * SLOW);
+		await sleep(2000);
+		const h = await health(d);
+		assert.equal(h.status, 503);
+		assert.deepEqual(h.body.connectors.map((c) => [c.health, c.detail]), [['down', '401 from instance: check the token']]);
+		const calls = emu.requests.filter((r) => r.path.startsWith('/api/')).length;
+		assert.ok(calls <= 2, `${calls} requests with a bad token in 2 s`);
+		await stop(d);
+
+		// The REST token works but the stream refuses it.
+		emu.refuseStream(401);
+		d.token = TOKEN;
+		await start(d);
+		await waitLog(d, 'where=streaming', 10000 * SLOW);
+		const h2 = await health(d);
+		assert.equal(h2.body.connectors[0].health, 'down');
+		assert.equal(h2.body.connectors[0].detail, '401 from instance: check the token');
+		const upgrades = emu.stats.upgradesRefused;
+		await sleep(1500);
+		assert.equal(emu.stats.upgradesRefused, upgrades, 'no retry within seconds of a 401');
+		await stop(d);
+	} finally {
+		if (d.proc && d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+		await emu.close();
+		rmSync(d.dir, { recursive: true, force: true });
+	}
+});
+
+test('a reply in flight when the daemon dies is posted once (Idempotency-Key)', { timeout: 60000 * SLOW }, async () => {
+	const emu = await startMastodonEmulator({ token: TOKEN, postDelayMs: 3000 });
+	const d = await setup(emu);
+	try {
+		await start(d);
+		await waitLog(d, 'first start', 10000 * SLOW);
+		const { status } = emu.mention({ from: 'kim', text: 'when are you open?' });
+		await emu.waitFor(() => emu.posts.length === 1, 10000 * SLOW, 'the POST');
+		// The server created the status; the daemon dies before the answer.
+		d.proc.kill('SIGKILL');
+		await d.exited;
+		emu.setPostDelay(0);
+		await start(d);
+		await emu.waitFor(() => emu.stats.idemRepeats >= 1, 15000 * SLOW, 'the repeated POST');
+		await sleep(500);
+		assert.equal(emu.posts.length, 2);
+		assert.equal(emu.posts[0].key, emu.posts[1].key);
+		assert.equal(emu.repliesTo(status.id).length, 1);
+		assert.equal(sql(d, "SELECT count(*) FROM outbox WHERE state <> 'sent'"), '0');
+		await stop(d);
+	} finally {
+		if (d.proc && d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+		await emu.close();
+		rmSync(d.dir, { recursive: true, force: true });
+	}
+});
+
+test('a long reply becomes a thread within the instance limit (older server: v1 instance, no policy)', { timeout: 60000 * SLOW }, async () => {
+	const emu = await startMastodonEmulator({ token: TOKEN, maxChars: 120, apiV2Instance: false, policyEndpoint: false });
+	const d = await setup(emu);
+	try {
+		await start(d);
+		await waitLog(d, 'first start', 10000 * SLOW);
+		assert.match(d.logs, /no notification policy/);
+		assert.match(d.logs, /max_characters=120/);
+		const ann = emu.account({ username: 'ann', domain: 'far.example' });
+		const { status } = emu.mention({ from: ann, text: 'can I see your full menu?' });
+		// Follow the chain: each part answers the previous one.
+		await emu.waitFor(() => {
+			let id = status.id, n = 0;
+			for (;;) {
+				const next = emu.repliesTo(id);
+				if (!next.length) break;
+				id = next[0].id;
+				n++;
+			}
+			return n >= 3 && emu.posted.length === n;
+		}, 15000 * SLOW, 'the reply thread');
+		await sleep(500);
+		const chain = [];
+		for (let id = status.id; emu.repliesTo(id).length; id = chain[chain.length - 1].id) {
+			assert.equal(emu.repliesTo(id).length, 1);
+			chain.push(emu.repliesTo(id)[0]);
+		}
+		assert.equal(chain.length, emu.posted.length);
+		for (const s of chain) {
+			assert.ok(statusLength(s.text) <= 120, `${statusLength(s.text)}: ${s.text}`);
+			assert.ok(s.text.startsWith('@ann@far.example '), s.text);
+			assert.equal(s.visibility, 'public');
+		}
+		const joined = chain.map((s) => s.text.slice('@ann@far.example '.length)).join(' ');
+		assert.ok(joined.startsWith('Our menu today: sourdough loaves'), joined);
+		assert.ok(joined.includes('https://bakery.example/menu/today-with-prices-and-allergen-information'), joined);
+		assert.ok(joined.endsWith('we post changes there first.'), joined);
+		console.log(`# a ${joined.length}-character reply became ${chain.length} statuses of at most 120`);
+		await stop(d);
+	} finally {
+		if (d.proc && d.proc.exitCode === null && d.proc.signalCode === null) d.proc.kill('SIGKILL');
+		await emu.close();
+		rmSync(d.dir, { recursive: true, force: true });
+	}
+});
