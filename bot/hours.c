@@ -554,30 +554,57 @@ static size_t emit(struct buf *b, char *out, size_t n)
 	return len;
 }
 
+/* Append s to out[*k] (bounded by n, always NUL-terminated); *k counts
+ * what the full phrase needs, like snprintf's return value. */
+static void phrase_put(char *out, size_t n, size_t *k, const char *s)
+{
+	for (; *s; s++, (*k)++)
+		if (*k + 1 < n)
+			out[*k] = *s;
+	if (n)
+		out[*k < n ? *k : n - 1] = '\0';
+}
+
+/*
+ * On the decision path for every escalation, so built by hand: snprintf
+ * cost more than the rest of the decision's time arithmetic together.
+ */
 size_t hours_phrase(const struct hours *h, time_t now, time_t when, char *out, size_t n)
 {
 	long dn, dw, sod, off, y;
-	int m, d, k;
-	char day[40];
+	int m, d;
+	char day[40], hm[8];
+	size_t k = 0;
 
 	local_parts(h, now, &dn, &sod, &off);
 	local_parts(h, when, &dw, &sod, &off);
 	long diff = dw - dn;
 	if (diff == 0) {
-		snprintf(day, sizeof(day), "today");
+		phrase_put(out, n, &k, "today");
 	} else if (diff == 1) {
-		snprintf(day, sizeof(day), "tomorrow");
+		phrase_put(out, n, &k, "tomorrow");
 	} else if (diff >= 2 && diff <= 6) {
-		snprintf(day, sizeof(day), "%s", day_long[weekday_of(dw)]);
+		phrase_put(out, n, &k, day_long[weekday_of(dw)]);
 	} else {
 		civil_from_days(dw, &y, &m, &d);
 		if (diff >= 7 && diff < 300)
 			snprintf(day, sizeof(day), "%d %s", d, month_names[m - 1]);
 		else
 			snprintf(day, sizeof(day), "%d %s %ld", d, month_names[m - 1], y);
+		phrase_put(out, n, &k, day);
 	}
-	k = snprintf(out, n, "%s at %ld:%02ld", day, sod / 3600, sod % 3600 / 60);
-	return k < 0 ? 0 : (size_t)k;
+	long hh = sod / 3600, mm = sod % 3600 / 60;
+	char *p = hm;
+	if (hh >= 10)
+		*p++ = (char)('0' + hh / 10);
+	*p++ = (char)('0' + hh % 10);
+	*p++ = ':';
+	*p++ = (char)('0' + mm / 10);
+	*p++ = (char)('0' + mm % 10);
+	*p = '\0';
+	phrase_put(out, n, &k, " at ");
+	phrase_put(out, n, &k, hm);
+	return k;
 }
 
 static void put_hm(struct buf *b, int min)
