@@ -463,9 +463,12 @@ struct store *store_open(const char *path, int sync_full, char *err, size_t errn
 		return NULL;
 	}
 	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous = %s", sync_full ? "FULL" : "NORMAL");
+	/* A 2 MiB page cache (SQLite's default size) holds the hot end of the
+	 * tables a bot touches; 32 MiB grew the daemon from ~21 to ~56 MB RSS
+	 * under load on machines where every megabyte counts. */
 	if (exec(s, pragma, "open") < 0 || exec(s, "PRAGMA wal_autocheckpoint = 0", "open") < 0 ||
 	    exec(s, "PRAGMA foreign_keys = ON", "open") < 0 ||
-	    exec(s, "PRAGMA cache_size = -32768", "open") < 0 ||
+	    exec(s, "PRAGMA cache_size = -2048", "open") < 0 ||
 	    exec(s, "PRAGMA journal_size_limit = 67108864", "open") < 0) {
 		snprintf(err, errn, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
 		store_close(s);
