@@ -45,20 +45,22 @@ static void lws_log_emit(int level, const char *line)
 
 static void begin_teardown(struct loop *l);
 
-/* Busy time: from the end of the poll (check) to the start of the next
- * poll (prepare) the loop only runs callbacks. */
-static void busy_start(uv_check_t *c)
-{
-	struct loop *l = c->data;
-	l->busy_since_ns = time_mono_ns();
-}
-
-static void busy_end(uv_prepare_t *p)
+/*
+ * Busy time of one iteration: the wall time since the previous prepare
+ * minus the time libuv spent waiting in the poll (UV_METRICS_IDLE_TIME).
+ * This counts every callback of the iteration whatever order the other
+ * prepare/check handles run in.
+ */
+static void busy_probe(uv_prepare_t *p)
 {
 	struct loop *l = p->data;
-	if (l->busy_since_ns)
-		metric_observe(l->m_busy, (double)(time_mono_ns() - l->busy_since_ns) / 1e9);
-	l->busy_since_ns = 0;
+	uint64_t now = time_mono_ns(), idle = uv_metrics_idle_time(&l->uv);
+	if (l->busy_last_ns) {
+		uint64_t wall = now - l->busy_last_ns, waited = idle - l->busy_last_idle_ns;
+		metric_observe(l->m_busy, (double)(wall > waited ? wall - waited : 0) / 1e9);
+	}
+	l->busy_last_ns = now;
+	l->busy_last_idle_ns = idle;
 }
 
 static void drain_tick(uv_timer_t *t)
@@ -148,10 +150,8 @@ static void begin_teardown(struct loop *l)
 	uv_close((uv_handle_t *)&l->sig_int, NULL);
 	uv_close((uv_handle_t *)&l->sig_term, NULL);
 	uv_close((uv_handle_t *)&l->sig_hup, NULL);
-	if (l->m_busy) {
+	if (l->m_busy)
 		uv_close((uv_handle_t *)&l->busy_prepare, NULL);
-		uv_close((uv_handle_t *)&l->busy_check, NULL);
-	}
 }
 
 static void close_leftover(uv_handle_t *h, void *arg)
@@ -188,20 +188,19 @@ int loop_init(struct loop *l, const struct loop_hooks *hooks)
 	l->drain_timer.data = l;
 	if (l->hooks.metrics) {
 		static const double bounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-						0.01,   0.025,   0.05,   0.1,   0.25,   1};
+		                                0.01,   0.025,   0.05,   0.1,   0.25,   1};
 		l->m_busy = metrics_histogram(l->hooks.metrics, "loop_busy_seconds",
-					      "Time each event-loop iteration spent running callbacks.", bounds,
-					      ARRAY_LEN(bounds));
+		                              "Time each event-loop iteration spent running callbacks.",
+		                              bounds, ARRAY_LEN(bounds));
 	}
-	if (l->m_busy) {
+	if (l->m_busy && uv_loop_configure(&l->uv, UV_METRICS_IDLE_TIME) == 0) {
 		uv_prepare_init(&l->uv, &l->busy_prepare);
-		uv_check_init(&l->uv, &l->busy_check);
-		l->busy_prepare.data = l->busy_check.data = l;
-		uv_prepare_start(&l->busy_prepare, busy_end);
-		uv_check_start(&l->busy_check, busy_start);
-		/* Probes must not keep the loop alive on their own. */
+		l->busy_prepare.data = l;
+		uv_prepare_start(&l->busy_prepare, busy_probe);
+		/* The probe must not keep the loop alive on its own. */
 		uv_unref((uv_handle_t *)&l->busy_prepare);
-		uv_unref((uv_handle_t *)&l->busy_check);
+	} else {
+		l->m_busy = NULL;
 	}
 
 	l->http = http_new(l);
@@ -239,6 +238,8 @@ int loop_run(struct loop *l)
 {
 	if (l->state == LOOP_DONE)
 		return -1;
+	l->busy_last_ns = time_mono_ns(); /* up to the first poll counts as busy */
+	l->busy_last_idle_ns = l->m_busy ? uv_metrics_idle_time(&l->uv) : 0;
 	while (l->state != LOOP_TEARDOWN) {
 		/* uv_run only returns early when nothing keeps the loop alive
 		 * (the signal handles normally do): tear down anyway. */
@@ -288,9 +289,11 @@ void loop_sul_schedule(struct loop *l, struct lws_sorted_usec_list *sul,
 
 void loop_sul_cancel(struct loop *l, struct lws_sorted_usec_list *sul)
 {
+	/* Once the context is gone so is the list the timer was on. */
+	if (!l->lws)
+		return;
 	lws_sul_cancel(sul);
-	if (l->lws)
-		lws_cancel_service(l->lws);
+	lws_cancel_service(l->lws);
 }
 
 void loop_wsi_timer(struct loop *l, struct lws *wsi, int64_t us)

@@ -102,8 +102,7 @@ struct loop {
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_timer_t drain_timer;
 	uv_prepare_t busy_prepare; /* busy-time probe (metrics only) */
-	uv_check_t busy_check;
-	uint64_t busy_since_ns;
+	uint64_t busy_last_ns, busy_last_idle_ns;
 	struct metric *m_busy;
 	uint64_t drain_start_ms, drain_deadline_ms;
 	int uv_inited;
@@ -143,8 +142,8 @@ void loop_free(struct loop *l);
 /*
  * Schedule an lws sorted-usec-list timer `us` microseconds from now and wake
  * lws so that it arms its timer even when called from outside lws callbacks.
- * `sul` must stay valid until it fires or is cancelled with
- * loop_sul_cancel().
+ * `sul` must stay valid until it fires, is cancelled with loop_sul_cancel(),
+ * or the loop has torn down (pending timers are then dropped unfired).
  */
 void loop_sul_schedule(struct loop *l, struct lws_sorted_usec_list *sul,
                        void (*cb)(struct lws_sorted_usec_list *sul), int64_t us);

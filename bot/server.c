@@ -133,8 +133,8 @@ struct server_req {
 	int html;
 	const char *csp;
 	const char *cache;
-	struct buf extra;  /* "name\0value\0" pairs */
-	const char *allow; /* Allow header of a 405 */
+	struct buf extra; /* "name\0value\0" pairs */
+	char allow[64];   /* Allow header of a 405, "" otherwise */
 };
 
 struct hconn {
@@ -434,7 +434,7 @@ static int write_headers(struct server_req *req, struct lws *wsi)
 	                      &p, end)) {
 		return -1;
 	}
-	if (req->allow && add_header(wsi, "allow", req->allow, &p, end))
+	if (req->allow[0] && add_header(wsi, "allow", req->allow, &p, end))
 		return -1;
 	if (req->close_after && add_header(wsi, "connection", "close", &p, end))
 		return -1;
@@ -523,10 +523,8 @@ static void dispatch(struct server_req *req)
 		req_free(req); /* responded while the connection was already gone */
 }
 
-static const char *method_allow(unsigned m)
+static void method_allow(unsigned m, char *allow, size_t n)
 {
-	static char allow[64];
-	allow[0] = '\0';
 	static const struct {
 		unsigned bit;
 		const char *name;
@@ -535,13 +533,12 @@ static const char *method_allow(unsigned m)
 	             {SERVER_PUT, "PUT"},
 	             {SERVER_DELETE, "DELETE"},
 	             {SERVER_PATCH, "PATCH"}};
+	allow[0] = '\0';
 	for (size_t i = 0; i < ARRAY_LEN(names); i++)
 		if (m & names[i].bit) {
-			if (allow[0])
-				strncat(allow, ", ", sizeof(allow) - strlen(allow) - 1);
-			strncat(allow, names[i].name, sizeof(allow) - strlen(allow) - 1);
+			size_t used = strlen(allow);
+			snprintf(allow + used, n - used, "%s%s", used ? ", " : "", names[i].name);
 		}
-	return allow;
 }
 
 /* LWS_CALLBACK_HTTP: a request's headers are in.  Returns the value for lws. */
@@ -591,7 +588,7 @@ static int http_request(struct lws *wsi, struct listener *li, const char *uri)
 	req->route = r;
 	if (!r && strcmp(req->path, "/healthz") == 0) {
 		if (req->method != SERVER_GET) {
-			req->allow = "GET, HEAD";
+			snprintf(req->allow, sizeof(req->allow), "GET, HEAD");
 			server_respond_error(req, 405, "method not allowed");
 		} else {
 			respond_health(req);
@@ -608,7 +605,7 @@ static int http_request(struct lws *wsi, struct listener *li, const char *uri)
 	}
 	if (r->kind == R_STATIC) {
 		if (req->method != SERVER_GET) {
-			req->allow = "GET, HEAD";
+			snprintf(req->allow, sizeof(req->allow), "GET, HEAD");
 			server_respond_error(req, 405, "method not allowed");
 			return 0;
 		}
@@ -618,7 +615,7 @@ static int http_request(struct lws *wsi, struct listener *li, const char *uri)
 		return 0;
 	}
 	if (!req->method || !(r->methods & req->method)) {
-		req->allow = method_allow(r->methods);
+		method_allow(r->methods, req->allow, sizeof(req->allow));
 		server_respond_error(req, 405, "method not allowed");
 		return 0;
 	}

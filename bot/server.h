@@ -14,9 +14,11 @@
  *
  * Routes may be added at any time (later modules plug theirs into an
  * existing listener); a path matches exactly, or as a prefix when the route
- * path ends in '*' (e.g. "/api/tickets/" followed by '*').  Exact routes win over prefix routes,
- * longer prefixes over shorter ones.  An unknown path answers 404, a known
- * path with a method it does not serve 405.
+ * path ends in '*' ("/api/tickets/" followed by '*').  Exact routes win over
+ * prefix routes, longer prefixes over shorter ones.  An unknown path answers
+ * 404, a known path with a method it does not serve 405, a WebSocket path
+ * asked for without an upgrade 426.  An idle WebSocket gets a PING and is
+ * dropped when its peer stays silent (server_set_idle).
  *
  * Ownership: struct server and its listeners are created by server_new /
  * server_listen and freed by server_free (after loop_run returned: lws must

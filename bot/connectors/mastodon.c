@@ -20,6 +20,7 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,8 @@ struct mastodon {
 		unsigned outstanding;
 		uint64_t gen;
 		char page_max[MASTODON_MAX_ID + 1];
+		char req_min[MASTODON_MAX_ID + 1];  /* min_id of the page asked for */
+		char next_min[MASTODON_MAX_ID + 1]; /* min_id of the next page */
 	} cu;
 	int64_t read_wait_ms; /* GETs wait until then (rate limit) */
 	int read_strikes;
@@ -600,12 +603,12 @@ size_t mastodon_build_reply(const char *acct, const char *text, size_t max_chars
 	return n;
 }
 
-const char *mastodon_reply_visibility(const char *answered, int from_agent, int escalated,
+const char *mastodon_reply_visibility(const char *answered, int from_agent, int offline,
                                       int public_reply_done)
 {
 	if (!answered || strcmp(answered, "direct") == 0)
 		return "direct";
-	if (from_agent || (escalated && public_reply_done))
+	if (offline && (from_agent || public_reply_done))
 		return "direct";
 	if (!strcmp(answered, "public"))
 		return "public";
@@ -880,9 +883,8 @@ static void unauthorized(struct mastodon *ms, const char *where)
 	ms->unauthorized = 1;
 	connector_set_health(ms->c, HEALTH_DOWN, "401 from instance: check the token");
 	log_error("mastodon: the instance refused the access token (401): check the token",
-	          "connector=%s where=%s "
-	          "instance=%s retry_in_s=%ld",
-	          ms->c->name, where, ms->api, MASTODON_UNAUTHORIZED_RETRY_MS / 1000);
+	          "connector=%s where=%s instance=%s retry_in_s=%ld", ms->c->name, where, ms->api,
+	          MASTODON_UNAUTHORIZED_RETRY_MS / 1000);
 	if (ms->timers) {
 		uv_timer_stop(&ms->retry_timer);
 		timer_in(ms, &ms->retry_timer, on_retry, MASTODON_UNAUTHORIZED_RETRY_MS);
@@ -1110,7 +1112,8 @@ static void boot_begin(struct mastodon *ms)
 		return;
 	/* After a 401 the token may have been replaced in its file. */
 	if (ms->unauthorized && read_token(ms) < 0) {
-		unauthorized(ms, "token");
+		connector_set_health(ms->c, HEALTH_DOWN, "cannot read the token");
+		timer_in(ms, &ms->retry_timer, on_retry, MASTODON_UNAUTHORIZED_RETRY_MS);
 		return;
 	}
 	ms->boot = BOOT_VERIFY;
@@ -1160,6 +1163,7 @@ static void watchdog_cb(uv_timer_t *t)
 		         (unsigned long long)(now - ms->last_rx_ms));
 		ms->want_close = 1;
 		lws_callback_on_writable(ms->wsi);
+		loop_wsi_timer(ms->loop, ms->wsi, 2 * 1000 * 1000);
 	} else if (now - ms->last_rx_ms > PING_IDLE_MS && now - ms->ping_sent_ms > PING_IDLE_MS) {
 		ms->ping_due = 1;
 		ms->ping_sent_ms = now;
@@ -1241,6 +1245,11 @@ static void stream_rx(struct mastodon *ms, struct lws *wsi, const void *in, size
 	ms->rx_skip = ms->rx_lost = 0;
 }
 
+static struct mastodon *ms_of(struct lws *wsi)
+{
+	return wsi ? lws_get_opaque_user_data(wsi) : NULL;
+}
+
 static int stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
 	struct mastodon *ms;
@@ -1248,12 +1257,14 @@ static int stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (!ms)
 			return -1;
 		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
 		char auth[CONFIG_SECRET_MAX + 16];
 		int n = snprintf(auth, sizeof(auth), "Bearer %s", ms->token);
+		if (n < 0 || (size_t)n >= sizeof(auth))
+			return -1;
 		if (lws_add_http_header_by_name(
 		        wsi, (const unsigned char *)"authorization:", (unsigned char *)auth, n, p, end) ||
 		    lws_add_http_header_by_name(
@@ -1263,28 +1274,34 @@ static int stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (ms)
 			stream_gone(ms, wsi, in ? (const char *)in : NULL,
 			            wsi ? lws_http_client_http_response(wsi) : 0);
 		break;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (ms)
 			stream_open(ms, wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (ms)
 			stream_rx(ms, wsi, in, len);
 		break;
+	case LWS_CALLBACK_TIMER:
+		/* The watchdog's last resort for a socket that will not close. */
+		ms = ms_of(wsi);
+		if (ms && ms->want_close)
+			return -1;
+		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (ms)
 			ms->last_rx_ms = time_mono_ms();
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (!ms)
 			return -1;
 		if (ms->want_close || ms->closing) {
@@ -1299,7 +1316,7 @@ static int stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		}
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (ms && len >= 2) {
 			const unsigned char *b = in;
 			log_info("mastodon: the server closed the stream", "connector=%s code=%u",
@@ -1307,7 +1324,7 @@ static int stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		ms = lws_get_opaque_user_data(wsi);
+		ms = ms_of(wsi);
 		if (ms && ms->conn != CONN_NONE)
 			stream_gone(ms, wsi, "closed", 0);
 		break;
@@ -1362,13 +1379,21 @@ static void connect_stream(struct mastodon *ms)
 		schedule_retry(ms, "unusable streaming address");
 		return;
 	}
+	/* Host: with the port unless it is the scheme's own (lws takes the
+	 * name for SNI and the certificate check up to the first ':'). */
+	char host[sizeof(u.host) + 16];
+	int v6 = strchr(u.host, ':') != NULL;
+	if (u.port == (u.tls ? 443 : 80))
+		snprintf(host, sizeof(host), v6 && !u.tls ? "[%s]" : "%s", u.host);
+	else
+		snprintf(host, sizeof(host), v6 ? "[%s]:%d" : "%s:%d", u.host, u.port);
 	memset(&i, 0, sizeof(i));
 	i.context = ms->loop->lws;
 	i.vhost = ms->vh;
 	i.address = u.host;
 	i.port = u.port;
 	i.path = u.path;
-	i.host = u.host;
+	i.host = v6 && u.tls ? u.host : host;
 	i.ssl_connection = u.tls ? LCCSCF_USE_SSL : 0;
 	i.local_protocol_name = PROTOCOL_NAME;
 	i.pwsi = &ms->wsi;
@@ -1473,7 +1498,7 @@ static void catchup_failed(struct mastodon *ms, const char *why)
 	timer_in(ms, &ms->catch_timer, catch_timer_cb, d);
 }
 
-static void fetch_page(struct mastodon *ms);
+static void fetch_page(struct mastodon *ms, const char *min_id);
 
 /* Every post of the page came back from the daemon (or there was none). */
 static void page_finished(struct mastodon *ms)
@@ -1503,7 +1528,7 @@ static void page_finished(struct mastodon *ms)
 		ms->cu.running = 0;
 		return;
 	}
-	fetch_page(ms);
+	fetch_page(ms, ms->cu.next_min);
 }
 
 static void on_page(struct mastodon *ms, const struct http_response *r, void *arg)
@@ -1552,6 +1577,14 @@ static void on_page(struct mastodon *ms, const struct http_response *r, void *ar
 		return;
 	}
 	snprintf(ms->cu.page_max, sizeof(ms->cu.page_max), "%s", max_id);
+	/* The next page: where the Link header's rel="prev" points, as long as
+	 * that moves forward and skips nothing of this page; else from the
+	 * newest id of this page. */
+	char link_min[MASTODON_MAX_ID + 1];
+	snprintf(ms->cu.next_min, sizeof(ms->cu.next_min), "%s", max_id);
+	if (mastodon_link_min_id(r->link, link_min, sizeof(link_min)) == 1 &&
+	    mastodon_id_cmp(link_min, ms->cu.req_min) > 0 && mastodon_id_cmp(link_min, max_id) <= 0)
+		snprintf(ms->cu.next_min, sizeof(ms->cu.next_min), "%s", link_min);
 	ms->cu.empty = total == 0;
 	ms->cu.failed = 0;
 	ms->cu.outstanding = 0;
@@ -1581,8 +1614,9 @@ static void on_page(struct mastodon *ms, const struct http_response *r, void *ar
 		page_finished(ms);
 }
 
-/* GET the page after the cursor (or, on a first start, the newest mention). */
-static void fetch_page(struct mastodon *ms)
+/* GET the page after min_id (or, without one, on a first start, the
+ * newest mention). */
+static void fetch_page(struct mastodon *ms, const char *min_id)
 {
 	char path[256];
 	int64_t now = now_ms();
@@ -1592,12 +1626,13 @@ static void fetch_page(struct mastodon *ms)
 		timer_in(ms, &ms->catch_timer, catch_timer_cb, ms->read_wait_ms - now);
 		return;
 	}
-	ms->cu.first = !ms->cursor[0];
+	ms->cu.first = !min_id[0];
+	snprintf(ms->cu.req_min, sizeof(ms->cu.req_min), "%s", min_id);
 	if (ms->cu.first)
 		snprintf(path, sizeof(path), "/api/v1/notifications?types%%5B%%5D=mention&limit=1");
 	else
 		snprintf(path, sizeof(path), "/api/v1/notifications?types%%5B%%5D=mention&limit=%d&min_id=%s",
-		         MASTODON_PAGE_LIMIT, ms->cursor);
+		         MASTODON_PAGE_LIMIT, min_id);
 	if (api_call(ms, "GET", path, NULL, NULL, CATCHUP_BODY_MAX, on_page, (void *)(uintptr_t)ms->cu.gen) <
 	    0)
 		catchup_failed(ms, "cannot start the request");
@@ -1616,7 +1651,7 @@ static void catchup_start(struct mastodon *ms)
 	ms->cu.running = 1;
 	ms->cu.again = 0;
 	ms->cu.gen++;
-	fetch_page(ms);
+	fetch_page(ms, ms->cursor);
 }
 
 static void ms_post_done(struct connector *c, void *cookie, const struct post_ack *a)
@@ -1849,7 +1884,10 @@ static void post_part(struct mastodon *ms, struct ms_job *j)
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (!body) {
-		job_retry(ms, j, 0, "cannot build the request");
+		/* Only text that is not UTF-8 gets here: it never will be. */
+		progress_drop(ms, j->id);
+		connector_send_done(ms->c, j->id, SEND_FAIL, 0, "the reply is not valid UTF-8");
+		job_free(j);
 		return;
 	}
 	ms->inflight++;
@@ -1872,21 +1910,47 @@ static int idem_ok(const char *s)
 }
 
 /*
- * The offline rule: once a person has a public conversation, the bot's
- * first reply to it stays public (the short "let's take this to direct
- * messages") and everything after goes direct.  The mark remembers, per
- * ticket, which status got that public reply.
+ * Is a conversation with an open ticket one to take offline?  Yes for
+ * complaints, escalation rules (refunds, payments: their replies ask for a
+ * direct message), abuse and requests for a person; an unmatched question
+ * stays where it was asked.  When in doubt (a store error), yes.
  */
-static int public_reply_done(struct mastodon *ms, const struct outmsg *m, int *escalated, int64_t *ticket)
+static int ticket_offline(struct mastodon *ms, int64_t ticket)
+{
+	sqlite3_stmt *st = NULL;
+	int offline = 1;
+	if (sqlite3_prepare_v2(store_db(connector_store(ms->c)), "SELECT reason FROM tickets WHERE id = ?1",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return 1;
+	}
+	sqlite3_bind_int64(st, 1, ticket);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const unsigned char *reason = sqlite3_column_text(st, 0);
+		offline = !reason || strcmp((const char *)reason, "unmatched") != 0;
+	}
+	sqlite3_finalize(st);
+	return offline;
+}
+
+/*
+ * The offline rule: once a person has a public conversation about a
+ * complaint or a private matter, the bot's first reply to it stays public
+ * (the short "let's continue by direct message") and everything after it
+ * goes direct.  A mark per thread remembers, for its ticket, which status
+ * got that public reply.  Returns whether that reply went to another
+ * status already; *offline says whether the rule applies at all.
+ */
+static int public_reply_done(struct mastodon *ms, const struct outmsg *m, int *offline, int64_t *ticket)
 {
 	struct store_thread t;
 	char mark[MAP_MAX];
-	*escalated = 0;
+	*offline = 0;
 	*ticket = 0;
 	if (store_thread_get(connector_store(ms->c), PLATFORM, m->thread_key, &t) < 0 || !t.ticket_id ||
-	    t.owner == THREAD_BOT)
+	    t.owner == THREAD_BOT || !ticket_offline(ms, t.ticket_id))
 		return 0;
-	*escalated = 1;
+	*offline = 1;
 	*ticket = t.ticket_id;
 	if (map_get(ms, "offline", m->thread_key, mark, sizeof(mark)) != 1)
 		return 0;
@@ -1904,7 +1968,7 @@ static int ms_send(struct connector *c, const struct outmsg *m)
 {
 	struct mastodon *ms = c->priv;
 	char thread[STORE_MAX_KEY + 1], vis[16], acct[MASTODON_MAX_ACCT + 1];
-	int escalated = 0;
+	int offline = 0;
 	int64_t ticket = 0;
 
 	if (!m->reply_to_id ||
@@ -1919,9 +1983,9 @@ static int ms_send(struct connector *c, const struct outmsg *m)
 		return 0;
 	}
 	int from_agent = m->from && strcmp(m->from, "agent") == 0;
-	int done = public_reply_done(ms, m, &escalated, &ticket);
-	const char *v = mastodon_reply_visibility(vis, from_agent, escalated, done);
-	if (escalated && !from_agent && !done && strcmp(v, "direct") != 0) {
+	int done = public_reply_done(ms, m, &offline, &ticket);
+	const char *v = mastodon_reply_visibility(vis, from_agent, offline, done);
+	if (offline && !from_agent && !done && strcmp(v, "direct") != 0) {
 		char mark[MAP_MAX];
 		snprintf(mark, sizeof(mark), "%lld %s", (long long)ticket, m->reply_to_id);
 		map_set(ms, "offline", m->thread_key, mark);

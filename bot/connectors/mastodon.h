@@ -17,30 +17,35 @@
  *
  * Intake: `notification` events of type `mention` (payload parsed a second
  * time) become posts: HTML content to plain text (html2text.h), author from
- * the account (bots are marked and the pipeline ignores them), private when
- * the visibility is `direct`, the thread key from the reply chain (the root
- * status where known: a mention replying to one of the bot's own statuses
- * joins that status's thread).
+ * the account (bots are marked and the pipeline ignores them), private
+ * only when the visibility is `direct` (followers-only posts are read by
+ * others, so they count as public), the thread key from the reply chain
+ * (the root status where known: a mention replying to one of the bot's own
+ * statuses joins that status's thread).
  *
  * Catch-up: the cursor is the last stored notification id.  Every time the
- * stream (re)connects, GET /api/v1/notifications?types[]=mention&min_id=
- * pages forward from it; the cursor only advances past a page once every
- * post of it is durably stored, and past a streamed notification only
- * when no gap is open before it.  Posts seen twice (stream and catch-up)
- * are stored and answered once (the daemon deduplicates on the status id).
- * On the very first start (no cursor) the connector begins at the newest
- * mention: older mentions are not answered.
+ * stream (re)connects, and at each retry while it cannot,
+ * GET /api/v1/notifications?types[]=mention&min_id= pages forward from it,
+ * following the Link header's rel="prev" (the newest id of the page; a
+ * link that would skip or go back is ignored and the newest id used
+ * instead) until a page comes back empty.  The cursor only advances past
+ * a page once every post of it is durably stored, and past a streamed
+ * notification only when no gap is open before it.  Posts seen twice
+ * (stream and catch-up) are stored and answered once (the daemon
+ * deduplicates on the status id).  On the very first start (no cursor) the
+ * connector begins at the newest mention: older ones are not answered.
  *
  * Replies: POST /api/v1/statuses with in_reply_to_id, the visibility of
- * the conversation and Idempotency-Key from the outbox row.  Every reply
- * starts with "@acct " of the customer it answers; other @mentions in the
- * text are neutralised.  A public conversation that a person takes over
- * gets one short public reply; everything after it (agent replies, later
- * notices) goes direct.  Replies longer than the instance's limit are
- * split into a thread, each part within the limit (a URL counts as 23
- * characters).  X-RateLimit-Remaining / X-RateLimit-Reset (ISO-8601; a 429
- * has no Retry-After) hold every send until the reset; a rate-limited
- * reply waits, it never fails.
+ * the conversation and Idempotency-Key from the outbox row (at most
+ * MASTODON_MAX_INFLIGHT at a time).  Every reply starts with "@acct " of
+ * the customer it answers; other @mentions in the text are neutralised.  A
+ * public complaint (or anything else a person takes over, except a mere
+ * unmatched question) gets one short public reply; everything after it
+ * (agent replies, later notices) goes direct.  Replies longer than the
+ * instance's limit become a thread, each part within the limit (a URL
+ * counts as 23 characters).  X-RateLimit-Remaining / X-RateLimit-Reset
+ * (ISO-8601; a 429 has no Retry-After) hold every send until the reset; a
+ * rate-limited reply waits, it never fails.
  *
  * Store use: the catch-up cursor under the connector's name, and per status
  * the connector has seen or posted one row "<name>/status/<id>" =
@@ -169,12 +174,13 @@ size_t mastodon_build_reply(const char *acct, const char *text, size_t max_chars
 /*
  * The visibility of a reply.  `answered`: visibility of the status it
  * answers.  A direct conversation stays direct; elsewhere the reply
- * mirrors the answered status, except that once a person has the thread
- * (`escalated`) only the bot's first reply to it stays public
- * (`public_reply_done` = that reply went to another status already) and an
- * agent's reply always goes direct: the conversation is taken offline.
+ * mirrors the answered status, except in a conversation taken offline
+ * (`offline`: a person has it for a complaint, an escalation rule, abuse or
+ * a request for a person - not for a mere unmatched question), where only
+ * the bot's first reply stays public (`public_reply_done`: that reply went
+ * to another status already) and every agent reply goes direct.
  */
-const char *mastodon_reply_visibility(const char *answered, int from_agent, int escalated,
+const char *mastodon_reply_visibility(const char *answered, int from_agent, int offline,
                                       int public_reply_done);
 
 /*

@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, readFileSync } from 'node:fs';
-import { startDaemon, daemonMissing, httpGet, wsClient, sleep } from './lib/daemon.mjs';
+import { startDaemon, daemonMissing, httpGet, httpRequest, wsClient, sleep } from './lib/daemon.mjs';
 
 const missing = daemonMissing();
 let d;
@@ -32,8 +32,10 @@ test('/healthz answers on every listener with each connector', { skip: missing }
 		assert.ok(r.json, `not JSON: ${r.body}`);
 		assert.ok(JSON.stringify(r.json).includes('webchat'), r.body);
 	}
-	const head = await httpGet(d.url('/healthz'), {});
+	const head = await httpRequest(d.url('/healthz'), { method: 'HEAD' });
 	assert.equal(head.status, 200);
+	assert.equal(head.body, '');
+	assert.ok(Number(head.headers['content-length']) > 2);
 });
 
 test('/metrics is Prometheus text on the dashboard listener only', { skip: missing }, async () => {

@@ -17,6 +17,7 @@
 
 #include "http.h"
 #include "loop.h"
+#include "metrics.h"
 #include "util.h"
 
 struct fx {
@@ -209,6 +210,53 @@ static void test_leftover_handle(void **state)
 	assert_int_equal(f.L.uv_inited, 0);
 }
 
+/* The busy-time probe sees an iteration that blocks for 30 ms. */
+static void stop_now(uv_timer_t *t);
+
+static void block_30ms(uv_timer_t *t)
+{
+	struct fx *f = t->data;
+	uint64_t t0 = time_mono_ms();
+	while (time_mono_ms() - t0 < 30)
+		;
+	/* Relative to the iteration's cached time: never due in this one. */
+	uv_timer_start(&f->t2, stop_now, 30, 0);
+}
+
+static void stop_now(uv_timer_t *t)
+{
+	struct fx *f = t->data;
+	loop_stop(&f->L);
+}
+
+static void test_busy_metric(void **state)
+{
+	struct fx f;
+	memset(&f, 0, sizeof(f));
+	struct metrics *m = metrics_new();
+	struct loop_hooks h = {.arg = &f, .on_teardown = on_teardown, .metrics = m};
+	assert_int_equal(loop_init(&f.L, &h), 0);
+	uv_timer_init(&f.L.uv, &f.t1);
+	uv_timer_init(&f.L.uv, &f.t2);
+	f.t1.data = f.t2.data = &f;
+	uv_timer_start(&f.t1, block_30ms, 5, 0);
+	assert_int_equal(loop_run(&f.L), 0);
+	loop_free(&f.L);
+	struct buf b;
+	buf_init(&b, 0);
+	metrics_render(m, &b);
+	const char *le25 = strstr(b.p, "frontdesk_loop_busy_seconds_bucket{le=\"0.025\"} ");
+	const char *inf = strstr(b.p, "frontdesk_loop_busy_seconds_bucket{le=\"+Inf\"} ");
+	assert_non_null(le25);
+	assert_non_null(inf);
+	long below = strtol(le25 + strlen("frontdesk_loop_busy_seconds_bucket{le=\"0.025\"} "), NULL, 10);
+	long all = strtol(inf + strlen("frontdesk_loop_busy_seconds_bucket{le=\"+Inf\"} "), NULL, 10);
+	assert_true(all >= 1);
+	assert_true(all - below >= 1);
+	buf_free(&b);
+	metrics_free(m);
+}
+
 /* Start-up failed after loop_init: loop_free alone releases everything. */
 static void test_free_without_run(void **state)
 {
@@ -230,7 +278,7 @@ int main(void)
 	    cmocka_unit_test(test_signals),          cmocka_unit_test(test_second_signal_skips_drain),
 	    cmocka_unit_test(test_drain_deadline),   cmocka_unit_test(test_sul_from_uv),
 	    cmocka_unit_test(test_sigpipe_ignored),  cmocka_unit_test(test_leftover_handle),
-	    cmocka_unit_test(test_free_without_run),
+	    cmocka_unit_test(test_free_without_run), cmocka_unit_test(test_busy_metric),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

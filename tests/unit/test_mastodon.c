@@ -412,11 +412,15 @@ static void test_visibility(void **state)
 	assert_string_equal(mastodon_reply_visibility("unlisted", 0, 0, 0), "unlisted");
 	assert_string_equal(mastodon_reply_visibility("private", 0, 0, 0), "private");
 	assert_string_equal(mastodon_reply_visibility("direct", 0, 0, 0), "direct");
-	/* A person has the thread: the first bot reply stays public ... */
+	/* Taken offline: the first bot reply stays public ... */
 	assert_string_equal(mastodon_reply_visibility("public", 0, 1, 0), "public");
+	assert_string_equal(mastodon_reply_visibility("unlisted", 0, 1, 0), "unlisted");
 	/* ... the rest goes direct, and so does every agent reply. */
 	assert_string_equal(mastodon_reply_visibility("public", 0, 1, 1), "direct");
 	assert_string_equal(mastodon_reply_visibility("public", 1, 1, 0), "direct");
+	/* Not offline (an unmatched question): agents answer where it was asked. */
+	assert_string_equal(mastodon_reply_visibility("public", 1, 0, 0), "public");
+	assert_string_equal(mastodon_reply_visibility("unlisted", 1, 0, 1), "unlisted");
 	assert_string_equal(mastodon_reply_visibility("direct", 1, 0, 0), "direct");
 	assert_string_equal(mastodon_reply_visibility("weird", 0, 0, 0), "direct");
 	assert_string_equal(mastodon_reply_visibility(NULL, 0, 0, 0), "direct");
