@@ -62,6 +62,20 @@ struct new_row {
 	int64_t due_ms;
 };
 
+/*
+ * A committed group of posts whose acknowledgements wait for its WAL frames
+ * to reach the disk (store_defer_sync): echoes, outbox rows and dashboard
+ * updates are released only after the sync.
+ */
+struct batch {
+	struct ack *acks;
+	size_t nacks, capacks;
+	struct new_row *rows;
+	size_t nrows, caprows;
+	int64_t *tickets;
+	size_t ntickets, captickets;
+};
+
 struct daemon {
 	const char *config_path;
 	struct engine *boot;   /* the start-up engine: connectors borrow its config */
@@ -94,9 +108,20 @@ struct daemon {
 	size_t ntickets, captickets;
 	int rescan; /* re-read every pending outbox row after the commit */
 
+	/* Deferred sync: `waiting` committed and not yet syncing, `syncing`
+	 * covered by the fdatasync running on a worker thread, `now` the
+	 * group being settled by the loop thread. */
+	struct batch waiting, syncing, now;
+	uv_work_t sync_work;
+	int sync_running;
+	int sync_err;        /* written by the worker, read after it */
+	int sync_dir_worker; /* directory synced (worker thread's flag) */
+	int sync_dir_loop;   /* directory synced (loop thread's flag) */
+	uint64_t sync_start_ns;
+
 	int stopping;
 
-	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch;
+	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch, *m_sync;
 };
 
 /* --- connector services ---------------------------------------------------- */
@@ -391,43 +416,68 @@ static void maybe_checkpoint(struct daemon *d)
 
 static void flush_cb(uv_timer_t *h);
 
-int daemon_commit(struct daemon *d)
+/* Move the open group's acknowledgements, rows and tickets to the end of b. */
+static void batch_take(struct batch *b, struct daemon *d)
 {
-	int rc = 0;
-	size_t nacks = d->nacks;
-	uint64_t t0 = time_mono_ns();
-
-	if (store_in_tx(d->store)) {
-		rc = store_commit(d->store);
-		if (rc < 0) {
-			log_error("commit failed: posts of this batch are not acknowledged", "posts=%zu",
-			          nacks);
-			metric_inc(d->m_commit_fail);
-		} else {
-			metric_observe(d->m_commit, (double)(time_mono_ns() - t0) / 1e9);
-		}
+	if (b->nacks + d->nacks > b->capacks) {
+		b->capacks = 2 * (b->nacks + d->nacks) + 64;
+		b->acks = xrealloc(b->acks, b->capacks * sizeof(*b->acks));
 	}
-	if (nacks)
-		metric_observe(d->m_batch, (double)nacks);
+	if (d->nacks)
+		memcpy(b->acks + b->nacks, d->acks, d->nacks * sizeof(*d->acks));
+	b->nacks += d->nacks;
+	if (b->nrows + d->nrows > b->caprows) {
+		b->caprows = 2 * (b->nrows + d->nrows) + 64;
+		b->rows = xrealloc(b->rows, b->caprows * sizeof(*b->rows));
+	}
+	if (d->nrows)
+		memcpy(b->rows + b->nrows, d->rows, d->nrows * sizeof(*d->rows));
+	b->nrows += d->nrows;
+	if (b->ntickets + d->ntickets > b->captickets) {
+		b->captickets = 2 * (b->ntickets + d->ntickets) + 64;
+		b->tickets = xrealloc(b->tickets, b->captickets * sizeof(*b->tickets));
+	}
+	if (d->ntickets)
+		memcpy(b->tickets + b->ntickets, d->tickets, d->ntickets * sizeof(*d->tickets));
+	b->ntickets += d->ntickets;
+	d->nacks = d->nrows = d->ntickets = 0; /* client_id ownership moved with the acks */
+}
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->nacks; i++)
+		free(b->acks[i].client_id);
+	free(b->acks);
+	free(b->rows);
+	free(b->tickets);
+	memset(b, 0, sizeof(*b));
+}
+
+/*
+ * Release a group that is durable (rc 0) or lost (rc -1): hand its rows to
+ * the outbox, tell the dashboard, acknowledge its posts to their
+ * connectors.  b is emptied (its memory kept for the next group).
+ */
+static void settle(struct daemon *d, struct batch *b, int rc)
+{
+	if (b->nacks)
+		metric_observe(d->m_batch, (double)b->nacks);
 	if (rc == 0) {
-		for (size_t i = 0; i < d->nrows; i++)
-			outbox_add(d->outbox, d->rows[i].id, d->rows[i].thread_id, d->rows[i].due_ms);
-		for (size_t i = 0; d->dash && i < d->ntickets; i++)
-			dashboard_notify_change(d->dash, d->tickets[i]);
+		for (size_t i = 0; i < b->nrows; i++)
+			outbox_add(d->outbox, b->rows[i].id, b->rows[i].thread_id, b->rows[i].due_ms);
+		for (size_t i = 0; d->dash && i < b->ntickets; i++)
+			dashboard_notify_change(d->dash, b->tickets[i]);
 	} else {
-		/* What the timers and views believed of the batch is gone. */
+		/* What the timers and views believed of the group is gone. */
+		d->rescan = 1;
 		if (d->sla)
 			sla_changed(d->sla, 0);
 		if (d->dash)
 			dashboard_notify_change(d->dash, 0);
 	}
-	d->nrows = 0;
-	d->ntickets = 0;
-	/* Acknowledge after durability; a post_done may write (cursor), which
-	 * goes into the next transaction. */
-	d->nacks = 0;
-	for (size_t i = 0; i < nacks; i++) {
-		struct ack *a = &d->acks[i];
+	/* A post_done may write (a cursor): that goes into the next group. */
+	for (size_t i = 0; i < b->nacks; i++) {
+		struct ack *a = &b->acks[i];
 		struct post_ack pa = {
 		    .status = rc == 0 ? a->status : POST_FAILED,
 		    .message_id = rc == 0 ? a->message_id : 0,
@@ -438,19 +488,141 @@ int daemon_commit(struct daemon *d)
 			a->c->ops->post_done(a->c, a->cookie, &pa);
 		free(a->client_id);
 	}
-	if (rc < 0 || d->rescan) {
+	b->nacks = b->nrows = b->ntickets = 0;
+}
+
+static void sync_work_cb(uv_work_t *w)
+{
+	struct daemon *d = w->data;
+	d->sync_err = store_sync_wal(store_path(d->store), &d->sync_dir_worker);
+}
+
+static void after_settle(struct daemon *d);
+static void sync_start(struct daemon *d);
+
+static void sync_after_cb(uv_work_t *w, int status)
+{
+	struct daemon *d = w->data;
+	int rc = 0;
+
+	d->sync_running = 0;
+	if (d->loop.state >= LOOP_TEARDOWN) {
+		/* on_teardown settled every group with a sync of its own, and
+		 * the connectors are closed: nothing is left to acknowledge. */
+		for (size_t i = 0; i < d->syncing.nacks; i++)
+			free(d->syncing.acks[i].client_id);
+		d->syncing.nacks = d->syncing.nrows = d->syncing.ntickets = 0;
+		return;
+	}
+	if (status != 0 || d->sync_err != 0) {
+		log_error("WAL sync failed: posts of this group are not acknowledged", "posts=%zu error=%d",
+		          d->syncing.nacks, status != 0 ? status : d->sync_err);
+		metric_inc(d->m_commit_fail);
+		rc = -1;
+	} else {
+		metric_observe(d->m_sync, (double)(time_mono_ns() - d->sync_start_ns) / 1e9);
+	}
+	settle(d, &d->syncing, rc);
+	if (d->waiting.nacks || d->waiting.nrows || d->waiting.ntickets)
+		sync_start(d);
+	after_settle(d);
+}
+
+/* Sync everything committed so far on a worker thread (one at a time). */
+static void sync_start(struct daemon *d)
+{
+	struct batch t = d->syncing; /* empty: swap to keep both buffers */
+	d->syncing = d->waiting;
+	d->waiting = t;
+	d->sync_work.data = d;
+	d->sync_start_ns = time_mono_ns();
+	if (uv_queue_work(&d->loop.uv, &d->sync_work, sync_work_cb, sync_after_cb) == 0) {
+		d->sync_running = 1;
+		return;
+	}
+	/* No worker: sync here. */
+	int err = store_sync_wal(store_path(d->store), &d->sync_dir_loop);
+	settle(d, &d->syncing, err == 0 ? 0 : -1);
+}
+
+/* What follows every settled group: deliver, schedule the flush, checkpoint. */
+static void after_settle(struct daemon *d)
+{
+	if (d->rescan) {
 		d->rescan = 0;
 		outbox_reload(d->outbox);
 	}
 	outbox_run(d->outbox);
 	/* The sends above marked rows sent in a new transaction.  It rides
-	 * with the next iteration's commit (one fsync per iteration under
-	 * load); when nothing else comes, the flush timer commits it soon.  A
-	 * crash before that re-sends those rows with their idempotency keys. */
+	 * with the next iteration's commit; when nothing else comes, the
+	 * flush timer commits it soon.  A crash before that re-sends those
+	 * rows with their idempotency keys. */
 	if (store_in_tx(d->store) && !uv_is_active((uv_handle_t *)&d->flush_timer) && d->handles)
 		uv_timer_start(&d->flush_timer, flush_cb, FLUSH_MS, 0);
 	maybe_checkpoint(d);
+}
+
+/*
+ * Commit the open group.  With a deferred-sync store the group waits for
+ * a WAL sync on a worker thread before anything of it is acknowledged;
+ * `now` syncs on this thread instead (an agent's action, a reload, a
+ * shutdown: rare, and their callers report success right after), which
+ * also makes every group committed before it durable.
+ */
+static int commit_group(struct daemon *d, int now)
+{
+	int rc = 0;
+	uint64_t t0 = time_mono_ns();
+
+	if (store_in_tx(d->store)) {
+		rc = store_commit(d->store);
+		if (rc < 0) {
+			log_error("commit failed: posts of this batch are not acknowledged", "posts=%zu",
+			          d->nacks);
+			metric_inc(d->m_commit_fail);
+		} else {
+			metric_observe(d->m_commit, (double)(time_mono_ns() - t0) / 1e9);
+		}
+	}
+	if (rc == 0 && store_sync_deferred(d->store) && !now && !d->stopping) {
+		if (d->nacks || d->nrows || d->ntickets) {
+			batch_take(&d->waiting, d);
+			if (!d->sync_running)
+				sync_start(d);
+		}
+		after_settle(d);
+		return 0;
+	}
+	if (rc == 0 && store_sync_deferred(d->store)) {
+		uint64_t s0 = time_mono_ns();
+		int err = store_sync_wal(store_path(d->store), &d->sync_dir_loop);
+		if (err != 0) {
+			log_error("WAL sync failed: posts of this batch are not acknowledged",
+			          "posts=%zu error=%d", d->nacks, err);
+			metric_inc(d->m_commit_fail);
+			rc = -1;
+		} else {
+			metric_observe(d->m_sync, (double)(time_mono_ns() - s0) / 1e9);
+			/* Everything committed earlier is on disk as well. */
+			settle(d, &d->syncing, 0);
+			settle(d, &d->waiting, 0);
+		}
+	}
+	batch_take(&d->now, d);
+	settle(d, &d->now, rc);
+	after_settle(d);
 	return rc;
+}
+
+int daemon_commit(struct daemon *d)
+{
+	return commit_group(d, 0);
+}
+
+/* Commit and make it durable before returning (see commit_group). */
+static int daemon_commit_now(struct daemon *d)
+{
+	return commit_group(d, 1);
 }
 
 static void flush_cb(uv_timer_t *h)
@@ -589,6 +761,8 @@ static int drained(struct loop *l, void *arg)
 	(void)l;
 	if (d->nacks || store_in_tx(d->store))
 		daemon_commit(d);
+	if (d->sync_running || d->waiting.nacks || d->waiting.nrows)
+		return 0;
 	if (!outbox_idle(d->outbox, LOOP_DRAIN_MS))
 		return 0;
 	if (d->notifier && !notify_idle(d->notifier))
@@ -629,7 +803,7 @@ static int env_commit(void *arg)
 {
 	struct daemon *d = arg;
 	d->rescan = 1;
-	return daemon_commit(d);
+	return daemon_commit_now(d);
 }
 
 /* Commit for the dashboard: an agent's claim, release, resolve or reply
@@ -638,7 +812,7 @@ static int dash_commit(void *arg)
 {
 	struct daemon *d = arg;
 	d->rescan = 1;
-	int rc = daemon_commit(d);
+	int rc = daemon_commit_now(d);
 	if (d->sla)
 		sla_changed(d->sla, 0);
 	return rc;
@@ -714,6 +888,9 @@ static void register_metrics(struct daemon *d)
 	static const double sizes[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
 	d->m_batch = metrics_histogram(m, "store_batch_posts", "Posts per group transaction.", sizes,
 	                               ARRAY_LEN(sizes));
+	d->m_sync = metrics_histogram(m, "store_sync_seconds",
+	                              "Time to make committed groups durable (WAL fdatasync, off the loop).",
+	                              NULL, 0);
 	metrics_add_process(m);
 }
 
@@ -777,6 +954,9 @@ static void daemon_free(struct daemon *d)
 	free(d->acks);
 	free(d->rows);
 	free(d->tickets);
+	batch_free(&d->waiting);
+	batch_free(&d->syncing);
+	batch_free(&d->now);
 }
 
 int daemon_run(const char *config_path)
@@ -811,6 +991,9 @@ int daemon_run(const char *config_path)
 		daemon_free(d);
 		return 1;
 	}
+	/* Durable (synchronous: full) without fsync on the loop thread. */
+	if (d->boot->cfg->store_sync_full && store_defer_sync(d->store) < 0)
+		log_warn("store: commits sync on the loop thread", "path=%s", d->boot->cfg->store_path);
 	d->metrics = metrics_new();
 	register_metrics(d);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,8 +255,9 @@ struct store {
 	sqlite3_stmt *st[Q_COUNT];
 	int64_t data_version;
 	int wal_pages;
-	int tx_open; /* we began a group transaction and have not ended it */
-	int tx_lost; /* SQLite rolled it back on its own (disk full, I/O error) */
+	int tx_open;       /* we began a group transaction and have not ended it */
+	int tx_lost;       /* SQLite rolled it back on its own (disk full, I/O error) */
+	int deferred_sync; /* commits do not sync; the owner syncs the WAL (store_sync_wal) */
 };
 
 /* Log a SQLite failure: what we were doing and SQLite's own message. */
@@ -609,6 +611,51 @@ int store_checkpoint(const char *path)
 	}
 	sqlite3_close(db);
 	return rc == SQLITE_OK ? 0 : -1;
+}
+
+int store_defer_sync(struct store *s)
+{
+	if (exec(s, "PRAGMA synchronous = NORMAL", "defer sync") < 0)
+		return -1;
+	s->deferred_sync = 1;
+	return 0;
+}
+
+int store_sync_deferred(const struct store *s)
+{
+	return s->deferred_sync;
+}
+
+int store_sync_wal(const char *path, int *dir_synced)
+{
+	char wal[PATH_MAX];
+	int rc = 0;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+		return -ENAMETOOLONG;
+	int fd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* no WAL: nothing uncommitted to disk */
+	if (fdatasync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0 && !*dir_synced) {
+		/* The directory entry of the WAL must be on disk too, once. */
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		else
+			snprintf(dir, sizeof(dir), ".");
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			if (fsync(dfd) == 0)
+				*dir_synced = 1;
+			close(dfd);
+		}
+	}
+	return rc;
 }
 
 /* --- savepoints --------------------------------------------------------- */

@@ -88,6 +88,24 @@ int store_wal_pages(const struct store *s);
  */
 int store_checkpoint(const char *path);
 
+/*
+ * Durable commits without waiting for the disk on the caller's thread:
+ * after store_defer_sync() commits only write the WAL (synchronous=NORMAL),
+ * and the caller must make them durable with store_sync_wal() before it
+ * acknowledges anything of them.  Together that is the guarantee of
+ * synchronous=FULL (the WAL is on disk before a commit is acknowledged),
+ * with the fsync moved to a worker thread where one sync covers every
+ * commit made while the previous one ran.  0 or -1.
+ */
+int store_defer_sync(struct store *s);
+int store_sync_deferred(const struct store *s);
+/*
+ * fdatasync the WAL of the database at `path`, and its directory the first
+ * time (*dir_synced 0 -> 1), so the WAL file itself survives a power cut.
+ * Touches no connection: safe on a worker thread.  0 or -errno.
+ */
+int store_sync_wal(const char *path, int *dir_synced);
+
 /* --- posts and threads ----------------------------------------------- */
 
 /* What the store knows about a thread (see struct thread_state). */

@@ -240,6 +240,53 @@ static void group_commit_visibility(void **state)
 	store_close(s);
 }
 
+/* Deferred sync: commits only write the WAL; store_sync_wal makes them
+ * durable from any thread, and a writer that dies after the sync (without
+ * closing the store) has lost nothing. */
+static void deferred_sync(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision d = answer();
+	const char *parts[] = {"hi"};
+	struct store_recorded rec;
+
+	assert_int_equal(count(s, "PRAGMA synchronous"), 2); /* FULL by default */
+	assert_int_equal(store_sync_deferred(s), 0);
+	assert_int_equal(store_defer_sync(s), 0);
+	assert_int_equal(store_sync_deferred(s), 1);
+	assert_int_equal(count(s, "PRAGMA synchronous"), 1); /* NORMAL: no fsync in commit */
+	store_close(s);
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[256];
+		struct store *c = store_open(path, 1, err, sizeof(err));
+		if (!c || store_defer_sync(c) < 0)
+			_exit(2);
+		struct post p = mkpost("synced", "th1", "hello");
+		if (record(c, &p, &d, parts, 1, &rec) < 0 || store_commit(c) < 0)
+			_exit(3);
+		int dir_synced = 0;
+		if (store_sync_wal(path, &dir_synced) != 0 || !dir_synced)
+			_exit(4);
+		kill(getpid(), SIGKILL); /* no close, no checkpoint */
+		_exit(5);
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_int_equal(outside_count("SELECT count(*) FROM posts WHERE post_id = 'synced'"), 1);
+
+	/* No WAL at all: nothing to sync, and not an error. */
+	char none[160];
+	int flag = 0;
+	snprintf(none, sizeof(none), "%s/none.db", dir);
+	assert_int_equal(store_sync_wal(none, &flag), 0);
+	assert_int_equal(flag, 0);
+}
+
 static void tickets_and_withdrawal(void **state)
 {
 	(void)state;
@@ -598,6 +645,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(newer_schema_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(post_recorded_and_deduped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(group_commit_visibility, setup, teardown),
+	    cmocka_unit_test_setup_teardown(deferred_sync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(tickets_and_withdrawal, setup, teardown),
 	    cmocka_unit_test_setup_teardown(outbox_states_survive_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(killed_writer_leaves_consistent_store, setup, teardown),
