@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "connector.h"
+#include "dashboard.h"
 #include "hours.h"
 #include "outbox.h"
 #include "store.h"
@@ -559,25 +560,6 @@ static size_t max_text(struct queue *q, const char *connector)
 	return ops ? ops->max_text : 0;
 }
 
-/* The agent's text with the signature every reply carries ("— Sam", as the
- * dashboard signs), unless the agent already signed it so.  Caller frees. */
-static char *signed_reply(const char *text, const char *name)
-{
-	size_t tl = strlen(text);
-	while (tl &&
-	       (text[tl - 1] == ' ' || text[tl - 1] == '\n' || text[tl - 1] == '\r' || text[tl - 1] == '\t'))
-		tl--;
-	char *sig = xasprintf("\xE2\x80\x94 %s", name);
-	size_t sl = strlen(sig);
-	char *out;
-	if (tl >= sl && memcmp(text + tl - sl, sig, sl) == 0)
-		out = xstrndup(text, tl);
-	else
-		out = xasprintf("%.*s\n%s", (int)tl, text, sig);
-	free(sig);
-	return out;
-}
-
 enum action_kind { A_CLAIM, A_REPLY, A_RELEASE, A_RESOLVE };
 
 static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const struct agent_conf *agent,
@@ -639,7 +621,7 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 			fprintf(stderr, "frontdesk queue: the reply is empty\n");
 			return EXIT_USAGE;
 		}
-		char *full = signed_reply(t, name);
+		char *full = dashboard_sign_reply(t, name);
 		size_t n = outbox_split(full, max_text(q, connector), parts, STORE_MAX_PARTS);
 		free(full);
 		rc =

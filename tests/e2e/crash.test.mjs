@@ -13,9 +13,9 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { freePort } from './lib/daemon.mjs';
 
 const BUILD = process.env.BUILD || 'build';
 const BIN = path.resolve(BUILD, 'frontdesk');
@@ -24,17 +24,6 @@ const VISITORS = 16;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.unref();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
-		});
-	});
-}
 
 async function setup() {
 	const dir = mkdtempSync(path.join(tmpdir(), 'fd-crash-'));

@@ -16,11 +16,11 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { startWebhookReceiver } from './lib/receivers-http.mjs';
+import { freePort } from './lib/daemon.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BUILD = process.env.BUILD || 'build';
@@ -30,17 +30,6 @@ const SMTP_PASSWORD = 'pw-' + Math.random().toString(36).slice(2) + '-never-logg
 const ZWSP = '\u200b';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.unref();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
-		});
-	});
-}
 
 // The SMTP sink: resolves once it listens; mails[] fills as messages arrive.
 function startSmtpSink() {

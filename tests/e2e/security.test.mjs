@@ -17,9 +17,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { freePort } from './lib/daemon.mjs';
 
 const BUILD = process.env.BUILD || 'build';
 const BIN = path.resolve(BUILD, 'frontdesk');
@@ -43,17 +43,6 @@ human: "A person will reply by {{due}}."
 waiting: "We have your message; a person will reply soon."
 `;
 
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.unref();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
-		});
-	});
-}
 
 async function startDaemon() {
 	const d = { dir: mkdtempSync(path.join(tmpdir(), 'fd-sec-')), log: '' };

@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
+import { freePort } from './lib/daemon.mjs';
 
 const BUILD = process.env.BUILD || 'build';
 const BIN = path.resolve(BUILD, 'frontdesk');
@@ -41,17 +41,6 @@ words: { terrible: -3, awful: -3, great: 2 }
 abusive: ["idiot*"]
 `;
 
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.unref();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
-		});
-	});
-}
 
 // A daemon in its own directory with its own config; resolves once the
 // web chat listens.
