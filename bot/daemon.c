@@ -351,7 +351,7 @@ static enum post_status take_post(struct daemon *d, struct connector *c, const s
 		*ts = now;
 		log_decision(p, &dec, &rec);
 		metric_add_l(d->m_decisions, 1, dec.ignored ? "ignore" : action_name(dec.action),
-		             dec.reason ? dec.reason : "");
+		             dec.reason ? dec.reason : "", dec.rule ? dec.rule : "");
 	}
 	for (size_t i = 0; i < nparts; i++)
 		free(parts[i]);
@@ -877,8 +877,8 @@ static void register_metrics(struct daemon *d)
 {
 	struct metrics *m = d->metrics;
 	d->m_posts = metrics_counter(m, "posts_total", "Posts received, by connector.", "connector");
-	d->m_decisions =
-	    metrics_counter(m, "decisions_total", "Decisions taken, by action and reason.", "action,reason");
+	d->m_decisions = metrics_counter(m, "decisions_total", "Decisions taken, by action, reason and rule.",
+	                                 "action,reason,rule");
 	d->m_dups =
 	    metrics_counter(m, "posts_duplicate_total", "Posts received again and not decided again.", NULL);
 	d->m_commit =

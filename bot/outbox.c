@@ -116,6 +116,7 @@ struct entry {
 	int64_t id;
 	int attempts;
 	int64_t due_ms;
+	int64_t queued_ms; /* when this process queued it: delivery latency */
 };
 
 struct tq {
@@ -140,7 +141,7 @@ struct outbox {
 	uint64_t rng;
 	int running;
 	int closed;
-	struct metric *m_sent, *m_retry, *m_failed, *m_cancelled;
+	struct metric *m_sent, *m_retry, *m_failed, *m_cancelled, *m_latency;
 };
 
 static int64_t real_now_ms(void)
@@ -262,7 +263,8 @@ static void enqueue(struct outbox *o, int64_t id, int64_t thread_id, int attempt
 	while (at > t->head + (size_t)t->inflight && t->e[at - 1].id > id)
 		at--;
 	memmove(t->e + at + 1, t->e + at, (t->n - at) * sizeof(*t->e));
-	t->e[at] = (struct entry){.id = id, .attempts = attempts, .due_ms = due_ms};
+	t->e[at] =
+	    (struct entry){.id = id, .attempts = attempts, .due_ms = due_ms, .queued_ms = outbox_now_ms()};
 	t->n++;
 	imap_put(&o->ids, id, t);
 	if (at == t->head && t->heap_idx >= 0) {
@@ -409,6 +411,11 @@ void outbox_metrics(struct outbox *o, struct metrics *m)
 	o->m_cancelled = metrics_counter(m, "outbox_cancelled_total",
 	                                 "Bot replies withdrawn because an agent took the thread.", NULL);
 	metrics_gauge_fn(m, "outbox_pending", "Outbox rows not yet delivered.", pending_gauge, o);
+	o->m_latency =
+	    metrics_histogram(m, "delivery_seconds",
+	                      "From a reply being queued (after its commit) to its delivery, retries "
+	                      "included.",
+	                      NULL, 0);
 }
 
 static void load_row(void *arg, int64_t id, int64_t thread_id, int64_t not_before_ms, int attempts)
@@ -575,6 +582,7 @@ void outbox_done(struct outbox *o, int64_t id, enum send_result r, long retry_af
 			log_warn("outbox sent mark not stored", "outbox=%lld", (long long)id);
 		}
 		metric_inc(o->m_sent);
+		metric_observe(o->m_latency, (double)(now - e->queued_ms) / 1000.0);
 		settle_head(o, t);
 	} else if (r == SEND_FAIL || attempts >= OUTBOX_MAX_ATTEMPTS) {
 		log_error("outbox delivery failed", "outbox=%lld attempts=%d detail=%s", (long long)id,

@@ -55,6 +55,15 @@ test('/metrics is Prometheus text on the dashboard listener only', { skip: missi
 	assert.match(r.body, /^# TYPE frontdesk_resident_memory_bytes gauge$/m);
 	assert.match(r.body, /^frontdesk_http_server_requests_total\{listener="[^"]+",code="200"\} \d+$/m);
 	assert.match(r.body, /^# TYPE frontdesk_ws_connections gauge$/m);
+	// The issue's list: posts, decisions by action and rule, replies
+	// delivered, delivery latency, outbox depth, retries, open tickets.
+	assert.match(r.body, /^frontdesk_posts_total\{connector="webchat"\} [1-9]\d*$/m);
+	assert.match(r.body, /^frontdesk_decisions_total\{action="answer",reason="",rule="[a-z0-9._-]+"\} [1-9]\d*$/m);
+	assert.match(r.body, /^frontdesk_outbox_sent_total [1-9]\d*$/m);
+	assert.match(r.body, /^frontdesk_delivery_seconds_count [1-9]\d*$/m);
+	assert.match(r.body, /^frontdesk_outbox_pending \d+$/m);
+	assert.match(r.body, /^frontdesk_outbox_retries_total \d+$/m);
+	assert.match(r.body, /^frontdesk_tickets_open \d+$/m);
 
 	const other = await httpGet(d.url('/metrics', 'webchat'));
 	assert.equal(other.status, 404);
