@@ -477,6 +477,11 @@ static void on_message(struct wc_conn *k, json_t *msg)
 		random_token(rnd, sizeof(rnd), 12);
 		snprintf(post_id, sizeof(post_id), "%s/~%s", k->thread_key, rnd);
 	}
+	/* What agents see as the author: readable, and not the resume token
+	 * (the thread key is a separate random value).  Not a name, so
+	 * replies do not greet the customer with it. */
+	char handle[32];
+	snprintf(handle, sizeof(handle), "web visitor %.6s", k->thread_key + 2);
 	const struct connector_conf *cc = wc->c->conf;
 	struct post p = {
 	    .platform = "webchat",
@@ -485,6 +490,7 @@ static void on_message(struct wc_conn *k, json_t *msg)
 	    .thread_key = k->thread_key,
 	    .reply_to_id = post_id,
 	    .author_id = k->thread_key,
+	    .author_handle = handle,
 	    .channel = cc && cc->channel ? cc->channel : "webchat",
 	    .text = text,
 	    .client_id = client_id,
