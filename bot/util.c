@@ -68,20 +68,18 @@ char *xstrndup(const char *s, size_t n)
 
 char *xasprintf(const char *fmt, ...)
 {
-	struct buf b;
 	va_list ap;
 
-	buf_init(&b, 0);
 	va_start(ap, fmt);
 	int n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		fatal("xasprintf: bad format");
-	b.p = xmalloc((size_t)n + 1);
+	char *p = xmalloc((size_t)n + 1);
 	va_start(ap, fmt);
-	vsnprintf(b.p, (size_t)n + 1, fmt, ap);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
-	return b.p;
+	return p;
 }
 
 void buf_init(struct buf *b, size_t cap_max)
