@@ -45,6 +45,9 @@ EMBED    := config.yaml.example $(sort $(wildcard handoff/web/* bot/web/*))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+# Test support shared by the unit tests (tests/unit/*.c that are not test_*).
+UNIT_SUPPORT := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_SUPPORT_OBJS := $(UNIT_SUPPORT:%.c=$(B)/obj/%.o)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
 
@@ -74,7 +77,7 @@ $(B)/obj/gen/embedded.o: $(B)/gen/embedded.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/libfrontdesk.a
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(UNIT_SUPPORT_OBJS) $(B)/libfrontdesk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -126,7 +129,7 @@ fuzz:
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
 lint:
-	clang-format --dry-run --Werror $(SRCS) $(wildcard bot/*.h bot/connectors/*.h handoff/*.h tests/unit/*.c tests/fuzz/*.c tests/bench/*.c)
+	clang-format --dry-run --Werror $(SRCS) $(wildcard bot/*.h bot/connectors/*.h handoff/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ibot -Ihandoff $(SRCS)
 

@@ -42,6 +42,7 @@
 #include "server.h"
 #include "store.h"
 #include "util.h"
+#include "wsframe.h"
 
 /* cmocka's assertions longjmp and must stay on the test's thread; the client
  * thread reports a failure and ends the process instead. */
@@ -371,50 +372,6 @@ static int ws_connect(struct fx *f, const char *path, const char *cookie, int *s
 	return fd;
 }
 
-static int read_full(int fd, void *p, size_t n)
-{
-	size_t off = 0;
-	while (off < n) {
-		ssize_t r = read(fd, (char *)p + off, n - off);
-		if (r <= 0)
-			return -1;
-		off += (size_t)r;
-	}
-	return 0;
-}
-
-/* One frame: its opcode (-1 on EOF or timeout) and the payload in out. */
-static int ws_recv(int fd, struct buf *out)
-{
-	unsigned char h[2];
-	buf_reset(out);
-	if (read_full(fd, h, 2) < 0)
-		return -1;
-	uint64_t len = h[1] & 0x7f;
-	if (len == 126) {
-		unsigned char e[2];
-		if (read_full(fd, e, 2) < 0)
-			return -1;
-		len = ((uint64_t)e[0] << 8) | e[1];
-	} else if (len == 127) {
-		unsigned char e[8];
-		if (read_full(fd, e, 8) < 0)
-			return -1;
-		len = 0;
-		for (int i = 0; i < 8; i++)
-			len = (len << 8) | e[i];
-	}
-	char *p = xmalloc(len + 1);
-	if (read_full(fd, p, len) < 0) {
-		free(p);
-		return -1;
-	}
-	buf_append(out, p, len);
-	buf_puts(out, "");
-	free(p);
-	return h[0] & 0x0f;
-}
-
 static void ws_send_text(int fd, const char *p)
 {
 	size_t len = strlen(p);
@@ -434,7 +391,7 @@ static json_t *ws_json(int fd)
 {
 	struct buf in;
 	buf_init(&in, 0);
-	int op = ws_recv(fd, &in);
+	int op = wsframe_recv(fd, &in);
 	if (op != 1)
 		fprintf(stderr, "ws: opcode %d\n", op);
 	C_INT(op, 1);
@@ -789,7 +746,7 @@ static void client(struct fx *f)
 	expect(f, &kim, "GET", "/api/me", NULL, NULL, 401);
 	struct buf in;
 	buf_init(&in, 0);
-	C_INT(ws_recv(kim_live, &in), 8);
+	C_INT(wsframe_recv(kim_live, &in), 8);
 	C_INT(((unsigned char)in.p[0] << 8) | (unsigned char)in.p[1], 4401);
 	buf_free(&in);
 	close(kim_live);

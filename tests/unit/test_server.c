@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "server.h"
 #include "util.h"
+#include "wsframe.h"
 
 /* cmocka's assertions longjmp and must stay on the test's thread; the client
  * thread reports a failure and ends the process instead. */
@@ -506,49 +507,6 @@ static void ws_send_frame(int fd, int fin, int opcode, const char *p, size_t len
 	free(buf);
 }
 
-static int read_full(int fd, void *p, size_t n)
-{
-	size_t off = 0;
-	while (off < n) {
-		ssize_t r = read(fd, (char *)p + off, n - off);
-		if (r <= 0)
-			return -1;
-		off += (size_t)r;
-	}
-	return 0;
-}
-
-/* One frame; returns its opcode (-1 on EOF) and the payload in out. */
-static int ws_recv(int fd, struct buf *out)
-{
-	unsigned char h[2];
-	buf_reset(out);
-	if (read_full(fd, h, 2) < 0)
-		return -1;
-	uint64_t len = h[1] & 0x7f;
-	if (len == 126) {
-		unsigned char e[2];
-		read_full(fd, e, 2);
-		len = ((uint64_t)e[0] << 8) | e[1];
-	} else if (len == 127) {
-		unsigned char e[8];
-		read_full(fd, e, 8);
-		len = 0;
-		for (int i = 0; i < 8; i++)
-			len = (len << 8) | e[i];
-	}
-	char *p = xmalloc(len + 1);
-	if (read_full(fd, p, len) < 0) {
-		free(p);
-		return -1;
-	}
-	buf_append(out, p, len);
-	if (!out->p)
-		buf_puts(out, "");
-	free(p);
-	return h[0] & 0x0f;
-}
-
 static int close_code(const struct buf *b)
 {
 	if (b->len < 2)
@@ -564,47 +522,47 @@ static void ws_client(struct fx *f)
 
 	int fd = ws_connect(f, "/chat?visitor=tok%2F1&z=2", &status);
 	C_INT(status, 101);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	C_STR(in.p, "welcome");
 
 	ws_send_frame(fd, 1, 1, "hello", 5);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	C_STR(in.p, "echo:hello");
 
 	/* A message in two frames arrives whole. */
 	ws_send_frame(fd, 0, 1, "ab", 2);
 	ws_send_frame(fd, 1, 0, "cd", 2);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	C_STR(in.p, "echo:abcd");
 
 	ws_send_frame(fd, 1, 2, "\x01\x02", 2);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	C_STR(in.p, "binary!");
 
 	/* Exactly at the limit is fine... */
 	char *msg = xmalloc(9000);
 	memset(msg, 'm', 9000);
 	ws_send_frame(fd, 1, 1, msg, 8192);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	C_INT(in.len, 8192 + 5);
 
 	/* ...one byte more (in two fragments) gets the error frame and 1009. */
 	ws_send_frame(fd, 0, 1, msg, 5000);
 	ws_send_frame(fd, 1, 0, msg, 3193);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	C_STR(in.p, "{\"type\":\"error\",\"error\":\"too big\"}");
-	C_INT(ws_recv(fd, &in), 8);
+	C_INT(wsframe_recv(fd, &in), 8);
 	C_INT(close_code(&in), 1009);
 	close(fd);
 
 	/* A single oversized frame. */
 	fd = ws_connect(f, "/chat", &status);
 	C_INT(status, 101);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	ws_send_frame(fd, 1, 1, msg, 9000);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	C_TRUE((strstr(in.p, "too big")) != NULL);
-	C_INT(ws_recv(fd, &in), 8);
+	C_INT(wsframe_recv(fd, &in), 8);
 	C_INT(close_code(&in), 1009);
 	close(fd);
 	free(msg);
@@ -620,7 +578,7 @@ static void ws_client(struct fx *f)
 	fd = ws_connect(f, "/flood", &status);
 	C_INT(status, 101);
 	int op, frames = 0;
-	while ((op = ws_recv(fd, &in)) == 1)
+	while ((op = wsframe_recv(fd, &in)) == 1)
 		frames++;
 	C_INT(op, 8);
 	C_INT(close_code(&in), 1008);
@@ -630,7 +588,7 @@ static void ws_client(struct fx *f)
 	/* Left open on purpose: teardown must close it and call on_close. */
 	fd = ws_connect(f, "/chat", &status);
 	C_INT(status, 101);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	buf_free(&in);
 	/* Hand the socket to the stop: the server closes it while we hold it. */
 	usleep(20000);
@@ -662,9 +620,9 @@ static void query_client(struct fx *f)
 	buf_init(&in, 0);
 	int fd = ws_connect(f, "/chat?visitor=tok%2F1&z=2", &status);
 	C_INT(status, 101);
-	C_INT(ws_recv(fd, &in), 1);
+	C_INT(wsframe_recv(fd, &in), 1);
 	ws_send_frame(fd, 1, 8, "\x03\xe8", 2);
-	C_INT(ws_recv(fd, &in), 8);
+	C_INT(wsframe_recv(fd, &in), 8);
 	close(fd);
 	buf_free(&in);
 }
@@ -691,15 +649,15 @@ static void idle_client(struct fx *f)
 	C_INT(status, 101);
 	int dead = ws_connect(f, "/chat", &status);
 	C_INT(status, 101);
-	C_INT(ws_recv(live, &in), 1);
-	C_INT(ws_recv(dead, &in), 1);
+	C_INT(wsframe_recv(live, &in), 1);
+	C_INT(wsframe_recv(dead, &in), 1);
 	/* The live one answers every PING for 3.5 s. */
 	uint64_t t0 = time_mono_ms();
 	int pings = 0;
 	struct timeval tv = {.tv_usec = 200000};
 	setsockopt(live, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	while (time_mono_ms() - t0 < 3500) {
-		int op = ws_recv(live, &in);
+		int op = wsframe_recv(live, &in);
 		if (op == 9) {
 			pings++;
 			ws_send_frame(live, 1, 10, in.p, in.len);
@@ -710,14 +668,14 @@ static void idle_client(struct fx *f)
 	tv.tv_sec = 0;
 	setsockopt(dead, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	int op;
-	while ((op = ws_recv(dead, &in)) == 9)
+	while ((op = wsframe_recv(dead, &in)) == 9)
 		;
 	C_INT(op, -1);
 	/* And the live one still works. */
 	tv.tv_sec = 5;
 	setsockopt(live, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ws_send_frame(live, 1, 1, "still", 5);
-	while ((op = ws_recv(live, &in)) == 9)
+	while ((op = wsframe_recv(live, &in)) == 9)
 		;
 	C_INT(op, 1);
 	C_STR(in.p, "echo:still");
