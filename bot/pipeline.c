@@ -176,13 +176,13 @@ static void escalate(struct engine *e, struct decision *out, const char *reason,
 static int render(struct engine *e, const struct post *p, const struct thread_state *ts, const char *base,
                   time_t now, struct decision *out)
 {
-	enum reply_state st = REPLY_OPEN;
+	struct reply_want want = {REPLY_OPEN, p->channel ? p->channel : p->platform, out->negative};
 	char opens_at[64] = "", due[64] = "", ticket[32] = "";
 	struct reply_vars v;
 
 	if (!out->open)
-		st = hours_is_holiday(e->cfg->hours, now) ? REPLY_HOLIDAY : REPLY_AFTER_HOURS;
-	const char *key = replies_resolve(e->replies, base, st);
+		want.state = hours_is_holiday(e->cfg->hours, now) ? REPLY_HOLIDAY : REPLY_AFTER_HOURS;
+	const char *key = replies_pick(e->replies, base, &want);
 	if (!key) {
 		log_error("reply key missing", "key=%s", base);
 		return -1;
@@ -305,6 +305,14 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 	} else if (s.negative) {
 		escalate(e, out, "negative", PRIO_HIGH, now);
 		base = "negative";
+		/* The middle ground: an FAQ question from a customer who is
+		 * unhappy, but not strongly so, gets the answer's facts with an
+		 * apology in front (the answer's `.negative` variant, when the
+		 * replies have one) and is handed to a person all the same. */
+		if (m.answer && !s.strong && replies_has_variant(e->replies, m.answer->reply, "negative")) {
+			out->rule = m.answer->id;
+			base = m.answer->reply;
+		}
 	} else if (m.answer) {
 		out->action = ACTION_ANSWER;
 		out->rule = m.answer->id;
@@ -349,6 +357,7 @@ void decision_json(const struct engine *e, const struct decision *d, const char 
 		json_object_set_new(o, "due", json_null());
 	}
 	json_object_set_new(o, "reply", d->reply ? json_string(d->reply) : json_null());
+	json_object_set_new(o, "reply_key", d->reply_key ? json_string(d->reply_key) : json_null());
 	json_object_set_new(o, "ignored", d->ignored ? json_string(d->ignored) : json_null());
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	if (s) {

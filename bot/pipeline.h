@@ -12,8 +12,15 @@
  *      person at most one "a person will reply" notice per
  *      bot.human_ack_interval; once claimed, nothing)
  *   -> explicit request for a person -> escalation rule -> abusive
- *   -> negative -> FAQ answer -> acknowledgement-only rule (with cooldown)
+ *   -> negative (an FAQ question from a mildly unhappy customer gets the
+ *      answer's `.negative` variant, an apology in front of the facts, and
+ *      is handed over all the same; a strongly unhappy one only the apology)
+ *   -> FAQ answer -> acknowledgement-only rule (with cooldown)
  *   -> unmatched: escalate with an acknowledgement and the expected time.
+ *
+ * Every reply key goes through replies_pick() with the post's channel, the
+ * business state and the `negative` flag, so any key may have .negative,
+ * .CHANNEL and .open/.after_hours/.holiday variants (replies.h has the order).
  *
  * Ownership: an engine owns its configuration, rules, replies and lexicon;
  * strings in a decision (rule, reason, reply_key) borrow from the engine or
@@ -82,7 +89,7 @@ struct decision {
 	int open;              /* business open at `now` */
 	time_t due;            /* response due (escalations), 0 = none */
 	char *reply;           /* rendered reply, or NULL: owned */
-	const char *reply_key; /* which replies key produced it */
+	const char *reply_key; /* which replies key produced it ("faq.delivery.negative") */
 	const char *ignored;   /* why nothing happens: "own_post", "bot", "duplicate",
 	                          "cooldown", "human_thread", "abusive_public", "empty" */
 	int open_ticket;       /* a new ticket must be opened (escalations) */

@@ -369,6 +369,8 @@ struct replies {
 	size_t n, cap;
 	uint32_t *slots; /* entry index + 1; 0 = empty */
 	size_t nslots;   /* power of two, more than twice n */
+	uint64_t *stems; /* hashes (| 1) of every key and key prefix ending before a '.' */
+	size_t nstems;   /* power of two, more than twice their number */
 	char **files;    /* names of loaded files, for error messages */
 	size_t nfiles;
 };
@@ -442,6 +444,58 @@ static void table_add(struct replies *r, const struct entry *e)
 	}
 }
 
+static void stem_put(struct replies *r, const char *k, size_t len)
+{
+	uint64_t h = key_hash(k, len) | 1;
+	size_t mask = r->nstems - 1;
+	for (size_t i = h & mask;; i = (i + 1) & mask) {
+		if (r->stems[i] == h)
+			return;
+		if (!r->stems[i]) {
+			r->stems[i] = h;
+			return;
+		}
+	}
+}
+
+/*
+ * Remember every key and every prefix of one that ends before a '.'
+ * ("faq", "faq.delivery" and "faq.delivery.open" for faq.delivery.open), so
+ * replies_pick can tell in one probe that no key continues a branch.  Only
+ * hashes are kept: a collision costs a few useless lookups, never a wrong
+ * answer.
+ */
+static void build_stems(struct replies *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->n; i++)
+		for (size_t j = 0; j <= r->entries[i].len; j++)
+			n += j == r->entries[i].len || r->entries[i].key[j] == '.';
+	r->nstems = 16;
+	while (r->nstems < n * 2 + 1)
+		r->nstems *= 2;
+	r->stems = xcalloc(r->nstems, sizeof(*r->stems));
+	for (size_t i = 0; i < r->n; i++) {
+		const struct entry *e = &r->entries[i];
+		for (size_t j = 0; j <= e->len; j++)
+			if (j == e->len || e->key[j] == '.')
+				stem_put(r, e->key, j);
+	}
+}
+
+/* Does some key equal k[0..len) or continue it with '.'? */
+static int is_stem(const struct replies *r, const char *k, size_t len)
+{
+	if (!r || !r->nstems)
+		return 0;
+	uint64_t h = key_hash(k, len) | 1;
+	size_t mask = r->nstems - 1;
+	for (size_t i = h & mask; r->stems[i]; i = (i + 1) & mask)
+		if (r->stems[i] == h)
+			return 1;
+	return 0;
+}
+
 static void entry_free(struct entry *e)
 {
 	for (unsigned i = 0; i < e->nvariants; i++)
@@ -458,6 +512,7 @@ void replies_free(struct replies *r)
 		entry_free(&r->entries[i]);
 	free(r->entries);
 	free(r->slots);
+	free(r->stems);
 	for (size_t i = 0; i < r->nfiles; i++)
 		free(r->files[i]);
 	free(r->files);
@@ -740,6 +795,7 @@ struct replies *replies_load(char *const *files, struct diag *d)
 		replies_free(r);
 		return NULL;
 	}
+	build_stems(r);
 	return r;
 }
 
@@ -758,29 +814,86 @@ int replies_has(const struct replies *r, const char *key)
 	return find(r, key) != NULL;
 }
 
-const char *replies_resolve(const struct replies *r, const char *base, enum reply_state st)
+/* A channel label that can name a variant: a key word, not a state or mood. */
+static int channel_usable(const char *ch, size_t len)
+{
+	static const char *const reserved[] = {"open", "after_hours", "holiday", "negative", NULL};
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (!((ch[i] >= 'a' && ch[i] <= 'z') || (ch[i] >= '0' && ch[i] <= '9') || ch[i] == '_'))
+			return 0;
+	for (size_t i = 0; reserved[i]; i++)
+		if (strlen(reserved[i]) == len && !memcmp(reserved[i], ch, len))
+			return 0;
+	return 1;
+}
+
+const char *replies_pick(const struct replies *r, const char *base, const struct reply_want *w)
 {
 	static const char *const chain[][3] = {
 	    [REPLY_OPEN] = {".open", "", NULL},
 	    [REPLY_AFTER_HOURS] = {".after_hours", "", NULL},
 	    [REPLY_HOLIDAY] = {".holiday", ".after_hours", ""},
 	};
+	static const char mood[] = ".negative";
 	char k[REPLY_KEY_MAX + 1];
 	size_t blen = strnlen(base, REPLY_KEY_MAX + 1);
+	size_t chlen = w->channel ? strnlen(w->channel, REPLY_KEY_MAX + 1) : 0;
+	int use_ch = w->channel && channel_usable(w->channel, chlen);
 
-	if ((unsigned)st > REPLY_HOLIDAY || blen > REPLY_KEY_MAX)
+	if ((unsigned)w->state > REPLY_HOLIDAY || blen > REPLY_KEY_MAX)
 		return NULL;
-	for (int i = 0; i < 3 && chain[st][i]; i++) {
-		size_t slen = strlen(chain[st][i]);
-		if (blen + slen > REPLY_KEY_MAX)
-			continue;
-		memcpy(k, base, blen);
-		memcpy(k + blen, chain[st][i], slen + 1);
-		struct entry *e = find(r, k);
-		if (e)
-			return e->key;
+	memcpy(k, base, blen);
+	for (int m = w->negative ? 0 : 1; m < 2; m++) {
+		for (int c = use_ch ? 0 : 1; c < 2; c++) {
+			size_t len = blen;
+			if (m == 0) {
+				if (len + sizeof(mood) - 1 > REPLY_KEY_MAX)
+					continue;
+				memcpy(k + len, mood, sizeof(mood) - 1);
+				len += sizeof(mood) - 1;
+			}
+			if (c == 0) {
+				if (len + 1 + chlen > REPLY_KEY_MAX)
+					continue;
+				k[len++] = '.';
+				memcpy(k + len, w->channel, chlen);
+				len += chlen;
+			}
+			if (len > blen && !is_stem(r, k, len))
+				continue;
+			for (int i = 0; i < 3 && chain[w->state][i]; i++) {
+				size_t slen = strlen(chain[w->state][i]);
+				if (len + slen > REPLY_KEY_MAX)
+					continue;
+				memcpy(k + len, chain[w->state][i], slen);
+				struct entry *e = table_find(r, k, len + slen, key_hash(k, len + slen));
+				if (e)
+					return e->key;
+			}
+		}
 	}
 	return NULL;
+}
+
+const char *replies_resolve(const struct replies *r, const char *base, enum reply_state st)
+{
+	const struct reply_want w = {st, NULL, 0};
+	return replies_pick(r, base, &w);
+}
+
+int replies_has_variant(const struct replies *r, const char *base, const char *word)
+{
+	char k[REPLY_KEY_MAX + 1];
+	size_t blen = strnlen(base, REPLY_KEY_MAX + 1), wlen = strnlen(word, REPLY_KEY_MAX + 1);
+
+	if (blen + 1 + wlen > REPLY_KEY_MAX)
+		return 0;
+	memcpy(k, base, blen);
+	k[blen] = '.';
+	memcpy(k + blen + 1, word, wlen);
+	return is_stem(r, k, blen + 1 + wlen);
 }
 
 /* splitmix64's finalizer: spreads a seed (an FNV hash of a post id, whose

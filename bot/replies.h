@@ -32,7 +32,7 @@
  * when the output buffer grows.
  *
  * Ownership: a struct replies owns every key and template; the key strings
- * it hands out (replies_resolve, replies_key) stay valid until
+ * it hands out (replies_pick, replies_resolve, replies_key) stay valid until
  * replies_free().  A loaded set is read-only: rendering from one set in
  * several places at once is safe.
  */
@@ -108,15 +108,47 @@ int replies_has(const struct replies *r, const char *key);
 /* The business's state when a reply is written; selects key variants. */
 enum reply_state { REPLY_OPEN = 0, REPLY_AFTER_HOURS, REPLY_HOLIDAY };
 
+/* What a reply is for: the situation that picks among a key's variants. */
+struct reply_want {
+	enum reply_state state; /* open, closed, or closed for a holiday */
+	const char *channel;    /* the post's channel label ("slack"), or NULL */
+	int negative;           /* the customer reads unhappy: prefer an apology */
+};
+
 /*
- * The most specific defined key for `base` in state st, trying in order:
- *     REPLY_HOLIDAY:     base.holiday, base.after_hours, base
- *     REPLY_AFTER_HOURS: base.after_hours, base
- *     REPLY_OPEN:        base.open, base
- * Returns the key as stored in r (borrowed), or NULL when none exists or
- * base is too long to be a key.
+ * The one place a reply key's variants are chosen: the most specific
+ * defined key for `base` in situation w.  Variants are suffixes of the key,
+ * written in this order: base[.negative][.CHANNEL][.STATE], e.g.
+ * faq.delivery.negative, faq.delivery.slack.after_hours.  They are tried
+ * mood first, then channel, then business state, each falling back to its
+ * absence:
+ *
+ *     for MOOD  in  .negative (only when w->negative), ""
+ *       for CHANNEL in  .CHANNEL (only when w->channel), ""
+ *         for STATE in  REPLY_HOLIDAY:     .holiday, .after_hours, ""
+ *                       REPLY_AFTER_HOURS: .after_hours, ""
+ *                       REPLY_OPEN:        .open, ""
+ *           base MOOD CHANNEL STATE
+ *
+ * So an apology beats a channel's wording, and a channel's wording beats
+ * the time of day: a negative post on Slack after hours gets
+ * faq.delivery.negative.slack.after_hours, else faq.delivery.negative.slack,
+ * faq.delivery.negative.after_hours, faq.delivery.negative,
+ * faq.delivery.slack.after_hours, ... and finally faq.delivery.  A channel
+ * named like a state or mood (open, after_hours, holiday, negative) has no
+ * variants of its own.  Returns the key as stored in r (borrowed), or NULL
+ * when none exists or base is too long to be a key.  Never allocates: a
+ * branch no key continues is skipped at the cost of one hash probe.
  */
+const char *replies_pick(const struct replies *r, const char *base, const struct reply_want *w);
+
+/* replies_pick() for a state alone (no channel, not negative). */
 const char *replies_resolve(const struct replies *r, const char *base, enum reply_state st);
+
+/* 1 if some key refines base with the variant `word` (base.WORD or
+ * base.WORD.anything: replies_has_variant(r, "faq.delivery", "negative")),
+ * 0 if none does. */
+int replies_has_variant(const struct replies *r, const char *base, const char *word);
 
 /*
  * Append key's template rendered with v (NULL = every variable empty) to

@@ -75,6 +75,7 @@ static const struct {
 };
 
 #define DEFAULT_THRESHOLD -0.3
+#define DEFAULT_STRONG    -0.75
 #define WEIGHT_MAX        5.0
 #define FACTOR_MAX        4.0
 /* score = sum / sqrt(sum^2 + SCALE): 1 point is -0.25, 2 points -0.46, 4 points -0.72 */
@@ -132,6 +133,7 @@ struct lexicon {
 	struct acm *acm;
 	int reach; /* the farthest back (in words) a slot may chain to a kept hit */
 	double threshold;
+	double strong; /* strongly_negative */
 	double tune[T_COUNT];
 };
 
@@ -142,6 +144,7 @@ struct loader {
 	struct diag *d;
 	int file;
 	char *threshold_at; /* "file:line" of the threshold, to report a second one */
+	char *strong_at;    /* the same for strongly_negative */
 	char *knob_at[T_COUNT];
 };
 
@@ -797,10 +800,11 @@ static void load_tuning(struct loader *ld, struct yml_doc *y, yaml_node_t *sec)
 
 static void load_file(struct loader *ld, struct compiled *c, const char *path)
 {
-	static const char *const top[] = {"threshold", "tuning",       "words",    "complaints", "abusive",
-	                                  "negators",  "intensifiers", "contrast", "ignore",     NULL};
+	static const char *const top[] = {
+	    "threshold", "strongly_negative", "tuning",   "words",  "complaints", "abusive",
+	    "negators",  "intensifiers",      "contrast", "ignore", NULL};
 	static const enum kind top_kind[] = {
-	    0, 0, K_WORD, K_COMPLAINT, K_ABUSIVE, K_NEGATOR, K_INTENSIFIER, K_CONTRAST, K_IGNORE};
+	    0, 0, 0, K_WORD, K_COMPLAINT, K_ABUSIVE, K_NEGATOR, K_INTENSIFIER, K_CONTRAST, K_IGNORE};
 	struct yml_doc y;
 	yaml_node_t *root, *key, *val;
 
@@ -831,11 +835,21 @@ static void load_file(struct loader *ld, struct compiled *c, const char *path)
 				ld->threshold_at = xasprintf("%s:%d", y.file, (int)key->start_mark.line + 1);
 			continue;
 		}
+		if (strcmp(s, "strongly_negative") == 0) {
+			if (ld->strong_at) {
+				yml_error(ld->d, &y, key, "strongly_negative is already set at %s",
+				          ld->strong_at);
+				continue;
+			}
+			if (want_number(ld, &y, val, -1, 1, "strongly_negative", &ld->lx->strong) == 0)
+				ld->strong_at = xasprintf("%s:%d", y.file, (int)key->start_mark.line + 1);
+			continue;
+		}
 		if (strcmp(s, "tuning") == 0) {
 			load_tuning(ld, &y, val);
 			continue;
 		}
-		for (size_t j = 2; top[j]; j++)
+		for (size_t j = 3; top[j]; j++)
 			if (strcmp(s, top[j]) == 0)
 				load_section(ld, c, &y, val, top_kind[j]);
 	}
@@ -851,6 +865,7 @@ struct lexicon *lexicon_load(char *const *files, struct diag *d)
 
 	lx->acm = acm_new();
 	lx->threshold = DEFAULT_THRESHOLD;
+	lx->strong = DEFAULT_STRONG;
 	for (int i = 0; i < T_COUNT; i++)
 		lx->tune[i] = knobs[i].def;
 	buf_init(&c->key, 0);
@@ -864,6 +879,7 @@ struct lexicon *lexicon_load(char *const *files, struct diag *d)
 	buf_free(&c->key);
 	free(c);
 	free(ld.threshold_at);
+	free(ld.strong_at);
 	for (int i = 0; i < T_COUNT; i++)
 		free(ld.knob_at[i]);
 	if (d->errors > errors) {
@@ -906,6 +922,11 @@ void lexicon_free(struct lexicon *lx)
 double lexicon_threshold(const struct lexicon *lx)
 {
 	return lx->threshold;
+}
+
+double lexicon_strong(const struct lexicon *lx)
+{
+	return lx->strong;
 }
 
 size_t lexicon_entries(const struct lexicon *lx)
@@ -1168,6 +1189,7 @@ void sentiment_analyze(const struct lexicon *lx, const struct text *t, double th
 	}
 	out->score = sum / sqrt(sum * sum + SCALE);
 	out->negative = out->score <= threshold || (out->complaint && out->score <= tu[T_POSITIVE_OVERRIDE]);
+	out->strong = out->negative && out->score <= lx->strong;
 	out->abusive = abuse_cue != NULL;
 	if (abuse_cue)
 		out->cue = abuse_cue;

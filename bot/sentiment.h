@@ -54,6 +54,9 @@ void lexicon_free(struct lexicon *lx);
 
 /* The default decision threshold (the `threshold:` key; -0.3 if no file sets it). */
 double lexicon_threshold(const struct lexicon *lx);
+/* The score at or below which a negative post is strongly so (the
+ * `strongly_negative:` key; -0.75 if no file sets it). */
+double lexicon_strong(const struct lexicon *lx);
 /* Number of distinct entries (words, phrases, patterns, negators, ...). */
 size_t lexicon_entries(const struct lexicon *lx);
 
@@ -62,6 +65,8 @@ struct sentiment {
 	int negative;    /* score <= threshold, or a complaint matched and the post is not clearly positive */
 	int abusive;     /* an abusive entry matched */
 	int complaint;   /* a service-failure pattern matched */
+	int strong;      /* negative and score <= the lexicon's strongly_negative level: too unhappy
+	                    for an FAQ answer, even one with an apology */
 	const char *cue; /* the entry that weighed most in the decision (as written in the lexicon,
 	                    borrowed from it), or NULL when nothing matched */
 };

@@ -479,6 +479,79 @@ static void test_resolve_fallback(void **state)
 }
 
 /* Many keys: the table grows and every key stays findable. */
+/* replies_pick: mood, then channel, then state, each falling back to its
+ * absence (the order documented in replies.h). */
+static const char *pick(const struct replies *r, const char *base, enum reply_state st, const char *ch,
+                        int neg)
+{
+	const struct reply_want w = {st, ch, neg};
+	return replies_pick(r, base, &w);
+}
+
+static void test_pick_order(void **state)
+{
+	struct diag d;
+	char *paths[3];
+	(void)state;
+
+	diag_init(&d);
+	struct replies *r = load_texts(&d, paths,
+	                               "f: x\nf.after_hours: x\nf.negative: x\nf.slack: x\n"
+	                               "f.negative.slack.after_hours: x\nf.slack.holiday: x\n"
+	                               "g: x\ng.open: x\n"
+	                               "h.negative.after_hours: x\nh: x\n"
+	                               "open: x\nf.open_x: x\n",
+	                               NULL);
+	assert_non_null(r);
+	/* nothing special: the state chain alone */
+	assert_string_equal(pick(r, "f", REPLY_OPEN, NULL, 0), "f");
+	assert_string_equal(pick(r, "f", REPLY_AFTER_HOURS, NULL, 0), "f.after_hours");
+	assert_string_equal(pick(r, "f", REPLY_HOLIDAY, NULL, 0), "f.after_hours");
+	/* a channel's wording beats the time of day */
+	assert_string_equal(pick(r, "f", REPLY_AFTER_HOURS, "slack", 0), "f.slack");
+	assert_string_equal(pick(r, "f", REPLY_HOLIDAY, "slack", 0), "f.slack.holiday");
+	assert_string_equal(pick(r, "f", REPLY_OPEN, "discord", 0), "f");
+	/* an apology beats a channel's wording */
+	assert_string_equal(pick(r, "f", REPLY_OPEN, "slack", 1), "f.negative");
+	assert_string_equal(pick(r, "f", REPLY_AFTER_HOURS, "slack", 1), "f.negative.slack.after_hours");
+	assert_string_equal(pick(r, "f", REPLY_HOLIDAY, "slack", 1), "f.negative.slack.after_hours");
+	assert_string_equal(pick(r, "f", REPLY_AFTER_HOURS, NULL, 1), "f.negative");
+	/* no negative variant: the ordinary one */
+	assert_string_equal(pick(r, "g", REPLY_OPEN, "slack", 1), "g.open");
+	assert_string_equal(pick(r, "g", REPLY_AFTER_HOURS, "slack", 1), "g");
+	/* a negative variant only for one state */
+	assert_string_equal(pick(r, "h", REPLY_AFTER_HOURS, NULL, 1), "h.negative.after_hours");
+	assert_string_equal(pick(r, "h", REPLY_OPEN, NULL, 1), "h");
+	/* a channel named like a state or mood, or not a key word, has no variants */
+	assert_string_equal(pick(r, "f", REPLY_OPEN, "negative", 0), "f");
+	assert_string_equal(pick(r, "f", REPLY_AFTER_HOURS, "open", 0), "f.after_hours");
+	assert_string_equal(pick(r, "f", REPLY_OPEN, "Slack", 0), "f");
+	assert_string_equal(pick(r, "f", REPLY_OPEN, "sla", 0), "f");
+	assert_string_equal(pick(r, "f", REPLY_OPEN, "", 0), "f");
+	assert_null(pick(r, "zz", REPLY_OPEN, "slack", 1));
+	/* replies_resolve is the state-only pick */
+	assert_string_equal(replies_resolve(r, "f", REPLY_HOLIDAY), "f.after_hours");
+
+	assert_true(replies_has_variant(r, "f", "negative"));
+	assert_true(replies_has_variant(r, "h", "negative"));
+	assert_false(replies_has_variant(r, "g", "negative"));
+	assert_false(replies_has_variant(r, "f", "neg"));
+	assert_false(replies_has_variant(r, "f", "open"));
+	assert_false(replies_has_variant(r, "zz", "negative"));
+
+	/* a base or channel too long to make a key */
+	char longkey[REPLY_KEY_MAX + 10];
+	memset(longkey, 'a', sizeof(longkey) - 1);
+	longkey[sizeof(longkey) - 1] = '\0';
+	assert_null(pick(r, longkey, REPLY_OPEN, NULL, 1));
+	assert_string_equal(pick(r, "f", REPLY_OPEN, longkey, 1), "f.negative");
+	assert_false(replies_has_variant(r, longkey, "negative"));
+
+	replies_free(r);
+	free_paths(paths);
+	diag_free(&d);
+}
+
 static void test_many_keys(void **state)
 {
 	struct diag d;
@@ -650,6 +723,7 @@ int main(void)
 	    cmocka_unit_test(test_render_output_cap),
 	    cmocka_unit_test(test_render_loaded_and_variants),
 	    cmocka_unit_test(test_resolve_fallback),
+	    cmocka_unit_test(test_pick_order),
 	    cmocka_unit_test(test_many_keys),
 	    cmocka_unit_test(test_en_yaml),
 	};

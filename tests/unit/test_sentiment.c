@@ -132,6 +132,7 @@ static void test_load_errors(void **state)
 	expect_error("intensifiers:\n  very: 9\n", "2:9", "expected a number from 0 to 4");
 	expect_error("tuning:\n  shoutng: 1.3\n", "2:3", "did you mean 'shouting'?");
 	expect_error("threshold: 2\n", "1:12", "expected a number from -1 to 1");
+	expect_error("strongly_negative: -3\n", "1:20", "expected a number from -1 to 1");
 	expect_error("words:\n  thanks: { weight: 2, negate: maybe }\n", "2:32", "expected true or false");
 	expect_error("words:\n  thanks: { negate: false }\n", "2:11", "needs 'weight'");
 	expect_error("complaints:\n  - \"(|)\"\n", "2:5", "the entry can match nothing");
@@ -434,6 +435,35 @@ static void test_threshold_and_override(void **state)
 	assert_false(s.negative);
 }
 
+/* A negative post is strongly so at or below strongly_negative: too unhappy
+ * for an FAQ answer even with an apology (the pipeline's middle ground). */
+static void test_strongly_negative(void **state)
+{
+	struct diag d;
+	(void)state;
+
+	const char *a = write_file(0, "a.yaml", "strongly_negative: -0.5\nwords:\n  bad: -2\n  awful: -4\n");
+	struct lexicon *lx = load(a, NULL, &d);
+	assert_non_null(lx);
+	assert_true(lexicon_strong(lx) == -0.5);
+	struct sentiment s = analyze_with(lx, "bad");
+	assert_true(s.negative);
+	assert_false(s.strong);
+	s = analyze_with(lx, "awful");
+	assert_true(s.negative);
+	assert_true(s.strong);
+	s = analyze_with(lx, "fine");
+	assert_false(s.strong);
+	lexicon_free(lx);
+	diag_free(&d);
+
+	const char *b = write_file(1, "b.yaml", "strongly_negative: -0.9\n");
+	assert_null(load(a, b, &d));
+	assert_non_null(strstr(d.out.p, "b.yaml:1:1: strongly_negative is already set at "));
+	diag_free(&d);
+	assert_true(lexicon_strong(shipped) < lexicon_threshold(shipped));
+}
+
 /* A long post: cues far apart are still found and nothing overflows. */
 static void test_long_post(void **state)
 {
@@ -473,6 +503,7 @@ int main(void)
 	    cmocka_unit_test(test_not_negative),
 	    cmocka_unit_test(test_abusive),
 	    cmocka_unit_test(test_threshold_and_override),
+	    cmocka_unit_test(test_strongly_negative),
 	    cmocka_unit_test(test_long_post),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
