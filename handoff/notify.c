@@ -17,15 +17,15 @@
 #include "hours.h"
 #include "http.h"
 #include "loop.h"
+#include "markup.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "queue_cli.h"
 #include "store.h"
 
-#define AUTHOR_MAX  64             /* characters of an author name in a notification */
-#define DISCORD_MAX 2000           /* Discord's content limit in characters */
-#define CHAT_MAX    12000          /* Slack / Mattermost: stay well below their limits */
-#define ZWSP        "\xe2\x80\x8b" /* U+200B ZERO WIDTH SPACE */
+#define AUTHOR_MAX  64    /* characters of an author name in a notification */
+#define DISCORD_MAX 2000  /* Discord's content limit in characters */
+#define CHAT_MAX    12000 /* Slack / Mattermost: stay well below their limits */
 
 static const char *const event_names[NOTIFY_EVENT_COUNT] = {"new_ticket", "due_soon", "missed",
                                                             "customer_wrote"};
@@ -62,7 +62,7 @@ static int is_control_cp(utf8proc_int32_t c)
 {
 	if (c < 0x20 || (c >= 0x7F && c < 0xA0))
 		return 1;
-	if ((c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) ||
+	if ((c >= 0x200B && c <= 0x200F) || markup_bidi_control(c) || (c >= 0x2060 && c <= 0x206F) ||
 	    c == 0xFEFF)
 		return 1;
 	return 0;
@@ -72,10 +72,13 @@ void notify_neutralise(struct buf *out, const char *text, size_t max_chars)
 {
 	const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)(text ? text : "");
 	size_t len = strlen((const char *)s), i = 0, chars = 0;
-	size_t start = out->len, last_space = 0;
+	size_t last_space = 0;
 	int pending_space = 0, cut = 0;
-	utf8proc_int32_t prev = 0;
+	struct buf clean;
 
+	/* First the characters (controls out, white space collapsed, cut),
+	 * then the mentions of every platform (markup.h) on what is left. */
+	buf_init(&clean, 0);
 	while (i < len) {
 		utf8proc_int32_t c;
 		utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &c);
@@ -86,7 +89,7 @@ void notify_neutralise(struct buf *out, const char *text, size_t max_chars)
 		i += (size_t)k;
 		if (is_space_cp(c) || (is_control_cp(c) && c != 0x200D)) {
 			/* ZWJ (0x200D) is part of emoji sequences: kept. */
-			pending_space = out->len > start;
+			pending_space = clean.len > 0;
 			continue;
 		}
 		if (chars + (pending_space ? 1 : 0) + 1 > max_chars) {
@@ -94,29 +97,25 @@ void notify_neutralise(struct buf *out, const char *text, size_t max_chars)
 			break;
 		}
 		if (pending_space) {
-			last_space = out->len;
-			buf_putc(out, ' ');
+			last_space = clean.len;
+			buf_putc(&clean, ' ');
 			chars++;
 			pending_space = 0;
 		}
-		if (prev == '<' && (c == '!' || c == '@' || c == '#'))
-			buf_puts(out, ZWSP);
 		uint8_t enc[4];
-		buf_append(out, enc, (size_t)utf8proc_encode_char(c, enc));
+		buf_append(&clean, enc, (size_t)utf8proc_encode_char(c, enc));
 		chars++;
-		/* "@word" is a mention on every chat platform: break it. */
-		if (c == '@' && i < len && !is_space_cp(s[i]))
-			buf_puts(out, ZWSP);
-		prev = c;
 	}
 	if (cut) {
 		/* Cut at the last word boundary when it is in the last fifth. */
-		if (last_space > start && (out->len - last_space) * 5 < (out->len - start)) {
-			out->len = last_space;
-			out->p[out->len] = '\0';
+		if (last_space > 0 && (clean.len - last_space) * 5 < clean.len) {
+			clean.len = last_space;
+			clean.p[clean.len] = '\0';
 		}
-		buf_puts(out, "…");
+		buf_puts(&clean, "…");
 	}
+	markup_neutralise(out, MARKUP_ANY, clean.p);
+	buf_free(&clean);
 }
 
 /* ---- digest windows ------------------------------------------------------------- */
@@ -386,19 +385,54 @@ void notify_subject(const struct notify_item *items, size_t n, struct buf *out)
 	}
 }
 
-/* Slack wants &, < and > as entities in text. */
-static void slack_escape(struct buf *out, const char *s)
+/* The markup syntax a webhook format renders, or -1 for none (JSON, e-mail). */
+static int format_syntax(enum notify_format f)
 {
-	for (; *s; s++) {
-		if (*s == '&')
-			buf_puts(out, "&amp;");
-		else if (*s == '<')
-			buf_puts(out, "&lt;");
-		else if (*s == '>')
-			buf_puts(out, "&gt;");
-		else
-			buf_putc(out, *s);
+	switch (f) {
+	case NOTIFY_SLACK: return MARKUP_SLACK;
+	case NOTIFY_DISCORD: return MARKUP_DISCORD;
+	case NOTIFY_MATTERMOST: return MARKUP_MATTERMOST;
+	default: return -1;
 	}
+}
+
+static char *inert(const char *s, int syntax)
+{
+	struct buf b;
+	if (!s)
+		return NULL;
+	buf_init(&b, 0);
+	markup_neutralise(&b, (enum markup_syntax)syntax, s);
+	return buf_steal(&b);
+}
+
+/*
+ * The plain text of items for `format`: what customers wrote (text, name,
+ * platform) made inert for the syntax that renders it, so a chat shows the
+ * customer's markdown, links and mentions as the characters they typed.
+ */
+static void format_text(struct buf *b, enum notify_format format, const struct notify_item *items, size_t n,
+                        time_t now, const struct hours *tz)
+{
+	int syntax = format_syntax(format);
+	if (syntax < 0) {
+		plain_text(b, items, n, now, tz);
+		return;
+	}
+	struct notify_item *safe = xcalloc(n, sizeof(*safe));
+	for (size_t i = 0; i < n; i++) {
+		safe[i] = items[i];
+		safe[i].t.text = inert(items[i].t.text, syntax);
+		safe[i].t.author = inert(items[i].t.author, syntax);
+		safe[i].t.platform = inert(items[i].t.platform, syntax);
+	}
+	plain_text(b, safe, n, now, tz);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)safe[i].t.text);
+		free((char *)safe[i].t.author);
+		free((char *)safe[i].t.platform);
+	}
+	free(safe);
 }
 
 /* At most max code points of s (cut with "…"). */
@@ -469,14 +503,15 @@ void notify_render(enum notify_format format, const struct notify_item *items, s
 
 	buf_init(&text, 0);
 	buf_init(&t2, 0);
-	plain_text(&text, items, n, now, tz);
+	format_text(&text, format, items, n, now, tz);
 	switch (format) {
 	case NOTIFY_SLACK:
-		slack_escape(&t2, text.p);
-		buf_reset(&text);
-		cut_chars(&text, t2.p, CHAT_MAX);
+		cut_chars(&t2, text.p, CHAT_MAX);
 		o = json_object();
-		json_object_set_new(o, "text", json_string(text.p));
+		json_object_set_new(o, "text", json_string(t2.p));
+		/* A customer's link is shown, never previewed into the channel. */
+		json_object_set_new(o, "unfurl_links", json_false());
+		json_object_set_new(o, "unfurl_media", json_false());
 		dump(o, out);
 		break;
 	case NOTIFY_MATTERMOST:
@@ -494,6 +529,7 @@ void notify_render(enum notify_format format, const struct notify_item *items, s
 		json_t *am = json_object();
 		json_object_set_new(am, "parse", json_array());
 		json_object_set_new(o, "allowed_mentions", am);
+		json_object_set_new(o, "flags", json_integer(4)); /* SUPPRESS_EMBEDS: no link previews */
 		dump(o, out);
 		break;
 	}

@@ -32,7 +32,12 @@
  * read with config_read_secret and never logged), raw customer text
  * (cut to NOTIFY_TEXT_MAX characters, control characters removed, and
  * mentions like @everyone, @here, <!channel>, <@123> broken so no chat
- * platform pings anyone).
+ * platform pings anyone).  In the chat formats the customer's text, name and
+ * platform are also made inert for that format's syntax when rendered
+ * (markup.h): a markdown link or image, or Slack's <url|text>, shows as the
+ * characters typed; and link previews are off (Slack unfurl_links /
+ * unfurl_media false, Discord flags SUPPRESS_EMBEDS), so a customer's link
+ * never pulls a preview or an image into the staff channel.
  *
  * Ownership: notify_new copies the struct notify_env and borrows what it
  * points to (the loop, store, config and metrics must outlive the

@@ -32,6 +32,7 @@
 #include "html2text.h"
 #include "http.h"
 #include "loop.h"
+#include "markup.h"
 #include "metrics.h"
 #include "outbox.h"
 #include "pipeline.h"
@@ -547,17 +548,7 @@ size_t mastodon_status_length(const char *s)
 
 void mastodon_neutralise(const char *in, struct buf *out)
 {
-	const unsigned char *u = (const unsigned char *)in;
-	for (size_t i = 0; u[i]; i++) {
-		buf_putc(out, (char)u[i]);
-		/* Any '@' the server could read as the start of a mention: not
-		 * after an ASCII word character (that is an e-mail address). */
-		if (u[i] == '@' && (i == 0 || !ascii_word(u[i - 1])) &&
-		    (ascii_word(u[i + 1]) || u[i + 1] == '-'))
-			buf_puts(out, "\xE2\x80\x8B"); /* U+200B ZERO WIDTH SPACE */
-	}
-	if (!out->p)
-		buf_puts(out, "");
+	markup_neutralise(out, MARKUP_MASTODON, in);
 }
 
 size_t mastodon_build_reply(const char *acct, const char *text, size_t max_chars, char **parts,

@@ -198,10 +198,13 @@ test('new tickets reach every webhook format; the failing target gets them after
 	normal = tickets().map((t) => t.id).sort((a, b) => a - b);
 	assert.equal(normal.length, 3);
 
-	// Slack: {"text"} with &, <, > as entities and no live mention.
+	// Slack: {"text"} with &, <, > as entities and no live mention, and
+	// no previews of links customers wrote.
 	const slack = await H.waitCount(ok('/slack'), 3, 5000);
 	for (const q of slack) {
-		assert.deepEqual(Object.keys(q.json), ['text']);
+		assert.deepEqual(Object.keys(q.json), ['text', 'unfurl_links', 'unfurl_media']);
+		assert.equal(q.json.unfurl_links, false);
+		assert.equal(q.json.unfurl_media, false);
 		assert.equal(q.headers['content-type'], 'application/json');
 		assert.match(q.json.text, /^New ticket #\d+ \(normal, unanswered question\) from .+ on webchat, due /);
 		assert.ok(!/@everyone|@here|<!channel>|<@\d/.test(q.json.text), q.json.text);
@@ -211,11 +214,13 @@ test('new tickets reach every webhook format; the failing target gets them after
 	assert.ok(byId(slack, normal[1]).json.text.includes('&lt;'));
 	assert.ok(byId(slack, normal[2]).json.text.includes('Tom &amp; Jerry want &lt;b&gt;to know&lt;/b&gt;'));
 
-	// Discord: {"content", "allowed_mentions": {"parse": []}}.
+	// Discord: {"content", "allowed_mentions": {"parse": []}, "flags": 4}
+	// (SUPPRESS_EMBEDS).
 	const discord = await H.waitCount(ok('/discord'), 3, 5000);
 	for (const q of discord) {
-		assert.deepEqual(Object.keys(q.json).sort(), ['allowed_mentions', 'content']);
+		assert.deepEqual(Object.keys(q.json).sort(), ['allowed_mentions', 'content', 'flags']);
 		assert.deepEqual(q.json.allowed_mentions, { parse: [] });
+		assert.equal(q.json.flags, 4);
 		assert.ok(!/@everyone|<@\d|<!channel>/.test(q.json.content), q.json.content);
 	}
 	assert.ok(byId(discord, normal[2]).json.content.includes('Tom & Jerry want <b>to know</b>'));

@@ -213,9 +213,12 @@ static void test_formats(void **state)
 	(void)state;
 	item_of(NOTIFY_NEW_TICKET, &t, 0, &it);
 
-	/* Slack: only "text", with &, < and > as entities, no live mention. */
+	/* Slack: "text", with &, < and > as entities, no live mention, no
+	 * previews of the customer's links. */
 	json_t *o = render(NOTIFY_SLACK, &it, 1);
-	assert_int_equal(json_object_size(o), 1);
+	assert_int_equal(json_object_size(o), 3);
+	assert_true(json_is_false(json_object_get(o, "unfurl_links")));
+	assert_true(json_is_false(json_object_get(o, "unfurl_media")));
 	const char *text = json_string_value(json_object_get(o, "text"));
 	assert_non_null(text);
 	assert_non_null(strstr(text, "New ticket #7 (high, unanswered question)"));
@@ -225,9 +228,10 @@ static void test_formats(void **state)
 	assert_non_null(strstr(text, "due 2026-"));
 	json_decref(o);
 
-	/* Discord: "content" and allowed_mentions.parse == []. */
+	/* Discord: "content", allowed_mentions.parse == [] and no embeds. */
 	o = render(NOTIFY_DISCORD, &it, 1);
-	assert_int_equal(json_object_size(o), 2);
+	assert_int_equal(json_object_size(o), 3);
+	assert_int_equal(json_integer_value(json_object_get(o, "flags")), 4);
 	text = json_string_value(json_object_get(o, "content"));
 	assert_non_null(strstr(text, "Tom & Jerry <b>\"quoted\"</b> next line"));
 	json_t *parse = json_object_get(json_object_get(o, "allowed_mentions"), "parse");
@@ -276,6 +280,49 @@ static void test_formats(void **state)
 		json_decref(o);
 		notify_item_free(&it);
 	}
+}
+
+/* Customer markdown reaches staff channels as the characters typed: no
+ * disguised link, no image, no Slack <url|text>, in text and in the name. */
+static void test_formats_markup(void **state)
+{
+	struct notify_item it;
+	struct notify_ticket t = sample(8, "[your refund is ready](https://evil.example/phish) "
+	                                   "![x](https://evil.example/pixel.png) <https://evil.example|ok>");
+	(void)state;
+	t.author = "[Support](https://evil.example/s)";
+	item_of(NOTIFY_NEW_TICKET, &t, 0, &it);
+
+	static const struct {
+		enum notify_format f;
+		const char *key;
+	} md[] = {{NOTIFY_DISCORD, "content"}, {NOTIFY_MATTERMOST, "text"}};
+	for (size_t i = 0; i < ARRAY_LEN(md); i++) {
+		json_t *o = render(md[i].f, &it, 1);
+		const char *text = json_string_value(json_object_get(o, md[i].key));
+		assert_non_null(text);
+		/* Every bracket is escaped: nothing can open a link or an image. */
+		for (const char *p = text; *p; p++)
+			if ((*p == '[' || *p == ']') && (p == text || p[-1] != '\\'))
+				fail_msg("format %d: live markdown left in: %s", (int)md[i].f, text);
+		assert_non_null(strstr(text, "\\[your refund is ready\\](https://evil.example/phish)"));
+		assert_non_null(strstr(text, "!\\[x\\](https://evil.example/pixel.png)"));
+		assert_non_null(strstr(text, "from \\[Support\\](https://evil.example/s)"));
+		json_decref(o);
+	}
+
+	json_t *o = render(NOTIFY_SLACK, &it, 1);
+	const char *text = json_string_value(json_object_get(o, "text"));
+	assert_null(strchr(text, '<'));
+	assert_non_null(strstr(text, "&lt;https://evil.example|ok&gt;"));
+	json_decref(o);
+
+	/* The generic JSON webhook and e-mail carry the text as typed. */
+	o = render(NOTIFY_JSON, &it, 1);
+	text = json_string_value(json_object_get(json_object_get(o, "ticket"), "last_message"));
+	assert_non_null(strstr(text, "[your refund is ready](https://evil.example/phish)"));
+	json_decref(o);
+	notify_item_free(&it);
 }
 
 static void test_digest_render(void **state)
@@ -829,6 +876,7 @@ int main(void)
 	    cmocka_unit_test(test_digest_window),
 	    cmocka_unit_test(test_event_roundtrip),
 	    cmocka_unit_test(test_formats),
+	    cmocka_unit_test(test_formats_markup),
 	    cmocka_unit_test(test_digest_render),
 	    cmocka_unit_test(test_email_message),
 	    cmocka_unit_test(test_warn_at),
