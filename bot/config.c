@@ -9,6 +9,8 @@
  */
 #include "config.h"
 
+#include "connector.h"
+
 #include <arpa/inet.h>
 #include <crypt.h>
 #include <ctype.h>
@@ -18,6 +20,7 @@
 #include <glob.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,15 +36,11 @@
 #define MAX_LIMIT    1000000L
 #define MAX_ENV_NAME 128
 
-#define DEFAULT_WEBCHAT_LISTEN   "127.0.0.1:8080"
 #define DEFAULT_DASHBOARD_LISTEN "127.0.0.1:8081"
 
 static const char *const default_rules[] = {"rules/*.yaml", NULL};
 static const char *const default_replies[] = {"replies/en.yaml", NULL};
 static const char *const default_lexicon[] = {"rules/lexicon/*.yaml", NULL};
-
-static const char *const connector_types[] = {"webchat",    "mastodon", "slack", "discord",
-                                              "mattermost", "bridge",   NULL};
 
 /* Everything a section parser needs. */
 struct ld {
@@ -336,14 +335,12 @@ static int listen_clash(const char *a, const char *b)
 	return strcasecmp(ha, hb) == 0;
 }
 
-enum url_kind { URL_HTTP, URL_WS, URL_SMTP, URL_ORIGIN };
-
 /*
  * Check a URL with curl's parser.  HTTP and WebSocket URLs must be TLS
  * unless they point at loopback (local tests and emulators); credentials
  * in a URL are refused because the config is not a place for secrets.
  */
-static int url_check(const char *s, enum url_kind kind, char *err, size_t errn)
+int config_url_check(const char *s, enum config_url kind, char *err, size_t errn)
 {
 	CURLU *u = curl_url();
 	char *scheme = NULL, *host = NULL, *user = NULL, *path = NULL, *query = NULL;
@@ -355,8 +352,8 @@ static int url_check(const char *s, enum url_kind kind, char *err, size_t errn)
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !host[0]) {
 		snprintf(err, errn, "'%s' is not a URL%s", s,
-		         kind == URL_SMTP ? " (like smtps://mail.example:465)"
-		                          : " (like https://example.org)");
+		         kind == CONFIG_URL_SMTP ? " (like smtps://mail.example:465)"
+		                                 : " (like https://example.org)");
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK) {
@@ -365,13 +362,13 @@ static int url_check(const char *s, enum url_kind kind, char *err, size_t errn)
 	}
 	int loop = is_loopback_host(host);
 	switch (kind) {
-	case URL_HTTP:
+	case CONFIG_URL_HTTP:
 		if (strcmp(scheme, "https") && !(loop && !strcmp(scheme, "http"))) {
 			snprintf(err, errn, "'%s' must start with https:// (http:// only on loopback)", s);
 			goto out;
 		}
 		break;
-	case URL_WS:
+	case CONFIG_URL_WS:
 		if (strcmp(scheme, "https") && strcmp(scheme, "wss") &&
 		    !(loop && (!strcmp(scheme, "http") || !strcmp(scheme, "ws")))) {
 			snprintf(err, errn,
@@ -379,13 +376,13 @@ static int url_check(const char *s, enum url_kind kind, char *err, size_t errn)
 			goto out;
 		}
 		break;
-	case URL_SMTP:
+	case CONFIG_URL_SMTP:
 		if (strcmp(scheme, "smtp") && strcmp(scheme, "smtps")) {
 			snprintf(err, errn, "'%s' must start with smtps:// (TLS) or smtp:// (STARTTLS)", s);
 			goto out;
 		}
 		break;
-	case URL_ORIGIN:
+	case CONFIG_URL_ORIGIN:
 		if (strcmp(scheme, "https") && strcmp(scheme, "http")) {
 			snprintf(err, errn, "origin '%s' must start with https:// or http://", s);
 			goto out;
@@ -409,7 +406,7 @@ out:
 }
 
 /* URL `key` of map (optional): a copy without a trailing '/', or NULL. */
-static char *url_at(struct ld *L, yaml_node_t *map, const char *key, const char *what, enum url_kind kind)
+static char *url_at(struct ld *L, yaml_node_t *map, const char *key, const char *what, enum config_url kind)
 {
 	yaml_node_t *n = get(L, map, key);
 	char err[MAX_STR + 128];
@@ -418,13 +415,13 @@ static char *url_at(struct ld *L, yaml_node_t *map, const char *key, const char 
 	const char *s = str_at(L, n, what);
 	if (!s)
 		return NULL;
-	if (url_check(s, kind, err, sizeof(err)) < 0) {
+	if (config_url_check(s, kind, err, sizeof(err)) < 0) {
 		yml_error(L->d, L->y, n, "%s: %s", what, err);
 		return NULL;
 	}
 	char *v = xstrdup(s);
 	size_t len = strlen(v);
-	if (len > 1 && v[len - 1] == '/' && kind != URL_SMTP)
+	if (len > 1 && v[len - 1] == '/' && kind != CONFIG_URL_SMTP)
 		v[len - 1] = '\0';
 	return v;
 }
@@ -551,6 +548,11 @@ static void strip_newline(char *s, size_t *len)
 		s[--*len] = '\0';
 	if (*len && s[*len - 1] == '\r')
 		s[--*len] = '\0';
+}
+
+int config_secret_read(const struct config_secret *s, char *out, size_t n, char *err, size_t errn)
+{
+	return config_read_secret(s ? s->env : NULL, s ? s->file : NULL, out, n, err, errn);
 }
 
 int config_read_secret(const char *env, const char *file, char *out, size_t n, char *err, size_t errn)
@@ -867,31 +869,11 @@ static char **str_list(struct ld *L, yaml_node_t *n, const char *what, size_t ma
 	return v;
 }
 
-/* Which keys each connector type uses (beyond type, name, channel). */
-struct ctype_keys {
-	const char *type;
-	const char *const *keys;
-};
-
-static const char *const k_webchat[] = {"listen", "limits", "allowed_origins", NULL};
-static const char *const k_mastodon[] = {"instance", "streaming", "token_env", "token_file", NULL};
-static const char *const k_slack[] = {"instance",      "token_env",      "token_file",
-                                      "app_token_env", "app_token_file", NULL};
-static const char *const k_discord[] = {"instance", "streaming", "token_env", "token_file", NULL};
-static const char *const k_mattermost[] = {"instance", "streaming", "token_env", "token_file", NULL};
-static const char *const k_bridge[] = {"listen", "url", "token_env", "token_file", NULL};
-static const struct ctype_keys ctype_keys[] = {
-    {"webchat", k_webchat}, {"mastodon", k_mastodon},     {"slack", k_slack},
-    {"discord", k_discord}, {"mattermost", k_mattermost}, {"bridge", k_bridge},
-};
-
-static const char *const connector_all_keys[] = {
-    "type",      "name", "channel",   "listen",     "limits",        "allowed_origins", "instance",
-    "streaming", "url",  "token_env", "token_file", "app_token_env", "app_token_file",  NULL};
+/* ---- connectors: the registry's types, each parsing its own keys ---- */
 
 static int key_in(const char *k, const char *const *list)
 {
-	for (size_t i = 0; list[i]; i++)
+	for (size_t i = 0; list && list[i]; i++)
 		if (!strcmp(k, list[i]))
 			return 1;
 	return 0;
@@ -916,122 +898,268 @@ static void listen_at(struct ld *L, yaml_node_t *map, const char *what, char **o
 	*out = xstrdup(s);
 }
 
-static void parse_connector(struct ld *L, yaml_node_t *m, struct connector_conf *cc, int idx)
+/* "<what>.<key>" for messages. */
+static void key_path(const struct config_parser *p, const char *key, char *out, size_t n)
 {
-	char what[64], path[96];
-	yaml_node_t *tn = get(L, m, "type");
-	const struct ctype_keys *tk = NULL;
+	snprintf(out, n, "%s.%s", p->what, key);
+}
 
-	snprintf(what, sizeof(what), "connectors[%d]", idx);
-	cc->line = (int)m->start_mark.line + 1;
-	cc->connections_per_address = 20;
-	cc->messages_per_minute = 30;
-	yml_check_keys(L->d, L->y, m, connector_all_keys, what);
-	if (!tn) {
-		yml_error(L->d, L->y, m,
-		          "%s: missing required key 'type' (webchat, mastodon, slack, discord, "
-		          "mattermost or bridge)",
-		          what);
-		return;
+static yaml_node_t *key_node(struct config_parser *p, const char *key)
+{
+	return p->map ? get(p->ld, p->map, key) : NULL;
+}
+
+int config_key_given(struct config_parser *p, const char *key)
+{
+	return key_node(p, key) != NULL;
+}
+
+/* Report "missing required key" at the mapping (or the config line). */
+static void key_missing(struct config_parser *p, const char *key, const char *hint)
+{
+	struct ld *L = p->ld;
+	if (p->map)
+		yml_error(L->d, L->y, p->map, "%s: missing required key '%s'%s%s", p->what, key,
+		          hint ? " " : "", hint ? hint : "");
+	else
+		diag_error(L->d, L->y->file, p->cc ? p->cc->line : 0, 0, "%s: missing required key '%s'%s%s",
+		           p->what, key, hint ? " " : "", hint ? hint : "");
+}
+
+char *config_key_str(struct config_parser *p, const char *key, int required, const char *hint)
+{
+	char path[192];
+	yaml_node_t *n = key_node(p, key);
+	if (!n) {
+		if (required)
+			key_missing(p, key, hint);
+		return NULL;
 	}
-	snprintf(path, sizeof(path), "%s.type", what);
-	const char *type = choice(L, tn, path, connector_types);
-	if (!type)
-		return;
-	cc->type = xstrdup(type);
-	for (size_t i = 0; i < ARRAY_LEN(ctype_keys); i++)
-		if (!strcmp(ctype_keys[i].type, type))
-			tk = &ctype_keys[i];
+	key_path(p, key, path, sizeof(path));
+	const char *s = str_at(p->ld, n, path);
+	return s ? xstrdup(s) : NULL;
+}
 
-	/* keys known in general but meaningless for this type */
+char *config_key_url(struct config_parser *p, const char *key, enum config_url kind, int required,
+                     const char *hint)
+{
+	char path[192];
+	if (!key_node(p, key)) {
+		if (required)
+			key_missing(p, key, hint);
+		return NULL;
+	}
+	key_path(p, key, path, sizeof(path));
+	return url_at(p->ld, p->map, key, path, kind);
+}
+
+int config_key_secret(struct config_parser *p, const char *name, int required, const char *desc,
+                      struct config_secret *out)
+{
+	struct ld *L = p->ld;
+	int before = L->d->errors;
+	if (!p->map) {
+		if (required)
+			diag_error(L->d, L->y->file, p->cc ? p->cc->line : 0, 0,
+			           "%s: missing %s_env or %s_file (%s)", p->what, name, name, desc);
+		return required ? -1 : 0;
+	}
+	secret(L, p->map, name, p->what, required, desc, &out->env, &out->file);
+	return L->d->errors > before ? -1 : 0;
+}
+
+void config_key_listen(struct config_parser *p, const char *deflt)
+{
+	char path[192];
+	struct connector_conf *cc = p->cc;
+	free(cc->listen);
+	cc->listen = deflt ? xstrdup(deflt) : NULL;
+	if (!p->map)
+		return;
+	key_path(p, "listen", path, sizeof(path));
+	listen_at(p->ld, p->map, path, &cc->listen);
+}
+
+void config_key_int(struct config_parser *p, const char *key, long *out, long min, long max)
+{
+	char path[192];
+	if (!p->map)
+		return;
+	key_path(p, key, path, sizeof(path));
+	integer(p->ld, p->map, key, path, out, min, max);
+}
+
+char **config_key_strv(struct config_parser *p, const char *key, size_t max)
+{
+	char path[192];
+	yaml_node_t *n = key_node(p, key);
+	if (!n)
+		return NULL;
+	key_path(p, key, path, sizeof(path));
+	return str_list(p->ld, n, path, max);
+}
+
+void config_key_item_error(struct config_parser *p, const char *key, size_t i, const char *fmt, ...)
+{
+	struct ld *L = p->ld;
+	char path[192], msg[1024];
+	va_list ap;
+	yaml_node_t *n = key_node(p, key);
+	if (n && n->type == YAML_SEQUENCE_NODE && (int)i < yml_len(n))
+		n = yml_item(L->y, n, (int)i);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	key_path(p, key, path, sizeof(path));
+	if (n)
+		yml_error(L->d, L->y, n, "%s: %s", path, msg);
+	else
+		diag_error(L->d, L->y->file, p->cc ? p->cc->line : 0, 0, "%s: %s", path, msg);
+}
+
+int config_key_section(struct config_parser *p, const char *key, const char *const *keys,
+                       struct config_parser *sub)
+{
+	char path[192];
+	int before = ((struct ld *)p->ld)->d->errors;
+	if (!p->map)
+		return 0;
+	key_path(p, key, path, sizeof(path));
+	yaml_node_t *n = section(p->ld, p->map, key, path, keys);
+	if (!n)
+		return ((struct ld *)p->ld)->d->errors > before ? -1 : 0;
+	*sub = *p;
+	sub->map = n;
+	snprintf(sub->what, sizeof(sub->what), "%.*s", (int)sizeof(sub->what) - 1, path);
+	return 1;
+}
+
+void config_key_error(struct config_parser *p, const char *key, const char *fmt, ...)
+{
+	struct ld *L = p->ld;
+	char path[192], msg[1024];
+	va_list ap;
+	yaml_node_t *n = key ? key_node(p, key) : NULL;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n)
+		key_path(p, key, path, sizeof(path));
+	else
+		snprintf(path, sizeof(path), "%s", p->what);
+	if (n)
+		yml_error(L->d, L->y, n, "%s: %s", path, msg);
+	else if (p->map)
+		yml_error(L->d, L->y, p->map, "%s: %s", path, msg);
+	else
+		diag_error(L->d, L->y->file, p->cc ? p->cc->line : 0, 0, "%s: %s", path, msg);
+}
+
+static const char *const common_connector_keys[] = {"type", "name", "channel", NULL};
+
+/* Is k a key of some connector type other than ops? (Its message then says
+ * it does not apply, rather than "unknown key".) */
+static int key_of_other_type(const char *k, const struct connector_ops *ops)
+{
+	const char *const *names = connector_type_names();
+	for (size_t i = 0; names[i]; i++) {
+		const struct connector_ops *o = connector_type(names[i]);
+		if (o != ops && key_in(k, o->keys))
+			return 1;
+	}
+	return 0;
+}
+
+/* Unknown keys of a connector of type ops (NULL: type unknown, only the
+ * common keys are sure). */
+static void check_connector_keys(struct ld *L, yaml_node_t *m, const struct connector_ops *ops,
+                                 const char *what)
+{
+	const char *all[64];
+	size_t n = 0;
+	for (size_t i = 0; common_connector_keys[i]; i++)
+		all[n++] = common_connector_keys[i];
+	for (size_t i = 0; ops && ops->keys && ops->keys[i] && n + 1 < ARRAY_LEN(all); i++)
+		all[n++] = ops->keys[i];
+	all[n] = NULL;
 	yaml_node_t *k, *v;
 	for (int i = 0; yml_pair(L->y, m, i, &k, &v); i++) {
 		const char *ks = yml_scalar(k);
-		if (ks && key_in(ks, connector_all_keys) && strcmp(ks, "type") && strcmp(ks, "name") &&
-		    strcmp(ks, "channel") && !key_in(ks, tk->keys))
-			yml_error(L->d, L->y, k, "%s: '%s' does not apply to a %s connector", what, ks, type);
+		if (!ks || key_in(ks, all))
+			continue;
+		if (!ops)
+			continue; /* the type error says enough */
+		if (key_of_other_type(ks, ops)) {
+			yml_error(L->d, L->y, k, "%s: '%s' does not apply to a %s connector", what, ks,
+			          ops->type);
+		} else {
+			const char *sug = did_you_mean(ks, all);
+			if (sug)
+				yml_error(L->d, L->y, k, "unknown key '%s' in %s (did you mean '%s'?)", ks,
+				          what, sug);
+			else
+				yml_error(L->d, L->y, k, "unknown key '%s' in %s", ks, what);
+		}
 	}
+}
 
-	snprintf(path, sizeof(path), "%s.name", what);
-	cc->name = opt_str(L, m, "name", path);
+/* The connector type named at node tn, or NULL after an error that says
+ * which types this build has. */
+static const struct connector_ops *type_at(struct ld *L, yaml_node_t *tn, const char *what)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "%s.type", what);
+	const char *s = str_at(L, tn, path);
+	if (!s)
+		return NULL;
+	const struct connector_ops *ops = connector_type(s);
+	if (ops)
+		return ops;
+	const char *sug = did_you_mean(s, connector_type_names());
+	if (sug)
+		yml_error(L->d, L->y, tn, "%s: unknown value '%s' (did you mean '%s'?)", path, s, sug);
+	else
+		yml_error(L->d, L->y, tn, "%s: this build of frontdesk has no '%s' connector (it runs: %s)",
+		          path, s, connector_type_list());
+	return NULL;
+}
+
+/* Read one connector: common keys here, the rest by its type's parser.
+ * m NULL: the built-in default connector of type ops. */
+static void parse_connector(struct ld *L, yaml_node_t *m, struct connector_conf *cc, int idx,
+                            const struct connector_ops *ops)
+{
+	char what[64], path[96];
+
+	snprintf(what, sizeof(what), "connectors[%d]", idx);
+	if (m) {
+		yaml_node_t *tn = get(L, m, "type");
+		cc->line = (int)m->start_mark.line + 1;
+		if (!tn) {
+			check_connector_keys(L, m, NULL, what);
+			yml_error(L->d, L->y, m, "%s: missing required key 'type' (this build runs: %s)",
+			          what, connector_type_list());
+			return;
+		}
+		ops = type_at(L, tn, what);
+		check_connector_keys(L, m, ops, what);
+		if (!ops)
+			return;
+		snprintf(path, sizeof(path), "%s.name", what);
+		cc->name = opt_str(L, m, "name", path);
+		snprintf(path, sizeof(path), "%s.channel", what);
+		cc->channel = opt_str(L, m, "channel", path);
+	}
+	if (!ops)
+		return;
+	cc->ops = ops;
+	cc->type = xstrdup(ops->type);
 	if (!cc->name)
-		cc->name = xstrdup(type);
-	snprintf(path, sizeof(path), "%s.channel", what);
-	cc->channel = opt_str(L, m, "channel", path);
-
-	if (!strcmp(type, "webchat")) {
-		static const char *const lkeys[] = {"connections_per_address", "messages_per_minute", NULL};
-		cc->listen = xstrdup(DEFAULT_WEBCHAT_LISTEN);
-		snprintf(path, sizeof(path), "%s.listen", what);
-		listen_at(L, m, path, &cc->listen);
-		snprintf(path, sizeof(path), "%s.limits", what);
-		yaml_node_t *lim = section(L, m, "limits", path, lkeys);
-		if (lim) {
-			snprintf(path, sizeof(path), "%s.limits.connections_per_address", what);
-			integer(L, lim, "connections_per_address", path, &cc->connections_per_address, 1,
-			        MAX_LIMIT);
-			snprintf(path, sizeof(path), "%s.limits.messages_per_minute", what);
-			integer(L, lim, "messages_per_minute", path, &cc->messages_per_minute, 1, MAX_LIMIT);
-		}
-		yaml_node_t *o = get(L, m, "allowed_origins");
-		if (o) {
-			snprintf(path, sizeof(path), "%s.allowed_origins", what);
-			char **list = str_list(L, o, path, MAX_LIST);
-			for (size_t i = 0; list && list[i]; i++) {
-				char err[MAX_STR + 128];
-				if (strcmp(list[i], "*") &&
-				    url_check(list[i], URL_ORIGIN, err, sizeof(err)) < 0) {
-					yml_error(L->d, L->y,
-					          o->type == YAML_SEQUENCE_NODE ? yml_item(L->y, o, (int)i)
-					                                        : o,
-					          "%s: %s", path, err);
-				} else {
-					size_t len = strlen(list[i]);
-					if (len > 1 && list[i][len - 1] == '/')
-						list[i][len - 1] = '\0';
-				}
-			}
-			cc->allowed_origins = list;
-		}
-		return;
-	}
-	if (!strcmp(type, "bridge")) {
-		snprintf(path, sizeof(path), "%s.listen", what);
-		listen_at(L, m, path, &cc->listen);
-		snprintf(path, sizeof(path), "%s.url", what);
-		cc->url = url_at(L, m, "url", path, URL_WS);
-		if (get(L, m, "listen") && get(L, m, "url"))
-			yml_error(L->d, L->y, m,
-			          "%s: give either listen (adapters connect to the bot) or url (the bot "
-			          "connects to the adapter), not both",
-			          what);
-		else if (!get(L, m, "listen") && !get(L, m, "url"))
-			yml_error(L->d, L->y, m,
-			          "%s: a bridge needs listen (adapters connect to the bot) or url (the "
-			          "bot connects to the adapter)",
-			          what);
-		secret(L, m, "token", what, 0, "", &cc->token_env, &cc->token_file);
-		return;
-	}
-	/* mastodon, slack, discord, mattermost */
-	int need_instance = !strcmp(type, "mastodon") || !strcmp(type, "mattermost");
-	snprintf(path, sizeof(path), "%s.instance", what);
-	if (need_instance && !get(L, m, "instance"))
-		yml_error(L->d, L->y, m,
-		          "%s: missing required key 'instance' (the server's address, like "
-		          "https://%s.example)",
-		          what, type);
-	cc->instance = url_at(L, m, "instance", path, URL_HTTP);
-	snprintf(path, sizeof(path), "%s.streaming", what);
-	cc->streaming = url_at(L, m, "streaming", path, URL_WS);
-	secret(L, m, "token", what, 1,
-	       !strcmp(type, "slack")     ? "the bot token, xoxb-..."
-	       : !strcmp(type, "discord") ? "the bot token"
-	                                  : "the access token",
-	       &cc->token_env, &cc->token_file);
-	if (!strcmp(type, "slack"))
-		secret(L, m, "app_token", what, 1, "the app-level token for Socket Mode, xapp-...",
-		       &cc->app_token_env, &cc->app_token_file);
+		cc->name = xstrdup(ops->type);
+	struct config_parser p = {.ld = L, .map = m, .cc = cc};
+	snprintf(p.what, sizeof(p.what), "%s", what);
+	if (ops->parse)
+		cc->settings = ops->parse(&p);
 }
 
 static void parse_connectors(struct ld *L, yaml_node_t *root)
@@ -1040,13 +1168,13 @@ static void parse_connectors(struct ld *L, yaml_node_t *root)
 	yaml_node_t *n = yml_get(L->y, root, "connectors");
 
 	if (!n) {
+		/* The default: one web chat with its own defaults. */
+		const struct connector_ops *wc = connector_type("webchat");
+		if (!wc)
+			return;
 		c->connectors = xcalloc(1, sizeof(*c->connectors));
 		c->nconnectors = 1;
-		c->connectors[0].type = xstrdup("webchat");
-		c->connectors[0].name = xstrdup("webchat");
-		c->connectors[0].listen = xstrdup(DEFAULT_WEBCHAT_LISTEN);
-		c->connectors[0].connections_per_address = 20;
-		c->connectors[0].messages_per_minute = 30;
+		parse_connector(L, NULL, &c->connectors[0], 0, wc);
 		return;
 	}
 	if (is_null(n))
@@ -1065,7 +1193,7 @@ static void parse_connectors(struct ld *L, yaml_node_t *root)
 		if (yml_want_map(L->d, L->y, m, what) < 0)
 			continue;
 		struct connector_conf *cc = &c->connectors[c->nconnectors++];
-		parse_connector(L, m, cc, i);
+		parse_connector(L, m, cc, i, NULL);
 		if (!cc->name)
 			continue;
 		for (size_t j = 0; j + 1 < c->nconnectors; j++) {
@@ -1238,7 +1366,7 @@ static void parse_notify(struct ld *L, yaml_node_t *root)
 				          "is a secret: url_env or url_file keep it out of this file)",
 				          what);
 			snprintf(path, sizeof(path), "%s.url", what);
-			nc->url = url_at(L, m, "url", path, URL_HTTP);
+			nc->url = url_at(L, m, "url", path, CONFIG_URL_HTTP);
 			if (given == 1 && !get(L, m, "url"))
 				secret(L, m, "url", what, 1, "", &nc->url_env, &nc->url_file);
 			nc->format = xstrdup("json");
@@ -1258,7 +1386,7 @@ static void parse_notify(struct ld *L, yaml_node_t *root)
 		if (!get(L, m, "smtp"))
 			yml_error(L->d, L->y, m,
 			          "%s: missing required key 'smtp' (like smtps://mail.example:465)", what);
-		nc->smtp = url_at(L, m, "smtp", path, URL_SMTP);
+		nc->smtp = url_at(L, m, "smtp", path, CONFIG_URL_SMTP);
 		yaml_node_t *fr = get(L, m, "from");
 		if (!fr)
 			yml_error(L->d, L->y, m, "%s: missing required key 'from' (the sender address)",
@@ -1438,17 +1566,12 @@ void config_free(struct config *c)
 	free(c->store_path);
 	for (size_t i = 0; i < c->nconnectors; i++) {
 		struct connector_conf *cc = &c->connectors[i];
+		if (cc->settings && cc->ops && cc->ops->free_settings)
+			cc->ops->free_settings(cc->settings);
 		free(cc->type);
 		free(cc->name);
 		free(cc->listen);
-		free(cc->instance);
-		free(cc->streaming);
-		free(cc->url);
-		free(cc->token_env);
-		free(cc->token_file);
-		free(cc->app_token_env);
-		free(cc->app_token_file);
-		strv_free(cc->allowed_origins);
+		free(cc->endpoint);
 		free(cc->channel);
 	}
 	free(c->connectors);

@@ -37,29 +37,31 @@
 
 #define CONFIG_SECRET_MAX 4096 /* a secret longer than this is refused */
 
+struct connector_ops;
+
+/* A secret named in config: exactly one of env / file is set (file already
+ * resolved against the config directory).  Read it with config_secret_read. */
+struct config_secret {
+	char *env, *file;
+};
+
 /*
- * One platform connection.  `type` is webchat, mastodon, slack, discord,
- * mattermost or bridge; `name` defaults to the type and is unique.  Fields a
- * type does not use are NULL / 0.  Secrets: exactly one of X_env / X_file is
- * set where the type needs that secret.
+ * One platform connection.  `type` names a connector type of this build
+ * (connector.h's registry); `name` defaults to the type and is unique.
+ * What the type itself takes lives in its own struct, `settings`, which its
+ * parser (connector_ops.parse) built; the fields here are the ones every
+ * connector shares.
  */
 struct connector_conf {
 	char *type;
 	char *name;
-	int line;                             /* config line of this connector, for messages */
-	char *listen;                         /* webchat, bridge (server mode): "host:port" */
-	char *instance;                       /* mastodon, mattermost (required); slack, discord: API base
-	                                         override (NULL = the platform's own) */
-	char *streaming;                      /* WebSocket URL override (mastodon streaming, discord gateway,
-	                                         mattermost websocket); NULL = discover / default */
-	char *url;                            /* bridge (client mode): ws:// or wss:// URL to connect to */
-	char *token_env, *token_file;         /* access token (mastodon, mattermost), bot token (slack xoxb-,
-	                                         discord), shared secret (bridge, optional) */
-	char *app_token_env, *app_token_file; /* slack: app-level token (xapp-) for Socket Mode */
-	long connections_per_address;         /* webchat limits.connections_per_address (default 20) */
-	long messages_per_minute;             /* webchat limits.messages_per_minute (default 30) */
-	char **allowed_origins;               /* webchat: NULL-terminated; NULL = only the bot's own page */
-	char *channel; /* label given to posts' `channel` (rules may match on it), or NULL */
+	char *channel;  /* label given to posts' `channel` (rules may match on it), or NULL */
+	int line;       /* config line of this connector, for messages */
+	char *listen;   /* "host:port" the connector listens on (set by its parser with
+	                   config_key_listen: listen addresses must not clash), or NULL */
+	char *endpoint; /* where it connects (an instance URL), for `check` and logs, or NULL */
+	const struct connector_ops *ops; /* the type (never NULL in a loaded config) */
+	void *settings;                  /* the type's own struct, or NULL; freed by ops->free_settings */
 };
 
 struct agent_conf {
@@ -129,6 +131,9 @@ const struct connector_conf *config_connector(const struct config *c, const char
 /* The agent with login `login`, or NULL. */
 const struct agent_conf *config_agent(const struct config *c, const char *login);
 
+/* config_read_secret for a struct config_secret. */
+int config_secret_read(const struct config_secret *s, char *out, size_t n, char *err, size_t errn);
+
 /*
  * Read a secret named by config: the environment variable `env` when env is
  * non-NULL, else the file `file` (as stored in the config: already resolved
@@ -139,6 +144,59 @@ const struct agent_conf *config_agent(const struct config *c, const char *login)
  * 0 with the secret in out; -1 with a reason (never the secret) in err.
  */
 int config_read_secret(const char *env, const char *file, char *out, size_t n, char *err, size_t errn);
+
+/* --- for connector parsers (connector_ops.parse) ------------------------------- */
+
+/*
+ * The loader as a connector's parser sees it: the mapping of one connector
+ * (or of a section inside it).  Every config_key_* helper reads one key of
+ * p->map, reports a problem as "file:line:col: <what>.<key>: ..." (so the
+ * whole configuration is refused and every problem listed), and returns
+ * NULL / -1 after an error or when the key is absent and not required.
+ * With p->map NULL (the built-in default connector) every key is absent.
+ */
+struct config_parser {
+	void *ld;                  /* the loader (private) */
+	yaml_node_t *map;          /* the mapping read, or NULL */
+	char what[128];            /* its place in messages: "connectors[2]", "connectors[2].limits" */
+	struct connector_conf *cc; /* the connector being read */
+};
+
+enum config_url {
+	CONFIG_URL_HTTP,  /* https:// (http:// only on loopback) */
+	CONFIG_URL_WS,    /* wss:// or https:// (ws:// and http:// only on loopback) */
+	CONFIG_URL_SMTP,  /* smtps:// or smtp:// */
+	CONFIG_URL_ORIGIN /* http(s)://host[:port] without a path (a browser Origin) */
+};
+
+/* 1 when key is given (not null), else 0. */
+int config_key_given(struct config_parser *p, const char *key);
+/* A string (copy, no control characters, at most 1024 bytes). */
+char *config_key_str(struct config_parser *p, const char *key, int required, const char *hint);
+/* A URL checked with curl's parser for its kind; no credentials in it;
+ * a trailing '/' is dropped. */
+char *config_key_url(struct config_parser *p, const char *key, enum config_url kind, int required,
+                     const char *hint);
+/* The secret `name` given as name_env or name_file (exactly one when
+ * required, at most one otherwise): 0 set (or absent and optional), -1. */
+int config_key_secret(struct config_parser *p, const char *name, int required, const char *desc,
+                      struct config_secret *out);
+/* `listen: host:port` into p->cc->listen, or `deflt` (may be NULL) when absent. */
+void config_key_listen(struct config_parser *p, const char *deflt);
+/* A whole number from min to max into *out (unchanged when absent). */
+void config_key_int(struct config_parser *p, const char *key, long *out, long min, long max);
+/* A list of strings (or one string): malloc'd, NULL-terminated (strv_free). */
+char **config_key_strv(struct config_parser *p, const char *key, size_t max);
+/* The item of a key_strv list at index i, for messages about one item. */
+void config_key_item_error(struct config_parser *p, const char *key, size_t i, const char *fmt, ...)
+    FD_PRINTF(4, 5);
+/* A mapping `key` with the given keys: 1 and *sub set to read it, 0 absent, -1 after an error. */
+int config_key_section(struct config_parser *p, const char *key, const char *const *keys,
+                       struct config_parser *sub);
+/* An error at key (or at the whole mapping when key is NULL or absent). */
+void config_key_error(struct config_parser *p, const char *key, const char *fmt, ...) FD_PRINTF(3, 4);
+/* Check a URL as config_key_url does; 0, or -1 with the reason in err. */
+int config_url_check(const char *s, enum config_url kind, char *err, size_t errn);
 
 /*
  * "host:port" / "[v6]:port" with port 1..65535.  0 ok, -1 with a reason in

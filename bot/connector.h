@@ -1,26 +1,43 @@
 /*
- * connector.h - the one small interface every platform implements
- * (DESIGN.md: start, stop, send, cursor for catch-up, health).
+ * connector.h - the one small interface every platform implements, and the
+ * registry of connector types with the services they use (DESIGN.md,
+ * "Connector interface"; docs/connectors.md is the guide for writing one).
+ *
+ * A connector type is one folder, bot/connectors/<name>/, exporting one
+ * `const struct connector_ops <name>_ops`, plus one line in the list at
+ * the top of connector.c.  The ops carry both halves of the type:
+ *
+ *   configuration  `keys` (beyond type, name and channel) and `parse`,
+ *                  which reads them with config.h's config_key_* helpers
+ *                  into the type's own settings struct (cc->settings);
+ *                  config.c, rules.c and `frontdesk check` ask the
+ *                  registry, so a type this build does not have is refused
+ *                  at `check` with the list of those it has;
+ *   running        start, stop, send, idle, close, destroy, post_done.
  *
  * Data flow: a connector turns platform events into `struct post` and hands
  * each to connector_deliver_post(); the daemon decides and records it in the
  * current group transaction, and once that transaction is durable it calls
- * ops->post_done() for the post (that is the moment to echo it to a web chat
- * client or to advance a catch-up cursor; never earlier).  Later the outbox
- * asks the connector to send rows with ops->send(); the connector reports
- * the outcome of every send with connector_send_done(), possibly from inside
- * ops->send itself.
+ * ops->post_done() for the post (that is the moment to acknowledge it to the
+ * platform, echo it to a web chat client or advance a catch-up cursor;
+ * never earlier).  Later the outbox asks the connector to send rows with
+ * ops->send(); the connector reports the outcome of every send with
+ * connector_send_done(), possibly from inside ops->send itself.
  *
- * Connector types are registered in daemon.c (connector_type()); the
- * daemon creates one struct connector per configured connector and starts
- * it with the loop, store and HTTP server it runs.
- *
- * Ownership: the daemon owns every struct connector (allocated from the
- * config's connector list); a connector's private state hangs off `priv` and
- * is freed by ops->destroy.  Strings in a struct outmsg and a struct
+ * Ownership: the daemon owns every struct connector (connector_new, one per
+ * configured connector, freed by connector_free after the loop ended); a
+ * connector's private state hangs off `priv` and is freed by ops->destroy.
+ * c->conf and its settings belong to the start-up configuration and stay
+ * valid for the whole run.  Strings in a struct outmsg and a struct
  * post_ack are borrowed for the duration of the call only.  The cookie
  * passed to connector_deliver_post is the connector's and is handed back
  * unchanged to ops->post_done exactly once.
+ *
+ * Errors: ops->start returns -1 only for what retrying cannot fix
+ * (unreadable secret, unusable settings); the daemon then exits 1.
+ * Everything met at run time is retried with backoff, and what needs a
+ * person (a refused token) is reported with connector_fatal(): an error
+ * line in the log and `down` with the reason in /healthz.
  */
 #ifndef FD_CONNECTOR_H
 #define FD_CONNECTOR_H
@@ -31,8 +48,8 @@
 
 #include "post.h"
 
-struct daemon;
 struct connector_conf;
+struct config_parser;
 struct connector;
 struct loop;
 struct server;
@@ -79,11 +96,32 @@ struct post_ack {
 
 enum connector_health { HEALTH_STARTING = 0, HEALTH_OK, HEALTH_DEGRADED, HEALTH_DOWN };
 
+/* What a platform can do (connector_ops.caps). */
+enum {
+	/* The platform shows customers who wrote a message (the agent's name
+	 * beside it): an agent's reply carries no appended signature.  Where
+	 * it cannot (Mastodon and the like), replies are signed "— Sam". */
+	CONNECTOR_SHOWS_SENDER = 1u << 0,
+};
+
 struct connector_ops {
 	const char *type;
-	size_t max_text;                   /* platform's message length limit in characters, 0 = none */
-	int (*start)(struct connector *c); /* 0 or -1 (logged) */
-	void (*stop)(struct connector *c); /* stop intake; keep what delivery needs */
+	size_t max_text; /* platform's message length limit in characters, 0 = none */
+	unsigned caps;   /* CONNECTOR_* */
+
+	/* Configuration: the keys this type takes besides type, name and
+	 * channel (NULL-terminated), and the parser that reads them.  parse
+	 * returns the type's settings struct (malloc'd; NULL when the type has
+	 * none) after reporting every problem through p; it also runs for the
+	 * built-in default connector with p->map NULL (every key absent).
+	 * free_settings releases what parse returned (may be NULL when parse
+	 * returns nothing to free). */
+	const char *const *keys;
+	void *(*parse)(struct config_parser *p);
+	void (*free_settings)(void *settings);
+
+	int (*start)(struct connector *c);                        /* 0 or -1 (logged) */
+	void (*stop)(struct connector *c);                        /* stop intake; keep what delivery needs */
 	int (*send)(struct connector *c, const struct outmsg *m); /* async; 0 queued, -1 retry later */
 	int (*idle)(struct connector *c);                         /* 1 when nothing is in flight (drain) */
 	void (*close)(struct connector *c);   /* teardown: uv_close its own uv handles (may be NULL) */
@@ -93,9 +131,29 @@ struct connector_ops {
 	void (*post_done)(struct connector *c, void *cookie, const struct post_ack *a);
 };
 
+/*
+ * What the daemon lends its connectors: filled once by the daemon and
+ * shared by every connector (and the notification sinks, which are
+ * connectors too).  Members are borrowed; callbacks run on the loop.
+ */
+struct connector_host {
+	void *arg;
+	struct loop *loop;
+	struct server *server;
+	struct store *store;
+	struct metrics *metrics;
+	const struct config *(*config)(void *arg); /* the running configuration */
+	int (*stopping)(void *arg);
+	/* Decide and record a post (see connector_deliver_post). */
+	int (*deliver)(void *arg, struct connector *c, const struct post *p, void *cookie);
+	/* A send finished (see connector_send_done). */
+	void (*send_done)(void *arg, struct connector *c, int64_t outbox_id, enum send_result r,
+	                  long retry_after, const char *detail);
+};
+
 struct connector {
 	const struct connector_ops *ops;
-	struct daemon *daemon;
+	const struct connector_host *host;
 	const struct connector_conf *conf;
 	char *name; /* "webchat", "mastodon", or the configured name */
 	enum connector_health health;
@@ -104,25 +162,56 @@ struct connector {
 	void *priv;
 };
 
-/* The registered type called `type` ("webchat", ...), or NULL. */
+/* --- the registry ------------------------------------------------------------ */
+
+/* The type called `type` ("webchat", ...) if this build has it, else NULL. */
 const struct connector_ops *connector_type(const char *type);
+/* The names of every type this build has, NULL-terminated (static). */
+const char *const *connector_type_names(void);
+/* "webchat, mastodon": the same list for messages (static). */
+const char *connector_type_list(void);
+
+/*
+ * A connector for cc (whose type must be one connector_type knows), not
+ * started yet.  Freed with connector_free (which calls ops->destroy).
+ */
+struct connector *connector_new(const struct connector_conf *cc, const struct connector_host *h);
+void connector_free(struct connector *c);
+
+/* 1 when the type shows the sender of a message (CONNECTOR_SHOWS_SENDER);
+ * unknown types count as not (their replies are signed). */
+int connector_type_shows_sender(const char *type);
+
+/* --- services for connectors --------------------------------------------------- */
 
 /*
  * Called by a connector for every incoming post.  Returns 0 when the post
  * was taken (ops->post_done follows after the commit, exactly once), or -1
- * when it was refused at once (the daemon is stopping, or the post is
- * invalid; logged): no post_done then.
+ * when it was refused at once (the daemon is stopping, the post is its own
+ * or lacks an id or thread; logged): no post_done then.
  */
 int connector_deliver_post(struct connector *c, const struct post *p, void *cookie);
 /* Called by a connector when a send finished; retry_after > 0 asks the
- * outbox not to retry before that many seconds. */
+ * outbox not to retry before that many seconds and holds every send of
+ * this connector until then (a rate limit is per account, not per row). */
 void connector_send_done(struct connector *c, int64_t outbox_id, enum send_result r, long retry_after,
                          const char *detail);
-/* Store and read a connector's catch-up cursor (daemon.c implements).
+/* Store and read a connector's catch-up cursor.
  * get: 1 with the cursor in out, 0 none, -1 error. */
 int connector_cursor_get(struct connector *c, char *out, size_t n);
 void connector_cursor_set(struct connector *c, const char *cursor);
+
+/* Health for /healthz and the log (a change of state is logged). */
 void connector_set_health(struct connector *c, enum connector_health h, const char *detail);
+/*
+ * Something only a person can fix (a refused token, a feature switched
+ * off on the platform): an error line naming the connector and `detail`,
+ * and health `down` with `detail` until the connector reports otherwise.
+ * Retrying (slowly) is the connector's choice.
+ */
+void connector_fatal(struct connector *c, const char *detail);
+/* Health names ("ok", ...) as /healthz shows them. */
+const char *connector_health_name(enum connector_health h);
 
 /* What the daemon lends its connectors (borrowed; valid while running). */
 struct loop *connector_loop(struct connector *c);

@@ -12,8 +12,6 @@
 
 #include "config.h"
 #include "connector.h"
-#include "connectors/mastodon.h"
-#include "connectors/webchat.h"
 #include "dashboard.h"
 #include "hours.h"
 #include "loop.h"
@@ -31,20 +29,6 @@
 #define CHECKPOINT_PAGES   1000 /* WAL frames (about 4 MB) that trigger a checkpoint */
 #define CHECKPOINT_IDLE_MS 30000
 #define FLUSH_MS           5 /* longest a lone transaction of delivery marks stays open */
-
-/* Every connector type the daemon can run. */
-static const struct connector_ops *const connector_types[] = {
-    &webchat_ops,
-    &mastodon_ops,
-};
-
-const struct connector_ops *connector_type(const char *type)
-{
-	for (size_t i = 0; i < ARRAY_LEN(connector_types); i++)
-		if (type && strcmp(connector_types[i]->type, type) == 0)
-			return connector_types[i];
-	return NULL;
-}
 
 /* A post recorded in the open transaction, acknowledged after the commit. */
 struct ack {
@@ -91,6 +75,7 @@ struct daemon {
 	struct notifier *notifier; /* notification sinks (start-up config) */
 	struct sla *sla;           /* response-target timers */
 	struct dashboard *dash;
+	struct connector_host host; /* what connectors and notification sinks borrow */
 
 	uv_check_t commit_check;
 	uv_timer_t poll_timer;
@@ -124,71 +109,18 @@ struct daemon {
 	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch, *m_sync;
 };
 
-/* --- connector services ---------------------------------------------------- */
+/* --- what the daemon lends its connectors (connector.h) ------------------------ */
 
-struct loop *connector_loop(struct connector *c)
+static const struct config *host_config(void *arg)
 {
-	return &c->daemon->loop;
+	struct daemon *d = arg;
+	return d->engine->cfg;
 }
 
-struct server *connector_server(struct connector *c)
+static int host_stopping(void *arg)
 {
-	return c->daemon->server;
-}
-
-struct store *connector_store(struct connector *c)
-{
-	return c->daemon->store;
-}
-
-struct metrics *connector_metrics(struct connector *c)
-{
-	return c->daemon->metrics;
-}
-
-const struct config *connector_config(struct connector *c)
-{
-	return c->daemon->engine->cfg;
-}
-
-time_t connector_now(struct connector *c)
-{
-	(void)c;
-	return time(NULL);
-}
-
-int connector_business_open(struct connector *c)
-{
-	return hours_is_open(c->daemon->engine->cfg->hours, connector_now(c));
-}
-
-int connector_stopping(struct connector *c)
-{
-	return c->daemon->stopping;
-}
-
-int connector_cursor_get(struct connector *c, char *out, size_t n)
-{
-	return store_cursor_get(c->daemon->store, c->name, out, n);
-}
-
-void connector_cursor_set(struct connector *c, const char *cursor)
-{
-	store_cursor_set(c->daemon->store, c->name, cursor, connector_now(c));
-}
-
-void connector_set_health(struct connector *c, enum connector_health h, const char *detail)
-{
-	static const char *const names[] = {"starting", "ok", "degraded", "down"};
-	if (c->health != h) {
-		struct buf b;
-		buf_init(&b, 0);
-		log_quote(&b, detail ? detail : "");
-		log_info("connector health", "connector=%s health=%s detail=%s", c->name, names[h], b.p);
-		buf_free(&b);
-	}
-	c->health = h;
-	snprintf(c->health_detail, sizeof(c->health_detail), "%s", detail ? detail : "");
+	struct daemon *d = arg;
+	return d->stopping;
 }
 
 static struct connector *find_connector(void *arg, const char *name)
@@ -200,16 +132,11 @@ static struct connector *find_connector(void *arg, const char *name)
 	return d->notifier ? notify_find(d->notifier, name) : NULL;
 }
 
-void connector_send_done(struct connector *c, int64_t outbox_id, enum send_result r, long retry_after,
-                         const char *detail)
+static void host_send_done(void *arg, struct connector *c, int64_t outbox_id, enum send_result r,
+                           long retry_after, const char *detail)
 {
-	struct daemon *d = c->daemon;
-	if (r == SEND_RETRY && retry_after > 0) {
-		/* A rate limit holds for the whole account, not only this row. */
-		int64_t until = outbox_now_ms() + (int64_t)retry_after * 1000;
-		if (until > c->paused_until_ms)
-			c->paused_until_ms = until;
-	}
+	struct daemon *d = arg;
+	(void)c;
 	outbox_done(d->outbox, outbox_id, r, retry_after, detail);
 }
 
@@ -360,20 +287,15 @@ static enum post_status take_post(struct daemon *d, struct connector *c, const s
 	return rc == 0 ? POST_STORED : POST_FAILED;
 }
 
-int connector_deliver_post(struct connector *c, const struct post *p, void *cookie)
+/* connector_deliver_post lands here once the post passed its checks. */
+static int host_deliver(void *arg, struct connector *c, const struct post *p, void *cookie)
 {
-	struct daemon *d = c->daemon;
+	struct daemon *d = arg;
 	int64_t mid = 0;
 	time_t ts = 0;
 
 	if (d->stopping || !d->store)
 		return -1;
-	if (!p->platform || !p->post_id || !*p->post_id || !p->thread_key || !*p->thread_key) {
-		log_warn("post without id or thread refused", "connector=%s", c->name);
-		return -1;
-	}
-	if (p->is_self)
-		return -1; /* our own words coming back: never stored, never decided */
 	enum post_status st = take_post(d, c, p, &mid, &ts);
 	metric_add_l(d->m_posts, 1, c->name);
 	push_ack(d, c, cookie, st, mid, ts, p->client_id);
@@ -665,7 +587,6 @@ static void poll_cb(uv_timer_t *h)
 /* /healthz: healthy when every connector is. */
 static int health_cb(struct buf *out, void *arg)
 {
-	static const char *const names[] = {"starting", "ok", "degraded", "down"};
 	struct daemon *d = arg;
 	int ok = !d->stopping;
 	json_t *list = json_array();
@@ -673,9 +594,9 @@ static int health_cb(struct buf *out, void *arg)
 		struct connector *c = d->conns[i];
 		if (c->health != HEALTH_OK)
 			ok = 0;
-		json_array_append_new(list,
-		                      json_pack("{s:s, s:s, s:s, s:s}", "name", c->name, "type", c->ops->type,
-		                                "health", names[c->health], "detail", c->health_detail));
+		json_array_append_new(
+		    list, json_pack("{s:s, s:s, s:s, s:s}", "name", c->name, "type", c->ops->type, "health",
+		                    connector_health_name(c->health), "detail", c->health_detail));
 	}
 	json_t *o = json_pack("{s:s, s:o}", "status",
 	                      ok            ? "ok"
@@ -846,7 +767,7 @@ static int start_handoff(struct daemon *d)
 	};
 	d->notifier = notify_new(&ne);
 	for (size_t i = 0; i < notify_sink_count(d->notifier); i++)
-		notify_sink(d->notifier, i)->daemon = d;
+		notify_sink(d->notifier, i)->host = &d->host;
 
 	struct dashboard_env de = {
 	    .loop = &d->loop,
@@ -900,20 +821,15 @@ static int start_connectors(struct daemon *d)
 	d->conns = xcalloc(cfg->nconnectors ? cfg->nconnectors : 1, sizeof(*d->conns));
 	for (size_t i = 0; i < cfg->nconnectors; i++) {
 		const struct connector_conf *cc = &cfg->connectors[i];
-		const struct connector_ops *ops = connector_type(cc->type);
-		if (!ops) {
+		struct connector *c = connector_new(cc, &d->host);
+		if (!c) {
+			/* config.c refuses such a type: only a broken invariant gets here */
 			log_error("connector type is not available in this build", "connector=%s type=%s",
 			          cc->name ? cc->name : cc->type, cc->type);
 			return -1;
 		}
-		struct connector *c = xcalloc(1, sizeof(*c));
-		c->ops = ops;
-		c->daemon = d;
-		c->conf = cc;
-		c->name = xstrdup(cc->name ? cc->name : cc->type);
-		c->health = HEALTH_STARTING;
 		d->conns[d->nconns++] = c;
-		if (ops->start(c) < 0) {
+		if (c->ops->start(c) < 0) {
 			log_error("connector failed to start", "connector=%s", c->name);
 			return -1;
 		}
@@ -927,13 +843,8 @@ static void daemon_free(struct daemon *d)
 	if (d->server)
 		server_free(d->server);
 	d->server = NULL;
-	for (size_t i = 0; i < d->nconns; i++) {
-		struct connector *c = d->conns[i];
-		if (c->ops->destroy)
-			c->ops->destroy(c);
-		free(c->name);
-		free(c);
-	}
+	for (size_t i = 0; i < d->nconns; i++)
+		connector_free(d->conns[i]);
 	free(d->conns);
 	if (d->dash)
 		dashboard_free(d->dash);
@@ -1013,6 +924,17 @@ int daemon_run(const char *config_path)
 	d->server = server_new(&d->loop);
 	server_set_health(d->server, health_cb, d);
 	d->outbox = outbox_new(&d->loop.uv, d->store, find_connector, d);
+	d->host = (struct connector_host){
+	    .arg = d,
+	    .loop = &d->loop,
+	    .server = d->server,
+	    .store = d->store,
+	    .metrics = d->metrics,
+	    .config = host_config,
+	    .stopping = host_stopping,
+	    .deliver = host_deliver,
+	    .send_done = host_send_done,
+	};
 	outbox_metrics(d->outbox, d->metrics);
 
 	uv_check_init(&d->loop.uv, &d->commit_check);

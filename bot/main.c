@@ -184,7 +184,7 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 		const struct connector_conf *cc = &c->connectors[i];
 		printf("connector:  %s %s\n", cc->type,
 		       cc->listen     ? cc->listen
-		       : cc->instance ? cc->instance
+		       : cc->endpoint ? cc->endpoint
 		                      : "");
 	}
 	printf("dashboard:  %s, %zu agent%s\n", c->dashboard_listen, c->nagents, c->nagents == 1 ? "" : "s");

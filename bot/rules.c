@@ -33,6 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "connector.h"
 #include "matcher.h"
 
 #define RULE_ID_MAX  100
@@ -440,10 +441,9 @@ static void load_bool(struct loader *L, yaml_node_t *n, const char *key, int *ou
 		lerr(L, n, "'%s' must be true or false", key);
 }
 
-/* Platform names: a channel one or two typos away from one is reported. */
-static const char *const platforms[] = {"webchat",    "mastodon", "slack", "discord",
-                                        "mattermost", "bridge",   NULL};
-
+/* A channel one or two typos away from a connector type of this build
+ * (connector.h's registry) is reported; other names are labels a
+ * connector's `channel:` may give. */
 static void load_when(struct loader *L, yaml_node_t *n, struct rule *r)
 {
 	static const char *const keys[] = {"channel", "public", "open", NULL};
@@ -463,6 +463,7 @@ static void load_when(struct loader *L, yaml_node_t *n, struct rule *r)
 		if (ch && !ch[0]) {
 			lerr(L, v, "'channel' is an empty list; leave it out to allow every channel");
 		}
+		const char *const *platforms = connector_type_names();
 		for (size_t i = 0; ch && ch[i]; i++) {
 			int known = 0;
 			for (size_t j = 0; platforms[j]; j++)

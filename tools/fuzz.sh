@@ -8,7 +8,7 @@ secs=${1:-60}
 command -v clang >/dev/null || { echo "fuzz: clang is not installed (apt-get install clang)" >&2; exit 1; }
 PKGS="libwebsockets libuv libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc libcrypt"
 mkdir -p build/fuzz-clang
-srcs=$(ls bot/*.c bot/connectors/*.c handoff/*.c | grep -v '^bot/main.c$')
+srcs=$(ls bot/*.c bot/connectors/*/*.c handoff/*.c | grep -v '^bot/main.c$')
 make --no-print-directory build/gen/embedded.c >/dev/null
 for f in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$f" .c)

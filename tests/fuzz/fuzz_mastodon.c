@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connectors/mastodon.h"
+#include "connectors/mastodon/mastodon.h"
 #include "html2text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -41,6 +41,16 @@ grep -q 'config.yaml:4:[0-9]*:.*25:00' "$T/err" && ok "bad hours named at line 4
 grep -q "config.yaml:5:[0-9]*:.*contakt.*did you mean 'contact'" "$T/err" && ok "unknown key with did-you-mean" || bad "unknown key with did-you-mean"
 cat "$T/err" | head -5
 
+# A connector type this build cannot run is refused by check (run would
+# only fail), naming the types it has.
+sed 's|^connectors:$|connectors:\n  - { type: slack, token_env: SLACK_BOT_TOKEN, app_token_env: SLACK_APP_TOKEN }|' \
+	config.yaml.example >"$T/slack.yaml"
+cp -r rules replies "$T/" 2>/dev/null
+expect_rc "check refuses a connector type this build lacks" 2 "$FD" check -c "$T/slack.yaml"
+grep -q "connectors\[0\].type: this build of frontdesk has no 'slack' connector (it runs: webchat, mastodon)" "$T/err" &&
+	ok "the refusal names the types this build runs" || { bad "the refusal names the types this build runs"; cat "$T/err"; }
+expect_rc "run refuses it too, as a configuration error" 2 "$FD" run -c "$T/slack.yaml"
+
 # A rule whose example fails: check names the rule and the example.
 mkdir -p "$T/ex"
 cp -r rules replies "$T/ex/"

@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "connector.h"
+#include "connectors/mastodon/mastodon.h"
+#include "connectors/webchat/webchat.h"
 
 #define HASH "$y$j9T$NLC2cLWR5S3frfTHBNa8R/$lcyjdxpUHTA4qhGF86SI8UoGaQST0NDohdltDQqLZQ3"
 
@@ -135,8 +138,6 @@ static void test_full_config(void **state)
 	    "social }\n"
 	    "  - { type: mastodon, name: local, instance: \"http://127.0.0.1:3000\", token_file: secrets/t, "
 	    "streaming: \"ws://[::1]:4000\" }\n"
-	    "  - { type: slack, token_env: SLACK_BOT, app_token_file: /etc/slack-app }\n"
-	    "  - { type: bridge, listen: \"[::1]:9100\" }\n"
 	    "dashboard:\n"
 	    "  listen: \"0.0.0.0:9001\"\n"
 	    "  agents:\n"
@@ -177,34 +178,35 @@ static void test_full_config(void **state)
 	free(p);
 	assert_int_equal(c->store_sync_full, 0);
 
-	assert_int_equal(c->nconnectors, 5);
+	assert_int_equal(c->nconnectors, 3);
 	const struct connector_conf *w = config_connector(c, "webchat");
 	assert_non_null(w);
+	assert_ptr_equal(w->ops, connector_type("webchat"));
 	assert_string_equal(w->listen, "127.0.0.1:9000");
-	assert_int_equal(w->connections_per_address, 5);
-	assert_int_equal(w->messages_per_minute, 12);
-	assert_string_equal(w->allowed_origins[0], "https://shop.example");
-	assert_string_equal(w->allowed_origins[1], "http://localhost:3000");
-	assert_null(w->allowed_origins[2]);
+	const struct webchat_conf *wc = w->settings;
+	assert_int_equal(wc->connections_per_address, 5);
+	assert_int_equal(wc->messages_per_minute, 12);
+	assert_string_equal(wc->allowed_origins[0], "https://shop.example");
+	assert_string_equal(wc->allowed_origins[1], "http://localhost:3000");
+	assert_null(wc->allowed_origins[2]);
 	assert_int_equal(w->line, 13);
 	const struct connector_conf *m = config_connector(c, "mastodon");
 	assert_string_equal(m->type, "mastodon");
-	assert_string_equal(m->instance, "https://mastodon.example");
-	assert_string_equal(m->token_env, "MASTO_TOKEN");
-	assert_null(m->token_file);
+	const struct mastodon_conf *mc = m->settings;
+	assert_string_equal(mc->instance, "https://mastodon.example");
+	assert_string_equal(m->endpoint, "https://mastodon.example");
+	assert_string_equal(mc->token.env, "MASTO_TOKEN");
+	assert_null(mc->token.file);
+	assert_null(mc->streaming);
 	assert_null(m->listen);
 	assert_string_equal(m->channel, "social");
 	const struct connector_conf *l = config_connector(c, "local");
-	assert_string_equal(l->instance, "http://127.0.0.1:3000");
-	assert_string_equal(l->streaming, "ws://[::1]:4000");
+	const struct mastodon_conf *lc = l->settings;
+	assert_string_equal(lc->instance, "http://127.0.0.1:3000");
+	assert_string_equal(lc->streaming, "ws://[::1]:4000");
 	p = in_tmp("secrets/t");
-	assert_string_equal(l->token_file, p);
+	assert_string_equal(lc->token.file, p);
 	free(p);
-	const struct connector_conf *s = config_connector(c, "slack");
-	assert_string_equal(s->token_env, "SLACK_BOT");
-	assert_string_equal(s->app_token_file, "/etc/slack-app");
-	assert_null(s->instance);
-	assert_string_equal(config_connector(c, "bridge")->listen, "[::1]:9100");
 	assert_null(config_connector(c, "nope"));
 
 	assert_string_equal(c->dashboard_listen, "0.0.0.0:9001");
@@ -260,9 +262,10 @@ static void test_defaults(void **state)
 	assert_string_equal(c->connectors[0].type, "webchat");
 	assert_string_equal(c->connectors[0].name, "webchat");
 	assert_string_equal(c->connectors[0].listen, "127.0.0.1:8080");
-	assert_int_equal(c->connectors[0].connections_per_address, 20);
-	assert_int_equal(c->connectors[0].messages_per_minute, 30);
-	assert_null(c->connectors[0].allowed_origins);
+	const struct webchat_conf *wc = c->connectors[0].settings;
+	assert_int_equal(wc->connections_per_address, 20);
+	assert_int_equal(wc->messages_per_minute, 30);
+	assert_null(wc->allowed_origins);
 	assert_string_equal(c->dashboard_listen, "127.0.0.1:8081");
 	assert_int_equal(c->nagents, 0);
 	assert_int_equal(c->nnotify, 0);
@@ -385,8 +388,11 @@ static void test_connector_errors(void **state)
 	assert_contains(e,
 	                "config.yaml:9:5: connectors[6]: listen address 0.0.0.0:8081 clashes with connector "
 	                "'w3' (line 8, localhost:8081)");
-	assert_contains(e, "config.yaml:10:5: connectors[7]: missing app_token_env or app_token_file");
-	assert_contains(e, "config.yaml:11:5: connectors[8]: a bridge needs listen");
+	/* Types this build cannot run are refused at check, with the ones it can. */
+	assert_contains(e, "config.yaml:10:13: connectors[7].type: this build of frontdesk has no 'slack' "
+	                   "connector (it runs: webchat, mastodon)");
+	assert_contains(e, "config.yaml:11:13: connectors[8].type: this build of frontdesk has no 'bridge' "
+	                   "connector");
 	assert_contains(e, "config.yaml:12:5: connectors[9]: another connector (line 8) is also named 'w3'");
 	assert_contains(
 	    e, "config.yaml:12:63: connectors[9].limits.messages_per_minute: expected a whole number "
@@ -601,10 +607,9 @@ static void test_secrets(void **state)
 	/* A token_file in the config resolves against the config dir and is read with the same check. */
 	struct config *c = must_load(MINIMAL "connectors: [{ type: mastodon, instance: https://m.example, "
 	                                     "token_file: secret-open }]\n");
-	assert_string_equal(c->connectors[0].token_file, open_file);
-	assert_int_equal(config_read_secret(c->connectors[0].token_env, c->connectors[0].token_file, out,
-	                                    sizeof(out), err, sizeof(err)),
-	                 -1);
+	const struct mastodon_conf *mc = c->connectors[0].settings;
+	assert_string_equal(mc->token.file, open_file);
+	assert_int_equal(config_secret_read(&mc->token, out, sizeof(out), err, sizeof(err)), -1);
 	config_free(c);
 
 	free(open_file);

@@ -16,7 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "connectors/mastodon.h"
+#include "connectors/mastodon/mastodon.h"
 #include "html2text.h"
 #include "http.h"
 #include "util.h"

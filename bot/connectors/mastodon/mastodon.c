@@ -16,7 +16,7 @@
  * All timers are uv timers (LOOP-NOTES.md: lws timers armed from outside
  * lws callbacks do not fire); lws is only asked for writeable callbacks.
  */
-#include "connectors/mastodon.h"
+#include "connectors/mastodon/mastodon.h"
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -140,6 +140,11 @@ struct mastodon {
 
 	struct metric *m_events, *m_reconnects, *m_limited;
 };
+
+static const struct mastodon_conf *ms_conf(const struct mastodon *ms)
+{
+	return ms->c->conf->settings;
+}
 
 /* --- pure helpers (mastodon.h) ------------------------------------------------ */
 
@@ -885,9 +890,8 @@ static void unauthorized(struct mastodon *ms, const char *where)
 static int read_token(struct mastodon *ms)
 {
 	char err[256];
-	const struct connector_conf *cc = ms->c->conf;
-	if (config_read_secret(cc->token_env, cc->token_file, ms->token, sizeof(ms->token), err,
-	                       sizeof(err)) < 0) {
+	const struct mastodon_conf *mc = ms->c->conf->settings;
+	if (config_secret_read(&mc->token, ms->token, sizeof(ms->token), err, sizeof(err)) < 0) {
 		struct buf b;
 		quote(&b, err);
 		log_error("mastodon: cannot read the access token", "connector=%s error=%s", ms->c->name,
@@ -1036,7 +1040,7 @@ static void on_instance(struct mastodon *ms, const struct http_response *r, void
 		json_t *mc = json_object_get(json_object_get(conf, "statuses"), "max_characters");
 		if (json_is_integer(mc) && json_integer_value(mc) >= 50 && json_integer_value(mc) <= 1000000)
 			ms->max_chars = (size_t)json_integer_value(mc);
-		if (!ms->c->conf->streaming) {
+		if (!ms_conf(ms)->streaming) {
 			const char *su = v1 ? get_str(json_object_get(o, "urls"), "streaming_api")
 			                    : get_str(json_object_get(conf, "urls"), "streaming");
 			take_streaming_url(ms, su);
@@ -1334,7 +1338,7 @@ static const struct lws_protocols protocols[] = {
  * unless the URL already has them. */
 static int stream_url(struct mastodon *ms, struct url_parts *u)
 {
-	const char *base = ms->c->conf->streaming ? ms->c->conf->streaming
+	const char *base = ms_conf(ms)->streaming ? ms_conf(ms)->streaming
 	                   : ms->stream[0]        ? ms->stream
 	                                          : ms->api;
 	char url[URL_MAX];
@@ -2079,7 +2083,7 @@ static void ms_destroy(struct connector *c)
 
 static int ms_start(struct connector *c)
 {
-	const struct connector_conf *cc = c->conf;
+	const struct mastodon_conf *cc = c->conf ? c->conf->settings : NULL;
 	struct mastodon *ms = xcalloc(1, sizeof(*ms));
 	struct url_parts u;
 
@@ -2145,8 +2149,37 @@ static int ms_start(struct connector *c)
 	return 0;
 }
 
+/* --- configuration ---------------------------------------------------------------- */
+
+static void *ms_parse(struct config_parser *p)
+{
+	struct mastodon_conf *m = xcalloc(1, sizeof(*m));
+	m->instance = config_key_url(p, "instance", CONFIG_URL_HTTP, 1,
+	                             "(the server's address, like https://mastodon.example)");
+	m->streaming = config_key_url(p, "streaming", CONFIG_URL_WS, 0, NULL);
+	config_key_secret(p, "token", 1, "the access token", &m->token);
+	if (m->instance)
+		p->cc->endpoint = xstrdup(m->instance);
+	return m;
+}
+
+static void ms_free_settings(void *settings)
+{
+	struct mastodon_conf *m = settings;
+	free(m->instance);
+	free(m->streaming);
+	free(m->token.env);
+	free(m->token.file);
+	free(m);
+}
+
+static const char *const ms_keys[] = {"instance", "streaming", "token_env", "token_file", NULL};
+
 const struct connector_ops mastodon_ops = {
     .type = "mastodon",
+    .keys = ms_keys,
+    .parse = ms_parse,
+    .free_settings = ms_free_settings,
     .max_text = 0, /* the connector cuts replies itself: the limit is the instance's */
     .start = ms_start,
     .stop = ms_stop,

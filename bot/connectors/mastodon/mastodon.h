@@ -65,6 +65,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "config.h"
 #include "connector.h"
 
 #define MASTODON_MAX_ID                64             /* status, notification and account ids */
@@ -78,6 +79,18 @@
 #define MASTODON_BACKOFF_MIN_MS        1000L
 #define MASTODON_BACKOFF_MAX_MS        (5L * 60 * 1000)
 #define MASTODON_UNAUTHORIZED_RETRY_MS (5L * 60 * 1000)
+
+/*
+ * Settings (the connector_conf's settings):
+ *   instance: https://mastodon.example      (required; http:// only on loopback)
+ *   token_env: NAME | token_file: PATH      (the access token; required)
+ *   streaming: wss://streaming.example      (optional: normally asked from the server)
+ */
+struct mastodon_conf {
+	char *instance;  /* no trailing '/' */
+	char *streaming; /* or NULL */
+	struct config_secret token;
+};
 
 extern const struct connector_ops mastodon_ops;
 

@@ -4,7 +4,7 @@
  * every open tab of that visitor; addresses are indexed for the connection
  * and message limits.
  */
-#include "connectors/webchat.h"
+#include "connectors/webchat/webchat.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -25,11 +25,9 @@
 #include "store.h"
 #include "util.h"
 
-#define BUCKETS       4096
-#define TOKEN_BYTES   18 /* 24 base64url characters */
-#define DEFAULT_CONNS 20
-#define DEFAULT_MPM   30
-#define MAX_EMAIL     254
+#define BUCKETS     4096
+#define TOKEN_BYTES 18 /* 24 base64url characters */
+#define MAX_EMAIL   254
 
 struct wc_addr {
 	char ip[64];
@@ -284,9 +282,10 @@ static int is_loopback_host(const char *h, size_t n)
 static int origin_allowed(struct webchat *wc, const char *origin)
 {
 	const struct connector_conf *cc = wc->c->conf;
+	const struct webchat_conf *wcc = cc ? cc->settings : NULL;
 	if (!origin || !*origin)
 		return 1;
-	for (char **o = cc ? cc->allowed_origins : NULL; o && *o; o++)
+	for (char **o = wcc ? wcc->allowed_origins : NULL; o && *o; o++)
 		if (strcmp(*o, "*") == 0 || strcasecmp(*o, origin) == 0)
 			return 1;
 
@@ -724,13 +723,15 @@ static int wc_start(struct connector *c)
 {
 	struct webchat *wc = xcalloc(1, sizeof(*wc));
 	const struct connector_conf *cc = c->conf;
+	const struct webchat_conf *wcc = cc ? cc->settings : NULL;
 	const char *listen = cc && cc->listen ? cc->listen : WEBCHAT_DEFAULT_LISTEN;
 	char err[256];
 
 	c->priv = wc;
 	wc->c = c;
-	wc->max_conns = cc && cc->connections_per_address > 0 ? cc->connections_per_address : DEFAULT_CONNS;
-	wc->mpm = cc && cc->messages_per_minute > 0 ? cc->messages_per_minute : DEFAULT_MPM;
+	wc->max_conns =
+	    wcc && wcc->connections_per_address > 0 ? wcc->connections_per_address : WEBCHAT_DEFAULT_CONNS;
+	wc->mpm = wcc && wcc->messages_per_minute > 0 ? wcc->messages_per_minute : WEBCHAT_DEFAULT_MPM;
 	wc->li = server_listen(connector_server(c), listen, c->name, err, sizeof(err));
 	if (!wc->li) {
 		struct buf b;
@@ -791,9 +792,55 @@ static void wc_destroy(struct connector *c)
 	c->priv = NULL;
 }
 
+/* --- configuration --------------------------------------------------------- */
+
+#define MAX_ORIGINS 256
+
+static void *wc_parse(struct config_parser *p)
+{
+	static const char *const lkeys[] = {"connections_per_address", "messages_per_minute", NULL};
+	struct webchat_conf *w = xcalloc(1, sizeof(*w));
+	struct config_parser lim;
+
+	w->connections_per_address = WEBCHAT_DEFAULT_CONNS;
+	w->messages_per_minute = WEBCHAT_DEFAULT_MPM;
+	config_key_listen(p, WEBCHAT_DEFAULT_LISTEN);
+	if (config_key_section(p, "limits", lkeys, &lim) > 0) {
+		config_key_int(&lim, "connections_per_address", &w->connections_per_address, 1, 1000000);
+		config_key_int(&lim, "messages_per_minute", &w->messages_per_minute, 1, 1000000);
+	}
+	char **list = config_key_strv(p, "allowed_origins", MAX_ORIGINS);
+	for (size_t i = 0; list && list[i]; i++) {
+		char err[1200];
+		if (strcmp(list[i], "*") &&
+		    config_url_check(list[i], CONFIG_URL_ORIGIN, err, sizeof(err)) < 0) {
+			config_key_item_error(p, "allowed_origins", i, "%s", err);
+		} else {
+			size_t len = strlen(list[i]);
+			if (len > 1 && list[i][len - 1] == '/')
+				list[i][len - 1] = '\0';
+		}
+	}
+	w->allowed_origins = list;
+	return w;
+}
+
+static void wc_free_settings(void *settings)
+{
+	struct webchat_conf *w = settings;
+	strv_free(w->allowed_origins);
+	free(w);
+}
+
+static const char *const wc_keys[] = {"listen", "limits", "allowed_origins", NULL};
+
 const struct connector_ops webchat_ops = {
     .type = "webchat",
     .max_text = 4000,
+    .caps = CONNECTOR_SHOWS_SENDER,
+    .keys = wc_keys,
+    .parse = wc_parse,
+    .free_settings = wc_free_settings,
     .start = wc_start,
     .stop = wc_stop,
     .send = wc_send,

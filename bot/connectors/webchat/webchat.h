@@ -36,6 +36,20 @@
 #define WEBCHAT_MAX_CLIENT_ID  64
 #define WEBCHAT_HISTORY        200 /* most recent messages sent in a welcome */
 #define WEBCHAT_DEFAULT_LISTEN "127.0.0.1:8080"
+#define WEBCHAT_DEFAULT_CONNS  20 /* limits.connections_per_address */
+#define WEBCHAT_DEFAULT_MPM    30 /* limits.messages_per_minute */
+
+/*
+ * The settings of one web chat (its connector_conf's settings), besides
+ * `listen` (connector_conf.listen, default WEBCHAT_DEFAULT_LISTEN):
+ *   limits: { connections_per_address, messages_per_minute }
+ *   allowed_origins: ["https://www.example.com", ...]
+ */
+struct webchat_conf {
+	long connections_per_address;
+	long messages_per_minute;
+	char **allowed_origins; /* NULL-terminated, no trailing '/'; NULL = only the bot's own page */
+};
 
 extern const struct connector_ops webchat_ops;
 

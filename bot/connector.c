@@ -1,0 +1,203 @@
+/*
+ * connector.c - the registry of connector types and the services every
+ * connector uses (see connector.h).
+ */
+#include "connector.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "hours.h"
+#include "outbox.h"
+#include "store.h"
+#include "util.h"
+
+/*
+ * Every connector type this build can run: one line each, named for its
+ * folder bot/connectors/<name>/, which exports <name>_ops.
+ */
+#define CONNECTOR_TYPES(X)                                                                                   \
+	X(webchat)                                                                                           \
+	X(mastodon)
+
+#define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
+CONNECTOR_TYPES(DECLARE_OPS)
+#undef DECLARE_OPS
+
+#define OPS_ENTRY(name) &name##_ops,
+static const struct connector_ops *const types[] = {CONNECTOR_TYPES(OPS_ENTRY)};
+#undef OPS_ENTRY
+
+#define NAME_ENTRY(name) #name,
+static const char *const type_names[] = {CONNECTOR_TYPES(NAME_ENTRY) NULL};
+#undef NAME_ENTRY
+
+const struct connector_ops *connector_type(const char *type)
+{
+	for (size_t i = 0; type && i < ARRAY_LEN(types); i++)
+		if (strcmp(types[i]->type, type) == 0)
+			return types[i];
+	return NULL;
+}
+
+const char *const *connector_type_names(void)
+{
+	return type_names;
+}
+
+const char *connector_type_list(void)
+{
+	static char list[256];
+	if (!list[0]) {
+		size_t n = 0;
+		for (size_t i = 0; type_names[i] && n < sizeof(list); i++)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "",
+			                      type_names[i]);
+	}
+	return list;
+}
+
+int connector_type_shows_sender(const char *type)
+{
+	const struct connector_ops *ops = connector_type(type);
+	return ops && (ops->caps & CONNECTOR_SHOWS_SENDER);
+}
+
+struct connector *connector_new(const struct connector_conf *cc, const struct connector_host *h)
+{
+	const struct connector_ops *ops = connector_type(cc->type);
+	if (!ops)
+		return NULL;
+	struct connector *c = xcalloc(1, sizeof(*c));
+	c->ops = ops;
+	c->host = h;
+	c->conf = cc;
+	c->name = xstrdup(cc->name ? cc->name : cc->type);
+	c->health = HEALTH_STARTING;
+	return c;
+}
+
+void connector_free(struct connector *c)
+{
+	if (!c)
+		return;
+	if (c->ops->destroy)
+		c->ops->destroy(c);
+	free(c->name);
+	free(c);
+}
+
+/* --- services --------------------------------------------------------------- */
+
+int connector_deliver_post(struct connector *c, const struct post *p, void *cookie)
+{
+	if (!c->host || !c->host->deliver || connector_stopping(c))
+		return -1;
+	if (!p->platform || !p->post_id || !*p->post_id || !p->thread_key || !*p->thread_key) {
+		log_warn("post without id or thread refused", "connector=%s", c->name);
+		return -1;
+	}
+	if (p->is_self)
+		return -1; /* our own words coming back: never stored, never decided */
+	return c->host->deliver(c->host->arg, c, p, cookie);
+}
+
+void connector_send_done(struct connector *c, int64_t outbox_id, enum send_result r, long retry_after,
+                         const char *detail)
+{
+	if (r == SEND_RETRY && retry_after > 0) {
+		/* A rate limit holds for the whole account, not only this row. */
+		int64_t until = outbox_now_ms() + (int64_t)retry_after * 1000;
+		if (until > c->paused_until_ms)
+			c->paused_until_ms = until;
+	}
+	if (c->host && c->host->send_done)
+		c->host->send_done(c->host->arg, c, outbox_id, r, retry_after, detail);
+}
+
+int connector_cursor_get(struct connector *c, char *out, size_t n)
+{
+	struct store *s = connector_store(c);
+	return s ? store_cursor_get(s, c->name, out, n) : -1;
+}
+
+void connector_cursor_set(struct connector *c, const char *cursor)
+{
+	struct store *s = connector_store(c);
+	if (s)
+		store_cursor_set(s, c->name, cursor, connector_now(c));
+}
+
+const char *connector_health_name(enum connector_health h)
+{
+	static const char *const names[] = {"starting", "ok", "degraded", "down"};
+	return (unsigned)h < ARRAY_LEN(names) ? names[h] : "down";
+}
+
+void connector_set_health(struct connector *c, enum connector_health h, const char *detail)
+{
+	if (c->health != h) {
+		struct buf b;
+		buf_init(&b, 0);
+		log_quote(&b, detail ? detail : "");
+		log_info("connector health", "connector=%s health=%s detail=%s", c->name,
+		         connector_health_name(h), b.p);
+		buf_free(&b);
+	}
+	c->health = h;
+	snprintf(c->health_detail, sizeof(c->health_detail), "%s", detail ? detail : "");
+}
+
+void connector_fatal(struct connector *c, const char *detail)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	log_quote(&b, detail ? detail : "");
+	log_error("connector needs attention", "connector=%s type=%s detail=%s", c->name, c->ops->type, b.p);
+	buf_free(&b);
+	connector_set_health(c, HEALTH_DOWN, detail);
+}
+
+struct loop *connector_loop(struct connector *c)
+{
+	return c->host ? c->host->loop : NULL;
+}
+
+struct server *connector_server(struct connector *c)
+{
+	return c->host ? c->host->server : NULL;
+}
+
+struct store *connector_store(struct connector *c)
+{
+	return c->host ? c->host->store : NULL;
+}
+
+struct metrics *connector_metrics(struct connector *c)
+{
+	return c->host ? c->host->metrics : NULL;
+}
+
+const struct config *connector_config(struct connector *c)
+{
+	return c->host && c->host->config ? c->host->config(c->host->arg) : NULL;
+}
+
+time_t connector_now(struct connector *c)
+{
+	(void)c;
+	return time(NULL);
+}
+
+int connector_business_open(struct connector *c)
+{
+	const struct config *cfg = connector_config(c);
+	return cfg ? hours_is_open(cfg->hours, connector_now(c)) : 1;
+}
+
+int connector_stopping(struct connector *c)
+{
+	return c->host && c->host->stopping ? c->host->stopping(c->host->arg) : 0;
+}
