@@ -3,6 +3,8 @@
  */
 #include "yml.h"
 
+#include "ymlerr.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,16 +46,11 @@ void diag_error(struct diag *d, const char *file, int line, int col, const char 
 		buf_printf(&d->out, "%s: %s\n", file, msg);
 }
 
-static int yml_parse(struct yml_doc *y, yaml_parser_t *parser, struct diag *d)
+/* Parse data (the parser's input); a syntax error is reported as what to fix (ymlerr.h). */
+static int yml_parse(struct yml_doc *y, yaml_parser_t *parser, const char *data, size_t len, struct diag *d)
 {
 	if (!yaml_parser_load(parser, &y->doc)) {
-		const char *what = parser->problem ? parser->problem : "invalid YAML";
-		yaml_mark_t m = parser->problem_mark;
-		if (parser->context)
-			diag_error(d, y->file, (int)m.line + 1, (int)m.column + 1, "%s %s", parser->context,
-			           what);
-		else
-			diag_error(d, y->file, (int)m.line + 1, (int)m.column + 1, "%s", what);
+		ymlerr_report(d, y->file, data, len, parser);
 		yaml_parser_delete(parser);
 		return -1;
 	}
@@ -75,7 +72,7 @@ int yml_load_mem(struct yml_doc *y, const char *name, const char *data, size_t l
 	if (!yaml_parser_initialize(&parser))
 		fatal("yaml_parser_initialize failed");
 	yaml_parser_set_input_string(&parser, (const unsigned char *)data, len);
-	return yml_parse(y, &parser, d);
+	return yml_parse(y, &parser, data, len, d);
 }
 
 int yml_load_file(struct yml_doc *y, const char *path, struct diag *d)

@@ -495,7 +495,7 @@ static void test_document_errors(void **state)
 	assert_contains(e, "config.yaml:1:1: expected a mapping for the configuration");
 	free(e);
 	e = errors_of("business: { name: [x], timezone: UTC\n");
-	assert_contains(e, "config.yaml:2:1: while parsing a flow mapping did not find expected ',' or '}'");
+	assert_contains(e, "config.yaml:1:11: the '{' opened here is never closed: end it with '}'");
 	free(e);
 	e = errors_of("business: { name: \"\", timezone: \"Europe/../../etc/passwd\" }\n");
 	assert_contains(e, "business.name: expected a non-empty string");

@@ -234,7 +234,7 @@ static void test_errors_document(void **state)
 	       "rules.yaml:1:1: expected a list of rules, each starting with '- id: ...'");
 	EXPECT("- just a string\n", 1,
 	       "rules.yaml:1:3: rule #1: expected a rule: a mapping with id, match and reply");
-	EXPECT("- id: a\n  match: {any: [x]\n", 1, "rules.yaml:3:1: ");
+	EXPECT("- id: a\n  match: {any: [x]\n", 1, "rules.yaml:2:10: the '{' opened here is never closed");
 	EXPECT("- id: a\n  match: { any: [\"\\q\"] }\n", 1, "rules.yaml:2:");
 
 	/* Several errors in one file, all reported in order of appearance. */

@@ -137,7 +137,7 @@ static void test_load_errors(void **state)
 	expect_error("words:\n  thanks: { negate: false }\n", "2:11", "needs 'weight'");
 	expect_error("complaints:\n  - \"(|)\"\n", "2:5", "the entry can match nothing");
 	expect_error("- just\n- a list\n", "1:1", "expected a mapping for a lexicon file");
-	expect_error("words: {bad: -2\n", "2:1", "");
+	expect_error("words: {bad: -2\n", "1:8", "the '{' opened here is never closed");
 }
 
 static void test_load_errors_across_files(void **state)
