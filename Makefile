@@ -41,7 +41,7 @@ SRCS     := $(wildcard bot/*.c bot/connectors/*/*.c handoff/*.c)
 MAIN     := bot/main.c
 LIBSRCS  := $(filter-out $(MAIN),$(SRCS))
 LIBOBJS  := $(LIBSRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/embedded.o
-EMBED    := config.yaml.example $(sort $(wildcard handoff/web/* bot/web/*))
+EMBED    := config.yaml.example $(sort $(wildcard handoff/web/* bot/web/*)) $(sort $(wildcard rules/lexicon/*))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
@@ -69,7 +69,7 @@ $(B)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -o $@ $<
 
-$(B)/gen/embedded.c: $(B)/tools/embed $(EMBED)
+$(B)/gen/embedded.c: $(B)/tools/embed $(EMBED) Makefile
 	@mkdir -p $(dir $@)
 	$(B)/tools/embed $(EMBED) > $@.tmp && mv $@.tmp $@
 

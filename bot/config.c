@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include "connector.h"
+#include "embedded.h"
 
 #include <arpa/inet.h>
 #include <crypt.h>
@@ -40,7 +41,6 @@
 
 static const char *const default_rules[] = {"rules/*.yaml", NULL};
 static const char *const default_replies[] = {"replies/en.yaml", NULL};
-static const char *const default_lexicon[] = {"rules/lexicon/*.yaml", NULL};
 
 /* Everything a section parser needs. */
 struct ld {
@@ -661,45 +661,67 @@ static int strv_has(char *const *v, size_t n, const char *s)
  * files already listed skipped).  Reports at node n, or at the file level
  * for a default pattern (n NULL).
  */
+static void add_file(char ***files, size_t *nf, const char *p)
+{
+	*files = xrealloc(*files, (*nf + 2) * sizeof(char *));
+	(*files)[(*nf)++] = xstrdup(p);
+	(*files)[*nf] = NULL;
+}
+
+/*
+ * Add the files the absolute pattern `full` matches (sorted by glob;
+ * directories and files already listed skipped).  The number matched, or
+ * -1 when the pattern could not be read or there were more than MAX_FILES.
+ */
+static long glob_into(const char *full, char ***files, size_t *nf)
+{
+	glob_t g;
+	int rc = glob(full, GLOB_MARK, NULL, &g);
+	long added = 0;
+
+	if (rc == GLOB_NOMATCH) {
+		globfree(&g);
+		return 0;
+	}
+	if (rc != 0) {
+		globfree(&g);
+		return -1;
+	}
+	for (size_t i = 0; i < g.gl_pathc && added >= 0; i++) {
+		const char *p = g.gl_pathv[i];
+		size_t len = strlen(p);
+		if (len && p[len - 1] == '/')
+			continue;
+		added++;
+		if (strv_has(*files, *nf, p))
+			continue;
+		if (*nf >= MAX_FILES)
+			added = -1;
+		else
+			add_file(files, nf, p);
+	}
+	globfree(&g);
+	return added;
+}
+
+/*
+ * Expand one pattern into files.  Reports at node n, or at the file level
+ * for a default pattern (n NULL).
+ */
 static void expand_one(struct ld *L, yaml_node_t *n, const char *what, const char *pat, char ***files,
                        size_t *nf)
 {
 	char *full = resolve(L->c, pat);
-	glob_t g;
-	int rc = glob(full, GLOB_MARK, NULL, &g);
-	size_t added = 0;
+	long added = glob_into(full, files, nf);
 
-	if (rc == 0) {
-		for (size_t i = 0; i < g.gl_pathc; i++) {
-			const char *p = g.gl_pathv[i];
-			size_t len = strlen(p);
-			if (len && p[len - 1] == '/')
-				continue;
-			added++;
-			if (strv_has(*files, *nf, p))
-				continue;
-			if (*nf >= MAX_FILES) {
-				yml_error(L->d, L->y, n, "%s: more than %d files", what, MAX_FILES);
-				break;
-			}
-			*files = xrealloc(*files, (*nf + 2) * sizeof(char *));
-			(*files)[(*nf)++] = xstrdup(p);
-			(*files)[*nf] = NULL;
-		}
-		globfree(&g);
-	} else if (rc != GLOB_NOMATCH) {
-		yml_error(L->d, L->y, n, "%s: cannot read '%s'", what, full);
-		globfree(&g);
-		free(full);
-		return;
-	}
-	if (added == 0) {
-		if (n)
-			yml_error(L->d, L->y, n, "%s: '%s' matches no file (looked for %s)", what, pat, full);
-		else
-			diag_error(L->d, L->y->file, 0, 0,
-			           "%s: the default '%s' matches no file (looked for %s)", what, pat, full);
-	}
+	if (added < 0)
+		yml_error(L->d, L->y, n, "%s: cannot read '%s', or more than %d files", what, full,
+		          MAX_FILES);
+	else if (added == 0 && n)
+		yml_error(L->d, L->y, n, "%s: '%s' matches no file (looked for %s)", what, pat, full);
+	else if (added == 0)
+		diag_error(L->d, L->y->file, 0, 0, "%s: the default '%s' matches no file (looked for %s)",
+		           what, pat, full);
 	free(full);
 }
 
@@ -787,12 +809,89 @@ static void parse_business(struct ld *L, yaml_node_t *root)
 	}
 }
 
+/* The installation's share directory: <bindir>/../share/frontdesk for the
+ * running binary (PREFIX/share/frontdesk after `make install`), or NULL. */
+static char *install_share_dir(void)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return NULL;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return NULL;
+	*slash = '\0';
+	char *dir = xasprintf("%s/../share/frontdesk", exe);
+	char *abs = realpath(dir, NULL);
+	free(dir);
+	return abs;
+}
+
+/*
+ * The default lexicon, when sentiment.lexicon is not given: the first of
+ * the installed share directory's rules/lexicon/, a lexicon/ folder beside
+ * the (first) rule file, and the copy built into the binary.  Never fails:
+ * the built-in copy is always there.  Sets lexicon_files and lexicon_from.
+ */
+static void default_lexicon(struct config *c)
+{
+	char **files = xcalloc(1, sizeof(char *));
+	size_t nf = 0;
+	char *share = install_share_dir();
+
+	if (share) {
+		char *pat = xasprintf("%s/rules/lexicon/*.yaml", share);
+		if (glob_into(pat, &files, &nf) > 0)
+			c->lexicon_from = xasprintf("%s/rules/lexicon/ (the installed default)", share);
+		free(pat);
+		free(share);
+	}
+	if (!c->lexicon_from && c->rule_files && c->rule_files[0] &&
+	    strncmp(c->rule_files[0], EMBEDDED_PREFIX, strlen(EMBEDDED_PREFIX)) != 0) {
+		const char *r = c->rule_files[0];
+		const char *slash = strrchr(r, '/');
+		int dl = slash ? (int)(slash - r) : 1;
+		const char *dir = slash ? r : ".";
+		char *pat = xasprintf("%.*s/lexicon/*.yaml", dl, dir);
+		strv_free(files);
+		files = xcalloc(1, sizeof(char *));
+		nf = 0;
+		if (glob_into(pat, &files, &nf) > 0)
+			c->lexicon_from = xasprintf("%.*s/lexicon/ (beside the rules)", dl, dir);
+		free(pat);
+	}
+	if (!c->lexicon_from) {
+		static const char dir[] = "rules/lexicon/";
+		strv_free(files);
+		files = xcalloc(1, sizeof(char *));
+		nf = 0;
+		for (const struct embedded_file *f = embedded_files; f->name; f++) {
+			size_t len = strlen(f->name);
+			if (strncmp(f->name, dir, sizeof(dir) - 1) == 0 && len > 5 &&
+			    strcmp(f->name + len - 5, ".yaml") == 0) {
+				char *p = xasprintf("%s%s", EMBEDDED_PREFIX, f->name);
+				add_file(&files, &nf, p);
+				free(p);
+			}
+		}
+		c->lexicon_from = xstrdup("the copy built into frontdesk");
+	}
+	c->lexicon_files = files;
+}
+
 static void parse_sentiment(struct ld *L, yaml_node_t *root)
 {
 	static const char *const keys[] = {"lexicon", "threshold", NULL};
 	yaml_node_t *s = section(L, root, "sentiment", "sentiment", keys);
 
-	L->c->lexicon_files = globs(L, s, "lexicon", "sentiment.lexicon", default_lexicon);
+	if (s && yml_get(L->y, s, "lexicon")) {
+		static const char *const none[] = {NULL};
+		L->c->lexicon_files = globs(L, s, "lexicon", "sentiment.lexicon", none);
+		L->c->lexicon_from = xstrdup("sentiment.lexicon");
+	} else {
+		default_lexicon(L->c);
+	}
 	yaml_node_t *t = s ? get(L, s, "threshold") : NULL;
 	if (t) {
 		const char *v = str_at(L, t, "sentiment.threshold");
@@ -1563,6 +1662,7 @@ void config_free(struct config *c)
 	strv_free(c->rule_files);
 	strv_free(c->reply_files);
 	strv_free(c->lexicon_files);
+	free(c->lexicon_from);
 	free(c->store_path);
 	for (size_t i = 0; i < c->nconnectors; i++) {
 		struct connector_conf *cc = &c->connectors[i];

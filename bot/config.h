@@ -21,6 +21,12 @@
  * the config file (config->dir, made absolute when the directory exists);
  * absolute ones are taken as they are.
  *
+ * The lexicon: `sentiment.lexicon` when given; without it the default word
+ * lists are found, in this order, in the installed share directory
+ * (<bindir>/../share/frontdesk/rules/lexicon/, i.e. PREFIX/share/frontdesk
+ * for an installed binary), in a lexicon/ folder beside the rule files, or
+ * in the copy built into the binary; lexicon_from says which.
+ *
  * Ownership: config_load returns a struct config owning every string,
  * array and the struct hours in it; config_free releases all of it.
  * Other modules borrow pointers into it for as long as the config lives
@@ -93,8 +99,12 @@ struct config {
 	long target[PRIO_COUNT]; /* seconds of business time; defaults urgent 30m, high 1h, normal 4h, low 1d
 	                          */
 	char **rule_files, **reply_files, **lexicon_files; /* expanded, NULL-terminated */
-	char *store_path;                                  /* resolved relative to the config dir */
-	int store_sync_full;                               /* store.synchronous: full (default) | normal */
+	char *lexicon_from;  /* where the lexicon came from, for `check`: "sentiment.lexicon", or
+	                        without that key the first of "<share>/rules/lexicon/ (the installed
+	                        default)", "<rules dir>/lexicon/ (beside the rules)", "the copy built
+	                        into frontdesk" (lexicon_files are then "builtin:..." paths) */
+	char *store_path;    /* resolved relative to the config dir */
+	int store_sync_full; /* store.synchronous: full (default) | normal */
 	struct connector_conf *connectors;
 	size_t nconnectors;     /* default: one webchat on 127.0.0.1:8080 */
 	char *dashboard_listen; /* default 127.0.0.1:8081 */

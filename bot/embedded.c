@@ -12,3 +12,11 @@ const struct embedded_file *embedded_find(const char *name)
 			return f;
 	return NULL;
 }
+
+const struct embedded_file *embedded_path(const char *path)
+{
+	size_t n = sizeof(EMBEDDED_PREFIX) - 1;
+	if (strncmp(path, EMBEDDED_PREFIX, n) != 0)
+		return NULL;
+	return embedded_find(path + n);
+}

@@ -180,6 +180,7 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 		    rules_always_checked(e->rules), rules_always_checked(e->rules) == 1 ? " is" : "s are");
 	printf("replies:    %zu keys\n", replies_count(e->replies));
 	printf("lexicon:    %zu entries, threshold %.2f\n", lexicon_entries(e->lexicon), e->threshold);
+	printf("            from %s\n", c->lexicon_from);
 	for (size_t i = 0; i < c->nconnectors; i++) {
 		const struct connector_conf *cc = &c->connectors[i];
 		printf("connector:  %s %s\n", cc->type,

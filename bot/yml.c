@@ -3,6 +3,7 @@
  */
 #include "yml.h"
 
+#include "embedded.h"
 #include "ymlerr.h"
 
 #include <errno.h>
@@ -77,6 +78,10 @@ int yml_load_mem(struct yml_doc *y, const char *name, const char *data, size_t l
 
 int yml_load_file(struct yml_doc *y, const char *path, struct diag *d)
 {
+	const struct embedded_file *ef = embedded_path(path);
+	if (ef)
+		return yml_load_mem(y, path, ef->data, ef->len, d);
+
 	FILE *f = fopen(path, "rb");
 	struct buf b;
 	char chunk[8192];

@@ -34,7 +34,8 @@ struct yml_doc {
 };
 
 /* Load a file (at most YML_MAX_FILE bytes).  0 on success; -1 with the
- * error in d.  An empty file loads as a document with no root. */
+ * error in d.  An empty file loads as a document with no root.  A path
+ * "builtin:NAME" loads the copy built into the binary (embedded.h). */
 int yml_load_file(struct yml_doc *y, const char *path, struct diag *d);
 /* Load from memory; `name` is what error messages call it. */
 int yml_load_mem(struct yml_doc *y, const char *name, const char *data, size_t len, struct diag *d);

@@ -64,6 +64,29 @@ YAML
 expect_rc "check fails on a failing example" 2 "$FD" check -c "$T/ex/config.yaml"
 grep -q "extra.yaml:1: rule 'gift-cards': example \"do you sell vouchers\"" "$T/err" && ok "failing example named" || { bad "failing example named"; cat "$T/err"; }
 
+# A config in DESIGN.md's shape, away from the repository, with absolute
+# globs and no `sentiment` key: the default lexicon is found beside the
+# rules, or else the built-in copy is used, and check says which.
+mkdir -p "$T/abs/rules"
+cat >"$T/abs/config.yaml" <<YAML
+business:
+  name: Acme Bakery
+  timezone: Europe/London
+  hours: { mon-fri: "09:00-17:30", sat: "10:00-14:00", sun: closed }
+  holidays: ["2026-12-25", "2026-12-26"]
+  contact: { phone: "+44 20 7946 0000", email: hello@acme.example }
+  response_targets: { urgent: 30m, high: 1h, normal: 4h, low: 1d }
+rules: [$PWD/rules/*.yaml]
+replies: [$PWD/replies/en.yaml]
+store: { path: frontdesk.db }
+YAML
+expect_rc "check a config elsewhere with absolute globs" 0 "$FD" check -c "$T/abs/config.yaml"
+grep -qx "            from $PWD/rules/lexicon/ (beside the rules)" "$T/out" && ok "lexicon found beside the rules" || { bad "lexicon found beside the rules"; cat "$T/out"; }
+cp rules/*.yaml "$T/abs/rules/"
+sed -i "s|^rules: .*|rules: [$T/abs/rules/*.yaml]|" "$T/abs/config.yaml"
+expect_rc "check with rules that have no lexicon beside them" 0 "$FD" check -c "$T/abs/config.yaml"
+grep -qx "            from the copy built into frontdesk" "$T/out" && ok "built-in lexicon used last" || { bad "built-in lexicon used last"; cat "$T/out"; }
+
 # try --json: one object with every field of the decision record.
 expect_rc "try --json" 0 "$FD" -c config.yaml.example try --json --at 2026-11-25T10:00:00Z "when are you open on sunday?"
 python3 - "$T/out" <<'PY' && ok "try --json record" || bad "try --json record"

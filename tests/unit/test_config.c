@@ -23,6 +23,7 @@
 #include "connector.h"
 #include "connectors/mastodon/mastodon.h"
 #include "connectors/webchat/webchat.h"
+#include "sentiment.h"
 
 #define HASH "$y$j9T$NLC2cLWR5S3frfTHBNa8R/$lcyjdxpUHTA4qhGF86SI8UoGaQST0NDohdltDQqLZQ3"
 
@@ -551,8 +552,8 @@ static void test_globs(void **state)
 	assert_null(config_load_mem("x.yaml", "/", MINIMAL, strlen(MINIMAL), &d2));
 	assert_contains(d2.out.p, "x.yaml: rules: the default 'rules/*.yaml' matches no file (looked for "
 	                          "//rules/*.yaml)");
-	assert_contains(d2.out.p,
-	                "x.yaml: sentiment.lexicon: the default 'rules/lexicon/*.yaml' matches no file");
+	/* ...but not the lexicon: without sentiment.lexicon the built-in copy is the last resort. */
+	assert_null(strstr(d2.out.p, "lexicon"));
 	diag_free(&d2);
 	/* A missing file. */
 	diag_init(&d2);
@@ -638,6 +639,59 @@ static void test_listen_check(void **state)
 	assert_int_equal(config_check_listen("1.2.3.4:+80", err, sizeof(err)), -1);
 }
 
+/*
+ * DESIGN.md's shape has no `sentiment` key: the default lexicon is found
+ * beside the rule files wherever they are, else the copy built into the
+ * binary is used (the installed share directory comes first; the install
+ * test covers it).  A config elsewhere with absolute globs loads.
+ */
+static void test_default_lexicon(void **state)
+{
+	(void)state;
+	struct diag d;
+	char *text = xasprintf(MINIMAL "rules: [\"%s/rules/*.yaml\"]\nreplies: [\"%s/replies/en.yaml\"]\n",
+	                       tmpdir, tmpdir);
+	diag_init(&d);
+	struct config *c = config_load_mem("config.yaml", "/", text, strlen(text), &d);
+	if (!c)
+		fail_msg("%s", d.out.p);
+	char *want = xasprintf("%s/rules/lexicon/en.yaml", tmpdir);
+	assert_int_equal(strv_len(c->lexicon_files), 1);
+	assert_string_equal(c->lexicon_files[0], want);
+	free(want);
+	want = xasprintf("%s/rules/lexicon/ (beside the rules)", tmpdir);
+	assert_string_equal(c->lexicon_from, want);
+	free(want);
+	config_free(c);
+	free(text);
+
+	/* Rules in a folder with no lexicon/: the built-in copy, which loads. */
+	write_file("norules/only.yaml", "[]\n", 0644);
+	text = xasprintf(MINIMAL "rules: [\"%s/norules/*.yaml\"]\nreplies: [\"%s/replies/en.yaml\"]\n",
+	                 tmpdir, tmpdir);
+	c = config_load_mem("config.yaml", "/", text, strlen(text), &d);
+	if (!c)
+		fail_msg("%s", d.out.p);
+	assert_string_equal(c->lexicon_from, "the copy built into frontdesk");
+	assert_true(strv_len(c->lexicon_files) >= 1);
+	for (size_t i = 0; c->lexicon_files[i]; i++)
+		assert_true(strncmp(c->lexicon_files[i], "builtin:rules/lexicon/", 22) == 0);
+	struct lexicon *lx = lexicon_load(c->lexicon_files, &d);
+	if (!lx)
+		fail_msg("the built-in lexicon does not load:\n%s", d.out.p);
+	assert_true(lexicon_entries(lx) > 100);
+	lexicon_free(lx);
+	config_free(c);
+	free(text);
+
+	/* Given explicitly, it is used as given. */
+	c = must_load(MINIMAL "sentiment: { lexicon: rules/lexicon/en.yaml }\n");
+	assert_string_equal(c->lexicon_from, "sentiment.lexicon");
+	config_free(c);
+	assert_int_equal(d.errors, 0);
+	diag_free(&d);
+}
+
 /* The shipped example is a valid configuration (its globs resolve in the repository). */
 static void test_example_file(void **state)
 {
@@ -675,6 +729,7 @@ int main(void)
 	    cmocka_unit_test(test_document_errors),  cmocka_unit_test(test_globs),
 	    cmocka_unit_test(test_secrets),          cmocka_unit_test(test_listen_check),
 	    cmocka_unit_test(test_example_file),     cmocka_unit_test(test_notify_agent),
+	    cmocka_unit_test(test_default_lexicon),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
