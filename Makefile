@@ -37,7 +37,7 @@ ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Ibot -Ihando
 LDLIBS   := $(PKG_LIBS) -lm
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
 
-SRCS     := $(wildcard bot/*.c bot/connectors/*/*.c handoff/*.c)
+SRCS     := $(wildcard bot/*.c bot/store/*.c bot/connectors/*/*.c handoff/*.c)
 MAIN     := bot/main.c
 LIBSRCS  := $(filter-out $(MAIN),$(SRCS))
 LIBOBJS  := $(LIBSRCS:%.c=$(B)/obj/%.o) $(B)/obj/gen/embedded.o
@@ -129,7 +129,10 @@ fuzz:
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
 lint:
-	clang-format --dry-run --Werror $(SRCS) $(wildcard bot/*.h bot/connectors/*/*.h handoff/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)
+	@# The store is the only place that knows its database (bot/store/).
+	@if grep -n 'sqlite3_\|sqlite3\.h' $(filter-out bot/store/%,$(SRCS)) $(wildcard bot/*.h bot/connectors/*/*.h handoff/*.h); then \
+		echo "lint: SQLite is used only inside bot/store/ (see bot/store.h)"; exit 1; fi
+	clang-format --dry-run --Werror $(SRCS) $(wildcard bot/*.h bot/store/*.h bot/connectors/*/*.h handoff/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ibot -Ihandoff $(SRCS)
 

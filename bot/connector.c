@@ -117,10 +117,13 @@ void connector_send_done(struct connector *c, int64_t outbox_id, enum send_resul
 		c->host->send_done(c->host->arg, c, outbox_id, r, retry_after, detail);
 }
 
-int connector_cursor_get(struct connector *c, char *out, size_t n)
+void connector_cursor_get(struct connector *c, void (*cb)(void *arg, int rc, const char *value), void *arg)
 {
 	struct store *s = connector_store(c);
-	return s ? store_cursor_get(s, c->name, out, n) : -1;
+	if (s)
+		store_cursor_get(s, c->name, cb, arg);
+	else
+		cb(arg, -1, NULL);
 }
 
 void connector_cursor_set(struct connector *c, const char *cursor)

@@ -196,9 +196,10 @@ int connector_deliver_post(struct connector *c, const struct post *p, void *cook
  * this connector until then (a rate limit is per account, not per row). */
 void connector_send_done(struct connector *c, int64_t outbox_id, enum send_result r, long retry_after,
                          const char *detail);
-/* Store and read a connector's catch-up cursor.
- * get: 1 with the cursor in out, 0 none, -1 error. */
-int connector_cursor_get(struct connector *c, char *out, size_t n);
+/* Store and read a connector's catch-up cursor.  get calls cb(arg, rc,
+ * value) once, now or later (store_cursor_get): rc 0 with the cursor
+ * (borrowed), 1 none, -1 error. */
+void connector_cursor_get(struct connector *c, void (*cb)(void *arg, int rc, const char *value), void *arg);
 void connector_cursor_set(struct connector *c, const char *cursor);
 
 /* Health for /healthz and the log (a change of state is logged). */

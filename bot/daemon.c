@@ -1,6 +1,8 @@
 /*
- * daemon.c - the running bot (see daemon.h): start-up, the per-post path,
- * the group commit once per loop iteration, reload and graceful stop.
+ * daemon.c - the running bot (see daemon.h): start-up, the per-post path
+ * through the store's asynchronous operations, one group commit per loop
+ * iteration (how a group becomes durable is the store's business), reload
+ * and graceful stop.
  */
 #include "daemon.h"
 
@@ -24,13 +26,11 @@
 #include "store.h"
 #include "util.h"
 
-#define BATCH_MAX          4096 /* posts per transaction before an early commit */
-#define POLL_MS            250  /* how often to look for other processes' writes */
-#define CHECKPOINT_PAGES   1000 /* WAL frames (about 4 MB) that trigger a checkpoint */
-#define CHECKPOINT_IDLE_MS 30000
-#define FLUSH_MS           5 /* longest a lone transaction of delivery marks stays open */
+#define BATCH_MAX 4096 /* posts per group before an early commit */
+#define POLL_MS   250  /* how often to look for other processes' writes */
+#define FLUSH_MS  5    /* longest a lone transaction of delivery marks stays open */
 
-/* A post recorded in the open transaction, acknowledged after the commit. */
+/* A post recorded in the open group, acknowledged after its commit. */
 struct ack {
 	struct connector *c;
 	void *cookie;
@@ -40,24 +40,26 @@ struct ack {
 	char *client_id;
 };
 
-struct new_row {
-	int64_t id;
-	int64_t thread_id;
-	int64_t due_ms;
-};
-
 /*
- * A committed group of posts whose acknowledgements wait for its WAL frames
- * to reach the disk (store_defer_sync): echoes, outbox rows and dashboard
- * updates are released only after the sync.
+ * What a group of writes must release once the store reports it durable:
+ * acknowledgements of its posts, its outbox rows (as written), the tickets
+ * it touched (dashboard).  The daemon fills one while the group is open and
+ * hands it to store_commit as the callback's argument.
  */
-struct batch {
+struct group {
+	struct daemon *d;
 	struct ack *acks;
 	size_t nacks, capacks;
-	struct new_row *rows;
+	struct store_out *rows;
 	size_t nrows, caprows;
 	int64_t *tickets;
 	size_t ntickets, captickets;
+	int rescan; /* re-read every pending outbox row after it */
+	struct then {
+		store_done_fn fn;
+		void *arg;
+	} * then; /* told the group's outcome after it was settled */
+	size_t nthen;
 };
 
 struct daemon {
@@ -80,29 +82,10 @@ struct daemon {
 	uv_check_t commit_check;
 	uv_timer_t poll_timer;
 	uv_timer_t flush_timer;
-	uv_work_t ckpt_work;
-	int ckpt_running;
-	uint64_t ckpt_last_ms;
 	int handles;
 
-	struct ack *acks;
-	size_t nacks, capacks;
-	struct new_row *rows;
-	size_t nrows, caprows;
-	int64_t *tickets; /* tickets touched in the open transaction */
-	size_t ntickets, captickets;
-	int rescan; /* re-read every pending outbox row after the commit */
-
-	/* Deferred sync: `waiting` committed and not yet syncing, `syncing`
-	 * covered by the fdatasync running on a worker thread, `now` the
-	 * group being settled by the loop thread. */
-	struct batch waiting, syncing, now;
-	uv_work_t sync_work;
-	int sync_running;
-	int sync_err;        /* written by the worker, read after it */
-	int sync_dir_worker; /* directory synced (worker thread's flag) */
-	int sync_dir_loop;   /* directory synced (loop thread's flag) */
-	uint64_t sync_start_ns;
+	struct group *open; /* what the open group releases, NULL when empty */
+	size_t posts_open;  /* posts recorded in the open group */
 
 	int stopping;
 
@@ -142,14 +125,38 @@ static void host_send_done(void *arg, struct connector *c, int64_t outbox_id, en
 
 /* --- the per-post path --------------------------------------------------- */
 
+/* The group being filled (created on first use). */
+static struct group *open_group(struct daemon *d)
+{
+	if (!d->open) {
+		d->open = xcalloc(1, sizeof(*d->open));
+		d->open->d = d;
+	}
+	return d->open;
+}
+
+static void group_free(struct group *g)
+{
+	for (size_t i = 0; i < g->nacks; i++)
+		free(g->acks[i].client_id);
+	for (size_t i = 0; i < g->nrows; i++)
+		store_out_free(&g->rows[i]);
+	free(g->acks);
+	free(g->rows);
+	free(g->tickets);
+	free(g->then);
+	free(g);
+}
+
 static void push_ack(struct daemon *d, struct connector *c, void *cookie, enum post_status st, int64_t mid,
                      time_t ts, const char *client_id)
 {
-	if (d->nacks == d->capacks) {
-		d->capacks = d->capacks ? d->capacks * 2 : 64;
-		d->acks = xrealloc(d->acks, d->capacks * sizeof(*d->acks));
+	struct group *g = open_group(d);
+	if (g->nacks == g->capacks) {
+		g->capacks = g->capacks ? g->capacks * 2 : 64;
+		g->acks = xrealloc(g->acks, g->capacks * sizeof(*g->acks));
 	}
-	d->acks[d->nacks++] = (struct ack){
+	g->acks[g->nacks++] = (struct ack){
 	    .c = c,
 	    .cookie = cookie,
 	    .status = st,
@@ -159,24 +166,27 @@ static void push_ack(struct daemon *d, struct connector *c, void *cookie, enum p
 	};
 }
 
-static void push_row(struct daemon *d, int64_t id, int64_t thread_id, int64_t due_ms)
+/* An outbox row written in the open group: delivered once it is durable. */
+static void push_row(struct daemon *d, const struct store_out *row)
 {
-	if (d->nrows == d->caprows) {
-		d->caprows = d->caprows ? d->caprows * 2 : 64;
-		d->rows = xrealloc(d->rows, d->caprows * sizeof(*d->rows));
+	struct group *g = open_group(d);
+	if (g->nrows == g->caprows) {
+		g->caprows = g->caprows ? g->caprows * 2 : 64;
+		g->rows = xrealloc(g->rows, g->caprows * sizeof(*g->rows));
 	}
-	d->rows[d->nrows++] = (struct new_row){id, thread_id, due_ms};
+	store_out_copy(&g->rows[g->nrows++], row);
 }
 
 static void push_ticket(struct daemon *d, int64_t id)
 {
-	if (d->ntickets && d->tickets[d->ntickets - 1] == id)
+	struct group *g = open_group(d);
+	if (g->ntickets && g->tickets[g->ntickets - 1] == id)
 		return;
-	if (d->ntickets == d->captickets) {
-		d->captickets = d->captickets ? d->captickets * 2 : 16;
-		d->tickets = xrealloc(d->tickets, d->captickets * sizeof(*d->tickets));
+	if (g->ntickets == g->captickets) {
+		g->captickets = g->captickets ? g->captickets * 2 : 16;
+		g->tickets = xrealloc(g->tickets, g->captickets * sizeof(*g->tickets));
 	}
-	d->tickets[d->ntickets++] = id;
+	g->tickets[g->ntickets++] = id;
 }
 
 /* One line per post (which rule, what happened), never its text; the text
@@ -208,364 +218,266 @@ static void log_decision(const struct post *p, const struct decision *dec, const
 }
 
 /*
- * Decide and record one post in the open transaction.  Returns the status
- * its acknowledgement will carry if the commit succeeds.
+ * One post on its way through the store: looked up, decided, recorded.
+ * The store may answer each step later, so the post's strings are copied
+ * (into `copy`) when the first step did not complete at once.
  */
-static enum post_status take_post(struct daemon *d, struct connector *c, const struct post *p, int64_t *mid,
-                                  time_t *ts)
-{
-	struct engine *e = d->engine;
-	struct store_thread t;
-	struct thread_state st;
+struct take {
+	struct daemon *d;
+	struct connector *c;
+	void *cookie;
+	struct post post; /* strings borrowed from the connector, or from copy */
+	char *copy;
+	int *answered; /* set when the lookup completes inside the caller's call */
+	int done;      /* 2 once the decision (dec, json) is held */
+	time_t now;
+	struct store_thread thread;
 	struct decision dec;
-	struct store_recorded rec;
-	char *parts[STORE_MAX_PARTS];
-	size_t nparts = 0;
 	struct buf json;
-	time_t now = connector_now(c);
-	int rc;
+	char *parts[STORE_MAX_PARTS];
+	size_t nparts;
+};
 
-	if (store_begin(d->store) < 0)
-		return POST_FAILED;
-	rc = store_post_find(d->store, p->platform, p->post_id, mid, ts);
-	if (rc != 0) {
-		if (rc > 0)
+static void take_free(struct take *k)
+{
+	for (size_t i = 0; i < k->nparts; i++)
+		free(k->parts[i]);
+	if (k->done == 2) {
+		buf_free(&k->json);
+		decision_free(&k->dec);
+	}
+	free(k->copy);
+	free(k);
+}
+
+/* Copy every string of k->post into one allocation it then points into. */
+static void take_keep(struct take *k)
+{
+	const char **f[] = {&k->post.platform,      &k->post.connector,   &k->post.post_id,
+	                    &k->post.thread_key,    &k->post.reply_to_id, &k->post.author_id,
+	                    &k->post.author_handle, &k->post.author_name, &k->post.channel,
+	                    &k->post.text,          &k->post.client_id};
+	size_t len = 0, at = 0;
+	for (size_t i = 0; i < ARRAY_LEN(f); i++)
+		len += *f[i] ? strlen(*f[i]) + 1 : 0;
+	k->copy = xmalloc(len ? len : 1);
+	for (size_t i = 0; i < ARRAY_LEN(f); i++) {
+		if (!*f[i])
+			continue;
+		size_t n = strlen(*f[i]) + 1;
+		memcpy(k->copy + at, *f[i], n);
+		*f[i] = k->copy + at;
+		at += n;
+	}
+}
+
+static void recorded(void *arg, int rc, const struct store_recorded *rec)
+{
+	struct take *k = arg;
+	struct daemon *d = k->d;
+	const struct post *p = &k->post;
+	int64_t mid = 0;
+
+	if (rc == 0) {
+		for (size_t i = 0; i < rec->n_outbox; i++)
+			push_row(d, &rec->rows[i]);
+		/* Notifications join the same group; a failure there is logged
+		 * and does not undo the post. */
+		if (d->notifier)
+			notify_post_recorded(d->notifier, &k->thread, &k->dec, rec, k->now);
+		if (rec->ticket_id) {
+			push_ticket(d, rec->ticket_id);
+			if (d->sla)
+				sla_changed(d->sla, rec->ticket_id);
+		}
+		mid = rec->message_id;
+		log_decision(p, &k->dec, rec);
+		metric_add_l(d->m_decisions, 1, k->dec.ignored ? "ignore" : action_name(k->dec.action),
+		             k->dec.reason ? k->dec.reason : "", k->dec.rule ? k->dec.rule : "");
+	}
+	/* rc 1: another writer stored this post first; it is theirs to answer. */
+	push_ack(d, k->c, k->cookie,
+	         rc == 0   ? POST_STORED
+	         : rc == 1 ? POST_DUPLICATE
+	                   : POST_FAILED,
+	         mid, k->now, p->client_id);
+	if (rc == 1)
+		metric_inc(d->m_dups);
+	take_free(k);
+	if (++d->posts_open >= BATCH_MAX)
+		daemon_commit(d);
+}
+
+/* The store said whether the post is new and what its thread is: decide. */
+static void looked_up(void *arg, int rc, const struct store_lookup *l)
+{
+	struct take *k = arg;
+	struct daemon *d = k->d;
+	struct engine *e = d->engine;
+	const struct post *p = &k->post;
+	struct thread_state st;
+
+	if (k->answered)
+		*k->answered = 1;
+	k->answered = NULL;
+	if (rc < 0 || l->duplicate) {
+		if (rc == 0)
 			metric_inc(d->m_dups);
-		return rc > 0 ? POST_DUPLICATE : POST_FAILED;
+		push_ack(d, k->c, k->cookie, rc < 0 ? POST_FAILED : POST_DUPLICATE,
+		         rc < 0 ? 0 : l->message_id, rc < 0 ? k->now : l->ts, p->client_id);
+		take_free(k);
+		return;
 	}
-	if (store_thread_get(d->store, p->platform, p->thread_key, &t) < 0)
-		return POST_FAILED;
-
+	k->thread = l->thread;
 	memset(&st, 0, sizeof(st));
-	st.owner = t.owner;
-	st.ticket_id = t.ticket_id;
-	st.ticket_due = t.ticket_due;
-	st.last_ack = t.last_ack;
-	st.last_waiting_notice = t.last_waiting_notice;
-	if (t.assignee[0]) {
-		const struct agent_conf *a = config_agent(e->cfg, t.assignee);
-		st.agent = a && a->name ? a->name : t.assignee;
+	st.owner = l->thread.owner;
+	st.ticket_id = l->thread.ticket_id;
+	st.ticket_due = l->thread.ticket_due;
+	st.last_ack = l->thread.last_ack;
+	st.last_waiting_notice = l->thread.last_waiting_notice;
+	if (l->thread.assignee[0]) {
+		const struct agent_conf *a = config_agent(e->cfg, l->thread.assignee);
+		st.agent = a && a->name ? a->name : l->thread.assignee;
 	}
-	pipeline_decide(e, p, &st, now, &dec);
-	buf_init(&json, 0);
-	decision_json(e, &dec, p->post_id, &json);
-	if (dec.reply)
-		nparts = outbox_split(dec.reply, c->ops->max_text, parts, STORE_MAX_PARTS);
+	pipeline_decide(e, p, &st, k->now, &k->dec);
+	buf_init(&k->json, 0);
+	k->done = 2;
+	decision_json(e, &k->dec, p->post_id, &k->json);
+	if (k->dec.reply)
+		k->nparts = outbox_split(k->dec.reply, k->c->ops->max_text, k->parts, STORE_MAX_PARTS);
 
 	struct store_record r = {
 	    .post = p,
-	    .decision = &dec,
-	    .decision_json = json.p,
-	    .parts = (const char *const *)parts,
-	    .n_parts = nparts,
-	    .now = now,
-	    .thread = &t,
+	    .decision = &k->dec,
+	    .decision_json = k->json.p,
+	    .parts = (const char *const *)k->parts,
+	    .n_parts = k->nparts,
+	    .now = k->now,
+	    .thread = &k->thread,
 	};
-	rc = store_record_post(d->store, &r, &rec);
-	if (rc == 0) {
-		for (size_t i = 0; i < rec.n_outbox; i++)
-			push_row(d, rec.outbox[i], rec.thread_id, 0);
-		/* Notifications join the same transaction; a failure there is
-		 * logged and does not undo the post. */
-		if (d->notifier)
-			notify_post_recorded(d->notifier, &t, &dec, &rec, now);
-		if (rec.ticket_id) {
-			push_ticket(d, rec.ticket_id);
-			if (d->sla)
-				sla_changed(d->sla, rec.ticket_id);
-		}
-		*mid = rec.message_id;
-		*ts = now;
-		log_decision(p, &dec, &rec);
-		metric_add_l(d->m_decisions, 1, dec.ignored ? "ignore" : action_name(dec.action),
-		             dec.reason ? dec.reason : "", dec.rule ? dec.rule : "");
-	}
-	for (size_t i = 0; i < nparts; i++)
-		free(parts[i]);
-	buf_free(&json);
-	decision_free(&dec);
-	return rc == 0 ? POST_STORED : POST_FAILED;
+	store_record_post(d->store, &r, recorded, k);
 }
 
 /* connector_deliver_post lands here once the post passed its checks. */
 static int host_deliver(void *arg, struct connector *c, const struct post *p, void *cookie)
 {
 	struct daemon *d = arg;
-	int64_t mid = 0;
-	time_t ts = 0;
 
 	if (d->stopping || !d->store)
 		return -1;
-	enum post_status st = take_post(d, c, p, &mid, &ts);
 	metric_add_l(d->m_posts, 1, c->name);
-	push_ack(d, c, cookie, st, mid, ts, p->client_id);
-	if (d->nacks >= BATCH_MAX)
-		daemon_commit(d);
+	struct take *k = xcalloc(1, sizeof(*k));
+	k->d = d;
+	k->c = c;
+	k->cookie = cookie;
+	k->post = *p;
+	k->now = connector_now(c);
+	int answered = 0;
+	k->answered = &answered;
+	store_lookup(d->store, p->platform, p->post_id, p->thread_key, looked_up, k);
+	/* Answered at once: k may be gone already.  Otherwise the lookup runs
+	 * on, and the post must outlive the connector's call. */
+	if (!answered) {
+		k->answered = NULL;
+		take_keep(k);
+	}
 	return 0;
 }
 
 /* --- group commit ----------------------------------------------------------- */
 
-static void ckpt_work(uv_work_t *w)
-{
-	struct daemon *d = w->data;
-	store_checkpoint(store_path(d->store));
-}
-
-static void ckpt_after(uv_work_t *w, int status)
-{
-	struct daemon *d = w->data;
-	(void)status;
-	d->ckpt_running = 0;
-}
-
-/* Checkpoint on a worker thread once the WAL is large, or now and then
- * when it holds anything, so readers never walk a long log. */
-static void maybe_checkpoint(struct daemon *d)
-{
-	int pages = store_wal_pages(d->store);
-	uint64_t now = time_mono_ms();
-	if (d->ckpt_running || pages <= 0 || d->loop.state >= LOOP_TEARDOWN)
-		return;
-	if (pages < CHECKPOINT_PAGES && now - d->ckpt_last_ms < CHECKPOINT_IDLE_MS)
-		return;
-	d->ckpt_work.data = d;
-	if (uv_queue_work(&d->loop.uv, &d->ckpt_work, ckpt_work, ckpt_after) == 0) {
-		d->ckpt_running = 1;
-		d->ckpt_last_ms = now;
-	}
-}
-
 static void flush_cb(uv_timer_t *h);
-
-/* Move the open group's acknowledgements, rows and tickets to the end of b. */
-static void batch_take(struct batch *b, struct daemon *d)
-{
-	if (b->nacks + d->nacks > b->capacks) {
-		b->capacks = 2 * (b->nacks + d->nacks) + 64;
-		b->acks = xrealloc(b->acks, b->capacks * sizeof(*b->acks));
-	}
-	if (d->nacks)
-		memcpy(b->acks + b->nacks, d->acks, d->nacks * sizeof(*d->acks));
-	b->nacks += d->nacks;
-	if (b->nrows + d->nrows > b->caprows) {
-		b->caprows = 2 * (b->nrows + d->nrows) + 64;
-		b->rows = xrealloc(b->rows, b->caprows * sizeof(*b->rows));
-	}
-	if (d->nrows)
-		memcpy(b->rows + b->nrows, d->rows, d->nrows * sizeof(*d->rows));
-	b->nrows += d->nrows;
-	if (b->ntickets + d->ntickets > b->captickets) {
-		b->captickets = 2 * (b->ntickets + d->ntickets) + 64;
-		b->tickets = xrealloc(b->tickets, b->captickets * sizeof(*b->tickets));
-	}
-	if (d->ntickets)
-		memcpy(b->tickets + b->ntickets, d->tickets, d->ntickets * sizeof(*d->tickets));
-	b->ntickets += d->ntickets;
-	d->nacks = d->nrows = d->ntickets = 0; /* client_id ownership moved with the acks */
-}
-
-static void batch_free(struct batch *b)
-{
-	for (size_t i = 0; i < b->nacks; i++)
-		free(b->acks[i].client_id);
-	free(b->acks);
-	free(b->rows);
-	free(b->tickets);
-	memset(b, 0, sizeof(*b));
-}
 
 /*
  * Release a group that is durable (rc 0) or lost (rc -1): hand its rows to
  * the outbox, tell the dashboard, acknowledge its posts to their
- * connectors.  b is emptied (its memory kept for the next group).
+ * connectors.
  */
-static void settle(struct daemon *d, struct batch *b, int rc)
+static void settle(struct daemon *d, struct group *g, int rc)
 {
-	if (b->nacks)
-		metric_observe(d->m_batch, (double)b->nacks);
+	if (g->nacks)
+		metric_observe(d->m_batch, (double)g->nacks);
 	if (rc == 0) {
-		for (size_t i = 0; i < b->nrows; i++)
-			outbox_add(d->outbox, b->rows[i].id, b->rows[i].thread_id, b->rows[i].due_ms);
-		for (size_t i = 0; d->dash && i < b->ntickets; i++)
-			dashboard_notify_change(d->dash, b->tickets[i]);
+		for (size_t i = 0; i < g->nrows; i++)
+			outbox_add(d->outbox, &g->rows[i]);
+		for (size_t i = 0; d->dash && i < g->ntickets; i++)
+			dashboard_notify_change(d->dash, g->tickets[i]);
 	} else {
+		log_error("commit failed: posts of this group are not acknowledged", "posts=%zu", g->nacks);
+		metric_inc(d->m_commit_fail);
 		/* What the timers and views believed of the group is gone. */
-		d->rescan = 1;
+		g->rescan = 1;
 		if (d->sla)
 			sla_changed(d->sla, 0);
 		if (d->dash)
 			dashboard_notify_change(d->dash, 0);
 	}
 	/* A post_done may write (a cursor): that goes into the next group. */
-	for (size_t i = 0; i < b->nacks; i++) {
-		struct ack *a = &b->acks[i];
+	for (size_t i = 0; i < g->nacks; i++) {
+		struct ack *a = &g->acks[i];
 		struct post_ack pa = {
 		    .status = rc == 0 ? a->status : POST_FAILED,
 		    .message_id = rc == 0 ? a->message_id : 0,
 		    .ts = a->ts,
 		    .client_id = a->client_id,
 		};
-		if (a->c->ops->post_done)
+		if (a->c->ops->post_done && d->handles)
 			a->c->ops->post_done(a->c, a->cookie, &pa);
-		free(a->client_id);
 	}
-	b->nacks = b->nrows = b->ntickets = 0;
 }
 
-static void sync_work_cb(uv_work_t *w)
+/* What follows every settled group: deliver, schedule the flush. */
+static void after_settle(struct daemon *d, int rescan)
 {
-	struct daemon *d = w->data;
-	d->sync_err = store_sync_wal(store_path(d->store), &d->sync_dir_worker);
-}
-
-static void after_settle(struct daemon *d);
-static void sync_start(struct daemon *d);
-
-static void sync_after_cb(uv_work_t *w, int status)
-{
-	struct daemon *d = w->data;
-	int rc = 0;
-
-	d->sync_running = 0;
-	if (d->loop.state >= LOOP_TEARDOWN) {
-		/* on_teardown settled every group with a sync of its own, and
-		 * the connectors are closed: nothing is left to acknowledge. */
-		for (size_t i = 0; i < d->syncing.nacks; i++)
-			free(d->syncing.acks[i].client_id);
-		d->syncing.nacks = d->syncing.nrows = d->syncing.ntickets = 0;
-		return;
-	}
-	if (status != 0 || d->sync_err != 0) {
-		log_error("WAL sync failed: posts of this group are not acknowledged", "posts=%zu error=%d",
-		          d->syncing.nacks, status != 0 ? status : d->sync_err);
-		metric_inc(d->m_commit_fail);
-		rc = -1;
-	} else {
-		metric_observe(d->m_sync, (double)(time_mono_ns() - d->sync_start_ns) / 1e9);
-	}
-	settle(d, &d->syncing, rc);
-	if (d->waiting.nacks || d->waiting.nrows || d->waiting.ntickets)
-		sync_start(d);
-	after_settle(d);
-}
-
-/* Sync everything committed so far on a worker thread (one at a time). */
-static void sync_start(struct daemon *d)
-{
-	struct batch t = d->syncing; /* empty: swap to keep both buffers */
-	d->syncing = d->waiting;
-	d->waiting = t;
-	d->sync_work.data = d;
-	d->sync_start_ns = time_mono_ns();
-	if (uv_queue_work(&d->loop.uv, &d->sync_work, sync_work_cb, sync_after_cb) == 0) {
-		d->sync_running = 1;
-		return;
-	}
-	/* No worker: sync here. */
-	int err = store_sync_wal(store_path(d->store), &d->sync_dir_loop);
-	settle(d, &d->syncing, err == 0 ? 0 : -1);
-}
-
-/* What follows every settled group: deliver, schedule the flush, checkpoint. */
-static void after_settle(struct daemon *d)
-{
-	if (d->rescan) {
-		d->rescan = 0;
+	if (rescan)
 		outbox_reload(d->outbox);
-	}
 	outbox_run(d->outbox);
-	/* The sends above marked rows sent in a new transaction.  It rides
-	 * with the next iteration's commit; when nothing else comes, the
-	 * flush timer commits it soon.  A crash before that re-sends those
-	 * rows with their idempotency keys. */
-	if (store_in_tx(d->store) && !uv_is_active((uv_handle_t *)&d->flush_timer) && d->handles)
+	/* The sends above marked rows sent in a new group.  It rides with the
+	 * next iteration's commit; when nothing else comes, the flush timer
+	 * commits it soon.  A crash before that re-sends those rows with
+	 * their idempotency keys. */
+	if (store_dirty(d->store) && !uv_is_active((uv_handle_t *)&d->flush_timer) && d->handles)
 		uv_timer_start(&d->flush_timer, flush_cb, FLUSH_MS, 0);
-	maybe_checkpoint(d);
 }
 
-/*
- * Commit the open group.  With a deferred-sync store the group waits for
- * a WAL sync on a worker thread before anything of it is acknowledged;
- * `now` syncs on this thread instead (an agent's action, a reload, a
- * shutdown: rare, and their callers report success right after), which
- * also makes every group committed before it durable.
- */
-static int commit_group(struct daemon *d, int now)
+/* The store reported group g durable (0) or lost (-1). */
+static void group_done(void *arg, int rc)
 {
-	int rc = 0;
-	uint64_t t0 = time_mono_ns();
-
-	if (store_in_tx(d->store)) {
-		rc = store_commit(d->store);
-		if (rc < 0) {
-			log_error("commit failed: posts of this batch are not acknowledged", "posts=%zu",
-			          d->nacks);
-			metric_inc(d->m_commit_fail);
-		} else {
-			metric_observe(d->m_commit, (double)(time_mono_ns() - t0) / 1e9);
-		}
-	}
-	if (rc == 0 && store_sync_deferred(d->store) && !now && !d->stopping) {
-		if (d->nacks || d->nrows || d->ntickets) {
-			batch_take(&d->waiting, d);
-			if (!d->sync_running)
-				sync_start(d);
-		}
-		after_settle(d);
-		return 0;
-	}
-	if (rc == 0 && store_sync_deferred(d->store)) {
-		uint64_t s0 = time_mono_ns();
-		int err = store_sync_wal(store_path(d->store), &d->sync_dir_loop);
-		if (err != 0) {
-			log_error("WAL sync failed: posts of this batch are not acknowledged",
-			          "posts=%zu error=%d", d->nacks, err);
-			metric_inc(d->m_commit_fail);
-			rc = -1;
-		} else {
-			metric_observe(d->m_sync, (double)(time_mono_ns() - s0) / 1e9);
-			/* Everything committed earlier is on disk as well. */
-			settle(d, &d->syncing, 0);
-			settle(d, &d->waiting, 0);
-		}
-	}
-	batch_take(&d->now, d);
-	settle(d, &d->now, rc);
-	after_settle(d);
-	return rc;
+	struct group *g = arg;
+	struct daemon *d = g->d;
+	settle(d, g, rc);
+	for (size_t i = 0; i < g->nthen; i++)
+		g->then[i].fn(g->then[i].arg, rc);
+	int rescan = g->rescan;
+	group_free(g);
+	after_settle(d, rescan);
 }
 
 int daemon_commit(struct daemon *d)
 {
-	return commit_group(d, 0);
-}
-
-/* Commit and make it durable before returning (see commit_group). */
-static int daemon_commit_now(struct daemon *d)
-{
-	return commit_group(d, 1);
+	if (!d->open && !store_dirty(d->store))
+		return 0;
+	struct group *g = open_group(d);
+	d->open = NULL;
+	d->posts_open = 0;
+	store_commit(d->store, group_done, g);
+	return 0;
 }
 
 static void flush_cb(uv_timer_t *h)
 {
-	struct daemon *d = h->data;
-	if (d->nacks || d->nrows || store_in_tx(d->store))
-		daemon_commit(d);
+	daemon_commit(h->data);
 }
 
 static void commit_cb(uv_check_t *h)
 {
-	struct daemon *d = h->data;
-	if (d->nacks || d->nrows || store_in_tx(d->store))
-		daemon_commit(d);
+	daemon_commit(h->data);
 }
 
 static void poll_cb(uv_timer_t *h)
 {
 	struct daemon *d = h->data;
-	if (store_in_tx(d->store))
-		daemon_commit(d);
+	daemon_commit(d);
 	int changed = store_external_change(d->store);
 	if (changed > 0) {
 		/* The queue CLI (another process) wrote: an agent's reply may be
@@ -576,10 +488,8 @@ static void poll_cb(uv_timer_t *h)
 			sla_changed(d->sla, 0);
 		if (d->dash)
 			dashboard_notify_change(d->dash, 0);
-		if (store_in_tx(d->store))
-			daemon_commit(d);
+		daemon_commit(d);
 	}
-	maybe_checkpoint(d);
 }
 
 /* --- health, reload, stop -------------------------------------------------- */
@@ -668,8 +578,7 @@ static void on_stop(struct loop *l, void *arg)
 	if (d->stopping)
 		return;
 	log_info("stopping: intake closed, delivering what is due", "pending=%zu", outbox_pending(d->outbox));
-	if (d->nacks || store_in_tx(d->store))
-		daemon_commit(d);
+	daemon_commit(d);
 	d->stopping = 1;
 	for (size_t i = 0; i < d->nconns; i++)
 		if (d->conns[i]->ops->stop)
@@ -680,9 +589,8 @@ static int drained(struct loop *l, void *arg)
 {
 	struct daemon *d = arg;
 	(void)l;
-	if (d->nacks || store_in_tx(d->store))
-		daemon_commit(d);
-	if (d->sync_running || d->waiting.nacks || d->waiting.nrows)
+	daemon_commit(d);
+	if (store_committing(d->store))
 		return 0;
 	if (!outbox_idle(d->outbox, LOOP_DRAIN_MS))
 		return 0;
@@ -698,8 +606,10 @@ static void on_teardown(struct loop *l, void *arg)
 {
 	struct daemon *d = arg;
 	(void)l;
-	if (d->nacks || store_in_tx(d->store))
-		daemon_commit(d);
+	/* The last group, made durable here: every acknowledgement goes out
+	 * before the connectors close. */
+	daemon_commit(d);
+	store_stop(d->store);
 	for (size_t i = 0; i < d->nconns; i++)
 		if (d->conns[i]->ops->close)
 			d->conns[i]->ops->close(d->conns[i]);
@@ -718,30 +628,31 @@ static void on_teardown(struct loop *l, void *arg)
 
 /* --- what other modules get from the daemon ------------------------------------ */
 
-/* Commit for the notifier and the SLA timers: their rows are re-read from
- * the store (with their not-before times). */
+/* Commit for the notifier and the SLA timers (their rows came through
+ * env_queued). */
 static int env_commit(void *arg)
 {
-	struct daemon *d = arg;
-	d->rescan = 1;
-	return daemon_commit_now(d);
+	return daemon_commit(arg);
 }
 
-/* Commit for the dashboard: an agent's claim, release, resolve or reply
- * changes response-target timers too. */
-static int dash_commit(void *arg)
+/* Commit for the dashboard: done(done_arg, rc) once the group is durable
+ * or lost.  An agent's claim, release, resolve or reply changes
+ * response-target timers too. */
+static void dash_commit(void *arg, store_done_fn done, void *done_arg)
 {
 	struct daemon *d = arg;
-	d->rescan = 1;
-	int rc = daemon_commit_now(d);
+	struct group *g = open_group(d);
+	g->then = xrealloc(g->then, (g->nthen + 1) * sizeof(*g->then));
+	g->then[g->nthen++] = (struct then){done, done_arg};
 	if (d->sla)
 		sla_changed(d->sla, 0);
-	return rc;
+	daemon_commit(d);
 }
 
-static void env_queued(void *arg, int64_t id, int64_t not_before_ms)
+/* A row written by the notifier or the dashboard in the open group. */
+static void env_queued(void *arg, const struct store_out *row)
 {
-	push_row(arg, id, 0, not_before_ms);
+	push_row(arg, row);
 }
 
 static size_t env_max_text(void *arg, const char *name)
@@ -777,6 +688,7 @@ static int start_handoff(struct daemon *d)
 	    .replies = d->engine->replies,
 	    .metrics = d->metrics,
 	    .commit = dash_commit,
+	    .queued = env_queued,
 	    .max_text = env_max_text,
 	    .arg = d,
 	};
@@ -813,6 +725,12 @@ static void register_metrics(struct daemon *d)
 	                              "Time to make committed groups durable (WAL fdatasync, off the loop).",
 	                              NULL, 0);
 	metrics_add_process(m);
+}
+
+static void store_timing(void *arg, enum store_timing t, double seconds)
+{
+	struct daemon *d = arg;
+	metric_observe(t == STORE_T_SYNC ? d->m_sync : d->m_commit, seconds);
 }
 
 static int start_connectors(struct daemon *d)
@@ -860,14 +778,8 @@ static void daemon_free(struct daemon *d)
 		engine_free(d->engine);
 	engine_free(d->boot);
 	metrics_free(d->metrics);
-	for (size_t i = 0; i < d->nacks; i++)
-		free(d->acks[i].client_id);
-	free(d->acks);
-	free(d->rows);
-	free(d->tickets);
-	batch_free(&d->waiting);
-	batch_free(&d->syncing);
-	batch_free(&d->now);
+	if (d->open)
+		group_free(d->open);
 }
 
 int daemon_run(const char *config_path)
@@ -892,19 +804,6 @@ int daemon_run(const char *config_path)
 	if (d->boot->cfg->log_level)
 		log_threshold = level_parse(d->boot->cfg->log_level);
 
-	d->store = store_open(d->boot->cfg->store_path, d->boot->cfg->store_sync_full, err, sizeof(err));
-	if (!d->store) {
-		struct buf b;
-		buf_init(&b, 0);
-		log_quote(&b, err);
-		log_error("cannot open the store", "path=%s error=%s", d->boot->cfg->store_path, b.p);
-		buf_free(&b);
-		daemon_free(d);
-		return 1;
-	}
-	/* Durable (synchronous: full) without fsync on the loop thread. */
-	if (d->boot->cfg->store_sync_full && store_defer_sync(d->store) < 0)
-		log_warn("store: commits sync on the loop thread", "path=%s", d->boot->cfg->store_path);
 	d->metrics = metrics_new();
 	register_metrics(d);
 
@@ -921,6 +820,24 @@ int daemon_run(const char *config_path)
 		return 1;
 	}
 	d->loop_ready = 1;
+	struct store_conf sc = {
+	    .path = d->boot->cfg->store_path,
+	    .sync_full = d->boot->cfg->store_sync_full,
+	    .loop = &d->loop.uv,
+	};
+	d->store = store_open(&sc, err, sizeof(err));
+	if (!d->store) {
+		struct buf b;
+		buf_init(&b, 0);
+		log_quote(&b, err);
+		log_error("cannot open the store", "path=%s error=%s", d->boot->cfg->store_path, b.p);
+		buf_free(&b);
+		loop_stop(&d->loop);
+		loop_run(&d->loop);
+		daemon_free(d);
+		return 1;
+	}
+	store_on_timing(d->store, store_timing, d);
 	d->server = server_new(&d->loop);
 	server_set_health(d->server, health_cb, d);
 	d->outbox = outbox_new(&d->loop.uv, d->store, find_connector, d);
@@ -946,7 +863,6 @@ int daemon_run(const char *config_path)
 	uv_timer_init(&d->loop.uv, &d->flush_timer);
 	d->flush_timer.data = d;
 	d->handles = 1;
-	d->ckpt_last_ms = time_mono_ms();
 
 	if (start_handoff(d) < 0 || start_connectors(d) < 0) {
 		loop_stop(&d->loop);
@@ -956,15 +872,13 @@ int daemon_run(const char *config_path)
 	}
 	/* Everything committed but not delivered before the last stop (or
 	 * crash) goes out now. */
-	if (outbox_load(d->outbox) < 0)
-		log_error("cannot read the outbox; undelivered replies wait for the next start", "path=%s",
-		          store_path(d->store));
+	outbox_load(d->outbox);
 	d->sla = sla_new(&d->loop, d->store, d->notifier, d->metrics, env_commit, d);
 	log_info("frontdesk running", "version=%s config=%s store=%s connectors=%zu pending=%zu", FD_VERSION,
-	         config_path, store_path(d->store), d->nconns, outbox_pending(d->outbox));
+	         config_path, store_where(d->store), d->nconns, outbox_pending(d->outbox));
 
 	rc = loop_run(&d->loop) == 0 ? 0 : 1;
-	if (store_in_tx(d->store) && store_commit(d->store) < 0)
+	if (store_dirty(d->store) && store_commit_sync(d->store) < 0)
 		log_error("final commit failed", "%s", "");
 	log_info("frontdesk stopped", "pending=%zu exit=%d", outbox_pending(d->outbox), rc);
 	daemon_free(d);

@@ -3,14 +3,16 @@
  * connectors, the decision pipeline, the durable store with its group
  * commit, and the outbox (DESIGN.md, "Architecture").
  *
- * For every post a connector delivers: duplicate check -> thread state ->
- * pipeline_decide -> in the loop iteration's one transaction: the post, the
- * customer message, the reply messages and outbox rows, the ticket change.
- * Once per loop iteration the transaction commits (one fsync for every post
- * of the iteration); only then are posts acknowledged to their connectors
- * (web chat echo) and the new outbox rows delivered.  After a crash at any
- * moment a restart delivers every committed, undelivered row and never
- * decides a stored post again.
+ * For every post a connector delivers: store_lookup (duplicate check and
+ * thread state) -> pipeline_decide -> store_record_post into the store's
+ * open group: the post, the customer message, the reply messages and
+ * outbox rows, the ticket change.  Once per loop iteration the group is
+ * committed with one call (store_commit); when the store reports it
+ * durable, and only then, its posts are acknowledged to their connectors
+ * (web chat echo) and its outbox rows, as written, are handed to delivery.
+ * The store may answer each step at once or later; the daemon never waits.
+ * After a crash at any moment a restart delivers every committed,
+ * undelivered row and never decides a stored post again.
  *
  * Signals: SIGHUP reloads configuration, rules and replies (an invalid new
  * configuration is logged in full and the old one keeps running; connector
@@ -35,11 +37,10 @@ struct daemon;
 int daemon_run(const char *config_path);
 
 /*
- * Commit the open group transaction now and deliver what it made due:
- * acknowledgements of the posts in it, and every pending outbox row
- * (re-read from the store, so rows written by other modules in the
- * transaction need no separate announcement).  0, or -1 when the commit
- * failed (everything since the last commit is rolled back and logged).
+ * Commit the open group now.  Once the store reports it durable, the posts
+ * in it are acknowledged and its outbox rows delivered; a lost group is
+ * logged, its posts are not acknowledged, and the pending rows are read
+ * again.  Returns 0 (the outcome arrives later).
  */
 int daemon_commit(struct daemon *d);
 

@@ -116,7 +116,8 @@ struct entry {
 	int64_t id;
 	int attempts;
 	int64_t due_ms;
-	int64_t queued_ms; /* when this process queued it: delivery latency */
+	int64_t queued_ms;     /* when this process queued it: delivery latency */
+	struct store_out *row; /* the row as committed (owned) */
 };
 
 struct tq {
@@ -227,17 +228,29 @@ static void heap_remove(struct outbox *o, struct tq *t)
 	heap_up(o, (size_t)o->heap[i]->heap_idx);
 }
 
+static void entry_free(struct entry *e)
+{
+	if (e->row) {
+		store_out_free(e->row);
+		free(e->row);
+		e->row = NULL;
+	}
+}
+
 static void tq_free(struct tq *t)
 {
+	for (size_t i = t->head; i < t->n; i++)
+		entry_free(&t->e[i]);
 	free(t->e);
 	free(t);
 }
 
-/* Add row id to its thread's queue in id order (a row another process
- * wrote may be older than rows already queued). */
-static void enqueue(struct outbox *o, int64_t id, int64_t thread_id, int attempts, int64_t due_ms)
+/* Add row r (copied) to its thread's queue in id order (a row another
+ * process wrote may be older than rows already queued). */
+static void enqueue(struct outbox *o, const struct store_out *r, int attempts, int64_t due_ms)
 {
-	int64_t key = thread_id > 0 ? thread_id : -id;
+	int64_t id = r->id;
+	int64_t key = r->kind == OUT_REPLY && r->thread_id > 0 ? r->thread_id : -id;
 	struct tq *t;
 	size_t at;
 
@@ -263,8 +276,12 @@ static void enqueue(struct outbox *o, int64_t id, int64_t thread_id, int attempt
 	while (at > t->head + (size_t)t->inflight && t->e[at - 1].id > id)
 		at--;
 	memmove(t->e + at + 1, t->e + at, (t->n - at) * sizeof(*t->e));
-	t->e[at] =
-	    (struct entry){.id = id, .attempts = attempts, .due_ms = due_ms, .queued_ms = outbox_now_ms()};
+	t->e[at] = (struct entry){.id = id,
+	                          .attempts = attempts,
+	                          .due_ms = due_ms,
+	                          .queued_ms = outbox_now_ms(),
+	                          .row = xmalloc(sizeof(struct store_out))};
+	store_out_copy(t->e[at].row, r);
 	t->n++;
 	imap_put(&o->ids, id, t);
 	if (at == t->head && t->heap_idx >= 0) {
@@ -285,6 +302,7 @@ static void settle_head(struct outbox *o, struct tq *t)
 		o->inflight--;
 	}
 	imap_del(&o->ids, t->e[t->head].id);
+	entry_free(&t->e[t->head]);
 	t->head++;
 	if (t->head >= t->n) {
 		imap_del(&o->tqs, t->key);
@@ -311,6 +329,7 @@ static void remove_entry(struct outbox *o, struct tq *t, int64_t id)
 		settle_head(o, t);
 		return;
 	}
+	entry_free(&t->e[i]);
 	memmove(t->e + i, t->e + i + 1, (t->n - i - 1) * sizeof(*t->e));
 	t->n--;
 	imap_del(&o->ids, id);
@@ -368,6 +387,8 @@ static void drop_all(struct outbox *o, int keep_inflight)
 	for (size_t i = 0; i < nkeep; i++) {
 		/* Keep only the row in flight; its queued successors are reloaded. */
 		struct tq *t = keep[i];
+		for (size_t j = t->head + 1; j < t->n; j++)
+			entry_free(&t->e[j]);
 		t->e[0] = t->e[t->head];
 		t->head = 0;
 		t->n = 1;
@@ -418,29 +439,33 @@ void outbox_metrics(struct outbox *o, struct metrics *m)
 	                      NULL, 0);
 }
 
-static void load_row(void *arg, int64_t id, int64_t thread_id, int64_t not_before_ms, int attempts)
+static void load_rows(void *arg, int rc, const struct store_out *v, size_t n)
 {
 	struct outbox *o = arg;
-	enqueue(o, id, thread_id, attempts, not_before_ms);
-}
-
-int outbox_load(struct outbox *o)
-{
-	int rc = store_outbox_pending(o->s, load_row, o);
+	if (rc < 0) {
+		log_error("cannot read the outbox; undelivered rows wait for the next load", "%s", "");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		enqueue(o, &v[i], v[i].attempts, v[i].not_before_ms);
 	if (!o->running)
 		arm_timer(o);
-	return rc;
 }
 
-int outbox_reload(struct outbox *o)
+void outbox_load(struct outbox *o)
+{
+	store_outbox_pending(o->s, load_rows, o);
+}
+
+void outbox_reload(struct outbox *o)
 {
 	drop_all(o, 1);
-	return outbox_load(o);
+	outbox_load(o);
 }
 
-void outbox_add(struct outbox *o, int64_t id, int64_t thread_id, int64_t due_ms)
+void outbox_add(struct outbox *o, const struct store_out *row)
 {
-	enqueue(o, id, thread_id, 0, due_ms);
+	enqueue(o, row, row->attempts, row->not_before_ms);
 	if (!o->running)
 		arm_timer(o);
 }
@@ -458,77 +483,84 @@ static void reschedule(struct outbox *o, struct tq *t, int attempts, int64_t due
 	heap_push(o, t);
 }
 
-static void dispatch(struct outbox *o, struct tq *t, int64_t now)
+/* The row in flight at the head of its queue, or NULL when row id is no
+ * longer that (settled or reloaded meanwhile). */
+static struct tq *inflight_head(struct outbox *o, int64_t id)
 {
-	struct entry *e = &t->e[t->head];
-	int64_t id = e->id;
-	struct store_out row;
-	struct connector *c;
-	int rc = store_outbox_get(o->s, id, &row);
+	struct tq *t = imap_get(&o->ids, id);
+	return t && t->inflight && t->e[t->head].id == id ? t : NULL;
+}
 
+struct claim {
+	struct outbox *o;
+	int64_t id;
+};
+
+/* The store's pre-send check answered: send the row, or settle it. */
+static void claimed(void *arg, int rc)
+{
+	struct claim *cl = arg;
+	struct outbox *o = cl->o;
+	int64_t id = cl->id, now = outbox_now_ms();
+	struct tq *t = inflight_head(o, id);
+	free(cl);
+	if (!t)
+		return;
+	struct entry *e = &t->e[t->head];
 	if (rc < 0) {
 		reschedule(o, t, e->attempts, now + 1000);
-		return;
+		goto out;
 	}
-	if (rc == 0) {
+	if (rc == 1) {
+		metric_inc(o->m_cancelled);
 		settle_head(o, t);
-		return;
+		goto out;
 	}
-	if (row.withdrawn) {
-		log_info("reply withdrawn", "outbox=%lld thread=%lld reason=claimed_by_agent", (long long)id,
-		         (long long)row.thread_id);
-		if (store_outbox_cancel(o->s, id, "the thread was claimed by an agent before sending") < 0)
-			reschedule(o, t, e->attempts, now + 1000);
-		else {
-			metric_inc(o->m_cancelled);
-			settle_head(o, t);
-		}
-		store_out_free(&row);
-		return;
-	}
-	c = o->find ? o->find(o->find_arg, row.connector) : NULL;
+	const struct store_out *row = e->row;
+	struct connector *c = o->find ? o->find(o->find_arg, row->connector) : NULL;
 	if (!c || !c->ops->send) {
 		log_warn("no connector for outbox row", "outbox=%lld connector=%s", (long long)id,
-		         row.connector);
-		store_out_free(&row);
-		heap_remove(o, t);
-		t->inflight = 1;
-		o->inflight++;
+		         row->connector);
 		outbox_done(o, id, SEND_RETRY, 0, "no such connector is running");
-		return;
+		goto out;
 	}
 	if (c->paused_until_ms > now) {
 		reschedule(o, t, e->attempts, c->paused_until_ms);
-		store_out_free(&row);
-		return;
+		goto out;
 	}
 	struct outmsg m = {
 	    .id = id,
-	    .thread_key = row.thread_key,
-	    .reply_to_id = row.reply_to,
-	    .text = row.text,
-	    .idem_key = row.idem_key,
-	    .from = row.sender,
-	    .agent = row.agent,
-	    .message_id = row.message_id,
-	    .ts = row.created,
-	    .is_private = row.is_private,
+	    .thread_key = row->thread_key,
+	    .reply_to_id = row->reply_to,
+	    .text = row->text,
+	    .idem_key = row->idem_key,
+	    .from = row->sender,
+	    .agent = row->agent,
+	    .message_id = row->message_id,
+	    .ts = row->created > 0 ? row->created : (time_t)(now / 1000),
+	    .is_private = row->is_private,
 	    .attempt = e->attempts,
 	};
-	if (m.ts <= 0)
-		m.ts = (time_t)(now / 1000);
+	/* -1 means "not taken": the connector will not report; the entry may
+	 * have moved if the connector reported synchronously, so look again. */
+	if (c->ops->send(c, &m) < 0 && inflight_head(o, id))
+		outbox_done(o, id, SEND_RETRY, 0, "connector could not take the message");
+out:
+	if (!o->running)
+		arm_timer(o);
+}
+
+/* Take the head row of t off the schedule and ask the store whether it
+ * may go (claimed() continues, now or later). */
+static void dispatch(struct outbox *o, struct tq *t)
+{
+	struct claim *cl = xmalloc(sizeof(*cl));
+	cl->o = o;
+	cl->id = t->e[t->head].id;
 	heap_remove(o, t);
 	t->inflight = 1;
 	o->inflight++;
-	rc = c->ops->send(c, &m);
-	store_out_free(&row);
-	/* -1 means "not taken": the connector will not report; e may have
-	 * moved if the connector reported synchronously, so look again. */
-	if (rc < 0) {
-		struct tq *now_t = imap_get(&o->ids, id);
-		if (now_t && now_t->inflight && now_t->e[now_t->head].id == id)
-			outbox_done(o, id, SEND_RETRY, 0, "connector could not take the message");
-	}
+	store_outbox_claim(o->s, t->e[t->head].row, claimed, cl);
 }
 
 void outbox_run(struct outbox *o)
@@ -542,7 +574,7 @@ void outbox_run(struct outbox *o)
 		struct tq *t = o->heap[0];
 		if (t->e[t->head].due_ms > now)
 			break;
-		dispatch(o, t, now);
+		dispatch(o, t);
 	}
 	o->running = 0;
 	arm_timer(o);

@@ -2,11 +2,12 @@
  * outbox.h - delivery of committed outbox rows through their connectors
  * (DESIGN.md, data flow step 4).
  *
- * Rows are written by the store in the same transaction as the post (or the
+ * Rows are written by the store in the same group as the post (or the
  * agent's reply) that caused them; the outbox only learns of a row after
- * that transaction committed (outbox_add), or by reading every pending row
- * (outbox_load: at start, after another process wrote, after a failed
- * commit).  A row is sent with its connector's ops->send; the connector
+ * that group is durable, from the commit itself (outbox_add: the row as it
+ * was written, kept in memory, never read back), or by reading every
+ * pending row (outbox_load: at start, after another process wrote, after a
+ * failed commit).  A row is sent with its connector's ops->send; the connector
  * reports with connector_send_done, which lands in outbox_done:
  *
  *   SEND_OK    -> sent
@@ -19,9 +20,10 @@
  * Rows of one thread go out one at a time and in order (the parts of a long
  * reply, a reply and the agent's follow-up); threads are independent.
  *
- * Pre-send check: immediately before a row is handed to its connector it is
- * read back from the store; a bot reply whose thread an agent has claimed
- * since the reply was decided is cancelled, not sent.
+ * Pre-send check: immediately before a row is handed to its connector the
+ * store is asked (store_outbox_claim, which may answer later); a bot reply
+ * whose thread an agent has claimed since the reply was decided is
+ * cancelled, not sent.
  *
  * At-least-once + idempotency: a crash between a send and the commit of its
  * "sent" mark re-sends the row on restart with the same idempotency key,
@@ -64,15 +66,17 @@ void outbox_metrics(struct outbox *o, struct metrics *m);
 
 /*
  * Merge every pending row of the store into the schedule (rows already
- * known keep their state).  0 or -1 (store error, logged).
+ * known keep their state).  The store answers now or later; a store error
+ * is logged and the rows wait for the next load.
  */
-int outbox_load(struct outbox *o);
-/* Forget everything and load again (after a failed commit rolled back
- * marks the schedule relied on). */
-int outbox_reload(struct outbox *o);
-/* A row that just committed, due at due_ms (epoch ms; 0 = now).  Rows of
- * one thread_id go out in order; pass 0 for rows that need no order. */
-void outbox_add(struct outbox *o, int64_t id, int64_t thread_id, int64_t due_ms);
+void outbox_load(struct outbox *o);
+/* Forget everything but the rows in flight and load again (after a failed
+ * commit rolled back marks the schedule relied on). */
+void outbox_reload(struct outbox *o);
+/* A row whose group is durable (copied), due at row->not_before_ms (epoch
+ * ms; 0 = now).  Reply rows of one thread go out in order; notification
+ * rows need no order. */
+void outbox_add(struct outbox *o, const struct store_out *row);
 /* Hand every due row to its connector now (called after each commit). */
 void outbox_run(struct outbox *o);
 /* A connector finished a send (connector_send_done). */

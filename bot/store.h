@@ -1,41 +1,52 @@
 /*
- * store.h - the one durable store: a SQLite file in WAL mode holding posts,
- * conversations, threads, tickets, the outbox, connector cursors and web
- * chat visitors (DESIGN.md, data flow step 3).
+ * store.h - the durable store as a set of operations (DESIGN.md, "Store
+ * backends"): posts and their decisions, conversations, tickets, the outbox,
+ * connector cursors and web chat visitors.  Callers never see SQL or a
+ * database handle; a backend sits behind these operations (bot/store/, one file a backend:
+ * SQLite, the embedded default, chosen by store.path).  No code outside
+ * bot/store/ names sqlite3 (`make lint` refuses it).
  *
- * Group commit: every write goes into the connection's one open transaction
- * (store_begin opens it lazily; nesting is a no-op).  The daemon commits it
- * once per loop iteration, so all posts that arrived together share one
- * fsync; nothing is echoed or sent before store_commit returned 0.  A post
- * is recorded under a savepoint, so one post that fails to store leaves the
- * rest of the batch intact.
+ * THE GROUP.  Writes go into the store's one open group (opened on the first
+ * write).  store_commit() makes the whole group durable with one call and
+ * reports through its callback; nothing of a group may be acknowledged to
+ * anyone (a web chat echo, a platform ack, an outbox send) before that
+ * callback said 0.  How a group becomes durable is the backend's business:
+ * SQLite commits the WAL transaction and, with synchronous full, fdatasyncs
+ * the WAL on a worker thread so that the loop never waits for the disk;
+ * commits issued while a sync runs share the next one (group commit).  A
+ * failed group is lost as a whole (every write in it), never half-kept.
  *
- * Durability: synchronous=FULL by default (sync_full = 0 selects NORMAL:
- * a power cut may lose the last commits, a crashed process never does).
- * The WAL is never checkpointed on the writer's thread
- * (wal_autocheckpoint=0): store_wal_pages() says how large it grew and
- * store_checkpoint() runs one checkpoint on its own connection, meant for a
- * worker thread.  Other processes (the `frontdesk queue` CLI) may write at
- * the same time: busy_timeout makes them wait for the daemon's short
- * transactions, and store_external_change() tells the daemon that someone
- * else committed.
+ * TWO KINDS OF OPERATION.
+ *  - Asynchronous operations take a callback and its `arg` and return void.
+ *    The callback runs exactly once, either before the call returns (SQLite
+ *    always does) or later from the event loop (a backend that talks to a
+ *    server); callers must work either way: do not use stack state of the
+ *    caller in the callback, and do not rely on the order of completions of
+ *    different operations except where stated.  rc in a callback: 0 done,
+ *    1 "not applicable" where an operation says so (absent, not open, a
+ *    duplicate), -1 error (logged by the store, without customer text).
+ *    Anything a callback receives by pointer is borrowed for the duration
+ *    of the callback only: copy what you keep.  Reads see the writes of the
+ *    open group issued before them.
+ *  - Group writes return int: 0 queued into the open group, -1 refused at
+ *    once (logged).  A write that fails later fails the group's commit.
  *
- * The schema is versioned with PRAGMA user_version and migrated on open; a
- * file written by a newer frontdesk is refused.
+ * On the event loop only asynchronous operations and group writes are used.
+ * Command-line tools (`frontdesk queue`, `migrate`) open a store without a
+ * loop: such a store completes every operation before the call returns
+ * (blocking if it must), so a tool may collect results on its stack, and
+ * store_commit_sync() blocks until the group is durable.
  *
- * Ownership: a struct store owns its connection and prepared statements.
- * Strings copied into caller structs (store_thread.assignee, store_out) are
- * owned by those structs (fixed arrays, or freed by store_out_free).  No
- * function keeps a pointer to its arguments.  A store is used by one thread.
+ * Ownership: a struct store owns its connection(s), statements, timers and
+ * worker jobs; store_close() releases them (after the loop stopped running
+ * its handles).  No operation keeps a pointer to its arguments after it
+ * returns.  A store is used by one thread (the loop's).
  *
- * Dedupe: (platform, post_id) is unique.  A web chat message's client_id is
- * part of its post id, so a client_id is stored once per thread.
+ * Dedupe: (platform, post_id) is unique; a web chat message's client_id is
+ * part of its post id.  Times are epoch seconds unless a name says _ms.
  *
- * Errors: functions returning int give -1 on a SQLite error, after logging
- * it (logfmt, without customer text); the open transaction stays open and
- * is still usable, except when SQLite itself rolled it back (disk full, I/O
- * error): then the following store_commit returns -1 and the whole batch
- * counts as lost, never as committed.
+ * Schema: versioned and migrated on open; a store written by a newer
+ * frontdesk is refused.
  */
 #ifndef FD_STORE_H
 #define FD_STORE_H
@@ -47,7 +58,6 @@
 #include "pipeline.h"
 #include "post.h"
 
-#define STORE_SCHEMA_VERSION  1
 #define STORE_MAX_KEY         512               /* platform ids, thread keys, client ids */
 #define STORE_MAX_NAME        128               /* agent logins and names */
 #define STORE_MAX_PARTS       16                /* a reply split into more parts is cut */
@@ -55,58 +65,60 @@
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 struct store;
+struct uv_loop_s;
+
+/* --- opening and the group ----------------------------------------------- */
+
+struct store_conf {
+	const char *path;       /* SQLite file (created 0600 when missing) */
+	int sync_full;          /* 1: durable across power loss; 0: across crashes */
+	struct uv_loop_s *loop; /* the daemon's loop; NULL for command-line tools */
+};
 
 /*
- * Open (creating with mode 0600 if missing) and migrate the store at path.
- * Returns NULL with a one-line reason in err (never customer data).
+ * Open and migrate the store `conf` names.  NULL with a one-line reason in
+ * err (never customer data).  With a loop, the store may start uv handles
+ * (a worker job for syncs, a maintenance timer); store_stop() closes them.
  */
-struct store *store_open(const char *path, int sync_full, char *err, size_t errn);
-/* Roll back an open transaction and close.  NULL is fine. */
+struct store *store_open(const struct store_conf *conf, char *err, size_t errn);
+/* Teardown (on the loop, before it ends): finish or abandon background work
+ * and close the store's uv handles.  The open group is not committed. */
+void store_stop(struct store *s);
+/* Drop the open group and close.  NULL is fine.  After store_stop and the
+ * loop's last run when the store had a loop. */
 void store_close(struct store *s);
-const char *store_path(const struct store *s);
-/* The connection itself, for read-only queries of other modules (queue
- * listing, dashboard, statistics); writes go through the functions below. */
-struct sqlite3 *store_db(struct store *s);
+/* Where the data is (a path), for log lines. */
+const char *store_where(const struct store *s);
 
-/* The group transaction. */
-int store_begin(struct store *s); /* opens one unless already open */
-int store_in_tx(const struct store *s);
-/* Commit.  -1: the commit failed and everything since store_begin was rolled
- * back (logged); the caller must treat every write of the batch as lost. */
-int store_commit(struct store *s);
+typedef void (*store_done_fn)(void *arg, int rc);
+
+/* 1 when the open group holds writes not yet committed. */
+int store_dirty(const struct store *s);
+/* Groups committed but not yet reported durable (waiting for a sync). */
+size_t store_committing(const struct store *s);
+/*
+ * Commit the open group and call done(arg, rc) once it is durable (0) or
+ * lost (-1).  With nothing to commit, done runs with 0 after every group
+ * committed earlier was reported.  Groups are reported in commit order.
+ */
+void store_commit(struct store *s, store_done_fn done, void *arg);
+/* Command-line tools and shutdown: commit and wait until durable.  0 or -1. */
+int store_commit_sync(struct store *s);
+/* Forget the open group (nothing of it is kept). */
 void store_rollback(struct store *s);
-
-/* 1 when another connection committed since the last call (PRAGMA
- * data_version), 0 if not, -1 on error. */
+/*
+ * 1 when another process changed the store since the last call (an agent
+ * acted with `frontdesk queue`), 0 if not, -1 on error.  Cheap: the daemon
+ * asks a few times a second.
+ */
 int store_external_change(struct store *s);
-/* Pages in the WAL after the last commit of this connection. */
-int store_wal_pages(const struct store *s);
-/*
- * One passive checkpoint of the file at path on a fresh connection, then
- * close it.  Thread-safe with respect to a store open on the same file in
- * another thread; never blocks writers.  0 or -1 (logged).
- */
-int store_checkpoint(const char *path);
 
-/*
- * Durable commits without waiting for the disk on the caller's thread:
- * after store_defer_sync() commits only write the WAL (synchronous=NORMAL),
- * and the caller must make them durable with store_sync_wal() before it
- * acknowledges anything of them.  Together that is the guarantee of
- * synchronous=FULL (the WAL is on disk before a commit is acknowledged),
- * with the fsync moved to a worker thread where one sync covers every
- * commit made while the previous one ran.  0 or -1.
- */
-int store_defer_sync(struct store *s);
-int store_sync_deferred(const struct store *s);
-/*
- * fdatasync the WAL of the database at `path`, and its directory the first
- * time (*dir_synced 0 -> 1), so the WAL file itself survives a power cut.
- * Touches no connection: safe on a worker thread.  0 or -errno.
- */
-int store_sync_wal(const char *path, int *dir_synced);
+/* Called with the duration (seconds) of every commit and of every
+ * durability sync, for metrics; fn NULL = none. */
+enum store_timing { STORE_T_COMMIT = 0, STORE_T_SYNC };
+void store_on_timing(struct store *s, void (*fn)(void *arg, enum store_timing t, double seconds), void *arg);
 
-/* --- posts and threads ----------------------------------------------- */
+/* --- posts, threads and their decisions --------------------------------------- */
 
 /* What the store knows about a thread (see struct thread_state). */
 struct store_thread {
@@ -117,22 +129,34 @@ struct store_thread {
 	char assignee[STORE_MAX_NAME]; /* agent login of a claimed ticket, "" none */
 	time_t last_ack;
 	time_t last_waiting_notice;
-	int64_t claim_seq; /* bumped on every claim (pre-send check) */
+	int64_t claim_seq;      /* bumped on every claim (pre-send check) */
+	char ticket_reason[32]; /* the open ticket's reason, "" none */
 };
 
-/* Look a thread up; a missing one comes back zeroed (id 0).  0 or -1. */
-int store_thread_get(struct store *s, const char *platform, const char *thread_key, struct store_thread *t);
+/* What store_lookup found. */
+struct store_lookup {
+	int duplicate;      /* the post is stored already */
+	int64_t message_id; /* duplicate: the stored customer message */
+	time_t ts;          /* duplicate: its stored time */
+	struct store_thread thread;
+};
+typedef void (*store_lookup_fn)(void *arg, int rc, const struct store_lookup *l);
 
 /*
- * Is (platform, post_id) stored already?  1 with the stored customer
- * message's id and timestamp (either may be NULL), 0 if not, -1 on error.
- * Sees the writes of the open transaction, so duplicates within one batch
- * are caught too.
+ * Before deciding a post: is (platform, post_id) stored already, and what is
+ * the state of its thread?  Sees the open group (a duplicate within one
+ * group is caught, and so is a thread changed by an earlier post of it).
+ * rc 0 (l set) or -1.
  */
-int store_post_find(struct store *s, const char *platform, const char *post_id, int64_t *message_id,
-                    time_t *ts);
+void store_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
+                  store_lookup_fn cb, void *arg);
 
-/* One post and its decision, recorded by store_record_post. */
+/* The thread of (platform, thread_key) alone: rc 0 (t zeroed when absent) or -1. */
+typedef void (*store_thread_fn)(void *arg, int rc, const struct store_thread *t);
+void store_thread_get(struct store *s, const char *platform, const char *thread_key, store_thread_fn cb,
+                      void *arg);
+
+/* One post and its decision, for store_record_post. */
 struct store_record {
 	const struct post *post;
 	const struct decision *decision;
@@ -140,62 +164,20 @@ struct store_record {
 	const char *const *parts;  /* the reply cut to the platform's limit */
 	size_t n_parts;            /* 0 when there is no reply */
 	time_t now;
-	/* The thread as store_thread_get read it in this transaction (saves
-	 * reading it again), or NULL. */
+	/* The thread as store_lookup gave it for this post (required). */
 	const struct store_thread *thread;
 };
 
-struct store_recorded {
-	int64_t post_row;
-	int64_t thread_id;
-	int64_t message_id; /* the customer's message */
-	int64_t ticket_id;  /* opened or appended to, 0 none */
-	int64_t outbox[STORE_MAX_PARTS];
-	int64_t reply_message[STORE_MAX_PARTS];
-	size_t n_outbox;
-};
-
-/*
- * In the open transaction (begun if needed), under a savepoint: the post,
- * the thread (created or updated: owner, last acknowledgement, last
- * waiting notice, last post), the customer message, one bot message and one
- * pending outbox row per reply part, and the ticket change the decision asks
- * for (open_ticket: a new waiting ticket; append_ticket: an event on the
- * thread's ticket).  On error everything of this post is rolled back and -1
- * is returned; the rest of the batch is untouched.  A duplicate post is a
- * UNIQUE violation: -1 as well (callers check store_post_find first).
- */
-int store_record_post(struct store *s, const struct store_record *r, struct store_recorded *out);
-
-/* --- conversation history ------------------------------------------- */
-
-struct store_msg {
-	int64_t id;
-	const char *from;  /* "customer", "bot", "agent" */
-	const char *agent; /* display name or NULL */
-	const char *text;
-	time_t ts;
-	const char *client_id; /* NULL unless given by a web chat client */
-};
-/* Borrowed strings: valid during the callback only.  Return nonzero to stop. */
-typedef int (*store_msg_fn)(void *ctx, const struct store_msg *m);
-
-/*
- * Every delivered message of a thread in order (customer messages, and bot
- * and agent messages whose delivery completed), at most `limit` of the most
- * recent ones (0 = all).  0 or -1.
- */
-int store_history(struct store *s, const char *platform, const char *thread_key, size_t limit,
-                  store_msg_fn fn, void *ctx);
-
-/* --- outbox ---------------------------------------------------------- */
-
 enum out_kind { OUT_REPLY = 0, OUT_NOTIFY };
 
-/* One outbox row read for delivery; free with store_out_free. */
+/*
+ * One outbox row as written by the commit that created it and as loaded for
+ * delivery.  Strings are owned by whoever holds the row: borrowed inside a
+ * callback, owned after store_out_copy (free with store_out_free).
+ */
 struct store_out {
 	int64_t id;
-	int64_t thread_id;
+	int64_t thread_id;  /* 0 for notifications (not ordered behind replies) */
 	int64_t message_id; /* conversation message it delivers, 0 none */
 	enum out_kind kind;
 	char *connector;
@@ -209,87 +191,225 @@ struct store_out {
 	int attempts;
 	int64_t not_before_ms; /* epoch ms */
 	time_t created;
-	int withdrawn; /* a bot reply whose thread an agent claimed since */
+	int64_t guard; /* bot replies: the thread's claim_seq when decided, -1 none */
 };
+void store_out_copy(struct store_out *dst, const struct store_out *src);
 void store_out_free(struct store_out *o);
 
+struct store_recorded {
+	int64_t post_row;
+	int64_t thread_id;
+	int64_t message_id; /* the customer's message */
+	int64_t ticket_id;  /* opened or appended to, 0 none */
+	int64_t reply_message[STORE_MAX_PARTS];
+	const struct store_out *rows; /* the new outbox rows, n_outbox of them */
+	size_t n_outbox;
+};
+typedef void (*store_recorded_fn)(void *arg, int rc, const struct store_recorded *r);
+
 /*
- * Read pending row id for delivery, with the pre-send check: `withdrawn` is
- * set for a bot reply whose thread has been claimed by an agent after the
- * reply was decided.  1 found and pending, 0 not pending (sent, failed,
- * cancelled or absent), -1 error.
+ * Record a decided post in the open group: the post (its id is the dedupe
+ * key), the thread (created or updated: owner, last acknowledgement, last
+ * waiting notice, last post), the customer message, one bot message and one
+ * pending outbox row per reply part, and the ticket change the decision asks
+ * for (open_ticket: a new waiting ticket; append_ticket: an event on the
+ * thread's ticket).  rc 0 with what was written (the outbox rows in full,
+ * so delivery never reads them back), 1 when another writer stored the post
+ * first (the loser drops its copy: nothing of it was written), -1 when the
+ * post could not be recorded: a bad key (too long, missing) is refused
+ * before anything is written and the group is untouched; a storage error
+ * fails the whole group (store_commit reports -1).
  */
-int store_outbox_get(struct store *s, int64_t id, struct store_out *o);
+void store_record_post(struct store *s, const struct store_record *r, store_recorded_fn cb, void *arg);
 
-/* Calls fn for every pending row, oldest first.  0 or -1. */
-typedef void (*store_pending_fn)(void *ctx, int64_t id, int64_t thread_id, int64_t not_before_ms,
-                                 int attempts);
-int store_outbox_pending(struct store *s, store_pending_fn fn, void *ctx);
+/* --- conversation history -------------------------------------------------- */
 
-/* Outcomes (in the open transaction).  Each also updates the delivered
- * message's state and, for sent agent replies, the ticket's first response. */
+struct store_msg {
+	int64_t id;
+	const char *from;  /* "customer", "bot", "agent" */
+	const char *agent; /* display name or NULL */
+	const char *text;
+	time_t ts;
+	const char *client_id; /* NULL unless given by a web chat client */
+	const char *state;     /* "sent", "pending" (being delivered), "failed" */
+};
+typedef void (*store_msgs_fn)(void *arg, int rc, const struct store_msg *v, size_t n);
+
+/*
+ * Every delivered message of a thread in order (customer messages, and bot
+ * and agent messages whose delivery completed), at most `limit` of the most
+ * recent ones (0 = all).  rc 0 or -1.
+ */
+void store_history(struct store *s, const char *platform, const char *thread_key, size_t limit,
+                   store_msgs_fn cb, void *arg);
+
+/* --- outbox ------------------------------------------------------------------ */
+
+typedef void (*store_rows_fn)(void *arg, int rc, const struct store_out *v, size_t n);
+
+/* Every pending row, oldest first (start-up, and after another process
+ * wrote).  rc 0 or -1. */
+void store_outbox_pending(struct store *s, store_rows_fn cb, void *arg);
+
+/*
+ * The pre-send check and lease of row `o` (as the commit or
+ * store_outbox_pending gave it), right before it is handed to its
+ * connector.  rc 0: send it; 1: do not (no longer pending, or a bot reply
+ * whose thread an agent claimed since it was decided: the store cancelled
+ * it in the open group); -1 error (try later).
+ */
+void store_outbox_claim(struct store *s, const struct store_out *o, store_done_fn cb, void *arg);
+
+/* Outcomes, as group writes.  sent also marks the delivered message sent
+ * and, for an agent's reply, the ticket's first response. */
 int store_outbox_sent(struct store *s, int64_t id, time_t now);
 int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t not_before_ms, const char *error);
 int store_outbox_failed(struct store *s, int64_t id, int attempts, const char *error);
 int store_outbox_cancel(struct store *s, int64_t id, const char *why);
 
 /*
- * A notification row (kind notify, sender bot) in the open transaction:
- * text is the payload the sink renders at send time.  idem_key is unique
- * among notification rows: 0 inserted (*id set), 1 when a row with that key
- * exists already (nothing inserted, *id = that row), -1 error.  Hand the
- * new row to the outbox after the commit with thread 0 (notifications are
- * not ordered behind a thread's replies).
+ * A notification row (kind notify, sender bot): text is the payload the sink
+ * renders at send time.  idem_key is unique among notification rows.  rc 0
+ * with the new row, 1 when a row with that key exists (row: that one, as
+ * stored), -1 error.
  */
-int store_outbox_notify(struct store *s, const char *connector, int64_t thread_id, const char *payload,
-                        const char *idem_key, int64_t not_before_ms, time_t now, int64_t *id);
+typedef void (*store_row_fn)(void *arg, int rc, const struct store_out *row);
+void store_outbox_notify(struct store *s, const char *connector, const char *payload, const char *idem_key,
+                         int64_t not_before_ms, time_t now, store_row_fn cb, void *arg);
 
-/* Counts of outbox rows by state (any may be NULL).  0 or -1. */
-int store_outbox_counts(struct store *s, long *pending, long *sent, long *failed, long *cancelled);
+/* --- tickets: the one read model (dashboard, `frontdesk queue`, notifications,
+ *     response-target timers) ---------------------------------------------- */
 
-/* --- tickets (the human queue: dashboard and `frontdesk queue`) ----- */
+enum store_ticket_filter {
+	TICKETS_OPEN = 0, /* waiting + claimed */
+	TICKETS_WAITING,
+	TICKETS_CLAIMED,
+	TICKETS_RESOLVED, /* most recently resolved first */
+	TICKETS_ALL
+};
+
+/* A message a ticket view quotes. */
+struct store_quote {
+	int64_t id; /* 0: none */
+	const char *text;
+	time_t ts;
+};
+
+struct store_ticket {
+	int64_t id;
+	const char *status;   /* "waiting", "claimed", "resolved" */
+	const char *priority; /* "urgent" ... "low" */
+	const char *reason;   /* NULL or "rule", "unmatched" ... */
+	const char *platform;
+	const char *author;
+	const char *assignee; /* NULL unless claimed (or resolved by someone) */
+	time_t due, created, updated, first_response, resolved; /* 0 = none */
+	int64_t thread_id;
+	const char *connector;
+	const char *thread_key;
+	int is_private;
+	/* The customer's message that caused the escalation, and the latest
+	 * customer message of the ticket (the same one until the customer
+	 * writes again).  Both stop at the ticket's resolution. */
+	struct store_quote opening, latest;
+	int64_t last_message_id; /* newest message of the ticket, any sender */
+	long sending;            /* agent messages still being delivered */
+	int warned, missed;      /* due_soon / missed marks recorded */
+};
+typedef void (*store_tickets_fn)(void *arg, int rc, const struct store_ticket *v, size_t n);
+
+struct store_ticket_query {
+	enum store_ticket_filter filter;
+	int64_t id;          /* > 0: only this ticket (filter ignored) */
+	time_t active_since; /* > 0: open tickets plus those created or resolved since */
+	size_t limit;        /* 0 = no limit */
+};
+
+/* Tickets ordered by due time (none last), then priority, then age
+ * (TICKETS_RESOLVED: newest resolution first).  rc 0 or -1. */
+void store_tickets(struct store *s, const struct store_ticket_query *q, store_tickets_fn cb, void *arg);
 
 /*
- * Claim ticket id for agent `login`: status claimed, the thread becomes the
- * agent's (pending bot replies of the thread are withdrawn at send time).
- * 0, 1 when the ticket is not open (absent or resolved), -1 error.
+ * The conversation of a ticket: messages of its thread up to the ticket's
+ * resolution (later messages belong to the next conversation), sent,
+ * pending and failed ones, the `limit` most recent (0 = all), in order.
+ * rc 0, 1 no such ticket, -1.
  */
-int store_ticket_claim(struct store *s, int64_t id, const char *login, time_t now);
-/* Back to waiting, no assignee.  0, 1 not claimed/absent, -1. */
-int store_ticket_release(struct store *s, int64_t id, const char *actor, time_t now);
-/* Resolve: the thread is the bot's again at once (cooldowns reset).
- * 0, 1 already resolved/absent, -1. */
-int store_ticket_resolve(struct store *s, int64_t id, const char *actor, time_t now);
+void store_ticket_messages(struct store *s, int64_t id, size_t limit, store_msgs_fn cb, void *arg);
+
+struct store_event {
+	const char *kind; /* opened, message, claimed, released, resolved, reply, due_soon, missed */
+	const char *actor;
+	time_t ts;
+	int64_t message_id; /* 0 none */
+	const char *detail;
+};
+typedef void (*store_events_fn)(void *arg, int rc, const struct store_event *v, size_t n);
+/* The `limit` most recent events of ticket id, in order.  rc 0 or -1. */
+void store_ticket_events(struct store *s, int64_t id, size_t limit, store_events_fn cb, void *arg);
 
 /*
- * Note on ticket id that `kind` happened ("due_soon", "missed"): a ticket
- * event with no actor, recorded once per ticket and kind.  0 inserted, 1
- * when the ticket already has one (or does not exist), -1 error.
+ * A number that changes whenever anything a queue view shows may have
+ * changed (a ticket, a message, a delivery, an open ticket passing its due
+ * time at `now`).  Cheap whatever the queue's length.  rc 0 or -1.
  */
-int store_ticket_mark(struct store *s, int64_t id, const char *kind, const char *detail, time_t now);
+typedef void (*store_u64_fn)(void *arg, int rc, uint64_t v);
+void store_queue_version(struct store *s, time_t now, store_u64_fn cb, void *arg);
 
+/*
+ * Queue actions (dashboard, `frontdesk queue`): in the open group; rc 0
+ * done, 1 when the ticket is absent or not in a state the action applies to,
+ * -1 error.
+ * claim: status claimed for `login`, the thread becomes the agent's
+ *   (pending bot replies of the thread are withdrawn at their claim).
+ * release: back to waiting (only a claimed ticket).
+ * resolve: the thread is the bot's again at once (cooldowns reset).
+ */
+void store_ticket_claim(struct store *s, int64_t id, const char *login, time_t now, store_done_fn cb,
+                        void *arg);
+void store_ticket_release(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                          void *arg);
+void store_ticket_resolve(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                          void *arg);
+/*
+ * Note on ticket id that `kind` happened ("due_soon", "missed"): recorded
+ * once per ticket and kind.  rc 0 recorded, 1 already there or no such
+ * ticket, -1.
+ */
+void store_ticket_mark(struct store *s, int64_t id, const char *kind, const char *detail, time_t now,
+                       store_done_fn cb, void *arg);
 /*
  * An agent's reply to ticket id: claims the ticket for `login` if it is not
- * claimed, stores one agent message and one pending outbox row per part
- * (callers cut the text with outbox_split for the thread's platform), logs
- * a ticket event.  The ids of the new outbox rows go to out_ids (room for
- * n_parts; may be NULL).  0, 1 when the ticket is absent or resolved, -1.
+ * theirs, stores one agent message and one pending outbox row per part
+ * (callers cut the text with outbox_split for the thread's platform) and a
+ * ticket event.  rc 0 with the new rows, 1 when the ticket is absent or
+ * resolved, -1.
  */
-int store_agent_reply(struct store *s, int64_t id, const char *login, const char *agent_name,
-                      const char *const *parts, size_t n_parts, time_t now, int64_t *out_ids);
+void store_agent_reply(struct store *s, int64_t id, const char *login, const char *agent_name,
+                       const char *const *parts, size_t n_parts, time_t now, store_rows_fn cb, void *arg);
 
-/* --- connector cursors and web chat visitors ------------------------- */
+/* --- metrics queries ---------------------------------------------------------- */
 
-/* 1 with the cursor in out (NUL-terminated, cut to n), 0 none, -1. */
-int store_cursor_get(struct store *s, const char *connector, char *out, size_t n);
-int store_cursor_set(struct store *s, const char *connector, const char *value, time_t now);
+struct store_outbox_counts {
+	long pending, sent, failed, cancelled;
+};
+typedef void (*store_counts_fn)(void *arg, int rc, const struct store_outbox_counts *c);
+void store_outbox_counts(struct store *s, store_counts_fn cb, void *arg);
+
+/* --- connector cursors and web chat visitors ------------------------------------ */
+
+/* rc 0 with the value, 1 none, -1.  value is borrowed. */
+typedef void (*store_text_fn)(void *arg, int rc, const char *value);
+void store_cursor_get(struct store *s, const char *name, store_text_fn cb, void *arg);
+int store_cursor_set(struct store *s, const char *name, const char *value, time_t now);
 
 /*
- * A web chat visitor: token -> thread key.  store_visitor_find returns 1 and
+ * A web chat visitor: token -> thread key.  store_visitor_find: rc 0 with
  * the thread key when the token is known and was seen within
- * STORE_VISITOR_TTL (and marks it seen), 0 when unknown or expired, -1.
+ * STORE_VISITOR_TTL (and marks it seen, a group write), 1 unknown or
+ * expired, -1.
  */
-int store_visitor_find(struct store *s, const char *token, time_t now, char *thread_key, size_t n);
+void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg);
 int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now);
 int store_visitor_set_email(struct store *s, const char *token, const char *email);
 

@@ -8,7 +8,6 @@
 #include "dashboard.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +81,7 @@ struct dashboard {
 	size_t n_pub;
 	int scanned;          /* the first scan only records, it publishes nothing */
 	uint64_t fingerprint; /* of the store when the safety-net scan last ran */
+	int scanning;         /* a rescan's read is under way */
 	int64_t hints[MAX_HINTS];
 	size_t n_hints;
 
@@ -100,30 +100,22 @@ struct dashboard {
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static sqlite3 *db(struct dashboard *d)
+static void iso_or_null(json_t *o, const char *key, time_t t)
 {
-	return store_db(d->env.store);
-}
-
-static void iso_or_null(json_t *o, const char *key, sqlite3_stmt *st, int col)
-{
-	if (sqlite3_column_type(st, col) == SQLITE_NULL || sqlite3_column_int64(st, col) == 0) {
+	if (t <= 0) {
 		json_object_set_new(o, key, json_null());
 		return;
 	}
 	char iso[40];
-	time_iso_utc((time_t)sqlite3_column_int64(st, col), iso, sizeof(iso));
+	time_iso_utc(t, iso, sizeof(iso));
 	json_object_set_new(o, key, json_string(iso));
 }
 
-/* Text column as a JSON string; invalid UTF-8 (it should not be stored, but
- * a bad row must not break the page) becomes null. */
-static json_t *text_col(sqlite3_stmt *st, int col)
+/* Text as a JSON string; invalid UTF-8 (it should not be stored, but a bad
+ * row must not break the page) becomes null. */
+static json_t *text_json(const char *t)
 {
-	const char *t = (const char *)sqlite3_column_text(st, col);
-	if (!t)
-		return json_null();
-	json_t *s = json_stringn(t, (size_t)sqlite3_column_bytes(st, col));
+	json_t *s = t ? json_string(t) : NULL;
 	return s ? s : json_null();
 }
 
@@ -158,250 +150,58 @@ static void respond_json(struct server_req *req, int status, json_t *j)
 	free(s);
 }
 
-/* ---- queries --------------------------------------------------------------
- * Read-only SELECTs on the store's connection.  Prepared per call: the
- * dashboard is not on a hot path, and holding no statement keeps the
- * store's close simple. */
-
-static const char ticket_cols[] =
-    "SELECT t.id, t.status, t.priority, t.reason, t.platform, t.author, t.due, t.created, t.updated,"
-    " t.assignee, t.first_response, t.resolved, th.connector, th.is_private,"
-    " (SELECT m.text FROM messages m WHERE m.thread_id = t.thread_id AND m.sender = 'customer'"
-    "  ORDER BY m.id DESC LIMIT 1),"
-    " (SELECT max(m.id) FROM messages m WHERE m.thread_id = t.thread_id),"
-    " (SELECT count(*) FROM messages m WHERE m.thread_id = t.thread_id AND m.sender = 'agent'"
-    "  AND m.state = 'pending')"
-    " FROM tickets t JOIN threads th ON th.id = t.thread_id";
-
-enum {
-	TC_ID,
-	TC_STATUS,
-	TC_PRIORITY,
-	TC_REASON,
-	TC_PLATFORM,
-	TC_AUTHOR,
-	TC_DUE,
-	TC_CREATED,
-	TC_UPDATED,
-	TC_ASSIGNEE,
-	TC_FIRST_RESPONSE,
-	TC_RESOLVED,
-	TC_CONNECTOR,
-	TC_PRIVATE,
-	TC_LAST_MESSAGE,
-	TC_LAST_ID,
-	TC_SENDING
-};
+/* ---- the ticket read model as JSON ------------------------------------------
+ * Every view reads tickets through the store's one read model
+ * (store_tickets), the same as `frontdesk queue` and the notifications. */
 
 /*
  * A ticket's response target is missed when neither a reply nor a
  * resolution came by its due time (the same rule the SLA timers apply).
  */
-static int ticket_missed(sqlite3_stmt *st, time_t now)
+static int ticket_missed(const struct store_ticket *t, time_t now)
 {
-	if (sqlite3_column_type(st, TC_DUE) == SQLITE_NULL)
-		return 0;
-	time_t due = (time_t)sqlite3_column_int64(st, TC_DUE);
-	time_t answered = 0;
-	if (sqlite3_column_type(st, TC_FIRST_RESPONSE) != SQLITE_NULL)
-		answered = (time_t)sqlite3_column_int64(st, TC_FIRST_RESPONSE);
-	if (sqlite3_column_type(st, TC_RESOLVED) != SQLITE_NULL) {
-		time_t r = (time_t)sqlite3_column_int64(st, TC_RESOLVED);
-		if (!answered || r < answered)
-			answered = r;
-	}
-	return due > 0 && (answered ? answered > due : now > due);
+	time_t answered = t->first_response;
+	if (t->resolved && (!answered || t->resolved < answered))
+		answered = t->resolved;
+	return t->due > 0 && (answered ? answered > t->due : now > t->due);
 }
 
-/* The ticket row at the statement's cursor as the JSON the API and the live
- * events carry: the fields of `frontdesk queue list --json` and a few more. */
-static json_t *ticket_json(sqlite3_stmt *st, time_t now)
+static json_t *quote_json(const struct store_quote *q)
+{
+	return q->text ? preview(q->text, strlen(q->text), PREVIEW_BYTES) : json_null();
+}
+
+/* Ticket t as the JSON the API and the live events carry: the fields of
+ * `frontdesk queue list --json` and a few more.  `last_message` is the
+ * customer's latest message of the ticket, `opening_message` the one that
+ * caused the escalation. */
+static json_t *ticket_json(const struct store_ticket *t, time_t now)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, TC_ID)));
-	json_object_set_new(o, "status", text_col(st, TC_STATUS));
-	json_object_set_new(o, "priority", text_col(st, TC_PRIORITY));
-	json_object_set_new(o, "reason", text_col(st, TC_REASON));
-	json_object_set_new(o, "platform", text_col(st, TC_PLATFORM));
-	json_object_set_new(o, "author", text_col(st, TC_AUTHOR));
-	iso_or_null(o, "due", st, TC_DUE);
-	iso_or_null(o, "created", st, TC_CREATED);
-	iso_or_null(o, "updated", st, TC_UPDATED);
-	json_object_set_new(o, "assignee", text_col(st, TC_ASSIGNEE));
-	const char *last = (const char *)sqlite3_column_text(st, TC_LAST_MESSAGE);
-	json_object_set_new(
-	    o, "last_message",
-	    last ? preview(last, (size_t)sqlite3_column_bytes(st, TC_LAST_MESSAGE), PREVIEW_BYTES)
-	         : json_null());
-	iso_or_null(o, "first_response", st, TC_FIRST_RESPONSE);
-	iso_or_null(o, "resolved", st, TC_RESOLVED);
-	json_object_set_new(o, "missed", json_boolean(ticket_missed(st, now)));
-	json_object_set_new(o, "connector", text_col(st, TC_CONNECTOR));
-	json_object_set_new(o, "private", json_boolean(sqlite3_column_int(st, TC_PRIVATE)));
-	json_object_set_new(o, "last_message_id", json_integer(sqlite3_column_int64(st, TC_LAST_ID)));
-	json_object_set_new(o, "sending", json_integer(sqlite3_column_int64(st, TC_SENDING)));
+	json_object_set_new(o, "id", json_integer(t->id));
+	json_object_set_new(o, "status", text_json(t->status));
+	json_object_set_new(o, "priority", text_json(t->priority));
+	json_object_set_new(o, "reason", text_json(t->reason));
+	json_object_set_new(o, "platform", text_json(t->platform));
+	json_object_set_new(o, "author", text_json(t->author));
+	iso_or_null(o, "due", t->due);
+	iso_or_null(o, "created", t->created);
+	iso_or_null(o, "updated", t->updated);
+	json_object_set_new(o, "assignee", text_json(t->assignee));
+	json_object_set_new(o, "last_message", quote_json(&t->latest));
+	json_object_set_new(o, "opening_message", quote_json(&t->opening));
+	iso_or_null(o, "first_response", t->first_response);
+	iso_or_null(o, "resolved", t->resolved);
+	json_object_set_new(o, "missed", json_boolean(ticket_missed(t, now)));
+	json_object_set_new(o, "connector", text_json(t->connector));
+	json_object_set_new(o, "private", json_boolean(t->is_private));
+	json_object_set_new(o, "last_message_id", json_integer(t->last_message_id));
+	json_object_set_new(o, "sending", json_integer(t->sending));
 	return o;
 }
 
-static sqlite3_stmt *prepare(struct dashboard *d, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db(d), sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("dashboard query failed", "error=\"%s\"", sqlite3_errmsg(db(d)));
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
-
-static int step_failed(struct dashboard *d, int rc)
-{
-	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-		return 0;
-	log_error("dashboard query failed", "error=\"%s\"", sqlite3_errmsg(db(d)));
-	return 1;
-}
-
-/* The one ticket as JSON: 1 found (*out set), 0 not found, -1 error. */
-static int ticket_get(struct dashboard *d, int64_t id, time_t now, json_t **out)
-{
-	char *sql = xasprintf("%s WHERE t.id = ?", ticket_cols);
-	sqlite3_stmt *st = prepare(d, sql);
-	free(sql);
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st), found = -1;
-	if (rc == SQLITE_ROW) {
-		*out = ticket_json(st, now);
-		found = 1;
-	} else if (!step_failed(d, rc)) {
-		found = 0;
-	}
-	sqlite3_finalize(st);
-	return found;
-}
-
-/* Status filters of the list; the SQL is fixed text, never built from input. */
-static const struct {
-	const char *name;
-	const char *where;
-	const char *order;
-} filters[] = {
-    {"open", "t.status IN ('waiting','claimed')", NULL},
-    {"waiting", "t.status = 'waiting'", NULL},
-    {"claimed", "t.status = 'claimed'", NULL},
-    {"resolved", "t.status = 'resolved'", "t.resolved DESC, t.id DESC"},
-    {"all", "1", NULL},
-};
-
-/* Due first (no due time last), then the more urgent, then the older. */
-#define QUEUE_ORDER                                                                                          \
-	"t.due IS NULL, t.due,"                                                                              \
-	" CASE t.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END, t.id"
-
-/* Tickets matching filter f as a JSON array (NULL on a store error). */
-static json_t *ticket_list(struct dashboard *d, size_t f, time_t now)
-{
-	char *sql = xasprintf("%s WHERE %s ORDER BY %s LIMIT %d", ticket_cols, filters[f].where,
-	                      filters[f].order ? filters[f].order : QUEUE_ORDER, DASHBOARD_MAX_LIST);
-	sqlite3_stmt *st = prepare(d, sql);
-	free(sql);
-	if (!st)
-		return NULL;
-	json_t *a = json_array();
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		json_array_append_new(a, ticket_json(st, now));
-	int failed = step_failed(d, rc);
-	sqlite3_finalize(st);
-	if (failed) {
-		json_decref(a);
-		return NULL;
-	}
-	return a;
-}
-
-/* The messages and events of a ticket's thread, added to ticket object o. */
-static int ticket_thread(struct dashboard *d, int64_t ticket_id, json_t *o)
-{
-	sqlite3_stmt *st =
-	    prepare(d, "SELECT id, sender, agent, text, ts, state FROM"
-	               " (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.state FROM messages m"
-	               "  JOIN tickets t ON t.thread_id = m.thread_id"
-	               "  WHERE t.id = ? AND m.state IN ('sent','pending','failed')"
-	               "  ORDER BY m.id DESC LIMIT ?) ORDER BY id");
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, ticket_id);
-	sqlite3_bind_int(st, 2, DASHBOARD_MAX_MESSAGES);
-	json_t *msgs = json_array();
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *m = json_object();
-		char iso[40];
-		json_object_set_new(m, "id", json_integer(sqlite3_column_int64(st, 0)));
-		json_object_set_new(m, "from", text_col(st, 1));
-		json_object_set_new(m, "agent", text_col(st, 2));
-		json_object_set_new(m, "text", text_col(st, 3));
-		time_iso_utc((time_t)sqlite3_column_int64(st, 4), iso, sizeof(iso));
-		json_object_set_new(m, "ts", json_string(iso));
-		json_object_set_new(m, "state", text_col(st, 5));
-		json_array_append_new(msgs, m);
-	}
-	int failed = step_failed(d, rc);
-	sqlite3_finalize(st);
-	json_object_set_new(o, "messages", msgs);
-	if (failed)
-		return -1;
-
-	st = prepare(d, "SELECT kind, actor, ts, message_id FROM"
-	                " (SELECT id, kind, actor, ts, message_id FROM ticket_events WHERE ticket_id = ?"
-	                "  ORDER BY id DESC LIMIT ?) ORDER BY id");
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, ticket_id);
-	sqlite3_bind_int(st, 2, DASHBOARD_MAX_MESSAGES);
-	json_t *evs = json_array();
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *e = json_object();
-		char iso[40];
-		json_object_set_new(e, "kind", text_col(st, 0));
-		json_object_set_new(e, "actor", text_col(st, 1));
-		time_iso_utc((time_t)sqlite3_column_int64(st, 2), iso, sizeof(iso));
-		json_object_set_new(e, "ts", json_string(iso));
-		json_object_set_new(e, "message_id",
-		                    sqlite3_column_type(st, 3) == SQLITE_NULL
-		                        ? json_null()
-		                        : json_integer(sqlite3_column_int64(st, 3)));
-		json_array_append_new(evs, e);
-	}
-	failed = step_failed(d, rc);
-	sqlite3_finalize(st);
-	json_object_set_new(o, "events", evs);
-	return failed ? -1 : 0;
-}
-
-/* The connector a ticket's thread talks through, into out.  1, 0 none, -1. */
-static int ticket_connector(struct dashboard *d, int64_t id, char *out, size_t n)
-{
-	sqlite3_stmt *st =
-	    prepare(d, "SELECT th.connector FROM tickets t JOIN threads th ON th.id = t.thread_id"
-	               " WHERE t.id = ?");
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st), found = -1;
-	if (rc == SQLITE_ROW) {
-		const char *c = (const char *)sqlite3_column_text(st, 0);
-		snprintf(out, n, "%s", c ? c : "");
-		found = 1;
-	} else if (!step_failed(d, rc)) {
-		found = 0;
-	}
-	sqlite3_finalize(st);
-	return found;
-}
+/* Status filters of the list, in store_ticket_filter order. */
+static const char *const filters[] = {"open", "waiting", "claimed", "resolved", "all"};
 
 static json_t *seconds_or_null(double v)
 {
@@ -411,20 +211,17 @@ static json_t *seconds_or_null(double v)
 /* First-response and resolution times and missed targets over the last
  * SLA_STATS_WINDOW, and the queue's counts: what the store holds, computed
  * by the same code as the SLA timers' numbers. */
-static json_t *stats_json(struct dashboard *d, time_t now)
+static json_t *stats_json(const struct sla_stats *st)
 {
-	struct sla_stats st;
-	if (sla_stats(d->env.store, now, &st) < 0)
-		return NULL;
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:o, s:o}, s:{s:o, s:o}}",
-	                 "window_seconds", (json_int_t)SLA_STATS_WINDOW, "open", (json_int_t)st.open,
-	                 "waiting", (json_int_t)st.waiting, "claimed", (json_int_t)st.claimed, "overdue",
-	                 (json_int_t)st.overdue, "due_soon", (json_int_t)st.due_soon, "answered",
-	                 (json_int_t)st.answered, "resolved", (json_int_t)st.resolved, "missed",
-	                 (json_int_t)st.missed, "met", (json_int_t)st.met, "first_response", "median",
-	                 seconds_or_null(st.first_response_p50), "p90",
-	                 seconds_or_null(st.first_response_p90), "resolution", "median",
-	                 seconds_or_null(st.resolution_p50), "p90", seconds_or_null(st.resolution_p90));
+	                 "window_seconds", (json_int_t)SLA_STATS_WINDOW, "open", (json_int_t)st->open,
+	                 "waiting", (json_int_t)st->waiting, "claimed", (json_int_t)st->claimed, "overdue",
+	                 (json_int_t)st->overdue, "due_soon", (json_int_t)st->due_soon, "answered",
+	                 (json_int_t)st->answered, "resolved", (json_int_t)st->resolved, "missed",
+	                 (json_int_t)st->missed, "met", (json_int_t)st->met, "first_response", "median",
+	                 seconds_or_null(st->first_response_p50), "p90",
+	                 seconds_or_null(st->first_response_p90), "resolution", "median",
+	                 seconds_or_null(st->resolution_p50), "p90", seconds_or_null(st->resolution_p90));
 }
 
 /* ---- live events --------------------------------------------------------- */
@@ -478,15 +275,24 @@ static struct published *pub_find(struct published *v, size_t n, int64_t id)
 	return n ? bsearch(&key, v, n, sizeof(*v), cmp_pub) : NULL;
 }
 
-/* Publish ticket id as it is now, if it exists (a ticket that left the open
- * queue, or one that opened and closed between two scans). */
-static void publish_one(struct dashboard *d, int64_t id, time_t now)
+/* Publish the tickets the store answered with, as they are now. */
+static void publish_found(void *arg, int rc, const struct store_ticket *v, size_t n)
 {
-	json_t *t = NULL;
-	if (ticket_get(d, id, now, &t) == 1) {
+	struct dashboard *d = arg;
+	time_t now = time(NULL);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		json_t *t = ticket_json(&v[i], now);
 		publish(d, t);
 		json_decref(t);
 	}
+}
+
+/* Publish ticket id as it is now, if it exists (a ticket that left the open
+ * queue, or one that opened and closed between two scans). */
+static void publish_one(struct dashboard *d, int64_t id)
+{
+	struct store_ticket_query q = {.id = id};
+	store_tickets(d->env.store, &q, publish_found, d);
 }
 
 /*
@@ -495,40 +301,55 @@ static void publish_one(struct dashboard *d, int64_t id, time_t now)
  * each ticket's JSON, so anything visible (status, assignee, last message,
  * a reply being sent) counts as a change, whoever made it.
  */
-static void rescan(struct dashboard *d)
+static void rescanned(void *arg, int rc, const struct store_ticket *v, size_t n)
 {
+	struct dashboard *d = arg;
 	time_t now = time(NULL);
-	json_t *list = ticket_list(d, 0, now);
-	if (!list)
+	d->scanning = 0;
+	if (rc < 0)
 		return;
-	size_t n = json_array_size(list);
 	struct published *next = n ? xcalloc(n, sizeof(*next)) : NULL;
 	for (size_t i = 0; i < n; i++) {
-		json_t *t = json_array_get(list, i);
+		json_t *t = ticket_json(&v[i], now);
 		char *s = json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS);
-		next[i].id = (int64_t)json_integer_value(json_object_get(t, "id"));
+		next[i].id = v[i].id;
 		next[i].hash = s ? hash64(s, strlen(s)) : 0;
 		free(s);
 		struct published *old = pub_find(d->pub, d->n_pub, next[i].id);
 		if (d->scanned && (!old || old->hash != next[i].hash))
 			publish(d, t);
+		json_decref(t);
 	}
 	if (n)
 		qsort(next, n, sizeof(*next), cmp_pub);
-	if (d->scanned) {
-		for (size_t i = 0; i < d->n_pub; i++)
-			if (!pub_find(next, n, d->pub[i].id))
-				publish_one(d, d->pub[i].id, now);
-		for (size_t i = 0; i < d->n_hints; i++)
-			if (!pub_find(next, n, d->hints[i]) && !pub_find(d->pub, d->n_pub, d->hints[i]))
-				publish_one(d, d->hints[i], now);
-	}
+	struct published *prev = d->pub;
+	size_t nprev = d->n_pub;
+	int64_t hints[MAX_HINTS];
+	size_t nhints = d->n_hints;
+	memcpy(hints, d->hints, nhints * sizeof(*hints));
+	int scanned = d->scanned;
 	d->n_hints = 0;
-	free(d->pub);
 	d->pub = next;
 	d->n_pub = n;
 	d->scanned = 1;
-	json_decref(list);
+	if (scanned) {
+		for (size_t i = 0; i < nprev; i++)
+			if (!pub_find(next, n, prev[i].id))
+				publish_one(d, prev[i].id);
+		for (size_t i = 0; i < nhints; i++)
+			if (!pub_find(next, n, hints[i]) && !pub_find(prev, nprev, hints[i]))
+				publish_one(d, hints[i]);
+	}
+	free(prev);
+}
+
+static void rescan(struct dashboard *d)
+{
+	if (d->scanning)
+		return;
+	struct store_ticket_query q = {.filter = TICKETS_OPEN, .limit = DASHBOARD_MAX_LIST};
+	d->scanning = 1;
+	store_tickets(d->env.store, &q, rescanned, d);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -536,48 +357,22 @@ static void on_kick(uv_timer_t *t)
 	rescan(t->data);
 }
 
-/*
- * A cheap fingerprint of everything a ticket's JSON depends on: every ticket
- * change and every message adds a row (the largest ids move), a delivery
- * changes the outbox's pending count, and an open ticket passing its due
- * time changes the overdue count.  Each part is an index lookup, so the
- * safety-net scan costs next to nothing while nothing happens, however long
- * the queue is.  0, or -1 on a store error (then the scan just runs).
- */
-static int fingerprint(struct dashboard *d, time_t now, uint64_t *out)
+/* The safety net: the store's queue version (a cheap fingerprint of
+ * everything a ticket's JSON depends on) moved, or could not be read. */
+static void versioned(void *arg, int rc, uint64_t v)
 {
-	sqlite3_stmt *st =
-	    prepare(d, "SELECT (SELECT max(id) FROM ticket_events), (SELECT max(id) FROM messages),"
-	               " (SELECT max(id) FROM outbox),"
-	               " (SELECT count(*) FROM outbox WHERE state = 'pending'),"
-	               " (SELECT count(*) FROM tickets WHERE status IN ('waiting','claimed')"
-	               "  AND due < ?)");
-	int64_t v[5];
-	if (!st)
-		return -1;
-	sqlite3_bind_int64(st, 1, now);
-	int rc = sqlite3_step(st);
-	for (int i = 0; rc == SQLITE_ROW && i < 5; i++)
-		v[i] = sqlite3_column_int64(st, i);
-	int failed = rc != SQLITE_ROW;
-	if (failed)
-		step_failed(d, rc);
-	sqlite3_finalize(st);
-	if (failed)
-		return -1;
-	*out = hash64(v, sizeof(v));
-	return 0;
+	struct dashboard *d = arg;
+	if (rc < 0 || v != d->fingerprint) {
+		rescan(d);
+		d->fingerprint = v;
+	}
 }
 
 static void on_scan(uv_timer_t *t)
 {
 	struct dashboard *d = t->data;
 	time_t now = time(NULL);
-	uint64_t fp = 0;
-	if (fingerprint(d, now, &fp) < 0 || fp != d->fingerprint) {
-		rescan(d);
-		d->fingerprint = fp;
-	}
+	store_queue_version(d->env.store, now, versioned, d);
 	live_check_sessions(d, now);
 }
 
@@ -886,74 +681,147 @@ static enum server_handled api_login(struct dashboard *d, struct server_req *req
 
 /* ---- ticket actions ------------------------------------------------------ */
 
-/* Commit a change the store accepted, publish it, answer with the ticket. */
-static void committed(struct dashboard *d, struct server_req *req, int64_t id)
+/*
+ * One API request on its way through the store (each step may answer now
+ * or later).  The session is copied: it may end meanwhile.
+ */
+struct op {
+	struct dashboard *d;
+	struct server_req *req;
+	int64_t id;
+	char login[AUTH_MAX_LOGIN + 1];  /* who acts */
+	char name[AUTH_MAX_NAME + 1];    /* their display name */
+	char target[AUTH_MAX_LOGIN + 1]; /* claim/assign: for whom */
+	int take_over;
+	char *text; /* reply: the text as typed */
+	json_t *t;  /* GET one ticket: the answer being built */
+	json_int_t seq;
+};
+
+static struct op *op_new(struct dashboard *d, struct server_req *req, const struct auth_session *s,
+                         int64_t id)
 {
-	time_t now = time(NULL);
-	json_t *t = NULL;
-	metric_inc(d->m_writes);
-	if (d->env.commit(d->env.arg) < 0) {
-		server_respond_error(req, 500, "the change could not be saved; try again");
+	struct op *o = xcalloc(1, sizeof(*o));
+	o->d = d;
+	o->req = req;
+	o->id = id;
+	if (s) {
+		snprintf(o->login, sizeof(o->login), "%s", s->login);
+		snprintf(o->name, sizeof(o->name), "%s", s->name);
+	}
+	return o;
+}
+
+static void op_free(struct op *o)
+{
+	free(o->text);
+	json_decref(o->t);
+	free(o);
+}
+
+/* Answer with the ticket as it is now (then free o). */
+static void answer_ticket(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc < 0 || n != 1)
+		server_respond_error(o->req, 500, "the ticket could not be read back");
+	else
+		respond_json(o->req, 200, ticket_json(&v[0], time(NULL)));
+	op_free(o);
+}
+
+static void read_ticket(struct op *o, store_tickets_fn cb)
+{
+	struct store_ticket_query q = {.id = o->id};
+	store_tickets(o->d->env.store, &q, cb, o);
+}
+
+/* The group holding the change is durable (or lost): publish and answer. */
+static void saved(void *arg, int rc)
+{
+	struct op *o = arg;
+	if (rc < 0) {
+		server_respond_error(o->req, 500, "the change could not be saved; try again");
+		op_free(o);
 		return;
 	}
-	dashboard_notify_change(d, id);
-	if (ticket_get(d, id, now, &t) != 1) {
-		server_respond_error(req, 500, "the ticket could not be read back");
+	dashboard_notify_change(o->d, o->id);
+	read_ticket(o, answer_ticket);
+}
+
+/* The store accepted an action (rc 0): commit it, then answer; `busy` is
+ * the answer to rc 1. */
+static void acted(struct op *o, int rc, const char *busy)
+{
+	if (rc == 0) {
+		metric_inc(o->d->m_writes);
+		o->d->env.commit(o->d->env.arg, saved, o);
 		return;
 	}
-	respond_json(req, 200, t);
+	server_respond_error(o->req, rc == 1 ? 409 : 500, rc == 1 ? busy : "store error");
+	op_free(o);
+}
+
+static void claim_done(void *arg, int rc)
+{
+	acted(arg, rc, "the ticket is resolved");
+}
+
+static void release_done(void *arg, int rc)
+{
+	acted(arg, rc, "the ticket is not claimed");
+}
+
+static void resolve_done(void *arg, int rc)
+{
+	acted(arg, rc, "the ticket is already resolved");
 }
 
 /*
- * Who holds ticket id?  Two agents must not write into one thread unawares:
- * when another agent holds it and take_over is not set, answers 409 (or
- * 404 / 500) and returns -1.  Otherwise returns 1 when `login` holds it
- * already, 0 when it is free to take; *t is the ticket then (caller decrefs).
+ * Who holds the ticket the store answered with?  Two agents must not write
+ * into one thread unawares: when another agent holds it and take_over is
+ * not set, answers 409 (or 404 / 500) and returns -1.  Otherwise returns 1
+ * when `login` holds it already, 0 when it is free to take.
  */
-static int check_holder(struct dashboard *d, struct server_req *req, int64_t id, const char *login,
-                        int take_over, json_t **t)
+static int check_holder(struct op *o, int rc, const struct store_ticket *v, size_t n, const char *login)
 {
-	int rc = ticket_get(d, id, time(NULL), t);
-	if (rc <= 0) {
-		server_respond_error(req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
+	if (rc < 0 || n != 1) {
+		server_respond_error(o->req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
 		return -1;
 	}
-	const char *status = json_string_value(json_object_get(*t, "status"));
-	const char *assignee = json_string_value(json_object_get(*t, "assignee"));
-	if (!status || strcmp(status, "claimed") != 0 || !assignee)
+	const struct store_ticket *t = &v[0];
+	if (!t->status || strcmp(t->status, "claimed") != 0 || !t->assignee)
 		return 0;
-	if (strcmp(assignee, login) == 0)
+	if (strcmp(t->assignee, login) == 0)
 		return 1;
-	if (take_over)
+	if (o->take_over)
 		return 0;
-	char *msg = xasprintf("already claimed by %s", assignee);
-	json_decref(*t);
-	*t = NULL;
-	server_respond_error(req, 409, msg);
+	char *msg = xasprintf("already claimed by %s", t->assignee);
+	server_respond_error(o->req, 409, msg);
 	free(msg);
 	return -1;
 }
 
-/* Claim for `login` (the agent, or whom they assign it to). */
-static void act_claim(struct dashboard *d, struct server_req *req, int64_t id, const char *login,
-                      int take_over)
+/* Claim for o->target (the agent, or whom they assign it to). */
+static void claim_checked(void *arg, int rc, const struct store_ticket *v, size_t n)
 {
-	json_t *t = NULL;
-	int held = check_holder(d, req, id, login, take_over, &t);
-	if (held < 0)
-		return;
-	if (held == 1) {
-		respond_json(req, 200, t);
-		return;
+	struct op *o = arg;
+	int held = check_holder(o, rc, v, n, o->target);
+	if (held < 0) {
+		op_free(o);
+	} else if (held == 1) {
+		respond_json(o->req, 200, ticket_json(&v[0], time(NULL)));
+		op_free(o);
+	} else {
+		store_ticket_claim(o->d->env.store, o->id, o->target, time(NULL), claim_done, o);
 	}
-	json_decref(t);
-	int rc = store_ticket_claim(d->env.store, id, login, time(NULL));
-	if (rc == 0)
-		committed(d, req, id);
-	else if (rc == 1)
-		server_respond_error(req, 409, "the ticket is resolved");
-	else
-		server_respond_error(req, 500, "store error");
+}
+
+static void act_claim(struct op *o, const char *login, int take_over)
+{
+	snprintf(o->target, sizeof(o->target), "%s", login);
+	o->take_over = take_over;
+	read_ticket(o, claim_checked);
 }
 
 char *dashboard_sign_reply(const char *text, const char *name)
@@ -973,58 +841,67 @@ char *dashboard_sign_reply(const char *text, const char *name)
 	return out;
 }
 
-static void act_reply(struct dashboard *d, struct server_req *req, const struct auth_session *s, int64_t id,
-                      json_t *body)
+/* The agent's reply rows are written: they go out once the group is durable. */
+static void reply_written(void *arg, int rc, const struct store_out *rows, size_t n)
+{
+	struct op *o = arg;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (o->d->env.queued)
+			o->d->env.queued(o->d->env.arg, &rows[i]);
+	acted(o, rc, "the ticket is resolved: the bot has the thread again");
+}
+
+static void reply_checked(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	char *parts[STORE_MAX_PARTS];
+	if (check_holder(o, rc, v, n, o->login) < 0) {
+		op_free(o);
+		return;
+	}
+	char *full = dashboard_sign_reply(o->text, o->name);
+	const char *connector = v[0].connector ? v[0].connector : "";
+	size_t max = o->d->env.max_text ? o->d->env.max_text(o->d->env.arg, connector) : 0;
+	size_t np = outbox_split(full, max, parts, STORE_MAX_PARTS);
+	free(full);
+	store_agent_reply(o->d->env.store, o->id, o->login, o->name, (const char *const *)parts, np,
+	                  time(NULL), reply_written, o);
+	for (size_t i = 0; i < np; i++)
+		free(parts[i]);
+}
+
+static void act_reply(struct op *o, json_t *body)
 {
 	const char *text = json_string_value(json_object_get(body, "text"));
-	char connector[STORE_MAX_KEY];
-	char *parts[STORE_MAX_PARTS];
 
 	while (text && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t'))
 		text++;
 	if (!text || !*text) {
-		server_respond_error(req, 400, "expected {\"text\": \"...\"} with some text");
+		server_respond_error(o->req, 400, "expected {\"text\": \"...\"} with some text");
+		op_free(o);
 		return;
 	}
 	size_t chars = 0;
 	for (const char *p = text; *p; p++)
 		chars += ((unsigned char)*p & 0xC0) != 0x80;
 	if (chars > DASHBOARD_MAX_REPLY) {
-		server_respond_error(req, 413, "the reply is too long");
+		server_respond_error(o->req, 413, "the reply is too long");
+		op_free(o);
 		return;
 	}
-	json_t *t = NULL;
-	if (check_holder(d, req, id, s->login, json_is_true(json_object_get(body, "take_over")), &t) < 0)
-		return;
-	json_decref(t);
-	int rc = ticket_connector(d, id, connector, sizeof(connector));
-	if (rc <= 0) {
-		server_respond_error(req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
-		return;
-	}
-	char *full = dashboard_sign_reply(text, s->name);
-	size_t max = d->env.max_text ? d->env.max_text(d->env.arg, connector) : 0;
-	size_t n = outbox_split(full, max, parts, STORE_MAX_PARTS);
-	free(full);
-	rc = store_agent_reply(d->env.store, id, s->login, s->name, (const char *const *)parts, n, time(NULL),
-	                       NULL);
-	for (size_t i = 0; i < n; i++)
-		free(parts[i]);
-	if (rc == 0)
-		committed(d, req, id);
-	else if (rc == 1)
-		server_respond_error(req, 409, "the ticket is resolved: the bot has the thread again");
-	else
-		server_respond_error(req, 500, "store error");
+	o->text = xstrdup(text);
+	o->take_over = json_is_true(json_object_get(body, "take_over"));
+	read_ticket(o, reply_checked);
 }
 
+/* Every ticket action answers exactly once, now or later. */
 static void ticket_action(struct dashboard *d, struct server_req *req, const struct auth_session *s,
                           int64_t id, const char *action)
 {
 	size_t len;
 	const char *raw = server_req_body(req, &len);
 	json_t *body = NULL;
-	int rc;
+	struct op *o;
 
 	if (raw && len) {
 		body = json_loadb(raw, len, 0, NULL);
@@ -1034,32 +911,26 @@ static void ticket_action(struct dashboard *d, struct server_req *req, const str
 			return;
 		}
 	}
+	o = op_new(d, req, s, id);
 	if (!strcmp(action, "claim")) {
-		act_claim(d, req, id, s->login, json_is_true(json_object_get(body, "take_over")));
+		act_claim(o, s->login, json_is_true(json_object_get(body, "take_over")));
 	} else if (!strcmp(action, "assign")) {
 		const char *to = json_string_value(json_object_get(body, "login"));
-		if (!to || !d->env.cfg || !config_agent(d->env.cfg, to))
+		if (!to || !d->env.cfg || !config_agent(d->env.cfg, to)) {
 			server_respond_error(req, 400, "expected {\"login\": \"<an agent's login>\"}");
-		else
-			act_claim(d, req, id, to, 1);
+			op_free(o);
+		} else {
+			act_claim(o, to, 1);
+		}
 	} else if (!strcmp(action, "release")) {
-		rc = store_ticket_release(d->env.store, id, s->login, time(NULL));
-		if (rc == 0)
-			committed(d, req, id);
-		else
-			server_respond_error(req, rc == 1 ? 409 : 500,
-			                     rc == 1 ? "the ticket is not claimed" : "store error");
+		store_ticket_release(d->env.store, id, s->login, time(NULL), release_done, o);
 	} else if (!strcmp(action, "resolve")) {
-		rc = store_ticket_resolve(d->env.store, id, s->login, time(NULL));
-		if (rc == 0)
-			committed(d, req, id);
-		else
-			server_respond_error(req, rc == 1 ? 409 : 500,
-			                     rc == 1 ? "the ticket is already resolved" : "store error");
+		store_ticket_resolve(d->env.store, id, s->login, time(NULL), resolve_done, o);
 	} else if (!strcmp(action, "reply")) {
-		act_reply(d, req, s, id, body);
+		act_reply(o, body);
 	} else {
 		server_respond_error(req, 404, "unknown action");
+		op_free(o);
 	}
 	json_decref(body);
 }
@@ -1092,25 +963,23 @@ static char *canned_title(const char *key)
 	return b.p ? buf_steal(&b) : xstrdup("");
 }
 
-static json_t *canned_json(struct dashboard *d, const struct auth_session *s, int64_t ticket_id)
+static json_t *canned_json(struct dashboard *d, const char *agent_name, const struct store_ticket *t)
 {
 	json_t *a = json_array();
 	const struct replies *r = d->env.replies;
 	const struct config *c = d->env.cfg;
 	char hours[256] = "", ticket[24] = "", due[96] = "", opens[96] = "";
 	time_t now = time(NULL);
-	json_t *t = NULL;
+	uint64_t ticket_id = t ? (uint64_t)t->id : 0;
 
 	if (!r)
 		return a;
 	if (c && c->hours)
 		hours_summary(c->hours, hours, sizeof(hours));
-	if (ticket_id > 0 && ticket_get(d, ticket_id, now, &t) == 1) {
-		snprintf(ticket, sizeof(ticket), "%lld", (long long)ticket_id);
-		time_t when;
-		const char *iso = json_string_value(json_object_get(t, "due"));
-		if (c && c->hours && iso && time_parse_iso(iso, &when) == 0)
-			hours_phrase(c->hours, now, when, due, sizeof(due));
+	if (t) {
+		snprintf(ticket, sizeof(ticket), "%lld", (long long)t->id);
+		if (c && c->hours && t->due > 0)
+			hours_phrase(c->hours, now, t->due, due, sizeof(due));
 	}
 	if (c && c->hours && !hours_is_open(c->hours, now)) {
 		time_t next = hours_next_open(c->hours, now);
@@ -1118,7 +987,7 @@ static json_t *canned_json(struct dashboard *d, const struct auth_session *s, in
 			hours_phrase(c->hours, now, next, opens, sizeof(opens));
 	}
 	struct reply_vars v = {
-	    .author = t ? json_string_value(json_object_get(t, "author")) : NULL,
+	    .author = t ? t->author : NULL,
 	    .business = c ? c->business_name : NULL,
 	    .opens_at = opens[0] ? opens : NULL,
 	    .due = due[0] ? due : NULL,
@@ -1126,7 +995,7 @@ static json_t *canned_json(struct dashboard *d, const struct auth_session *s, in
 	    .phone = c ? c->phone : NULL,
 	    .email = c ? c->email : NULL,
 	    .ticket = ticket[0] ? ticket : NULL,
-	    .agent = s->name,
+	    .agent = agent_name,
 	};
 	for (size_t i = 0; i < replies_count(r); i++) {
 		const char *key = replies_key(r, i);
@@ -1134,7 +1003,7 @@ static json_t *canned_json(struct dashboard *d, const struct auth_session *s, in
 		if (!canned_key(key))
 			continue;
 		buf_init(&out, 2 * REPLY_TEMPLATE_MAX);
-		if (replies_render(r, key, (uint64_t)ticket_id, &v, &out) == 0 && out.p) {
+		if (replies_render(r, key, ticket_id, &v, &out) == 0 && out.p) {
 			char *title = canned_title(key);
 			json_t *e = json_pack("{s:s, s:s, s:s}", "key", key, "title", title, "text", out.p);
 			if (e)
@@ -1143,8 +1012,15 @@ static json_t *canned_json(struct dashboard *d, const struct auth_session *s, in
 		}
 		buf_free(&out);
 	}
-	json_decref(t);
 	return a;
+}
+
+static void canned_found(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	json_t *a = canned_json(o->d, o->name, rc == 0 && n == 1 ? &v[0] : NULL);
+	respond_json(o->req, 200, json_pack("{s:o}", "replies", a));
+	op_free(o);
 }
 
 /* ---- the API dispatcher -------------------------------------------------- */
@@ -1163,12 +1039,29 @@ static int parse_id(const char *s, size_t n, int64_t *id)
 	return 0;
 }
 
+static void listed(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc < 0) {
+		server_respond_error(o->req, 500, "store error");
+		op_free(o);
+		return;
+	}
+	json_t *list = json_array();
+	time_t now = time(NULL);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, ticket_json(&v[i], now));
+	respond_json(o->req, 200,
+	             json_pack("{s:I, s:s, s:o}", "seq", o->seq, "epoch", o->d->epoch, "tickets", list));
+	op_free(o);
+}
+
 static void api_tickets(struct dashboard *d, struct server_req *req)
 {
 	char status[16];
 	size_t f = 0;
 	if (server_req_arg(req, "status", status, sizeof(status)) == 0) {
-		for (f = 0; f < ARRAY_LEN(filters) && strcmp(filters[f].name, status) != 0; f++)
+		for (f = 0; f < ARRAY_LEN(filters) && strcmp(filters[f], status) != 0; f++)
 			;
 		if (f == ARRAY_LEN(filters)) {
 			server_respond_error(req, 400,
@@ -1178,13 +1071,73 @@ static void api_tickets(struct dashboard *d, struct server_req *req)
 	}
 	/* The sequence number comes first: an event published after it is
 	 * replayed to a client that connects with since=seq. */
-	json_int_t seq = (json_int_t)d->seq;
-	json_t *list = ticket_list(d, f, time(NULL));
-	if (!list) {
-		server_respond_error(req, 500, "store error");
+	struct op *o = op_new(d, req, NULL, 0);
+	o->seq = (json_int_t)d->seq;
+	struct store_ticket_query q = {.filter = (enum store_ticket_filter)f, .limit = DASHBOARD_MAX_LIST};
+	store_tickets(d->env.store, &q, listed, o);
+}
+
+static void ticket_events_read(void *arg, int rc, const struct store_event *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc < 0) {
+		server_respond_error(o->req, 500, "store error");
+		op_free(o);
 		return;
 	}
-	respond_json(req, 200, json_pack("{s:I, s:s, s:o}", "seq", seq, "epoch", d->epoch, "tickets", list));
+	json_t *evs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_object();
+		char iso[40];
+		json_object_set_new(e, "kind", text_json(v[i].kind));
+		json_object_set_new(e, "actor", text_json(v[i].actor));
+		time_iso_utc(v[i].ts, iso, sizeof(iso));
+		json_object_set_new(e, "ts", json_string(iso));
+		json_object_set_new(e, "message_id",
+		                    v[i].message_id ? json_integer(v[i].message_id) : json_null());
+		json_array_append_new(evs, e);
+	}
+	json_object_set_new(o->t, "events", evs);
+	respond_json(o->req, 200, o->t);
+	o->t = NULL;
+	op_free(o);
+}
+
+static void ticket_messages_read(void *arg, int rc, const struct store_msg *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc != 0) {
+		server_respond_error(o->req, rc == 1 ? 404 : 500, rc == 1 ? "no such ticket" : "store error");
+		op_free(o);
+		return;
+	}
+	json_t *msgs = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *m = json_object();
+		char iso[40];
+		json_object_set_new(m, "id", json_integer(v[i].id));
+		json_object_set_new(m, "from", text_json(v[i].from));
+		json_object_set_new(m, "agent", text_json(v[i].agent));
+		json_object_set_new(m, "text", text_json(v[i].text));
+		time_iso_utc(v[i].ts, iso, sizeof(iso));
+		json_object_set_new(m, "ts", json_string(iso));
+		json_object_set_new(m, "state", text_json(v[i].state));
+		json_array_append_new(msgs, m);
+	}
+	json_object_set_new(o->t, "messages", msgs);
+	store_ticket_events(o->d->env.store, o->id, DASHBOARD_MAX_MESSAGES, ticket_events_read, o);
+}
+
+static void ticket_read(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc < 0 || n != 1) {
+		server_respond_error(o->req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
+		op_free(o);
+		return;
+	}
+	o->t = ticket_json(&v[0], time(NULL));
+	store_ticket_messages(o->d->env.store, o->id, DASHBOARD_MAX_MESSAGES, ticket_messages_read, o);
 }
 
 static void api_ticket(struct dashboard *d, struct server_req *req, const struct auth_session *s)
@@ -1210,16 +1163,18 @@ static void api_ticket(struct dashboard *d, struct server_req *req, const struct
 		server_respond_error(req, 405, "use GET");
 		return;
 	}
-	json_t *t = NULL;
-	int rc = ticket_get(d, id, time(NULL), &t);
-	if (rc == 1 && ticket_thread(d, id, t) == 0)
-		respond_json(req, 200, t);
-	else if (rc == 0)
-		server_respond_error(req, 404, "no such ticket");
-	else {
-		json_decref(t);
-		server_respond_error(req, 500, "store error");
-	}
+	read_ticket(op_new(d, req, s, id), ticket_read);
+}
+
+static void stats_done(void *arg, int rc, const struct sla_stats *st)
+{
+	struct op *o = arg;
+	json_t *j = rc == 0 ? stats_json(st) : NULL;
+	if (j)
+		respond_json(o->req, 200, j);
+	else
+		server_respond_error(o->req, 500, "store error");
+	op_free(o);
 }
 
 static enum server_handled api(struct server_req *req, void *arg)
@@ -1273,17 +1228,18 @@ static enum server_handled api(struct server_req *req, void *arg)
 		long id = 0;
 		if (server_req_arg(req, "ticket", arg_s, sizeof(arg_s)) == 0 && parse_long(arg_s, &id) < 0)
 			id = 0;
-		respond_json(req, 200, json_pack("{s:o}", "replies", canned_json(d, s, id)));
-	} else if (!strcmp(path, "/api/stats")) {
-		json_t *st = stats_json(d, now);
-		if (st)
-			respond_json(req, 200, st);
+		if (id > 0)
+			read_ticket(op_new(d, req, s, id), canned_found);
 		else
-			server_respond_error(req, 500, "store error");
+			respond_json(req, 200, json_pack("{s:o}", "replies", canned_json(d, s->name, NULL)));
+	} else if (!strcmp(path, "/api/stats")) {
+		sla_stats(d->env.store, now, stats_done, op_new(d, req, s, 0));
 	} else {
 		server_respond_error(req, 404, "not found");
 	}
-	return SERVER_DONE;
+	/* Routes that read the store answer from its callbacks, now or later;
+	 * the others answered above.  Either way exactly once. */
+	return SERVER_LATER;
 }
 
 static enum server_handled metrics_page(struct server_req *req, void *arg)

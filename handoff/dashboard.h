@@ -24,8 +24,9 @@
  *
  * Ownership of a thread is changed only through the store's state machine
  * (store_ticket_claim/release/resolve, store_agent_reply); the dashboard
- * decides nothing about it.  Reads are plain SELECTs on the store's
- * connection, so they see the daemon's open group transaction.
+ * decides nothing about it.  Tickets are read through the store's one read
+ * model (store_tickets), the same as `frontdesk queue` and notifications;
+ * the store may answer later, so the API answers from its callbacks.
  *
  * Live updates: every change to a ticket (or to its thread's messages)
  * becomes one event {"seq":N,"type":"ticket","ticket":{...}}.  Events are
@@ -54,6 +55,7 @@
 struct loop;
 struct server;
 struct store;
+struct store_out;
 struct config;
 struct replies;
 struct metrics;
@@ -73,10 +75,12 @@ struct dashboard_env {
 	const struct config *cfg;      /* dashboard_listen, agents, business details */
 	const struct replies *replies; /* canned replies; NULL = none */
 	struct metrics *metrics;       /* served at /metrics; NULL = no /metrics */
-	/* Commit the group transaction now and hand the outbox rows it created
-	 * to delivery.  0, or -1 when the commit failed (everything rolled
-	 * back).  Required. */
-	int (*commit)(void *arg);
+	/* Commit the open group now; done(done_arg, rc) once it is durable
+	 * (0) or lost (-1, everything of it rolled back).  Required. */
+	void (*commit)(void *arg, void (*done)(void *done_arg, int rc), void *done_arg);
+	/* An outbox row the dashboard wrote (an agent's reply): deliver it
+	 * once the group is durable.  Required for replies to go out. */
+	void (*queued)(void *arg, const struct store_out *row);
 	/* Message length limit of connector `name` (its ops->max_text), 0 when
 	 * unknown or unlimited.  NULL = no limit. */
 	size_t (*max_text)(void *arg, const char *connector);

@@ -6,7 +6,6 @@
 #include "notify.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -800,56 +799,58 @@ static void sent_cb(const struct http_response *r, void *arg)
 	send_free(s);
 }
 
+/* A digest being gathered from the store's pending rows. */
 struct gather {
-	int64_t *ids;
-	size_t n, cap;
+	struct sink *sk;
+	struct send *s;
+	struct notify_item *items;
+	size_t n;
+	char *idem;
 };
 
-static void gather_pending(void *ctx, int64_t id, int64_t thread_id, int64_t not_before_ms, int attempts)
-{
-	struct gather *g = ctx;
-	(void)thread_id;
-	(void)not_before_ms;
-	(void)attempts;
-	if (g->n == g->cap) {
-		g->cap = g->cap ? g->cap * 2 : 64;
-		g->ids = xrealloc(g->ids, g->cap * sizeof(*g->ids));
-	}
-	g->ids[g->n++] = id;
-}
+static int deliver(struct sink *sk, struct send *s, const struct notify_item *items, size_t n,
+                   const char *idem);
 
 /*
- * The other pending rows of this sink held for the same digest, appended
- * to items/s.  Costs one read of the pending rows, which only happens when
- * a digest goes out.
+ * The other pending rows of this sink held for the same digest join it
+ * (the store's answer to one read of the pending rows, which only happens
+ * when a digest goes out); then the request starts.
  */
-static void gather_digest(struct sink *sk, struct send *s, struct notify_item **items, size_t *n)
+static void digest_rows(void *arg, int rc, const struct store_out *v, size_t nv)
 {
-	struct gather g = {0};
-	struct store *st = sk->n->env.store;
+	struct gather *g = arg;
+	struct sink *sk = g->sk;
+	struct send *s = g->s;
+	int64_t first = s->ids[0];
 
-	if (store_outbox_pending(st, gather_pending, &g) < 0) {
-		free(g.ids);
-		return;
-	}
-	for (size_t i = 0; i < g.n && *n < NOTIFY_DIGEST_ROWS; i++) {
-		struct store_out row;
+	for (size_t i = 0; rc == 0 && i < nv && g->n < NOTIFY_DIGEST_ROWS; i++) {
 		struct notify_item it;
-		if (g.ids[i] == s->ids[0] || store_outbox_get(st, g.ids[i], &row) != 1)
+		if (v[i].id == first || v[i].kind != OUT_NOTIFY || strcmp(v[i].connector, sk->c.name) != 0 ||
+		    notify_event_parse(v[i].text, &it) < 0)
 			continue;
-		if (row.kind == OUT_NOTIFY && !strcmp(row.connector, sk->c.name) &&
-		    notify_event_parse(row.text, &it) == 0) {
-			if (it.digest == s->digest && it.event == NOTIFY_NEW_TICKET) {
-				*items = xrealloc(*items, (*n + 1) * sizeof(**items));
-				(*items)[(*n)++] = it;
-				send_add(s, g.ids[i]);
-			} else {
-				notify_item_free(&it);
-			}
+		if (it.digest == s->digest && it.event == NOTIFY_NEW_TICKET) {
+			g->items = xrealloc(g->items, (g->n + 1) * sizeof(*g->items));
+			g->items[g->n++] = it;
+			send_add(s, v[i].id);
+		} else {
+			notify_item_free(&it);
 		}
-		store_out_free(&row);
 	}
-	free(g.ids);
+	int started = deliver(sk, s, g->items, g->n, g->idem);
+	for (size_t i = 0; i < g->n; i++)
+		notify_item_free(&g->items[i]);
+	free(g->items);
+	free(g->idem);
+	free(g);
+	if (started < 0) {
+		struct send **pp = &sk->inflight;
+		while (*pp && *pp != s)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = s->next;
+		send_free(s);
+		connector_send_done(&sk->c, first, SEND_RETRY, 0, "the notification request could not start");
+	}
 }
 
 /* Start the request for s; 0, or -1 when it could not start. */
@@ -941,8 +942,19 @@ static int sink_send(struct connector *c, const struct outmsg *m)
 	s->sk = sk;
 	s->digest = items[0].digest;
 	send_add(s, m->id);
-	if (s->digest > 0)
-		gather_digest(sk, s, &items, &n);
+	if (s->digest > 0) {
+		/* In flight from now on, so rows sent meanwhile join it. */
+		struct gather *g = xcalloc(1, sizeof(*g));
+		g->sk = sk;
+		g->s = s;
+		g->items = items;
+		g->n = n;
+		g->idem = xstrdup(m->idem_key ? m->idem_key : "notify");
+		s->next = sk->inflight;
+		sk->inflight = s;
+		store_outbox_pending(sk->n->env.store, digest_rows, g);
+		return 0;
+	}
 	int rc = deliver(sk, s, items, n, m->idem_key ? m->idem_key : "notify");
 	for (size_t i = 0; i < n; i++)
 		notify_item_free(&items[i]);
@@ -1107,65 +1119,62 @@ struct connector *notify_find(struct notifier *n, const char *name)
 
 /* ---- queueing events -------------------------------------------------------------------- */
 
-/* Ticket id as a notification tells it, read in the open transaction.
- * 1 found (strings owned by *st until finalized), 0 absent, -1 error. */
-static int read_ticket(struct store *s, int64_t id, sqlite3_stmt **out, struct notify_ticket *t, int64_t *msg)
+/* One notify_ticket call waiting for the ticket's read. */
+struct announce {
+	struct notifier *n;
+	enum notify_event ev;
+	int64_t id;
+	char *text;
+	time_t now;
+	int queued; /* -1 on a store error */
+	int answered;
+	int abandoned; /* notify_ticket returned before the store answered */
+};
+
+static void notify_row(void *arg, int rc, const struct store_out *row)
 {
-	sqlite3_stmt *st;
-	sqlite3 *db = store_db(s);
-	if (sqlite3_prepare_v2(
-	        db,
-	        "SELECT k.status, k.priority, k.reason, k.platform, k.author, k.assignee, k.created,"
-	        " COALESCE(k.due, 0), m.text, COALESCE(m.id, 0) FROM tickets k LEFT JOIN messages m"
-	        " ON m.id = (SELECT MAX(e.message_id) FROM ticket_events e WHERE e.ticket_id = k.id"
-	        " AND e.kind IN ('opened', 'message')) WHERE k.id = ?1",
-	        -1, &st, NULL) != SQLITE_OK) {
-		log_error("notification: cannot read the ticket", "ticket=%lld err=\"%s\"", (long long)id,
-		          sqlite3_errmsg(db));
-		return -1;
+	struct announce *a = arg;
+	if (rc < 0) {
+		a->queued = -1;
+		return;
 	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		if (rc != SQLITE_DONE)
-			log_error("notification: cannot read the ticket", "ticket=%lld err=\"%s\"",
-			          (long long)id, sqlite3_errmsg(db));
-		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? 0 : -1;
+	if (rc == 0) {
+		a->queued++;
+		if (a->n->env.queued)
+			a->n->env.queued(a->n->env.arg, row);
 	}
-	memset(t, 0, sizeof(*t));
-	t->id = id;
-	t->status = (const char *)sqlite3_column_text(st, 0);
-	t->priority = priority_parse((const char *)sqlite3_column_text(st, 1));
-	if (t->priority == PRIO_NONE)
-		t->priority = PRIO_NORMAL;
-	t->reason = (const char *)sqlite3_column_text(st, 2);
-	t->platform = (const char *)sqlite3_column_text(st, 3);
-	t->author = (const char *)sqlite3_column_text(st, 4);
-	t->assignee = (const char *)sqlite3_column_text(st, 5);
-	t->created = sqlite3_column_int64(st, 6);
-	t->due = sqlite3_column_int64(st, 7);
-	t->text = (const char *)sqlite3_column_text(st, 8);
-	*msg = sqlite3_column_int64(st, 9);
-	*out = st;
-	return 1;
+	a->answered = rc; /* 1: queued before (see announce_ticket) */
 }
 
-int notify_ticket(struct notifier *n, enum notify_event ev, int64_t id, const char *text, time_t now)
+/* The ticket as the store's read model has it: queue its notifications. */
+static void announce_ticket(void *arg, int rc, const struct store_ticket *v, size_t nv)
 {
-	struct notify_ticket t;
-	sqlite3_stmt *st = NULL;
-	int64_t msg = 0;
+	struct announce *a = arg;
+	struct notifier *n = a->n;
 	int queued = 0;
 
-	if (!n || n->nsinks == 0)
-		return 0;
-	int rc = read_ticket(n->env.store, id, &st, &t, &msg);
-	if (rc <= 0)
-		return rc;
-	if (text)
-		t.text = text;
-	for (size_t i = 0; i < n->nsinks; i++) {
+	if (rc < 0 || nv != 1) {
+		if (rc < 0)
+			log_error("notification: cannot read the ticket", "ticket=%lld", (long long)a->id);
+		a->queued = rc < 0 ? -1 : 0;
+		goto out;
+	}
+	struct notify_ticket t = {
+	    .id = a->id,
+	    .status = v[0].status,
+	    .priority = priority_parse(v[0].priority),
+	    .reason = v[0].reason,
+	    .platform = v[0].platform,
+	    .author = v[0].author,
+	    .assignee = v[0].assignee,
+	    .created = v[0].created,
+	    .due = v[0].due,
+	    .text = a->text ? a->text : v[0].latest.text,
+	};
+	int64_t msg = v[0].latest.id;
+	if (t.priority == PRIO_NONE)
+		t.priority = PRIO_NORMAL;
+	for (size_t i = 0; i < n->nsinks && a->queued >= 0; i++) {
 		struct sink *sk = &n->sinks[i];
 		time_t digest = 0;
 		if (sk->disabled || t.priority > sk->conf->min_priority)
@@ -1180,40 +1189,60 @@ int notify_ticket(struct notifier *n, enum notify_event ev, int64_t id, const ch
 		 * Idempotency-Key.
 		 */
 		char idem[40], key[160];
-		int klen = snprintf(key, sizeof(key), "%s/%s/%lld/%lld", sk->c.name, notify_event_name(ev),
-		                    (long long)id, ev == NOTIFY_CUSTOMER_WROTE ? (long long)msg : 0LL);
+		int klen = snprintf(key, sizeof(key), "%s/%s/%lld/%lld", sk->c.name, notify_event_name(a->ev),
+		                    (long long)a->id, a->ev == NOTIFY_CUSTOMER_WROTE ? (long long)msg : 0LL);
 		snprintf(idem, sizeof(idem), "fdn%016llx",
 		         (unsigned long long)hash64(key, klen > 0 ? (size_t)klen : 0));
 		struct notify_window saved = sk->win;
-		if (ev == NOTIFY_NEW_TICKET && notify_window_admit(&sk->win, now, &digest) == 0)
+		if (a->ev == NOTIFY_NEW_TICKET && notify_window_admit(&sk->win, a->now, &digest) == 0)
 			digest = 0;
 		struct buf payload;
 		buf_init(&payload, 0);
-		if (notify_event_json(ev, &t, now, digest, &payload) < 0) {
+		if (notify_event_json(a->ev, &t, a->now, digest, &payload) < 0) {
 			buf_free(&payload);
 			continue;
 		}
-		int64_t row = 0, not_before_ms = (int64_t)digest * 1000;
-		rc = store_outbox_notify(n->env.store, sk->c.name, 0, payload.p, idem, not_before_ms, now,
-		                         &row);
+		int before = a->queued;
+		a->answered = 0;
+		store_outbox_notify(n->env.store, sk->c.name, payload.p, idem, (int64_t)digest * 1000, a->now,
+		                    notify_row, a);
 		buf_free(&payload);
-		if (rc < 0) {
-			sqlite3_finalize(st);
-			return -1;
-		}
-		if (rc == 1) {
+		if (a->queued == before && a->answered == 1)
 			sk->win = saved; /* queued before: not a new one for the digest either */
-			continue;
-		}
-		queued++;
-		if (n->env.queued)
-			n->env.queued(n->env.arg, row, not_before_ms);
 	}
-	sqlite3_finalize(st);
-	if (queued)
-		log_info("notification queued", "event=%s ticket=%lld sinks=%d", notify_event_name(ev),
-		         (long long)id, queued);
-	return queued;
+	queued = a->queued;
+	if (queued > 0)
+		log_info("notification queued", "event=%s ticket=%lld sinks=%d", notify_event_name(a->ev),
+		         (long long)a->id, queued);
+out:
+	if (a->abandoned) {
+		free(a->text);
+		free(a);
+	} else {
+		a->answered = 2;
+	}
+}
+
+int notify_ticket(struct notifier *n, enum notify_event ev, int64_t id, const char *text, time_t now)
+{
+	if (!n || n->nsinks == 0)
+		return 0;
+	struct announce *a = xcalloc(1, sizeof(*a));
+	a->n = n;
+	a->ev = ev;
+	a->id = id;
+	a->text = text ? xstrdup(text) : NULL;
+	a->now = now;
+	struct store_ticket_query q = {.id = id};
+	store_tickets(n->env.store, &q, announce_ticket, a);
+	if (a->answered != 2) {
+		a->abandoned = 1; /* announce_ticket frees it */
+		return 0;
+	}
+	int rc = a->queued;
+	free(a->text);
+	free(a);
+	return rc;
 }
 
 int notify_post_recorded(struct notifier *n, const struct store_thread *before, const struct decision *d,

@@ -67,6 +67,7 @@ struct decision;
 struct store;
 struct store_thread;
 struct store_recorded;
+struct store_out;
 
 #define NOTIFY_TEXT_MAX      200  /* characters of customer text in a notification */
 #define NOTIFY_PAYLOAD_MAX   4096 /* bytes of one stored event */
@@ -126,7 +127,7 @@ struct notify_env {
 	struct store *store;
 	const struct config *cfg;
 	struct metrics *metrics; /* may be NULL */
-	void (*queued)(void *arg, int64_t outbox_id, int64_t not_before_ms);
+	void (*queued)(void *arg, const struct store_out *row);
 	int (*commit)(void *arg);
 	void *arg;
 };
@@ -162,10 +163,12 @@ int notify_post_recorded(struct notifier *n, const struct store_thread *before, 
                          const struct store_recorded *rec, time_t now);
 
 /*
- * Queue `ev` about ticket `id` (read from the store) for every sink whose
- * min_priority it meets, in the open transaction.  Used by sla.c for
- * due_soon and missed.  Same returns as notify_post_recorded; 0 when the
- * ticket does not exist.
+ * Queue `ev` about ticket `id` (read from the store's ticket read model)
+ * for every sink whose min_priority it meets, in the open group.  Used by
+ * sla.c for due_soon and missed.  Same returns as notify_post_recorded
+ * when the store answered at once; when it answers later the
+ * notifications are queued then and 0 is returned (errors are logged);
+ * 0 when the ticket does not exist.
  */
 int notify_ticket(struct notifier *n, enum notify_event ev, int64_t id, const char *text, time_t now);
 

@@ -1,14 +1,14 @@
 /*
  * queue_cli.c - `frontdesk queue` (see queue_cli.h).
  *
- * Reads are plain SELECTs on the store's connection; writes are the store's
- * ticket functions, each in its own short transaction.  Nothing here keeps
- * the database locked while printing.
+ * Reads go through the store's one ticket read model (the dashboard's and
+ * the notifications' too); writes are the store's queue actions, each
+ * committed on its own.  A store opened without a loop answers every
+ * operation before it returns, so the callbacks here fill stack state.
  */
 #include "queue_cli.h"
 
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,51 +45,21 @@ static const char usage_text[] =
     "\n"
     "LOGIN must be an agent of the configuration (dashboard.agents).  --json prints\n"
     "{\"id\", \"status\", \"priority\", \"reason\", \"platform\", \"author\", \"due\", \"created\",\n"
-    "\"assignee\", \"last_message\"} per ticket (times ISO-8601 UTC; last_message is the\n"
-    "customer's latest message in the ticket); show adds \"messages\":[{\"from\",\"text\",\"ts\"}].\n"
+    "\"assignee\", \"last_message\", \"opening_message\"} per ticket (times ISO-8601 UTC;\n"
+    "opening_message is the customer message that opened the ticket, last_message the\n"
+    "customer's latest in it); show adds \"messages\":[{\"from\",\"text\",\"ts\"}].\n"
     "Exit status: 0 ok, 1 runtime failure (e.g. no such ticket), 2 bad usage.\n";
 
 enum status_filter { ST_OPEN = 0, ST_WAITING, ST_CLAIMED, ST_RESOLVED, ST_ALL };
 
 static const char *const status_names[] = {"open", "waiting", "claimed", "resolved", "all"};
 
-static const char *const status_where[] = {
-    "k.status IN ('waiting', 'claimed')",
-    "k.status = 'waiting'",
-    "k.status = 'claimed'",
-    "k.status = 'resolved'",
-    "1",
-};
-
-/* Columns every ticket query selects, in this order. */
-#define TICKET_COLUMNS                                                                                       \
-	"k.id, k.status, k.priority, k.reason, k.platform, k.author, COALESCE(k.due, 0), k.created,"         \
-	" k.assignee, (SELECT m.text FROM messages m WHERE m.id = (SELECT MAX(e.message_id)"                 \
-	" FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind IN ('opened', 'message'))),"              \
-	" k.thread_id, COALESCE(k.first_response, 0), COALESCE(k.resolved, 0)"
-
-enum {
-	C_ID,
-	C_STATUS,
-	C_PRIO,
-	C_REASON,
-	C_PLATFORM,
-	C_AUTHOR,
-	C_DUE,
-	C_CREATED,
-	C_ASSIGNEE,
-	C_LAST,
-	C_THREAD,
-	C_FIRST,
-	C_RESOLVED
-};
-
 struct queue {
 	struct config *cfg;
 	struct store *store;
-	sqlite3 *db;
 	time_t now;
 	int json;
+	json_t *shown; /* show --json: the messages read */
 };
 
 /* ---- small formatting pieces --------------------------------------------- */
@@ -213,11 +183,6 @@ static void pad(struct buf *b, size_t from, size_t cols)
 		buf_putc(b, ' ');
 }
 
-static const char *col_text(sqlite3_stmt *st, int i)
-{
-	return (const char *)sqlite3_column_text(st, i);
-}
-
 static json_t *json_text_or_null(const char *s)
 {
 	return s ? json_string(s) : json_null();
@@ -246,22 +211,25 @@ static json_t *json_time(time_t t)
 	return json_string(iso);
 }
 
-/* One ticket row as the documented JSON object. */
-static json_t *ticket_json(sqlite3_stmt *st)
+/* One ticket as the documented JSON object; last_message is the
+ * customer's latest message of the ticket, opening_message the one that
+ * caused the escalation. */
+static json_t *ticket_json(const struct store_ticket *t)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "id", json_integer(sqlite3_column_int64(st, C_ID)));
-	json_object_set_new(o, "status", json_text(col_text(st, C_STATUS)));
-	json_object_set_new(o, "priority", json_text(col_text(st, C_PRIO)));
-	json_object_set_new(o, "reason", json_text_or_null(col_text(st, C_REASON)));
-	json_object_set_new(o, "platform", json_text(col_text(st, C_PLATFORM)));
-	json_object_set_new(o, "author", json_text(col_text(st, C_AUTHOR)));
-	json_object_set_new(o, "due", json_time(sqlite3_column_int64(st, C_DUE)));
-	json_object_set_new(o, "created", json_time(sqlite3_column_int64(st, C_CREATED)));
-	json_object_set_new(o, "assignee", json_text_or_null(col_text(st, C_ASSIGNEE)));
-	json_object_set_new(o, "last_message", json_text(col_text(st, C_LAST)));
-	json_object_set_new(o, "first_response", json_time(sqlite3_column_int64(st, C_FIRST)));
-	json_object_set_new(o, "resolved", json_time(sqlite3_column_int64(st, C_RESOLVED)));
+	json_object_set_new(o, "id", json_integer(t->id));
+	json_object_set_new(o, "status", json_text(t->status));
+	json_object_set_new(o, "priority", json_text(t->priority));
+	json_object_set_new(o, "reason", json_text_or_null(t->reason));
+	json_object_set_new(o, "platform", json_text(t->platform));
+	json_object_set_new(o, "author", json_text(t->author));
+	json_object_set_new(o, "due", json_time(t->due));
+	json_object_set_new(o, "created", json_time(t->created));
+	json_object_set_new(o, "assignee", json_text_or_null(t->assignee));
+	json_object_set_new(o, "last_message", json_text(t->latest.text));
+	json_object_set_new(o, "opening_message", json_text(t->opening.text));
+	json_object_set_new(o, "first_response", json_time(t->first_response));
+	json_object_set_new(o, "resolved", json_time(t->resolved));
 	return o;
 }
 
@@ -276,122 +244,102 @@ static int print_json(json_t *v)
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static void db_fail(struct queue *q, const char *what)
+static void db_fail(const char *what)
 {
-	fprintf(stderr, "frontdesk queue: cannot %s: %s\n", what, sqlite3_errmsg(q->db));
+	fprintf(stderr, "frontdesk queue: cannot %s (see the log line above)\n", what);
 }
 
 /* ---- list ------------------------------------------------------------------- */
 
-static void table_row(struct queue *q, struct buf *b, sqlite3_stmt *st, size_t cols)
+static void table_row(struct queue *q, struct buf *b, const struct store_ticket *t, size_t cols)
 {
 	char due[48], id[24];
 	size_t from;
-	const char *status = col_text(st, C_STATUS);
 
-	snprintf(id, sizeof(id), "%lld", (long long)sqlite3_column_int64(st, C_ID));
-	if (status && strcmp(status, "resolved") == 0)
+	snprintf(id, sizeof(id), "%lld", (long long)t->id);
+	if (t->status && strcmp(t->status, "resolved") == 0)
 		snprintf(due, sizeof(due), "-");
 	else
-		queue_relative(sqlite3_column_int64(st, C_DUE), q->now, due, sizeof(due));
+		queue_relative(t->due, q->now, due, sizeof(due));
 
 	from = b->len;
 	buf_puts(b, id);
 	pad(b, from, 5);
 	from = b->len;
-	buf_puts(b, status ? status : "?");
+	buf_puts(b, t->status ? t->status : "?");
 	pad(b, from, 8);
 	from = b->len;
-	buf_puts(b, col_text(st, C_PRIO) ? col_text(st, C_PRIO) : "?");
+	buf_puts(b, t->priority ? t->priority : "?");
 	pad(b, from, 6);
 	from = b->len;
 	buf_puts(b, due);
 	pad(b, from, 14);
 	from = b->len;
-	queue_fit(b, col_text(st, C_AUTHOR) ? col_text(st, C_AUTHOR) : "-", 18);
+	queue_fit(b, t->author ? t->author : "-", 18);
 	pad(b, from, 18);
 	from = b->len;
-	queue_fit(b, col_text(st, C_PLATFORM), 10);
+	queue_fit(b, t->platform, 10);
 	pad(b, from, 10);
 	from = b->len;
-	queue_fit(b, col_text(st, C_ASSIGNEE) ? col_text(st, C_ASSIGNEE) : "-", 10);
+	queue_fit(b, t->assignee ? t->assignee : "-", 10);
 	pad(b, from, 10);
 	/* The fixed columns and their gaps take TABLE_FIXED; the message gets
 	 * the rest of the line, and at least 10. */
 	size_t rest = cols > TABLE_FIXED + 10 ? cols - TABLE_FIXED : 10;
-	queue_fit(b, col_text(st, C_LAST), rest);
+	queue_fit(b, t->latest.text, rest);
 	buf_putc(b, '\n');
+}
+
+struct listing {
+	struct queue *q;
+	enum status_filter f;
+	int rc;
+};
+
+static void listed(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct listing *l = arg;
+	struct queue *q = l->q;
+	l->rc = 1;
+	if (rc < 0) {
+		db_fail("list tickets");
+		return;
+	}
+	if (q->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, ticket_json(&v[i]));
+		l->rc = print_json(arr);
+		return;
+	}
+	if (n == 0) {
+		printf("no %s tickets\n", status_names[l->f]);
+		l->rc = fflush(stdout) == 0 ? 0 : 1;
+		return;
+	}
+	struct buf out;
+	size_t cols = terminal_cols();
+	buf_init(&out, 0);
+	buf_printf(&out, "%-5s  %-8s  %-6s  %-14s  %-18s  %-10s  %-10s  %s\n", "ID", "STATUS", "PRIO", "DUE",
+	           "AUTHOR", "PLATFORM", "ASSIGNEE", "LAST MESSAGE");
+	for (size_t i = 0; i < n; i++)
+		table_row(q, &out, &v[i], cols);
+	fwrite(out.p, 1, out.len, stdout);
+	buf_free(&out);
+	l->rc = fflush(stdout) == 0 ? 0 : 1;
 }
 
 static int cmd_list(struct queue *q, enum status_filter f)
 {
-	char *sql = xasprintf("SELECT " TICKET_COLUMNS " FROM tickets k WHERE %s"
-	                      " ORDER BY k.due IS NULL, k.due, k.id",
-	                      status_where[f]);
-	sqlite3_stmt *st;
-	int rc;
-
-	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		free(sql);
-		db_fail(q, "list tickets");
-		return 1;
-	}
-	free(sql);
-	json_t *arr = q->json ? json_array() : NULL;
-	struct buf out;
-	size_t cols = terminal_cols(), n = 0;
-	buf_init(&out, 0);
-	if (!q->json)
-		buf_printf(&out, "%-5s  %-8s  %-6s  %-14s  %-18s  %-10s  %-10s  %s\n", "ID", "STATUS", "PRIO",
-		           "DUE", "AUTHOR", "PLATFORM", "ASSIGNEE", "LAST MESSAGE");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		n++;
-		if (arr)
-			json_array_append_new(arr, ticket_json(st));
-		else
-			table_row(q, &out, st, cols);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		db_fail(q, "list tickets");
-		json_decref(arr);
-		buf_free(&out);
-		return 1;
-	}
-	if (arr) {
-		buf_free(&out);
-		return print_json(arr);
-	}
-	if (n == 0)
-		printf("no %s tickets\n", status_names[f]);
-	else
-		fwrite(out.p, 1, out.len, stdout);
-	buf_free(&out);
-	return fflush(stdout) == 0 ? 0 : 1;
+	/* status_filter and store_ticket_filter name the same sets in the
+	 * same order. */
+	struct listing l = {.q = q, .f = f, .rc = 1};
+	struct store_ticket_query tq = {.filter = (enum store_ticket_filter)f};
+	store_tickets(q->store, &tq, listed, &l);
+	return l.rc;
 }
 
 /* ---- show --------------------------------------------------------------------- */
-
-/* Prepare the one-ticket query; 1 found (st positioned), 0 not found, -1 error. */
-static int ticket_row(struct queue *q, int64_t id, sqlite3_stmt **out)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(q->db, "SELECT " TICKET_COLUMNS " FROM tickets k WHERE k.id = ?1", -1, &st,
-	                       NULL) != SQLITE_OK) {
-		db_fail(q, "read the ticket");
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*out = st;
-		return 1;
-	}
-	if (rc != SQLITE_DONE)
-		db_fail(q, "read the ticket");
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
-}
 
 static void local_time(struct queue *q, time_t t, char *out, size_t n)
 {
@@ -409,142 +357,173 @@ static void local_time(struct queue *q, time_t t, char *out, size_t n)
 	snprintf(out, n, "%s", iso);
 }
 
-static int cmd_show(struct queue *q, int64_t id)
-{
-	sqlite3_stmt *st, *ms;
-	int rc = ticket_row(q, id, &st);
-	if (rc <= 0) {
-		if (rc == 0)
-			fprintf(stderr, "frontdesk queue: ticket %lld not found\n", (long long)id);
-		return 1;
-	}
-	/* The conversation up to the ticket's end: a resolved ticket does not
-	 * show what the thread said afterwards. */
-	int64_t resolved = sqlite3_column_int64(st, C_RESOLVED);
-	if (sqlite3_prepare_v2(
-	        q->db,
-	        "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.state FROM messages m"
-	        " WHERE m.thread_id = ?1 AND m.state IN ('sent', 'pending') AND (?2 = 0 OR m.ts <= ?2)"
-	        " ORDER BY m.id DESC LIMIT ?3) ORDER BY id",
-	        -1, &ms, NULL) != SQLITE_OK) {
-		db_fail(q, "read the conversation");
-		sqlite3_finalize(st);
-		return 1;
-	}
-	sqlite3_bind_int64(ms, 1, sqlite3_column_int64(st, C_THREAD));
-	sqlite3_bind_int64(ms, 2, resolved);
-	sqlite3_bind_int(ms, 3, QUEUE_SHOW_MESSAGES);
+struct showing {
+	struct queue *q;
+	int64_t id;
+	int rc;
+};
 
-	json_t *obj = NULL, *msgs = NULL;
+static void show_messages(void *arg, int rc, const struct store_msg *v, size_t n)
+{
+	struct showing *sh = arg;
+	struct queue *q = sh->q;
 	struct buf out;
-	buf_init(&out, 0);
-	if (q->json) {
-		obj = ticket_json(st);
-		msgs = json_array();
-	} else {
-		char created[40], due[40], rel[48];
-		const char *status = col_text(st, C_STATUS);
-		local_time(q, sqlite3_column_int64(st, C_CREATED), created, sizeof(created));
-		local_time(q, sqlite3_column_int64(st, C_DUE), due, sizeof(due));
-		if (status && strcmp(status, "resolved") == 0)
-			snprintf(rel, sizeof(rel), "resolved");
-		else
-			queue_relative(sqlite3_column_int64(st, C_DUE), q->now, rel, sizeof(rel));
-		buf_printf(&out, "ticket %lld  %s  %s", (long long)id, status ? status : "?",
-		           col_text(st, C_PRIO) ? col_text(st, C_PRIO) : "?");
-		if (col_text(st, C_REASON))
-			buf_printf(&out, "  (%s)", col_text(st, C_REASON));
-		buf_puts(&out, "\nauthor:   ");
-		queue_fit(&out, col_text(st, C_AUTHOR) ? col_text(st, C_AUTHOR) : "-", 60);
-		buf_puts(&out, "\nplatform: ");
-		queue_fit(&out, col_text(st, C_PLATFORM), 60);
-		buf_printf(&out, "\ncreated:  %s\ndue:      %s (%s)\nassignee: ", created, due, rel);
-		queue_fit(&out, col_text(st, C_ASSIGNEE) ? col_text(st, C_ASSIGNEE) : "-", 60);
-		buf_puts(&out, "\n\n");
+	json_t *msgs = q->json ? json_array() : NULL;
+
+	if (rc != 0) {
+		db_fail("read the conversation");
+		json_decref(msgs);
+		return;
 	}
-	while ((rc = sqlite3_step(ms)) == SQLITE_ROW) {
-		const char *from = col_text(ms, 1), *agent = col_text(ms, 2), *text = col_text(ms, 3);
-		const char *state = col_text(ms, 5);
-		time_t ts = sqlite3_column_int64(ms, 4);
+	buf_init(&out, 0);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_msg *m = &v[i];
+		int sending = m->state && strcmp(m->state, "pending") == 0;
+		if (m->state && strcmp(m->state, "failed") == 0)
+			continue;
 		if (msgs) {
-			json_t *m = json_object();
-			json_object_set_new(m, "from", json_text(from));
-			json_object_set_new(m, "text", json_text(text));
-			json_object_set_new(m, "ts", json_time(ts));
-			if (agent)
-				json_object_set_new(m, "agent", json_text(agent));
-			json_object_set_new(m, "delivered",
-			                    json_boolean(!state || strcmp(state, "pending") != 0));
-			json_array_append_new(msgs, m);
+			json_t *o = json_object();
+			json_object_set_new(o, "from", json_text(m->from));
+			json_object_set_new(o, "text", json_text(m->text));
+			json_object_set_new(o, "ts", json_time(m->ts));
+			if (m->agent)
+				json_object_set_new(o, "agent", json_text(m->agent));
+			json_object_set_new(o, "delivered", json_boolean(!sending));
+			json_array_append_new(msgs, o);
 		} else {
 			char when[40];
-			local_time(q, ts, when, sizeof(when));
-			buf_printf(&out, "[%s] %s", when, from ? from : "?");
-			if (agent) {
+			local_time(q, m->ts, when, sizeof(when));
+			buf_printf(&out, "[%s] %s", when, m->from ? m->from : "?");
+			if (m->agent) {
 				buf_putc(&out, ' ');
-				queue_fit(&out, agent, 40);
+				queue_fit(&out, m->agent, 40);
 			}
-			if (state && strcmp(state, "pending") == 0)
+			if (sending)
 				buf_puts(&out, " (sending)");
 			buf_puts(&out, ":\n    ");
 			/* Long messages wrap in the terminal; only control
 			 * characters are neutralised here. */
-			queue_fit(&out, text, QUEUE_MAX_REPLY);
+			queue_fit(&out, m->text, QUEUE_MAX_REPLY);
 			buf_putc(&out, '\n');
 		}
 	}
-	sqlite3_finalize(ms);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		db_fail(q, "read the conversation");
-		json_decref(obj);
-		json_decref(msgs);
+	if (msgs) {
 		buf_free(&out);
-		return 1;
+		sh->rc = 0;
+		q->shown = msgs;
+		return;
 	}
-	if (obj) {
-		json_object_set_new(obj, "messages", msgs);
-		buf_free(&out);
-		return print_json(obj);
-	}
-	fwrite(out.p, 1, out.len, stdout);
+	fwrite(out.p ? out.p : "", 1, out.len, stdout);
 	buf_free(&out);
-	return fflush(stdout) == 0 ? 0 : 1;
+	sh->rc = fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void show_ticket(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct showing *sh = arg;
+	struct queue *q = sh->q;
+	if (rc < 0 || n != 1) {
+		if (rc < 0)
+			db_fail("read the ticket");
+		else
+			fprintf(stderr, "frontdesk queue: ticket %lld not found\n", (long long)sh->id);
+		return;
+	}
+	const struct store_ticket *t = &v[0];
+	if (!q->json) {
+		struct buf out;
+		char created[40], due[40], rel[48];
+		buf_init(&out, 0);
+		local_time(q, t->created, created, sizeof(created));
+		local_time(q, t->due, due, sizeof(due));
+		if (t->status && strcmp(t->status, "resolved") == 0)
+			snprintf(rel, sizeof(rel), "resolved");
+		else
+			queue_relative(t->due, q->now, rel, sizeof(rel));
+		buf_printf(&out, "ticket %lld  %s  %s", (long long)sh->id, t->status ? t->status : "?",
+		           t->priority ? t->priority : "?");
+		if (t->reason)
+			buf_printf(&out, "  (%s)", t->reason);
+		buf_puts(&out, "\nauthor:   ");
+		queue_fit(&out, t->author ? t->author : "-", 60);
+		buf_puts(&out, "\nplatform: ");
+		queue_fit(&out, t->platform, 60);
+		buf_printf(&out, "\ncreated:  %s\ndue:      %s (%s)\nassignee: ", created, due, rel);
+		queue_fit(&out, t->assignee ? t->assignee : "-", 60);
+		buf_puts(&out, "\n\n");
+		fwrite(out.p, 1, out.len, stdout);
+		buf_free(&out);
+	}
+	/* The conversation up to the ticket's end: a resolved ticket does not
+	 * show what the thread said afterwards (the store's read model). */
+	q->shown = NULL;
+	store_ticket_messages(q->store, sh->id, QUEUE_SHOW_MESSAGES, show_messages, sh);
+	if (q->json && q->shown) {
+		json_t *obj = ticket_json(t);
+		json_object_set_new(obj, "messages", q->shown);
+		q->shown = NULL;
+		sh->rc = print_json(obj);
+	} else if (q->json) {
+		sh->rc = 1;
+	}
+}
+
+static int cmd_show(struct queue *q, int64_t id)
+{
+	struct showing sh = {.q = q, .id = id, .rc = 1};
+	struct store_ticket_query tq = {.id = id};
+	store_tickets(q->store, &tq, show_ticket, &sh);
+	return sh.rc;
 }
 
 /* ---- actions -------------------------------------------------------------------- */
 
-/* Status and thread of ticket id: 1 found, 0 absent, -1 error. */
+struct status_read {
+	char *status, *assignee, *connector;
+	size_t n, an, cn;
+	int rc;
+};
+
+static void status_got(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct status_read *r = arg;
+	r->rc = rc < 0 ? -1 : n == 1;
+	if (r->rc == 1) {
+		snprintf(r->status, r->n, "%s", v[0].status ? v[0].status : "");
+		snprintf(r->assignee, r->an, "%s", v[0].assignee ? v[0].assignee : "");
+		snprintf(r->connector, r->cn, "%s", v[0].connector ? v[0].connector : "");
+	}
+}
+
+/* Status, assignee and connector of ticket id: 1 found, 0 absent, -1 error. */
 static int ticket_status(struct queue *q, int64_t id, char *status, size_t n, char *assignee, size_t an,
                          char *connector, size_t cn)
 {
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(
-	        q->db,
-	        "SELECT k.status, COALESCE(k.assignee, ''), COALESCE(t.connector, '') FROM tickets k"
-	        " LEFT JOIN threads t ON t.id = k.thread_id WHERE k.id = ?1",
-	        -1, &st, NULL) != SQLITE_OK) {
-		db_fail(q, "read the ticket");
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		snprintf(status, n, "%s", col_text(st, 0) ? col_text(st, 0) : "");
-		snprintf(assignee, an, "%s", col_text(st, 1) ? col_text(st, 1) : "");
-		snprintf(connector, cn, "%s", col_text(st, 2) ? col_text(st, 2) : "");
-	} else if (rc != SQLITE_DONE) {
-		db_fail(q, "read the ticket");
-	}
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	struct status_read r = {status, assignee, connector, n, an, cn, -1};
+	struct store_ticket_query tq = {.id = id};
+	store_tickets(q->store, &tq, status_got, &r);
+	if (r.rc < 0)
+		db_fail("read the ticket");
+	return r.rc;
 }
 
-/* Commit the action's transaction after the store function returned rc;
- * 0, or 1 with a message (the transaction is rolled back). */
+static void set_rc(void *arg, int rc)
+{
+	*(int *)arg = rc;
+}
+
+static void rows_rc(void *arg, int rc, const struct store_out *rows, size_t n)
+{
+	(void)rows;
+	(void)n;
+	*(int *)arg = rc;
+}
+
+/* Commit the action's group after the store answered rc; 0, or 1 with a
+ * message (the group is dropped). */
 static int commit(struct queue *q, int rc)
 {
-	if (rc != 0 || store_commit(q->store) < 0) {
+	if (rc != 0 || store_commit_sync(q->store) < 0) {
 		store_rollback(q->store);
 		fprintf(stderr, "frontdesk queue: the change could not be saved (see the log line above)\n");
 		return 1;
@@ -569,14 +548,9 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 	const char *login = agent ? agent->login : "cli";
 	int rc;
 
-	if (store_begin(q->store) < 0) {
-		fprintf(stderr, "frontdesk queue: the store is busy or unusable (see the log line above)\n");
-		return 1;
-	}
 	rc = ticket_status(q, id, status, sizeof(status), assignee, sizeof(assignee), connector,
 	                   sizeof(connector));
 	if (rc <= 0) {
-		store_rollback(q->store);
 		if (rc == 0)
 			fprintf(stderr, "frontdesk queue: ticket %lld not found\n", (long long)id);
 		return 1;
@@ -585,17 +559,16 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 	switch (a) {
 	case A_CLAIM:
 		if (resolved) {
-			store_rollback(q->store);
 			fprintf(stderr, "frontdesk queue: ticket %lld is resolved and cannot be claimed\n",
 			        (long long)id);
 			return 1;
 		}
 		if (strcmp(status, "claimed") == 0 && strcmp(assignee, login) == 0) {
-			store_rollback(q->store);
 			printf("ticket %lld is already claimed by %s\n", (long long)id, login);
 			return 0;
 		}
-		if (commit(q, store_ticket_claim(q->store, id, login, q->now)))
+		store_ticket_claim(q->store, id, login, q->now, set_rc, &rc);
+		if (commit(q, rc))
 			return 1;
 		if (*assignee)
 			printf("ticket %lld claimed by %s (taken over from %s)\n", (long long)id, login,
@@ -605,7 +578,6 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 		return 0;
 	case A_REPLY: {
 		if (resolved) {
-			store_rollback(q->store);
 			fprintf(stderr,
 			        "frontdesk queue: ticket %lld is resolved: the bot has the thread again\n",
 			        (long long)id);
@@ -617,15 +589,14 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 		while (*t == ' ' || *t == '\n' || *t == '\r' || *t == '\t')
 			t++;
 		if (!*t) {
-			store_rollback(q->store);
 			fprintf(stderr, "frontdesk queue: the reply is empty\n");
 			return EXIT_USAGE;
 		}
 		char *full = dashboard_sign_reply(t, name);
 		size_t n = outbox_split(full, max_text(q, connector), parts, STORE_MAX_PARTS);
 		free(full);
-		rc =
-		    store_agent_reply(q->store, id, login, name, (const char *const *)parts, n, q->now, NULL);
+		store_agent_reply(q->store, id, login, name, (const char *const *)parts, n, q->now, rows_rc,
+		                  &rc);
 		for (size_t i = 0; i < n; i++)
 			free(parts[i]);
 		if (commit(q, rc))
@@ -636,26 +607,25 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 	}
 	case A_RELEASE:
 		if (strcmp(status, "claimed") != 0) {
-			store_rollback(q->store);
 			printf("ticket %lld is not claimed (%s)\n", (long long)id, status);
 			return 0;
 		}
-		if (commit(q, store_ticket_release(q->store, id, login, q->now)))
+		store_ticket_release(q->store, id, login, q->now, set_rc, &rc);
+		if (commit(q, rc))
 			return 1;
 		printf("ticket %lld released (was claimed by %s)\n", (long long)id, assignee);
 		return 0;
 	case A_RESOLVE:
 		if (resolved) {
-			store_rollback(q->store);
 			printf("ticket %lld is already resolved\n", (long long)id);
 			return 0;
 		}
-		if (commit(q, store_ticket_resolve(q->store, id, login, q->now)))
+		store_ticket_resolve(q->store, id, login, q->now, set_rc, &rc);
+		if (commit(q, rc))
 			return 1;
 		printf("ticket %lld resolved\n", (long long)id);
 		return 0;
 	}
-	store_rollback(q->store);
 	return 1;
 }
 
@@ -841,14 +811,14 @@ int queue_main(const char *config_path, int argc, char **argv)
 		buf_free(&a.text);
 		return 1;
 	}
-	q.store = store_open(q.cfg->store_path, q.cfg->store_sync_full, err, sizeof(err));
+	struct store_conf sc = {.path = q.cfg->store_path, .sync_full = q.cfg->store_sync_full};
+	q.store = store_open(&sc, err, sizeof(err));
 	if (!q.store) {
 		fprintf(stderr, "frontdesk queue: %s\n", err);
 		config_free(q.cfg);
 		buf_free(&a.text);
 		return 1;
 	}
-	q.db = store_db(q.store);
 	q.now = time(NULL);
 	q.json = a.json;
 

@@ -9,7 +9,6 @@
  */
 #include "sla.h"
 
-#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -37,6 +36,7 @@ struct sla {
 	void *arg;
 	uv_timer_t timer;
 	int timer_on, closed;
+	int running; /* a pass (sla_run) is under way */
 	struct entry *e;
 	size_t ne, cap;
 	struct metric *m_first, *m_resolution, *m_missed, *m_open, *m_overdue;
@@ -69,57 +69,27 @@ static time_t next_moment(const struct entry *e)
 
 /* ---- reading the store -------------------------------------------------------- */
 
-#define ENTRY_COLUMNS                                                                                        \
-	"k.id, k.status, k.priority, k.created, COALESCE(k.due, 0), COALESCE(k.first_response, 0),"          \
-	" COALESCE(k.resolved, 0),"                                                                          \
-	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'due_soon'),"          \
-	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'missed')"
-
 struct row {
 	struct entry e;
 	int resolved_flag;
 	time_t resolved;
 };
 
-static void row_read(sqlite3_stmt *st, struct row *r)
+/* A ticket of the store's read model as the SLA follows it. */
+static void row_from(const struct store_ticket *t, struct row *r)
 {
-	const char *status = (const char *)sqlite3_column_text(st, 1);
 	memset(r, 0, sizeof(*r));
-	r->e.id = sqlite3_column_int64(st, 0);
-	r->resolved_flag = status && strcmp(status, "resolved") == 0;
-	r->e.priority = priority_parse((const char *)sqlite3_column_text(st, 2));
+	r->e.id = t->id;
+	r->resolved_flag = t->status && strcmp(t->status, "resolved") == 0;
+	r->e.priority = priority_parse(t->priority);
 	if (r->e.priority == PRIO_NONE)
 		r->e.priority = PRIO_NORMAL;
-	r->e.created = sqlite3_column_int64(st, 3);
-	r->e.due = sqlite3_column_int64(st, 4);
-	r->e.first_response = sqlite3_column_int64(st, 5);
-	r->resolved = sqlite3_column_int64(st, 6);
-	r->e.warned = sqlite3_column_int(st, 7);
-	r->e.missed = sqlite3_column_int(st, 8);
-}
-
-static void db_error(struct sla *s, const char *op)
-{
-	log_error("sla: store read failed", "op=%s err=\"%s\"", op, sqlite3_errmsg(store_db(s->s)));
-}
-
-/* Ticket id's row: 1 found, 0 absent, -1 error. */
-static int read_one(struct sla *s, int64_t id, struct row *r)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(store_db(s->s), "SELECT " ENTRY_COLUMNS " FROM tickets k WHERE k.id = ?1", -1,
-	                       &st, NULL) != SQLITE_OK) {
-		db_error(s, "ticket");
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		row_read(st, r);
-	else if (rc != SQLITE_DONE)
-		db_error(s, "ticket");
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	r->e.created = t->created;
+	r->e.due = t->due;
+	r->e.first_response = t->first_response;
+	r->resolved = t->resolved;
+	r->e.warned = t->warned;
+	r->e.missed = t->missed;
 }
 
 /* ---- the table -------------------------------------------------------------------- */
@@ -171,52 +141,6 @@ static void update(struct sla *s, const struct row *r)
 	}
 }
 
-/* Rebuild the table from every open ticket; 0 or -1 (the old table stays). */
-static int rebuild(struct sla *s)
-{
-	sqlite3_stmt *st;
-	struct entry *old = s->e;
-	size_t nold = s->ne;
-	int rc;
-
-	if (sqlite3_prepare_v2(store_db(s->s),
-	                       "SELECT " ENTRY_COLUMNS " FROM tickets k WHERE k.status <> 'resolved'", -1,
-	                       &st, NULL) != SQLITE_OK) {
-		db_error(s, "open tickets");
-		return -1;
-	}
-	s->e = NULL;
-	s->ne = s->cap = 0;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct row r;
-		row_read(st, &r);
-		for (size_t i = 0; i < nold; i++) {
-			if (old[i].id == r.e.id) {
-				observe(s, &old[i], &r);
-				old[i].id = 0; /* seen */
-				break;
-			}
-		}
-		put(s, &r.e);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		db_error(s, "open tickets");
-		free(s->e);
-		s->e = old;
-		s->ne = s->cap = nold;
-		return -1;
-	}
-	/* Followed tickets that are no longer open: resolved (observe) or gone. */
-	for (size_t i = 0; i < nold; i++) {
-		struct row r;
-		if (old[i].id && read_one(s, old[i].id, &r) == 1)
-			observe(s, &old[i], &r);
-	}
-	free(old);
-	return 0;
-}
-
 /* ---- the timer ---------------------------------------------------------------------- */
 
 static void timer_cb(uv_timer_t *t)
@@ -249,88 +173,209 @@ static void arm(struct sla *s)
 	uv_timer_start(&s->timer, timer_cb, (uint64_t)wait * 1000 + 50, 0);
 }
 
-/*
- * Record `kind` for the ticket and queue its notifications, once ever.
- * Returns 1 when it was new, 0 when it had happened before, -1 on error.
- */
-static int mark(struct sla *s, const struct entry *e, const char *kind, enum notify_event ev, time_t now)
+/* A followed ticket that left the open queue: observe how it ended. */
+struct gone {
+	struct sla *s;
+	struct entry old;
+};
+
+static void gone_read(void *arg, int rc, const struct store_ticket *v, size_t n)
 {
-	int rc = store_ticket_mark(s->s, e->id, kind, NULL, now);
-	if (rc != 0)
-		return rc < 0 ? -1 : 0;
-	if (s->n && notify_ticket(s->n, ev, e->id, NULL, now) < 0)
-		return -1;
-	log_info(ev == NOTIFY_MISSED ? "response target missed" : "response target due soon",
-	         "ticket=%lld priority=%s due=%lld", (long long)e->id, priority_name(e->priority),
-	         (long long)e->due);
-	return 1;
+	struct gone *g = arg;
+	struct row r;
+	if (rc == 0 && n == 1) {
+		row_from(&v[0], &r);
+		observe(g->s, &g->old, &r);
+	}
+	free(g);
+}
+
+/* The open tickets as the store has them: the new table. */
+static void rebuilt(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct sla *s = arg;
+	struct entry *old = s->e;
+	size_t nold = s->ne;
+
+	if (rc < 0 || s->closed) {
+		if (!s->closed)
+			arm(s);
+		return;
+	}
+	s->e = NULL;
+	s->ne = s->cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct row r;
+		row_from(&v[i], &r);
+		for (size_t j = 0; j < nold; j++) {
+			if (old[j].id == r.e.id) {
+				observe(s, &old[j], &r);
+				old[j].id = 0; /* seen */
+				break;
+			}
+		}
+		put(s, &r.e);
+	}
+	/* Followed tickets that are no longer open: resolved (observe) or gone. */
+	for (size_t i = 0; i < nold; i++) {
+		if (!old[i].id)
+			continue;
+		struct gone *g = xmalloc(sizeof(*g));
+		g->s = s;
+		g->old = old[i];
+		struct store_ticket_query q = {.id = old[i].id};
+		store_tickets(s->s, &q, gone_read, g);
+	}
+	free(old);
+	arm(s);
+}
+
+/* Rebuild the table from every open ticket (the old one stays until the
+ * store answered; on an error it stays as it was). */
+static void rebuild(struct sla *s)
+{
+	struct store_ticket_query q = {.filter = TICKETS_OPEN};
+	store_tickets(s->s, &q, rebuilt, s);
+}
+
+/*
+ * One pass over the moments that are due: each ticket is read again (the
+ * table may be stale: a reply or resolution from another process not seen
+ * yet; the store decides), marked once ("due_soon", "missed") with its
+ * notifications, and the group committed when anything was written.  The
+ * store may answer each step later; `pending` counts the steps.
+ */
+struct pass {
+	struct sla *s;
+	time_t now;
+	size_t pending;
+	int wrote, failed;
+};
+
+struct check {
+	struct pass *p;
+	int64_t id;
+	const char *kind;
+};
+
+static void pass_step(struct pass *p)
+{
+	struct sla *s = p->s;
+	if (--p->pending > 0)
+		return;
+	s->running = 0;
+	if (p->wrote && s->commit && s->commit(s->arg) < 0)
+		p->failed = 1;
+	if (p->failed && s->timer_on && !s->closed) {
+		/* The marks may be gone: read the table again and retry soon. */
+		rebuild(s);
+		uv_timer_stop(&s->timer);
+		uv_timer_start(&s->timer, timer_cb, 5000, 0);
+	} else {
+		arm(s);
+	}
+	free(p);
+}
+
+static void marked(void *arg, int rc)
+{
+	struct check *c = arg;
+	struct pass *p = c->p;
+	struct sla *s = p->s;
+	struct entry *e = find(s, c->id);
+	int missed = !strcmp(c->kind, "missed");
+	if (rc < 0) {
+		p->failed = 1;
+	} else if (e) {
+		if (rc == 0) {
+			enum notify_event ev = missed ? NOTIFY_MISSED : NOTIFY_DUE_SOON;
+			if (s->n && notify_ticket(s->n, ev, e->id, NULL, p->now) < 0)
+				p->failed = 1;
+			log_info(missed ? "response target missed" : "response target due soon",
+			         "ticket=%lld priority=%s due=%lld", (long long)e->id,
+			         priority_name(e->priority), (long long)e->due);
+			if (missed)
+				metric_add_l(s->m_missed, 1, priority_name(e->priority));
+			p->wrote = 1;
+		}
+		/* Past due, "due soon" has nothing left to say. */
+		e->warned = 1;
+		if (missed)
+			e->missed = 1;
+	}
+	free(c);
+	pass_step(p);
+}
+
+static void checked(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct check *c = arg;
+	struct pass *p = c->p;
+	struct sla *s = p->s;
+	struct entry *e = find(s, c->id);
+	struct row r;
+
+	if (rc < 0)
+		p->failed = 1;
+	if (rc < 0 || !e) {
+		free(c);
+		pass_step(p);
+		return;
+	}
+	if (n == 1)
+		row_from(&v[0], &r);
+	if (n != 1 || r.resolved_flag || r.e.first_response) {
+		if (n == 1)
+			observe(s, e, &r);
+		if (n != 1 || r.resolved_flag)
+			drop(s, e);
+		else
+			*e = r.e;
+		free(c);
+		pass_step(p);
+		return;
+	}
+	*e = r.e;
+	if (!e->missed && e->due <= p->now)
+		c->kind = "missed";
+	else if (!e->warned && sla_warn_at(e->created, e->due) <= p->now)
+		c->kind = "due_soon";
+	if (!c->kind) {
+		free(c);
+		pass_step(p);
+		return;
+	}
+	store_ticket_mark(s->s, e->id, c->kind, NULL, p->now, marked, c);
 }
 
 void sla_run(struct sla *s)
 {
 	time_t now = sla_now();
-	int wrote = 0, failed = 0;
-
-	size_t i = 0;
-	while (i < s->ne && !failed) {
-		struct entry *e = &s->e[i];
-		time_t m = next_moment(e);
-		if (!m || m > now) {
-			i++;
-			continue;
-		}
-		/* The table may be stale (a reply or resolution from another
-		 * process not seen yet): the store decides. */
-		struct row r;
-		int rc = read_one(s, e->id, &r);
-		if (rc < 0) {
-			failed = 1;
-			break;
-		}
-		if (rc == 0 || r.resolved_flag || r.e.first_response) {
-			if (rc == 1)
-				observe(s, e, &r);
-			if (rc == 0 || r.resolved_flag) {
-				/* drop() moves the last entry into slot i: it is next. */
-				drop(s, e);
-			} else {
-				*e = r.e;
-				i++;
-			}
-			continue;
-		}
-		*e = r.e;
-		if (!e->missed && e->due <= now) {
-			rc = mark(s, e, "missed", NOTIFY_MISSED, now);
-			if (rc == 1)
-				metric_add_l(s->m_missed, 1, priority_name(e->priority));
-			/* Past due, "due soon" has nothing left to say. */
-			if (rc >= 0) {
-				e->missed = e->warned = 1;
-				wrote |= rc;
-			}
-		} else if (!e->warned && sla_warn_at(e->created, e->due) <= now) {
-			rc = mark(s, e, "due_soon", NOTIFY_DUE_SOON, now);
-			if (rc >= 0) {
-				e->warned = 1;
-				wrote |= rc;
-			}
-		}
-		if (rc < 0)
-			failed = 1;
-		i++;
-	}
-	if (wrote && s->commit && s->commit(s->arg) < 0) {
-		/* Rolled back: the marks are gone, so the next pass tries again. */
-		rebuild(s);
-		failed = 1;
-	}
-	if (failed && s->timer_on && !s->closed) {
-		uv_timer_stop(&s->timer);
-		uv_timer_start(&s->timer, timer_cb, 5000, 0);
+	if (s->running || s->closed)
 		return;
+	struct pass *p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	p->now = now;
+	p->pending = 1; /* this function's own step */
+	s->running = 1;
+	/* The ids first: entries move when one is dropped. */
+	size_t nids = 0;
+	int64_t *ids = s->ne ? xmalloc(s->ne * sizeof(*ids)) : NULL;
+	for (size_t i = 0; i < s->ne; i++) {
+		time_t m = next_moment(&s->e[i]);
+		if (m && m <= now)
+			ids[nids++] = s->e[i].id;
 	}
-	arm(s);
+	for (size_t i = 0; i < nids; i++) {
+		struct check *c = xcalloc(1, sizeof(*c));
+		c->p = p;
+		c->id = ids[i];
+		p->pending++;
+		struct store_ticket_query q = {.id = ids[i]};
+		store_tickets(s->s, &q, checked, c);
+	}
+	free(ids);
+	pass_step(p);
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -347,10 +392,6 @@ struct sla *sla_new(struct loop *l, struct store *st, struct notifier *n, struct
 	s->n = n;
 	s->commit = commit;
 	s->arg = arg;
-	if (rebuild(s) < 0) {
-		free(s);
-		return NULL;
-	}
 	if (m) {
 		s->m_first = metrics_histogram(m, "first_response_seconds",
 		                               "Time from a ticket's creation to its first agent reply.",
@@ -372,32 +413,53 @@ struct sla *sla_new(struct loop *l, struct store *st, struct notifier *n, struct
 		s->timer.data = s;
 		s->timer_on = 1;
 	}
-	/* Whatever fell due while the daemon was down fires right away. */
-	arm(s);
+	/* Whatever fell due while the daemon was down fires right away, once
+	 * the store answered with the open tickets. */
+	rebuild(s);
 	return s;
+}
+
+/* Ticket id as the store has it now.  Never runs the moments here: the
+ * caller may be in the middle of its own group.  Anything already due
+ * fires from the timer. */
+struct changed {
+	struct sla *s;
+	int64_t id;
+};
+
+static void changed_one(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct changed *c = arg;
+	struct sla *s = c->s;
+	struct row r;
+	if (rc == 0 && !s->closed) {
+		if (n == 1) {
+			row_from(&v[0], &r);
+			update(s, &r);
+		} else {
+			struct entry *e = find(s, c->id);
+			if (e)
+				drop(s, e);
+		}
+		arm(s);
+	}
+	free(c);
 }
 
 void sla_changed(struct sla *s, int64_t id)
 {
-	struct row r;
 
 	if (!s || s->closed)
 		return;
 	if (id <= 0) {
 		rebuild(s);
-	} else {
-		int rc = read_one(s, id, &r);
-		if (rc == 1) {
-			update(s, &r);
-		} else if (rc == 0) {
-			struct entry *e = find(s, id);
-			if (e)
-				drop(s, e);
-		}
+		return;
 	}
-	/* Never runs the moments here: the caller may be in the middle of
-	 * its own transaction.  Anything already due fires from the timer. */
-	arm(s);
+	struct changed *c = xmalloc(sizeof(*c));
+	c->s = s;
+	c->id = id;
+	struct store_ticket_query q = {.id = id};
+	store_tickets(s->s, &q, changed_one, c);
 }
 
 size_t sla_open(const struct sla *s)
@@ -452,40 +514,29 @@ static double percentile(double *v, size_t n, int p)
 	return v[rank ? rank - 1 : 0];
 }
 
-int sla_stats(struct store *store, time_t now, struct sla_stats *out)
+struct stats_req {
+	time_t now;
+	void (*cb)(void *arg, int rc, const struct sla_stats *st);
+	void *arg;
+};
+
+static void stats_read(void *arg, int rc, const struct store_ticket *v, size_t nv)
 {
-	sqlite3 *db = store_db(store);
-	sqlite3_stmt *st;
-	time_t since = now - SLA_STATS_WINDOW;
-	double *first = NULL, *resolution = NULL;
-	size_t nfirst = 0, nres = 0, cap = 0;
-	int rc;
+	struct stats_req *q = arg;
+	struct sla_stats st, *out = &st;
+	time_t now = q->now, since = now - SLA_STATS_WINDOW;
+	double *first = nv ? xmalloc(nv * sizeof(*first)) : NULL;
+	double *resolution = nv ? xmalloc(nv * sizeof(*resolution)) : NULL;
+	size_t nfirst = 0, nres = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (sqlite3_prepare_v2(
-	        db,
-	        "SELECT k.status, k.created, COALESCE(k.due, 0), COALESCE(k.first_response, 0),"
-	        " COALESCE(k.resolved, 0) FROM tickets k"
-	        " WHERE k.status <> 'resolved' OR k.created >= ?1 OR k.resolved >= ?1",
-	        -1, &st, NULL) != SQLITE_OK) {
-		log_error("sla: store read failed", "op=stats err=\"%s\"", sqlite3_errmsg(db));
-		return -1;
-	}
-	sqlite3_bind_int64(st, 1, since);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *status = (const char *)sqlite3_column_text(st, 0);
-		time_t created = sqlite3_column_int64(st, 1), due = sqlite3_column_int64(st, 2);
-		time_t fr = sqlite3_column_int64(st, 3), res = sqlite3_column_int64(st, 4);
-		int open = status && strcmp(status, "resolved") != 0;
-
-		if (nfirst == cap || nres == cap) {
-			cap = cap ? cap * 2 : 64;
-			first = xrealloc(first, cap * sizeof(*first));
-			resolution = xrealloc(resolution, cap * sizeof(*resolution));
-		}
+	for (size_t i = 0; rc == 0 && i < nv; i++) {
+		const struct store_ticket *t = &v[i];
+		time_t created = t->created, due = t->due, fr = t->first_response, res = t->resolved;
+		int open = t->status && strcmp(t->status, "resolved") != 0;
 		if (open) {
 			out->open++;
-			if (!strcmp(status, "claimed"))
+			if (!strcmp(t->status, "claimed"))
 				out->claimed++;
 			else
 				out->waiting++;
@@ -512,18 +563,23 @@ int sla_stats(struct store *store, time_t now, struct sla_stats *out)
 			resolution[nres++] = (double)(res - created);
 		}
 	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		log_error("sla: store read failed", "op=stats err=\"%s\"", sqlite3_errmsg(db));
-		free(first);
-		free(resolution);
-		return -1;
-	}
 	out->first_response_p50 = percentile(first, nfirst, 50);
 	out->first_response_p90 = percentile(first, nfirst, 90);
 	out->resolution_p50 = percentile(resolution, nres, 50);
 	out->resolution_p90 = percentile(resolution, nres, 90);
 	free(first);
 	free(resolution);
-	return 0;
+	q->cb(q->arg, rc < 0 ? -1 : 0, rc < 0 ? NULL : out);
+	free(q);
+}
+
+void sla_stats(struct store *store, time_t now, void (*cb)(void *arg, int rc, const struct sla_stats *st),
+               void *arg)
+{
+	struct stats_req *q = xmalloc(sizeof(*q));
+	q->now = now;
+	q->cb = cb;
+	q->arg = arg;
+	struct store_ticket_query tq = {.active_since = now - SLA_STATS_WINDOW};
+	store_tickets(store, &tq, stats_read, q);
 }

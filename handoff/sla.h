@@ -58,11 +58,10 @@ time_t sla_warn_at(time_t created, time_t due);
 struct sla;
 
 /*
- * Start following the store's open tickets: reads them, arms the timer.
- * `n` may be NULL (then nothing is notified, the marks and metrics still
- * happen).  `commit` commits the group transaction after a timer wrote
- * marks and notifications (0 or -1), as notify_env.commit.
- * Returns NULL (logged) when the store cannot be read.
+ * Start following the store's open tickets: reads them (the store may
+ * answer later), then arms the timer.  `n` may be NULL (then nothing is
+ * notified, the marks and metrics still happen).  `commit` commits the
+ * group after a timer wrote marks and notifications (0 issued, -1 failed).
  */
 struct sla *sla_new(struct loop *l, struct store *s, struct notifier *n, struct metrics *m,
                     int (*commit)(void *arg), void *arg);
@@ -105,7 +104,9 @@ struct sla_stats {
 	double resolution_p90;
 };
 
-/* Compute at `now` over the last SLA_STATS_WINDOW.  0 or -1 (logged). */
-int sla_stats(struct store *s, time_t now, struct sla_stats *out);
+/* Compute at `now` over the last SLA_STATS_WINDOW from the store's ticket
+ * read model; cb(arg, 0, stats) or cb(arg, -1, NULL) once, now or later. */
+void sla_stats(struct store *s, time_t now, void (*cb)(void *arg, int rc, const struct sla_stats *st),
+               void *arg);
 
 #endif

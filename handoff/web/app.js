@@ -267,7 +267,14 @@
     meta.appendChild(h('span', 'qi-id', '#' + t.id));
     a.appendChild(meta);
 
-    a.appendChild(h('p', 'qi-preview', t.last_message || ''));
+    // The message that caused the escalation, and the customer's latest
+    // when they wrote again since (the same read model as `queue list`).
+    if (t.opening_message && t.opening_message !== t.last_message) {
+      a.appendChild(h('p', 'qi-preview qi-opening', t.opening_message));
+      a.appendChild(h('p', 'qi-preview', 'Latest: ' + (t.last_message || '')));
+    } else {
+      a.appendChild(h('p', 'qi-preview', t.last_message || ''));
+    }
     li.appendChild(a);
     return li;
   }

@@ -41,6 +41,7 @@
 #include "replies.h"
 #include "server.h"
 #include "store.h"
+#include "store_sync.h"
 #include "util.h"
 #include "wsframe.h"
 
@@ -96,11 +97,11 @@ struct fx {
 
 /* ---- loop side ------------------------------------------------------------ */
 
-static int commit(void *arg)
+static void commit(void *arg, void (*done)(void *done_arg, int rc), void *done_arg)
 {
 	struct fx *f = arg;
 	f->commits++;
-	return store_commit(f->st);
+	store_commit(f->st, done, done_arg);
 }
 
 static size_t max_text(void *arg, const char *connector)
@@ -111,8 +112,8 @@ static size_t max_text(void *arg, const char *connector)
 static void group_commit(uv_check_t *h)
 {
 	struct fx *f = h->data;
-	if (store_in_tx(f->st))
-		store_commit(f->st);
+	if (store_dirty(f->st))
+		store_commit(f->st, NULL, NULL);
 }
 
 static void on_done(uv_async_t *a)
@@ -144,18 +145,22 @@ static int64_t escalate(struct fx *f, const char *thread, const char *author, co
 	    .created = now,
 	};
 	struct decision dec;
-	struct store_recorded rec;
+	struct ss_rec rec = {0};
+	struct store_thread none = {0};
 	decision_init(&dec);
 	dec.action = ACTION_ESCALATE;
 	dec.priority = p;
 	dec.reason = reason;
 	dec.due = due;
 	dec.open_ticket = 1;
-	struct store_record r = {.post = &post, .decision = &dec, .decision_json = "{}", .now = now};
-	assert_int_equal(store_record_post(f->st, &r, &rec), 0);
-	assert_int_equal(store_commit(f->st), 0);
-	assert_true(rec.ticket_id > 0);
-	return rec.ticket_id;
+	struct store_record r = {
+	    .post = &post, .decision = &dec, .decision_json = "{}", .now = now, .thread = &none};
+	assert_int_equal(ss_record(f->st, &r, &rec), 0);
+	assert_int_equal(store_commit_sync(f->st), 0);
+	int64_t id = rec.ticket_id;
+	assert_true(id > 0);
+	ss_rec_free(&rec);
+	return id;
 }
 
 static void setup_fx(struct fx *f)
@@ -165,7 +170,8 @@ static void setup_fx(struct fx *f)
 	snprintf(f->dir, sizeof(f->dir), "/tmp/fd-dash-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->db, sizeof(f->db), "%s/t.db", f->dir);
-	f->st = store_open(f->db, 0, err, sizeof(err));
+	struct store_conf sc = {.path = f->db};
+	f->st = store_open(&sc, err, sizeof(err));
 	assert_non_null(f->st);
 
 	snprintf(path, sizeof(path), "%s/replies.yaml", f->dir);
@@ -668,17 +674,46 @@ static void client(struct fx *f)
 	json_decref(act(f, &sam, f->t_urgent, "resolve", NULL, 409));
 	json_decref(act(f, &sam, f->t_urgent, "reply", "{\"text\":\"late\"}", 409));
 	json_decref(act(f, &sam, f->t_urgent, "explode", "{}", 404));
+	char err[256];
+	struct store_conf oc = {.path = f->db};
+	struct store *other = store_open(&oc, err, sizeof(err));
+	C_TRUE(other != NULL);
+
+	/* The customer writes again after the resolution and the bot answers:
+	 * that belongs to the next conversation, not to the resolved ticket's
+	 * preview (the one read model the queue command line uses too). */
+	struct post later = {.platform = "webchat",
+	                     .connector = "webchat",
+	                     .post_id = "v-urgent/later",
+	                     .thread_key = "v-urgent",
+	                     .author_id = "Una",
+	                     .text = "thanks, all sorted",
+	                     .created = time(NULL)};
+	struct decision ack;
+	struct store_lookup lk;
+	struct ss_rec lr = {0};
+	decision_init(&ack);
+	ack.action = ACTION_ACK;
+	C_INT(ss_lookup(other, "webchat", later.post_id, later.thread_key, &lk), 0);
+	struct store_record lrec = {.post = &later,
+	                            .decision = &ack,
+	                            .decision_json = "{}",
+	                            .now = time(NULL) + 1,
+	                            .thread = &lk.thread};
+	C_INT(ss_record(other, &lrec, &lr), 0);
+	C_INT(store_commit_sync(other), 0);
+	ss_rec_free(&lr);
 	request(f, &sam, "GET", "/api/tickets?status=resolved", NULL, NULL, &r);
 	C_INT(json_array_size(json_object_get(r.json, "tickets")), 1);
+	json_t *rt = json_array_get(json_object_get(r.json, "tickets"), 0);
+	C_STR(jstr(rt, "last_message"), "I want a refund now");
+	C_STR(jstr(rt, "opening_message"), "I want a refund now");
 	resp_free(&r);
 
 	/* Another connection (what `frontdesk queue claim` does) changes a ticket:
 	 * the safety-net scan publishes it. */
-	char err[256];
-	struct store *other = store_open(f->db, 0, err, sizeof(err));
-	C_TRUE(other != NULL);
-	C_INT(store_ticket_claim(other, f->t_normal, "kim", time(NULL)), 0);
-	C_INT(store_commit(other), 0);
+	C_INT(ss_claim(other, f->t_normal, "kim", time(NULL)), 0);
+	C_INT(store_commit_sync(other), 0);
 	store_close(other);
 	expect_event(live, seq0 + 8, f->t_normal, "claimed");
 	close(live);

@@ -20,6 +20,7 @@
 
 #include "outbox.h"
 #include "store.h"
+#include "store_sync.h"
 
 /* --- backoff ------------------------------------------------------------- */
 
@@ -252,7 +253,8 @@ static int setup(void **state)
 	snprintf(dir, sizeof(dir), "/tmp/fd-outbox-XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/t.db", dir);
-	e->s = store_open(path, 0, err, sizeof(err));
+	struct store_conf sc = {.path = path};
+	e->s = store_open(&sc, err, sizeof(err));
 	assert_non_null(e->s);
 	uv_loop_init(&e->loop);
 	e->f.c.ops = &fake_ops;
@@ -283,9 +285,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Record a post in thread th with the given reply parts and commit. */
+/* Record a post in thread th with the given reply parts and commit; the
+ * outbox gets the rows as the commit wrote them. */
 static void add_post(struct env *e, const char *id, const char *th, const char *const *parts, size_t n,
-                     struct store_recorded *rec, int escalate)
+                     struct ss_rec *rec, int escalate)
 {
 	struct post p = {.platform = "webchat",
 	                 .connector = "webchat",
@@ -298,32 +301,36 @@ static void add_post(struct env *e, const char *id, const char *th, const char *
 	d.action = escalate ? ACTION_ESCALATE : ACTION_ANSWER;
 	d.priority = escalate ? PRIO_NORMAL : PRIO_NONE;
 	d.open_ticket = escalate;
+	struct store_lookup l;
+	assert_int_equal(ss_lookup(e->s, "webchat", id, th, &l), 0);
 	struct store_record r = {.post = &p,
 	                         .decision = &d,
 	                         .decision_json = "{}",
 	                         .parts = parts,
 	                         .n_parts = n,
-	                         .now = (time_t)(fake_now / 1000)};
-	assert_int_equal(store_record_post(e->s, &r, rec), 0);
-	assert_int_equal(store_commit(e->s), 0);
+	                         .now = (time_t)(fake_now / 1000),
+	                         .thread = &l.thread};
+	ss_rec_free(rec);
+	assert_int_equal(ss_record(e->s, &r, rec), 0);
+	assert_int_equal(store_commit_sync(e->s), 0);
 	for (size_t i = 0; i < rec->n_outbox; i++)
-		outbox_add(e->f.o, rec->outbox[i], rec->thread_id, 0);
+		outbox_add(e->f.o, &rec->rows[i]);
 }
 
 static long state_count(struct env *e, const char *st)
 {
-	long pending, sent, failed, cancelled;
-	assert_int_equal(store_outbox_counts(e->s, &pending, &sent, &failed, &cancelled), 0);
-	return strcmp(st, "pending") == 0  ? pending
-	       : strcmp(st, "sent") == 0   ? sent
-	       : strcmp(st, "failed") == 0 ? failed
-	                                   : cancelled;
+	struct store_outbox_counts c;
+	assert_int_equal(ss_counts(e->s, &c), 0);
+	return strcmp(st, "pending") == 0  ? c.pending
+	       : strcmp(st, "sent") == 0   ? c.sent
+	       : strcmp(st, "failed") == 0 ? c.failed
+	                                   : c.cancelled;
 }
 
 static void delivers_in_thread_order(void **state)
 {
 	struct env *e = *state;
-	struct store_recorded r1, r2;
+	struct ss_rec r1 = {0}, r2 = {0};
 	const char *a[] = {"a1", "a2", "a3"}, *b[] = {"b1"};
 	e->f.result = SEND_OK;
 	add_post(e, "p1", "ta", a, 3, &r1, 0);
@@ -338,7 +345,7 @@ static void delivers_in_thread_order(void **state)
 			ia[k++] = e->f.sent[i][1] - '0';
 	assert_int_equal(k, 3);
 	assert_true(ia[0] == 1 && ia[1] == 2 && ia[2] == 3);
-	assert_int_equal(store_commit(e->s), 0);
+	assert_int_equal(store_commit_sync(e->s), 0);
 	assert_int_equal(state_count(e, "sent"), 4);
 	assert_int_equal(outbox_pending(e->f.o), 0);
 	assert_true(outbox_idle(e->f.o, 0));
@@ -347,7 +354,7 @@ static void delivers_in_thread_order(void **state)
 static void retry_with_backoff_and_retry_after(void **state)
 {
 	struct env *e = *state;
-	struct store_recorded r;
+	struct ss_rec r = {0};
 	const char *a[] = {"first", "second"};
 	e->f.result = SEND_RETRY;
 	e->f.retry_after = 0;
@@ -355,7 +362,7 @@ static void retry_with_backoff_and_retry_after(void **state)
 	outbox_run(e->f.o);
 	assert_int_equal(e->f.nsent, 1); /* the second part waits behind the first */
 	struct store_out o;
-	assert_int_equal(store_outbox_get(e->s, r.outbox[0], &o), 1);
+	assert_int_equal(ss_pending_row(e->s, r.outbox[0], &o), 1);
 	assert_int_equal(o.attempts, 1);
 	assert_true(o.not_before_ms >= fake_now + OUTBOX_MIN_MS);
 	assert_true(o.not_before_ms < fake_now + OUTBOX_MIN_MS + OUTBOX_BASE_MS);
@@ -374,7 +381,7 @@ static void retry_with_backoff_and_retry_after(void **state)
 	e->f.retry_after = 120;
 	outbox_run(e->f.o);
 	assert_int_equal(e->f.nsent, 2);
-	assert_int_equal(store_outbox_get(e->s, r.outbox[0], &o), 1);
+	assert_int_equal(ss_pending_row(e->s, r.outbox[0], &o), 1);
 	assert_int_equal(o.attempts, 2);
 	assert_true(o.not_before_ms >= fake_now + 120000);
 	due = o.not_before_ms;
@@ -389,14 +396,14 @@ static void retry_with_backoff_and_retry_after(void **state)
 	outbox_run(e->f.o);
 	assert_int_equal(e->f.nsent, 4);
 	assert_string_equal(e->f.sent[3], "second");
-	assert_int_equal(store_commit(e->s), 0);
+	assert_int_equal(store_commit_sync(e->s), 0);
 	assert_int_equal(state_count(e, "sent"), 2);
 }
 
 static void permanent_failure_and_give_up(void **state)
 {
 	struct env *e = *state;
-	struct store_recorded r;
+	struct ss_rec r = {0};
 	const char *a[] = {"bad"}, *b[] = {"flaky"};
 	e->f.result = SEND_FAIL;
 	add_post(e, "p1", "ta", a, 1, &r, 0);
@@ -418,13 +425,13 @@ static void permanent_failure_and_give_up(void **state)
 static void withdrawn_when_claimed_before_sending(void **state)
 {
 	struct env *e = *state;
-	struct store_recorded r;
+	struct ss_rec r = {0};
 	const char *ack[] = {"A person will reply soon."};
 	e->f.result = SEND_OK;
 	add_post(e, "p1", "ta", ack, 1, &r, 1);
 	/* The agent claims between the decision and the send. */
-	assert_int_equal(store_ticket_claim(e->s, r.ticket_id, "sam", (time_t)(fake_now / 1000)), 0);
-	assert_int_equal(store_commit(e->s), 0);
+	assert_int_equal(ss_claim(e->s, r.ticket_id, "sam", (time_t)(fake_now / 1000)), 0);
+	assert_int_equal(store_commit_sync(e->s), 0);
 	outbox_run(e->f.o);
 	assert_int_equal(e->f.nsent, 0);
 	assert_int_equal(state_count(e, "cancelled"), 1);
@@ -433,9 +440,9 @@ static void withdrawn_when_claimed_before_sending(void **state)
 	const char *reply[] = {"Hello, Sam here."};
 	int64_t ids[1];
 	assert_int_equal(
-	    store_agent_reply(e->s, r.ticket_id, "sam", "Sam", reply, 1, (time_t)(fake_now / 1000), ids), 0);
-	assert_int_equal(store_commit(e->s), 0);
-	assert_int_equal(outbox_load(e->f.o), 0);
+	    ss_agent_reply(e->s, r.ticket_id, "sam", "Sam", reply, 1, (time_t)(fake_now / 1000), ids), 0);
+	assert_int_equal(store_commit_sync(e->s), 0);
+	outbox_load(e->f.o);
 	outbox_run(e->f.o);
 	assert_int_equal(e->f.nsent, 1);
 	assert_string_equal(e->f.sent[0], "Hello, Sam here.");
@@ -444,7 +451,7 @@ static void withdrawn_when_claimed_before_sending(void **state)
 static void settled_by_sink_before_its_turn(void **state)
 {
 	struct env *e = *state;
-	struct store_recorded r;
+	struct ss_rec r = {0};
 	const char *a[] = {"x1", "x2", "x3"};
 	e->f.sync = 0;
 	add_post(e, "p1", "ta", a, 3, &r, 0);
@@ -461,7 +468,7 @@ static void settled_by_sink_before_its_turn(void **state)
 	assert_int_equal(e->f.nsent, 2);
 	/* A late duplicate report changes nothing. */
 	outbox_done(e->f.o, r.outbox[1], SEND_RETRY, 0, NULL);
-	assert_int_equal(store_commit(e->s), 0);
+	assert_int_equal(store_commit_sync(e->s), 0);
 	assert_int_equal(state_count(e, "sent"), 3);
 	assert_int_equal(outbox_pending(e->f.o), 0);
 }
@@ -469,7 +476,7 @@ static void settled_by_sink_before_its_turn(void **state)
 static void reload_after_restart_and_unknown_connector(void **state)
 {
 	struct env *e = *state;
-	struct store_recorded r;
+	struct ss_rec r = {0};
 	const char *a[] = {"left over"};
 	/* Rows committed by an earlier run are found by outbox_load. */
 	struct post p = {.platform = "webchat",
@@ -481,18 +488,24 @@ static void reload_after_restart_and_unknown_connector(void **state)
 	struct decision d;
 	memset(&d, 0, sizeof(d));
 	d.action = ACTION_ANSWER;
-	struct store_record rr = {
-	    .post = &p, .decision = &d, .decision_json = "{}", .parts = a, .n_parts = 1, .now = 1};
-	assert_int_equal(store_record_post(e->s, &rr, &r), 0);
+	struct store_thread none = {0};
+	struct store_record rr = {.post = &p,
+	                          .decision = &d,
+	                          .decision_json = "{}",
+	                          .parts = a,
+	                          .n_parts = 1,
+	                          .now = 1,
+	                          .thread = &none};
+	assert_int_equal(ss_record(e->s, &rr, &r), 0);
 	add_post(e, "p1", "ta", a, 1, &r, 0);
 	e->f.result = SEND_OK;
-	assert_int_equal(outbox_reload(e->f.o), 0);
+	outbox_reload(e->f.o);
 	assert_int_equal(outbox_pending(e->f.o), 2);
 	outbox_run(e->f.o);
 	/* The row for a connector that is not running waits and retries. */
 	assert_int_equal(e->f.nsent, 1);
 	assert_int_equal(outbox_pending(e->f.o), 1);
-	assert_int_equal(store_commit(e->s), 0);
+	assert_int_equal(store_commit_sync(e->s), 0);
 	assert_int_equal(state_count(e, "pending"), 1);
 }
 

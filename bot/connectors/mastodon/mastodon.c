@@ -20,7 +20,6 @@
 
 #include <jansson.h>
 #include <libwebsockets.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -712,16 +711,56 @@ static void timer_in(struct mastodon *ms, uv_timer_t *t, uv_timer_cb cb, int64_t
 	uv_timer_start(t, cb, ms_from_now > 0 ? (uint64_t)ms_from_now : 0, 0);
 }
 
-/* The store's cursor table holds the connector's small maps: key
- * "<name>/<kind>/<id>". */
+/* Where a map read lands (see map_get). */
+struct map_read {
+	char *value; /* copied from the store's answer */
+	int rc;
+	int answered;
+	int abandoned; /* map_get returned without it: free on arrival */
+};
+
+static void map_got(void *arg, int rc, const char *value)
+{
+	struct map_read *r = arg;
+	if (r->abandoned) {
+		free(r);
+		return;
+	}
+	r->answered = 1;
+	r->rc = rc == 0 ? 1 : rc == 1 ? 0 : -1;
+	if (rc == 0)
+		r->value = xstrdup(value);
+}
+
+/*
+ * The store's cursor table holds the connector's small maps: key
+ * "<name>/<kind>/<id>".  1 with the value in out, 0 none, -1 error.  The
+ * callers need the answer before they go on, which a local store (SQLite)
+ * gives at once; a store that would answer later counts as "not known"
+ * here (logged), and the callers fall back as for a missing entry.
+ */
 static int map_get(struct mastodon *ms, const char *kind, const char *id, char *out, size_t n)
 {
 	char key[STORE_MAX_KEY + 200];
 	struct store *s = connector_store(ms->c);
+	struct map_read *r;
 	if (!s || !id || !*id)
 		return 0;
 	snprintf(key, sizeof(key), "%s/%s/%s", ms->c->name, kind, id);
-	return store_cursor_get(s, key, out, n);
+	r = xcalloc(1, sizeof(*r));
+	store_cursor_get(s, key, map_got, r);
+	if (!r->answered) {
+		log_warn("mastodon: status map read did not complete at once", "connector=%s kind=%s",
+		         ms->c->name, kind);
+		r->abandoned = 1; /* the callback frees it */
+		return 0;
+	}
+	int rc = r->rc;
+	if (rc == 1)
+		snprintf(out, n, "%s", r->value);
+	free(r->value);
+	free(r);
+	return rc;
 }
 
 static void map_set(struct mastodon *ms, const char *kind, const char *id, const char *value)
@@ -1910,22 +1949,29 @@ static int idem_ok(const char *s)
  * direct message), abuse and requests for a person; an unmatched question
  * stays where it was asked.  When in doubt (a store error), yes.
  */
-static int ticket_offline(struct mastodon *ms, int64_t ticket)
+static int ticket_offline(const struct store_thread *t)
 {
-	sqlite3_stmt *st = NULL;
-	int offline = 1;
-	if (sqlite3_prepare_v2(store_db(connector_store(ms->c)), "SELECT reason FROM tickets WHERE id = ?1",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		sqlite3_finalize(st);
-		return 1;
+	return strcmp(t->ticket_reason, "unmatched") != 0;
+}
+
+struct thread_read {
+	struct store_thread t;
+	int rc;
+	int answered;
+	int abandoned;
+};
+
+static void thread_got(void *arg, int rc, const struct store_thread *t)
+{
+	struct thread_read *r = arg;
+	if (r->abandoned) {
+		free(r);
+		return;
 	}
-	sqlite3_bind_int64(st, 1, ticket);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const unsigned char *reason = sqlite3_column_text(st, 0);
-		offline = !reason || strcmp((const char *)reason, "unmatched") != 0;
-	}
-	sqlite3_finalize(st);
-	return offline;
+	r->answered = 1;
+	r->rc = rc;
+	if (rc == 0)
+		r->t = *t;
 }
 
 /*
@@ -1938,12 +1984,21 @@ static int ticket_offline(struct mastodon *ms, int64_t ticket)
  */
 static int public_reply_done(struct mastodon *ms, const struct outmsg *m, int *offline, int64_t *ticket)
 {
-	struct store_thread t;
+	struct thread_read *r = xcalloc(1, sizeof(*r));
 	char mark[MAP_MAX];
 	*offline = 0;
 	*ticket = 0;
-	if (store_thread_get(connector_store(ms->c), PLATFORM, m->thread_key, &t) < 0 || !t.ticket_id ||
-	    t.owner == THREAD_BOT || !ticket_offline(ms, t.ticket_id))
+	/* As map_get: the answer is needed now; a later one counts as an
+	 * error here (the reply then stays where the post was). */
+	store_thread_get(connector_store(ms->c), PLATFORM, m->thread_key, thread_got, r);
+	if (!r->answered) {
+		r->abandoned = 1; /* the callback frees it */
+		return 0;
+	}
+	struct store_thread t = r->t;
+	int rc = r->rc;
+	free(r);
+	if (rc < 0 || !t.ticket_id || t.owner == THREAD_BOT || !ticket_offline(&t))
 		return 0;
 	*offline = 1;
 	*ticket = t.ticket_id;
@@ -2081,6 +2136,26 @@ static void ms_destroy(struct connector *c)
 	c->priv = NULL;
 }
 
+/* The stored catch-up cursor is known (now or later): begin. */
+static void cursor_read(void *arg, int rc, const char *value)
+{
+	struct mastodon *ms = arg;
+	struct connector *c = ms->c;
+	if (rc == 0)
+		snprintf(ms->cursor, sizeof(ms->cursor), "%s", value);
+	if (rc == 0 && !mastodon_id_ok(ms->cursor)) {
+		log_warn("mastodon: stored cursor is not an id: starting from the newest mention",
+		         "connector=%s", c->name);
+		ms->cursor[0] = '\0';
+	}
+	if (rc < 0)
+		log_warn("mastodon: stored cursor could not be read: starting from the newest mention",
+		         "connector=%s", c->name);
+	log_info("mastodon: starting", "connector=%s instance=%s cursor=%s", c->name, ms->api,
+	         ms->cursor[0] ? ms->cursor : "-");
+	boot_begin(ms);
+}
+
 static int ms_start(struct connector *c)
 {
 	const struct mastodon_conf *cc = c->conf ? c->conf->settings : NULL;
@@ -2137,15 +2212,8 @@ static int ms_start(struct connector *c)
 		return -1;
 	}
 
-	if (connector_cursor_get(c, ms->cursor, sizeof(ms->cursor)) == 1 && !mastodon_id_ok(ms->cursor)) {
-		log_warn("mastodon: stored cursor is not an id: starting from the newest mention",
-		         "connector=%s", c->name);
-		ms->cursor[0] = '\0';
-	}
 	connector_set_health(c, HEALTH_STARTING, "connecting");
-	log_info("mastodon: starting", "connector=%s instance=%s cursor=%s", c->name, ms->api,
-	         ms->cursor[0] ? ms->cursor : "-");
-	boot_begin(ms);
+	connector_cursor_get(c, cursor_read, ms);
 	return 0;
 }
 

@@ -45,7 +45,8 @@ struct wc_conn {
 	char thread_key[40];
 	double tokens; /* messages this connection may still send now */
 	uint64_t last_ms;
-	int refs; /* posts waiting for their post_done */
+	int refs;  /* posts waiting for their post_done, a welcome waiting for the store */
+	int ready; /* welcomed: messages are taken */
 	int linked;
 	struct wc_conn *next; /* same thread bucket */
 };
@@ -313,26 +314,73 @@ static int origin_allowed(struct webchat *wc, const char *origin)
 
 /* --- WebSocket callbacks --------------------------------------------------- */
 
-struct history_ctx {
-	json_t *list;
-};
-
-static int history_item(void *arg, const struct store_msg *m)
+/* The welcome frame once the store answered with the conversation so far. */
+static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
 {
-	struct history_ctx *h = arg;
-	json_t *o = message_obj(m->id, m->from, m->agent, m->text, m->ts, m->client_id);
-	json_object_del(o, "type");
-	json_array_append_new(h->list, o);
-	return 0;
+	struct wc_conn *k = arg;
+	struct webchat *wc = k->wc;
+	json_t *list = json_array();
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		json_t *o = message_obj(v[i].id, v[i].from, v[i].agent, v[i].text, v[i].ts, v[i].client_id);
+		json_object_del(o, "type");
+		json_array_append_new(list, o);
+	}
+	if (k->ws) {
+		const char *business = connector_config(wc->c)->business_name;
+		json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "type", "welcome", "visitor", k->token, "open",
+		                      connector_business_open(wc->c), "history", list);
+		if (business)
+			json_object_set_new(o, "business", json_string(business));
+		k->ready = 1;
+		send_obj(k->ws, o);
+	} else {
+		json_decref(list);
+	}
+	conn_unref(k);
+}
+
+/* The store said whether the visitor's token is known (rc 0, thread_key)
+ * or not: resume that conversation, or start a new one. */
+static void visitor_found(void *arg, int rc, const char *thread_key)
+{
+	struct wc_conn *k = arg;
+	struct webchat *wc = k->wc;
+	struct store *s = connector_store(wc->c);
+	int resumed = rc == 0 && thread_key && strlen(thread_key) < sizeof(k->thread_key);
+
+	if (!k->ws) {
+		conn_unref(k);
+		return;
+	}
+	if (rc < 0) {
+		server_ws_close(k->ws, 1011, "the conversation store is not available");
+		conn_unref(k);
+		return;
+	}
+	if (resumed) {
+		snprintf(k->thread_key, sizeof(k->thread_key), "%s", thread_key);
+	} else {
+		char key[24];
+		random_token(k->token, sizeof(k->token), TOKEN_BYTES);
+		random_token(key, sizeof(key), 12);
+		snprintf(k->thread_key, sizeof(k->thread_key), "v-%s", key);
+		if (store_visitor_add(s, k->token, k->thread_key, connector_now(wc->c)) < 0) {
+			server_ws_close(k->ws, 1011, "the conversation could not be started");
+			conn_unref(k);
+			return;
+		}
+	}
+	link_conn(wc, k);
+	if (resumed)
+		store_history(s, "webchat", k->thread_key, WEBCHAT_HISTORY, history_read, k);
+	else
+		history_read(k, 0, NULL, 0);
 }
 
 static int ws_open(struct server_ws *ws, const struct server_ws_info *info, void *arg)
 {
 	struct webchat *wc = arg;
-	struct store *s = connector_store(wc->c);
-	time_t now = connector_now(wc->c);
 	char token[40] = "";
-	int resumed = 0;
 
 	if (wc->stopping)
 		return 503;
@@ -354,42 +402,20 @@ static int ws_open(struct server_ws *ws, const struct server_ws_info *info, void
 	k->wc = wc;
 	k->ws = ws;
 	k->addr = a;
-	if (server_ws_arg(ws, "visitor", token, sizeof(token)) == 0 && token_ok(token, strlen(token))) {
-		int rc = store_visitor_find(s, token, now, k->thread_key, sizeof(k->thread_key));
-		if (rc < 0) {
-			free(k);
-			return 503;
-		}
-		resumed = rc == 1;
-	}
-	if (resumed) {
-		snprintf(k->token, sizeof(k->token), "%s", token);
-	} else {
-		char key[24];
-		random_token(k->token, sizeof(k->token), TOKEN_BYTES);
-		random_token(key, sizeof(key), 12);
-		snprintf(k->thread_key, sizeof(k->thread_key), "v-%s", key);
-		if (store_visitor_add(s, k->token, k->thread_key, now) < 0) {
-			free(k);
-			return 503;
-		}
-	}
 	a->conns++;
 	wc->nconns++;
 	metric_set(wc->m_conns, (double)wc->nconns);
-	link_conn(wc, k);
 	server_ws_set_data(ws, k);
-
-	struct history_ctx h = {.list = json_array()};
-	if (resumed)
-		store_history(s, "webchat", k->thread_key, WEBCHAT_HISTORY, history_item, &h);
-	const char *business = connector_config(wc->c)->business_name;
-	json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "type", "welcome", "visitor", k->token, "open",
-	                      connector_business_open(wc->c), "history", h.list);
-	if (business)
-		json_object_set_new(o, "business", json_string(business));
-	send_obj(ws, o);
-	log_debug("web chat connected", "peer=%s resumed=%d", info->peer, resumed);
+	log_debug("web chat connected", "peer=%s", info->peer);
+	/* The welcome follows once the store answered (now or later); the
+	 * connection holds a reference until then. */
+	k->refs++;
+	if (server_ws_arg(ws, "visitor", token, sizeof(token)) == 0 && token_ok(token, strlen(token))) {
+		snprintf(k->token, sizeof(k->token), "%s", token);
+		store_visitor_find(connector_store(wc->c), token, connector_now(wc->c), visitor_found, k);
+	} else {
+		visitor_found(k, 1, NULL);
+	}
 	return 0;
 }
 
@@ -546,7 +572,9 @@ static void ws_text(struct server_ws *ws, const char *text, size_t len, void *ar
 		return;
 	}
 	const char *type = json_string_value(json_object_get(msg, "type"));
-	if (type && strcmp(type, "message") == 0) {
+	if (!k->ready && type && (!strcmp(type, "message") || !strcmp(type, "email"))) {
+		send_error(ws, "the conversation is still opening: send again after the welcome", NULL);
+	} else if (type && strcmp(type, "message") == 0) {
 		on_message(k, msg);
 	} else if (type && strcmp(type, "email") == 0) {
 		on_email(k, msg);

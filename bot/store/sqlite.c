@@ -1,0 +1,2163 @@
+/*
+ * store/sqlite.c - the SQLite backend of the store (store.h): one WAL file,
+ * one write transaction per group, the group's durability sync off the loop.
+ *
+ * Groups: the first write opens BEGIN IMMEDIATE; store_commit() commits it.
+ * There is no per-write savepoint: inputs are checked before anything is
+ * written, and a write that still fails (disk full, I/O error) fails its
+ * group, which is rolled back as a whole and reported -1 by the commit.
+ *
+ * Durability: synchronous=FULL in the configuration is kept without a
+ * fsync on the loop thread: the connection runs with synchronous=NORMAL
+ * (a commit only writes the WAL) and every committed group waits for an
+ * fdatasync of the WAL, run on a libuv worker, before its callback says 0.
+ * One sync covers every group committed while the previous one ran.
+ * Without a loop (command-line tools) synchronous=FULL is used as it is.
+ * The WAL is never checkpointed by the writer (wal_autocheckpoint=0): a
+ * worker checkpoints on its own connection once the WAL is large, or now
+ * and then while it holds anything.
+ *
+ * Asynchronous operations complete before they return (SQLite is a local
+ * library); their results are built from the statement and handed to the
+ * callback, then released.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "store/sqlite.h"
+#include "util.h"
+
+#define CHECKPOINT_PAGES   1000  /* WAL frames (about 4 MB) that trigger a checkpoint */
+#define CHECKPOINT_IDLE_MS 30000 /* checkpoint a non-empty WAL at least this often */
+#define MAINTAIN_MS        1000
+
+/* Schema version 1.  Times are epoch seconds unless a column says ms. */
+/* clang-format off */
+static const char schema_v1[] =
+	"CREATE TABLE threads ("
+	" id INTEGER PRIMARY KEY,"
+	" platform TEXT NOT NULL,"
+	" thread_key TEXT NOT NULL,"
+	" connector TEXT NOT NULL,"
+	" is_private INTEGER NOT NULL DEFAULT 0,"
+	" author TEXT,"
+	" owner TEXT NOT NULL DEFAULT 'bot'"
+	"  CHECK (owner = 'bot' OR owner = 'waiting' OR owner = 'claimed'),"
+	" ticket_id INTEGER,"
+	" claim_seq INTEGER NOT NULL DEFAULT 0,"
+	" last_ack INTEGER NOT NULL DEFAULT 0,"
+	" last_waiting_notice INTEGER NOT NULL DEFAULT 0,"
+	" last_post_id TEXT,"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" UNIQUE (platform, thread_key));"
+	"CREATE TABLE messages ("
+	" id INTEGER PRIMARY KEY,"
+	" thread_id INTEGER NOT NULL REFERENCES threads(id),"
+	" sender TEXT NOT NULL CHECK (sender = 'customer' OR sender = 'bot' OR sender = 'agent'),"
+	" agent TEXT,"
+	" text TEXT NOT NULL,"
+	" ts INTEGER NOT NULL,"
+	" client_id TEXT,"
+	" state TEXT NOT NULL DEFAULT 'sent'"
+	"  CHECK (state = 'pending' OR state = 'sent' OR state = 'failed' OR state = 'cancelled'));"
+	"CREATE INDEX messages_thread ON messages (thread_id, id);"
+	"CREATE TABLE posts ("
+	" id INTEGER PRIMARY KEY,"
+	" platform TEXT NOT NULL,"
+	" post_id TEXT NOT NULL,"
+	" connector TEXT NOT NULL,"
+	" thread_id INTEGER NOT NULL REFERENCES threads(id),"
+	" message_id INTEGER REFERENCES messages(id),"
+	" author_id TEXT,"
+	" author_handle TEXT,"
+	" author_name TEXT,"
+	" text TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" received INTEGER NOT NULL,"
+	" action TEXT NOT NULL,"
+	" rule TEXT,"
+	" decision TEXT NOT NULL,"
+	" UNIQUE (platform, post_id));"
+	"CREATE TABLE tickets ("
+	" id INTEGER PRIMARY KEY,"
+	" thread_id INTEGER NOT NULL REFERENCES threads(id),"
+	" status TEXT NOT NULL CHECK (status = 'waiting' OR status = 'claimed' OR status = 'resolved'),"
+	" priority TEXT NOT NULL,"
+	" reason TEXT,"
+	" platform TEXT NOT NULL,"
+	" author TEXT,"
+	" due INTEGER,"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" assignee TEXT,"
+	" first_response INTEGER,"
+	" resolved INTEGER);"
+	"CREATE INDEX tickets_status ON tickets (status, due);"
+	"CREATE TABLE ticket_events ("
+	" id INTEGER PRIMARY KEY,"
+	" ticket_id INTEGER NOT NULL REFERENCES tickets(id),"
+	" ts INTEGER NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" actor TEXT,"
+	" message_id INTEGER,"
+	" detail TEXT);"
+	"CREATE INDEX ticket_events_ticket ON ticket_events (ticket_id, id);"
+	"CREATE TABLE outbox ("
+	" id INTEGER PRIMARY KEY,"
+	" connector TEXT NOT NULL,"
+	" thread_id INTEGER REFERENCES threads(id),"
+	" thread_key TEXT NOT NULL,"
+	" reply_to TEXT,"
+	" private INTEGER NOT NULL DEFAULT 0,"
+	" text TEXT NOT NULL,"
+	" idem_key TEXT NOT NULL,"
+	" kind TEXT NOT NULL CHECK (kind = 'reply' OR kind = 'notify'),"
+	" sender TEXT NOT NULL DEFAULT 'bot' CHECK (sender = 'bot' OR sender = 'agent'),"
+	" agent TEXT,"
+	" message_id INTEGER,"
+	" guard INTEGER," /* thread claim_seq when a bot reply was decided */
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" not_before INTEGER NOT NULL DEFAULT 0," /* epoch ms */
+	" state TEXT NOT NULL DEFAULT 'pending'"
+	"  CHECK (state = 'pending' OR state = 'sent' OR state = 'failed' OR state = 'cancelled'),"
+	" created INTEGER NOT NULL,"
+	" sent INTEGER,"
+	" last_error TEXT);"
+	"CREATE INDEX outbox_pending ON outbox (id) WHERE state = 'pending';"
+	"CREATE UNIQUE INDEX outbox_notify_key ON outbox (idem_key) WHERE kind = 'notify';"
+	"CREATE TABLE cursors ("
+	" connector TEXT PRIMARY KEY,"
+	" value TEXT NOT NULL,"
+	" updated INTEGER NOT NULL);"
+	"CREATE TABLE visitors ("
+	" token TEXT PRIMARY KEY,"
+	" thread_key TEXT NOT NULL UNIQUE,"
+	" created INTEGER NOT NULL,"
+	" last_seen INTEGER NOT NULL,"
+	" email TEXT);";
+
+/* clang-format on */
+
+/* Migrations: migrations[v] takes the schema from version v to v + 1. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
+
+enum q {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_DATA_VERSION,
+	Q_LOOKUP,
+	Q_THREAD_GET,
+	Q_THREAD_INSERT,
+	Q_THREAD_UPDATE,
+	Q_THREAD_TICKET,
+	Q_MSG_INSERT,
+	Q_POST_INSERT,
+	Q_OUT_INSERT,
+	Q_TICKET_INSERT,
+	Q_TICKET_TOUCH,
+	Q_EVENT_INSERT,
+	Q_HISTORY,
+	Q_OUT_PENDING,
+	Q_OUT_GUARD,
+	Q_OUT_SENT,
+	Q_OUT_RETRY,
+	Q_OUT_FINAL,
+	Q_MSG_STATE,
+	Q_MSG_SENT,
+	Q_OUT_COUNTS,
+	Q_NOTIFY_FIND,
+	Q_NOTIFY_INSERT,
+	Q_TICKET_GET,
+	Q_EVENT_FIND,
+	Q_TICKET_SET,
+	Q_THREAD_OWNER,
+	Q_THREAD_RESOLVED,
+	Q_THREAD_BY_ID,
+	Q_TICKET_FIRST_RESPONSE,
+	Q_TICKET_MESSAGES,
+	Q_TICKET_EXISTS,
+	Q_TICKET_EVENTS,
+	Q_QUEUE_VERSION,
+	Q_CURSOR_GET,
+	Q_CURSOR_SET,
+	Q_VISITOR_FIND,
+	Q_VISITOR_SEEN,
+	Q_VISITOR_ADD,
+	Q_VISITOR_EMAIL,
+	Q_COUNT
+};
+
+/* The outbox columns every row read selects, in struct store_out order. */
+#define OUT_COLUMNS                                                                                          \
+	"o.id, CASE WHEN o.kind = 'reply' THEN COALESCE(o.thread_id, 0) ELSE 0 END,"                         \
+	" COALESCE(o.message_id, 0), o.kind, o.connector, o.thread_key, o.reply_to, o.text, o.idem_key,"     \
+	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
+	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END"
+
+/* clang-format off */
+static const char *const sql[Q_COUNT] = {
+	[Q_BEGIN] = "BEGIN IMMEDIATE",
+	[Q_COMMIT] = "COMMIT",
+	[Q_ROLLBACK] = "ROLLBACK",
+	[Q_DATA_VERSION] = "PRAGMA data_version",
+	/* The duplicate check and the thread state in one statement: every
+	 * join is an index lookup from a one-row source. */
+	[Q_LOOKUP] = "SELECT COALESCE(t.id, 0), t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0),"
+		     " COALESCE(k.assignee, ''), COALESCE(t.last_ack, 0), COALESCE(t.last_waiting_notice, 0),"
+		     " COALESCE(t.claim_seq, 0), COALESCE(k.reason, ''),"
+		     " p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
+		     " FROM (SELECT 1) x"
+		     " LEFT JOIN threads t ON t.platform = ?1 AND t.thread_key = ?2"
+		     " LEFT JOIN tickets k ON k.id = t.ticket_id"
+		     " LEFT JOIN posts p ON p.platform = ?1 AND p.post_id = ?3"
+		     " LEFT JOIN messages m ON m.id = p.message_id",
+	[Q_THREAD_GET] = "SELECT t.id, t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0), COALESCE(k.assignee, ''),"
+			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, '')"
+			 " FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
+			 " WHERE t.platform = ?1 AND t.thread_key = ?2",
+	[Q_THREAD_INSERT] = "INSERT INTO threads (platform, thread_key, connector, is_private, author, last_ack,"
+			    " last_waiting_notice, last_post_id, created, updated)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+	[Q_THREAD_UPDATE] = "UPDATE threads SET owner = ?2, ticket_id = ?3, last_ack = ?4, last_waiting_notice = ?5,"
+			    " last_post_id = ?6, updated = ?7 WHERE id = ?1",
+	[Q_THREAD_TICKET] = "UPDATE threads SET owner = 'waiting', ticket_id = ?2 WHERE id = ?1",
+	[Q_MSG_INSERT] = "INSERT INTO messages (thread_id, sender, agent, text, ts, client_id, state)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[Q_POST_INSERT] = "INSERT INTO posts (platform, post_id, connector, thread_id, message_id, author_id,"
+			  " author_handle, author_name, text, created, received, action, rule, decision)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+	[Q_OUT_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, reply_to, private, text, idem_key, kind,"
+			 " sender, agent, message_id, guard, created)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12)",
+	[Q_TICKET_INSERT] = "INSERT INTO tickets (thread_id, status, priority, reason, platform, author, due, created,"
+			    " updated) VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+	[Q_TICKET_TOUCH] = "UPDATE tickets SET updated = ?2 WHERE id = ?1",
+	[Q_EVENT_INSERT] = "INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)"
+			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_HISTORY] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state FROM messages m"
+		      " WHERE m.thread_id = (SELECT id FROM threads WHERE platform = ?1 AND thread_key = ?2)"
+		      " AND m.state = 'sent' ORDER BY m.id DESC LIMIT ?3) ORDER BY id",
+	[Q_OUT_PENDING] = "SELECT " OUT_COLUMNS " FROM outbox o WHERE o.state = 'pending' ORDER BY o.id",
+	[Q_OUT_GUARD] = "SELECT t.owner = 'claimed' AND t.claim_seq <> ?2 FROM threads t WHERE t.id = ?1",
+	[Q_OUT_SENT] = "UPDATE outbox SET state = 'sent', sent = ?2, attempts = attempts + 1"
+		       " WHERE id = ?1 AND state = 'pending'",
+	[Q_OUT_RETRY] = "UPDATE outbox SET attempts = ?2, not_before = ?3, last_error = ?4"
+			" WHERE id = ?1 AND state = 'pending'",
+	[Q_OUT_FINAL] = "UPDATE outbox SET state = ?2, attempts = MAX(attempts, ?3), last_error = ?4"
+			" WHERE id = ?1 AND state = 'pending'",
+	[Q_MSG_STATE] = "UPDATE messages SET state = ?2 WHERE id = (SELECT message_id FROM outbox WHERE id = ?1)",
+	[Q_MSG_SENT] = "UPDATE messages SET state = 'sent'"
+		       " WHERE id = (SELECT message_id FROM outbox WHERE id = ?1 AND state = 'pending')",
+	[Q_OUT_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
+	[Q_NOTIFY_FIND] = "SELECT " OUT_COLUMNS " FROM outbox o WHERE o.kind = 'notify' AND o.idem_key = ?1",
+	[Q_NOTIFY_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, private, text, idem_key, kind, sender,"
+			    " not_before, created) VALUES (?1, NULL, '', 1, ?2, ?3, 'notify', 'bot', ?4, ?5)",
+	[Q_TICKET_GET] = "SELECT status, thread_id, COALESCE(assignee, '') FROM tickets WHERE id = ?1",
+	[Q_EVENT_FIND] = "SELECT count(*) FROM ticket_events WHERE ticket_id = ?1 AND kind = ?2",
+	[Q_TICKET_SET] = "UPDATE tickets SET status = ?2, assignee = ?3, updated = ?4,"
+			 " resolved = CASE WHEN ?2 = 'resolved' THEN ?4 ELSE resolved END WHERE id = ?1",
+	[Q_THREAD_OWNER] = "UPDATE threads SET owner = ?2, claim_seq = claim_seq + ?3, updated = ?4"
+			   " WHERE id = ?1 AND ticket_id = ?5",
+	[Q_THREAD_RESOLVED] = "UPDATE threads SET owner = 'bot', ticket_id = NULL, last_ack = 0,"
+			      " last_waiting_notice = 0, updated = ?2 WHERE id = ?1 AND ticket_id = ?3",
+	[Q_THREAD_BY_ID] = "SELECT connector, thread_key, last_post_id, is_private FROM threads WHERE id = ?1",
+	[Q_TICKET_FIRST_RESPONSE] = "UPDATE tickets SET first_response = COALESCE(first_response, ?2), updated = ?2"
+				    " WHERE id = ?1",
+	[Q_TICKET_MESSAGES] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state"
+			      " FROM messages m JOIN tickets k ON k.thread_id = m.thread_id"
+			      " WHERE k.id = ?1 AND m.state IN ('sent', 'pending', 'failed')"
+			      " AND (k.resolved IS NULL OR m.ts <= k.resolved)"
+			      " ORDER BY m.id DESC LIMIT ?2) ORDER BY id",
+	[Q_TICKET_EXISTS] = "SELECT 1 FROM tickets WHERE id = ?1",
+	[Q_TICKET_EVENTS] = "SELECT kind, actor, ts, COALESCE(message_id, 0), detail FROM"
+			    " (SELECT * FROM ticket_events WHERE ticket_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+	[Q_QUEUE_VERSION] = "SELECT (SELECT max(id) FROM ticket_events), (SELECT max(id) FROM messages),"
+			    " (SELECT max(id) FROM outbox), (SELECT count(*) FROM outbox WHERE state = 'pending'),"
+			    " (SELECT count(*) FROM tickets WHERE status IN ('waiting','claimed') AND due < ?1)",
+	[Q_CURSOR_GET] = "SELECT value FROM cursors WHERE connector = ?1",
+	[Q_CURSOR_SET] = "INSERT INTO cursors (connector, value, updated) VALUES (?1, ?2, ?3)"
+			 " ON CONFLICT (connector) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+	[Q_VISITOR_FIND] = "SELECT thread_key, last_seen FROM visitors WHERE token = ?1",
+	[Q_VISITOR_SEEN] = "UPDATE visitors SET last_seen = ?2 WHERE token = ?1",
+	[Q_VISITOR_ADD] = "INSERT INTO visitors (token, thread_key, created, last_seen) VALUES (?1, ?2, ?3, ?3)",
+	[Q_VISITOR_EMAIL] = "UPDATE visitors SET email = ?2 WHERE token = ?1",
+};
+/* clang-format on */
+
+/* A committed group waiting to be reported. */
+struct waiter {
+	store_done_fn done;
+	void *arg;
+	int rc;
+};
+
+struct waiters {
+	struct waiter *v;
+	size_t n, cap;
+};
+
+struct store {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *st[Q_COUNT];
+	int64_t data_version;
+	int wal_pages;
+	int tx_open;  /* a group transaction is open */
+	int tx_lost;  /* SQLite rolled it back on its own (disk full, I/O error) */
+	int tx_fail;  /* a write of the group failed: the commit reports -1 */
+	int deferred; /* commits do not sync; a worker fdatasyncs the WAL */
+
+	uv_loop_t *loop;
+	int stopped;
+	/* Groups committed and not yet reported: `waiting` for the next sync,
+	 * `syncing` covered by the one running on a worker. */
+	struct waiters waiting, syncing;
+	uv_work_t sync_work;
+	int sync_running;
+	int sync_err;        /* written by the worker, read after it */
+	int dir_synced_work; /* the WAL's directory entry is on disk (worker's flag) */
+	int dir_synced_loop; /* (the loop thread's flag) */
+	uint64_t sync_start_ns;
+	uv_work_t ckpt_work;
+	int ckpt_running;
+	uint64_t ckpt_last_ms;
+	uv_timer_t maintain;
+	int timer_open;
+
+	void (*timing)(void *arg, enum store_timing t, double seconds);
+	void *timing_arg;
+
+	/* The rows of the last store_record_post / store_agent_reply, handed to
+	 * its callback (borrowed strings). */
+	struct store_out rows[STORE_MAX_PARTS];
+	char idem[STORE_MAX_PARTS][24];
+};
+
+/* Log a SQLite failure: what we were doing and SQLite's own message. */
+static void db_error(struct store *s, const char *op)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	log_quote(&b, sqlite3_errmsg(s->db));
+	log_error("store error", "op=%s code=%d err=%s", op, sqlite3_extended_errcode(s->db), b.p);
+	buf_free(&b);
+}
+
+/*
+ * The statement for q, prepared on first use and kept (persistent), reset
+ * and without bindings.  NULL after logging if it does not prepare.
+ */
+static sqlite3_stmt *q(struct store *s, enum q id)
+{
+	sqlite3_stmt *st = s->st[id];
+	if (st) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		return st;
+	}
+	if (sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL) !=
+	    SQLITE_OK) {
+		db_error(s, "prepare");
+		s->st[id] = NULL;
+		return NULL;
+	}
+	return s->st[id];
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_id(sqlite3_stmt *st, int i, int64_t v)
+{
+	if (v > 0)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static void copy_col(sqlite3_stmt *st, int i, char *out, size_t n)
+{
+	const char *v = col(st, i);
+	snprintf(out, n, "%s", v ? v : "");
+}
+
+static char *dup_col(sqlite3_stmt *st, int i)
+{
+	const char *v = col(st, i);
+	return v ? xstrdup(v) : NULL;
+}
+
+/* Step a statement that returns no rows; reset it either way.  0 or -1. */
+static int run(struct store *s, sqlite3_stmt *st, const char *op)
+{
+	if (!st)
+		return -1;
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		db_error(s, op);
+		return -1;
+	}
+	return 0;
+}
+
+/* run(), returning the new row id in *id. */
+static int insert(struct store *s, sqlite3_stmt *st, const char *op, int64_t *id)
+{
+	if (run(s, st, op) < 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(s->db);
+	return 0;
+}
+
+static int exec(struct store *s, const char *text, const char *op)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(s->db, text, NULL, NULL, &msg) != SQLITE_OK) {
+		struct buf b;
+		buf_init(&b, 0);
+		log_quote(&b, msg ? msg : "?");
+		log_error("store error", "op=%s err=%s", op, b.p);
+		buf_free(&b);
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* A PRAGMA that returns one integer; -1 on error. */
+static int64_t pragma_int(struct store *s, const char *text)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(s->db, text, -1, &st, NULL) != SQLITE_OK) {
+		db_error(s, "pragma");
+		return -1;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		db_error(s, "pragma");
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *s = arg;
+	(void)db;
+	(void)name;
+	s->wal_pages = pages;
+	return SQLITE_OK;
+}
+
+/* Bring the schema to STORE_SCHEMA_VERSION in one transaction. */
+static int migrate(struct store *s, char *err, size_t errn)
+{
+	if (exec(s, "BEGIN IMMEDIATE", "migrate") < 0) {
+		snprintf(err, errn, "cannot lock the store: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	int64_t v = pragma_int(s, "PRAGMA user_version");
+	if (v < 0 || v > STORE_SCHEMA_VERSION) {
+		exec(s, "ROLLBACK", "migrate");
+		if (v < 0)
+			snprintf(err, errn, "cannot read the schema version: %s", sqlite3_errmsg(s->db));
+		else
+			snprintf(err, errn,
+			         "schema version %lld is newer than this frontdesk understands (%d)",
+			         (long long)v, STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	for (int64_t i = v; i < STORE_SCHEMA_VERSION; i++) {
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld", (long long)(i + 1));
+		if (exec(s, migrations[i], "migrate") < 0 || exec(s, pragma, "migrate") < 0) {
+			snprintf(err, errn, "migration to schema %lld failed: %s", (long long)(i + 1),
+			         sqlite3_errmsg(s->db));
+			exec(s, "ROLLBACK", "migrate");
+			return -1;
+		}
+		log_info("store migrated", "schema=%lld", (long long)(i + 1));
+	}
+	if (exec(s, "COMMIT", "migrate") < 0) {
+		snprintf(err, errn, "cannot commit the schema: %s", sqlite3_errmsg(s->db));
+		exec(s, "ROLLBACK", "migrate");
+		return -1;
+	}
+	return 0;
+}
+
+/* The file holds customer conversations: create it readable by its owner
+ * only (SQLite gives the -wal and -shm files the same mode). */
+static int create_private(const char *path, char *err, size_t errn)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		if (errno == EEXIST)
+			return 0;
+		snprintf(err, errn, "cannot create %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static void maintain_cb(uv_timer_t *t);
+
+struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
+{
+	struct store *s;
+	char pragma[64];
+	static int configured;
+	const char *path = conf->path;
+
+	/* Memory statistics cost a global mutex on every allocation; nothing
+	 * here reads them.  Only possible before SQLite initialises. */
+	if (!configured) {
+		configured = 1;
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	}
+	if (!path) {
+		snprintf(err, errn, "no store path");
+		return NULL;
+	}
+	if (strcmp(path, ":memory:") != 0 && create_private(path, err, errn) < 0)
+		return NULL;
+	s = xcalloc(1, sizeof(*s));
+	s->path = xstrdup(path);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		snprintf(err, errn, "cannot open %s: %s", path,
+		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		store_close(s);
+		return NULL;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	/* journal_mode answers with the mode in force: anything but "wal"
+	 * (e.g. a read-only directory) is refused. */
+	sqlite3_stmt *st;
+	int wal = 0;
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			const unsigned char *m = sqlite3_column_text(st, 0);
+			wal =
+			    m && (strcmp((const char *)m, "wal") == 0 ||
+			          (strcmp((const char *)m, "memory") == 0 && strcmp(path, ":memory:") == 0));
+		}
+		sqlite3_finalize(st);
+	}
+	if (!wal) {
+		snprintf(err, errn, "cannot use WAL mode on %s: %s", path, sqlite3_errmsg(s->db));
+		store_close(s);
+		return NULL;
+	}
+	/* With a loop, FULL durability comes from the WAL sync on a worker. */
+	s->loop = conf->loop;
+	s->deferred = conf->sync_full && conf->loop;
+	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous = %s",
+	         conf->sync_full && !s->deferred ? "FULL" : "NORMAL");
+	/* A 1 MiB page cache holds the hot end of the tables a bot touches
+	 * (new rows go to the end of every table and index); every megabyte
+	 * counts on the machines frontdesk is made for. */
+	if (exec(s, pragma, "open") < 0 || exec(s, "PRAGMA wal_autocheckpoint = 0", "open") < 0 ||
+	    exec(s, "PRAGMA foreign_keys = ON", "open") < 0 ||
+	    exec(s, "PRAGMA cache_size = -1024", "open") < 0 ||
+	    exec(s, "PRAGMA journal_size_limit = 67108864", "open") < 0) {
+		snprintf(err, errn, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
+		store_close(s);
+		return NULL;
+	}
+	sqlite3_wal_hook(s->db, wal_hook, s);
+	if (migrate(s, err, errn) < 0) {
+		store_close(s);
+		return NULL;
+	}
+	s->data_version = pragma_int(s, "PRAGMA data_version");
+	if (s->loop) {
+		uv_timer_init(s->loop, &s->maintain);
+		s->maintain.data = s;
+		uv_timer_start(&s->maintain, maintain_cb, MAINTAIN_MS, MAINTAIN_MS);
+		uv_unref((uv_handle_t *)&s->maintain);
+		s->timer_open = 1;
+		s->ckpt_last_ms = time_mono_ms();
+	}
+	return s;
+}
+
+const char *store_where(const struct store *s)
+{
+	return s->path;
+}
+
+void store_on_timing(struct store *s, void (*fn)(void *arg, enum store_timing t, double seconds), void *arg)
+{
+	s->timing = fn;
+	s->timing_arg = arg;
+}
+
+int store_dirty(const struct store *s)
+{
+	return s->tx_open;
+}
+
+size_t store_committing(const struct store *s)
+{
+	return s->waiting.n + s->syncing.n;
+}
+
+/* --- the group ------------------------------------------------------------ */
+
+/*
+ * SQLite may roll a whole transaction back by itself after some errors
+ * (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM).  The group is then gone even
+ * though the caller still thinks it is open: remember that, so the next
+ * store_commit reports the loss instead of acknowledging lost posts.
+ */
+static void check_lost(struct store *s)
+{
+	if (s->tx_open && sqlite3_get_autocommit(s->db) && !s->tx_lost) {
+		s->tx_lost = 1;
+		log_error("store transaction rolled back by SQLite: the group is lost", "path=%s", s->path);
+	}
+}
+
+/* Open the group unless it is open.  0 or -1. */
+static int begin(struct store *s)
+{
+	check_lost(s);
+	if (!sqlite3_get_autocommit(s->db))
+		return 0;
+	/* Lost or not: keep writing transactionally until the commit reports. */
+	if (run(s, q(s, Q_BEGIN), "begin") < 0)
+		return -1;
+	s->tx_open = 1;
+	return 0;
+}
+
+/* A write of the group failed: the group is lost, say so at the commit. */
+static int failed(struct store *s)
+{
+	if (s->tx_open)
+		s->tx_fail = 1;
+	return -1;
+}
+
+void store_rollback(struct store *s)
+{
+	if (!sqlite3_get_autocommit(s->db))
+		run(s, q(s, Q_ROLLBACK), "rollback");
+	s->tx_open = 0;
+	s->tx_lost = 0;
+	s->tx_fail = 0;
+}
+
+/* Commit the open group on this thread.  0 or -1 (rolled back, logged). */
+static int commit_tx(struct store *s)
+{
+	if (!s->tx_open)
+		return 0;
+	check_lost(s);
+	if (s->tx_lost || s->tx_fail) {
+		log_error("store group failed: rolled back", "path=%s", s->path);
+		store_rollback(s);
+		return -1;
+	}
+	uint64_t t0 = time_mono_ns();
+	if (run(s, q(s, Q_COMMIT), "commit") == 0) {
+		s->tx_open = 0;
+		if (s->timing)
+			s->timing(s->timing_arg, STORE_T_COMMIT, (double)(time_mono_ns() - t0) / 1e9);
+		return 0;
+	}
+	/* A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY) or
+	 * already rolled back (I/O error): either way the group is gone. */
+	store_rollback(s);
+	return -1;
+}
+
+/*
+ * fdatasync the WAL of the database at `path`, and its directory the first
+ * time (*dir_synced 0 -> 1), so the WAL file itself survives a power cut.
+ * Touches no connection: safe on a worker thread.  0 or -errno.
+ */
+static int sync_wal(const char *path, int *dir_synced)
+{
+	char wal[PATH_MAX];
+	int rc = 0;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+		return -ENAMETOOLONG;
+	int fd = open(wal, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno; /* no WAL: nothing uncommitted to disk */
+	if (fdatasync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	if (rc == 0 && !*dir_synced) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", path);
+		char *slash = strrchr(dir, '/');
+		if (slash)
+			*(slash == dir ? slash + 1 : slash) = '\0';
+		else
+			snprintf(dir, sizeof(dir), ".");
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd >= 0) {
+			if (fsync(dfd) == 0)
+				*dir_synced = 1;
+			close(dfd);
+		}
+	}
+	return rc;
+}
+
+static void waiters_push(struct waiters *w, store_done_fn done, void *arg, int rc)
+{
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
+	}
+	w->v[w->n++] = (struct waiter){done, arg, rc};
+}
+
+/* Report every group of w (sync outcome `rc`), in order; w is emptied
+ * first, so a callback may commit again. */
+static void waiters_fire(struct waiters *w, int rc)
+{
+	size_t n = w->n;
+	struct waiter *v = n ? xmalloc(n * sizeof(*v)) : NULL;
+	if (n)
+		memcpy(v, w->v, n * sizeof(*v));
+	w->n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].done)
+			v[i].done(v[i].arg, v[i].rc < 0 ? -1 : rc);
+	free(v);
+}
+
+static void sync_work_cb(uv_work_t *w)
+{
+	struct store *s = w->data;
+	s->sync_err = sync_wal(s->path, &s->dir_synced_work);
+}
+
+static void sync_start(struct store *s);
+
+static void sync_after_cb(uv_work_t *w, int status)
+{
+	struct store *s = w->data;
+	s->sync_running = 0;
+	int rc = 0;
+	if (status != 0 || s->sync_err != 0) {
+		log_error("WAL sync failed: the groups it covers are lost", "groups=%zu error=%d",
+		          s->syncing.n, status != 0 ? status : s->sync_err);
+		rc = -1;
+	} else if (s->timing) {
+		s->timing(s->timing_arg, STORE_T_SYNC, (double)(time_mono_ns() - s->sync_start_ns) / 1e9);
+	}
+	waiters_fire(&s->syncing, rc);
+	if (s->waiting.n && !s->sync_running)
+		sync_start(s);
+}
+
+/* Sync everything committed so far on a worker thread (one at a time). */
+static void sync_start(struct store *s)
+{
+	struct waiters t = s->syncing; /* empty: swap to keep both buffers */
+	s->syncing = s->waiting;
+	s->waiting = t;
+	s->sync_work.data = s;
+	s->sync_start_ns = time_mono_ns();
+	if (!s->stopped && uv_queue_work(s->loop, &s->sync_work, sync_work_cb, sync_after_cb) == 0) {
+		s->sync_running = 1;
+		return;
+	}
+	/* No worker: sync here. */
+	int err = sync_wal(s->path, &s->dir_synced_loop);
+	waiters_fire(&s->syncing, err == 0 ? 0 : -1);
+}
+
+/* Sync on this thread now: every group committed so far is then durable. */
+static int sync_now(struct store *s)
+{
+	uint64_t t0 = time_mono_ns();
+	int err = sync_wal(s->path, &s->dir_synced_loop);
+	if (err != 0)
+		log_error("WAL sync failed: the groups it covers are lost", "error=%d", err);
+	else if (s->timing)
+		s->timing(s->timing_arg, STORE_T_SYNC, (double)(time_mono_ns() - t0) / 1e9);
+	waiters_fire(&s->syncing, err == 0 ? 0 : -1);
+	waiters_fire(&s->waiting, err == 0 ? 0 : -1);
+	return err == 0 ? 0 : -1;
+}
+
+static void maybe_checkpoint(struct store *s);
+
+void store_commit(struct store *s, store_done_fn done, void *arg)
+{
+	int was_open = s->tx_open;
+	int rc = commit_tx(s);
+	if (s->deferred && (was_open || s->waiting.n || s->syncing.n)) {
+		/* Reported after the sync that covers it (a failed commit too,
+		 * so that groups are reported in order). */
+		waiters_push(&s->waiting, done, arg, rc);
+		if (!s->sync_running)
+			sync_start(s);
+	} else if (done) {
+		done(arg, rc);
+	}
+	maybe_checkpoint(s);
+}
+
+int store_commit_sync(struct store *s)
+{
+	int rc = commit_tx(s);
+	if (s->deferred && sync_now(s) < 0)
+		rc = -1;
+	return rc;
+}
+
+int store_external_change(struct store *s)
+{
+	sqlite3_stmt *st = q(s, Q_DATA_VERSION);
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		db_error(s, "data_version");
+		sqlite3_reset(st);
+		return -1;
+	}
+	int64_t v = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (v == s->data_version)
+		return 0;
+	s->data_version = v;
+	return 1;
+}
+
+/* --- checkpoints --------------------------------------------------------------- */
+
+/*
+ * One passive checkpoint of the file at path on a fresh connection.  Runs on
+ * a worker thread; never blocks writers.  0 or -1 (logged).
+ */
+static int checkpoint(const char *path)
+{
+	sqlite3 *db = NULL;
+	int log_pages = 0, done_pages = 0, rc;
+
+	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	/* A fresh connection only opens the WAL on its first read; before
+	 * that a checkpoint request finds nothing to do. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done_pages);
+	if (rc != SQLITE_OK) {
+		struct buf b;
+		buf_init(&b, 0);
+		log_quote(&b, db ? sqlite3_errmsg(db) : "out of memory");
+		log_warn("checkpoint failed", "err=%s", b.p);
+		buf_free(&b);
+	}
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+static void ckpt_work(uv_work_t *w)
+{
+	struct store *s = w->data;
+	checkpoint(s->path);
+}
+
+static void ckpt_after(uv_work_t *w, int status)
+{
+	struct store *s = w->data;
+	(void)status;
+	s->ckpt_running = 0;
+}
+
+/* Checkpoint on a worker thread once the WAL is large, or now and then
+ * when it holds anything, so readers never walk a long log. */
+static void maybe_checkpoint(struct store *s)
+{
+	uint64_t now = time_mono_ms();
+	if (!s->loop || s->stopped || s->ckpt_running || s->wal_pages <= 0)
+		return;
+	if (s->wal_pages < CHECKPOINT_PAGES && now - s->ckpt_last_ms < CHECKPOINT_IDLE_MS)
+		return;
+	s->ckpt_work.data = s;
+	if (uv_queue_work(s->loop, &s->ckpt_work, ckpt_work, ckpt_after) == 0) {
+		s->ckpt_running = 1;
+		s->ckpt_last_ms = now;
+	}
+}
+
+static void maintain_cb(uv_timer_t *t)
+{
+	maybe_checkpoint(t->data);
+}
+
+void store_stop(struct store *s)
+{
+	if (!s || s->stopped)
+		return;
+	/* Whatever waits for a sync is settled by one here, so nothing is
+	 * reported after the loop's owners closed their handles. */
+	if (s->waiting.n || s->syncing.n)
+		sync_now(s);
+	s->stopped = 1;
+	if (s->timer_open) {
+		uv_close((uv_handle_t *)&s->maintain, NULL);
+		s->timer_open = 0;
+	}
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->db && !sqlite3_get_autocommit(s->db))
+		exec(s, "ROLLBACK", "close");
+	for (int i = 0; i < Q_COUNT; i++)
+		sqlite3_finalize(s->st[i]);
+	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
+		db_error(s, "close");
+	free(s->waiting.v);
+	free(s->syncing.v);
+	free(s->path);
+	free(s);
+}
+
+/* --- posts and threads -------------------------------------------------------- */
+
+static enum thread_owner owner_parse(const char *s)
+{
+	if (s && strcmp(s, "waiting") == 0)
+		return THREAD_WAITING;
+	if (s && strcmp(s, "claimed") == 0)
+		return THREAD_CLAIMED;
+	return THREAD_BOT;
+}
+
+/* The thread columns 0..8 of Q_LOOKUP / Q_THREAD_GET into t. */
+static void thread_read(sqlite3_stmt *st, struct store_thread *t)
+{
+	t->id = sqlite3_column_int64(st, 0);
+	t->owner = owner_parse(col(st, 1));
+	t->ticket_id = sqlite3_column_int64(st, 2);
+	t->ticket_due = (time_t)sqlite3_column_int64(st, 3);
+	copy_col(st, 4, t->assignee, sizeof(t->assignee));
+	t->last_ack = (time_t)sqlite3_column_int64(st, 5);
+	t->last_waiting_notice = (time_t)sqlite3_column_int64(st, 6);
+	t->claim_seq = sqlite3_column_int64(st, 7);
+	copy_col(st, 8, t->ticket_reason, sizeof(t->ticket_reason));
+}
+
+void store_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
+                  store_lookup_fn cb, void *arg)
+{
+	struct store_lookup l;
+	sqlite3_stmt *st = q(s, Q_LOOKUP);
+	memset(&l, 0, sizeof(l));
+	if (!st) {
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, platform);
+	bind_text(st, 2, thread_key);
+	bind_text(st, 3, post_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		thread_read(st, &l.thread);
+		l.duplicate = sqlite3_column_type(st, 9) != SQLITE_NULL;
+		l.message_id = sqlite3_column_int64(st, 10);
+		l.ts = (time_t)sqlite3_column_int64(st, 11);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		db_error(s, "lookup");
+		cb(arg, -1, NULL);
+		return;
+	}
+	cb(arg, 0, &l);
+}
+
+void store_thread_get(struct store *s, const char *platform, const char *thread_key, store_thread_fn cb,
+                      void *arg)
+{
+	struct store_thread t;
+	sqlite3_stmt *st = q(s, Q_THREAD_GET);
+	memset(&t, 0, sizeof(t));
+	if (!st) {
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, platform);
+	bind_text(st, 2, thread_key);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		thread_read(st, &t);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_error(s, "thread_get");
+		cb(arg, -1, NULL);
+		return;
+	}
+	cb(arg, 0, &t);
+}
+
+static int msg_insert(struct store *s, int64_t thread_id, const char *sender, const char *agent,
+                      const char *text, time_t ts, const char *client_id, const char *state, int64_t *id)
+{
+	sqlite3_stmt *st = q(s, Q_MSG_INSERT);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, thread_id);
+	bind_text(st, 2, sender);
+	bind_text(st, 3, agent);
+	bind_text(st, 4, text);
+	sqlite3_bind_int64(st, 5, ts);
+	bind_text(st, 6, client_id && *client_id ? client_id : NULL);
+	bind_text(st, 7, state);
+	return insert(s, st, "message_insert", id);
+}
+
+static int event_insert(struct store *s, int64_t ticket, time_t ts, const char *kind, const char *actor,
+                        int64_t message_id, const char *detail)
+{
+	sqlite3_stmt *st = q(s, Q_EVENT_INSERT);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, ticket);
+	sqlite3_bind_int64(st, 2, ts);
+	bind_text(st, 3, kind);
+	bind_text(st, 4, actor);
+	bind_id(st, 5, message_id);
+	bind_text(st, 6, detail);
+	return run(s, st, "event_insert");
+}
+
+/* Idempotency key of an outbox row: stable, short enough for every
+ * platform (Discord nonces take 25 characters). */
+static void idem_key(char out[24], const char *a, const char *b, uint64_t n)
+{
+	struct buf k;
+	buf_init(&k, 0);
+	buf_printf(&k, "%s%c%s%c%llu", a, 0, b, 0, (unsigned long long)n);
+	snprintf(out, 24, "fd%016llx", (unsigned long long)hash64(k.p, k.len));
+	buf_free(&k);
+}
+
+/* Insert reply row o (kind reply); o->id is set. */
+static int out_insert(struct store *s, struct store_out *o)
+{
+	sqlite3_stmt *st = q(s, Q_OUT_INSERT);
+	if (!st)
+		return -1;
+	bind_text(st, 1, o->connector);
+	bind_id(st, 2, o->thread_id);
+	bind_text(st, 3, o->thread_key);
+	bind_text(st, 4, o->reply_to);
+	sqlite3_bind_int(st, 5, o->is_private);
+	bind_text(st, 6, o->text);
+	bind_text(st, 7, o->idem_key);
+	bind_text(st, 8, o->sender);
+	bind_text(st, 9, o->agent);
+	bind_id(st, 10, o->message_id);
+	if (o->guard >= 0)
+		sqlite3_bind_int64(st, 11, o->guard);
+	else
+		sqlite3_bind_null(st, 11);
+	sqlite3_bind_int64(st, 12, o->created);
+	return insert(s, st, "outbox_insert", &o->id);
+}
+
+static const char *author_of(const struct post *p)
+{
+	if (p->author_handle && *p->author_handle)
+		return p->author_handle;
+	if (p->author_name && *p->author_name)
+		return p->author_name;
+	return p->author_id;
+}
+
+/* The writes of store_record_post, in the open group. */
+static int record(struct store *s, const struct store_record *r, struct store_recorded *out)
+{
+	const struct post *p = r->post;
+	const struct decision *d = r->decision;
+	const struct store_thread *t = r->thread;
+	const char *connector = p->connector ? p->connector : p->platform;
+	const char *last_post = p->reply_to_id ? p->reply_to_id : p->post_id;
+	enum thread_owner owner = t->owner;
+	int64_t ticket = t->ticket_id;
+	time_t last_ack = t->last_ack, last_notice = t->last_waiting_notice;
+	size_t n = r->n_parts < STORE_MAX_PARTS ? r->n_parts : STORE_MAX_PARTS;
+	sqlite3_stmt *st;
+
+	if (n > 0) {
+		/* A reply in a thread a person owns is the "we have your message"
+		 * notice; elsewhere an acknowledgement starts the cooldown. */
+		if (d->append_ticket)
+			last_notice = r->now;
+		else if (d->action == ACTION_ACK || d->action == ACTION_ESCALATE)
+			last_ack = r->now;
+	}
+	out->thread_id = t->id;
+	if (!out->thread_id) {
+		if (!(st = q(s, Q_THREAD_INSERT)))
+			return -1;
+		bind_text(st, 1, p->platform);
+		bind_text(st, 2, p->thread_key);
+		bind_text(st, 3, connector);
+		sqlite3_bind_int(st, 4, !p->is_public);
+		bind_text(st, 5, author_of(p));
+		sqlite3_bind_int64(st, 6, last_ack);
+		sqlite3_bind_int64(st, 7, last_notice);
+		bind_text(st, 8, last_post);
+		sqlite3_bind_int64(st, 9, r->now);
+		if (insert(s, st, "thread_insert", &out->thread_id) < 0)
+			return -1;
+	}
+	if (msg_insert(s, out->thread_id, "customer", NULL, p->text ? p->text : "", r->now, p->client_id,
+	               "sent", &out->message_id) < 0)
+		return -1;
+
+	if (!(st = q(s, Q_POST_INSERT)))
+		return -1;
+	bind_text(st, 1, p->platform);
+	bind_text(st, 2, p->post_id);
+	bind_text(st, 3, connector);
+	sqlite3_bind_int64(st, 4, out->thread_id);
+	sqlite3_bind_int64(st, 5, out->message_id);
+	bind_text(st, 6, p->author_id);
+	bind_text(st, 7, p->author_handle);
+	bind_text(st, 8, p->author_name);
+	bind_text(st, 9, p->text ? p->text : "");
+	sqlite3_bind_int64(st, 10, p->created ? p->created : r->now);
+	sqlite3_bind_int64(st, 11, r->now);
+	bind_text(st, 12, d->ignored ? "ignore" : action_name(d->action));
+	bind_text(st, 13, d->rule);
+	bind_text(st, 14, r->decision_json ? r->decision_json : "{}");
+	if (insert(s, st, "post_insert", &out->post_row) < 0)
+		return -1;
+
+	int ticket_changed = 0;
+	if (d->open_ticket && owner == THREAD_BOT) {
+		enum priority pr = d->priority != PRIO_NONE ? d->priority : PRIO_NORMAL;
+		if (!(st = q(s, Q_TICKET_INSERT)))
+			return -1;
+		sqlite3_bind_int64(st, 1, out->thread_id);
+		bind_text(st, 2, priority_name(pr));
+		bind_text(st, 3, d->reason);
+		bind_text(st, 4, p->platform);
+		bind_text(st, 5, author_of(p));
+		if (d->due)
+			sqlite3_bind_int64(st, 6, d->due);
+		else
+			sqlite3_bind_null(st, 6);
+		sqlite3_bind_int64(st, 7, r->now);
+		if (insert(s, st, "ticket_insert", &ticket) < 0)
+			return -1;
+		if (event_insert(s, ticket, r->now, "opened", NULL, out->message_id, d->reason) < 0)
+			return -1;
+		owner = THREAD_WAITING;
+		out->ticket_id = ticket;
+		ticket_changed = 1;
+	} else if ((d->append_ticket || d->open_ticket) && ticket > 0) {
+		if (event_insert(s, ticket, r->now, "message", NULL, out->message_id, NULL) < 0)
+			return -1;
+		if (!(st = q(s, Q_TICKET_TOUCH)))
+			return -1;
+		sqlite3_bind_int64(st, 1, ticket);
+		sqlite3_bind_int64(st, 2, r->now);
+		if (run(s, st, "ticket_touch") < 0)
+			return -1;
+		out->ticket_id = ticket;
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		struct store_out *o = &s->rows[i];
+		idem_key(s->idem[i], p->platform, p->post_id, i);
+		if (msg_insert(s, out->thread_id, "bot", NULL, r->parts[i], r->now, NULL, "pending",
+		               &out->reply_message[i]) < 0)
+			return -1;
+		*o = (struct store_out){
+		    .thread_id = out->thread_id,
+		    .message_id = out->reply_message[i],
+		    .kind = OUT_REPLY,
+		    .connector = (char *)connector,
+		    .thread_key = (char *)p->thread_key,
+		    .reply_to = (char *)last_post,
+		    .text = (char *)r->parts[i],
+		    .idem_key = s->idem[i],
+		    .sender = "bot",
+		    .is_private = !p->is_public,
+		    .created = r->now,
+		    .guard = t->claim_seq,
+		};
+		if (out_insert(s, o) < 0)
+			return -1;
+		out->n_outbox++;
+	}
+	out->rows = s->rows;
+
+	if (t->id == 0 && !ticket_changed)
+		return 0; /* the new thread was inserted as it is */
+	if (t->id == 0) {
+		if (!(st = q(s, Q_THREAD_TICKET)))
+			return -1;
+		sqlite3_bind_int64(st, 1, out->thread_id);
+		sqlite3_bind_int64(st, 2, ticket);
+		return run(s, st, "thread_ticket");
+	}
+	if (!(st = q(s, Q_THREAD_UPDATE)))
+		return -1;
+	sqlite3_bind_int64(st, 1, out->thread_id);
+	bind_text(st, 2, thread_owner_name(owner));
+	bind_id(st, 3, ticket);
+	sqlite3_bind_int64(st, 4, last_ack);
+	sqlite3_bind_int64(st, 5, last_notice);
+	bind_text(st, 6, last_post);
+	sqlite3_bind_int64(st, 7, r->now);
+	return run(s, st, "thread_update");
+}
+
+void store_record_post(struct store *s, const struct store_record *r, store_recorded_fn cb, void *arg)
+{
+	const struct post *p = r->post;
+	struct store_recorded out;
+
+	memset(&out, 0, sizeof(out));
+	if (!p->platform || !p->post_id || !p->thread_key || !r->thread ||
+	    strlen(p->post_id) > STORE_MAX_KEY || strlen(p->thread_key) > STORE_MAX_KEY ||
+	    (p->client_id && strlen(p->client_id) > STORE_MAX_KEY)) {
+		log_warn("post refused by the store", "platform=%s reason=missing_or_long_key",
+		         p->platform ? p->platform : "?");
+		cb(arg, -1, NULL);
+		return;
+	}
+	if (begin(s) < 0 || record(s, r, &out) < 0) {
+		failed(s);
+		cb(arg, -1, NULL);
+		return;
+	}
+	cb(arg, 0, &out);
+}
+
+/* --- reading messages ------------------------------------------------------------ */
+
+/* Messages read from a statement, with copies of their strings. */
+struct msgs {
+	struct store_msg *v;
+	size_t n, cap;
+};
+
+static void msgs_add(struct msgs *m, sqlite3_stmt *st)
+{
+	if (m->n == m->cap) {
+		m->cap = m->cap ? m->cap * 2 : 32;
+		m->v = xrealloc(m->v, m->cap * sizeof(*m->v));
+	}
+	m->v[m->n++] = (struct store_msg){
+	    .id = sqlite3_column_int64(st, 0),
+	    .from = dup_col(st, 1),
+	    .agent = dup_col(st, 2),
+	    .text = dup_col(st, 3),
+	    .ts = (time_t)sqlite3_column_int64(st, 4),
+	    .client_id = dup_col(st, 5),
+	    .state = dup_col(st, 6),
+	};
+}
+
+static void msgs_free(struct msgs *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free((char *)m->v[i].from);
+		free((char *)m->v[i].agent);
+		free((char *)m->v[i].text);
+		free((char *)m->v[i].client_id);
+		free((char *)m->v[i].state);
+	}
+	free(m->v);
+}
+
+/* Read every row of st (bound) as messages; 0 or -1. */
+static int msgs_read(struct store *s, sqlite3_stmt *st, struct msgs *m, const char *op)
+{
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (col(st, 1) && col(st, 3))
+			msgs_add(m, st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		db_error(s, op);
+		return -1;
+	}
+	return 0;
+}
+
+void store_history(struct store *s, const char *platform, const char *thread_key, size_t limit,
+                   store_msgs_fn cb, void *arg)
+{
+	struct msgs m = {0};
+	sqlite3_stmt *st = q(s, Q_HISTORY);
+	int rc = -1;
+	if (st) {
+		bind_text(st, 1, platform);
+		bind_text(st, 2, thread_key);
+		sqlite3_bind_int64(st, 3, limit ? (int64_t)limit : -1);
+		rc = msgs_read(s, st, &m, "history");
+	}
+	cb(arg, rc, rc == 0 ? m.v : NULL, rc == 0 ? m.n : 0);
+	msgs_free(&m);
+}
+
+/* --- outbox --------------------------------------------------------------------- */
+
+void store_out_copy(struct store_out *dst, const struct store_out *src)
+{
+	*dst = *src;
+	dst->connector = src->connector ? xstrdup(src->connector) : NULL;
+	dst->thread_key = src->thread_key ? xstrdup(src->thread_key) : NULL;
+	dst->reply_to = src->reply_to ? xstrdup(src->reply_to) : NULL;
+	dst->text = src->text ? xstrdup(src->text) : NULL;
+	dst->idem_key = src->idem_key ? xstrdup(src->idem_key) : NULL;
+	dst->sender = src->sender ? xstrdup(src->sender) : NULL;
+	dst->agent = src->agent ? xstrdup(src->agent) : NULL;
+}
+
+void store_out_free(struct store_out *o)
+{
+	free(o->connector);
+	free(o->thread_key);
+	free(o->reply_to);
+	free(o->text);
+	free(o->idem_key);
+	free(o->sender);
+	free(o->agent);
+	memset(o, 0, sizeof(*o));
+}
+
+/* The OUT_COLUMNS of st's row into o (strings copied); 0, or -1 when the
+ * row is incomplete (logged; it is skipped). */
+static int out_read(sqlite3_stmt *st, struct store_out *o)
+{
+	const char *kind = col(st, 3);
+	memset(o, 0, sizeof(*o));
+	o->id = sqlite3_column_int64(st, 0);
+	o->thread_id = sqlite3_column_int64(st, 1);
+	o->message_id = sqlite3_column_int64(st, 2);
+	o->kind = kind && strcmp(kind, "notify") == 0 ? OUT_NOTIFY : OUT_REPLY;
+	o->connector = dup_col(st, 4);
+	o->thread_key = dup_col(st, 5);
+	o->reply_to = dup_col(st, 6);
+	o->text = dup_col(st, 7);
+	o->idem_key = dup_col(st, 8);
+	o->sender = dup_col(st, 9);
+	o->agent = dup_col(st, 10);
+	o->is_private = sqlite3_column_int(st, 11);
+	o->attempts = sqlite3_column_int(st, 12);
+	o->not_before_ms = sqlite3_column_int64(st, 13);
+	o->created = (time_t)sqlite3_column_int64(st, 14);
+	o->guard = sqlite3_column_int64(st, 15);
+	if (!o->connector || !o->thread_key || !o->text || !o->idem_key || !o->sender) {
+		log_error("outbox row is incomplete", "id=%lld", (long long)o->id);
+		store_out_free(o);
+		return -1;
+	}
+	return 0;
+}
+
+void store_outbox_pending(struct store *s, store_rows_fn cb, void *arg)
+{
+	sqlite3_stmt *st = q(s, Q_OUT_PENDING);
+	struct store_out *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_ERROR;
+	if (st) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			if (out_read(st, &v[n]) == 0)
+				n++;
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			db_error(s, "outbox_pending");
+	}
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	for (size_t i = 0; i < n; i++)
+		store_out_free(&v[i]);
+	free(v);
+}
+
+static int msg_state(struct store *s, int64_t outbox_id, const char *state)
+{
+	sqlite3_stmt *st = q(s, Q_MSG_STATE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, outbox_id);
+	bind_text(st, 2, state);
+	return run(s, st, "message_state");
+}
+
+static int outbox_final(struct store *s, int64_t id, const char *state, int attempts, const char *error)
+{
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_OUT_FINAL)))
+		return failed(s);
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, state);
+	sqlite3_bind_int(st, 3, attempts);
+	bind_text(st, 4, error);
+	if (run(s, st, "outbox_final") < 0)
+		return failed(s);
+	if (sqlite3_changes(s->db) > 0 && msg_state(s, id, state) < 0)
+		return failed(s);
+	return 0;
+}
+
+void store_outbox_claim(struct store *s, const struct store_out *o, store_done_fn cb, void *arg)
+{
+	/* Only a bot reply can be withdrawn; everything else is sent as is
+	 * (this process is the only one that sends from a SQLite store). */
+	if (o->kind != OUT_REPLY || o->guard < 0 || !o->thread_id) {
+		cb(arg, 0);
+		return;
+	}
+	sqlite3_stmt *st = q(s, Q_OUT_GUARD);
+	if (!st) {
+		cb(arg, -1);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, o->thread_id);
+	sqlite3_bind_int64(st, 2, o->guard);
+	int rc = sqlite3_step(st), withdrawn = 0;
+	if (rc == SQLITE_ROW)
+		withdrawn = sqlite3_column_int(st, 0);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		db_error(s, "outbox_claim");
+		cb(arg, -1);
+		return;
+	}
+	if (!withdrawn) {
+		cb(arg, 0);
+		return;
+	}
+	log_info("reply withdrawn", "outbox=%lld thread=%lld reason=claimed_by_agent", (long long)o->id,
+	         (long long)o->thread_id);
+	cb(arg,
+	   outbox_final(s, o->id, "cancelled", 0, "the thread was claimed by an agent before sending") < 0
+	       ? -1
+	       : 1);
+}
+
+/*
+ * The hot path of delivery: the message is marked first, so a failure
+ * between the two statements leaves a row that is sent again later
+ * (harmless with its idempotency key), never a delivered row whose
+ * message stays hidden.
+ */
+int store_outbox_sent(struct store *s, int64_t id, time_t now)
+{
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_MSG_SENT)))
+		return failed(s);
+	sqlite3_bind_int64(st, 1, id);
+	if (run(s, st, "message_sent") < 0 || !(st = q(s, Q_OUT_SENT)))
+		return failed(s);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	return run(s, st, "outbox_sent") < 0 ? failed(s) : 0;
+}
+
+int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t not_before_ms, const char *error)
+{
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_OUT_RETRY)))
+		return failed(s);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, attempts);
+	sqlite3_bind_int64(st, 3, not_before_ms);
+	bind_text(st, 4, error);
+	return run(s, st, "outbox_retry") < 0 ? failed(s) : 0;
+}
+
+int store_outbox_failed(struct store *s, int64_t id, int attempts, const char *error)
+{
+	return outbox_final(s, id, "failed", attempts, error);
+}
+
+int store_outbox_cancel(struct store *s, int64_t id, const char *why)
+{
+	return outbox_final(s, id, "cancelled", 0, why);
+}
+
+void store_outbox_notify(struct store *s, const char *connector, const char *payload, const char *idem_key,
+                         int64_t not_before_ms, time_t now, store_row_fn cb, void *arg)
+{
+	sqlite3_stmt *st;
+	struct store_out o;
+	if (begin(s) < 0 || !(st = q(s, Q_NOTIFY_FIND))) {
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, idem_key);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		int ok = out_read(st, &o) == 0;
+		sqlite3_reset(st);
+		cb(arg, ok ? 1 : -1, ok ? &o : NULL);
+		if (ok)
+			store_out_free(&o);
+		return;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE || !(st = q(s, Q_NOTIFY_INSERT))) {
+		db_error(s, "notify_find");
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, connector);
+	bind_text(st, 2, payload);
+	bind_text(st, 3, idem_key);
+	sqlite3_bind_int64(st, 4, not_before_ms);
+	sqlite3_bind_int64(st, 5, now);
+	o = (struct store_out){
+	    .kind = OUT_NOTIFY,
+	    .connector = (char *)connector,
+	    .thread_key = "",
+	    .text = (char *)payload,
+	    .idem_key = (char *)idem_key,
+	    .sender = "bot",
+	    .is_private = 1,
+	    .not_before_ms = not_before_ms,
+	    .created = now,
+	    .guard = -1,
+	};
+	if (insert(s, st, "notify_insert", &o.id) < 0) {
+		failed(s);
+		cb(arg, -1, NULL);
+		return;
+	}
+	cb(arg, 0, &o);
+}
+
+void store_outbox_counts(struct store *s, store_counts_fn cb, void *arg)
+{
+	struct store_outbox_counts c = {0};
+	sqlite3_stmt *st = q(s, Q_OUT_COUNTS);
+	int rc = SQLITE_ERROR;
+	if (st) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char *state = col(st, 0);
+			long v = (long)sqlite3_column_int64(st, 1);
+			if (!state)
+				continue;
+			if (!strcmp(state, "pending"))
+				c.pending = v;
+			else if (!strcmp(state, "sent"))
+				c.sent = v;
+			else if (!strcmp(state, "failed"))
+				c.failed = v;
+			else if (!strcmp(state, "cancelled"))
+				c.cancelled = v;
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			db_error(s, "outbox_counts");
+	}
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, rc == SQLITE_DONE ? &c : NULL);
+}
+
+/* --- tickets: the read model ------------------------------------------------------ */
+
+/* One query for every ticket view.  `opening` is the customer message of
+ * the ticket's "opened" event, `latest` the newest customer message of
+ * the ticket (its opened/message events): both bounded by the ticket. */
+#define TICKET_SELECT                                                                                        \
+	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts FROM (SELECT k.id, k.status, k.priority, k.reason,"      \
+	" k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due, k.created, k.updated,"                \
+	" COALESCE(k.first_response, 0), COALESCE(k.resolved, 0) AS resolved_at, k.thread_id,"               \
+	" th.connector, th.thread_key, th.is_private,"                                                       \
+	" (SELECT min(e.message_id) FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'opened')"    \
+	"  AS open_id,"                                                                                      \
+	" (SELECT max(e.message_id) FROM ticket_events e WHERE e.ticket_id = k.id"                           \
+	"  AND e.kind IN ('opened', 'message')) AS last_id,"                                                 \
+	" (SELECT max(m.id) FROM messages m WHERE m.thread_id = k.thread_id"                                 \
+	"  AND (k.resolved IS NULL OR m.ts <= k.resolved)),"                                                 \
+	" (SELECT count(*) FROM messages m WHERE m.thread_id = k.thread_id AND m.sender = 'agent'"           \
+	"  AND m.state = 'pending'),"                                                                        \
+	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'due_soon'),"          \
+	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'missed'),"            \
+	" CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END AS prank"  \
+	" FROM tickets k JOIN threads th ON th.id = k.thread_id WHERE "
+
+#define TICKET_FROM_END                                                                                      \
+	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"
+
+static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = sqlite3_column_int64(st, 0);
+	t->status = dup_col(st, 1);
+	t->priority = dup_col(st, 2);
+	t->reason = dup_col(st, 3);
+	t->platform = dup_col(st, 4);
+	t->author = dup_col(st, 5);
+	t->assignee = dup_col(st, 6);
+	t->due = (time_t)sqlite3_column_int64(st, 7);
+	t->created = (time_t)sqlite3_column_int64(st, 8);
+	t->updated = (time_t)sqlite3_column_int64(st, 9);
+	t->first_response = (time_t)sqlite3_column_int64(st, 10);
+	t->resolved = (time_t)sqlite3_column_int64(st, 11);
+	t->thread_id = sqlite3_column_int64(st, 12);
+	t->connector = dup_col(st, 13);
+	t->thread_key = dup_col(st, 14);
+	t->is_private = sqlite3_column_int(st, 15);
+	t->opening.id = sqlite3_column_int64(st, 16);
+	t->latest.id = sqlite3_column_int64(st, 17);
+	t->last_message_id = sqlite3_column_int64(st, 18);
+	t->sending = (long)sqlite3_column_int64(st, 19);
+	t->warned = sqlite3_column_int(st, 20);
+	t->missed = sqlite3_column_int(st, 21); /* 22 is the priority rank */
+	t->opening.text = dup_col(st, 23);
+	t->opening.ts = (time_t)sqlite3_column_int64(st, 24);
+	t->latest.text = dup_col(st, 25);
+	t->latest.ts = (time_t)sqlite3_column_int64(st, 26);
+	if (!t->opening.text)
+		t->opening.id = 0;
+	if (!t->latest.text)
+		t->latest.id = 0;
+}
+
+static void ticket_free(struct store_ticket *t)
+{
+	free((char *)t->status);
+	free((char *)t->priority);
+	free((char *)t->reason);
+	free((char *)t->platform);
+	free((char *)t->author);
+	free((char *)t->assignee);
+	free((char *)t->connector);
+	free((char *)t->thread_key);
+	free((char *)t->opening.text);
+	free((char *)t->latest.text);
+}
+
+void store_tickets(struct store *s, const struct store_ticket_query *qr, store_tickets_fn cb, void *arg)
+{
+	static const char *const where[] = {
+	    [TICKETS_OPEN] = "k.status IN ('waiting', 'claimed')",
+	    [TICKETS_WAITING] = "k.status = 'waiting'",
+	    [TICKETS_CLAIMED] = "k.status = 'claimed'",
+	    [TICKETS_RESOLVED] = "k.status = 'resolved'",
+	    [TICKETS_ALL] = "1",
+	};
+	const char *w = qr->id > 0 ? "k.id = ?1"
+	                : qr->active_since > 0
+	                    ? "(k.status <> 'resolved' OR k.created >= ?2 OR k.resolved >= ?2)"
+	                    : where[qr->filter <= TICKETS_ALL ? qr->filter : 0];
+	const char *order = qr->filter == TICKETS_RESOLVED && qr->id <= 0 && qr->active_since <= 0
+	                        ? "q.resolved_at DESC, q.id DESC"
+	                        : "q.due = 0, q.due, q.prank, q.id";
+	char *text = xasprintf(TICKET_SELECT "%s" TICKET_FROM_END " ORDER BY %s LIMIT ?3", w, order);
+	sqlite3_stmt *st = NULL;
+	struct store_ticket *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_ERROR;
+
+	if (sqlite3_prepare_v2(s->db, text, -1, &st, NULL) != SQLITE_OK) {
+		db_error(s, "tickets");
+	} else {
+		sqlite3_bind_int64(st, 1, qr->id);
+		sqlite3_bind_int64(st, 2, qr->active_since);
+		sqlite3_bind_int64(st, 3, qr->limit ? (int64_t)qr->limit : -1);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 32;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			ticket_read(st, &v[n++]);
+		}
+		if (rc != SQLITE_DONE)
+			db_error(s, "tickets");
+	}
+	sqlite3_finalize(st);
+	free(text);
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	for (size_t i = 0; i < n; i++)
+		ticket_free(&v[i]);
+	free(v);
+}
+
+/* 1 when ticket id exists, 0 not, -1 error. */
+static int ticket_exists(struct store *s, int64_t id)
+{
+	sqlite3_stmt *st = q(s, Q_TICKET_EXISTS);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	db_error(s, "ticket_exists");
+	return -1;
+}
+
+void store_ticket_messages(struct store *s, int64_t id, size_t limit, store_msgs_fn cb, void *arg)
+{
+	struct msgs m = {0};
+	sqlite3_stmt *st = q(s, Q_TICKET_MESSAGES);
+	int rc = -1;
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
+		rc = msgs_read(s, st, &m, "ticket_messages");
+	}
+	if (rc == 0 && m.n == 0) {
+		int e = ticket_exists(s, id);
+		rc = e < 0 ? -1 : e == 0 ? 1 : 0;
+	}
+	cb(arg, rc, rc == 0 ? m.v : NULL, rc == 0 ? m.n : 0);
+	msgs_free(&m);
+}
+
+void store_ticket_events(struct store *s, int64_t id, size_t limit, store_events_fn cb, void *arg)
+{
+	sqlite3_stmt *st = q(s, Q_TICKET_EVENTS);
+	struct store_event *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : -1);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 32;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] = (struct store_event){
+			    .kind = dup_col(st, 0),
+			    .actor = dup_col(st, 1),
+			    .ts = (time_t)sqlite3_column_int64(st, 2),
+			    .message_id = sqlite3_column_int64(st, 3),
+			    .detail = dup_col(st, 4),
+			};
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			db_error(s, "ticket_events");
+	}
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)v[i].kind);
+		free((char *)v[i].actor);
+		free((char *)v[i].detail);
+	}
+	free(v);
+}
+
+void store_queue_version(struct store *s, time_t now, store_u64_fn cb, void *arg)
+{
+	sqlite3_stmt *st = q(s, Q_QUEUE_VERSION);
+	int64_t v[5] = {0};
+	int rc = SQLITE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, now);
+		rc = sqlite3_step(st);
+		for (int i = 0; rc == SQLITE_ROW && i < 5; i++)
+			v[i] = sqlite3_column_int64(st, i);
+		sqlite3_reset(st);
+		if (rc != SQLITE_ROW)
+			db_error(s, "queue_version");
+	}
+	cb(arg, rc == SQLITE_ROW ? 0 : -1, rc == SQLITE_ROW ? hash64(v, sizeof(v)) : 0);
+}
+
+/* --- tickets: actions --------------------------------------------------------------- */
+
+struct ticket_row {
+	char status[16];
+	int64_t thread_id;
+	char assignee[STORE_MAX_NAME];
+};
+
+/* 1 found, 0 absent, -1 error. */
+static int ticket_get(struct store *s, int64_t id, struct ticket_row *t)
+{
+	sqlite3_stmt *st = q(s, Q_TICKET_GET);
+	memset(t, 0, sizeof(*t));
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		copy_col(st, 0, t->status, sizeof(t->status));
+		t->thread_id = sqlite3_column_int64(st, 1);
+		copy_col(st, 2, t->assignee, sizeof(t->assignee));
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	db_error(s, "ticket_get");
+	return -1;
+}
+
+static int ticket_set(struct store *s, int64_t id, const char *status, const char *assignee, time_t now)
+{
+	sqlite3_stmt *st = q(s, Q_TICKET_SET);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, status);
+	bind_text(st, 3, assignee);
+	sqlite3_bind_int64(st, 4, now);
+	return run(s, st, "ticket_set");
+}
+
+static int thread_owner(struct store *s, int64_t thread_id, int64_t ticket, const char *owner, int bump,
+                        time_t now)
+{
+	sqlite3_stmt *st = q(s, Q_THREAD_OWNER);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, thread_id);
+	bind_text(st, 2, owner);
+	sqlite3_bind_int(st, 3, bump);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 5, ticket);
+	return run(s, st, "thread_owner");
+}
+
+static int claim(struct store *s, int64_t id, const struct ticket_row *t, const char *login, time_t now)
+{
+	if (ticket_set(s, id, "claimed", login, now) < 0 ||
+	    thread_owner(s, t->thread_id, id, "claimed", 1, now) < 0)
+		return -1;
+	return event_insert(s, id, now, "claimed", login, 0, NULL);
+}
+
+/*
+ * The shape of every ticket action: open the group, read the ticket, and
+ * when `applies` says the action applies to its status, do it.  rc 0 done,
+ * 1 not applicable, -1 error (a failed write fails the group).
+ */
+static int ticket_action(struct store *s, int64_t id, struct ticket_row *t,
+                         int (*applies)(const struct ticket_row *t))
+{
+	if (begin(s) < 0)
+		return -1;
+	int rc = ticket_get(s, id, t);
+	if (rc < 0)
+		return -1;
+	return rc == 1 && applies(t) ? 0 : 1;
+}
+
+static int is_open(const struct ticket_row *t)
+{
+	return strcmp(t->status, "resolved") != 0;
+}
+
+static int is_claimed(const struct ticket_row *t)
+{
+	return strcmp(t->status, "claimed") == 0;
+}
+
+void store_ticket_claim(struct store *s, int64_t id, const char *login, time_t now, store_done_fn cb,
+                        void *arg)
+{
+	struct ticket_row t;
+	int rc = ticket_action(s, id, &t, is_open);
+	if (rc == 0 && claim(s, id, &t, login, now) < 0)
+		rc = failed(s);
+	cb(arg, rc);
+}
+
+void store_ticket_release(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                          void *arg)
+{
+	struct ticket_row t;
+	int rc = ticket_action(s, id, &t, is_claimed);
+	if (rc == 0 && (ticket_set(s, id, "waiting", NULL, now) < 0 ||
+	                thread_owner(s, t.thread_id, id, "waiting", 0, now) < 0 ||
+	                event_insert(s, id, now, "released", actor, 0, NULL) < 0))
+		rc = failed(s);
+	cb(arg, rc);
+}
+
+void store_ticket_resolve(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                          void *arg)
+{
+	struct ticket_row t;
+	sqlite3_stmt *st;
+	int rc = ticket_action(s, id, &t, is_open);
+	if (rc == 0) {
+		if (ticket_set(s, id, "resolved", t.assignee[0] ? t.assignee : NULL, now) < 0 ||
+		    !(st = q(s, Q_THREAD_RESOLVED))) {
+			rc = failed(s);
+		} else {
+			sqlite3_bind_int64(st, 1, t.thread_id);
+			sqlite3_bind_int64(st, 2, now);
+			sqlite3_bind_int64(st, 3, id);
+			if (run(s, st, "thread_resolved") < 0 ||
+			    event_insert(s, id, now, "resolved", actor, 0, NULL) < 0)
+				rc = failed(s);
+		}
+	}
+	cb(arg, rc);
+}
+
+static int exists(const struct ticket_row *t)
+{
+	(void)t;
+	return 1;
+}
+
+void store_ticket_mark(struct store *s, int64_t id, const char *kind, const char *detail, time_t now,
+                       store_done_fn cb, void *arg)
+{
+	struct ticket_row t;
+	sqlite3_stmt *st;
+	int rc = ticket_action(s, id, &t, exists);
+	if (rc != 0 || !(st = q(s, Q_EVENT_FIND))) {
+		cb(arg, rc != 0 ? rc : -1);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, kind);
+	int step = sqlite3_step(st);
+	int64_t n = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	if (n < 0) {
+		db_error(s, "event_find");
+		cb(arg, -1);
+		return;
+	}
+	if (n > 0) {
+		cb(arg, 1);
+		return;
+	}
+	cb(arg, event_insert(s, id, now, kind, NULL, 0, detail) < 0 ? failed(s) : 0);
+}
+
+/* The writes of store_agent_reply for ticket id (open, row t). */
+static int agent_reply(struct store *s, int64_t id, const struct ticket_row *t, const char *login,
+                       const char *agent_name, const char *const *parts, size_t n_parts, time_t now)
+{
+	sqlite3_stmt *st;
+	char *connector = NULL, *thread_key = NULL, *reply_to = NULL;
+	int is_private = 0, rc = -1;
+
+	if ((strcmp(t->status, "claimed") != 0 || strcmp(t->assignee, login) != 0) &&
+	    claim(s, id, t, login, now) < 0)
+		return -1;
+	if (!(st = q(s, Q_THREAD_BY_ID)))
+		return -1;
+	sqlite3_bind_int64(st, 1, t->thread_id);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		connector = dup_col(st, 0);
+		thread_key = dup_col(st, 1);
+		reply_to = dup_col(st, 2);
+		is_private = sqlite3_column_int(st, 3);
+		rc = connector && thread_key ? 0 : -1;
+	}
+	sqlite3_reset(st);
+	if (rc < 0)
+		db_error(s, "thread_by_id");
+	for (size_t i = 0; rc == 0 && i < n_parts; i++) {
+		struct store_out *o = &s->rows[i];
+		int64_t mid = 0;
+		char num[32];
+		rc = msg_insert(s, t->thread_id, "agent", agent_name, parts[i], now, NULL, "pending", &mid);
+		if (rc < 0)
+			break;
+		snprintf(num, sizeof(num), "%lld", (long long)mid);
+		idem_key(s->idem[i], "agent", num, i);
+		*o = (struct store_out){
+		    .thread_id = t->thread_id,
+		    .message_id = mid,
+		    .kind = OUT_REPLY,
+		    .connector = connector,
+		    .thread_key = thread_key,
+		    .reply_to = reply_to,
+		    .text = (char *)parts[i],
+		    .idem_key = s->idem[i],
+		    .sender = "agent",
+		    .agent = (char *)agent_name,
+		    .is_private = is_private,
+		    .created = now,
+		    .guard = -1,
+		};
+		rc = out_insert(s, o);
+		if (rc == 0)
+			rc = event_insert(s, id, now, "reply", login, mid, NULL);
+	}
+	if (rc == 0 && (st = q(s, Q_TICKET_FIRST_RESPONSE))) {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, now);
+		rc = run(s, st, "first_response");
+	}
+	return rc;
+}
+
+void store_agent_reply(struct store *s, int64_t id, const char *login, const char *agent_name,
+                       const char *const *parts, size_t n_parts, time_t now, store_rows_fn cb, void *arg)
+{
+	struct ticket_row t;
+	if (n_parts > STORE_MAX_PARTS)
+		n_parts = STORE_MAX_PARTS;
+	int rc = ticket_action(s, id, &t, is_open);
+	if (rc != 0) {
+		cb(arg, rc, NULL, 0);
+		return;
+	}
+	if (agent_reply(s, id, &t, login, agent_name, parts, n_parts, now) < 0) {
+		cb(arg, failed(s), NULL, 0);
+	} else {
+		cb(arg, 0, s->rows, n_parts);
+	}
+	/* The rows borrowed the thread's strings: release them now. */
+	if (n_parts) {
+		free(s->rows[0].connector);
+		free(s->rows[0].thread_key);
+		free(s->rows[0].reply_to);
+	}
+	memset(s->rows, 0, sizeof(s->rows));
+}
+
+/* --- cursors and visitors ---------------------------------------------------------- */
+
+void store_cursor_get(struct store *s, const char *name, store_text_fn cb, void *arg)
+{
+	sqlite3_stmt *st = q(s, Q_CURSOR_GET);
+	if (!st) {
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, name);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		char *v = dup_col(st, 0);
+		sqlite3_reset(st);
+		cb(arg, 0, v ? v : "");
+		free(v);
+		return;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		db_error(s, "cursor_get");
+	cb(arg, rc == SQLITE_DONE ? 1 : -1, NULL);
+}
+
+int store_cursor_set(struct store *s, const char *name, const char *value, time_t now)
+{
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_CURSOR_SET)))
+		return failed(s);
+	bind_text(st, 1, name);
+	bind_text(st, 2, value);
+	sqlite3_bind_int64(st, 3, now);
+	return run(s, st, "cursor_set") < 0 ? failed(s) : 0;
+}
+
+void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg)
+{
+	sqlite3_stmt *st = q(s, Q_VISITOR_FIND);
+	time_t seen = 0;
+	char key[STORE_MAX_KEY + 1];
+	if (!st) {
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, token);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		copy_col(st, 0, key, sizeof(key));
+		seen = (time_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			db_error(s, "visitor_find");
+		cb(arg, rc == SQLITE_DONE ? 1 : -1, NULL);
+		return;
+	}
+	if (now - seen > STORE_VISITOR_TTL) {
+		cb(arg, 1, NULL);
+		return;
+	}
+	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_SEEN))) {
+		failed(s);
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, token);
+	sqlite3_bind_int64(st, 2, now);
+	if (run(s, st, "visitor_seen") < 0) {
+		failed(s);
+		cb(arg, -1, NULL);
+		return;
+	}
+	cb(arg, 0, key);
+}
+
+int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now)
+{
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_ADD)))
+		return failed(s);
+	bind_text(st, 1, token);
+	bind_text(st, 2, thread_key);
+	sqlite3_bind_int64(st, 3, now);
+	return run(s, st, "visitor_add") < 0 ? failed(s) : 0;
+}
+
+int store_visitor_set_email(struct store *s, const char *token, const char *email)
+{
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_EMAIL)))
+		return failed(s);
+	bind_text(st, 1, token);
+	bind_text(st, 2, email);
+	return run(s, st, "visitor_email") < 0 ? failed(s) : 0;
+}
+
+sqlite3 *store_sqlite_db(struct store *s)
+{
+	return s->db;
+}

@@ -1,0 +1,367 @@
+/*
+ * store_sync.c - see store_sync.h.
+ */
+#include "store_sync.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "util.h"
+
+struct store *ss_open(const char *path, int sync_full)
+{
+	char err[256] = "";
+	struct store_conf c = {.path = path, .sync_full = sync_full};
+	struct store *s = store_open(&c, err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	return s;
+}
+
+void ss_rec_free(struct ss_rec *r)
+{
+	for (size_t i = 0; i < r->n_outbox; i++)
+		store_out_free(&r->rows[i]);
+	memset(r, 0, sizeof(*r));
+}
+
+struct got {
+	int rc;
+	int answered;
+	void *out;
+	size_t n;
+	char *text;
+	int64_t id;
+};
+
+static void got_rec(void *arg, int rc, const struct store_recorded *rec)
+{
+	struct got *g = arg;
+	struct ss_rec *r = g->out;
+	g->rc = rc;
+	g->answered = 1;
+	if (rc != 0)
+		return;
+	r->raw = *rec;
+	r->thread_id = rec->thread_id;
+	r->message_id = rec->message_id;
+	r->ticket_id = rec->ticket_id;
+	r->n_outbox = rec->n_outbox;
+	for (size_t i = 0; i < rec->n_outbox; i++) {
+		store_out_copy(&r->rows[i], &rec->rows[i]);
+		r->outbox[i] = rec->rows[i].id;
+	}
+	r->raw.rows = r->rows;
+}
+
+int ss_record(struct store *s, const struct store_record *r, struct ss_rec *out)
+{
+	struct got g = {.rc = -9, .out = out};
+	memset(out, 0, sizeof(*out));
+	store_record_post(s, r, got_rec, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_lookup(void *arg, int rc, const struct store_lookup *l)
+{
+	struct got *g = arg;
+	g->rc = rc;
+	g->answered = 1;
+	if (rc == 0)
+		*(struct store_lookup *)g->out = *l;
+}
+
+int ss_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
+              struct store_lookup *l)
+{
+	struct got g = {.rc = -9, .out = l};
+	store_lookup(s, platform, post_id, thread_key, got_lookup, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_thread(void *arg, int rc, const struct store_thread *t)
+{
+	struct got *g = arg;
+	g->rc = rc;
+	g->answered = 1;
+	if (rc == 0)
+		*(struct store_thread *)g->out = *t;
+}
+
+int ss_thread(struct store *s, const char *platform, const char *thread_key, struct store_thread *t)
+{
+	struct got g = {.rc = -9, .out = t};
+	store_thread_get(s, platform, thread_key, got_thread, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_rc(void *arg, int rc)
+{
+	struct got *g = arg;
+	g->rc = rc;
+	g->answered = 1;
+}
+
+#define SYNC_RC(call)                                                                                        \
+	do {                                                                                                 \
+		struct got g = {.rc = -9};                                                                   \
+		call;                                                                                        \
+		assert_true(g.answered);                                                                     \
+		return g.rc;                                                                                 \
+	} while (0)
+
+int ss_claim(struct store *s, int64_t id, const char *login, time_t now)
+{
+	SYNC_RC(store_ticket_claim(s, id, login, now, got_rc, &g));
+}
+
+int ss_release(struct store *s, int64_t id, const char *actor, time_t now)
+{
+	SYNC_RC(store_ticket_release(s, id, actor, now, got_rc, &g));
+}
+
+int ss_resolve(struct store *s, int64_t id, const char *actor, time_t now)
+{
+	SYNC_RC(store_ticket_resolve(s, id, actor, now, got_rc, &g));
+}
+
+int ss_mark(struct store *s, int64_t id, const char *kind, time_t now)
+{
+	SYNC_RC(store_ticket_mark(s, id, kind, NULL, now, got_rc, &g));
+}
+
+static void got_rows(void *arg, int rc, const struct store_out *v, size_t n)
+{
+	struct got *g = arg;
+	int64_t *ids = g->out;
+	g->rc = rc;
+	g->answered = 1;
+	for (size_t i = 0; rc == 0 && ids && i < n && i < g->n; i++)
+		ids[i] = v[i].id;
+}
+
+int ss_agent_reply(struct store *s, int64_t id, const char *login, const char *name, const char *const *parts,
+                   size_t n, time_t now, int64_t *ids)
+{
+	struct got g = {.rc = -9, .out = ids, .n = n};
+	store_agent_reply(s, id, login, name, parts, n, now, got_rows, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_pending_row(void *arg, int rc, const struct store_out *v, size_t n)
+{
+	struct got *g = arg;
+	g->answered = 1;
+	g->rc = rc < 0 ? -1 : 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (v[i].id == g->id) {
+			store_out_copy(g->out, &v[i]);
+			g->rc = 1;
+		}
+	}
+}
+
+int ss_pending_row(struct store *s, int64_t id, struct store_out *o)
+{
+	struct got g = {.rc = -9, .out = o, .id = id};
+	memset(o, 0, sizeof(*o));
+	store_outbox_pending(s, got_pending_row, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_pending_ids(void *arg, int rc, const struct store_out *v, size_t n)
+{
+	struct got *g = arg;
+	int64_t *ids = g->out;
+	g->answered = 1;
+	g->rc = rc < 0 ? -1 : (int)n;
+	for (size_t i = 0; rc == 0 && i < n && i < g->n; i++)
+		ids[i] = v[i].id;
+}
+
+long ss_pending_ids(struct store *s, int64_t *ids, size_t max)
+{
+	struct got g = {.rc = -9, .out = ids, .n = max};
+	store_outbox_pending(s, got_pending_ids, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+int ss_claim_row(struct store *s, int64_t id)
+{
+	struct store_out o;
+	int rc = ss_pending_row(s, id, &o);
+	if (rc != 1)
+		return rc < 0 ? -1 : 1;
+	struct got g = {.rc = -9};
+	store_outbox_claim(s, &o, got_rc, &g);
+	store_out_free(&o);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_row(void *arg, int rc, const struct store_out *row)
+{
+	struct got *g = arg;
+	g->rc = rc;
+	g->answered = 1;
+	if (rc >= 0)
+		g->id = row->id;
+}
+
+int ss_notify(struct store *s, const char *connector, const char *payload, const char *idem,
+              int64_t not_before_ms, time_t now, int64_t *id)
+{
+	struct got g = {.rc = -9};
+	store_outbox_notify(s, connector, payload, idem, not_before_ms, now, got_row, &g);
+	assert_true(g.answered);
+	*id = g.id;
+	return g.rc;
+}
+
+static void got_counts(void *arg, int rc, const struct store_outbox_counts *c)
+{
+	struct got *g = arg;
+	g->rc = rc;
+	g->answered = 1;
+	if (rc == 0)
+		*(struct store_outbox_counts *)g->out = *c;
+}
+
+int ss_counts(struct store *s, struct store_outbox_counts *c)
+{
+	struct got g = {.rc = -9, .out = c};
+	store_outbox_counts(s, got_counts, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_text(void *arg, int rc, const char *v)
+{
+	struct got *g = arg;
+	g->rc = rc;
+	g->answered = 1;
+	if (rc == 0)
+		snprintf(g->out, g->n, "%s", v);
+}
+
+int ss_cursor_get(struct store *s, const char *name, char *out, size_t n)
+{
+	struct got g = {.rc = -9, .out = out, .n = n};
+	store_cursor_get(s, name, got_text, &g);
+	assert_true(g.answered);
+	return g.rc == 0 ? 1 : g.rc == 1 ? 0 : -1;
+}
+
+int ss_visitor_find(struct store *s, const char *token, time_t now, char *out, size_t n)
+{
+	struct got g = {.rc = -9, .out = out, .n = n};
+	store_visitor_find(s, token, now, got_text, &g);
+	assert_true(g.answered);
+	return g.rc == 0 ? 1 : g.rc == 1 ? 0 : -1;
+}
+
+static void got_msgs(void *arg, int rc, const struct store_msg *v, size_t n)
+{
+	struct got *g = arg;
+	char(*lines)[96] = g->out;
+	g->answered = 1;
+	g->rc = rc < 0 ? -1 : rc == 1 ? -2 : (int)n;
+	for (size_t i = 0; rc == 0 && i < n && i < g->n; i++)
+		snprintf(lines[i], 96, "%s:%s", v[i].from, v[i].text);
+}
+
+long ss_history(struct store *s, const char *platform, const char *thread_key, char lines[][96], size_t max)
+{
+	struct got g = {.rc = -9, .out = lines, .n = max};
+	store_history(s, platform, thread_key, 0, got_msgs, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+long ss_ticket_messages(struct store *s, int64_t id, char lines[][96], size_t max)
+{
+	struct got g = {.rc = -9, .out = lines, .n = max};
+	store_ticket_messages(s, id, 0, got_msgs, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void got_ticket(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct got *g = arg;
+	struct store_ticket *t = g->out;
+	g->answered = 1;
+	g->rc = rc < 0 ? -1 : n == 1;
+	if (g->rc != 1)
+		return;
+	*t = v[0];
+	t->status = dup_or_null(v[0].status);
+	t->priority = dup_or_null(v[0].priority);
+	t->reason = dup_or_null(v[0].reason);
+	t->platform = dup_or_null(v[0].platform);
+	t->author = dup_or_null(v[0].author);
+	t->assignee = dup_or_null(v[0].assignee);
+	t->connector = dup_or_null(v[0].connector);
+	t->thread_key = dup_or_null(v[0].thread_key);
+	t->opening.text = dup_or_null(v[0].opening.text);
+	t->latest.text = dup_or_null(v[0].latest.text);
+}
+
+int ss_ticket(struct store *s, int64_t id, struct store_ticket *t)
+{
+	struct got g = {.rc = -9, .out = t};
+	struct store_ticket_query q = {.id = id};
+	memset(t, 0, sizeof(*t));
+	store_tickets(s, &q, got_ticket, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+void ss_ticket_free(struct store_ticket *t)
+{
+	free((char *)t->status);
+	free((char *)t->priority);
+	free((char *)t->reason);
+	free((char *)t->platform);
+	free((char *)t->author);
+	free((char *)t->assignee);
+	free((char *)t->connector);
+	free((char *)t->thread_key);
+	free((char *)t->opening.text);
+	free((char *)t->latest.text);
+	memset(t, 0, sizeof(*t));
+}
+
+static void got_ids(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct got *g = arg;
+	int64_t *ids = g->out;
+	g->answered = 1;
+	g->rc = rc < 0 ? -1 : (int)n;
+	for (size_t i = 0; rc == 0 && i < n && i < g->n; i++)
+		ids[i] = v[i].id;
+}
+
+long ss_ticket_ids(struct store *s, const struct store_ticket_query *q, int64_t *ids, size_t max)
+{
+	struct got g = {.rc = -9, .out = ids, .n = max};
+	store_tickets(s, q, got_ids, &g);
+	assert_true(g.answered);
+	return g.rc;
+}

@@ -1,0 +1,65 @@
+/*
+ * store_sync.h - the store's operations as plain calls, for tests: a store
+ * opened without a loop answers every operation before it returns
+ * (store.h), so each wrapper collects the answer and returns it.  Strings
+ * handed back are copies the caller frees as each function says.
+ */
+#ifndef FD_TEST_STORE_SYNC_H
+#define FD_TEST_STORE_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "store.h"
+
+/* What store_record_post answered, with copies of the new rows. */
+struct ss_rec {
+	struct store_recorded raw; /* rows points into `rows` */
+	int64_t thread_id, message_id, ticket_id;
+	size_t n_outbox;
+	int64_t outbox[STORE_MAX_PARTS];
+	struct store_out rows[STORE_MAX_PARTS];
+};
+void ss_rec_free(struct ss_rec *r);
+
+/* Open (failing the test with the reason) without a loop. */
+struct store *ss_open(const char *path, int sync_full);
+/* store_record_post: rc (0, 1, -1); out is reset and filled on 0. */
+int ss_record(struct store *s, const struct store_record *r, struct ss_rec *out);
+/* store_lookup: rc; *l filled on 0. */
+int ss_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
+              struct store_lookup *l);
+int ss_thread(struct store *s, const char *platform, const char *thread_key, struct store_thread *t);
+int ss_claim(struct store *s, int64_t id, const char *login, time_t now);
+int ss_release(struct store *s, int64_t id, const char *actor, time_t now);
+int ss_resolve(struct store *s, int64_t id, const char *actor, time_t now);
+int ss_mark(struct store *s, int64_t id, const char *kind, time_t now);
+/* store_agent_reply: rc; the new rows' ids into ids (room for n; may be NULL). */
+int ss_agent_reply(struct store *s, int64_t id, const char *login, const char *name, const char *const *parts,
+                   size_t n, time_t now, int64_t *ids);
+/* The pending row `id` copied into *o (store_out_free): 1, 0 not pending, -1. */
+int ss_pending_row(struct store *s, int64_t id, struct store_out *o);
+/* The ids of every pending row, oldest first, into ids (room for max): count or -1. */
+long ss_pending_ids(struct store *s, int64_t *ids, size_t max);
+/* store_outbox_claim on the pending row `id`: rc (0 send, 1 not, -1). */
+int ss_claim_row(struct store *s, int64_t id);
+/* store_outbox_notify: rc; *id the row's. */
+int ss_notify(struct store *s, const char *connector, const char *payload, const char *idem,
+              int64_t not_before_ms, time_t now, int64_t *id);
+int ss_counts(struct store *s, struct store_outbox_counts *c);
+/* store_cursor_get: 1 with the value in out, 0 none, -1. */
+int ss_cursor_get(struct store *s, const char *name, char *out, size_t n);
+/* store_visitor_find: 1 with the thread key in out, 0 unknown/expired, -1. */
+int ss_visitor_find(struct store *s, const char *token, time_t now, char *out, size_t n);
+/* "from:text" of the messages store_history / store_ticket_messages give,
+ * into lines (up to max): count, or -1 (-2: no such ticket). */
+long ss_history(struct store *s, const char *platform, const char *thread_key, char lines[][96], size_t max);
+long ss_ticket_messages(struct store *s, int64_t id, char lines[][96], size_t max);
+/* One ticket of the read model (copied; ss_ticket_free): 1, 0 absent, -1. */
+int ss_ticket(struct store *s, int64_t id, struct store_ticket *t);
+void ss_ticket_free(struct store_ticket *t);
+/* Ids of the tickets a query gives, in order: count or -1. */
+long ss_ticket_ids(struct store *s, const struct store_ticket_query *q, int64_t *ids, size_t max);
+
+#endif
