@@ -274,8 +274,10 @@ test('customer markup is shown as text and runs nothing', { skip: noBrowser, tim
 
 		const item = page.locator('.qi', { hasText: 'window.__pwned' }).first();
 		await item.waitFor();
-		// The preview shows the last message literally.
-		assert.match(await item.locator('.qi-preview').textContent(), /<b onmouseover=/);
+		// The preview shows the message that opened the ticket and the
+		// latest one, both literally.
+		assert.equal(await item.locator('.qi-opening').textContent(), PAYLOADS[0]);
+		assert.match(await item.locator('.qi-preview:not(.qi-opening)').textContent(), /<b onmouseover=/);
 		await item.locator('a').click();
 		await page.waitForFunction((n) => document.querySelectorAll('#thread .msg-customer').length >= n, PAYLOADS.length);
 		const texts = await page.$$eval('#thread .msg-customer .msg-text', (els) => els.map((e) => e.textContent));
