@@ -656,6 +656,63 @@ size_t hours_summary(const struct hours *h, char *out, size_t n)
 	return emit(&b, out, n);
 }
 
+/* ---- calendar dates ---- */
+
+long hours_today(const struct hours *h, time_t t)
+{
+	long date, sod, off;
+	if (t < T_MIN || t > T_MAX)
+		return floor_div(t, 86400);
+	local_parts(h, t, &date, &sod, &off);
+	return date;
+}
+
+long hours_date(long y, int m, int d)
+{
+	if (y < 1900 || y > 9999 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+		return -1;
+	return days_from_civil(y, m, d);
+}
+
+void hours_date_parts(long date, long *y, int *m, int *d)
+{
+	civil_from_days(date, y, m, d);
+}
+
+int hours_weekday(long date)
+{
+	return weekday_of(date);
+}
+
+enum hours_day hours_date_closed(const struct hours *h, long date)
+{
+	if (is_holiday_date(h, date))
+		return HOURS_DAY_HOLIDAY;
+	return h->nr[weekday_of(date)] == 0 ? HOURS_DAY_CLOSED_WEEKDAY : HOURS_DAY_OPEN;
+}
+
+size_t hours_date_phrase(long today, long date, int weekly, char *out, size_t n)
+{
+	struct buf b;
+	long y;
+	int m, d;
+
+	buf_init(&b, 0);
+	if (weekly) {
+		buf_printf(&b, "on %ss", day_long[weekday_of(date)]);
+		return emit(&b, out, n);
+	}
+	if (date == today || date == today + 1) {
+		buf_puts(&b, date == today ? "today" : "tomorrow");
+		return emit(&b, out, n);
+	}
+	civil_from_days(date, &y, &m, &d);
+	buf_printf(&b, "on %s %d %s", day_long[weekday_of(date)], d, month_names[m - 1]);
+	if (date < today || date - today > 300)
+		buf_printf(&b, " %ld", y);
+	return emit(&b, out, n);
+}
+
 void hours_iso_local(const struct hours *h, time_t t, char *out, size_t n)
 {
 	long date, sod, off, y;

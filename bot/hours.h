@@ -144,6 +144,40 @@ size_t hours_phrase(const struct hours *h, time_t now, time_t when, char *out, s
 size_t hours_summary(const struct hours *h, char *out, size_t n);
 
 /*
+ * Calendar dates, for reasoning about a day a customer names ("can you
+ * deliver on Christmas Day?").  A date is a day number: days since
+ * 1970-01-01 in the proleptic Gregorian calendar.
+ */
+
+/* t's local date in the business zone. */
+long hours_today(const struct hours *h, time_t t);
+/* The date y-m-d, or -1 when there is no such date (31 April). */
+long hours_date(long y, int m, int d);
+/* A date's year, month (1-12) and day. */
+void hours_date_parts(long date, long *y, int *m, int *d);
+/* 0 = Monday .. 6 = Sunday. */
+int hours_weekday(long date);
+
+/* Why the business is closed all of a local date, if it is. */
+enum hours_day { HOURS_DAY_OPEN = 0, HOURS_DAY_CLOSED_WEEKDAY, HOURS_DAY_HOLIDAY };
+/*
+ * Whether the business opens at all on local date `date`: closed for a
+ * holiday, closed because that weekday has no opening hours, or open.  A
+ * range running past midnight into the date from the day before does not
+ * count as opening it.
+ */
+enum hours_day hours_date_closed(const struct hours *h, long date);
+
+/*
+ * A date said to a customer on local date `today`, to follow "we're
+ * closed": "today", "tomorrow", "on Friday 25 December", with the year when
+ * it is not within the coming ~10 months ("on Friday 1 January 2027").
+ * `weekly`: "on Sundays" (the weekday in general).  Same return and
+ * truncation contract as hours_phrase.
+ */
+size_t hours_date_phrase(long today, long date, int weekly, char *out, size_t n);
+
+/*
  * t as local ISO-8601 with the zone's offset at t:
  * "2026-11-23T11:00:00+00:00".  n should be at least 32.  Outside the
  * supported years, UTC with "+00:00".

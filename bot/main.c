@@ -216,6 +216,8 @@ static void print_decision_text(const struct engine *e, const struct decision *d
 		hours_iso_local(e->cfg->hours, d->due, due, sizeof(due));
 		printf("due:       %s\n", due);
 	}
+	if (d->closed_on[0])
+		printf("closed:    %s (a day the post names)\n", d->closed_on);
 	if (d->ignored)
 		printf("ignored:   %s\n", d->ignored);
 	printf("reply:     %s\n", d->reply ? d->reply : "-");

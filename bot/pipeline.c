@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "dates.h"
 #include "hours.h"
 #include "replies.h"
 #include "rules.h"
@@ -37,6 +38,7 @@ void decision_init(struct decision *d)
 	memset(d, 0, sizeof(*d));
 	d->action = ACTION_IGNORE;
 	d->priority = PRIO_NONE;
+	d->closed_day = -1;
 }
 
 void decision_free(struct decision *d)
@@ -209,6 +211,7 @@ static int render(struct engine *e, const struct post *p, const struct thread_st
 	v.email = e->cfg->email;
 	v.ticket = ticket;
 	v.agent = ts ? ts->agent : NULL;
+	v.closed_on = out->closed_on[0] ? out->closed_on : NULL;
 
 	/* Render into the engine's reused buffer, then copy once: one
 	 * allocation per reply instead of one per doubling. */
@@ -223,9 +226,59 @@ static int render(struct engine *e, const struct post *p, const struct thread_st
 	return 0;
 }
 
+/*
+ * The first date the post names on which the business is closed all day
+ * (a holiday, or a weekday without hours), with out->closed_day and
+ * out->closed_on set; HOURS_DAY_OPEN when it names none.  Uses the post's
+ * text as normalized in e->text.
+ */
+static enum hours_day closed_day_named(struct engine *e, time_t now, struct decision *out)
+{
+	struct named_date nd[8];
+	const struct hours *h = e->cfg->hours;
+	long today = hours_today(h, now);
+	size_t n = dates_named(e->text.norm, e->text.plain, today, nd, ARRAY_LEN(nd));
+
+	for (size_t i = 0; i < n; i++) {
+		enum hours_day why = hours_date_closed(h, nd[i].date);
+		if (why == HOURS_DAY_OPEN)
+			continue;
+		out->closed_day = nd[i].date;
+		hours_date_phrase(today, nd[i].date, nd[i].weekly && why == HOURS_DAY_CLOSED_WEEKDAY,
+		                  out->closed_on, sizeof(out->closed_on));
+		return why;
+	}
+	return HOURS_DAY_OPEN;
+}
+
+/*
+ * An FAQ answer for a post that names a day the business is closed all
+ * day: never the cheerful general answer.  The answer's own `.closed_day`
+ * wording when the replies have it; the answer itself when it states the
+ * opening hours and the day is closed every week (the hours say so);
+ * otherwise the `closed_day` notice (or `escalated`) and a person.
+ */
+static const char *answer_closed_day(struct engine *e, const char *key, enum hours_day why, time_t now,
+                                     char *buf, size_t n, struct decision *out)
+{
+	int len = snprintf(buf, n, "%s.closed_day", key);
+	if (len > 0 && (size_t)len < n && replies_has(e->replies, buf))
+		return buf;
+	const char *plain = replies_resolve(e->replies, key, REPLY_OPEN);
+	if (why == HOURS_DAY_CLOSED_WEEKDAY && plain &&
+	    (replies_vars_used(e->replies, plain) & REPLY_VAR_HOURS)) {
+		out->closed_day = -1;
+		out->closed_on[0] = '\0';
+		return key;
+	}
+	escalate(e, out, "unmatched", PRIO_NORMAL, now);
+	return replies_has(e->replies, "closed_day") ? "closed_day" : "escalated";
+}
+
 int pipeline_decide(struct engine *e, const struct post *p, const struct thread_state *ts, time_t now,
                     struct decision *out)
 {
+	char closed_key[REPLY_KEY_MAX + 1];
 	static const struct thread_state fresh;
 	struct sentiment s;
 	struct rules_match m;
@@ -317,6 +370,9 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 		out->action = ACTION_ANSWER;
 		out->rule = m.answer->id;
 		base = m.answer->reply;
+		enum hours_day why = closed_day_named(e, now, out);
+		if (why != HOURS_DAY_OPEN)
+			base = answer_closed_day(e, base, why, now, closed_key, sizeof(closed_key), out);
 	} else if (m.ack) {
 		out->rule = m.ack->id;
 		if (ts->last_ack && now - ts->last_ack < e->cfg->cooldown) {
@@ -357,6 +413,16 @@ void decision_json(const struct engine *e, const struct decision *d, const char 
 		json_object_set_new(o, "due", json_null());
 	}
 	json_object_set_new(o, "reply", d->reply ? json_string(d->reply) : json_null());
+	if (d->closed_day >= 0) {
+		long y;
+		int m, dd;
+		char day[16];
+		hours_date_parts(d->closed_day, &y, &m, &dd);
+		snprintf(day, sizeof(day), "%04ld-%02d-%02d", y, m, dd);
+		json_object_set_new(o, "closed_day", json_string(day));
+	} else {
+		json_object_set_new(o, "closed_day", json_null());
+	}
 	json_object_set_new(o, "reply_key", d->reply_key ? json_string(d->reply_key) : json_null());
 	json_object_set_new(o, "ignored", d->ignored ? json_string(d->ignored) : json_null());
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));

@@ -15,7 +15,11 @@
  *   -> negative (an FAQ question from a mildly unhappy customer gets the
  *      answer's `.negative` variant, an apology in front of the facts, and
  *      is handed over all the same; a strongly unhappy one only the apology)
- *   -> FAQ answer -> acknowledgement-only rule (with cooldown)
+ *   -> FAQ answer (but a question naming a day the business is closed all
+ *      day, "can you deliver on christmas day?", gets the answer's
+ *      `.closed_day` variant when the replies have one, else the
+ *      `closed_day` notice and a person: never a cheerful general yes)
+ *   -> acknowledgement-only rule (with cooldown)
  *   -> unmatched: escalate with an acknowledgement and the expected time.
  *
  * Every reply key goes through replies_pick() with the post's channel, the
@@ -92,6 +96,9 @@ struct decision {
 	const char *reply_key; /* which replies key produced it ("faq.delivery.negative") */
 	const char *ignored;   /* why nothing happens: "own_post", "bot", "duplicate",
 	                          "cooldown", "human_thread", "abusive_public", "empty" */
+	long closed_day;       /* a date the post names on which the business is closed all day
+	                          (day number, hours.h), when that changed the decision; -1 none */
+	char closed_on[64];    /* that date as said to the customer: "on Friday 25 December" */
 	int open_ticket;       /* a new ticket must be opened (escalations) */
 	int append_ticket;     /* append to the thread's existing ticket */
 };

@@ -18,7 +18,7 @@
 #include <string.h>
 
 static const char *const var_names[REPLY_VAR_COUNT + 1] = {
-    "author", "business", "opens_at", "due", "hours", "phone", "email", "ticket", "agent", NULL,
+    "author", "business", "opens_at", "due", "hours", "phone", "email", "ticket", "agent", "closed_on", NULL,
 };
 
 /* Where each variable lives in struct reply_vars, in var_names order. */
@@ -27,7 +27,7 @@ static const size_t var_offsets[REPLY_VAR_COUNT] = {
     offsetof(struct reply_vars, opens_at), offsetof(struct reply_vars, due),
     offsetof(struct reply_vars, hours),    offsetof(struct reply_vars, phone),
     offsetof(struct reply_vars, email),    offsetof(struct reply_vars, ticket),
-    offsetof(struct reply_vars, agent),
+    offsetof(struct reply_vars, agent),    offsetof(struct reply_vars, closed_on),
 };
 
 const char *replies_var_name(unsigned i)
@@ -98,7 +98,8 @@ static int tmpl_fail(struct tmpl_err *e, size_t off, size_t len, const char *fmt
 	return -1;
 }
 
-#define VAR_LIST "the variables are author, business, opens_at, due, hours, phone, email, ticket, agent"
+#define VAR_LIST                                                                                             \
+	"the variables are author, business, opens_at, due, hours, phone, email, ticket, agent, closed_on"
 
 /* How a tag shows in messages: at most 40 bytes of it. */
 #define TAG_SHOW(len) ((int)((len) > 40 ? 40 : (len)))

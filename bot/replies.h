@@ -67,8 +67,10 @@ struct reply_vars {
 	const char *hours;    /* opening hours summary: "Mon-Fri 9:00-17:30, Sat 10:00-14:00" */
 	const char *phone;
 	const char *email;
-	const char *ticket; /* ticket number */
-	const char *agent;  /* assigned person's display name */
+	const char *ticket;    /* ticket number */
+	const char *agent;     /* assigned person's display name */
+	const char *closed_on; /* a day the post names when the business is closed all day:
+	                          "Friday 25 December", "Sundays" (pipeline.h) */
 };
 
 /* One bit per variable, in the order of struct reply_vars. */
@@ -82,7 +84,8 @@ enum {
 	REPLY_VAR_EMAIL = 1u << 6,
 	REPLY_VAR_TICKET = 1u << 7,
 	REPLY_VAR_AGENT = 1u << 8,
-	REPLY_VAR_COUNT = 9
+	REPLY_VAR_CLOSED_ON = 1u << 9,
+	REPLY_VAR_COUNT = 10
 };
 
 /* The name of variable number i (0 .. REPLY_VAR_COUNT-1, the bit index of

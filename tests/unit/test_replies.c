@@ -275,7 +275,7 @@ static void test_render_errors(void **state)
 
 	assert_string_equal(render("Hi {{nmae}}", &full),
 	                    "ERROR byte 4: unknown variable 'nmae'; the variables are "
-	                    "author, business, opens_at, due, hours, phone, email, ticket, agent");
+	                    "author, business, opens_at, due, hours, phone, email, ticket, agent, closed_on");
 	assert_string_equal(render("{{#phone}}x", &full),
 	                    "ERROR byte 1: section '{{#phone}}' is not closed with '{{/phone}}'");
 	/* The output is left as it was on error; err may be absent. */

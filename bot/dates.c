@@ -1,0 +1,358 @@
+/*
+ * dates.c - calendar dates named in a post (see dates.h for what counts).
+ *
+ * The normalized text is split into words once; each recogniser looks at
+ * the words from one position and says how many it consumed (0: no date
+ * starts here).  Calendar arithmetic is hours.h's.
+ */
+#include "dates.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "hours.h"
+
+#define MAX_WORDS 400 /* words of a post looked at; dates are named early */
+
+struct word {
+	const char *p;
+	size_t n;
+};
+
+struct scan {
+	struct word w[MAX_WORDS];
+	size_t nw;
+	long today;
+	struct named_date *out;
+	size_t max, n;
+};
+
+static int is(const struct scan *s, size_t i, const char *word)
+{
+	return i < s->nw && s->w[i].n == strlen(word) && memcmp(s->w[i].p, word, s->w[i].n) == 0;
+}
+
+static void put(struct scan *s, long date, int weekly)
+{
+	if (date < 0 || s->n >= s->max)
+		return;
+	s->out[s->n].date = date;
+	s->out[s->n].weekly = weekly;
+	s->n++;
+}
+
+/* The next y-m-d on or after today (this year or a later one); -1 if none soon. */
+static long next_date(const struct scan *s, int m, int d)
+{
+	long y;
+	int tm, td;
+	hours_date_parts(s->today, &y, &tm, &td);
+	for (int k = 0; k < 8; k++) {
+		long date = hours_date(y + k, m, d);
+		if (date >= s->today)
+			return date;
+	}
+	return -1;
+}
+
+/* Digits only: the value, or -1. */
+static long digits(const char *p, size_t n, size_t maxlen)
+{
+	long v = 0;
+	if (n == 0 || n > maxlen)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)p[i]))
+			return -1;
+		v = v * 10 + (p[i] - '0');
+	}
+	return v;
+}
+
+/* "25", "25th", "1st": a day of the month, or -1. */
+static int day_at(const struct scan *s, size_t i)
+{
+	if (i >= s->nw)
+		return -1;
+	const char *p = s->w[i].p;
+	size_t n = s->w[i].n, k = 0;
+	while (k < n && isdigit((unsigned char)p[k]))
+		k++;
+	if (k == 0 || k > 2)
+		return -1;
+	if (k < n) {
+		static const char *const suffix[] = {"st", "nd", "rd", "th"};
+		int ok = 0;
+		for (size_t j = 0; j < 4; j++)
+			if (n - k == 2 && memcmp(p + k, suffix[j], 2) == 0)
+				ok = 1;
+		if (!ok)
+			return -1;
+	}
+	long v = digits(p, k, 2);
+	return v >= 1 && v <= 31 ? (int)v : -1;
+}
+
+/* A month name or abbreviation: 1..12, or 0. */
+static int month_at(const struct scan *s, size_t i)
+{
+	static const char *const names[][3] = {
+	    {"january", "jan", NULL}, {"february", "feb", NULL}, {"march", "mar", NULL},
+	    {"april", "apr", NULL},   {"may", NULL, NULL},       {"june", "jun", NULL},
+	    {"july", "jul", NULL},    {"august", "aug", NULL},   {"september", "sep", "sept"},
+	    {"october", "oct", NULL}, {"november", "nov", NULL}, {"december", "dec", NULL},
+	};
+	for (int m = 0; m < 12; m++)
+		for (int k = 0; k < 3 && names[m][k]; k++)
+			if (is(s, i, names[m][k]))
+				return m + 1;
+	return 0;
+}
+
+/* A four-digit year, or -1. */
+static long year_at(const struct scan *s, size_t i)
+{
+	if (i >= s->nw)
+		return -1;
+	long y = digits(s->w[i].p, s->w[i].n, 4);
+	return s->w[i].n == 4 && y >= 1900 && y <= 9999 ? y : -1;
+}
+
+static size_t with_year(struct scan *s, size_t used, size_t i, int m, int d)
+{
+	long y = year_at(s, i);
+	if (y > 0) {
+		put(s, hours_date(y, m, d), 0);
+		return used + 1;
+	}
+	put(s, next_date(s, m, d), 0);
+	return used;
+}
+
+/* "25 december", "25th of dec 2026", "the 25th of december". */
+static size_t day_month(struct scan *s, size_t i)
+{
+	int d = day_at(s, i);
+	if (d < 0)
+		return 0;
+	size_t j = i + 1 + is(s, i + 1, "of");
+	int m = month_at(s, j);
+	if (!m)
+		return 0;
+	return with_year(s, j + 1 - i, j + 1, m, d);
+}
+
+/* "december 25", "dec 25th 2026". */
+static size_t month_day(struct scan *s, size_t i)
+{
+	int m = month_at(s, i);
+	if (!m)
+		return 0;
+	int d = day_at(s, i + 1);
+	if (d < 0)
+		return 0;
+	return with_year(s, 2, i + 2, m, d);
+}
+
+/* "2026-12-25" (normalized to "2026 12 25"). */
+static size_t iso(struct scan *s, size_t i)
+{
+	long y = year_at(s, i);
+	if (y < 0 || i + 2 >= s->nw)
+		return 0;
+	long m = digits(s->w[i + 1].p, s->w[i + 1].n, 2);
+	long d = digits(s->w[i + 2].p, s->w[i + 2].n, 2);
+	if (m < 1 || d < 1)
+		return 0;
+	long date = hours_date(y, (int)m, (int)d);
+	if (date < 0)
+		return 0;
+	put(s, date, 0);
+	return 3;
+}
+
+static size_t relative(struct scan *s, size_t i)
+{
+	if (is(s, i, "today") || is(s, i, "tonight")) {
+		put(s, s->today, 0);
+		return 1;
+	}
+	if (is(s, i, "tomorrow") || is(s, i, "tmrw")) {
+		put(s, s->today + 1, 0);
+		return 1;
+	}
+	return 0;
+}
+
+/* "sunday", "sundays", "next sunday". */
+static size_t weekday(struct scan *s, size_t i)
+{
+	static const char *const days[] = {"monday", "tuesday",  "wednesday", "thursday",
+	                                   "friday", "saturday", "sunday"};
+	if (i >= s->nw)
+		return 0;
+	for (int wd = 0; wd < 7; wd++) {
+		size_t len = strlen(days[wd]);
+		const struct word *w = &s->w[i];
+		if (!(w->n == len || (w->n == len + 1 && w->p[len] == 's')) ||
+		    memcmp(w->p, days[wd], len) != 0)
+			continue;
+		long ahead = (wd - hours_weekday(s->today) + 7) % 7;
+		if (ahead == 0 && i > 0 && is(s, i - 1, "next"))
+			ahead = 7;
+		put(s, s->today + ahead, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* Easter Sunday of year y (anonymous Gregorian algorithm). */
+static long easter(long y)
+{
+	long a = y % 19, b = y / 100, c = y % 100, d = b / 4, e = b % 4, f = (b + 8) / 25;
+	long g = (b - f + 1) / 3, h = (19 * a + b - d - g + 15) % 30, i = c / 4, k = c % 4;
+	long l = (32 + 2 * e + 2 * i - h - k) % 7, m = (a + 11 * h + 22 * l) / 451;
+	long month = (h + l - 7 * m + 114) / 31, day = (h + l - 7 * m + 114) % 31 + 1;
+	return hours_date(y, (int)month, (int)day);
+}
+
+/* The next Easter Sunday + offset days on or after today. */
+static long next_easter(const struct scan *s, int offset)
+{
+	long y;
+	int m, d;
+	hours_date_parts(s->today, &y, &m, &d);
+	for (int k = 0; k < 2; k++) {
+		long date = easter(y + k) + offset;
+		if (date >= s->today)
+			return date;
+	}
+	return -1;
+}
+
+/* Days known by name. */
+static size_t named(struct scan *s, size_t i)
+{
+	int xmas = is(s, i, "christmas") || is(s, i, "xmas");
+	if (xmas && is(s, i + 1, "day")) {
+		put(s, next_date(s, 12, 25), 0);
+		return 2;
+	}
+	if (xmas && is(s, i + 1, "eve")) {
+		put(s, next_date(s, 12, 24), 0);
+		return 2;
+	}
+	if (xmas && i > 0 && is(s, i - 1, "on")) {
+		put(s, next_date(s, 12, 25), 0);
+		return 1;
+	}
+	if (is(s, i, "boxing") && is(s, i + 1, "day")) {
+		put(s, next_date(s, 12, 26), 0);
+		return 2;
+	}
+	size_t ny = is(s, i, "new") && (is(s, i + 1, "years") || is(s, i + 1, "year")) ? 2 : 0;
+	if (ny && is(s, i + 2, "day")) {
+		put(s, next_date(s, 1, 1), 0);
+		return 3;
+	}
+	if (ny && is(s, i + 2, "eve")) {
+		put(s, next_date(s, 12, 31), 0);
+		return 3;
+	}
+	if (is(s, i, "good") && is(s, i + 1, "friday")) {
+		put(s, next_easter(s, -2), 0);
+		return 2;
+	}
+	if (is(s, i, "easter")) {
+		if (is(s, i + 1, "sunday") || is(s, i + 1, "day")) {
+			put(s, next_easter(s, 0), 0);
+			return 2;
+		}
+		if (is(s, i + 1, "monday")) {
+			put(s, next_easter(s, 1), 0);
+			return 2;
+		}
+		if (i > 0 && is(s, i - 1, "on")) {
+			put(s, next_easter(s, 0), 0);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* "25/12", "12/25/2026": only when one reading alone is a date. */
+static void slashed(struct scan *s, const char *plain)
+{
+	for (const char *p = plain; *p && s->n < s->max; p++) {
+		if (!isdigit((unsigned char)*p) ||
+		    (p > plain && (isdigit((unsigned char)p[-1]) || p[-1] == '/')))
+			continue;
+		const char *q = p;
+		long a = 0, b = 0, y = -1;
+		int na = 0, nb = 0, ny = 0;
+		while (isdigit((unsigned char)*q) && na < 3)
+			a = a * 10 + (*q++ - '0'), na++;
+		if (na > 2 || *q != '/' || !isdigit((unsigned char)q[1]))
+			continue;
+		q++;
+		while (isdigit((unsigned char)*q) && nb < 3)
+			b = b * 10 + (*q++ - '0'), nb++;
+		if (nb > 2)
+			continue;
+		if (*q == '/' && isdigit((unsigned char)q[1])) {
+			q++;
+			y = 0;
+			while (isdigit((unsigned char)*q) && ny < 5)
+				y = y * 10 + (*q++ - '0'), ny++;
+			if (ny != 2 && ny != 4)
+				continue;
+			if (ny == 2)
+				y += 2000;
+		}
+		if (isdigit((unsigned char)*q) || *q == '/' || (a == 24 && b == 7 && y < 0))
+			continue;
+		int m, d;
+		if (a > 12 && b >= 1 && b <= 12)
+			d = (int)a, m = (int)b;
+		else if (b > 12 && a >= 1 && a <= 12)
+			m = (int)a, d = (int)b;
+		else
+			continue;
+		put(s, y > 0 ? hours_date(y, m, d) : next_date(s, m, d), 0);
+	}
+}
+
+size_t dates_named(const char *norm, const char *plain, long today, struct named_date *out, size_t max)
+{
+	static size_t (*const at[])(struct scan *, size_t) = {iso,   day_month, month_day,
+	                                                      named, relative,  weekday};
+	struct scan s;
+
+	s.nw = 0;
+	s.today = today;
+	s.out = out;
+	s.max = max;
+	s.n = 0;
+	for (const char *p = norm ? norm : ""; *p && s.nw < MAX_WORDS;) {
+		while (*p == ' ')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ')
+			e++;
+		if (e > p) {
+			s.w[s.nw].p = p;
+			s.w[s.nw].n = (size_t)(e - p);
+			s.nw++;
+		}
+		p = e;
+	}
+	for (size_t i = 0; i < s.nw && s.n < max;) {
+		size_t used = 0;
+		for (size_t k = 0; k < sizeof(at) / sizeof(at[0]) && !used; k++)
+			used = at[k](&s, i);
+		i += used ? used : 1;
+	}
+	if (plain)
+		slashed(&s, plain);
+	return s.n;
+}
