@@ -631,17 +631,27 @@ size_t hours_summary(const struct hours *h, char *out, size_t n)
 		int last = w;
 		while (last + 1 < 7 && same_day(h, w, last + 1))
 			last++;
+		int all_day = h->nr[w] == 1 && h->r[w][0].start == 0 && h->r[w][0].end == DAY_MIN;
 		if (b.len)
 			buf_puts(&b, ", ");
-		buf_puts(&b, day_short[w]);
-		if (last > w) {
-			buf_puts(&b, "\xe2\x80\x93");
-			buf_puts(&b, day_short[last]);
+		if (w == 0 && last == 6 && all_day) {
+			/* It follows "We're open" and "Opening hours:" alike. */
+			buf_puts(&b, "around the clock");
+			break;
+		}
+		if (w == 0 && last == 6 && h->nr[w] > 0) {
+			buf_puts(&b, "every day");
+		} else {
+			buf_puts(&b, day_short[w]);
+			if (last > w) {
+				buf_puts(&b, "\xe2\x80\x93");
+				buf_puts(&b, day_short[last]);
+			}
 		}
 		if (h->nr[w] == 0) {
 			buf_puts(&b, " closed");
-		} else if (h->nr[w] == 1 && h->r[w][0].start == 0 && h->r[w][0].end == DAY_MIN) {
-			buf_puts(&b, " open all day");
+		} else if (all_day) {
+			buf_puts(&b, " all day");
 		} else {
 			for (int i = 0; i < h->nr[w]; i++) {
 				buf_puts(&b, i ? " and " : " ");

@@ -137,9 +137,11 @@ size_t hours_phrase(const struct hours *h, time_t now, time_t when, char *out, s
 /*
  * One line for people: "Mon–Fri 9:00–17:30, Sat 10:00–14:00, Sun closed"
  * (UTF-8 en dashes; consecutive days with the same hours are grouped;
- * several ranges in a day are joined with " and "; "open all day" for
- * 00:00-24:00).  Holidays are not listed.  Same return and truncation
- * contract as hours_phrase.
+ * several ranges in a day are joined with " and "; "all day" for
+ * 00:00-24:00; the same hours all week are "every day 9:00–17:00", and
+ * all day all week "around the clock").  It reads after "We're open" and
+ * after "Opening hours:".  Holidays are not listed.  Same return and
+ * truncation contract as hours_phrase.
  */
 size_t hours_summary(const struct hours *h, char *out, size_t n);
 

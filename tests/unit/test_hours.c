@@ -388,9 +388,23 @@ static void test_summaries(void **state)
 	                         "2:00, Sat\xe2\x80\x93Sun closed");
 	hours_free(h);
 
+	/* "We're open {{hours}}" must read right for all-day schedules. */
 	h = must("hours: { mon-sun: \"00:00-24:00\" }\n", "UTC");
 	hours_summary(h, out, sizeof(out));
-	assert_string_equal(out, "Mon\xe2\x80\x93Sun open all day");
+	assert_string_equal(out, "around the clock");
+	hours_free(h);
+
+	h = must("hours: { mon-fri: \"00:00-24:00\", sat: \"10:00-14:00\" }\n", "UTC");
+	hours_summary(h, out, sizeof(out));
+	assert_string_equal(out, "Mon\xe2\x80\x93"
+	                         "Fri all day, Sat 10:00\xe2\x80\x93"
+	                         "14:00, Sun closed");
+	hours_free(h);
+
+	h = must("hours: { mon-sun: \"08:00-20:00\" }\n", "UTC");
+	hours_summary(h, out, sizeof(out));
+	assert_string_equal(out, "every day 8:00\xe2\x80\x93"
+	                         "20:00");
 	hours_free(h);
 
 	h = must("hours: {}\n", "UTC");
