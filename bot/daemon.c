@@ -538,7 +538,8 @@ static void on_reload(struct loop *l, void *arg)
 	diag_init(&dg);
 	struct engine *e = engine_load(d->config_path, &dg);
 	if (!e) {
-		/* Every error, one log line each, and keep running as we were. */
+		/* Every error, one log line each, then one line that says the
+		 * reload was refused, and keep running as we were. */
 		const char *line = dg.out.p ? dg.out.p : "";
 		while (*line) {
 			const char *nl = strchr(line, '\n');
@@ -547,7 +548,7 @@ static void on_reload(struct loop *l, void *arg)
 			struct buf b;
 			buf_init(&b, 0);
 			log_quote(&b, one);
-			log_error("reload refused", "error=%s", b.p);
+			log_error("configuration error", "error=%s", b.p);
 			buf_free(&b);
 			free(one);
 			line += n + (nl ? 1 : 0);
