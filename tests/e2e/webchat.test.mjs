@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -350,11 +350,30 @@ test('SIGHUP reloads replies; a broken config is refused and the old one keeps a
 
 	writeFileSync(path.join(A.dir, 'replies.yaml'), 'faq.opening_hours: [unclosed\n');
 	A.proc.kill('SIGHUP');
+	const before = A.log.length;
 	await waitLog(A, 'reload refused: the previous configuration keeps running');
-	assert.match(A.log, /reload refused.*replies\.yaml/);
+	const logged = A.log.slice(before);
+	assert.match(logged, /msg="configuration error" error=.*replies\.yaml/);
+	// Each error once, and "reload refused" once: not one line per error.
+	assert.equal(logged.match(/reload refused/g).length, 1, logged);
 	c.send({ type: 'message', text: 'opening hours?', client_id: 'hup2' });
 	assert.equal((await c.next((f) => f.from === 'bot')).text, 'Now from 6:30.');
 	await c.close();
+});
+
+test('the demo page shows the hours of the running configuration, also after a reload', async () => {
+	const D = await startDaemon();
+	try {
+		const page = async () => (await fetch(`http://127.0.0.1:${D.port}/`)).text();
+		assert.match(await page(), /Opening hours: around the clock</);
+		writeFileSync(D.config, readFileSync(D.config, 'utf8').replace('"00:00-24:00"', '"08:00-20:00"'));
+		D.proc.kill('SIGHUP');
+		await waitLog(D, 'configuration reloaded', 15000);
+		assert.match(await page(), /Opening hours: every day 8:00–20:00</);
+	} finally {
+		await stopDaemon(D);
+		rmSync(D.dir, { recursive: true, force: true });
+	}
 });
 
 test('after hours: the notice names the next opening; e-mail can be left; limits hold', async () => {

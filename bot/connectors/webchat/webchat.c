@@ -61,8 +61,6 @@ struct webchat {
 	struct connector *c;
 	struct listener *li;
 	int port;
-	char *page; /* index.html with the business filled in */
-	size_t page_len;
 	long max_conns, mpm;
 	int stopping;
 	size_t nconns;
@@ -707,8 +705,8 @@ static void html_escape(struct buf *b, const char *s)
 }
 
 /* The demo page with {{business}}, {{hours}}, {{phone}} and {{email}}
- * filled in from the configuration (HTML-escaped). */
-static void render_page(struct webchat *wc, const struct embedded_file *f)
+ * filled in from the running configuration (HTML-escaped), into b. */
+static void render_page(struct webchat *wc, const struct embedded_file *f, struct buf *out)
 {
 	const struct config *cfg = connector_config(wc->c);
 	struct buf b;
@@ -743,8 +741,18 @@ static void render_page(struct webchat *wc, const struct embedded_file *f)
 			buf_append(&b, tag, n + 4);
 		p = close + 2;
 	}
-	wc->page_len = b.len;
-	wc->page = buf_steal(&b);
+	*out = b;
+}
+
+/* GET / : the demo page, rendered for every request from the running
+ * configuration, so a reload shows at once (it is a few kilobytes). */
+static enum server_handled page_get(struct server_req *req, void *arg)
+{
+	struct webchat *wc = arg;
+	struct buf b;
+	render_page(wc, embedded_find("index.html"), &b);
+	server_respond_buf(req, 200, "text/html; charset=utf-8", &b);
+	return SERVER_DONE;
 }
 
 static int wc_start(struct connector *c)
@@ -771,11 +779,8 @@ static int wc_start(struct connector *c)
 	}
 	wc->port = listener_port(wc->li);
 
-	const struct embedded_file *page = embedded_find("index.html");
-	if (page) {
-		render_page(wc, page);
-		server_route_static(wc->li, "/", "text/html; charset=utf-8", wc->page, wc->page_len, NULL);
-	}
+	if (embedded_find("index.html"))
+		server_route_api(wc->li, "/", SERVER_GET, page_get, wc, 0);
 	server_route_embedded(wc->li, "/widget.js", "widget.js");
 	server_route_embedded(wc->li, "/widget.css", "widget.css");
 	if (server_route_ws(wc->li, "/chat", &ws_ops, wc) < 0) {
@@ -815,7 +820,6 @@ static void wc_destroy(struct connector *c)
 			free(a);
 		}
 	}
-	free(wc->page);
 	free(wc);
 	c->priv = NULL;
 }
