@@ -314,8 +314,20 @@ struct replay_stats {
 	json_t *by_rule; /* rule id -> count */
 };
 
-static void replay_error(struct buf *out, json_t *id, long line, const char *msg)
+/* A bad input line: an error record {"id","error","line"} with --json,
+ * else a text line like the decisions': ID, "error", "line N: what". */
+static void replay_error(struct buf *out, int json, json_t *id, long line, const char *msg)
 {
+	if (!json) {
+		if (json_is_string(id))
+			buf_puts(out, json_string_value(id));
+		else if (json_is_integer(id))
+			buf_printf(out, "%lld", (long long)json_integer_value(id));
+		else
+			buf_putc(out, '-');
+		buf_printf(out, "\terror\tline %ld: %s", line, msg);
+		return;
+	}
 	json_t *o = json_object();
 	json_object_set(o, "id", id ? id : json_null());
 	json_object_set_new(o, "error", json_string(msg));
@@ -344,7 +356,7 @@ static void replay_line(struct engine *e, const char *line, size_t len, long lin
 			snprintf(msg, sizeof(msg), "invalid JSON at column %d: %s", jerr.column, jerr.text);
 		else
 			snprintf(msg, sizeof(msg), "expected a JSON object");
-		replay_error(out, NULL, lineno, msg);
+		replay_error(out, json, NULL, lineno, msg);
 		json_decref(o);
 		return;
 	}
@@ -377,7 +389,7 @@ static void replay_line(struct engine *e, const char *line, size_t len, long lin
 		err = "\"author\" must be a string";
 	if (err) {
 		st->errors++;
-		replay_error(out, jid, lineno, err);
+		replay_error(out, json, jid, lineno, err);
 		json_decref(o);
 		return;
 	}
@@ -426,7 +438,9 @@ static int cmd_replay(const char *cfgpath, int argc, char **argv)
 			     "\"public\"?}.\n"
 			     "  --json   print decision records (DESIGN.md); otherwise id, action, rule, "
 			     "reply\n"
-			     "A bad input line gets an error record {\"id\",\"error\",\"line\"}.\n"
+			     "A bad input line gets an error record {\"id\",\"error\",\"line\"} (with "
+			     "--json)\n"
+			     "or a line \"ID<tab>error<tab>line N: what is wrong\".\n"
 			     "A summary of counts per action and rule goes to standard error.");
 			return 0;
 		} else if (!file && (argv[i][0] != '-' || !strcmp(argv[i], "-"))) {
@@ -468,7 +482,7 @@ static int cmd_replay(const char *cfgpath, int argc, char **argv)
 		if ((size_t)n > REPLAY_MAX_LINE) {
 			st.n++;
 			st.errors++;
-			replay_error(&out, NULL, lineno, "line is longer than 1 MiB");
+			replay_error(&out, json, NULL, lineno, "line is longer than 1 MiB");
 		} else {
 			replay_line(e, line, (size_t)n, lineno, json, &st, &out);
 		}
@@ -486,9 +500,10 @@ static int cmd_replay(const char *cfgpath, int argc, char **argv)
 		rc = 1;
 
 	fprintf(stderr,
-	        "replayed %ld posts: %ld answer, %ld acknowledge, %ld escalate, %ld ignore, %ld errors\n",
-	        st.n, st.by_action[ACTION_ANSWER], st.by_action[ACTION_ACK], st.by_action[ACTION_ESCALATE],
-	        st.by_action[ACTION_IGNORE], st.errors);
+	        "replayed %ld post%s: %ld answer, %ld acknowledge, %ld escalate, %ld ignore, %ld error%s\n",
+	        st.n, st.n == 1 ? "" : "s", st.by_action[ACTION_ANSWER], st.by_action[ACTION_ACK],
+	        st.by_action[ACTION_ESCALATE], st.by_action[ACTION_IGNORE], st.errors,
+	        st.errors == 1 ? "" : "s");
 	const char *k;
 	json_t *v;
 	json_object_foreach(st.by_rule, k, v)

@@ -129,6 +129,13 @@ grep -q '^replayed 7 posts: .* 4 errors' "$T/err" && ok "replay summary on stder
 printf '{"id":"s","text":"thanks!"}\n' | "$FD" -c config.yaml.example replay --json - >"$T/out" 2>/dev/null
 grep -q '"id":"s"' "$T/out" && ok "replay from stdin" || bad "replay from stdin"
 expect_rc "replay of a missing file" 1 "$FD" -c config.yaml.example replay /nonexistent.jsonl
+# Text mode: an error is a text line like the decisions, and counts agree in number.
+printf '{"id":"t1","text":"thanks!"}\nnot json\n' | "$FD" -c config.yaml.example replay - >"$T/out" 2>"$T/err"
+sed -n 2p "$T/out" | grep -q "^-	error	line 2: invalid JSON" && ok "replay text mode: error as a text line" || { bad "replay text mode: error as a text line"; cat "$T/out"; }
+grep -q '^{' "$T/out" && bad "replay text mode prints no JSON" || ok "replay text mode prints no JSON"
+grep -q '^replayed 2 posts: .* 1 error$' "$T/err" && ok "replay summary: 1 error" || { bad "replay summary: 1 error"; cat "$T/err"; }
+printf '{"id":"t1","text":"thanks!"}\n' | "$FD" -c config.yaml.example replay - >/dev/null 2>"$T/err"
+grep -q '^replayed 1 post: .* 0 errors$' "$T/err" && ok "replay summary: 1 post" || { bad "replay summary: 1 post"; cat "$T/err"; }
 
 # passwd: a yescrypt hash that the config accepts.
 printf 'correct horse\n' | "$FD" passwd >"$T/hash" 2>/dev/null
