@@ -319,6 +319,9 @@ test('origin check: the bot page and non-browser clients pass, other sites do no
 	}
 	const bad = chat(A, { origin: 'https://evil.example' });
 	await assert.rejects(bad.opened, (e) => e.status === 403);
+	// The log says what to change to let a site in.
+	await waitLog(A, 'evil.example');
+	assert.match(A.log, /msg="web chat origin refused: .*allowed_origins".* origin="?https:\/\/evil\.example/);
 	const wrongPort = chat(A, { origin: `http://127.0.0.1:${A.port + 1}` });
 	await assert.rejects(wrongPort.opened, (e) => e.status === 403);
 });

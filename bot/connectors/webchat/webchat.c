@@ -386,7 +386,9 @@ static int ws_open(struct server_ws *ws, const struct server_ws_info *info, void
 		struct buf b;
 		buf_init(&b, 0);
 		log_quote(&b, info->origin);
-		log_warn("web chat origin refused", "peer=%s origin=%s", info->peer, b.p);
+		log_warn("web chat origin refused: to let that site embed the chat, add it to the "
+		         "connector's allowed_origins",
+		         "connector=%s peer=%s origin=%s", wc->c->name, info->peer, b.p);
 		buf_free(&b);
 		return 403;
 	}
