@@ -723,6 +723,24 @@ size_t hours_date_phrase(long today, long date, int weekly, char *out, size_t n)
 	return emit(&b, out, n);
 }
 
+size_t hours_local_label(const struct hours *h, time_t t, char *out, size_t n)
+{
+	char iso[48];
+	struct buf b;
+	struct tm tm;
+
+	hours_iso_local(h, t, iso, sizeof(iso));
+	buf_init(&b, 0);
+	/* "2026-11-22T13:45:00+00:00" -> "2026-11-22 13:45" */
+	buf_printf(&b, "%.10s %.5s", iso, iso + 11);
+	use_zone(h->tz);
+	if (t >= T_MIN && t <= T_MAX && localtime_r(&t, &tm) && tm.tm_zone && *tm.tm_zone)
+		buf_printf(&b, " %s", tm.tm_zone);
+	else
+		buf_printf(&b, " UTC%s", iso + 19);
+	return emit(&b, out, n);
+}
+
 void hours_iso_local(const struct hours *h, time_t t, char *out, size_t n)
 {
 	long date, sod, off, y;

@@ -180,6 +180,14 @@ enum hours_day hours_date_closed(const struct hours *h, long date);
 size_t hours_date_phrase(long today, long date, int weekly, char *out, size_t n);
 
 /*
+ * t for people reading a terminal, with the zone named:
+ * "2026-11-22 13:45 GMT", "2026-07-01 09:00 BST" (the zone's abbreviation
+ * at t, or its offset such as "+04" where the zone has no letters).  Same
+ * return and truncation contract as hours_phrase.
+ */
+size_t hours_local_label(const struct hours *h, time_t t, char *out, size_t n);
+
+/*
  * t as local ISO-8601 with the zone's offset at t:
  * "2026-11-23T11:00:00+00:00".  n should be at least 32.  Outside the
  * supported years, UTC with "+00:00".

@@ -341,20 +341,13 @@ static int cmd_list(struct queue *q, enum status_filter f)
 
 /* ---- show --------------------------------------------------------------------- */
 
+/* "2026-11-22 13:45 GMT": the business's zone, named. */
 static void local_time(struct queue *q, time_t t, char *out, size_t n)
 {
-	char iso[48];
-	if (t <= 0) {
+	if (t <= 0)
 		snprintf(out, n, "-");
-		return;
-	}
-	hours_iso_local(q->cfg->hours, t, iso, sizeof(iso));
-	/* "2026-11-22T13:45:00+00:00" -> "2026-11-22 13:45" */
-	if (strlen(iso) >= 16) {
-		iso[10] = ' ';
-		iso[16] = '\0';
-	}
-	snprintf(out, n, "%s", iso);
+	else
+		hours_local_label(q->cfg->hours, t, out, n);
 }
 
 struct showing {

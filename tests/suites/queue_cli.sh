@@ -226,6 +226,10 @@ r = queue(['show', `#${B.id}`]);
 assert.equal(r.code, 0, r.err);
 assert.match(r.out, new RegExp(`^ticket ${B.id}  waiting  high  \\(rule\\)`));
 assert.match(r.out, /customer:\n {4}I want a refund/);
+// Every time says which zone it is in.
+assert.match(r.out, /\ncreated:  \d{4}-\d\d-\d\d \d\d:\d\d UTC\n/);
+assert.match(r.out, /\ndue:      \d{4}-\d\d-\d\d \d\d:\d\d UTC \(/);
+assert.match(r.out, /\n\[\d{4}-\d\d-\d\d \d\d:\d\d UTC\] customer:/);
 
 // claim: by a configured agent only.
 r = queue(['claim', String(B.id), '--agent', 'nobody']);

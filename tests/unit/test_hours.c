@@ -413,6 +413,23 @@ static void test_summaries(void **state)
 	hours_free(h);
 }
 
+/* Times for a terminal name their zone, summer time included. */
+static void test_local_label(void **state)
+{
+	(void)state;
+	char out[64];
+	struct hours *h = must(DESIGN_HOURS, "Europe/London");
+	hours_local_label(h, 1795355100, out, sizeof(out)); /* 2026-11-22T13:45:00Z */
+	assert_string_equal(out, "2026-11-22 13:45 GMT");
+	hours_local_label(h, 1782896400, out, sizeof(out)); /* 2026-07-01T09:00:00Z */
+	assert_string_equal(out, "2026-07-01 10:00 BST");
+	hours_free(h);
+	h = must(DESIGN_HOURS, "Asia/Dubai");
+	hours_local_label(h, 1795355100, out, sizeof(out));
+	assert_string_equal(out, "2026-11-22 17:45 +04");
+	hours_free(h);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -725,6 +742,7 @@ int main(void)
 	    cmocka_unit_test(test_dst_new_york),
 	    cmocka_unit_test(test_phrases),
 	    cmocka_unit_test(test_summaries),
+	    cmocka_unit_test(test_local_label),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_zone_switching),
 	    cmocka_unit_test(test_out_of_range),
