@@ -135,6 +135,8 @@ lint:
 	clang-format --dry-run --Werror $(SRCS) $(wildcard bot/*.h bot/store/*.h bot/connectors/*/*.h handoff/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ibot -Ihandoff $(SRCS)
+	@! grep -nE 'strn(case)?cmp\([^;]*"127\.' $(SRCS) || \
+		{ echo 'lint: loopback is an address check: url_host_is_loopback() (url.h), not a "127." prefix'; exit 1; }
 
 install: $(B)/frontdesk
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/frontdesk/rules/lexicon \

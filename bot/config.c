@@ -11,6 +11,7 @@
 
 #include "connector.h"
 #include "embedded.h"
+#include "url.h"
 
 #include <arpa/inet.h>
 #include <crypt.h>
@@ -227,30 +228,6 @@ static char *resolve(const struct config *c, const char *p)
 
 /* ---- addresses, URLs, mail, hashes ---- */
 
-static int is_loopback_host(const char *host)
-{
-	char h[256];
-	size_t len = strlen(host);
-	struct in_addr a4;
-	struct in6_addr a6;
-
-	if (len >= sizeof(h))
-		return 0;
-	if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
-		memcpy(h, host + 1, len - 2);
-		h[len - 2] = '\0';
-	} else {
-		memcpy(h, host, len + 1);
-	}
-	if (strcasecmp(h, "localhost") == 0)
-		return 1;
-	if (inet_pton(AF_INET, h, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, h, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return 0;
-}
-
 /* Split a listen address; host and port point into buf. */
 static int split_listen(const char *s, char *buf, size_t bn, const char **host, long *port, char *err,
                         size_t errn)
@@ -329,7 +306,7 @@ static int listen_clash(const char *a, const char *b)
 	for (int i = 0; any[i]; i++)
 		if (!strcmp(ha, any[i]) || !strcmp(hb, any[i]))
 			return 1;
-	if (is_loopback_host(ha) && is_loopback_host(hb) &&
+	if (url_host_is_loopback(ha) && url_host_is_loopback(hb) &&
 	    (!strcasecmp(ha, "localhost") || !strcasecmp(hb, "localhost")))
 		return 1;
 	return strcasecmp(ha, hb) == 0;
@@ -360,7 +337,7 @@ int config_url_check(const char *s, enum config_url kind, char *err, size_t errn
 		snprintf(err, errn, "credentials do not belong in a URL: use the *_env or *_file keys");
 		goto out;
 	}
-	int loop = is_loopback_host(host);
+	int loop = url_host_is_loopback(host);
 	switch (kind) {
 	case CONFIG_URL_HTTP:
 		if (strcmp(scheme, "https") && !(loop && !strcmp(scheme, "http"))) {

@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 
 #include "loop.h"
 #include "metrics.h"
+#include "url.h"
 #include "util.h"
 
 #define HDR_VALUE_MAX  256  /* rate-limit header values longer than this are ignored */
@@ -498,12 +500,6 @@ static char *url_host(const char *url, const char *schemes)
 	return host;
 }
 
-static int host_is_loopback(const char *host)
-{
-	return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-	       strcmp(host, "[::1]") == 0 || strcmp(host, "::1") == 0;
-}
-
 static struct http_call *call_new(struct http *h, const char *url, long timeout_ms, size_t max_body,
                                   http_done_fn done, void *arg)
 {
@@ -678,7 +674,7 @@ struct http_call *http_smtp_send(struct http *h, const struct smtp_mail *m, http
 		log_error("mail refused: not an smtp(s) URL", "url_scheme=unsupported");
 		return NULL;
 	}
-	int loopback = host_is_loopback(host);
+	int loopback = url_host_is_loopback(host);
 	curl_free(host);
 	int implicit_tls = strncasecmp(m->url, "smtps:", 6) == 0;
 
@@ -760,8 +756,8 @@ static int trimmed(const char *v, char *out, size_t n)
 	return 0;
 }
 
-/* "123" or "123.456" as seconds, rounded up; 0 or -1. */
-static int parse_seconds(const char *s, double *out)
+/* "123" or "123.456" as seconds (the value as written); 0 or -1. */
+static int parse_seconds_exact(const char *s, double *out)
 {
 	int digits = 0, dot = 0;
 	for (const char *p = s; *p; p++) {
@@ -776,10 +772,26 @@ static int parse_seconds(const char *s, double *out)
 		return -1;
 	char *end;
 	double d = strtod(s, &end);
-	if (*end)
+	if (*end || !isfinite(d))
 		return -1;
-	*out = ceil(d);
+	*out = d;
 	return 0;
+}
+
+/* The same rounded up to a whole second. */
+static int parse_seconds(const char *s, double *out)
+{
+	if (parse_seconds_exact(s, out) < 0)
+		return -1;
+	*out = ceil(*out);
+	return 0;
+}
+
+/* Seconds (fractions kept) as milliseconds, rounded up: nothing goes out
+ * before the time named. */
+static int64_t secs_to_ms(double secs)
+{
+	return (int64_t)ceil(secs * 1000.0);
 }
 
 int http_parse_retry_after(const char *v, time_t now, time_t *out)
@@ -799,33 +811,97 @@ int http_parse_retry_after(const char *v, time_t now, time_t *out)
 	return 0;
 }
 
+/* An ISO-8601 or HTTP date as epoch ms; a fraction of a second rounds up. */
+static int parse_date_ms(const char *s, int64_t *out)
+{
+	time_t t;
+	if (time_parse_iso(s, &t) == 0) {
+		int64_t ms = (int64_t)t * 1000;
+		const char *dot = strchr(s, 'T') ? strchr(strchr(s, 'T'), '.') : NULL;
+		if (dot) {
+			int64_t frac = 0, scale = 100;
+			int more = 0;
+			for (const char *p = dot + 1; *p >= '0' && *p <= '9'; p++) {
+				if (scale)
+					frac += (*p - '0') * scale;
+				else if (*p != '0')
+					more = 1;
+				scale /= 10;
+			}
+			ms += frac + more;
+		}
+		*out = ms;
+		return 0;
+	}
+	t = curl_getdate(s, NULL);
+	if (t == (time_t)-1)
+		return -1;
+	*out = (int64_t)t * 1000;
+	return 0;
+}
+
 int http_parse_reset(const char *v, time_t *out)
 {
 	char s[HDR_VALUE_MAX + 1];
 	double secs;
+	int64_t ms;
 	if (!v || trimmed(v, s, sizeof(s)) < 0)
 		return -1;
 	if (parse_seconds(s, &secs) == 0) {
 		*out = (time_t)secs;
 		return 0;
 	}
-	if (time_parse_iso(s, out) == 0)
-		return 0;
-	time_t t = curl_getdate(s, NULL);
-	if (t == (time_t)-1)
+	if (parse_date_ms(s, &ms) < 0)
 		return -1;
-	*out = t;
+	*out = (time_t)((ms + 999) / 1000);
 	return 0;
 }
 
-time_t http_not_before(const struct http_response *r, time_t now)
+/* Below this a numeric X-RateLimit-Reset is "seconds until the reset"
+ * (Mattermost), above it an epoch time (Discord, GitHub): 10^9 s is 2001,
+ * and no reset is 31 years away. */
+#define RESET_EPOCH_MIN 1000000000.0
+#define BODY_JSON_MAX   (64u * 1024u)
+
+/* retry_after (Discord: seconds with a fraction) or parameters.retry_after
+ * (Telegram) in a JSON body: the wait in ms, or -1. */
+static int64_t body_retry_after_ms(const struct http_response *r)
 {
-	time_t nb = 0, t;
+	if (!r->body || r->body_len == 0 || r->body_len > BODY_JSON_MAX)
+		return -1;
+	const char *b = r->body;
+	while (*b == ' ' || *b == '\t' || *b == '\r' || *b == '\n')
+		b++;
+	if (*b != '{')
+		return -1;
+	json_t *o = json_loadb(r->body, r->body_len, 0, NULL);
+	json_t *v = json_object_get(o, "retry_after");
+	if (!json_is_number(v))
+		v = json_object_get(json_object_get(o, "parameters"), "retry_after");
+	int64_t ms = -1;
+	if (json_is_number(v)) {
+		double secs = json_number_value(v);
+		if (isfinite(secs) && secs >= 0 && secs < 1e7)
+			ms = secs_to_ms(secs);
+	}
+	json_decref(o);
+	return ms;
+}
+
+int64_t http_retry_at_ms(const struct http_response *r, int64_t now_ms)
+{
+	int64_t nb = 0, ms;
 	double secs;
 	char s[HDR_VALUE_MAX + 1];
 
-	if (http_parse_retry_after(r->retry_after, now, &t) == 0 && t > nb)
-		nb = t;
+	if (r->retry_after && trimmed(r->retry_after, s, sizeof(s)) == 0) {
+		if (parse_seconds_exact(s, &secs) == 0)
+			nb = now_ms + secs_to_ms(secs);
+		else if (parse_date_ms(s, &ms) == 0 && ms > nb)
+			nb = ms;
+	}
+	if (r->status == 429 && (ms = body_retry_after_ms(r)) >= 0 && now_ms + ms > nb)
+		nb = now_ms + ms;
 	/* The reset values describe when the bucket refills; they only ask for
 	 * a wait when it is empty. */
 	int exhausted;
@@ -836,10 +912,24 @@ time_t http_not_before(const struct http_response *r, time_t now)
 		exhausted = r->status == 429;
 	if (exhausted) {
 		if (r->ratelimit_reset_after && trimmed(r->ratelimit_reset_after, s, sizeof(s)) == 0 &&
-		    parse_seconds(s, &secs) == 0 && now + (time_t)secs > nb)
-			nb = now + (time_t)secs;
-		if (http_parse_reset(r->ratelimit_reset, &t) == 0 && t > nb)
-			nb = t;
+		    parse_seconds_exact(s, &secs) == 0 && now_ms + secs_to_ms(secs) > nb)
+			nb = now_ms + secs_to_ms(secs);
+		if (r->ratelimit_reset && trimmed(r->ratelimit_reset, s, sizeof(s)) == 0) {
+			if (parse_seconds_exact(s, &secs) == 0)
+				ms = secs < RESET_EPOCH_MIN ? now_ms + secs_to_ms(secs) : secs_to_ms(secs);
+			else if (parse_date_ms(s, &ms) < 0)
+				ms = 0;
+			else if (ms <= 0)
+				ms = 1; /* a date before 1970: named, and long past */
+			if (ms > nb)
+				nb = ms;
+		}
 	}
-	return nb > now ? nb : 0;
+	return nb;
+}
+
+time_t http_not_before(const struct http_response *r, time_t now)
+{
+	int64_t ms = http_retry_at_ms(r, (int64_t)now * 1000);
+	return ms > (int64_t)now * 1000 ? (time_t)((ms + 999) / 1000) : 0;
 }

@@ -22,6 +22,7 @@
 #define FD_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 struct loop;
@@ -119,14 +120,24 @@ struct smtp_mail {
 struct http_call *http_smtp_send(struct http *h, const struct smtp_mail *m, http_done_fn done, void *arg);
 
 /*
- * "Not before" time from rate-limit information, in epoch seconds, 0 when
- * the response asks for no wait.  Takes the latest of:
- *   Retry-After: delta seconds or an HTTP date;
- *   X-RateLimit-Reset-After: seconds (fractions round up);
- *   X-RateLimit-Reset, only when X-RateLimit-Remaining is "0" (or absent on a
- *   429): epoch seconds (fractions round up) or ISO-8601.
- * Unparsable values are ignored.  `now` is the current epoch time.
+ * The one rate-limit reader: when the platform lets requests go again, in
+ * epoch ms, or 0 when the response names no such time (a time at or before
+ * now_ms, e.g. a reset already past by clock skew, means no wait).  The
+ * latest of:
+ *   Retry-After: seconds (fractions kept) or an HTTP date;
+ *   on a 429, a JSON body's retry_after (Discord: seconds with a fraction)
+ *     or parameters.retry_after (Telegram);
+ *   when X-RateLimit-Remaining is 0 (or absent on a 429):
+ *     X-RateLimit-Reset-After: seconds (fractions kept);
+ *     X-RateLimit-Reset: epoch seconds (Discord), seconds until the reset
+ *     (Mattermost; any number below 10^9), or ISO-8601 (Mastodon).
+ * Times are rounded up to the millisecond, so nothing goes out before the
+ * reset.  Unparsable values are ignored.  A 429 that names no time gives 0:
+ * the caller picks its own wait (and should back off on repeats).
  */
+int64_t http_retry_at_ms(const struct http_response *r, int64_t now_ms);
+
+/* The same in epoch seconds (rounded up), 0 when no wait is asked. */
 time_t http_not_before(const struct http_response *r, time_t now);
 
 /* The pieces, for tests and other callers; each returns 0 and sets *out, or

@@ -10,10 +10,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <utf8proc.h>
 
+#include "backoff.h"
 #include "metrics.h"
+#include "rand.h"
 #include "util.h"
 
 /* --- a small int64 -> pointer hash map (open addressing, linear probing) --- */
@@ -139,7 +140,6 @@ struct outbox {
 	struct tq **heap;
 	size_t heap_n, heap_cap;
 	size_t inflight;
-	uint64_t rng;
 	int running;
 	int closed;
 	struct metric *m_sent, *m_retry, *m_failed, *m_cancelled, *m_latency;
@@ -153,15 +153,6 @@ static int64_t real_now_ms(void)
 }
 
 int64_t (*outbox_now_ms)(void) = real_now_ms;
-
-static uint64_t rnd(struct outbox *o)
-{
-	/* xorshift64*: jitter only needs to spread retries, not to be secret. */
-	o->rng ^= o->rng >> 12;
-	o->rng ^= o->rng << 25;
-	o->rng ^= o->rng >> 27;
-	return o->rng * 0x2545F4914F6CDD1Dull;
-}
 
 static int before(const struct tq *a, const struct tq *b)
 {
@@ -354,9 +345,6 @@ struct outbox *outbox_new(uv_loop_t *loop, struct store *s, outbox_find_fn find,
 	o->s = s;
 	o->find = find;
 	o->find_arg = arg;
-	if (getrandom(&o->rng, sizeof(o->rng), GRND_NONBLOCK) != sizeof(o->rng))
-		o->rng = (uint64_t)real_now_ms() ^ (uint64_t)time_mono_ns();
-	o->rng |= 1;
 	if (loop) {
 		uv_timer_init(loop, &o->timer);
 		o->timer.data = o;
@@ -623,7 +611,7 @@ void outbox_done(struct outbox *o, int64_t id, enum send_result r, long retry_af
 		metric_inc(o->m_failed);
 		settle_head(o, t);
 	} else {
-		int64_t delay = outbox_backoff_ms(attempts, rnd(o));
+		int64_t delay = outbox_backoff_ms(attempts, rand_u64());
 		if (retry_after > 0 && retry_after * 1000 > delay)
 			delay = retry_after * 1000;
 		log_warn("outbox delivery will be retried", "outbox=%lld attempts=%d in_ms=%lld detail=%s",
@@ -658,12 +646,7 @@ int outbox_idle(const struct outbox *o, int64_t within_ms)
 
 long outbox_backoff_ms(int attempt, uint64_t r)
 {
-	long span = OUTBOX_BASE_MS;
-	for (int i = 1; i < attempt && span < OUTBOX_CAP_MS; i++)
-		span *= 2;
-	if (span > OUTBOX_CAP_MS)
-		span = OUTBOX_CAP_MS;
-	return OUTBOX_MIN_MS + (long)(r % (uint64_t)span);
+	return backoff_delay_ms(attempt - 1, OUTBOX_MIN_MS, OUTBOX_BASE_MS, OUTBOX_CAP_MS, r);
 }
 
 /* --- splitting ------------------------------------------------------------ */

@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "rand.h"
 #include "util.h"
 
 /* yescrypt hash (default cost) of a random password that was thrown away. */
@@ -279,19 +279,12 @@ static int random_hex(char *out, size_t nbytes)
 {
 	unsigned char raw[AUTH_TOKEN_BYTES];
 	static const char hex[] = "0123456789abcdef";
-	size_t got = 0;
 
 	if (nbytes > sizeof(raw))
 		return -1;
-	while (got < nbytes) {
-		ssize_t r = getrandom(raw + got, nbytes - got, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			log_error("no randomness for a session token", "error=\"%s\"", strerror(errno));
-			return -1;
-		}
-		got += (size_t)r;
+	if (rand_bytes(raw, nbytes) < 0) {
+		log_error("no randomness for a session token", "error=\"%s\"", strerror(errno));
+		return -1;
 	}
 	for (size_t i = 0; i < nbytes; i++) {
 		out[2 * i] = hex[raw[i] >> 4];

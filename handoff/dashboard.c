@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <uv.h>
 
@@ -21,6 +20,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "rand.h"
 #include "replies.h"
 #include "server.h"
 #include "sla.h"
@@ -1307,7 +1307,7 @@ struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, si
 	}
 	d->auth = auth_new();
 	set_agents(d, env->cfg);
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+	if (rand_bytes(rnd, sizeof(rnd)) < 0) {
 		uint64_t h = time_mono_ns() ^ (uint64_t)time(NULL);
 		memcpy(rnd, &h, sizeof(rnd));
 	}

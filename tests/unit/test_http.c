@@ -47,7 +47,7 @@ static void test_retry_after(void **state)
 	assert_int_equal(http_parse_reset("1470173023", &t), 0);
 	assert_int_equal(t, 1470173023);
 	assert_int_equal(http_parse_reset("2017-09-08T17:40:00.012Z", &t), 0);
-	assert_int_equal(t, 1504892400);
+	assert_int_equal(t, 1504892401); /* a fraction rounds up: nothing before the reset */
 	assert_int_equal(http_parse_reset("nonsense", &t), -1);
 }
 
@@ -98,6 +98,72 @@ static void test_not_before(void **state)
 	assert_int_equal(http_not_before(&r, now), 0);
 	r.retry_after = "garbage";
 	assert_int_equal(http_not_before(&r, now), 0);
+}
+
+/* Every platform's way of saying "not yet", in one reader, to the millisecond. */
+static void test_retry_at_ms(void **state)
+{
+	const int64_t now = 1700000000000;
+	struct http_response r;
+	(void)state;
+
+	/* Discord: a 429 body's retry_after has a fraction; the header is whole. */
+	memset(&r, 0, sizeof(r));
+	r.status = 429;
+	r.retry_after = "1";
+	r.body = "{\"message\": \"You are being rate limited.\", \"retry_after\": 1.337, \"global\": false}";
+	r.body_len = strlen(r.body);
+	assert_int_equal(http_retry_at_ms(&r, now), now + 1337);
+	/* Discord: reset-after with decimals and an epoch reset with a fraction. */
+	memset(&r, 0, sizeof(r));
+	r.status = 200;
+	r.ratelimit_remaining = "0";
+	r.ratelimit_reset_after = "0.25";
+	assert_int_equal(http_retry_at_ms(&r, now), now + 250);
+	r.ratelimit_reset = "1700000000.5";
+	assert_int_equal(http_retry_at_ms(&r, now), now + 500);
+	/* Mattermost: X-RateLimit-Reset is the seconds until the reset, and a
+	 * 429 body is plain text. */
+	memset(&r, 0, sizeof(r));
+	r.status = 429;
+	r.ratelimit_remaining = "0";
+	r.ratelimit_reset = "3";
+	r.body = "limit exceeded\n";
+	r.body_len = strlen(r.body);
+	assert_int_equal(http_retry_at_ms(&r, now), now + 3000);
+	/* Telegram: parameters.retry_after in the body, no header. */
+	memset(&r, 0, sizeof(r));
+	r.status = 429;
+	r.body = "{\"ok\":false,\"error_code\":429,\"description\":\"Too Many Requests: retry after 7\","
+	         "\"parameters\":{\"retry_after\":7}}";
+	r.body_len = strlen(r.body);
+	assert_int_equal(http_retry_at_ms(&r, now), now + 7000);
+	/* A body's retry_after only counts on a 429 (a 200 may carry anything). */
+	r.status = 200;
+	assert_int_equal(http_retry_at_ms(&r, now), 0);
+	/* Slack: Retry-After seconds on a 429 with {"ok":false,"error":"ratelimited"}. */
+	memset(&r, 0, sizeof(r));
+	r.status = 429;
+	r.retry_after = "30";
+	r.body = "{\"ok\":false,\"error\":\"ratelimited\"}";
+	r.body_len = strlen(r.body);
+	assert_int_equal(http_retry_at_ms(&r, now), now + 30000);
+	/* A 429 naming no time at all: 0, the caller decides. */
+	memset(&r, 0, sizeof(r));
+	r.status = 429;
+	assert_int_equal(http_retry_at_ms(&r, now), 0);
+	/* A reset already past is named (clock skew), and means no wait. */
+	r.ratelimit_reset = "2023-11-14T22:13:00Z";
+	assert_true(http_retry_at_ms(&r, now) > 0 && http_retry_at_ms(&r, now) <= now);
+	assert_int_equal(http_not_before(&r, now / 1000), 0);
+	/* Garbage and absurd values are ignored. */
+	memset(&r, 0, sizeof(r));
+	r.status = 429;
+	r.retry_after = "-3";
+	r.ratelimit_reset_after = "1e9";
+	r.body = "{\"retry_after\": -4}";
+	r.body_len = strlen(r.body);
+	assert_int_equal(http_retry_at_ms(&r, now), 0);
 }
 
 /* ---- HTTP against the built-in server --------------------------------------- */
@@ -750,10 +816,10 @@ int main(void)
 {
 	log_threshold = getenv("TEST_LOG") ? LOG_DEBUG : LOG_ERROR + 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_retry_after),  cmocka_unit_test(test_not_before),
-	    cmocka_unit_test(test_requests),     cmocka_unit_test(test_cancel_on_stop),
-	    cmocka_unit_test(test_chained),      cmocka_unit_test(test_smtp),
-	    cmocka_unit_test(test_tls_verified),
+	    cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_not_before),
+	    cmocka_unit_test(test_retry_at_ms),    cmocka_unit_test(test_requests),
+	    cmocka_unit_test(test_cancel_on_stop), cmocka_unit_test(test_chained),
+	    cmocka_unit_test(test_smtp),           cmocka_unit_test(test_tls_verified),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

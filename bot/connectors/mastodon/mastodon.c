@@ -4,8 +4,11 @@
  * Three independent machines share one struct mastodon:
  *
  *   boot/stream  verify_credentials -> instance -> notification policy ->
- *                WebSocket; every failure goes through schedule_retry()
- *                (uv timer, idempotent), a 401 through unauthorized().
+ *                WebSocket (wsclient.h: keepalive, watchdog, reconnects
+ *                with backoff); signing in is the first step of every
+ *                connection attempt the WebSocket client makes while the
+ *                bot is not signed in, so every failure, a 401 included,
+ *                goes through the client's one retry path.
  *   catch-up     one page at a time; the next page is fetched only after
  *                every post of this one came back from post_done, so the
  *                cursor never passes a post that is not durable.
@@ -19,14 +22,13 @@
 #include "connectors/mastodon/mastodon.h"
 
 #include <jansson.h>
-#include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <uv.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "html2text.h"
 #include "http.h"
@@ -36,13 +38,14 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "store.h"
+#include "url.h"
 #include "util.h"
+#include "wsclient.h"
 
 #define PLATFORM         "mastodon"
 #define PROTOCOL_NAME    "frontdesk-mastodon"
 #define MAP_MAX          512 /* one status row of the store's cursor table */
 #define URL_MAX          2048
-#define WATCHDOG_MS      10000 /* how often the stream's liveness is checked */
 #define PING_IDLE_MS     40000 /* silence after which we ping the server */
 #define DEAD_MS          95000 /* silence after which the stream is dropped */
 #define CATCHUP_BODY_MAX (4u * 1024u * 1024u)
@@ -83,7 +86,6 @@ struct ms_cookie {
 	uint64_t gen;
 };
 
-enum conn_state { CONN_NONE = 0, CONN_CONNECTING, CONN_OPEN };
 enum boot_state { BOOT_NONE = 0, BOOT_VERIFY, BOOT_INSTANCE, BOOT_POLICY, BOOT_DONE };
 
 struct mastodon {
@@ -92,24 +94,12 @@ struct mastodon {
 	char token[CONFIG_SECRET_MAX + 1];
 	char api[URL_MAX];    /* "https://host[:port]", no trailing slash */
 	char stream[URL_MAX]; /* streaming base from the instance, or "" */
-	char vhost_name[160];
-	struct lws_vhost *vh;
-
-	/* the stream */
-	struct lws *wsi;
-	enum conn_state conn;
-	int want_close, ping_due;
-	uint64_t opened_ms, last_rx_ms, ping_sent_ms;
-	struct buf rx;
-	int rx_skip; /* the rest of this message is dropped */
-	int rx_lost; /* ... and it may have held a mention */
+	struct wsclient *ws;  /* the stream */
 
 	enum boot_state boot;
 	int unauthorized;
-	int attempt;
 	int stopping, closing, timers;
-	uv_timer_t retry_timer, watchdog, pace_timer, catch_timer;
-	uint64_t rnd;
+	uv_timer_t pace_timer, catch_timer;
 
 	char self_id[MASTODON_MAX_ID + 1];
 	char self_acct[MASTODON_MAX_ACCT + 1];
@@ -137,7 +127,7 @@ struct mastodon {
 	int write_strikes;
 	int64_t limited_logged; /* the pause already announced in the log */
 
-	struct metric *m_events, *m_reconnects, *m_limited;
+	struct metric *m_events, *m_limited;
 };
 
 static const struct mastodon_conf *ms_conf(const struct mastodon *ms)
@@ -614,84 +604,21 @@ const char *mastodon_reply_visibility(const char *answered, int from_agent, int 
 	return "direct";
 }
 
-/* X-RateLimit-Reset in epoch ms; a fraction of a second rounds up, so
- * nothing goes out before the reset.  0 or -1. */
-static int reset_ms(const char *v, int64_t *out)
-{
-	time_t t;
-	if (!v || http_parse_reset(v, &t) < 0)
-		return -1;
-	int64_t ms = (int64_t)t * 1000;
-	const char *dot = strchr(v, '.');
-	for (const char *p = dot ? dot + 1 : NULL; p && *p >= '0' && *p <= '9'; p++)
-		if (*p != '0') {
-			ms += 1000;
-			break;
-		}
-	*out = ms;
-	return 0;
-}
-
 int64_t mastodon_rate_wait_ms(const struct http_response *r, int64_t now_ms, int64_t min_wait_ms)
 {
-	int limited = r->status == 429;
-	int exhausted = 0;
-	int64_t until = 0;
-	time_t t;
-
-	if (r->ratelimit_remaining) {
-		const char *p = r->ratelimit_remaining;
-		while (*p == ' ')
-			p++;
-		long rem;
-		char num[32];
-		size_t k = 0;
-		while (p[k] >= '0' && p[k] <= '9' && k < sizeof(num) - 1) {
-			num[k] = p[k];
-			k++;
-		}
-		num[k] = '\0';
-		exhausted = k > 0 && parse_long(num, &rem) == 0 && rem == 0;
-	}
-	if (!limited && !exhausted)
-		return 0;
-	if (reset_ms(r->ratelimit_reset, &until) < 0) {
-		until = 0;
-		if (limited && http_parse_retry_after(r->retry_after, (time_t)(now_ms / 1000), &t) == 0)
-			until = (int64_t)t * 1000;
-		else if (limited)
-			until = now_ms + 60000;
-	}
-	if (!limited)
+	int64_t until = http_retry_at_ms(r, now_ms);
+	if (r->status != 429)
 		return until > now_ms ? until : 0;
+	/* A 429 from Mastodon names no Retry-After; a server on 127.0.0.1 may
+	 * send no headers at all: then a minute. */
+	if (!until)
+		until = now_ms + 60000;
 	if (until < now_ms + min_wait_ms)
 		until = now_ms + min_wait_ms;
 	return until;
 }
 
-long mastodon_backoff_ms(int attempt, uint64_t rnd)
-{
-	long span = MASTODON_BACKOFF_MIN_MS;
-	for (int i = 0; i < attempt && span < MASTODON_BACKOFF_MAX_MS; i++)
-		span *= 2;
-	if (span > MASTODON_BACKOFF_MAX_MS)
-		span = MASTODON_BACKOFF_MAX_MS;
-	long d = span / 2 + (long)(rnd % (uint64_t)(span / 2 + 1));
-	if (d < MASTODON_BACKOFF_MIN_MS)
-		d = MASTODON_BACKOFF_MIN_MS;
-	return d;
-}
-
 /* --- small services ----------------------------------------------------------- */
-
-static uint64_t next_rnd(struct mastodon *ms)
-{
-	/* xorshift64*: jitter only, seeded from getrandom at start. */
-	ms->rnd ^= ms->rnd >> 12;
-	ms->rnd ^= ms->rnd << 25;
-	ms->rnd ^= ms->rnd >> 27;
-	return ms->rnd * 0x2545F4914F6CDD1Dull;
-}
 
 static int64_t now_ms(void)
 {
@@ -873,57 +800,36 @@ static void describe(const struct http_response *r, char *out, size_t n)
 
 /* --- health, retries, 401 ------------------------------------------------------------ */
 
-static void boot_begin(struct mastodon *ms);
-static void connect_stream(struct mastodon *ms);
+#define UNAUTHORIZED_DETAIL "401 from instance: check the token"
+
 static void catchup_start(struct mastodon *ms);
+static void connect_ready(struct mastodon *ms);
 
-static void on_retry(uv_timer_t *t)
-{
-	struct mastodon *ms = t->data;
-	if (ms->stopping || ms->closing)
-		return;
-	if (ms->unauthorized || ms->boot != BOOT_DONE)
-		boot_begin(ms);
-	else
-		connect_stream(ms);
-}
-
-/* Try again later with backoff; `why` goes to the log and /healthz. */
-static void schedule_retry(struct mastodon *ms, const char *why)
-{
-	char detail[128];
-	if (ms->stopping || ms->closing || uv_is_active((uv_handle_t *)&ms->retry_timer))
-		return;
-	long d = mastodon_backoff_ms(ms->attempt, next_rnd(ms));
-	if (ms->attempt < 30)
-		ms->attempt++;
-	snprintf(detail, sizeof(detail), "%s; retrying in %lds", why, (d + 999) / 1000);
-	connector_set_health(ms->c, HEALTH_DEGRADED, detail);
-	struct buf b;
-	quote(&b, why);
-	log_warn("mastodon: will retry", "connector=%s reason=%s in_ms=%ld", ms->c->name, b.p, d);
-	buf_free(&b);
-	timer_in(ms, &ms->retry_timer, on_retry, d);
-	/* A stream that keeps failing must not hide mentions: catch up over
-	 * REST at the same pace. */
-	if (ms->boot == BOOT_DONE)
-		catchup_start(ms);
-}
-
-/* The instance refused the token: say so clearly and retry slowly. */
+/*
+ * The instance refused the token: say so clearly (the WebSocket client
+ * reports it in /healthz and retries slowly, re-reading the token each
+ * time).  A stream still open is closed so that it goes the same way.
+ */
 static void unauthorized(struct mastodon *ms, const char *where)
 {
 	if (ms->stopping || ms->closing)
 		return;
 	ms->unauthorized = 1;
-	connector_set_health(ms->c, HEALTH_DOWN, "401 from instance: check the token");
 	log_error("mastodon: the instance refused the access token (401): check the token",
 	          "connector=%s where=%s instance=%s retry_in_s=%ld", ms->c->name, where, ms->api,
 	          MASTODON_UNAUTHORIZED_RETRY_MS / 1000);
-	if (ms->timers) {
-		uv_timer_stop(&ms->retry_timer);
-		timer_in(ms, &ms->retry_timer, on_retry, MASTODON_UNAUTHORIZED_RETRY_MS);
-	}
+	connector_fatal(ms->c, UNAUTHORIZED_DETAIL);
+	if (wsclient_is_open(ms->ws))
+		wsclient_close_now(ms->ws, 1000, "unauthorized");
+}
+
+/* The Authorization header of the stream, from the current token. */
+static void stream_auth(struct mastodon *ms)
+{
+	char auth[CONFIG_SECRET_MAX + 16];
+	snprintf(auth, sizeof(auth), "Bearer %s", ms->token);
+	wsclient_set_authorization(ms->ws, auth);
+	explicit_bzero(auth, sizeof(auth));
 }
 
 static int read_token(struct mastodon *ms)
@@ -939,6 +845,13 @@ static int read_token(struct mastodon *ms)
 		return -1;
 	}
 	return 0;
+}
+
+/* Boot failed: the stream waits (the WebSocket client retries). */
+static void boot_failed(struct mastodon *ms, const char *why, enum wsclient_next next, long delay_ms)
+{
+	ms->boot = BOOT_NONE;
+	wsclient_url_failed(ms->ws, why, next, delay_ms);
 }
 
 /* --- boot: account, instance, notification policy ------------------------------------- */
@@ -967,7 +880,7 @@ static void on_policy(struct mastodon *ms, const struct http_response *r, void *
 		         ms->c->name, d);
 	}
 	ms->boot = BOOT_DONE;
-	connect_stream(ms);
+	connect_ready(ms);
 }
 
 static void set_policy(struct mastodon *ms)
@@ -976,69 +889,8 @@ static void set_policy(struct mastodon *ms)
 	if (api_call(ms, "PATCH", "/api/v2/notifications/policy", "{\"for_private_mentions\":\"accept\"}",
 	             NULL, 0, on_policy, NULL) < 0) {
 		ms->boot = BOOT_DONE;
-		connect_stream(ms);
+		connect_ready(ms);
 	}
-}
-
-static int loopback_host(const char *h)
-{
-	return !strcmp(h, "localhost") || !strncmp(h, "127.", 4) || !strcmp(h, "::1") || !strcmp(h, "[::1]");
-}
-
-struct url_parts {
-	int tls;
-	char host[256];
-	int port;
-	char path[URL_MAX];
-};
-
-/* scheme://host[:port][/path][?query] with ws, wss, http or https. */
-static int url_split(const char *url, struct url_parts *u)
-{
-	const char *p;
-	memset(u, 0, sizeof(*u));
-	if (!strncasecmp(url, "wss://", 6) || !strncasecmp(url, "https://", 8)) {
-		u->tls = 1;
-		u->port = 443;
-	} else if (!strncasecmp(url, "ws://", 5) || !strncasecmp(url, "http://", 7)) {
-		u->port = 80;
-	} else {
-		return -1;
-	}
-	p = strstr(url, "://") + 3;
-	const char *hs = p, *he;
-	if (*p == '[') {
-		he = strchr(p, ']');
-		if (!he)
-			return -1;
-		hs = p + 1;
-		p = he + 1;
-	} else {
-		while (*p && *p != ':' && *p != '/' && *p != '?')
-			p++;
-		he = p;
-	}
-	if (he == hs || (size_t)(he - hs) >= sizeof(u->host))
-		return -1;
-	memcpy(u->host, hs, (size_t)(he - hs));
-	u->host[he - hs] = '\0';
-	if (*p == ':') {
-		long port;
-		char num[8];
-		size_t k = 0;
-		p++;
-		while (*p >= '0' && *p <= '9' && k < sizeof(num) - 1)
-			num[k++] = *p++;
-		num[k] = '\0';
-		if (parse_long(num, &port) < 0 || port < 1 || port > 65535)
-			return -1;
-		u->port = (int)port;
-	}
-	if (*p && *p != '/' && *p != '?')
-		return -1;
-	if (snprintf(u->path, sizeof(u->path), "%s%s", *p == '/' ? "" : "/", p) >= (int)sizeof(u->path))
-		return -1;
-	return 0;
 }
 
 /* Accept a streaming URL named by the instance: TLS, or plain only on
@@ -1048,7 +900,7 @@ static void take_streaming_url(struct mastodon *ms, const char *url)
 	struct url_parts u;
 	if (!url || !*url)
 		return;
-	if (url_split(url, &u) < 0 || (!u.tls && !loopback_host(u.host))) {
+	if (url_parse(url, &u) < 0 || (!u.tls && !url_host_is_loopback(u.host))) {
 		struct buf b;
 		quote(&b, url);
 		log_warn("mastodon: streaming address from the instance ignored", "connector=%s url=%s",
@@ -1066,6 +918,7 @@ static void on_instance(struct mastodon *ms, const struct http_response *r, void
 		return;
 	if (r->error == HTTP_E_NONE && r->status == 401) {
 		unauthorized(ms, "instance");
+		boot_failed(ms, UNAUTHORIZED_DETAIL, WSCLIENT_FATAL, 0);
 		return;
 	}
 	if (!v1 && r->error == HTTP_E_NONE && r->status == 404) {
@@ -1106,26 +959,26 @@ static void on_verify(struct mastodon *ms, const struct http_response *r, void *
 		return;
 	if (r->error == HTTP_E_NONE && r->status == 401) {
 		unauthorized(ms, "verify_credentials");
+		boot_failed(ms, UNAUTHORIZED_DETAIL, WSCLIENT_FATAL, 0);
 		return;
 	}
 	if (r->error == HTTP_E_NONE && r->status == 429) {
 		int64_t until = mastodon_rate_wait_ms(r, now_ms(), 1000);
-		connector_set_health(ms->c, HEALTH_DEGRADED, "rate limited by the instance");
-		timer_in(ms, &ms->retry_timer, on_retry, until - now_ms());
+		boot_failed(ms, "rate limited by the instance", WSCLIENT_RETRY, (long)(until - now_ms()));
 		return;
 	}
 	if (!ok_status(r)) {
 		char why[192];
 		describe(r, d, sizeof(d));
 		snprintf(why, sizeof(why), "cannot reach the instance: %s", d);
-		schedule_retry(ms, why);
+		boot_failed(ms, why, WSCLIENT_RETRY, 0);
 		return;
 	}
 	json_t *o = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
 	const char *acct = get_str(o, "acct");
 	if (get_id(o, "id", ms->self_id, sizeof(ms->self_id)) < 0 || !acct || !acct_ok(acct)) {
 		json_decref(o);
-		schedule_retry(ms, "unexpected answer to verify_credentials");
+		boot_failed(ms, "unexpected answer to verify_credentials", WSCLIENT_RETRY, 0);
 		return;
 	}
 	snprintf(ms->self_acct, sizeof(ms->self_acct), "%s", acct);
@@ -1140,19 +993,20 @@ static void on_verify(struct mastodon *ms, const struct http_response *r, void *
 		set_policy(ms);
 }
 
+/* Sign in again: the account, the instance's limits, the policy. */
 static void boot_begin(struct mastodon *ms)
 {
-	if (ms->stopping || ms->closing)
-		return;
 	/* After a 401 the token may have been replaced in its file. */
-	if (ms->unauthorized && read_token(ms) < 0) {
-		connector_set_health(ms->c, HEALTH_DOWN, "cannot read the token");
-		timer_in(ms, &ms->retry_timer, on_retry, MASTODON_UNAUTHORIZED_RETRY_MS);
-		return;
+	if (ms->unauthorized) {
+		if (read_token(ms) < 0) {
+			boot_failed(ms, "cannot read the token", WSCLIENT_FATAL, 0);
+			return;
+		}
+		stream_auth(ms);
 	}
 	ms->boot = BOOT_VERIFY;
 	if (api_call(ms, "GET", "/api/v1/accounts/verify_credentials", NULL, NULL, 0, on_verify, NULL) < 0)
-		schedule_retry(ms, "cannot start a request");
+		boot_failed(ms, "cannot start a request", WSCLIENT_RETRY, 0);
 }
 
 /* --- the stream -------------------------------------------------------------------- */
@@ -1186,263 +1040,111 @@ static void stream_frame(struct mastodon *ms, const char *data, size_t len)
 	mastodon_mention_free(&m);
 }
 
-static void watchdog_cb(uv_timer_t *t)
-{
-	struct mastodon *ms = t->data;
-	uint64_t now = time_mono_ms();
-	if (ms->conn != CONN_OPEN || !ms->wsi)
-		return;
-	if (now - ms->last_rx_ms > DEAD_MS) {
-		log_warn("mastodon: stream silent: reconnecting", "connector=%s silent_ms=%llu", ms->c->name,
-		         (unsigned long long)(now - ms->last_rx_ms));
-		ms->want_close = 1;
-		lws_callback_on_writable(ms->wsi);
-		loop_wsi_timer(ms->loop, ms->wsi, 2 * 1000 * 1000);
-	} else if (now - ms->last_rx_ms > PING_IDLE_MS && now - ms->ping_sent_ms > PING_IDLE_MS) {
-		ms->ping_due = 1;
-		ms->ping_sent_ms = now;
-		lws_callback_on_writable(ms->wsi);
-	}
-}
-
-static void stream_open(struct mastodon *ms, struct lws *wsi)
-{
-	ms->conn = CONN_OPEN;
-	ms->wsi = wsi;
-	ms->opened_ms = ms->last_rx_ms = time_mono_ms();
-	ms->ping_sent_ms = 0;
-	ms->want_close = ms->ping_due = 0;
-	ms->rx_skip = ms->rx_lost = 0;
-	buf_reset(&ms->rx);
-	if (ms->stopping || ms->closing) {
-		ms->want_close = 1;
-		lws_callback_on_writable(wsi);
-		return;
-	}
-	ms->attempt = 0;
-	ms->unauthorized = 0;
-	connector_set_health(ms->c, HEALTH_OK, "streaming");
-	log_info("mastodon: stream connected", "connector=%s", ms->c->name);
-	if (ms->timers)
-		uv_timer_start(&ms->watchdog, watchdog_cb, WATCHDOG_MS, WATCHDOG_MS);
-	/* What happened while the stream was away comes over REST. */
-	ms->caught_up = 0;
-	catchup_start(ms);
-}
-
-static void stream_gone(struct mastodon *ms, struct lws *wsi, const char *why, unsigned status)
-{
-	char detail[192];
-	int was_open = ms->conn == CONN_OPEN;
-	(void)wsi;
-	ms->conn = CONN_NONE;
-	ms->wsi = NULL;
-	ms->caught_up = 0;
-	if (ms->timers && !ms->closing)
-		uv_timer_stop(&ms->watchdog);
-	if (ms->closing || ms->stopping)
-		return;
-	metric_add_l(ms->m_reconnects, 1, ms->c->name);
-	if (status == 401 || (why && strstr(why, "unauthorized"))) {
-		unauthorized(ms, "streaming");
-		return;
-	}
-	if (was_open)
-		snprintf(detail, sizeof(detail), "stream lost");
-	else if (status)
-		snprintf(detail, sizeof(detail), "stream refused: HTTP %u", status);
-	else
-		snprintf(detail, sizeof(detail), "stream connect failed: %.120s",
-		         why ? why : "unknown error");
-	schedule_retry(ms, detail);
-}
-
-static void stream_rx(struct mastodon *ms, struct lws *wsi, const void *in, size_t len)
-{
-	ms->last_rx_ms = time_mono_ms();
-	if (lws_frame_is_binary(wsi)) {
-		ms->rx_skip = 1;
-	} else if (!ms->rx_skip && buf_append(&ms->rx, in, len) < 0) {
-		log_warn("mastodon: stream message too large: dropped", "connector=%s max_bytes=%u",
-		         ms->c->name, MASTODON_MAX_FRAME);
-		ms->rx_skip = ms->rx_lost = 1;
-	}
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
-		return;
-	if (!ms->rx_skip && ms->rx.len)
-		stream_frame(ms, ms->rx.p, ms->rx.len);
-	if (ms->rx_lost) {
-		ms->caught_up = 0;
-		catchup_start(ms);
-	}
-	buf_reset(&ms->rx);
-	ms->rx_skip = ms->rx_lost = 0;
-}
-
-static struct mastodon *ms_of(struct lws *wsi)
-{
-	return wsi ? lws_get_opaque_user_data(wsi) : NULL;
-}
-
-static int stream_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-	struct mastodon *ms;
-	(void)user;
-
-	switch (reason) {
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
-		ms = ms_of(wsi);
-		if (!ms)
-			return -1;
-		unsigned char **p = (unsigned char **)in, *end = (*p) + len;
-		char auth[CONFIG_SECRET_MAX + 16];
-		int n = snprintf(auth, sizeof(auth), "Bearer %s", ms->token);
-		if (n < 0 || (size_t)n >= sizeof(auth))
-			return -1;
-		if (lws_add_http_header_by_name(
-		        wsi, (const unsigned char *)"authorization:", (unsigned char *)auth, n, p, end) ||
-		    lws_add_http_header_by_name(
-		        wsi, (const unsigned char *)"user-agent:", (const unsigned char *)USER_AGENT,
-		        (int)strlen(USER_AGENT), p, end))
-			return -1;
-		break;
-	}
-	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		ms = ms_of(wsi);
-		if (ms)
-			stream_gone(ms, wsi, in ? (const char *)in : NULL,
-			            wsi ? lws_http_client_http_response(wsi) : 0);
-		break;
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		ms = ms_of(wsi);
-		if (ms)
-			stream_open(ms, wsi);
-		break;
-	case LWS_CALLBACK_CLIENT_RECEIVE:
-		ms = ms_of(wsi);
-		if (ms)
-			stream_rx(ms, wsi, in, len);
-		break;
-	case LWS_CALLBACK_TIMER:
-		/* The watchdog's last resort for a socket that will not close. */
-		ms = ms_of(wsi);
-		if (ms && ms->want_close)
-			return -1;
-		break;
-	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-		ms = ms_of(wsi);
-		if (ms)
-			ms->last_rx_ms = time_mono_ms();
-		break;
-	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		ms = ms_of(wsi);
-		if (!ms)
-			return -1;
-		if (ms->want_close || ms->closing) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)"bye", 3);
-			return -1;
-		}
-		if (ms->ping_due) {
-			unsigned char ping[LWS_PRE + 4];
-			ms->ping_due = 0;
-			if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
-				return -1;
-		}
-		break;
-	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-		ms = ms_of(wsi);
-		if (ms && len >= 2) {
-			const unsigned char *b = in;
-			log_info("mastodon: the server closed the stream", "connector=%s code=%u",
-			         ms->c->name, (unsigned)(b[0] << 8 | b[1]));
-		}
-		break;
-	case LWS_CALLBACK_CLIENT_CLOSED:
-		ms = ms_of(wsi);
-		if (ms && ms->conn != CONN_NONE)
-			stream_gone(ms, wsi, "closed", 0);
-		break;
-	default: break;
-	}
-	return 0;
-}
-
-static const struct lws_protocols protocols[] = {
-    {PROTOCOL_NAME, stream_cb, 0, 0, 0, NULL, 0},
-    {NULL, NULL, 0, 0, 0, NULL, 0},
-};
-
 /* The streaming URL: configured, else named by the instance, else the
  * instance's own host; /api/v1/streaming?stream=user:notification added
- * unless the URL already has them. */
-static int stream_url(struct mastodon *ms, struct url_parts *u)
+ * unless the URL already has them.  0, or -1. */
+static int stream_url(struct mastodon *ms, char *out, size_t n)
 {
 	const char *base = ms_conf(ms)->streaming ? ms_conf(ms)->streaming
 	                   : ms->stream[0]        ? ms->stream
 	                                          : ms->api;
-	char url[URL_MAX];
-	if (url_split(base, u) < 0)
+	struct url_parts u;
+	char host[URL_HOST_MAX + 16];
+	if (url_parse(base, &u) < 0)
 		return -1;
-	char *q = strchr(u->path, '?');
-	size_t pl = q ? (size_t)(q - u->path) : strlen(u->path);
-	while (pl > 0 && u->path[pl - 1] == '/')
+	char *q = strchr(u.path, '?');
+	size_t pl = q ? (size_t)(q - u.path) : strlen(u.path);
+	while (pl > 0 && u.path[pl - 1] == '/')
 		pl--;
-	int has_endpoint = pl >= 17 && strncmp(u->path + pl - 17, "/api/v1/streaming", 17) == 0;
+	int has_endpoint = pl >= 17 && strncmp(u.path + pl - 17, "/api/v1/streaming", 17) == 0;
 	int has_stream = q && (strstr(q, "?stream=") || strstr(q, "&stream="));
-	int n = snprintf(url, sizeof(url), "%.*s%s%s%s%s", (int)pl, u->path,
+	url_host_port(&u, host, sizeof(host));
+	int k = snprintf(out, n, "%s://%s%.*s%s%s%s%s", u.tls ? "wss" : "ws", host, (int)pl, u.path,
 	                 has_endpoint ? "" : "/api/v1/streaming", q ? q : "",
 	                 has_stream ? ""
 	                 : q        ? "&"
 	                            : "?",
 	                 has_stream ? "" : "stream=user:notification");
-	if (n >= (int)sizeof(url) || (size_t)n >= sizeof(u->path))
-		return -1;
-	memcpy(u->path, url, (size_t)n + 1);
-	return 0;
+	return k < 0 || (size_t)k >= n ? -1 : 0;
 }
 
-static void connect_stream(struct mastodon *ms)
+/* Signed in: the stream may connect. */
+static void connect_ready(struct mastodon *ms)
 {
-	struct url_parts u;
-	struct lws_client_connect_info i;
-
-	if (ms->stopping || ms->closing || ms->conn != CONN_NONE || !ms->loop->lws || !ms->vh)
-		return;
-	if (stream_url(ms, &u) < 0) {
+	char url[WSCLIENT_URL_MAX];
+	if (stream_url(ms, url, sizeof(url)) < 0) {
 		log_error("mastodon: unusable streaming address", "connector=%s", ms->c->name);
-		schedule_retry(ms, "unusable streaming address");
+		wsclient_url_failed(ms->ws, "unusable streaming address", WSCLIENT_RETRY, 0);
 		return;
 	}
-	/* Host: with the port unless it is the scheme's own (lws takes the
-	 * name for SNI and the certificate check up to the first ':'). */
-	char host[sizeof(u.host) + 16];
-	int v6 = strchr(u.host, ':') != NULL;
-	if (u.port == (u.tls ? 443 : 80))
-		snprintf(host, sizeof(host), v6 && !u.tls ? "[%s]" : "%s", u.host);
-	else
-		snprintf(host, sizeof(host), v6 ? "[%s]:%d" : "%s:%d", u.host, u.port);
-	memset(&i, 0, sizeof(i));
-	i.context = ms->loop->lws;
-	i.vhost = ms->vh;
-	i.address = u.host;
-	i.port = u.port;
-	i.path = u.path;
-	i.host = v6 && u.tls ? u.host : host;
-	i.ssl_connection = u.tls ? LCCSCF_USE_SSL : 0;
-	i.local_protocol_name = PROTOCOL_NAME;
-	i.pwsi = &ms->wsi;
-	i.opaque_user_data = ms;
-	ms->conn = CONN_CONNECTING;
-	log_debug("mastodon: connecting the stream", "connector=%s host=%s port=%d tls=%d", ms->c->name,
-	          u.host, u.port, u.tls);
-	if (!lws_client_connect_via_info(&i) && ms->conn == CONN_CONNECTING) {
-		/* Refused before it started; a CONNECTION_ERROR that already
-		 * ran has scheduled the retry itself. */
-		ms->conn = CONN_NONE;
-		ms->wsi = NULL;
-		schedule_retry(ms, "stream connect failed");
-	}
+	wsclient_connect_url(ms->ws, url);
 }
+
+/* wsclient: the address of the next attempt (signing in first when needed). */
+static enum wsclient_url ws_url(void *arg, char *url, size_t n)
+{
+	struct mastodon *ms = arg;
+	if (ms->unauthorized || ms->boot != BOOT_DONE) {
+		boot_begin(ms);
+		return WSCLIENT_URL_PENDING;
+	}
+	if (stream_url(ms, url, n) < 0) {
+		snprintf(url, n, "unusable streaming address");
+		return WSCLIENT_URL_FAILED;
+	}
+	return WSCLIENT_URL_READY;
+}
+
+static void ws_open(void *arg)
+{
+	struct mastodon *ms = arg;
+	ms->unauthorized = 0;
+	connector_set_health(ms->c, HEALTH_OK, "streaming");
+	log_info("mastodon: stream connected", "connector=%s", ms->c->name);
+	/* What happened while the stream was away comes over REST. */
+	ms->caught_up = 0;
+	catchup_start(ms);
+}
+
+static void ws_message(void *arg, const char *data, size_t len, int binary)
+{
+	(void)binary;
+	stream_frame(arg, data, len);
+}
+
+/* A message too large to keep may have been a mention. */
+static void ws_lost(void *arg)
+{
+	struct mastodon *ms = arg;
+	ms->caught_up = 0;
+	catchup_start(ms);
+}
+
+static enum wsclient_next ws_closed(void *arg, const struct wsclient_close *c, char *detail, size_t n)
+{
+	struct mastodon *ms = arg;
+	ms->caught_up = 0;
+	if (c->http_status == 401 || ms->unauthorized) {
+		if (!ms->unauthorized)
+			unauthorized(ms, "streaming");
+		snprintf(detail, n, "%s", UNAUTHORIZED_DETAIL);
+		return WSCLIENT_FATAL;
+	}
+	if (c->was_open && !c->by_us)
+		snprintf(detail, n, "stream lost");
+	/* A stream that keeps failing must not hide mentions: catch up over
+	 * REST at the pace of the reconnects. */
+	catchup_start(ms);
+	return wsclient_policy_default(c, detail, n);
+}
+
+static const struct wsclient_ops ws_ops = {
+    .url = ws_url,
+    .open = ws_open,
+    .message = ws_message,
+    .lost = ws_lost,
+    .closed = ws_closed,
+};
 
 /* --- intake ---------------------------------------------------------------------- */
 
@@ -1523,7 +1225,8 @@ static void catchup_failed(struct mastodon *ms, const char *why)
 	ms->cu.running = 0;
 	if (ms->cu.fails < 30)
 		ms->cu.fails++;
-	long d = mastodon_backoff_ms(ms->cu.fails, next_rnd(ms));
+	long d = backoff_ms(ms->cu.fails, MASTODON_BACKOFF_MIN_MS, MASTODON_BACKOFF_MIN_MS,
+	                    MASTODON_BACKOFF_MAX_MS - MASTODON_BACKOFF_MIN_MS);
 	struct buf b;
 	quote(&b, why);
 	log_warn("mastodon: catch-up failed: will retry", "connector=%s reason=%s in_ms=%ld", ms->c->name,
@@ -2080,14 +1783,9 @@ static void ms_stop(struct connector *c)
 	if (!ms)
 		return;
 	ms->stopping = 1;
-	if (ms->timers) {
-		uv_timer_stop(&ms->retry_timer);
+	if (ms->timers)
 		uv_timer_stop(&ms->catch_timer);
-	}
-	if (ms->conn == CONN_OPEN && ms->wsi) {
-		ms->want_close = 1;
-		lws_callback_on_writable(ms->wsi);
-	}
+	wsclient_stop(ms->ws);
 	/* Replies held by a rate limit go back to the outbox, which keeps
 	 * them for the next start. */
 	if (ms->c->paused_until_ms > now) {
@@ -2105,16 +1803,11 @@ static void ms_close(struct connector *c)
 		return;
 	ms->closing = 1;
 	if (ms->timers) {
-		uv_close((uv_handle_t *)&ms->retry_timer, NULL);
-		uv_close((uv_handle_t *)&ms->watchdog, NULL);
 		uv_close((uv_handle_t *)&ms->pace_timer, NULL);
 		uv_close((uv_handle_t *)&ms->catch_timer, NULL);
 		ms->timers = 0;
 	}
-	if (ms->conn == CONN_OPEN && ms->wsi) {
-		ms->want_close = 1;
-		lws_callback_on_writable(ms->wsi);
-	}
+	wsclient_close(ms->ws);
 }
 
 static void ms_destroy(struct connector *c)
@@ -2130,7 +1823,7 @@ static void ms_destroy(struct connector *c)
 		ms->progress = p->next;
 		free(p);
 	}
-	buf_free(&ms->rx);
+	wsclient_free(ms->ws);
 	explicit_bzero(ms->token, sizeof(ms->token));
 	free(ms);
 	c->priv = NULL;
@@ -2153,7 +1846,7 @@ static void cursor_read(void *arg, int rc, const char *value)
 		         "connector=%s", c->name);
 	log_info("mastodon: starting", "connector=%s instance=%s cursor=%s", c->name, ms->api,
 	         ms->cursor[0] ? ms->cursor : "-");
-	boot_begin(ms);
+	wsclient_start(ms->ws); /* signs in first (ws_url) */
 }
 
 static int ms_start(struct connector *c)
@@ -2166,11 +1859,8 @@ static int ms_start(struct connector *c)
 	ms->c = c;
 	ms->loop = connector_loop(c);
 	ms->max_chars = MASTODON_DEFAULT_MAX_CHARS;
-	buf_init(&ms->rx, MASTODON_MAX_FRAME);
-	if (getrandom(&ms->rnd, sizeof(ms->rnd), 0) != (ssize_t)sizeof(ms->rnd) || !ms->rnd)
-		ms->rnd = time_mono_ns() | 1;
 
-	if (!cc || !cc->instance || url_split(cc->instance, &u) < 0) {
+	if (!cc || !cc->instance || url_parse(cc->instance, &u) < 0) {
 		log_error("mastodon: 'instance' must be the server's address, like https://mastodon.example",
 		          "connector=%s", c->name);
 		return -1;
@@ -2185,32 +1875,31 @@ static int ms_start(struct connector *c)
 	ms->m_events = metrics_counter(
 	    mx, "mastodon_events_total",
 	    "Mastodon notifications received (mention, catchup, self, other, bad).", "connector,kind");
-	ms->m_reconnects = metrics_counter(mx, "mastodon_reconnects_total",
-	                                   "Mastodon stream connections lost.", "connector");
 	ms->m_limited = metrics_counter(mx, "mastodon_rate_limited_total", "Mastodon requests answered 429.",
 	                                "connector");
 
-	uv_timer_init(&ms->loop->uv, &ms->retry_timer);
-	uv_timer_init(&ms->loop->uv, &ms->watchdog);
 	uv_timer_init(&ms->loop->uv, &ms->pace_timer);
 	uv_timer_init(&ms->loop->uv, &ms->catch_timer);
-	ms->retry_timer.data = ms->watchdog.data = ms->pace_timer.data = ms->catch_timer.data = ms;
+	ms->pace_timer.data = ms->catch_timer.data = ms;
 	ms->timers = 1;
 
-	/* A client vhost of our own; the TLS option makes lws build a client
-	 * SSL context that verifies servers against the system CA store. */
-	struct lws_context_creation_info vi;
-	memset(&vi, 0, sizeof(vi));
-	snprintf(ms->vhost_name, sizeof(ms->vhost_name), "mastodon-%s", c->name);
-	vi.port = CONTEXT_PORT_NO_LISTEN;
-	vi.protocols = protocols;
-	vi.vhost_name = ms->vhost_name;
-	vi.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	ms->vh = lws_create_vhost(ms->loop->lws, &vi);
-	if (!ms->vh) {
-		log_error("mastodon: cannot create the WebSocket client", "connector=%s", c->name);
+	/* The server pings every 30 s and drops a client that did not pong:
+	 * lws pongs; a stream silent for DEAD_MS is a zombie. */
+	struct wsclient_conf wc = {
+	    .label = "mastodon",
+	    .max_message = MASTODON_MAX_FRAME,
+	    .ping_idle_ms = PING_IDLE_MS,
+	    .dead_ms = DEAD_MS,
+	    .backoff_min_ms = MASTODON_BACKOFF_MIN_MS,
+	    .backoff_base_ms = MASTODON_BACKOFF_MIN_MS,
+	    .backoff_cap_ms = MASTODON_BACKOFF_MAX_MS - MASTODON_BACKOFF_MIN_MS,
+	    .fatal_retry_ms = MASTODON_UNAUTHORIZED_RETRY_MS,
+	    .report_ready = 1,
+	};
+	ms->ws = wsclient_new(c, &wc, &ws_ops, ms);
+	if (!ms->ws)
 		return -1;
-	}
+	stream_auth(ms);
 
 	connector_set_health(c, HEALTH_STARTING, "connecting");
 	connector_cursor_get(c, cursor_read, ms);

@@ -205,8 +205,4 @@ const char *mastodon_reply_visibility(const char *answered, int from_agent, int 
  */
 int64_t mastodon_rate_wait_ms(const struct http_response *r, int64_t now_ms, int64_t min_wait_ms);
 
-/* Reconnect delay before attempt `attempt` (0 = first retry): exponential
- * from 1 s, capped at 5 min, with jitter from rnd (half fixed, half random). */
-long mastodon_backoff_ms(int attempt, uint64_t rnd);
-
 #endif

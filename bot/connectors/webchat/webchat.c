@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <utf8proc.h>
 
 #include "config.h"
@@ -21,8 +20,10 @@
 #include "loop.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "rand.h"
 #include "server.h"
 #include "store.h"
+#include "url.h"
 #include "util.h"
 
 #define BUCKETS     4096
@@ -80,15 +81,10 @@ static void random_token(char *out, size_t n, size_t bytes)
 {
 	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	unsigned char r[48];
-	size_t got = 0;
 	if (bytes > sizeof(r))
 		bytes = sizeof(r);
-	while (got < bytes) {
-		ssize_t k = getrandom(r + got, bytes - got, 0);
-		if (k <= 0)
-			fatal("getrandom failed");
-		got += (size_t)k;
-	}
+	if (rand_bytes(r, bytes) < 0)
+		fatal("no randomness from the kernel (getrandom failed)");
 	size_t o = 0;
 	for (size_t i = 0; i + 2 < bytes && o + 4 < n; i += 3) {
 		uint32_t v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
@@ -265,10 +261,15 @@ static void message_frame(struct buf *b, int64_t id, const char *from, const cha
 
 /* --- origin policy --------------------------------------------------------- */
 
+/* The first n bytes of h are a loopback host (url.h's rule). */
 static int is_loopback_host(const char *h, size_t n)
 {
-	return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
-	       (n == 9 && strncmp(h, "127.0.0.1", 9) == 0) || (n == 5 && strncmp(h, "[::1]", 5) == 0);
+	char host[URL_HOST_MAX];
+	if (n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	return url_host_is_loopback(host);
 }
 
 /*
