@@ -25,9 +25,20 @@ struct store *ss_open(const char *path, int sync_full)
 
 void ss_rec_free(struct ss_rec *r)
 {
-	for (size_t i = 0; i < r->n_outbox; i++)
-		store_out_free(&r->rows[i]);
 	memset(r, 0, sizeof(*r));
+}
+
+/* A copy of v in r->strings (NULL stays NULL). */
+static char *keep(struct ss_rec *r, const char *v)
+{
+	if (!v)
+		return NULL;
+	size_t n = strlen(v) + 1;
+	assert_true(r->used + n <= sizeof(r->strings));
+	char *p = r->strings + r->used;
+	memcpy(p, v, n);
+	r->used += n;
+	return p;
 }
 
 struct got {
@@ -53,8 +64,16 @@ static void got_rec(void *arg, int rc, const struct store_recorded *rec)
 	r->ticket_id = rec->ticket_id;
 	r->n_outbox = rec->n_outbox;
 	for (size_t i = 0; i < rec->n_outbox; i++) {
-		store_out_copy(&r->rows[i], &rec->rows[i]);
-		r->outbox[i] = rec->rows[i].id;
+		struct store_out *o = &r->rows[i];
+		*o = rec->rows[i];
+		o->connector = keep(r, o->connector);
+		o->thread_key = keep(r, o->thread_key);
+		o->reply_to = keep(r, o->reply_to);
+		o->text = keep(r, o->text);
+		o->idem_key = keep(r, o->idem_key);
+		o->sender = keep(r, o->sender);
+		o->agent = keep(r, o->agent);
+		r->outbox[i] = o->id;
 	}
 	r->raw.rows = r->rows;
 }

@@ -13,14 +13,18 @@
 
 #include "store.h"
 
-/* What store_record_post answered, with copies of the new rows. */
+/* What store_record_post answered, with copies of the new rows (their
+ * strings live in `strings`: nothing to free). */
 struct ss_rec {
 	struct store_recorded raw; /* rows points into `rows` */
 	int64_t thread_id, message_id, ticket_id;
 	size_t n_outbox;
 	int64_t outbox[STORE_MAX_PARTS];
 	struct store_out rows[STORE_MAX_PARTS];
+	char strings[16384];
+	size_t used;
 };
+/* Forget what r holds (it holds no heap memory). */
 void ss_rec_free(struct ss_rec *r);
 
 /* Open (failing the test with the reason) without a loop. */
