@@ -711,6 +711,10 @@ static size_t cut_at(const char *s, size_t len, size_t pos, size_t max)
 	utf8proc_int32_t prev = -1, c;
 	utf8proc_int32_t state = 0;
 
+	/* Characters never outnumber bytes: what fits in bytes fits, and most
+	 * replies do, without looking at a single grapheme. */
+	if (len - pos <= max)
+		return len;
 	while (i < len) {
 		size_t n = next_char(s, len, i, &c);
 		if (prev >= 0 && utf8proc_grapheme_break_stateful(prev, c, &state))
