@@ -656,15 +656,6 @@ static void env_queued(void *arg, const struct store_out *row)
 	push_row(arg, row);
 }
 
-static size_t env_max_text(void *arg, const char *name)
-{
-	struct daemon *d = arg;
-	for (size_t i = 0; i < d->nconns; i++)
-		if (strcmp(d->conns[i]->name, name) == 0)
-			return d->conns[i]->ops->max_text;
-	return 0;
-}
-
 static int start_handoff(struct daemon *d)
 {
 	char err[512];
@@ -690,7 +681,6 @@ static int start_handoff(struct daemon *d)
 	    .metrics = d->metrics,
 	    .commit = dash_commit,
 	    .queued = env_queued,
-	    .max_text = env_max_text,
 	    .arg = d,
 	};
 	d->dash = dashboard_start(&de, err, sizeof(err));

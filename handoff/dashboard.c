@@ -841,6 +841,33 @@ char *dashboard_sign_reply(const char *text, const char *name)
 	return out;
 }
 
+int dashboard_reply_signed(const struct config *cfg, const char *connector)
+{
+	const struct connector_conf *cc = cfg ? config_connector(cfg, connector) : NULL;
+	return !connector_type_shows_sender(cc ? cc->type : connector);
+}
+
+size_t dashboard_reply_parts(const struct config *cfg, const char *connector, const char *text,
+                             const char *agent_name, char **parts, size_t max_parts)
+{
+	const struct connector_conf *cc = cfg ? config_connector(cfg, connector) : NULL;
+	const struct connector_ops *ops = connector_type(cc ? cc->type : connector);
+	char *full;
+
+	if (dashboard_reply_signed(cfg, connector)) {
+		full = dashboard_sign_reply(text, agent_name);
+	} else {
+		size_t tl = strlen(text);
+		while (tl && (text[tl - 1] == ' ' || text[tl - 1] == '\n' || text[tl - 1] == '\r' ||
+		              text[tl - 1] == '\t'))
+			tl--;
+		full = xstrndup(text, tl);
+	}
+	size_t n = outbox_split(full, ops ? ops->max_text : 0, parts, max_parts);
+	free(full);
+	return n;
+}
+
 /* The agent's reply rows are written: they go out once the group is durable. */
 static void reply_written(void *arg, int rc, const struct store_out *rows, size_t n)
 {
@@ -859,11 +886,8 @@ static void reply_checked(void *arg, int rc, const struct store_ticket *v, size_
 		op_free(o);
 		return;
 	}
-	char *full = dashboard_sign_reply(o->text, o->name);
-	const char *connector = v[0].connector ? v[0].connector : "";
-	size_t max = o->d->env.max_text ? o->d->env.max_text(o->d->env.arg, connector) : 0;
-	size_t np = outbox_split(full, max, parts, STORE_MAX_PARTS);
-	free(full);
+	size_t np = dashboard_reply_parts(o->d->env.cfg, v[0].connector ? v[0].connector : "", o->text,
+	                                  o->name, parts, STORE_MAX_PARTS);
 	store_agent_reply(o->d->env.store, o->id, o->login, o->name, (const char *const *)parts, np,
 	                  time(NULL), reply_written, o);
 	for (size_t i = 0; i < np; i++)
@@ -937,9 +961,11 @@ static void ticket_action(struct dashboard *d, struct server_req *req, const str
 
 /* ---- canned replies ------------------------------------------------------ */
 
+/* Canned replies are the texts written for a person to send: canned.*
+ * only, never the bot's own texts (faq.*, escalated, ...). */
 static int canned_key(const char *k)
 {
-	return !strncmp(k, "canned.", 7) || !strncmp(k, "faq.", 4);
+	return !strncmp(k, "canned.", 7);
 }
 
 /* "faq.opening_hours.after_hours" -> "Opening hours · after hours" */
@@ -986,8 +1012,10 @@ static json_t *canned_json(struct dashboard *d, const char *agent_name, const st
 		if (next > 0)
 			hours_phrase(c->hours, now, next, opens, sizeof(opens));
 	}
+	/* No {{author}}: what the store calls the author may be a label for
+	 * agents (a web chat visitor's pseudonym), not a name to greet; the
+	 * person sending sees who they are writing to. */
 	struct reply_vars v = {
-	    .author = t ? t->author : NULL,
 	    .business = c ? c->business_name : NULL,
 	    .opens_at = opens[0] ? opens : NULL,
 	    .due = due[0] ? due : NULL,
@@ -1137,6 +1165,9 @@ static void ticket_read(void *arg, int rc, const struct store_ticket *v, size_t 
 		return;
 	}
 	o->t = ticket_json(&v[0], time(NULL));
+	json_object_set_new(
+	    o->t, "reply_signed",
+	    json_boolean(dashboard_reply_signed(o->d->env.cfg, v[0].connector ? v[0].connector : "")));
 	store_ticket_messages(o->d->env.store, o->id, DASHBOARD_MAX_MESSAGES, ticket_messages_read, o);
 }
 

@@ -19,8 +19,10 @@
  * Every /api/ path answers 401 without a valid session, every write 403
  * without the session's CSRF token (X-CSRF-Token header) or from a foreign
  * Origin.  A ticket another agent holds answers claim and reply with 409
- * unless the body says {"take_over": true}.  Every reply is signed with the
- * agent's display name ("\n— Sam") before it is cut for the platform.
+ * unless the body says {"take_over": true}.  A reply is signed with the
+ * agent's display name ("\n— Sam") only on platforms that cannot show who
+ * wrote it (dashboard_reply_parts); the ticket answer's "reply_signed"
+ * says which applies.
  *
  * Ownership of a thread is changed only through the store's state machine
  * (store_ticket_claim/release/resolve, store_agent_reply); the dashboard
@@ -81,9 +83,6 @@ struct dashboard_env {
 	/* An outbox row the dashboard wrote (an agent's reply): deliver it
 	 * once the group is durable.  Required for replies to go out. */
 	void (*queued)(void *arg, const struct store_out *row);
-	/* Message length limit of connector `name` (its ops->max_text), 0 when
-	 * unknown or unlimited.  NULL = no limit. */
-	size_t (*max_text)(void *arg, const char *connector);
 	void *arg;
 };
 
@@ -113,12 +112,27 @@ void dashboard_reload(struct dashboard *d, const struct config *cfg, const struc
 void dashboard_notify_change(struct dashboard *d, int64_t ticket_id);
 
 /*
- * An agent's reply as it is sent: trailing white space dropped, signed on a
- * line of its own with the display name ("\n— Sam") unless it already ends
- * so.  One function for the dashboard and `frontdesk queue reply`, so every
- * reply is signed alike.  Returns a malloc'd string (caller frees).
+ * `text` signed: trailing white space dropped, then the display name on a
+ * line of its own ("\n— Sam") unless it already ends so.  Returns a
+ * malloc'd string (caller frees).
  */
 char *dashboard_sign_reply(const char *text, const char *agent_name);
+
+/*
+ * An agent's reply as it goes out on connector `connector` (a connector
+ * name of cfg): signed (dashboard_sign_reply) only where the platform
+ * cannot show who wrote it (no CONNECTOR_SHOWS_SENDER: Mastodon and the
+ * like; the web chat and the dashboard show the name beside the message),
+ * trailing white space dropped either way, then cut to the platform's
+ * length limit.  One function for the dashboard and `frontdesk queue
+ * reply`, so every reply goes out alike.  Fills parts (each malloc'd,
+ * caller frees) and returns their number (at least 1, at most max_parts).
+ */
+size_t dashboard_reply_parts(const struct config *cfg, const char *connector, const char *text,
+                             const char *agent_name, char **parts, size_t max_parts);
+
+/* 1 when replies on connector `connector` of cfg are signed (see above). */
+int dashboard_reply_signed(const struct config *cfg, const char *connector);
 
 /* Teardown (loop hook on_teardown): close the dashboard's uv handles. */
 void dashboard_stop(struct dashboard *d);

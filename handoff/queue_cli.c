@@ -524,14 +524,6 @@ static int commit(struct queue *q, int rc)
 	return 0;
 }
 
-/* The longest message the thread's platform takes, 0 = no limit. */
-static size_t max_text(struct queue *q, const char *connector)
-{
-	const struct connector_conf *cc = config_connector(q->cfg, connector);
-	const struct connector_ops *ops = connector_type(cc ? cc->type : connector);
-	return ops ? ops->max_text : 0;
-}
-
 enum action_kind { A_CLAIM, A_REPLY, A_RELEASE, A_RESOLVE };
 
 static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const struct agent_conf *agent,
@@ -585,9 +577,7 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 			fprintf(stderr, "frontdesk queue: the reply is empty\n");
 			return EXIT_USAGE;
 		}
-		char *full = dashboard_sign_reply(t, name);
-		size_t n = outbox_split(full, max_text(q, connector), parts, STORE_MAX_PARTS);
-		free(full);
+		size_t n = dashboard_reply_parts(q->cfg, connector, t, name, parts, STORE_MAX_PARTS);
 		store_agent_reply(q->store, id, login, name, (const char *const *)parts, n, q->now, rows_rc,
 		                  &rc);
 		for (size_t i = 0; i < n; i++)

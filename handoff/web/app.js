@@ -166,7 +166,6 @@
     $('login').hidden = true;
     $('app').hidden = false;
     $('me').textContent = me.agent.name;
-    $('sign-hint').textContent = 'Signed “— ' + me.agent.name + '” automatically';
     fillAssign();
     route();
     loadList();
@@ -407,6 +406,12 @@
     $('ticket-none').hidden = true;
     $('ticket').hidden = false;
     $('t-title').textContent = (t.author || 'Customer') + ' · #' + t.id;
+
+    /* Where the platform shows who wrote a reply (web chat) the customer
+     * sees the name; elsewhere (Mastodon) the reply is signed. */
+    $('sign-hint').textContent = t.reply_signed
+      ? 'Signed “— ' + state.me.name + '” automatically (' + t.platform + ' does not show who wrote it)'
+      : 'The customer sees your name, ' + state.me.name + ', beside the reply';
 
     const meta = $('t-meta');
     clear(meta);

@@ -182,7 +182,7 @@ async function sayToPerson(page, text) {
 		.some((e) => e.querySelector('.fd-text').textContent === t && !e.querySelector('.fd-state')), text);
 }
 
-test('customer escalated, agent claims and replies, customer sees it signed, resolve hands back to the bot',
+test('customer escalated, agent claims and replies, customer sees who wrote it, resolve hands back to the bot',
 	{ skip, timeout: 90000 }, async () => {
 		const actx = await browser.newContext({ viewport: { width: 1366, height: 820 } });
 		const agent = await newPage(actx);
@@ -226,22 +226,27 @@ test('customer escalated, agent claims and replies, customer sees it signed, res
 
 		// A canned reply, edited, then sent.
 		const options = await agent.$$eval('#canned option', (os) => os.map((o) => o.textContent));
-		// canned.* and the FAQ answers, in the order of the replies file.
-		assert.deepEqual(options, ['Canned replies…', 'Opening hours', 'Looking into it', 'Refund started']);
+		// Only canned.*, in the order of the replies file: the bot's own
+		// texts (faq.*) are not for a person to send.
+		assert.deepEqual(options, ['Canned replies…', 'Looking into it', 'Refund started']);
+		// The web chat shows who wrote a reply: no signature is added.
+		assert.match(await agent.textContent('#sign-hint'), /The customer sees your name, Sam/);
 		await agent.selectOption('#canned', { label: 'Looking into it' });
 		assert.equal(await agent.inputValue('#reply-text'), "Thanks for waiting! Sam here: I'm looking into it right now.");
 		await agent.fill('#reply-text', (await agent.inputValue('#reply-text')) + ' The driver has it.');
 		await agent.click('#reply-submit');
 		await agent.waitForSelector('#thread .msg-agent');
-		assert.match(await agent.textContent('#thread .msg-agent .msg-text'), /The driver has it\.\n— Sam$/);
+		assert.match(await agent.textContent('#thread .msg-agent .msg-text'), /The driver has it\.$/);
 		assert.equal(await agent.inputValue('#reply-text'), '');
 
-		// The customer sees it, from the agent, with the agent's name.
+		// The customer sees it, from the agent, with the agent's name —
+		// once, above the message, not again as a signature inside it.
 		const reply = cust.locator('.fd-msg.fd-agent');
 		await reply.waitFor({ timeout: 5000 });
 		assert.match(await reply.locator('.fd-who').textContent(), /^Sam/);
 		assert.equal(await reply.locator('.fd-text').textContent(),
-			"Thanks for waiting! Sam here: I'm looking into it right now. The driver has it.\n— Sam");
+			"Thanks for waiting! Sam here: I'm looking into it right now. The driver has it.");
+		assert.equal((await reply.textContent()).split('Sam').length - 1, 2); // header + "Sam here"
 		// Delivered: the dashboard stops showing it as "sending".
 		await agent.waitForFunction(() => !document.querySelector('#thread .msg-pending'));
 		assert.equal(await agent.textContent('#ticket .due'), 'answered');

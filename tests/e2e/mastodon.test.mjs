@@ -257,6 +257,8 @@ test('a negative public post: one short public reply, then direct; other questio
 		const agent = emu.repliesTo(again.id)[1];
 		assert.equal(agent.visibility, 'direct');
 		assert.ok(agent.text.startsWith('@zoe@remote.example So sorry Zoe'), agent.text);
+		// Mastodon cannot show which person wrote it: the reply is signed.
+		assert.ok(agent.text.endsWith('refund you today.\n\u2014 Sam'), agent.text);
 		assert.equal(emu.repliesTo(angry.id).length, 1, 'the public post got its one public reply only');
 
 		// An unmatched question is not a private matter: the team answers in public.

@@ -34,6 +34,8 @@
 
 #include "auth.h"
 #include "config.h"
+#include "connectors/mastodon/mastodon.h"
+#include "connectors/webchat/webchat.h"
 #include "dashboard.h"
 #include "loop.h"
 #include "metrics.h"
@@ -85,6 +87,7 @@ struct fx {
 	struct store *st;
 	struct replies *replies;
 	struct config cfg;
+	struct connector_conf conns[2];
 	struct agent_conf agents[2];
 	struct dashboard *dash;
 	int port;
@@ -102,11 +105,6 @@ static void commit(void *arg, void (*done)(void *done_arg, int rc), void *done_a
 	struct fx *f = arg;
 	f->commits++;
 	store_commit(f->st, done, done_arg);
-}
-
-static size_t max_text(void *arg, const char *connector)
-{
-	return strcmp(connector, "webchat") == 0 ? 8192 : 500;
 }
 
 static void group_commit(uv_check_t *h)
@@ -134,9 +132,12 @@ static void teardown_hook(struct loop *l, void *arg)
 static int64_t escalate(struct fx *f, const char *thread, const char *author, const char *text,
                         enum priority p, const char *reason, time_t due, time_t now)
 {
+	/* The urgent ticket comes from Mastodon (connector "social"), which
+	 * cannot show who wrote a reply; the others from the web chat. */
+	int social = strcmp(thread, "v-urgent") == 0;
 	struct post post = {
-	    .platform = "webchat",
-	    .connector = "webchat",
+	    .platform = social ? "mastodon" : "webchat",
+	    .connector = social ? "social" : "webchat",
 	    .post_id = thread,
 	    .thread_key = thread,
 	    .author_id = author,
@@ -177,7 +178,8 @@ static void setup_fx(struct fx *f)
 	snprintf(path, sizeof(path), "%s/replies.yaml", f->dir);
 	FILE *fp = fopen(path, "w");
 	assert_non_null(fp);
-	fputs("canned.thanks_waiting: \"Thanks for waiting, {{author}}! {{agent}} here.\"\n"
+	fputs("canned.thanks_waiting: \"Thanks for waiting{{#author}}, {{author}}{{/author}}! {{agent}} "
+	      "here.\"\n"
 	      "faq.opening_hours: \"We are open {{hours}}.\"\n"
 	      "ack.received: \"Got it.\"\n",
 	      fp);
@@ -195,6 +197,10 @@ static void setup_fx(struct fx *f)
 	f->cfg.nagents = 2;
 	f->cfg.dashboard_listen = "127.0.0.1:0";
 	f->cfg.business_name = "Acme Bakery";
+	f->conns[0] = (struct connector_conf){.type = "webchat", .name = "webchat", .ops = &webchat_ops};
+	f->conns[1] = (struct connector_conf){.type = "mastodon", .name = "social", .ops = &mastodon_ops};
+	f->cfg.connectors = f->conns;
+	f->cfg.nconnectors = 2;
 
 	time_t now = time(NULL);
 	f->t_low =
@@ -649,6 +655,7 @@ static void client(struct fx *f)
 	C_STR(jstr(m1, "agent"), "Sam");
 	C_STR(jstr(m1, "text"), "We are refunding you today.\n\xE2\x80\x94 Sam");
 	C_STR(jstr(m1, "state"), "pending");
+	C_TRUE(json_is_true(json_object_get(r.json, "reply_signed"))); /* Mastodon: signed */
 	C_TRUE(json_array_size(json_object_get(r.json, "events")) >= 4);
 	resp_free(&r);
 	/* A reply already signed is not signed twice. */
@@ -751,15 +758,25 @@ static void client(struct fx *f)
 	json_decref(j);
 	close(fd);
 
+	/* The web chat shows who wrote a reply: no signature there. */
+	snprintf(path, sizeof(path), "/api/tickets/%lld", (long long)f->t_low);
+	request(f, &sam, "GET", path, NULL, NULL, &r);
+	C_INT(r.status, 200);
+	C_TRUE(json_is_false(json_object_get(r.json, "reply_signed")));
+	resp_free(&r);
+
 	/* Canned replies rendered for the ticket and the agent. */
 	snprintf(path, sizeof(path), "/api/canned?ticket=%lld", (long long)f->t_low);
 	request(f, &sam, "GET", path, NULL, NULL, &r);
 	C_INT(r.status, 200);
 	json_t *canned = json_object_get(r.json, "replies");
-	C_INT(json_array_size(canned), 2); /* canned.* and faq.*, not ack.* */
+	/* Only canned.*: the bot's own texts (faq.*, ack.*) are not for a
+	 * person to send.  {{author}} is left empty: a web chat customer's
+	 * author is a pseudonym, and the person sees who they write to. */
+	C_INT(json_array_size(canned), 1);
 	C_STR(jstr(json_array_get(canned, 0), "key"), "canned.thanks_waiting");
 	C_STR(jstr(json_array_get(canned, 0), "title"), "Thanks waiting");
-	C_STR(jstr(json_array_get(canned, 0), "text"), "Thanks for waiting, Lou! Sam here.");
+	C_STR(jstr(json_array_get(canned, 0), "text"), "Thanks for waiting! Sam here.");
 	resp_free(&r);
 
 	/* Stats: what the store holds. */
@@ -827,7 +844,6 @@ static void dashboard_end_to_end(void **state)
 	    .replies = f->replies,
 	    .metrics = f->metrics,
 	    .commit = commit,
-	    .max_text = max_text,
 	    .arg = f,
 	};
 	f->dash = dashboard_start(&env, err, sizeof(err));
@@ -898,10 +914,51 @@ static void sign_reply(void **state)
 	}
 }
 
+/* A reply is signed only where the platform cannot show who wrote it, and
+ * cut to the platform's length. */
+static void reply_parts(void **state)
+{
+	struct connector_conf conns[2] = {
+	    {.type = "webchat", .name = "webchat", .ops = &webchat_ops},
+	    {.type = "mastodon", .name = "social", .ops = &mastodon_ops},
+	};
+	struct config cfg = {.connectors = conns, .nconnectors = 2};
+	char *parts[8];
+	(void)state;
+
+	size_t n = dashboard_reply_parts(&cfg, "webchat", "Your cake is ready.  \n", "Sam", parts, 8);
+	C_INT(n, 1);
+	C_STR(parts[0], "Your cake is ready.");
+	free(parts[0]);
+	C_INT(dashboard_reply_signed(&cfg, "webchat"), 0);
+
+	n = dashboard_reply_parts(&cfg, "social", "Your cake is ready.", "Sam", parts, 8);
+	C_INT(n, 1);
+	C_STR(parts[0], "Your cake is ready.\n\xE2\x80\x94 Sam");
+	free(parts[0]);
+	C_INT(dashboard_reply_signed(&cfg, "social"), 1);
+
+	/* A connector the configuration no longer has: signed, to be safe. */
+	C_INT(dashboard_reply_signed(&cfg, "gone"), 1);
+	C_INT(dashboard_reply_signed(NULL, "webchat"), 0);
+
+	/* Cut to the web chat's limit. */
+	struct buf long_text;
+	buf_init(&long_text, 0);
+	for (int i = 0; i < 900; i++)
+		buf_puts(&long_text, "bread ");
+	n = dashboard_reply_parts(&cfg, "webchat", long_text.p, "Sam", parts, 8);
+	C_INT(n, 2);
+	for (size_t i = 0; i < n; i++)
+		free(parts[i]);
+	buf_free(&long_text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(sign_reply),
+	    cmocka_unit_test(reply_parts),
 	    cmocka_unit_test(dashboard_end_to_end),
 	    cmocka_unit_test(dashboard_port_in_use),
 	};

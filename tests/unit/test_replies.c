@@ -673,6 +673,23 @@ static void test_en_yaml(void **state)
 			check_clean(key, b.p);
 		}
 	}
+	/* Canned replies are written for a person to send: there are some,
+	 * and none greets by {{author}} (a web chat visitor's is a pseudonym)
+	 * or makes the bot's promises. */
+	size_t ncanned = 0;
+	for (size_t i = 0; i < replies_count(r); i++) {
+		const char *key = replies_key(r, i);
+		if (strncmp(key, "canned.", 7) != 0)
+			continue;
+		ncanned++;
+		assert_false(replies_vars_used(r, key) & REPLY_VAR_AUTHOR);
+		buf_reset(&b);
+		assert_int_equal(replies_render(r, key, 0, &full, &b), 0);
+		if (strstr(b.p, "a person will") || strstr(b.p, "passed it to the team") ||
+		    strstr(b.p, "passed your message"))
+			fail_msg("canned reply '%s' reads like the bot: \"%s\"", key, b.p);
+	}
+	assert_true(ncanned >= 5);
 	/* Acknowledgements have several variants. */
 	const char *acks[] = {"smalltalk.thanks", "smalltalk.greeting", "smalltalk.goodbye",
 	                      "smalltalk.praise"};
