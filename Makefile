@@ -7,7 +7,8 @@
 #   make eval       measure complaint detection on ../shared/data (skipped when absent)
 #   make lint       clang-format check + cppcheck
 #   make fuzz       run the libFuzzer targets for FUZZ_SECONDS each (needs clang)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=   (binary, rules, replies, docs, man pages, unit)
+#   make uninstall  PREFIX=/usr/local DESTDIR=
 #
 # Variables: WERROR=1 adds -Werror; SAN=1 builds with ASan+UBSan into build-san/.
 
@@ -140,20 +141,50 @@ lint:
 	@! grep -nE 'strn(case)?cmp\([^;]*"127\.' $(SRCS) || \
 		{ echo 'lint: loopback is an address check: url_host_is_loopback() (url.h), not a "127." prefix'; exit 1; }
 
+# Installed layout (all under $(DESTDIR)$(PREFIX)):
+#   bin/frontdesk
+#   share/frontdesk/        rules/ (with lexicon/), replies/, config.yaml.example
+#   share/doc/frontdesk/    README.md, docs/
+#   share/man/man1/frontdesk.1, share/man/man5/frontdesk.yaml.5
+#   lib/systemd/system/frontdesk.service
+# The binary finds its default word lists in ../share/frontdesk from where it
+# is installed, so PREFIX is not compiled in.
+VERSION  := $(shell sed -n 's/^\#define FD_VERSION "\(.*\)"/\1/p' bot/util.h)
+SHAREDIR := $(PREFIX)/share/frontdesk
+DOCDIR   := $(PREFIX)/share/doc/frontdesk
+MANDIR   := $(PREFIX)/share/man
+UNITDIR  := $(PREFIX)/lib/systemd/system
+SUBST    := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@VERSION@|$(VERSION)|g'
+
 install: $(B)/frontdesk
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/frontdesk/rules/lexicon \
-		$(DESTDIR)$(PREFIX)/share/frontdesk/replies $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SHAREDIR)/rules/lexicon $(DESTDIR)$(SHAREDIR)/replies \
+		$(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
 	install -m 755 $(B)/frontdesk $(DESTDIR)$(PREFIX)/bin/frontdesk
-	install -m 644 rules/*.yaml $(DESTDIR)$(PREFIX)/share/frontdesk/rules/
-	install -m 644 rules/lexicon/*.yaml $(DESTDIR)$(PREFIX)/share/frontdesk/rules/lexicon/
-	install -m 644 replies/*.yaml $(DESTDIR)$(PREFIX)/share/frontdesk/replies/
-	install -m 644 config.yaml.example $(DESTDIR)$(PREFIX)/share/frontdesk/config.yaml.example
-	sed 's|@BINDIR@|$(PREFIX)/bin|g' tools/frontdesk.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/frontdesk.service
+	install -m 644 rules/*.yaml $(DESTDIR)$(SHAREDIR)/rules/
+	install -m 644 $(wildcard rules/lexicon/*) $(DESTDIR)$(SHAREDIR)/rules/lexicon/
+	install -m 644 replies/*.yaml $(DESTDIR)$(SHAREDIR)/replies/
+	install -m 644 config.yaml.example $(DESTDIR)$(SHAREDIR)/config.yaml.example
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 644 docs/*.md $(DESTDIR)$(DOCDIR)/docs/
+	$(SUBST) man/frontdesk.1 > $(DESTDIR)$(MANDIR)/man1/frontdesk.1
+	$(SUBST) man/frontdesk.yaml.5 > $(DESTDIR)$(MANDIR)/man5/frontdesk.yaml.5
+	$(SUBST) tools/frontdesk.service > $(DESTDIR)$(UNITDIR)/frontdesk.service
+	@echo
+	@echo "  Installed under $(DESTDIR)$(PREFIX).  Then, for the service:"
+	@echo "    systemctl daemon-reload && systemctl enable --now frontdesk"
+	@echo "  (after writing /etc/frontdesk/config.yaml: see man frontdesk)"
+
+# Removes what `install` put there; /etc/frontdesk and the service's data
+# (/var/lib/frontdesk) are left alone.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/frontdesk $(DESTDIR)$(UNITDIR)/frontdesk.service \
+		$(DESTDIR)$(MANDIR)/man1/frontdesk.1 $(DESTDIR)$(MANDIR)/man5/frontdesk.yaml.5
+	rm -rf $(DESTDIR)$(SHAREDIR) $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps unit test all-tests run bench eval fuzz lint install clean
+.PHONY: all deps unit test all-tests run bench eval fuzz lint install uninstall clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
