@@ -1,6 +1,6 @@
 /*
  * config.h - config.yaml: load, validate and hold the daemon's settings
- * (DESIGN.md, "config.yaml"; config.yaml.example documents every option).
+ * (frontdesk.yaml(5), man/frontdesk.yaml.5; config.yaml.example documents every option).
  *
  * Loading never stops at the first problem: every error is reported to a
  * struct diag as "file:line:column: what was expected", unknown keys get a

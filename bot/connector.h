@@ -1,7 +1,7 @@
 /*
  * connector.h - the one small interface every platform implements, and the
- * registry of connector types with the services they use (DESIGN.md,
- * "Connector interface"; docs/connectors.md is the guide for writing one).
+ * registry of connector types with the services they use (docs/connectors.md:
+ * the configuration contract, and the guide for writing one).
  *
  * A connector type is one folder, bot/connectors/<name>/, exporting one
  * `const struct connector_ops <name>_ops`, plus one line in the list at

@@ -1,7 +1,7 @@
 /*
  * daemon.h - the running bot: one event loop (loop.h) carrying the
  * connectors, the decision pipeline, the durable store with its group
- * commit, and the outbox (DESIGN.md, "Architecture").
+ * commit, and the outbox (docs/architecture.md).
  *
  * For every post a connector delivers: store_lookup (duplicate check and
  * thread state) -> pipeline_decide -> store_record_post into the store's

@@ -3,7 +3,7 @@
  * IANA time zone, and the arithmetic the decision needs on them ("are we
  * open", "when do we open", "what is 4 hours of open time after now").
  *
- * Configuration (DESIGN.md, business.hours / business.holidays):
+ * Configuration (business.hours / business.holidays; frontdesk.yaml(5)):
  *
  *   hours: { mon-fri: "09:00-17:30", sat: "10:00-14:00", sun: closed }
  *   holidays: ["2026-12-25", "2026-12-26"]

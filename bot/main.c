@@ -436,7 +436,7 @@ static int cmd_replay(const char *cfgpath, int argc, char **argv)
 			     "Decides every post of a JSON-lines file, in order, one output line per\n"
 			     "input line.  Input: {\"id\", \"text\", \"author\"?, \"at\"?, \"channel\"?, "
 			     "\"public\"?}.\n"
-			     "  --json   print decision records (DESIGN.md); otherwise id, action, rule, "
+			     "  --json   print decision records (docs/decision-record.md); otherwise id, action, rule, "
 			     "reply\n"
 			     "A bad input line gets an error record {\"id\",\"error\",\"line\"} (with "
 			     "--json)\n"

@@ -1,6 +1,6 @@
 /*
  * outbox.h - delivery of committed outbox rows through their connectors
- * (DESIGN.md, data flow step 4).
+ * (docs/architecture.md, "The path of a message", step 4).
  *
  * Rows are written by the store in the same group as the post (or the
  * agent's reply) that caused them; the outbox only learns of a row after

@@ -1,7 +1,7 @@
 /*
  * pipeline.h - the decision: given a post, the business's rules, replies and
  * clock, and the state of the post's thread, decide what to do and render
- * the reply (DESIGN.md, data flow step 2).
+ * the reply (docs/architecture.md, "The path of a message", step 2).
  *
  * It is a pure function: no I/O, no global state besides the engine's
  * scratch buffers, so the daemon, `frontdesk try` and `frontdesk replay` run
@@ -115,7 +115,7 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
                     struct decision *out);
 
 /*
- * The decision record of DESIGN.md as one JSON object (no newline) appended
+ * The decision record (docs/decision-record.md) as one JSON object (no newline) appended
  * to out; `id` is echoed (NULL -> null).
  */
 void decision_json(const struct engine *e, const struct decision *d, const char *id, struct buf *out);

@@ -1,6 +1,6 @@
 /*
  * post.h - the normalized customer post every connector produces and the
- * pipeline consumes (DESIGN.md, data flow step 1).
+ * pipeline consumes (docs/architecture.md, "The path of a message", step 1).
  *
  * Ownership: a struct post only borrows its strings; whoever builds it (a
  * connector, `try`, `replay`) keeps them alive for the duration of the call

@@ -1,6 +1,6 @@
 /*
- * store.h - the durable store as a set of operations (DESIGN.md, "Store
- * backends"): posts and their decisions, conversations, tickets, the outbox,
+ * store.h - the durable store as a set of operations (docs/store.md):
+ * posts and their decisions, conversations, tickets, the outbox,
  * connector cursors and web chat visitors.  Callers never see SQL or a
  * database handle; a backend sits behind these operations (bot/store/, one file a backend:
  * SQLite, the embedded default, chosen by store.path).  No code outside

@@ -1,7 +1,7 @@
 /*
  * auth.h - who may use the agent dashboard: password verification against
  * the configured crypt(3) hashes, login sessions, CSRF tokens and the login
- * rate limit (DESIGN.md, reliability rules: "the dashboard requires login").
+ * rate limit (docs/architecture.md, "Rules that hold everywhere").
  *
  * Sessions live in memory only.  A session token never touches the disk, so
  * a copy of the database or of a backup grants nothing; the price is that a

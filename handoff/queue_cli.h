@@ -1,6 +1,6 @@
 /*
  * queue_cli.h - `frontdesk queue`: work the human queue from a shell, on
- * the same store the running daemon uses (DESIGN.md, "Queue command line").
+ * the same store the running daemon uses (docs/queue-cli.md).
  *
  *   queue list [--json] [--status open|waiting|claimed|resolved|all]
  *   queue show ID [--json]

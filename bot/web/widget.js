@@ -4,7 +4,7 @@
  * It adds a "Chat with us" button; the conversation survives reloads and
  * reconnects (the visitor token is kept in localStorage), and messages not
  * yet confirmed by the server are sent again with the same client_id.
- * Protocol: DESIGN.md, "Built-in web chat protocol".
+ * Protocol: docs/webchat-protocol.md in the sources.
  */
 (function () {
 	'use strict';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// WebSocket load generator for the built-in web chat (DESIGN.md, "Built-in
-// web chat protocol").  Every post is an FAQ question, which always gets an
+// WebSocket load generator for the built-in web chat
+// (docs/webchat-protocol.md).  Every post is an FAQ question, which always gets an
 // answer, and the latency measured is post sent -> bot reply received (the
 // customer echo in between is counted, not timed).
 //

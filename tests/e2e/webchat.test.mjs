@@ -1,5 +1,5 @@
 // End-to-end tests of the built-in web chat against the real daemon on
-// loopback (DESIGN.md, "Built-in web chat protocol"): acknowledgement and
+// loopback (docs/webchat-protocol.md): acknowledgement and
 // FAQ answer, after-hours notice naming the next opening, duplicate
 // client_id, malformed / binary / oversized frames, resume with history
 // (including an agent's reply written from the queue CLI while the

@@ -64,7 +64,7 @@ YAML
 expect_rc "check fails on a failing example" 2 "$FD" check -c "$T/ex/config.yaml"
 grep -q "extra.yaml:1: rule 'gift-cards': example \"do you sell vouchers\"" "$T/err" && ok "failing example named" || { bad "failing example named"; cat "$T/err"; }
 
-# A config in DESIGN.md's shape, away from the repository, with absolute
+# A config as the documentation shows it, away from the repository, with absolute
 # globs and no `sentiment` key: the default lexicon is found beside the
 # rules, or else the built-in copy is used, and check says which.
 mkdir -p "$T/abs/rules"

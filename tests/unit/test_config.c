@@ -640,7 +640,7 @@ static void test_listen_check(void **state)
 }
 
 /*
- * DESIGN.md's shape has no `sentiment` key: the default lexicon is found
+ * The documented shape has no `sentiment` key: the default lexicon is found
  * beside the rule files wherever they are, else the copy built into the
  * binary is used (the installed share directory comes first; the install
  * test covers it).  A config elsewhere with absolute globs loads.

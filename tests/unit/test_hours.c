@@ -82,7 +82,7 @@ static void test_design_example(void **state)
 {
 	(void)state;
 	struct hours *h = must(DESIGN_HOURS, "Europe/London");
-	/* Friday 22:00 + 2h; Saturday closed in DESIGN's example, so use a week without Saturday. */
+	/* Friday 22:00 + 2h: the documented hours open on Saturday, so use a week without Saturday. */
 	struct hours *h2 = must("hours: { mon-fri: \"09:00-17:30\" }\n", "Europe/London");
 	assert_time(hours_add(h2, at("2026-11-20T22:00:00Z"), 2 * 3600), "2026-11-23T11:00:00Z");
 	/* With Saturday 10-14 open, the same post is due Saturday 12:00. */

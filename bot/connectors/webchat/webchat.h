@@ -1,7 +1,7 @@
 /*
  * webchat.h - the built-in web chat connector: a WebSocket at /chat on its
  * own listener, the demo shop page at / and the embeddable /widget.js
- * (DESIGN.md, "Built-in web chat protocol" is the contract it implements).
+ * (docs/webchat-protocol.md is the contract it implements).
  *
  *   server -> {"type":"welcome","visitor":TOKEN,"open":BOOL,"history":[MESSAGE...]}
  *   client -> {"type":"message","text":"...","client_id":"..."?}
