@@ -230,52 +230,42 @@ static long next_easter(const struct scan *s, int offset)
 	return -1;
 }
 
-/* Days known by name. */
+/* How many words from i spell `phrase` ("new years day"), or 0. */
+static size_t phrase_at(const struct scan *s, size_t i, const char *phrase)
+{
+	size_t k = 0;
+	for (const char *p = phrase; *p; k++) {
+		const char *e = strchr(p, ' ');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+		if (i + k >= s->nw || s->w[i + k].n != n || memcmp(s->w[i + k].p, p, n) != 0)
+			return 0;
+		p += n + (e ? 1 : 0);
+	}
+	return k;
+}
+
+/* Days known by name: a fixed month and day, or days after Easter Sunday.
+ * `after_on`: only after "on" ("on christmas"; "christmas cake" names no day). */
 static size_t named(struct scan *s, size_t i)
 {
-	int xmas = is(s, i, "christmas") || is(s, i, "xmas");
-	if (xmas && is(s, i + 1, "day")) {
-		put(s, next_date(s, 12, 25), 0);
-		return 2;
-	}
-	if (xmas && is(s, i + 1, "eve")) {
-		put(s, next_date(s, 12, 24), 0);
-		return 2;
-	}
-	if (xmas && i > 0 && is(s, i - 1, "on")) {
-		put(s, next_date(s, 12, 25), 0);
-		return 1;
-	}
-	if (is(s, i, "boxing") && is(s, i + 1, "day")) {
-		put(s, next_date(s, 12, 26), 0);
-		return 2;
-	}
-	size_t ny = is(s, i, "new") && (is(s, i + 1, "years") || is(s, i + 1, "year")) ? 2 : 0;
-	if (ny && is(s, i + 2, "day")) {
-		put(s, next_date(s, 1, 1), 0);
-		return 3;
-	}
-	if (ny && is(s, i + 2, "eve")) {
-		put(s, next_date(s, 12, 31), 0);
-		return 3;
-	}
-	if (is(s, i, "good") && is(s, i + 1, "friday")) {
-		put(s, next_easter(s, -2), 0);
-		return 2;
-	}
-	if (is(s, i, "easter")) {
-		if (is(s, i + 1, "sunday") || is(s, i + 1, "day")) {
-			put(s, next_easter(s, 0), 0);
-			return 2;
-		}
-		if (is(s, i + 1, "monday")) {
-			put(s, next_easter(s, 1), 0);
-			return 2;
-		}
-		if (i > 0 && is(s, i - 1, "on")) {
-			put(s, next_easter(s, 0), 0);
-			return 1;
-		}
+	static const struct {
+		const char *phrase;
+		int m, d; /* m == 0: d days after Easter Sunday */
+		int after_on;
+	} days[] = {
+	    {"christmas day", 12, 25, 0}, {"xmas day", 12, 25, 0},     {"christmas eve", 12, 24, 0},
+	    {"xmas eve", 12, 24, 0},      {"christmas", 12, 25, 1},    {"xmas", 12, 25, 1},
+	    {"boxing day", 12, 26, 0},    {"new years day", 1, 1, 0},  {"new year day", 1, 1, 0},
+	    {"new years eve", 12, 31, 0}, {"new year eve", 12, 31, 0}, {"good friday", 0, -2, 0},
+	    {"easter sunday", 0, 0, 0},   {"easter day", 0, 0, 0},     {"easter monday", 0, 1, 0},
+	    {"easter", 0, 0, 1},
+	};
+	for (size_t k = 0; k < sizeof(days) / sizeof(days[0]); k++) {
+		size_t n = phrase_at(s, i, days[k].phrase);
+		if (!n || (days[k].after_on && (i == 0 || !is(s, i - 1, "on"))))
+			continue;
+		put(s, days[k].m ? next_date(s, days[k].m, days[k].d) : next_easter(s, days[k].d), 0);
+		return n;
 	}
 	return 0;
 }

@@ -824,12 +824,19 @@ static void act_claim(struct op *o, const char *login, int take_over)
 	read_ticket(o, claim_checked);
 }
 
-char *dashboard_sign_reply(const char *text, const char *name)
+/* The length of text without its trailing white space. */
+static size_t trimmed_len(const char *text)
 {
 	size_t tl = strlen(text);
 	while (tl &&
 	       (text[tl - 1] == ' ' || text[tl - 1] == '\n' || text[tl - 1] == '\r' || text[tl - 1] == '\t'))
 		tl--;
+	return tl;
+}
+
+char *dashboard_sign_reply(const char *text, const char *name)
+{
+	size_t tl = trimmed_len(text);
 	char *sig = xasprintf("\xE2\x80\x94 %s", name);
 	size_t sl = strlen(sig);
 	char *out;
@@ -854,15 +861,10 @@ size_t dashboard_reply_parts(const struct config *cfg, const char *connector, co
 	const struct connector_ops *ops = connector_type(cc ? cc->type : connector);
 	char *full;
 
-	if (dashboard_reply_signed(cfg, connector)) {
+	if (dashboard_reply_signed(cfg, connector))
 		full = dashboard_sign_reply(text, agent_name);
-	} else {
-		size_t tl = strlen(text);
-		while (tl && (text[tl - 1] == ' ' || text[tl - 1] == '\n' || text[tl - 1] == '\r' ||
-		              text[tl - 1] == '\t'))
-			tl--;
-		full = xstrndup(text, tl);
-	}
+	else
+		full = xstrndup(text, trimmed_len(text));
 	size_t n = outbox_split(full, ops ? ops->max_text : 0, parts, max_parts);
 	free(full);
 	return n;
