@@ -30,6 +30,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "netaddr.h"
+
 #define MAX_STR      1024 /* any one string value */
 #define MAX_FILES    4096 /* files from all globs of one key */
 #define MAX_LIST     256  /* connectors, agents, notifiers, origins, recipients */
@@ -38,7 +40,9 @@
 #define MAX_LIMIT    1000000L
 #define MAX_ENV_NAME 128
 
-#define DEFAULT_DASHBOARD_LISTEN "127.0.0.1:8081"
+#define DEFAULT_DASHBOARD_LISTEN      "127.0.0.1:8081"
+#define DEFAULT_DASHBOARD_CONNECTIONS 128
+#define DEFAULT_DASHBOARD_PER_ADDRESS 32
 
 static const char *const default_rules[] = {"rules/*.yaml", NULL};
 static const char *const default_replies[] = {"replies/en.yaml", NULL};
@@ -1093,6 +1097,36 @@ void config_key_item_error(struct config_parser *p, const char *key, size_t i, c
 		diag_error(L->d, L->y->file, p->cc ? p->cc->line : 0, 0, "%s: %s", path, msg);
 }
 
+void config_key_proxies(struct config_parser *p, struct config_proxies *out)
+{
+	static const char *const headers[] = {"x-forwarded-for", "forwarded", NULL};
+	char **list = config_key_strv(p, "trusted_proxies", MAX_LIST);
+	for (size_t i = 0; list && list[i]; i++) {
+		struct netaddr_net net;
+		char err[256];
+		if (netaddr_parse_net(list[i], &net, err, sizeof(err)) < 0)
+			config_key_item_error(p, "trusted_proxies", i, "%s", err);
+	}
+	out->trusted = list;
+	yaml_node_t *n = key_node(p, "proxy_header");
+	if (n) {
+		char path[192];
+		key_path(p, "proxy_header", path, sizeof(path));
+		const char *h = choice(p->ld, n, path, headers);
+		if (h)
+			out->forwarded = !strcmp(h, "forwarded");
+		if (h && !list)
+			config_key_error(p, "proxy_header",
+			                 "applies only with trusted_proxies (the proxies that send it)");
+	}
+}
+
+void config_proxies_free(struct config_proxies *pr)
+{
+	strv_free(pr->trusted);
+	pr->trusted = NULL;
+}
+
 int config_key_section(struct config_parser *p, const char *key, const char *const *keys,
                        struct config_parser *sub)
 {
@@ -1297,16 +1331,118 @@ static int login_ok(const char *s)
 	return 1;
 }
 
+/* A host name or address as a browser puts it in Host (no port, no scheme). */
+static int host_name_ok(const char *s)
+{
+	struct netaddr a;
+	if (netaddr_parse(s, &a) == 0)
+		return 1;
+	size_t n = strlen(s);
+	if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-')
+			return 0;
+	return 1;
+}
+
+static void add_host(char ***list, size_t *n, const char *h)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (!strcasecmp((*list)[i], h))
+			return;
+	*list = xrealloc(*list, (*n + 2) * sizeof(char *));
+	(*list)[(*n)++] = xstrdup(h);
+	(*list)[*n] = NULL;
+	for (char *p = (*list)[*n - 1]; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+/*
+ * dashboard.hosts, or the default: the listen address (unless it is a
+ * wildcard: then the names it is reached by must be listed), localhost and
+ * the loopback addresses.  A page of another site whose name resolves here
+ * (DNS rebinding) then gets no answer from the dashboard.
+ */
+static void parse_dashboard_hosts(struct ld *L, yaml_node_t *s)
+{
+	struct config *c = L->c;
+	yaml_node_t *n = s ? get(L, s, "hosts") : NULL;
+	size_t count = 0;
+	char **list = NULL;
+	if (n) {
+		char **given = str_list(L, n, "dashboard.hosts", MAX_LIST);
+		for (size_t i = 0; given && given[i]; i++) {
+			if (!host_name_ok(given[i]))
+				yml_error(L->d, L->y,
+				          n->type == YAML_SEQUENCE_NODE ? yml_item(L->y, n, (int)i) : n,
+				          "dashboard.hosts: '%s' is not a host name like "
+				          "dashboard.example.com or an "
+				          "address (no scheme, no port)",
+				          given[i]);
+			else
+				add_host(&list, &count, given[i]);
+		}
+		strv_free(given);
+	} else {
+		char buf[300], err[200];
+		const char *host;
+		long port;
+		if (c->dashboard_listen && split_listen(c->dashboard_listen, buf, sizeof(buf), &host, &port,
+		                                        err, sizeof(err)) == 0) {
+			struct netaddr a;
+			char h[NETADDR_STRLEN];
+			if (netaddr_parse(host, &a) == 0) {
+				netaddr_format(&a, h, sizeof(h));
+				if (strcmp(h, "0.0.0.0") && strcmp(h, "::"))
+					add_host(&list, &count, h);
+			} else {
+				add_host(&list, &count, host);
+			}
+		}
+		add_host(&list, &count, "localhost");
+		add_host(&list, &count, "127.0.0.1");
+		add_host(&list, &count, "::1");
+	}
+	if (!list)
+		list = xcalloc(1, sizeof(char *));
+	c->dashboard_hosts = list;
+}
+
 static void parse_dashboard(struct ld *L, yaml_node_t *root)
 {
-	static const char *const keys[] = {"listen", "agents", NULL};
+	static const char *const keys[] = {"listen",
+	                                   "agents",
+	                                   "hosts",
+	                                   "trusted_proxies",
+	                                   "proxy_header",
+	                                   "limits",
+	                                   "metrics_token_env",
+	                                   "metrics_token_file",
+	                                   NULL};
 	static const char *const akeys[] = {"login", "name", "password_hash", NULL};
+	static const char *const lkeys[] = {"connections", "connections_per_address", NULL};
 	struct config *c = L->c;
 	yaml_node_t *s = section(L, root, "dashboard", "dashboard", keys);
 
 	c->dashboard_listen = xstrdup(DEFAULT_DASHBOARD_LISTEN);
-	if (s)
+	c->dashboard_max_connections = DEFAULT_DASHBOARD_CONNECTIONS;
+	c->dashboard_connections_per_address = DEFAULT_DASHBOARD_PER_ADDRESS;
+	if (s) {
+		struct config_parser dp = {.ld = L, .map = s, .what = "dashboard"};
 		listen_at(L, s, "dashboard.listen", &c->dashboard_listen);
+		config_key_proxies(&dp, &c->dashboard_proxies);
+		yaml_node_t *lim = section(L, s, "limits", "dashboard.limits", lkeys);
+		if (lim) {
+			integer(L, lim, "connections", "dashboard.limits.connections",
+			        &c->dashboard_max_connections, 1, MAX_LIMIT);
+			integer(L, lim, "connections_per_address", "dashboard.limits.connections_per_address",
+			        &c->dashboard_connections_per_address, 1, MAX_LIMIT);
+		}
+		secret(L, s, "metrics_token", "dashboard", 0, "", &c->metrics_token.env,
+		       &c->metrics_token.file);
+	}
+	parse_dashboard_hosts(L, s);
 	for (size_t j = 0; j < c->nconnectors; j++) {
 		const struct connector_conf *o = &c->connectors[j];
 		yaml_node_t *ln = s ? get(L, s, "listen") : NULL;
@@ -1653,6 +1789,10 @@ void config_free(struct config *c)
 	}
 	free(c->connectors);
 	free(c->dashboard_listen);
+	strv_free(c->dashboard_hosts);
+	config_proxies_free(&c->dashboard_proxies);
+	free(c->metrics_token.env);
+	free(c->metrics_token.file);
 	for (size_t i = 0; i < c->nagents; i++) {
 		free(c->agents[i].login);
 		free(c->agents[i].name);

@@ -52,6 +52,16 @@ struct config_secret {
 };
 
 /*
+ * Whose word a listener takes for the client's address (server.h): the
+ * `trusted_proxies` and `proxy_header` keys of a listening connector or of
+ * the dashboard.
+ */
+struct config_proxies {
+	char **trusted; /* NULL-terminated addresses / networks, NULL = nobody */
+	int forwarded;  /* proxy_header: 1 = Forwarded, 0 = X-Forwarded-For (default) */
+};
+
+/*
  * One platform connection.  `type` names a connector type of this build
  * (connector.h's registry); `name` defaults to the type and is unique.
  * What the type itself takes lives in its own struct, `settings`, which its
@@ -108,6 +118,17 @@ struct config {
 	struct connector_conf *connectors;
 	size_t nconnectors;     /* default: one webchat on 127.0.0.1:8080 */
 	char *dashboard_listen; /* default 127.0.0.1:8081 */
+	/* dashboard.hosts: the host names (or addresses) the dashboard answers
+	 * to, lower case; default: its listen address (unless that is a
+	 * wildcard), localhost, 127.0.0.1 and ::1.  Never NULL after a load. */
+	char **dashboard_hosts;
+	struct config_proxies dashboard_proxies;
+	long dashboard_max_connections;         /* dashboard.limits.connections (default 128) */
+	long dashboard_connections_per_address; /* dashboard.limits.connections_per_address (32) */
+	/* dashboard.metrics_token_env / _file: a bearer token /metrics asks for;
+	 * without one /metrics answers loopback clients of a loopback listener
+	 * only. */
+	struct config_secret metrics_token;
 	struct agent_conf *agents;
 	size_t nagents;
 	struct notify_conf *notify;
@@ -200,6 +221,12 @@ char **config_key_strv(struct config_parser *p, const char *key, size_t max);
 /* The item of a key_strv list at index i, for messages about one item. */
 void config_key_item_error(struct config_parser *p, const char *key, size_t i, const char *fmt, ...)
     FD_PRINTF(4, 5);
+/* `trusted_proxies` (addresses / networks) and `proxy_header`
+ * (x-forwarded-for | forwarded) into *out; absent: nobody is trusted.
+ * A listening connector's parser calls it and lists both keys. */
+void config_key_proxies(struct config_parser *p, struct config_proxies *out);
+/* Free what config_key_proxies set. */
+void config_proxies_free(struct config_proxies *pr);
 /* A mapping `key` with the given keys: 1 and *sub set to read it, 0 absent, -1 after an error. */
 int config_key_section(struct config_parser *p, const char *key, const char *const *keys,
                        struct config_parser *sub);

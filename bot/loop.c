@@ -140,6 +140,8 @@ static void begin_teardown(struct loop *l)
 	uv_close((uv_handle_t *)&l->drain_timer, NULL);
 	if (l->hooks.on_teardown)
 		l->hooks.on_teardown(l, l->hooks.arg);
+	for (struct loop_closer *c = l->closers; c; c = c->next)
+		c->fn(c->arg);
 	if (l->http) {
 		http_cancel_all(l->http);
 		http_free(l->http);
@@ -215,6 +217,7 @@ int loop_init(struct loop *l, const struct loop_hooks *hooks)
 	               LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.foreign_loops = foreign;
 	info.pcontext = &l->lws;
+	info.max_http_header_data = LOOP_HTTP_HEADER_DATA;
 	info.user = l;
 	l->lws = lws_create_context(&info);
 	if (!l->lws) {
@@ -262,6 +265,14 @@ int loop_run(struct loop *l)
 	l->uv_inited = 0;
 	log_info("stopped", "clean=%d", 1);
 	return 0;
+}
+
+void loop_add_closer(struct loop *l, struct loop_closer *c, void (*fn)(void *arg), void *arg)
+{
+	c->fn = fn;
+	c->arg = arg;
+	c->next = l->closers;
+	l->closers = c;
 }
 
 void loop_free(struct loop *l)

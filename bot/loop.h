@@ -21,7 +21,9 @@
  *      SIGINT/SIGTERM (or loop_stop) skips the rest of the drain.
  *   3. hooks.on_teardown is called: the owner of every uv handle and timer it
  *      created on L.uv must uv_close() them now (their close callbacks still
- *      run; uv_run only returns when every handle is closed).
+ *      run; uv_run only returns when every handle is closed).  Modules that
+ *      own handles of their own (server.c's listening sockets) register a
+ *      closer with loop_add_closer(); closers run right after on_teardown.
  *   4. Every HTTP/SMTP request still in flight completes with HTTP_E_CANCELLED
  *      (its callback runs, so owners free their state), curl is cleaned up.
  *   5. The lws context is destroyed in the two steps libwebsockets 4.1 needs
@@ -63,6 +65,9 @@ struct metrics;
 struct metric;
 
 #define LOOP_DRAIN_MS 5000 /* longest graceful drain before teardown */
+/* Header space lws gives one HTTP request (its default is 4096).  server.h
+ * keeps every request head it hands to lws well below this. */
+#define LOOP_HTTP_HEADER_DATA 12288
 
 struct loop;
 
@@ -92,6 +97,13 @@ struct loop_hooks {
 
 enum loop_state { LOOP_RUNNING = 0, LOOP_DRAINING, LOOP_TEARDOWN, LOOP_DONE };
 
+/* A module's "close your uv handles now" at teardown (loop_add_closer). */
+struct loop_closer {
+	struct loop_closer *next;
+	void (*fn)(void *arg);
+	void *arg;
+};
+
 struct loop {
 	uv_loop_t uv;            /* put your own handles here */
 	struct lws_context *lws; /* set to NULL by lws once freed */
@@ -106,6 +118,7 @@ struct loop {
 	struct metric *m_busy;
 	uint64_t drain_start_ms, drain_deadline_ms;
 	int uv_inited;
+	struct loop_closer *closers;
 };
 
 /*
@@ -134,6 +147,14 @@ void loop_stop(struct loop *l);
 
 /* 1 once a stop has begun (intake should not start anything new). */
 int loop_stopping(const struct loop *l);
+
+/*
+ * Call fn(arg) at teardown, right after hooks.on_teardown, so a module that
+ * created uv handles on l->uv closes them (step 3 above).  `c` is the
+ * caller's and must stay valid until loop_run returns.  Closers run in the
+ * reverse order of registration.
+ */
+void loop_add_closer(struct loop *l, struct loop_closer *c, void (*fn)(void *arg), void *arg);
 
 /* Release what loop_init allocated (after loop_run returned, or instead of
  * it when start-up failed after loop_init).  Idempotent. */

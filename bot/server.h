@@ -20,6 +20,36 @@
  * asked for without an upgrade 426.  An idle WebSocket gets a PING and is
  * dropped when its peer stays silent (server_set_idle).
  *
+ * Connections (why the server accepts its own sockets): each listener
+ * accepts its TCP connections itself and reads the request head before
+ * libwebsockets sees anything.  lws 4.1.6 closes a connection without a
+ * word when a request head outgrows its header space, when a URL has more
+ * '&' / ';' parts than it has fragments, or when there are too many header
+ * lines, and it never decodes a chunked request body (it reads a body by
+ * Content-Length alone, so "Transfer-Encoding: chunked" plus a
+ * Content-Length smuggles the rest in as a second request).  So:
+ *   - a request line over SERVER_MAX_REQUEST_LINE bytes or with more than
+ *     SERVER_MAX_URI_PARTS '&' / ';' answers 414; a head over SERVER_MAX_HEAD
+ *     bytes or with more than SERVER_MAX_HEADER_LINES lines answers 431; a
+ *     head not complete within SERVER_HEAD_SECS answers 408; each closes;
+ *   - every connection serves one request (responses say Connection: close)
+ *     or becomes a WebSocket, so a request never follows another on a
+ *     connection and no later request escapes these checks;
+ *   - a request with Transfer-Encoding (with or without Content-Length), or
+ *     with more than one Content-Length (or one that is not a number),
+ *     answers 400 and closes, on every route, WebSocket upgrades included;
+ *   - connections are capped before any HTTP or WebSocket work: at most
+ *     `max_connections` on the listener (503) and `connections_per_address`
+ *     from one client address (429), counting connections still sending
+ *     their head, plain HTTP ones and WebSockets alike.
+ * The client address is the TCP peer, except from a trusted proxy
+ * (listener_configure): then it is the rightmost address in
+ * X-Forwarded-For (or in Forwarded's for= parameters) that is not itself a
+ * trusted proxy; anyone else's X-Forwarded-For / Forwarded is ignored.
+ * server_req_peer / server_ws_peer and the per-address limit use it.  With
+ * `hosts` set, a request whose Host header names another host answers 421
+ * (DNS rebinding: a page of another site that resolves to this address).
+ *
  * Ownership: struct server and its listeners are created by server_new /
  * server_listen and freed by server_free (after loop_run returned: lws must
  * have closed every connection first).  Route paths are copied; static data
@@ -42,11 +72,18 @@ struct listener;
 struct server_req;
 struct server_ws;
 
-#define SERVER_MAX_BODY       (64u * 1024u)   /* default request body cap */
-#define SERVER_MAX_WS_MESSAGE (64u * 1024u)   /* default WebSocket message cap */
-#define SERVER_MAX_WS_QUEUE   (1024u * 1024u) /* queued bytes per connection before it is dropped */
-#define SERVER_WS_PING_SECS   30              /* idle WebSocket gets a PING after this */
-#define SERVER_WS_HANGUP_SECS 75              /* ... and is dropped when silent this long */
+#define SERVER_MAX_BODY            (64u * 1024u)   /* default request body cap */
+#define SERVER_MAX_WS_MESSAGE      (64u * 1024u)   /* default WebSocket message cap */
+#define SERVER_MAX_WS_QUEUE        (1024u * 1024u) /* queued bytes per connection before it is dropped */
+#define SERVER_WS_PING_SECS        30              /* idle WebSocket gets a PING after this */
+#define SERVER_WS_HANGUP_SECS      75              /* ... and is dropped when silent this long */
+#define SERVER_MAX_REQUEST_LINE    4096            /* "GET /path?query HTTP/1.1"; longer: 414 */
+#define SERVER_MAX_URI_PARTS       32              /* '&' and ';' in the request line; more: 414 */
+#define SERVER_MAX_HEAD            8192            /* request line and headers; longer: 431 */
+#define SERVER_MAX_HEADER_LINES    48              /* header lines of one request; more: 431 */
+#define SERVER_HEAD_SECS           15              /* to send the whole head; slower: 408 */
+#define SERVER_DEFAULT_CONNECTIONS 512             /* per listener, unless configured */
+#define SERVER_DEFAULT_PER_ADDRESS 32              /* per client address, unless configured */
 
 /* Create the server on a loop that loop_init set up.  Never fails. */
 struct server *server_new(struct loop *l);
@@ -61,10 +98,41 @@ struct server *server_new(struct loop *l);
 struct listener *server_listen(struct server *s, const char *addr, const char *name, char *err,
                                size_t errlen);
 
-/* Idle policy for WebSockets of listeners created after the call (the
- * defaults are SERVER_WS_PING_SECS / SERVER_WS_HANGUP_SECS): a PING after
- * ping_secs without traffic, the connection dropped after hangup_secs. */
+/* Which header a trusted proxy tells the client address in. */
+enum server_proxy_header { SERVER_PROXY_X_FORWARDED_FOR = 0, SERVER_PROXY_FORWARDED };
+
+/* A listener's limits and whom it trusts; every member may be 0 / NULL. */
+struct listener_opts {
+	long max_connections;         /* 0 = SERVER_DEFAULT_CONNECTIONS */
+	long connections_per_address; /* 0 = SERVER_DEFAULT_PER_ADDRESS */
+	/* Addresses or networks ("127.0.0.1", "10.0.0.0/8", "fd00::/8") whose
+	 * requests carry the client address in proxy_header; NULL-terminated. */
+	char *const *trusted_proxies;
+	enum server_proxy_header proxy_header;
+	/* Host names (or addresses) the listener answers to, without port;
+	 * NULL-terminated; NULL = any Host. */
+	char *const *hosts;
+};
+
+/*
+ * Set (or, on reload, replace) a listener's limits, trusted proxies and
+ * host names; they apply to connections accepted from then on (and to the
+ * requests of open ones).  0, or -1 with a reason in err when a trusted
+ * proxy is not an address or network (nothing is changed then).
+ */
+int listener_configure(struct listener *li, const struct listener_opts *o, char *err, size_t errlen);
+
+/* Connections open on the listener now (reading a head, HTTP, WebSocket). */
+long listener_connections(const struct listener *li);
+
+/* Idle policy for the server's WebSockets (the defaults are
+ * SERVER_WS_PING_SECS / SERVER_WS_HANGUP_SECS): a PING after ping_secs
+ * without traffic, the connection dropped after hangup_secs. */
 void server_set_idle(struct server *s, unsigned ping_secs, unsigned hangup_secs);
+
+/* How long a request head may take to arrive, for connections accepted
+ * after the call (0 = SERVER_HEAD_SECS; tests shorten it). */
+void server_set_head_timeout(struct server *s, unsigned ms);
 
 /* The port actually bound (useful with port 0). */
 int listener_port(const struct listener *li);
@@ -141,6 +209,7 @@ const char *server_req_query(const struct server_req *req);
  * longer than n - 1. */
 int server_req_arg(const struct server_req *req, const char *name, char *out, size_t n);
 const char *server_req_header(const struct server_req *req, const char *name);
+/* The client address: the TCP peer, or what a trusted proxy says (above). */
 const char *server_req_peer(const struct server_req *req);              /* "127.0.0.1" or "::1" */
 const char *server_req_body(const struct server_req *req, size_t *len); /* NUL-terminated */
 struct listener *server_req_listener(const struct server_req *req);
@@ -167,7 +236,7 @@ void server_respond_error(struct server_req *req, int status, const char *msg);
 struct server_ws_info {
 	const char *path;   /* "/chat" */
 	const char *query;  /* decoded query arguments joined with '&', "" if none */
-	const char *peer;   /* "127.0.0.1" or "::1" */
+	const char *peer;   /* the client address, as server_req_peer */
 	const char *origin; /* Origin header, NULL when absent */
 	const char *host;   /* Host header ("127.0.0.1:8080"), NULL when absent */
 	const char *cookie; /* Cookie header, NULL when absent */

@@ -1292,6 +1292,21 @@ static enum server_handled metrics_page(struct server_req *req, void *arg)
 
 /* ---- start / stop -------------------------------------------------------- */
 
+/* The listener's limits, trusted proxies and host names from cfg. */
+static int configure_listener(struct dashboard *d, const struct config *cfg, char *err, size_t errn)
+{
+	struct listener_opts o = {0};
+	if (cfg) {
+		o.max_connections = cfg->dashboard_max_connections;
+		o.connections_per_address = cfg->dashboard_connections_per_address;
+		o.trusted_proxies = cfg->dashboard_proxies.trusted;
+		o.proxy_header =
+		    cfg->dashboard_proxies.forwarded ? SERVER_PROXY_FORWARDED : SERVER_PROXY_X_FORWARDED_FOR;
+		o.hosts = cfg->dashboard_hosts;
+	}
+	return listener_configure(d->li, &o, err, errn);
+}
+
 static void set_agents(struct dashboard *d, const struct config *cfg)
 {
 	size_t n = cfg ? cfg->nagents : 0;
@@ -1335,6 +1350,10 @@ struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, si
 	d->env = *env;
 	d->li = server_listen(env->server, addr, "dashboard", err, errn);
 	if (!d->li) {
+		free(d);
+		return NULL;
+	}
+	if (configure_listener(d, env->cfg, err, errn) < 0) {
 		free(d);
 		return NULL;
 	}
@@ -1406,9 +1425,12 @@ void dashboard_reload(struct dashboard *d, const struct config *cfg, const struc
 {
 	if (!d)
 		return;
+	char err[256];
 	d->env.cfg = cfg;
 	d->env.replies = replies;
 	d->warned_no_agents = 0;
+	if (configure_listener(d, cfg, err, sizeof(err)) < 0)
+		log_error("dashboard: the new hosts / trusted_proxies were not applied", "error=\"%s\"", err);
 	set_agents(d, cfg);
 	live_check_sessions(d, time(NULL));
 }

@@ -16,6 +16,10 @@
  *   GET  /api/canned?ticket=ID        canned replies rendered for the ticket
  *   GET  /api/stats                   first-response / resolution times, misses
  *   WS   /api/live?since=N&epoch=E&csrf=T   ticket events with sequence numbers
+ * Every request whose Host is not one of cfg->dashboard_hosts answers 421
+ * (server.h), so a page of another site that resolves to this address (DNS
+ * rebinding) can neither log in nor read anything; Origin is then checked
+ * against a trusted Host.
  * Every /api/ path answers 401 without a valid session, every write 403
  * without the session's CSRF token (X-CSRF-Token header) or from a foreign
  * Origin.  A ticket another agent holds answers claim and reply with 409
@@ -99,8 +103,9 @@ int dashboard_port(const struct dashboard *d);
 
 /*
  * A reloaded configuration: new agents (sessions of removed agents, or of
- * agents whose password hash changed, end) and canned replies.  The listen
- * address is not changed by a reload.
+ * agents whose password hash changed, end), canned replies, host names,
+ * trusted proxies and connection limits.  The listen address is not
+ * changed by a reload.
  */
 void dashboard_reload(struct dashboard *d, const struct config *cfg, const struct replies *replies);
 

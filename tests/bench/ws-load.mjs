@@ -267,7 +267,7 @@ async function main() {
 			console.log(`ws-load: skipped: ${why}`);
 			return;
 		}
-		const limits = `    limits: { connections_per_address: 1000000, messages_per_minute: 1000000 }\n`;
+		const limits = `    limits: { connections: 1000000, connections_per_address: 1000000, messages_per_minute: 1000000 }\n`;
 		d = await lib.startDaemon({
 			config: ({ ports }) => {
 				let y = lib.defaultConfig({ ports, webchatExtra: limits });

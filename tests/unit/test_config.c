@@ -466,6 +466,68 @@ static void test_dashboard_and_notify_errors(void **state)
 	free(e);
 }
 
+/* Listener protection: trusted proxies, limits, host names, metrics token. */
+static void test_listener_keys(void **state)
+{
+	(void)state;
+	struct config *c =
+	    must_load(MINIMAL "connectors:\n"
+	                      "  - type: webchat\n"
+	                      "    trusted_proxies: [127.0.0.1, \"10.0.0.0/8\", \"fd00::/8\"]\n"
+	                      "    proxy_header: forwarded\n"
+	                      "    limits: { connections: 100, connections_per_address: 7 }\n"
+	                      "dashboard:\n"
+	                      "  listen: \"192.0.2.10:8081\"\n"
+	                      "  hosts: [Dash.Example.COM, \"192.0.2.10\"]\n"
+	                      "  trusted_proxies: 127.0.0.1\n"
+	                      "  limits: { connections: 50, connections_per_address: 5 }\n"
+	                      "  metrics_token_env: METRICS_TOKEN\n");
+	const struct webchat_conf *w = c->connectors[0].settings;
+	assert_int_equal(w->max_connections, 100);
+	assert_int_equal(w->connections_per_address, 7);
+	assert_string_equal(w->proxies.trusted[2], "fd00::/8");
+	assert_null(w->proxies.trusted[3]);
+	assert_int_equal(w->proxies.forwarded, 1);
+	assert_string_equal(c->dashboard_hosts[0], "dash.example.com");
+	assert_string_equal(c->dashboard_hosts[1], "192.0.2.10");
+	assert_null(c->dashboard_hosts[2]);
+	assert_string_equal(c->dashboard_proxies.trusted[0], "127.0.0.1");
+	assert_int_equal(c->dashboard_proxies.forwarded, 0);
+	assert_int_equal(c->dashboard_max_connections, 50);
+	assert_int_equal(c->dashboard_connections_per_address, 5);
+	assert_string_equal(c->metrics_token.env, "METRICS_TOKEN");
+	config_free(c);
+
+	/* Default host names: the listen address, localhost, loopback. */
+	c = must_load(MINIMAL "dashboard: { listen: \"[::1]:9001\" }\n");
+	assert_string_equal(c->dashboard_hosts[0], "::1");
+	assert_string_equal(c->dashboard_hosts[1], "localhost");
+	assert_string_equal(c->dashboard_hosts[2], "127.0.0.1");
+	assert_null(c->dashboard_hosts[3]);
+	config_free(c);
+	/* A wildcard listen address is no host name anyone types. */
+	c = must_load(MINIMAL "dashboard: { listen: \"0.0.0.0:9001\" }\n");
+	assert_string_equal(c->dashboard_hosts[0], "localhost");
+	config_free(c);
+
+	char *e = errors_of(MINIMAL "connectors:\n"
+	                            "  - type: webchat\n"
+	                            "    trusted_proxies: [proxy.example, \"10.0.0.0/33\"]\n" /* 4 */
+	                            "    proxy_header: x-real-ip\n"                           /* 5 */
+	                            "dashboard:\n"
+	                            "  hosts: [\"https://dash.example\", \"dash.example:8081\"]\n" /* 7 */
+	                            "  proxy_header: forwarded\n");                                /* 8 */
+	assert_contains(
+	    e, "config.yaml:4:23: connectors[0].trusted_proxies: 'proxy.example' is not an IP address");
+	assert_contains(e,
+	                "config.yaml:4:38: connectors[0].trusted_proxies: '10.0.0.0/33': the prefix length");
+	assert_contains(e, "config.yaml:5:19: connectors[0].proxy_header: unknown value 'x-real-ip'");
+	assert_contains(e, "config.yaml:7:11: dashboard.hosts: 'https://dash.example' is not a host name");
+	assert_contains(e, "dashboard.hosts: 'dash.example:8081' is not a host name");
+	assert_contains(e, "config.yaml:8:17: dashboard.proxy_header: applies only with trusted_proxies");
+	free(e);
+}
+
 /* A notify target tied to an agent names a real dashboard login. */
 static void test_notify_agent(void **state)
 {
@@ -729,7 +791,7 @@ int main(void)
 	    cmocka_unit_test(test_document_errors),  cmocka_unit_test(test_globs),
 	    cmocka_unit_test(test_secrets),          cmocka_unit_test(test_listen_check),
 	    cmocka_unit_test(test_example_file),     cmocka_unit_test(test_notify_agent),
-	    cmocka_unit_test(test_default_lexicon),
+	    cmocka_unit_test(test_default_lexicon),  cmocka_unit_test(test_listener_keys),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

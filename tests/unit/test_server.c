@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -71,6 +72,9 @@ struct fx {
 	_Atomic int unhealthy;
 	unsigned idle_ping, idle_hangup; /* 0: defaults */
 	_Atomic int done_sent;
+	struct listener_opts opts; /* applied to the listener when `configure` */
+	int configure;
+	unsigned head_ms;
 	/* WebSocket endpoint bookkeeping (loop thread only) */
 	int opened, closed, refused;
 	char last_query[128], last_origin[128], last_visitor[64];
@@ -224,7 +228,9 @@ static void *client_main(void *arg)
 static void run_with_client(void (*client)(struct fx *f), struct fx *f)
 {
 	char err[256];
-	unsigned ping = f->idle_ping, hangup = f->idle_hangup;
+	unsigned ping = f->idle_ping, hangup = f->idle_hangup, head_ms = f->head_ms;
+	struct listener_opts opts = f->opts;
+	int configure = f->configure;
 	memset(f, 0, sizeof(*f));
 	f->client = client;
 	f->metrics = metrics_new();
@@ -234,8 +240,12 @@ static void run_with_client(void (*client)(struct fx *f), struct fx *f)
 	server_set_health(f->s, health, f);
 	if (ping)
 		server_set_idle(f->s, ping, hangup);
+	if (head_ms)
+		server_set_head_timeout(f->s, head_ms);
 	f->li = server_listen(f->s, "127.0.0.1:0", "test", err, sizeof(err));
 	assert_non_null(f->li);
+	if (configure)
+		assert_int_equal(listener_configure(f->li, &opts, err, sizeof(err)), 0);
 	f->port = listener_port(f->li);
 	assert_true(f->port > 0);
 	assert_int_equal(
@@ -414,10 +424,10 @@ static void http_client(struct fx *f)
 	C_INT(r.status, 426);
 	resp_free(&r);
 
-	/* The connection was reused for all of the above. */
-	long conns = 0;
-	curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &conns);
-	C_TRUE(conns <= 1);
+	/* One request per connection: every answer says so. */
+	request(e, f, "GET", "/healthz", NULL, 0, NULL, &r);
+	C_TRUE(has_header(&r, "connection: close"));
+	resp_free(&r);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(e);
 }
@@ -439,7 +449,24 @@ static void test_http_routes(void **state)
 
 /* ---- WebSocket client (client thread) --------------------------------------- */
 
+static int ws_connect_full(struct fx *f, const char *path, const char *host, const char *extra, int *status);
+
 static int ws_connect(struct fx *f, const char *path, int *status)
+{
+	return ws_connect_full(f, path, "127.0.0.1", "", status);
+}
+
+static int ws_connect_hdrs(struct fx *f, const char *path, const char *extra, int *status)
+{
+	return ws_connect_full(f, path, "127.0.0.1", extra, status);
+}
+
+static int ws_connect_host(struct fx *f, const char *path, const char *host, int *status)
+{
+	return ws_connect_full(f, path, host, "", status);
+}
+
+static int ws_connect_full(struct fx *f, const char *path, const char *host, const char *extra, int *status)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
@@ -449,12 +476,12 @@ static int ws_connect(struct fx *f, const char *path, int *status)
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	C_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	char req[512];
+	char req[1024];
 	int n = snprintf(req, sizeof(req),
-	                 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	                 "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-	                 "Origin: http://shop.example\r\n\r\n",
-	                 path);
+	                 "Origin: http://shop.example\r\n%s\r\n",
+	                 path, host, extra);
 	C_INT(write(fd, req, (size_t)n), n);
 	/* Read the response head byte by byte so no frame bytes are consumed. */
 	char head[2048];
@@ -695,6 +722,426 @@ static void test_ws_idle(void **state)
 	metrics_free(f.metrics);
 }
 
+/* ---- raw HTTP (client thread): framing, sizes, limits, proxies, hosts -------- */
+
+static int raw_connect(struct fx *f)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	C_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* Read until the server closes (or 5 s pass) into out; the status of the
+ * first response, 0 when none came, -1 when the connection was reset. */
+static int raw_read_all(int fd, struct buf *out)
+{
+	char b[4096];
+	ssize_t n;
+	buf_reset(out);
+	buf_puts(out, "");
+	while ((n = read(fd, b, sizeof(b))) > 0)
+		buf_append(out, b, (size_t)n);
+	if (n < 0 && errno == ECONNRESET && out->len == 0)
+		return -1;
+	if (out->len > 12 && !strncmp(out->p, "HTTP/1.", 7))
+		return atoi(out->p + 9);
+	return 0;
+}
+
+/* Send req (len bytes) on a new connection and read everything back. */
+static int raw_exchange(struct fx *f, const char *req, size_t len, struct buf *out)
+{
+	int fd = raw_connect(f);
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = write(fd, req + off, len - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	int st = raw_read_all(fd, out);
+	close(fd);
+	return st;
+}
+
+static int raw_str(struct fx *f, const char *req, struct buf *out)
+{
+	return raw_exchange(f, req, strlen(req), out);
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void framing_client(struct fx *f)
+{
+	struct buf out;
+	buf_init(&out, 0);
+
+	/* Transfer-Encoding with Content-Length: lws would read 4 bytes of
+	 * body and serve the rest as a second request.  Refused, closed, and
+	 * the smuggled request never answered. */
+	C_INT(raw_str(f,
+	              "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+	              "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /api/items/smuggled HTTP/1.1\r\n"
+	              "Host: x\r\n\r\n",
+	              &out),
+	      400);
+	C_INT(count_of(out.p, "HTTP/1."), 1);
+	C_TRUE(strstr(out.p, "smuggled") == NULL);
+	C_TRUE(strcasestr(out.p, "connection: close") != NULL);
+	/* On a static route and without Content-Length too. */
+	C_INT(raw_str(f, "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", &out),
+	      400);
+	C_INT(count_of(out.p, "HTTP/1."), 1);
+	/* Two Content-Length lines, equal or not, and a list in one line. */
+	C_INT(raw_str(
+	          f, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+	          &out),
+	      400);
+	C_INT(raw_str(f,
+	              "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 30\r\n\r\n"
+	              "GET /api/items/smuggled HTTP/1.1\r\n\r\n",
+	              &out),
+	      400);
+	C_TRUE(strstr(out.p, "smuggled") == NULL);
+	C_INT(raw_str(f, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\n{}", &out), 400);
+	C_INT(raw_str(f, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2x\r\n\r\n{}", &out), 400);
+	/* A WebSocket upgrade is no exception. */
+	C_INT(raw_str(f,
+	              "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	              "Transfer-Encoding: chunked\r\n\r\n",
+	              &out),
+	      400);
+	/* A well-framed body still works, and pipelining gets one answer. */
+	C_INT(raw_str(f, "POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2 \r\n\r\n{}", &out), 201);
+	C_TRUE(strstr(out.p, "body={}") != NULL);
+	C_INT(raw_str(f,
+	              "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /api/items/2 HTTP/1.1\r\nHost: x\r\n\r\n",
+	              &out),
+	      200);
+	C_INT(count_of(out.p, "HTTP/1."), 1);
+
+	/* Sizes: 414 and 431 with a reason, instead of a silent close. */
+	struct buf req;
+	buf_init(&req, 0);
+	buf_puts(&req, "GET /api/items/");
+	for (int i = 0; i < SERVER_MAX_REQUEST_LINE; i++)
+		buf_putc(&req, 'a');
+	buf_puts(&req, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	C_INT(raw_exchange(f, req.p, req.len, &out), 414);
+	C_TRUE(strstr(out.p, "too long") != NULL);
+	buf_reset(&req);
+	buf_puts(&req, "GET /api/items/1?");
+	for (int i = 0; i <= SERVER_MAX_URI_PARTS; i++)
+		buf_printf(&req, "a%d=1&", i);
+	buf_puts(&req, " HTTP/1.1\r\nHost: x\r\n\r\n");
+	C_INT(raw_exchange(f, req.p, req.len, &out), 414);
+	buf_reset(&req);
+	buf_puts(&req, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+	for (int i = 0; i < SERVER_MAX_HEAD; i++)
+		buf_putc(&req, 'p');
+	buf_puts(&req, "\r\n\r\n");
+	C_INT(raw_exchange(f, req.p, req.len, &out), 431);
+	C_TRUE(strstr(out.p, "too large") != NULL);
+	buf_reset(&req);
+	buf_puts(&req, "GET /healthz HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; i < SERVER_MAX_HEADER_LINES; i++)
+		buf_printf(&req, "X-H%d: 1\r\n", i);
+	buf_puts(&req, "\r\n");
+	C_INT(raw_exchange(f, req.p, req.len, &out), 431);
+	/* Just inside every limit: served (lws has room for all of it). */
+	struct buf args;
+	buf_init(&args, 0);
+	buf_puts(&args, "?x=1");
+	for (int i = 0; i < SERVER_MAX_URI_PARTS; i++)
+		buf_printf(&args, "&y%d=2", i);
+	buf_reset(&req);
+	buf_puts(&req, "GET /api/items/");
+	while (req.len + args.len + strlen(" HTTP/1.1\r") < SERVER_MAX_REQUEST_LINE)
+		buf_putc(&req, 'b');
+	buf_puts(&req, args.p);
+	buf_free(&args);
+	buf_puts(&req, " HTTP/1.1\r\nHost: x\r\n");
+	for (int i = 0; i < SERVER_MAX_HEADER_LINES - 2; i++)
+		buf_printf(&req, "X-H%d: 1\r\n", i);
+	buf_puts(&req, "X-Pad: ");
+	while (req.len < SERVER_MAX_HEAD - 8)
+		buf_putc(&req, 'p');
+	buf_puts(&req, "\r\n\r\n");
+	C_TRUE(req.len <= SERVER_MAX_HEAD);
+	C_INT(raw_exchange(f, req.p, req.len, &out), 201);
+	C_TRUE(strstr(out.p, "x=1") != NULL);
+	buf_free(&req);
+
+	/* A head that does not arrive in time: 408 (timeout 300 ms here). */
+	int fd = raw_connect(f);
+	C_INT(write(fd, "GET /healthz HTTP/1.1\r\nHost", 27), 27);
+	C_INT(raw_read_all(fd, &out), 408);
+	close(fd);
+	/* A connection that never says anything is closed without a word. */
+	fd = raw_connect(f);
+	C_INT(raw_read_all(fd, &out), 0);
+	C_INT((int)out.len, 0);
+	close(fd);
+	buf_free(&out);
+}
+
+static void test_framing_and_sizes(void **state)
+{
+	struct fx f = {0};
+	f.head_ms = 300;
+	run_with_client(framing_client, &f);
+	/* The refusals are counted by reason. */
+	struct buf m;
+	buf_init(&m, 0);
+	metrics_render(f.metrics, &m);
+	assert_non_null(
+	    strstr(m.p, "http_server_refused_total{listener=\"test\",reason=\"uri_too_long\"} 2"));
+	assert_non_null(
+	    strstr(m.p, "http_server_refused_total{listener=\"test\",reason=\"head_too_large\"} 2"));
+	assert_non_null(strstr(m.p, "http_server_refused_total{listener=\"test\",reason=\"timeout\"} 1"));
+	buf_free(&m);
+	metrics_free(f.metrics);
+}
+
+/* Open n connections that send nothing (the idle-socket flood). */
+static void open_idle(struct fx *f, int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		fds[i] = raw_connect(f);
+	usleep(100000); /* let the server accept them */
+}
+
+static void caps_client(struct fx *f)
+{
+	struct buf out;
+	int idle[3], status;
+	buf_init(&out, 0);
+	/* connections_per_address 3: three silent sockets hold all three. */
+	open_idle(f, idle, 3);
+	C_INT(raw_str(f, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &out), 429);
+	C_TRUE(strcasestr(out.p, "retry-after: 5") != NULL);
+	/* Refused before any upgrade work: on_open never runs. */
+	int fd = ws_connect(f, "/chat", &status);
+	C_INT(status, 429);
+	close(fd);
+	/* One goes away: its place is free again. */
+	close(idle[0]);
+	int ok = 0;
+	for (int i = 0; i < 50 && !ok; i++) {
+		ok = raw_str(f, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &out) == 200;
+		if (!ok)
+			usleep(20000);
+	}
+	C_TRUE(ok);
+	fd = ws_connect(f, "/chat", &status);
+	C_INT(status, 101);
+	C_INT(wsframe_recv(fd, &out), 1);
+	close(fd);
+	close(idle[1]);
+	close(idle[2]);
+	buf_free(&out);
+}
+
+static void test_connection_caps(void **state)
+{
+	struct fx f = {0};
+	f.configure = 1;
+	f.opts.connections_per_address = 3;
+	run_with_client(caps_client, &f);
+	assert_int_equal(f.opened, 1);
+	metrics_free(f.metrics);
+}
+
+static void listener_cap_client(struct fx *f)
+{
+	struct buf out;
+	int idle[4];
+	buf_init(&out, 0);
+	open_idle(f, idle, 4);
+	C_INT(raw_str(f, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &out), 503);
+	for (int i = 0; i < 4; i++)
+		close(idle[i]);
+	buf_free(&out);
+}
+
+static void test_listener_cap(void **state)
+{
+	struct fx f = {0};
+	f.configure = 1;
+	f.opts.max_connections = 4;
+	f.opts.connections_per_address = 100;
+	run_with_client(listener_cap_client, &f);
+	metrics_free(f.metrics);
+}
+
+/* The peer= the echo handler saw for a request with these extra headers. */
+static void peer_seen(struct fx *f, const char *headers, char *peer, size_t n)
+{
+	struct buf out, req;
+	buf_init(&out, 0);
+	buf_init(&req, 0);
+	buf_printf(&req, "GET /api/items/1 HTTP/1.1\r\nHost: x\r\n%s\r\n", headers);
+	C_INT(raw_exchange(f, req.p, req.len, &out), 201);
+	const char *p = strstr(out.p, "peer=");
+	C_TRUE(p != NULL);
+	p += 5;
+	size_t l = strcspn(p, " ");
+	snprintf(peer, n, "%.*s", (int)l, p);
+	buf_free(&out);
+	buf_free(&req);
+}
+
+static void untrusted_client(struct fx *f)
+{
+	char peer[64];
+	/* Nobody is trusted: the headers are ignored. */
+	peer_seen(f, "X-Forwarded-For: 198.51.100.7\r\n", peer, sizeof(peer));
+	C_STR(peer, "127.0.0.1");
+	peer_seen(f, "Forwarded: for=198.51.100.7\r\n", peer, sizeof(peer));
+	C_STR(peer, "127.0.0.1");
+}
+
+static void test_proxy_untrusted(void **state)
+{
+	struct fx f = {0};
+	run_with_client(untrusted_client, &f);
+	metrics_free(f.metrics);
+}
+
+static void xff_client(struct fx *f)
+{
+	char peer[64];
+	struct buf out;
+	int status;
+	buf_init(&out, 0);
+	peer_seen(f, "X-Forwarded-For: 198.51.100.7\r\n", peer, sizeof(peer));
+	C_STR(peer, "198.51.100.7");
+	/* Rightmost untrusted: a client cannot slip an address in on the left. */
+	peer_seen(f, "X-Forwarded-For: 203.0.113.66, 198.51.100.7\r\n", peer, sizeof(peer));
+	C_STR(peer, "198.51.100.7");
+	/* Trusted hops (10.0.0.0/8 here) are skipped; repeated lines join. */
+	peer_seen(f, "X-Forwarded-For: 203.0.113.66\r\nX-Forwarded-For: 198.51.100.7, 10.1.2.3\r\n", peer,
+	          sizeof(peer));
+	C_STR(peer, "198.51.100.7");
+	peer_seen(f, "X-Forwarded-For: ::ffff:198.51.100.9\r\n", peer, sizeof(peer));
+	C_STR(peer, "198.51.100.9");
+	/* Not an address: nothing better than the proxy itself. */
+	peer_seen(f, "X-Forwarded-For: 198.51.100.7, bogus\r\n", peer, sizeof(peer));
+	C_STR(peer, "127.0.0.1");
+	/* The other header is not the one this listener trusts. */
+	peer_seen(f, "Forwarded: for=198.51.100.7\r\n", peer, sizeof(peer));
+	C_STR(peer, "127.0.0.1");
+
+	/* The per-address limit (2 here) counts the client, not the proxy. */
+	int a1 = ws_connect_hdrs(f, "/chat", "X-Forwarded-For: 198.51.100.20\r\n", &status);
+	C_INT(status, 101);
+	int a2 = ws_connect_hdrs(f, "/chat", "X-Forwarded-For: 198.51.100.20\r\n", &status);
+	C_INT(status, 101);
+	int a3 = ws_connect_hdrs(f, "/chat", "X-Forwarded-For: 198.51.100.20\r\n", &status);
+	C_INT(status, 429);
+	int b1 = ws_connect_hdrs(f, "/chat", "X-Forwarded-For: 198.51.100.21\r\n", &status);
+	C_INT(status, 101);
+	close(a1);
+	close(a2);
+	close(a3);
+	close(b1);
+	buf_free(&out);
+}
+
+static void test_proxy_x_forwarded_for(void **state)
+{
+	static char *trusted[] = {"127.0.0.1", "10.0.0.0/8", NULL};
+	struct fx f = {0};
+	f.configure = 1;
+	f.opts.trusted_proxies = trusted;
+	f.opts.connections_per_address = 2;
+	run_with_client(xff_client, &f);
+	assert_int_equal(f.opened, 3);
+	metrics_free(f.metrics);
+}
+
+static void forwarded_client(struct fx *f)
+{
+	char peer[64];
+	peer_seen(f, "Forwarded: for=198.51.100.7;proto=https\r\n", peer, sizeof(peer));
+	C_STR(peer, "198.51.100.7");
+	peer_seen(f, "Forwarded: For=\"[2001:db8::7]:4711\", for=10.0.0.5\r\n", peer, sizeof(peer));
+	C_STR(peer, "2001:db8::7");
+	peer_seen(f, "Forwarded: for=198.51.100.7:5555\r\n", peer, sizeof(peer));
+	C_STR(peer, "198.51.100.7");
+	/* "unknown" and obfuscated identifiers name nobody. */
+	peer_seen(f, "Forwarded: for=unknown\r\n", peer, sizeof(peer));
+	C_STR(peer, "127.0.0.1");
+	/* Two Forwarded lines: lws 4.1.6 shows only the first (maybe the
+	 * client's own), so neither is believed. */
+	peer_seen(f, "Forwarded: for=203.0.113.66\r\nForwarded: for=198.51.100.7\r\n", peer, sizeof(peer));
+	C_STR(peer, "127.0.0.1");
+	peer_seen(f, "X-Forwarded-For: 198.51.100.7\r\n", peer, sizeof(peer));
+	C_STR(peer, "127.0.0.1");
+}
+
+static void test_proxy_forwarded(void **state)
+{
+	static char *trusted[] = {"127.0.0.0/8", "10.0.0.0/8", NULL};
+	struct fx f = {0};
+	f.configure = 1;
+	f.opts.trusted_proxies = trusted;
+	f.opts.proxy_header = SERVER_PROXY_FORWARDED;
+	run_with_client(forwarded_client, &f);
+	metrics_free(f.metrics);
+}
+
+static void hosts_client(struct fx *f)
+{
+	struct buf out;
+	int status;
+	char req[256];
+	buf_init(&out, 0);
+	/* The DNS-rebinding request: Host (and Origin) of the attacker's name. */
+	snprintf(req, sizeof(req),
+	         "POST /api/echo HTTP/1.1\r\nHost: rebind.evil.example:%d\r\nOrigin: "
+	         "http://rebind.evil.example:%d\r\nContent-Length: 2\r\n\r\n{}",
+	         f->port, f->port);
+	C_INT(raw_str(f, req, &out), 421);
+	C_TRUE(strstr(out.p, "m=") == NULL);
+	C_INT(raw_str(f, "GET /healthz HTTP/1.1\r\n\r\n", &out), 421); /* no Host at all */
+	snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: LocalHost.:%d\r\n\r\n", f->port);
+	C_INT(raw_str(f, req, &out), 200);
+	snprintf(req, sizeof(req), "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", f->port);
+	C_INT(raw_str(f, req, &out), 200);
+	C_INT(raw_str(f, "GET /healthz HTTP/1.1\r\nHost: [::1]\r\n\r\n", &out), 200);
+	/* The live socket too. */
+	int fd = ws_connect_host(f, "/chat", "rebind.evil.example", &status);
+	C_INT(status, 421);
+	close(fd);
+	fd = ws_connect_host(f, "/chat", "localhost", &status);
+	C_INT(status, 101);
+	close(fd);
+	buf_free(&out);
+}
+
+static void test_hosts(void **state)
+{
+	static char *hosts[] = {"localhost", "127.0.0.1", "::1", NULL};
+	struct fx f = {0};
+	f.configure = 1;
+	f.opts.hosts = hosts;
+	run_with_client(hosts_client, &f);
+	assert_int_equal(f.opened, 1);
+	metrics_free(f.metrics);
+}
+
 static void test_listen_errors(void **state)
 {
 	struct loop L;
@@ -728,9 +1175,12 @@ int main(void)
 {
 	log_threshold = LOG_WARN;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_http_routes),   cmocka_unit_test(test_websocket),
-	    cmocka_unit_test(test_ws_open_info),  cmocka_unit_test(test_ws_idle),
-	    cmocka_unit_test(test_listen_errors),
+	    cmocka_unit_test(test_http_routes),     cmocka_unit_test(test_websocket),
+	    cmocka_unit_test(test_ws_open_info),    cmocka_unit_test(test_ws_idle),
+	    cmocka_unit_test(test_listen_errors),   cmocka_unit_test(test_framing_and_sizes),
+	    cmocka_unit_test(test_connection_caps), cmocka_unit_test(test_listener_cap),
+	    cmocka_unit_test(test_proxy_untrusted), cmocka_unit_test(test_proxy_x_forwarded_for),
+	    cmocka_unit_test(test_proxy_forwarded), cmocka_unit_test(test_hosts),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -393,11 +393,9 @@ static int ws_open(struct server_ws *ws, const struct server_ws_info *info, void
 		buf_free(&b);
 		return 403;
 	}
+	/* The per-address connection limit is the listener's (counted from
+	 * the TCP accept on); the address entry keeps the message budget. */
 	struct wc_addr *a = addr_get(wc, info->peer);
-	if (a->conns >= wc->max_conns) {
-		log_warn("web chat connection limit", "peer=%s connections=%d", info->peer, a->conns);
-		return 429;
-	}
 
 	struct wc_conn *k = xcalloc(1, sizeof(*k));
 	k->wc = wc;
@@ -781,6 +779,19 @@ static int wc_start(struct connector *c)
 		return -1;
 	}
 	wc->port = listener_port(wc->li);
+	/* Connection limits and trusted proxies belong to the listener: they
+	 * hold before any request is read (server.h). */
+	struct listener_opts lo = {
+	    .max_connections = wcc ? wcc->max_connections : 0,
+	    .connections_per_address = wc->max_conns,
+	    .trusted_proxies = wcc ? wcc->proxies.trusted : NULL,
+	    .proxy_header =
+	        wcc && wcc->proxies.forwarded ? SERVER_PROXY_FORWARDED : SERVER_PROXY_X_FORWARDED_FOR,
+	};
+	if (listener_configure(wc->li, &lo, err, sizeof(err)) < 0) {
+		log_error("web chat: bad trusted_proxies", "connector=%s error=\"%s\"", c->name, err);
+		return -1;
+	}
 
 	if (embedded_find("index.html"))
 		server_route_api(wc->li, "/", SERVER_GET, page_get, wc, 0);
@@ -833,14 +844,18 @@ static void wc_destroy(struct connector *c)
 
 static void *wc_parse(struct config_parser *p)
 {
-	static const char *const lkeys[] = {"connections_per_address", "messages_per_minute", NULL};
+	static const char *const lkeys[] = {"connections", "connections_per_address", "messages_per_minute",
+	                                    NULL};
 	struct webchat_conf *w = xcalloc(1, sizeof(*w));
 	struct config_parser lim;
 
+	w->max_connections = WEBCHAT_DEFAULT_CONNECTIONS;
 	w->connections_per_address = WEBCHAT_DEFAULT_CONNS;
 	w->messages_per_minute = WEBCHAT_DEFAULT_MPM;
 	config_key_listen(p, WEBCHAT_DEFAULT_LISTEN);
+	config_key_proxies(p, &w->proxies);
 	if (config_key_section(p, "limits", lkeys, &lim) > 0) {
+		config_key_int(&lim, "connections", &w->max_connections, 1, 1000000);
 		config_key_int(&lim, "connections_per_address", &w->connections_per_address, 1, 1000000);
 		config_key_int(&lim, "messages_per_minute", &w->messages_per_minute, 1, 1000000);
 	}
@@ -864,10 +879,12 @@ static void wc_free_settings(void *settings)
 {
 	struct webchat_conf *w = settings;
 	strv_free(w->allowed_origins);
+	config_proxies_free(&w->proxies);
 	free(w);
 }
 
-static const char *const wc_keys[] = {"listen", "limits", "allowed_origins", NULL};
+static const char *const wc_keys[] = {"listen",          "limits",       "allowed_origins",
+                                      "trusted_proxies", "proxy_header", NULL};
 
 const struct connector_ops webchat_ops = {
     .type = "webchat",

@@ -29,26 +29,33 @@
 #ifndef FD_WEBCHAT_H
 #define FD_WEBCHAT_H
 
+#include "config.h"
 #include "connector.h"
 
-#define WEBCHAT_MAX_FRAME      8192 /* bytes of one client frame */
-#define WEBCHAT_MAX_TEXT       2000 /* characters of one customer message */
-#define WEBCHAT_MAX_CLIENT_ID  64
-#define WEBCHAT_HISTORY        200 /* most recent messages sent in a welcome */
-#define WEBCHAT_DEFAULT_LISTEN "127.0.0.1:8080"
-#define WEBCHAT_DEFAULT_CONNS  20 /* limits.connections_per_address */
-#define WEBCHAT_DEFAULT_MPM    30 /* limits.messages_per_minute */
+#define WEBCHAT_MAX_FRAME           8192 /* bytes of one client frame */
+#define WEBCHAT_MAX_TEXT            2000 /* characters of one customer message */
+#define WEBCHAT_MAX_CLIENT_ID       64
+#define WEBCHAT_HISTORY             200 /* most recent messages sent in a welcome */
+#define WEBCHAT_DEFAULT_LISTEN      "127.0.0.1:8080"
+#define WEBCHAT_DEFAULT_CONNS       20  /* limits.connections_per_address */
+#define WEBCHAT_DEFAULT_CONNECTIONS 512 /* limits.connections (the whole listener) */
+#define WEBCHAT_DEFAULT_MPM         30  /* limits.messages_per_minute */
 
 /*
  * The settings of one web chat (its connector_conf's settings), besides
  * `listen` (connector_conf.listen, default WEBCHAT_DEFAULT_LISTEN):
- *   limits: { connections_per_address, messages_per_minute }
+ *   limits: { connections, connections_per_address, messages_per_minute }
  *   allowed_origins: ["https://www.example.com", ...]
+ *   trusted_proxies: [127.0.0.1, ...], proxy_header: x-forwarded-for | forwarded
+ * The connection limits and the proxies are the listener's (server.h):
+ * they count every connection from its accept on, before any upgrade.
  */
 struct webchat_conf {
+	long max_connections;
 	long connections_per_address;
 	long messages_per_minute;
 	char **allowed_origins; /* NULL-terminated, no trailing '/'; NULL = only the bot's own page */
+	struct config_proxies proxies;
 };
 
 extern const struct connector_ops webchat_ops;
