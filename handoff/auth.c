@@ -223,36 +223,52 @@ static long rate_wait(struct auth *a, char kind, const char *v, time_t now)
 	return r && r->locked_until > now ? (long)(r->locked_until - now) : 0;
 }
 
+/* Only an address is ever locked out: a login is not, so nobody can lock
+ * the real agent out by failing with their name (see auth.h). */
 long auth_rate_check(struct auth *a, const char *peer, const char *login, time_t now)
 {
-	long p = rate_wait(a, 'a', peer, now), l = rate_wait(a, 'l', login, now);
-	return p > l ? p : l;
+	(void)login;
+	return rate_wait(a, 'a', peer, now);
 }
 
-static long rate_fail(struct auth *a, char kind, const char *v, time_t now)
+/* The lock-out a record's failures earn: nothing for the first
+ * AUTH_FREE_FAILURES, then 1 s doubling up to AUTH_MAX_LOCK. */
+static long lock_for(int failures)
+{
+	if (failures <= AUTH_FREE_FAILURES)
+		return 0;
+	int shift = failures - AUTH_FREE_FAILURES - 1;
+	long lock = shift >= 10 ? AUTH_MAX_LOCK : 1L << shift;
+	return lock > AUTH_MAX_LOCK ? AUTH_MAX_LOCK : lock;
+}
+
+static struct rate *rate_count(struct auth *a, char kind, const char *v, time_t now)
 {
 	char key[RATE_KEY_MAX];
 	if (!v)
-		return 0;
+		return NULL;
 	rate_key(key, sizeof(key), kind, v);
 	struct rate *r = rate_get(a, key, now, 1);
 	if (r->failures < 1000)
 		r->failures++;
 	r->last = now;
-	if (r->failures <= AUTH_FREE_FAILURES)
-		return 0;
-	int shift = r->failures - AUTH_FREE_FAILURES - 1;
-	long lock = shift >= 10 ? AUTH_MAX_LOCK : 1L << shift;
-	if (lock > AUTH_MAX_LOCK)
-		lock = AUTH_MAX_LOCK;
-	r->locked_until = now + lock;
-	return lock;
+	return r;
 }
 
 long auth_rate_fail(struct auth *a, const char *peer, const char *login, time_t now)
 {
-	long p = rate_fail(a, 'a', peer, now), l = rate_fail(a, 'l', login, now);
-	return p > l ? p : l;
+	struct rate *ra = rate_count(a, 'a', peer, now);
+	struct rate *rl = rate_count(a, 'l', login, now);
+	long lock = ra ? lock_for(ra->failures) : 0;
+	/* A login guessed at from many addresses: each address that fails
+	 * with it is locked at once, for as long as the login's failures
+	 * earn; an address that has not failed may still try. */
+	long llock = rl ? lock_for(rl->failures) : 0;
+	if (llock > lock)
+		lock = llock;
+	if (ra && lock > 0 && now + lock > ra->locked_until)
+		ra->locked_until = now + lock;
+	return ra ? lock : 0;
 }
 
 static void rate_clear(struct auth *a, char kind, const char *v)

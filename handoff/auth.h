@@ -13,11 +13,17 @@
  * password hash) on reload.
  *
  * Rate limit: failed logins are counted per client address and per login
- * name.  The first AUTH_FREE_FAILURES failures cost nothing; every further
- * one doubles a lock-out (1 s, 2 s, 4 s ... AUTH_MAX_LOCK s) during which
- * auth_rate_check() refuses that address or login.  A success clears the
- * login's and the address's record.  The table is bounded (the least
- * recently touched record makes room).
+ * name, but only addresses are ever locked out, so failing with an agent's
+ * name from one address never keeps the agent (with the right password,
+ * from another address) out.  An address's first AUTH_FREE_FAILURES
+ * failures cost nothing; every further one doubles its lock-out (1 s, 2 s,
+ * 4 s ... AUTH_MAX_LOCK s) during which auth_rate_check() refuses it.  A
+ * login that has failed more than AUTH_FREE_FAILURES times in all (guessed
+ * at from many addresses) locks every address that fails with it at once,
+ * for as long as the login's own count earns; addresses that have not
+ * failed may still try.  A success clears the login's and the address's
+ * record.  The table is bounded (the least recently touched record makes
+ * room).
  *
  * Time is passed in by the caller (wall-clock seconds), so tests can move it.
  *
@@ -95,11 +101,13 @@ const char *auth_dummy_hash(void);
 int auth_verify_password(const char *password, const char *hash);
 
 /*
- * Seconds `peer` or `login` (either may be NULL) must still wait before the
- * next login attempt, 0 when it may try now.
+ * Seconds `peer` (may be NULL) must still wait before its next login
+ * attempt, 0 when it may try now.  `login` never locks anyone out by
+ * itself; it is passed for symmetry with auth_rate_fail.
  */
 long auth_rate_check(struct auth *a, const char *peer, const char *login, time_t now);
-/* Record a failed attempt; returns the lock-out it caused (0 = none). */
+/* Record a failed attempt; returns the lock-out it caused the address
+ * (0 = none). */
 long auth_rate_fail(struct auth *a, const char *peer, const char *login, time_t now);
 /* A successful login: forget the failures of both. */
 void auth_rate_success(struct auth *a, const char *peer, const char *login);

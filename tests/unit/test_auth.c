@@ -290,15 +290,15 @@ static void rate_limit_slows_down(void **state)
 		assert_int_equal(auth_rate_check(a, "10.0.0.1", "sam", t), 0);
 		assert_int_equal(auth_rate_fail(a, "10.0.0.1", "sam", t), 0);
 	}
-	/* Every further failure doubles the lock-out. */
+	/* Every further failure doubles the address's lock-out. */
 	long expect = 1;
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(auth_rate_fail(a, "10.0.0.1", "sam", t), expect);
 		assert_int_equal(auth_rate_check(a, "10.0.0.1", "sam", t), expect);
-		/* Locked by login from any address, and by address for any login. */
-		assert_int_equal(auth_rate_check(a, "10.9.9.9", "sam", t), expect);
+		/* The address is locked for any login... */
 		assert_int_equal(auth_rate_check(a, "10.0.0.1", "kim", t), expect);
-		assert_int_equal(auth_rate_check(a, "10.9.9.9", "kim", t), 0);
+		/* ...but nobody else is locked out of "sam". */
+		assert_int_equal(auth_rate_check(a, "10.9.9.9", "sam", t), 0);
 		t += expect;
 		assert_int_equal(auth_rate_check(a, "10.0.0.1", "sam", t), 0);
 		expect *= 2;
@@ -315,23 +315,67 @@ static void rate_limit_slows_down(void **state)
 	auth_free(a);
 }
 
+/* The lock-out of the issue: one address failing with "sam" for a long
+ * time; the real agent, from another address, still gets in at once. */
+static void rate_limit_never_locks_the_agent_out(void **state)
+{
+	(void)state;
+	struct auth *a = new_auth();
+	time_t t = 1800000000;
+	for (int i = 0; i < 200; i++, t++)
+		auth_rate_fail(a, "203.0.113.66", "sam", t);
+	assert_int_equal(auth_rate_check(a, "203.0.113.66", "sam", t), AUTH_MAX_LOCK - 1);
+	assert_int_equal(auth_rate_check(a, "192.0.2.10", "sam", t), 0);
+	auth_rate_success(a, "192.0.2.10", "sam");
+	/* The attacker stays locked out. */
+	assert_true(auth_rate_check(a, "203.0.113.66", "sam", t) > 0);
+	auth_free(a);
+}
+
+/* Guessing "sam" from many addresses: once the login has failed more than
+ * the free count in all, each new address is locked after one failure. */
+static void rate_limit_distributed_guessing(void **state)
+{
+	(void)state;
+	struct auth *a = new_auth();
+	time_t t = 1800000000;
+	char ip[32];
+	for (int i = 0; i < AUTH_FREE_FAILURES; i++) {
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+		assert_int_equal(auth_rate_fail(a, ip, "sam", t), 0);
+		assert_int_equal(auth_rate_check(a, ip, "sam", t), 0);
+	}
+	long prev = 0;
+	for (int i = AUTH_FREE_FAILURES; i < AUTH_FREE_FAILURES + 8; i++) {
+		snprintf(ip, sizeof(ip), "198.51.100.%d", i + 1);
+		assert_int_equal(auth_rate_check(a, ip, "sam", t), 0); /* a fresh address may try */
+		long lock = auth_rate_fail(a, ip, "sam", t);
+		assert_true(lock > prev);
+		assert_int_equal(auth_rate_check(a, ip, "sam", t), lock);
+		prev = lock;
+	}
+	/* Other logins are unaffected, and so is the agent from a clean address. */
+	assert_int_equal(auth_rate_fail(a, "192.0.2.77", "kim", t), 0);
+	assert_int_equal(auth_rate_check(a, "192.0.2.10", "sam", t), 0);
+	auth_free(a);
+}
+
 static void rate_limit_bounded(void **state)
 {
 	(void)state;
 	struct auth *a = new_auth();
 	time_t t = 1800000000;
-	char login[32];
-	/* Many different logins fill the table without growing memory; the
-	 * newest records are kept. */
+	char ip[32];
+	/* Many different addresses fill the table without growing memory;
+	 * the newest records are kept. */
 	for (int i = 0; i < AUTH_RATE_ENTRIES * 3; i++) {
-		snprintf(login, sizeof(login), "guess%d", i);
+		snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
 		for (int k = 0; k <= AUTH_FREE_FAILURES; k++)
-			auth_rate_fail(a, NULL, login, t + i);
+			auth_rate_fail(a, ip, "nobody", t + i);
 	}
-	snprintf(login, sizeof(login), "guess%d", AUTH_RATE_ENTRIES * 3 - 1);
-	assert_true(auth_rate_check(a, NULL, login, t + AUTH_RATE_ENTRIES * 3 - 1) > 0);
+	assert_true(auth_rate_check(a, ip, "nobody", t + AUTH_RATE_ENTRIES * 3 - 1) > 0);
 	/* Old failures are forgotten after a day. */
-	assert_int_equal(auth_rate_fail(a, NULL, login, t + 3 * 24 * 3600), 0);
+	assert_int_equal(auth_rate_fail(a, ip, "nobody", t + 3 * 24 * 3600), 0);
 	auth_free(a);
 }
 
@@ -355,12 +399,20 @@ static void cookie_attributes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(verify_real_hashes),    cmocka_unit_test(verify_bad_hashes),
-	    cmocka_unit_test(agent_lookup),          cmocka_unit_test(session_lifecycle),
-	    cmocka_unit_test(session_idle_expiry),   cmocka_unit_test(session_absolute_expiry),
-	    cmocka_unit_test(sessions_bounded),      cmocka_unit_test(reload_ends_sessions),
-	    cmocka_unit_test(csrf_compare),          cmocka_unit_test(csrf_constant_time),
-	    cmocka_unit_test(rate_limit_slows_down), cmocka_unit_test(rate_limit_bounded),
+	    cmocka_unit_test(verify_real_hashes),
+	    cmocka_unit_test(verify_bad_hashes),
+	    cmocka_unit_test(agent_lookup),
+	    cmocka_unit_test(session_lifecycle),
+	    cmocka_unit_test(session_idle_expiry),
+	    cmocka_unit_test(session_absolute_expiry),
+	    cmocka_unit_test(sessions_bounded),
+	    cmocka_unit_test(reload_ends_sessions),
+	    cmocka_unit_test(csrf_compare),
+	    cmocka_unit_test(csrf_constant_time),
+	    cmocka_unit_test(rate_limit_slows_down),
+	    cmocka_unit_test(rate_limit_bounded),
+	    cmocka_unit_test(rate_limit_never_locks_the_agent_out),
+	    cmocka_unit_test(rate_limit_distributed_guessing),
 	    cmocka_unit_test(cookie_attributes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
