@@ -9,12 +9,16 @@
 //     other markup is shown as text in a real browser and runs nothing (a
 //     flag the payloads would set stays unset, no element is created);
 //   - repeated bad logins are slowed down (429 + Retry-After, also shown on
-//     the login page).
+//     the login page), by address: failing with an agent's name from one
+//     address never keeps the agent out from another;
+//   - a page of another site whose name resolves to the dashboard (DNS
+//     rebinding) gets 421 on every request, the login and live socket too.
 //
 //   BUILD=build node --test tests/e2e/security.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -239,6 +243,42 @@ test('a write without the CSRF token answers 403 and changes nothing', async () 
 	assert.equal((await ok.json()).assignee, 'sam');
 });
 
+// A request with any Host header (fetch will not send a foreign one).
+function withHost(port, method, path, host, headers = {}, body) {
+	return new Promise((resolve, reject) => {
+		const req = http.request({ host: '127.0.0.1', port, method, path, headers: { Host: host, ...headers } }, (res) => {
+			let data = '';
+			res.on('data', (c) => (data += c));
+			res.on('end', () => resolve({ status: res.statusCode, body: data, headers: res.headers }));
+		});
+		req.on('error', reject);
+		req.end(body);
+	});
+}
+
+test('a page of another site resolving to the dashboard (DNS rebinding) can neither log in nor read', async () => {
+	const evil = `rebind.evil.example:${D.dashPort}`;
+	const body = JSON.stringify({ login: 'sam', password: PASSWORD });
+	// Host and Origin agree, as they do for the rebinding page itself.
+	const r = await withHost(D.dashPort, 'POST', '/api/login', evil,
+		{ 'Content-Type': 'application/json', Origin: `http://${evil}`, 'Content-Length': Buffer.byteLength(body) }, body);
+	assert.equal(r.status, 421, r.body);
+	assert.equal(r.headers['set-cookie'], undefined);
+	for (const p of ['/', '/app.js', '/api/me', '/healthz'])
+		assert.equal((await withHost(D.dashPort, 'GET', p, evil)).status, 421, p);
+	const s = await login('sam');
+	const live = await new Promise((resolve) => {
+		const ws = new WebSocket(`ws://127.0.0.1:${D.dashPort}/api/live?csrf=${s.csrf}`, { headers: { Cookie: s.cookie, Host: evil } });
+		ws.on('unexpected-response', (req, res) => resolve(res.statusCode));
+		ws.on('open', () => resolve(101));
+		ws.on('error', () => resolve(0));
+	});
+	assert.equal(live, 421);
+	// The dashboard's own names work.
+	assert.equal((await withHost(D.dashPort, 'GET', '/healthz', `localhost:${D.dashPort}`)).status, 200);
+	assert.equal((await withHost(D.dashPort, 'GET', '/api/me', `127.0.0.1:${D.dashPort}`, { Cookie: s.cookie })).status, 200);
+});
+
 const PAYLOADS = [
 	'<script>window.__pwned = "script"</script>',
 	'<img src=x onerror="window.__pwned = \'img\'">',
@@ -349,4 +389,25 @@ test('repeated bad logins are slowed down', { timeout: 60000 }, async () => {
 	} finally {
 		if (browser) await browser.close();
 	}
+});
+
+test('failing logins from one address never lock the agent out from another', async () => {
+	const from = (localAddress, password) =>
+		new Promise((resolve, reject) => {
+			const body = JSON.stringify({ login: 'sam', password });
+			const req = http.request({ host: '127.0.0.1', port: D.dashPort, localAddress, method: 'POST', path: '/api/login',
+				headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+				res.resume();
+				res.on('end', () => resolve(res.statusCode));
+			});
+			req.on('error', reject);
+			req.end(body);
+		});
+	// Someone at 127.0.0.3 keeps failing with Sam's name until locked out...
+	const seen = [];
+	for (let i = 0; i < 8; i++) seen.push(await from('127.0.0.3', 'guess' + i));
+	assert.ok(seen.includes(429), seen.join(' '));
+	assert.equal(await from('127.0.0.3', PASSWORD), 429);
+	// ...and Sam, at another address, logs in at once.
+	assert.equal(await from('127.0.0.2', PASSWORD), 200);
 });
