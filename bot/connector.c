@@ -133,6 +133,96 @@ void connector_cursor_set(struct connector *c, const char *cursor)
 		store_cursor_set(s, c->name, cursor, connector_now(c));
 }
 
+/* --- connector-private state ------------------------------------------------------- */
+
+void connector_state_get(struct connector *c, const char *kind, const char *key, connector_state_fn cb,
+                         void *arg)
+{
+	struct store *s = connector_store(c);
+	if (s)
+		store_state_get(s, c->name, kind, key, cb, arg);
+	else
+		cb(arg, -1, NULL);
+}
+
+int connector_state_put(struct connector *c, const char *kind, const char *key, const char *thread_key,
+                        const char *value)
+{
+	struct store *s = connector_store(c);
+	return s ? store_state_put(s, c->name, kind, key, thread_key, value, connector_now(c)) : -1;
+}
+
+int connector_state_delete(struct connector *c, const char *kind, const char *key)
+{
+	struct store *s = connector_store(c);
+	return s ? store_state_delete(s, c->name, kind, key) : -1;
+}
+
+int connector_state_prune(struct connector *c, const char *kind, time_t before)
+{
+	struct store *s = connector_store(c);
+	return s ? store_state_prune(s, c->name, kind, before) : -1;
+}
+
+/* --- DM channels for private replies ------------------------------------------------ */
+
+#define DM_KIND "dm"
+
+struct connector_dm_req {
+	struct connector *c;
+	char *recipient;
+	connector_dm_open_fn open;
+	connector_dm_fn cb;
+	void *arg;
+};
+
+static void dm_req_free(struct connector_dm_req *r)
+{
+	free(r->recipient);
+	free(r);
+}
+
+static void dm_known(void *arg, int rc, const struct store_state *st)
+{
+	struct connector_dm_req *r = arg;
+	if (rc == 0 && st->value && *st->value) {
+		r->cb(r->arg, 0, st->value);
+		dm_req_free(r);
+		return;
+	}
+	/* Not remembered (or unreadable): ask the platform. */
+	r->open(r->c, r->recipient, r);
+}
+
+void connector_dm_channel(struct connector *c, const char *recipient, connector_dm_open_fn open,
+                          connector_dm_fn cb, void *arg)
+{
+	if (!recipient || !*recipient || strlen(recipient) > STORE_MAX_KEY || !open) {
+		log_warn("private reply without a recipient", "connector=%s", c->name);
+		cb(arg, -1, NULL);
+		return;
+	}
+	struct connector_dm_req *r = xcalloc(1, sizeof(*r));
+	r->c = c;
+	r->recipient = xstrdup(recipient);
+	r->open = open;
+	r->cb = cb;
+	r->arg = arg;
+	connector_state_get(c, DM_KIND, recipient, dm_known, r);
+}
+
+void connector_dm_opened(struct connector_dm_req *r, const char *channel)
+{
+	if (channel && *channel) {
+		if (connector_state_put(r->c, DM_KIND, r->recipient, NULL, channel) < 0)
+			log_warn("DM channel not remembered", "connector=%s", r->c->name);
+		r->cb(r->arg, 0, channel);
+	} else {
+		r->cb(r->arg, -1, NULL);
+	}
+	dm_req_free(r);
+}
+
 const char *connector_health_name(enum connector_health h)
 {
 	static const char *const names[] = {"starting", "ok", "degraded", "down"};

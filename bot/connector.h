@@ -68,8 +68,15 @@ struct outmsg {
 	const char *agent;       /* agent's display name, or NULL */
 	int64_t message_id;      /* stored conversation message id (web chat history) */
 	time_t ts;               /* when the message was written */
+	/* Deliver in private (the pipeline's "take it offline", or a private
+	 * conversation): on platforms where a DM is a channel of its own
+	 * (Slack, Discord, Mattermost) post into the DM with `recipient`
+	 * (connector_dm_channel), on Mastodon with visibility direct.  The
+	 * public pointer, when there is one, is a row of its own before this
+	 * one, with is_private 0. */
 	int is_private;
-	int attempt; /* 0 on the first try */
+	const char *recipient; /* the customer's platform id (the post's author), or NULL */
+	int attempt;           /* 0 on the first try */
 };
 
 enum send_result {
@@ -201,6 +208,45 @@ void connector_send_done(struct connector *c, int64_t outbox_id, enum send_resul
  * (borrowed), 1 none, -1 error. */
 void connector_cursor_get(struct connector *c, void (*cb)(void *arg, int rc, const char *value), void *arg);
 void connector_cursor_set(struct connector *c, const char *cursor);
+
+/*
+ * Connector-private state (store.h, "Connector-private state"): facts a
+ * connector keeps across restarts under its own name, one row per (kind,
+ * key) with the thread the key belongs to (or NULL) and a small text value
+ * (JSON for several fields).  get calls cb once, now or later: rc 0 with
+ * the row (borrowed), 1 none, -1 error.  put/delete are group writes:
+ * durable with the next commit; 0 or -1.  prune forgets rows of `kind`
+ * untouched since `before` (start-up housekeeping).
+ */
+struct store_state;
+typedef void (*connector_state_fn)(void *arg, int rc, const struct store_state *st);
+void connector_state_get(struct connector *c, const char *kind, const char *key, connector_state_fn cb,
+                         void *arg);
+int connector_state_put(struct connector *c, const char *kind, const char *key, const char *thread_key,
+                        const char *value);
+int connector_state_delete(struct connector *c, const char *kind, const char *key);
+int connector_state_prune(struct connector *c, const char *kind, time_t before);
+
+/*
+ * Private replies where a direct message is a channel of its own (Slack,
+ * Discord, Mattermost): the DM channel with a customer (outmsg.recipient),
+ * opened once and then remembered in the connector state (kind "dm", key
+ * the customer's id).  cb(arg, rc, channel): rc 0 with the channel id
+ * (borrowed), -1 when it could not be had (give the row back with
+ * SEND_RETRY).  When nothing is remembered, `open` asks the platform
+ * (Slack conversations.open, Discord POST /users/@me/channels, Mattermost
+ * POST /channels/direct; each returns the existing DM when there is one)
+ * and must answer exactly once with connector_dm_opened(req, channel), or
+ * channel NULL on failure (a 403 "cannot message this user" is a failure
+ * to report with SEND_FAIL by the caller, who sees rc -1 and decides).
+ */
+struct connector_dm_req;
+typedef void (*connector_dm_fn)(void *arg, int rc, const char *channel);
+typedef void (*connector_dm_open_fn)(struct connector *c, const char *recipient,
+                                     struct connector_dm_req *req);
+void connector_dm_channel(struct connector *c, const char *recipient, connector_dm_open_fn open,
+                          connector_dm_fn cb, void *arg);
+void connector_dm_opened(struct connector_dm_req *req, const char *channel);
 
 /* Health for /healthz and the log (a change of state is logged). */
 void connector_set_health(struct connector *c, enum connector_health h, const char *detail);

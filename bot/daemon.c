@@ -236,12 +236,14 @@ struct take {
 	struct buf json;
 	char *parts[STORE_MAX_PARTS];
 	size_t nparts;
+	char *pointer; /* the "take it offline" pointer, cut to the platform's limit */
 };
 
 static void take_free(struct take *k)
 {
 	for (size_t i = 0; i < k->nparts; i++)
 		free(k->parts[i]);
+	free(k->pointer);
 	if (k->done == 2) {
 		buf_free(&k->json);
 		decision_free(&k->dec);
@@ -335,6 +337,7 @@ static void looked_up(void *arg, int rc, const struct store_lookup *l)
 	st.ticket_due = l->thread.ticket_due;
 	st.last_ack = l->thread.last_ack;
 	st.last_waiting_notice = l->thread.last_waiting_notice;
+	st.ticket_private = l->thread.ticket_private;
 	if (l->thread.assignee[0]) {
 		const struct agent_conf *a = config_agent(e->cfg, l->thread.assignee);
 		st.agent = a && a->name ? a->name : l->thread.assignee;
@@ -345,6 +348,8 @@ static void looked_up(void *arg, int rc, const struct store_lookup *l)
 	decision_json(e, &k->dec, p->post_id, &k->json);
 	if (k->dec.reply)
 		k->nparts = outbox_split(k->dec.reply, k->c->ops->max_text, k->parts, STORE_MAX_PARTS);
+	if (k->dec.pointer && outbox_split(k->dec.pointer, k->c->ops->max_text, &k->pointer, 1) == 0)
+		k->pointer = NULL;
 
 	struct store_record r = {
 	    .post = p,
@@ -352,6 +357,7 @@ static void looked_up(void *arg, int rc, const struct store_lookup *l)
 	    .decision_json = k->json.p,
 	    .parts = (const char *const *)k->parts,
 	    .n_parts = k->nparts,
+	    .pointer = k->pointer,
 	    .now = k->now,
 	    .thread = &k->thread,
 	};

@@ -527,6 +527,7 @@ static void claimed(void *arg, int rc)
 	    .message_id = row->message_id,
 	    .ts = row->created > 0 ? row->created : (time_t)(now / 1000),
 	    .is_private = row->is_private,
+	    .recipient = row->recipient,
 	    .attempt = e->attempts,
 	};
 	/* -1 means "not taken": the connector will not report; the entry may

@@ -44,7 +44,9 @@ void decision_init(struct decision *d)
 void decision_free(struct decision *d)
 {
 	free(d->reply);
+	free(d->pointer);
 	d->reply = NULL;
+	d->pointer = NULL;
 }
 
 /*
@@ -172,11 +174,12 @@ static void escalate(struct engine *e, struct decision *out, const char *reason,
 }
 
 /*
- * Render `base` for the business state at `now` into out->reply.  Phrases
- * ("tomorrow at 9:00") are computed only when the chosen template uses them.
+ * Render `base` for the business state at `now` into *text (malloc'd) and
+ * *key.  Phrases ("tomorrow at 9:00") are computed only when the chosen
+ * template uses them.
  */
-static int render(struct engine *e, const struct post *p, const struct thread_state *ts, const char *base,
-                  time_t now, struct decision *out)
+static int render_to(struct engine *e, const struct post *p, const struct thread_state *ts, const char *base,
+                     time_t now, struct decision *out, char **text, const char **key_out)
 {
 	struct reply_want want = {REPLY_OPEN, p->channel ? p->channel : p->platform, out->negative};
 	char opens_at[64] = "", due[64] = "", ticket[32] = "";
@@ -221,9 +224,42 @@ static int render(struct engine *e, const struct post *p, const struct thread_st
 		log_error("reply render failed", "key=%s", key);
 		return -1;
 	}
-	out->reply = xstrndup(e->scratch.p ? e->scratch.p : "", e->scratch.len);
-	out->reply_key = key;
+	*text = xstrndup(e->scratch.p ? e->scratch.p : "", e->scratch.len);
+	*key_out = key;
 	return 0;
+}
+
+/* The pointer's words when the replies define no `offline` key. */
+#define POINTER_DEFAULT "I've sent you a direct message so we can sort this out in private."
+
+/*
+ * Render the reply `base` into out->reply, and for a public post taken
+ * offline by this decision, the pointer that goes where it was posted.
+ */
+static int render(struct engine *e, const struct post *p, const struct thread_state *ts, const char *base,
+                  time_t now, struct decision *out)
+{
+	int rc = render_to(e, p, ts, base, now, out, &out->reply, &out->reply_key);
+	if (rc == 0 && out->is_private && p->is_public &&
+	    !(ts && ts->owner != THREAD_BOT && ts->ticket_private)) {
+		const char *pkey;
+		struct reply_want want = {REPLY_OPEN, p->channel ? p->channel : p->platform, 0};
+		if (replies_pick(e->replies, "offline", &want))
+			rc = render_to(e, p, ts, "offline", now, out, &out->pointer, &pkey);
+		else
+			out->pointer = xstrdup(POINTER_DEFAULT);
+	}
+	return rc;
+}
+
+/* "Take it offline" (struct decision, is_private). */
+static int reply_private(const struct post *p, const struct thread_state *ts, const struct decision *d)
+{
+	if (!p->is_public)
+		return 1;
+	if (ts->owner != THREAD_BOT)
+		return ts->ticket_private;
+	return d->open_ticket && d->reason && strcmp(d->reason, "unmatched") != 0;
 }
 
 /*
@@ -326,6 +362,7 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 			out->ignored = "human_thread";
 			return 0;
 		}
+		out->is_private = reply_private(p, ts, out);
 		return render(e, p, ts, base, now, out);
 	}
 
@@ -386,6 +423,7 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 		base = "escalated";
 	}
 
+	out->is_private = reply_private(p, ts, out);
 	if (!base)
 		return 0;
 	return render(e, p, ts, base, now, out);
@@ -424,6 +462,8 @@ void decision_json(const struct engine *e, const struct decision *d, const char 
 		json_object_set_new(o, "closed_day", json_null());
 	}
 	json_object_set_new(o, "reply_key", d->reply_key ? json_string(d->reply_key) : json_null());
+	json_object_set_new(o, "private", json_boolean(d->is_private));
+	json_object_set_new(o, "pointer", d->pointer ? json_string(d->pointer) : json_null());
 	json_object_set_new(o, "ignored", d->ignored ? json_string(d->ignored) : json_null());
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	if (s) {

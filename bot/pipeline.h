@@ -80,6 +80,7 @@ struct thread_state {
 	time_t last_ack;            /* last bot acknowledgement in the thread, 0 none */
 	time_t last_waiting_notice; /* last "a person will reply" notice, 0 none */
 	int duplicate;              /* this post id is already stored */
+	int ticket_private;         /* the open ticket was taken private ("take it offline") */
 };
 
 struct decision {
@@ -101,6 +102,20 @@ struct decision {
 	char closed_on[64];    /* that date as said to the customer: "on Friday 25 December" */
 	int open_ticket;       /* a new ticket must be opened (escalations) */
 	int append_ticket;     /* append to the thread's existing ticket */
+	/* "Take it offline" (the decision record's `private`): the reply, and
+	 * what follows in the conversation, goes to a private channel.  A
+	 * private post (a DM, web chat) is answered in private anyway; a public
+	 * post is taken offline when a person takes the conversation over for
+	 * anything but a mere unmatched question (a complaint, an escalation
+	 * rule such as a refund, abuse, a request for a person), and a thread
+	 * whose open ticket was taken offline stays there.  Connectors only
+	 * carry it out. */
+	int is_private;
+	/* The short public reply ("I've sent you a direct message") that goes
+	 * where a public post was when its conversation is taken offline, before
+	 * the private reply: the reply key `offline` (with its variants), or a
+	 * built-in sentence when the replies have none.  NULL otherwise; owned. */
+	char *pointer;
 };
 
 void decision_init(struct decision *d);

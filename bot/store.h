@@ -131,6 +131,8 @@ struct store_thread {
 	time_t last_waiting_notice;
 	int64_t claim_seq;      /* bumped on every claim (pre-send check) */
 	char ticket_reason[32]; /* the open ticket's reason, "" none */
+	int ticket_private;     /* the open ticket is handled in private (the pipeline's
+	                           `private` when it opened it) */
 };
 
 /* What store_lookup found. */
@@ -163,6 +165,9 @@ struct store_record {
 	const char *decision_json; /* decision_json() output */
 	const char *const *parts;  /* the reply cut to the platform's limit */
 	size_t n_parts;            /* 0 when there is no reply */
+	/* "Take it offline": the short public reply that goes where the post
+	 * was, before the reply parts go private (decision.pointer), or NULL. */
+	const char *pointer;
 	time_t now;
 	/* The thread as store_lookup gave it for this post (required). */
 	const struct store_thread *thread;
@@ -185,9 +190,11 @@ struct store_out {
 	char *reply_to; /* may be NULL */
 	char *text;
 	char *idem_key;
-	char *sender; /* "bot" or "agent" */
-	char *agent;  /* may be NULL */
-	int is_private;
+	char *sender;    /* "bot" or "agent" */
+	char *agent;     /* may be NULL */
+	int is_private;  /* deliver in private: a DM with `recipient` where the platform
+	                    has DMs apart from the conversation (the pipeline decided it) */
+	char *recipient; /* the customer's platform id (the post's author), or NULL */
 	int attempts;
 	int64_t not_before_ms; /* epoch ms */
 	time_t created;
@@ -201,8 +208,8 @@ struct store_recorded {
 	int64_t thread_id;
 	int64_t message_id; /* the customer's message */
 	int64_t ticket_id;  /* opened or appended to, 0 none */
-	int64_t reply_message[STORE_MAX_PARTS];
-	const struct store_out *rows; /* the new outbox rows, n_outbox of them */
+	int64_t reply_message[STORE_MAX_PARTS + 1];
+	const struct store_out *rows; /* the new outbox rows, n_outbox of them (the pointer first) */
 	size_t n_outbox;
 };
 typedef void (*store_recorded_fn)(void *arg, int rc, const struct store_recorded *r);
@@ -211,9 +218,11 @@ typedef void (*store_recorded_fn)(void *arg, int rc, const struct store_recorded
  * Record a decided post in the open group: the post (its id is the dedupe
  * key), the thread (created or updated: owner, last acknowledgement, last
  * waiting notice, last post), the customer message, one bot message and one
- * pending outbox row per reply part, and the ticket change the decision asks
- * for (open_ticket: a new waiting ticket; append_ticket: an event on the
- * thread's ticket).  rc 0 with what was written (the outbox rows in full,
+ * pending outbox row per reply part (private as the decision says, after a
+ * public row for the pointer when there is one), and the ticket change the
+ * decision asks for (open_ticket: a new waiting ticket, private as the
+ * decision, with the post's author as the recipient of later replies;
+ * append_ticket: an event on the thread's ticket).  rc 0 with what was written (the outbox rows in full,
  * so delivery never reads them back), 1 when another writer stored the post
  * first (the loser drops its copy: nothing of it was written), -1 when the
  * post could not be recorded: a bad key (too long, missing) is refused
@@ -381,8 +390,9 @@ void store_ticket_mark(struct store *s, int64_t id, const char *kind, const char
 /*
  * An agent's reply to ticket id: claims the ticket for `login` if it is not
  * theirs, stores one agent message and one pending outbox row per part
- * (callers cut the text with outbox_split for the thread's platform) and a
- * ticket event.  rc 0 with the new rows, 1 when the ticket is absent or
+ * (callers cut the text with outbox_split for the thread's platform;
+ * private when the thread or the ticket is, addressed to the ticket's
+ * customer) and a ticket event.  rc 0 with the new rows, 1 when the ticket is absent or
  * resolved, -1.
  */
 void store_agent_reply(struct store *s, int64_t id, const char *login, const char *agent_name,
@@ -402,6 +412,34 @@ void store_outbox_counts(struct store *s, store_counts_fn cb, void *arg);
 typedef void (*store_text_fn)(void *arg, int rc, const char *value);
 void store_cursor_get(struct store *s, const char *name, store_text_fn cb, void *arg);
 int store_cursor_set(struct store *s, const char *name, const char *value, time_t now);
+
+/*
+ * Connector-private state: what a connector must remember across restarts
+ * besides its cursor, one row per (connector, kind, key): the thread a
+ * platform message belongs to, the DM channel opened with a customer, a
+ * resumable session.  `kind` names the connector's own table of such
+ * facts ("status", "dm", "session"), `key` the platform's id,
+ * `thread_key` the conversation it belongs to (or NULL), `value` the rest
+ * (the connector's own small text, JSON for several fields).  Keys, kinds
+ * and thread keys are at most STORE_MAX_KEY bytes, values STORE_MAX_STATE.
+ */
+#define STORE_MAX_STATE 4096
+
+struct store_state {
+	const char *thread_key; /* NULL when none was stored */
+	const char *value;
+	time_t updated;
+};
+/* rc 0 with the row (borrowed), 1 none, -1. */
+typedef void (*store_state_fn)(void *arg, int rc, const struct store_state *st);
+void store_state_get(struct store *s, const char *connector, const char *kind, const char *key,
+                     store_state_fn cb, void *arg);
+/* Insert or replace, as a group write (durable with the group). */
+int store_state_put(struct store *s, const char *connector, const char *kind, const char *key,
+                    const char *thread_key, const char *value, time_t now);
+int store_state_delete(struct store *s, const char *connector, const char *kind, const char *key);
+/* Forget a connector's rows of `kind` not updated since `before` (group write). */
+int store_state_prune(struct store *s, const char *connector, const char *kind, time_t before);
 
 /*
  * A web chat visitor: token -> thread key.  store_visitor_find: rc 0 with

@@ -147,10 +147,48 @@ static const char schema_v1[] =
 	" last_seen INTEGER NOT NULL,"
 	" email TEXT);";
 
+/*
+ * Version 2: "take it offline" is decided by the pipeline and kept on the
+ * ticket (private, and the customer replies go to), outbox rows name their
+ * recipient, and connectors keep their own facts in a table of their own
+ * instead of tab-separated values under made-up cursor names.  The
+ * Mastodon connector's "<name>/status/<id>" cursors move into it; its
+ * "<name>/offline/<thread>" marks are replaced by tickets.private, which
+ * open tickets get by the rule those marks followed (every reason but a
+ * mere unmatched question).
+ */
+static const char schema_v2[] =
+	"ALTER TABLE tickets ADD COLUMN private INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tickets ADD COLUMN recipient TEXT;"
+	"ALTER TABLE outbox ADD COLUMN recipient TEXT;"
+	"UPDATE tickets SET private = 1 WHERE reason IS NULL OR reason <> 'unmatched'"
+	" OR thread_id IN (SELECT id FROM threads WHERE is_private = 1);"
+	"UPDATE tickets SET recipient = (SELECT p.author_id FROM posts p JOIN ticket_events e"
+	" ON e.message_id = p.message_id WHERE e.ticket_id = tickets.id AND e.kind = 'opened');"
+	"CREATE TABLE connector_state ("
+	" connector TEXT NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" key TEXT NOT NULL,"
+	" thread_key TEXT,"
+	" value TEXT NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" PRIMARY KEY (connector, kind, key)) WITHOUT ROWID;"
+	"INSERT OR REPLACE INTO connector_state (connector, kind, key, thread_key, value, updated)"
+	" SELECT substr(connector, 1, instr(connector, '/status/') - 1), 'status',"
+	"  substr(connector, instr(connector, '/status/') + 8),"
+	"  substr(value, 1, instr(value, char(9)) - 1),"
+	"  json_object('visibility', substr(r, 1, instr(r, char(9)) - 1),"
+	"              'acct', substr(r, instr(r, char(9)) + 1)),"
+	"  updated"
+	" FROM (SELECT connector, value, updated, substr(value, instr(value, char(9)) + 1) AS r FROM cursors"
+	"       WHERE instr(connector, '/status/') > 1 AND instr(value, char(9)) > 1)"
+	" WHERE instr(r, char(9)) > 1;"
+	"DELETE FROM cursors WHERE instr(connector, '/status/') > 1 OR instr(connector, '/offline/') > 1;";
+
 /* clang-format on */
 
 /* Migrations: migrations[v] takes the schema from version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 enum q {
 	Q_BEGIN,
@@ -196,6 +234,10 @@ enum q {
 	Q_VISITOR_SEEN,
 	Q_VISITOR_ADD,
 	Q_VISITOR_EMAIL,
+	Q_STATE_GET,
+	Q_STATE_PUT,
+	Q_STATE_DELETE,
+	Q_STATE_PRUNE,
 	Q_COUNT
 };
 
@@ -204,7 +246,8 @@ enum q {
 	"o.id, CASE WHEN o.kind = 'reply' THEN COALESCE(o.thread_id, 0) ELSE 0 END,"                         \
 	" COALESCE(o.message_id, 0), o.kind, o.connector, o.thread_key, o.reply_to, o.text, o.idem_key,"     \
 	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
-	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END"
+	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END," \
+	" o.recipient"
 
 /* clang-format off */
 static const char *const sql[Q_COUNT] = {
@@ -216,7 +259,7 @@ static const char *const sql[Q_COUNT] = {
 	 * join is an index lookup from a one-row source. */
 	[Q_LOOKUP] = "SELECT COALESCE(t.id, 0), t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0),"
 		     " COALESCE(k.assignee, ''), COALESCE(t.last_ack, 0), COALESCE(t.last_waiting_notice, 0),"
-		     " COALESCE(t.claim_seq, 0), COALESCE(k.reason, ''),"
+		     " COALESCE(t.claim_seq, 0), COALESCE(k.reason, ''), COALESCE(k.private, 0),"
 		     " p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
 		     " FROM (SELECT 1) x"
 		     " LEFT JOIN threads t ON t.platform = ?1 AND t.thread_key = ?2"
@@ -224,7 +267,7 @@ static const char *const sql[Q_COUNT] = {
 		     " LEFT JOIN posts p ON p.platform = ?1 AND p.post_id = ?3"
 		     " LEFT JOIN messages m ON m.id = p.message_id",
 	[Q_THREAD_GET] = "SELECT t.id, t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0), COALESCE(k.assignee, ''),"
-			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, '')"
+			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, ''), COALESCE(k.private, 0)"
 			 " FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
 			 " WHERE t.platform = ?1 AND t.thread_key = ?2",
 	[Q_THREAD_INSERT] = "INSERT INTO threads (platform, thread_key, connector, is_private, author, last_ack,"
@@ -239,10 +282,10 @@ static const char *const sql[Q_COUNT] = {
 			  " author_handle, author_name, text, created, received, action, rule, decision)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[Q_OUT_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, reply_to, private, text, idem_key, kind,"
-			 " sender, agent, message_id, guard, created)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12)",
+			 " sender, agent, message_id, guard, created, recipient)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12, ?13)",
 	[Q_TICKET_INSERT] = "INSERT INTO tickets (thread_id, status, priority, reason, platform, author, due, created,"
-			    " updated) VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+			    " updated, private, recipient) VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
 	[Q_TICKET_TOUCH] = "UPDATE tickets SET updated = ?2 WHERE id = ?1",
 	[Q_EVENT_INSERT] = "INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -264,7 +307,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_NOTIFY_FIND] = "SELECT " OUT_COLUMNS " FROM outbox o WHERE o.kind = 'notify' AND o.idem_key = ?1",
 	[Q_NOTIFY_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, private, text, idem_key, kind, sender,"
 			    " not_before, created) VALUES (?1, NULL, '', 1, ?2, ?3, 'notify', 'bot', ?4, ?5)",
-	[Q_TICKET_GET] = "SELECT status, thread_id, COALESCE(assignee, '') FROM tickets WHERE id = ?1",
+	[Q_TICKET_GET] = "SELECT status, thread_id, COALESCE(assignee, ''), private, recipient FROM tickets WHERE id = ?1",
 	[Q_EVENT_FIND] = "SELECT count(*) FROM ticket_events WHERE ticket_id = ?1 AND kind = ?2",
 	[Q_TICKET_SET] = "UPDATE tickets SET status = ?2, assignee = ?3, updated = ?4,"
 			 " resolved = CASE WHEN ?2 = 'resolved' THEN ?4 ELSE resolved END WHERE id = ?1",
@@ -293,6 +336,12 @@ static const char *const sql[Q_COUNT] = {
 	[Q_VISITOR_SEEN] = "UPDATE visitors SET last_seen = ?2 WHERE token = ?1",
 	[Q_VISITOR_ADD] = "INSERT INTO visitors (token, thread_key, created, last_seen) VALUES (?1, ?2, ?3, ?3)",
 	[Q_VISITOR_EMAIL] = "UPDATE visitors SET email = ?2 WHERE token = ?1",
+	[Q_STATE_GET] = "SELECT thread_key, value, updated FROM connector_state"
+			" WHERE connector = ?1 AND kind = ?2 AND key = ?3",
+	[Q_STATE_PUT] = "INSERT OR REPLACE INTO connector_state (connector, kind, key, thread_key, value, updated)"
+			" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_STATE_DELETE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND key = ?3",
+	[Q_STATE_PRUNE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND updated < ?3",
 };
 /* clang-format on */
 
@@ -341,8 +390,8 @@ struct store {
 
 	/* The rows of the last store_record_post / store_agent_reply, handed to
 	 * its callback (borrowed strings). */
-	struct store_out rows[STORE_MAX_PARTS];
-	char idem[STORE_MAX_PARTS][24];
+	struct store_out rows[STORE_MAX_PARTS + 1];
+	char idem[STORE_MAX_PARTS + 1][24];
 };
 
 /* Log a SQLite failure: what we were doing and SQLite's own message. */
@@ -964,7 +1013,7 @@ static enum thread_owner owner_parse(const char *s)
 	return THREAD_BOT;
 }
 
-/* The thread columns 0..8 of Q_LOOKUP / Q_THREAD_GET into t. */
+/* The thread columns 0..9 of Q_LOOKUP / Q_THREAD_GET into t. */
 static void thread_read(sqlite3_stmt *st, struct store_thread *t)
 {
 	t->id = sqlite3_column_int64(st, 0);
@@ -976,6 +1025,7 @@ static void thread_read(sqlite3_stmt *st, struct store_thread *t)
 	t->last_waiting_notice = (time_t)sqlite3_column_int64(st, 6);
 	t->claim_seq = sqlite3_column_int64(st, 7);
 	copy_col(st, 8, t->ticket_reason, sizeof(t->ticket_reason));
+	t->ticket_private = sqlite3_column_int(st, 9);
 }
 
 void store_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
@@ -994,9 +1044,9 @@ void store_lookup(struct store *s, const char *platform, const char *post_id, co
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		thread_read(st, &l.thread);
-		l.duplicate = sqlite3_column_type(st, 9) != SQLITE_NULL;
-		l.message_id = sqlite3_column_int64(st, 10);
-		l.ts = (time_t)sqlite3_column_int64(st, 11);
+		l.duplicate = sqlite3_column_type(st, 10) != SQLITE_NULL;
+		l.message_id = sqlite3_column_int64(st, 11);
+		l.ts = (time_t)sqlite3_column_int64(st, 12);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW) {
@@ -1063,7 +1113,9 @@ static int event_insert(struct store *s, int64_t ticket, time_t ts, const char *
 }
 
 /* Idempotency key of an outbox row: stable, short enough for every
- * platform (Discord nonces take 25 characters). */
+ * platform (Discord nonces take 25 characters).  A post's reply parts are
+ * numbered from 0; its "take it offline" pointer has a number of its own. */
+#define POINTER_KEY 0xFFFFu
 static void idem_key(char out[24], const char *a, const char *b, uint64_t n)
 {
 	struct buf k;
@@ -1094,6 +1146,7 @@ static int out_insert(struct store *s, struct store_out *o)
 	else
 		sqlite3_bind_null(st, 11);
 	sqlite3_bind_int64(st, 12, o->created);
+	bind_text(st, 13, o->recipient && *o->recipient ? o->recipient : NULL);
 	return insert(s, st, "outbox_insert", &o->id);
 }
 
@@ -1182,6 +1235,8 @@ static int record(struct store *s, const struct store_record *r, struct store_re
 		else
 			sqlite3_bind_null(st, 6);
 		sqlite3_bind_int64(st, 7, r->now);
+		sqlite3_bind_int(st, 8, d->is_private);
+		bind_text(st, 9, p->author_id);
 		if (insert(s, st, "ticket_insert", &ticket) < 0)
 			return -1;
 		if (event_insert(s, ticket, r->now, "opened", NULL, out->message_id, d->reason) < 0)
@@ -1201,29 +1256,37 @@ static int record(struct store *s, const struct store_record *r, struct store_re
 		out->ticket_id = ticket;
 	}
 
-	for (size_t i = 0; i < n; i++) {
-		struct store_out *o = &s->rows[i];
-		idem_key(s->idem[i], p->platform, p->post_id, i);
-		if (msg_insert(s, out->thread_id, "bot", NULL, r->parts[i], r->now, NULL, "pending",
-		               &out->reply_message[i]) < 0)
+	/* The pointer (public, where the post was) goes before the reply. */
+	size_t k = 0, total = n + (n && r->pointer ? 1 : 0);
+	for (size_t i = 0; i < total; i++) {
+		int pointer = total > n && i == 0;
+		const char *text = pointer ? r->pointer : r->parts[total > n ? i - 1 : i];
+		struct store_out *o = &s->rows[k];
+		/* Reply parts keep the keys 0..n-1 whatever comes before them. */
+		idem_key(s->idem[k], p->platform, p->post_id,
+		         pointer ? POINTER_KEY : (total > n ? i - 1 : i));
+		if (msg_insert(s, out->thread_id, "bot", NULL, text, r->now, NULL, "pending",
+		               &out->reply_message[k]) < 0)
 			return -1;
 		*o = (struct store_out){
 		    .thread_id = out->thread_id,
-		    .message_id = out->reply_message[i],
+		    .message_id = out->reply_message[k],
 		    .kind = OUT_REPLY,
 		    .connector = (char *)connector,
 		    .thread_key = (char *)p->thread_key,
 		    .reply_to = (char *)last_post,
-		    .text = (char *)r->parts[i],
-		    .idem_key = s->idem[i],
+		    .text = (char *)text,
+		    .idem_key = s->idem[k],
 		    .sender = "bot",
-		    .is_private = !p->is_public,
+		    .is_private = pointer ? 0 : d->is_private,
+		    .recipient = (char *)p->author_id,
 		    .created = r->now,
 		    .guard = t->claim_seq,
 		};
 		if (out_insert(s, o) < 0)
 			return -1;
 		out->n_outbox++;
+		k++;
 	}
 	out->rows = s->rows;
 
@@ -1350,6 +1413,7 @@ void store_out_copy(struct store_out *dst, const struct store_out *src)
 	dst->idem_key = src->idem_key ? xstrdup(src->idem_key) : NULL;
 	dst->sender = src->sender ? xstrdup(src->sender) : NULL;
 	dst->agent = src->agent ? xstrdup(src->agent) : NULL;
+	dst->recipient = src->recipient ? xstrdup(src->recipient) : NULL;
 }
 
 void store_out_free(struct store_out *o)
@@ -1361,6 +1425,7 @@ void store_out_free(struct store_out *o)
 	free(o->idem_key);
 	free(o->sender);
 	free(o->agent);
+	free(o->recipient);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -1386,6 +1451,7 @@ static int out_read(sqlite3_stmt *st, struct store_out *o)
 	o->not_before_ms = sqlite3_column_int64(st, 13);
 	o->created = (time_t)sqlite3_column_int64(st, 14);
 	o->guard = sqlite3_column_int64(st, 15);
+	o->recipient = dup_col(st, 16);
 	if (!o->connector || !o->thread_key || !o->text || !o->idem_key || !o->sender) {
 		log_error("outbox row is incomplete", "id=%lld", (long long)o->id);
 		store_out_free(o);
@@ -1813,6 +1879,8 @@ struct ticket_row {
 	char status[16];
 	int64_t thread_id;
 	char assignee[STORE_MAX_NAME];
+	int is_private;
+	char recipient[STORE_MAX_KEY + 1];
 };
 
 /* 1 found, 0 absent, -1 error. */
@@ -1828,6 +1896,8 @@ static int ticket_get(struct store *s, int64_t id, struct ticket_row *t)
 		copy_col(st, 0, t->status, sizeof(t->status));
 		t->thread_id = sqlite3_column_int64(st, 1);
 		copy_col(st, 2, t->assignee, sizeof(t->assignee));
+		t->is_private = sqlite3_column_int(st, 3);
+		copy_col(st, 4, t->recipient, sizeof(t->recipient));
 	}
 	sqlite3_reset(st);
 	if (rc == SQLITE_ROW)
@@ -2019,7 +2089,8 @@ static int agent_reply(struct store *s, int64_t id, const struct ticket_row *t, 
 		    .idem_key = s->idem[i],
 		    .sender = "agent",
 		    .agent = (char *)agent_name,
-		    .is_private = is_private,
+		    .is_private = is_private || t->is_private,
+		    .recipient = t->recipient[0] ? (char *)t->recipient : NULL,
 		    .created = now,
 		    .guard = -1,
 		};
@@ -2093,6 +2164,101 @@ int store_cursor_set(struct store *s, const char *name, const char *value, time_
 	bind_text(st, 2, value);
 	sqlite3_bind_int64(st, 3, now);
 	return run(s, st, "cursor_set") < 0 ? failed(s) : 0;
+}
+
+/* --- connector-private state ------------------------------------------------------- */
+
+static int state_key_ok(const char *connector, const char *kind, const char *key)
+{
+	return connector && kind && key && *connector && *kind && *key &&
+	       strlen(connector) <= STORE_MAX_KEY && strlen(kind) <= STORE_MAX_KEY &&
+	       strlen(key) <= STORE_MAX_KEY;
+}
+
+void store_state_get(struct store *s, const char *connector, const char *kind, const char *key,
+                     store_state_fn cb, void *arg)
+{
+	sqlite3_stmt *st;
+	if (!state_key_ok(connector, kind, key)) {
+		log_warn("connector state refused", "reason=missing_or_long_key kind=%s", kind ? kind : "?");
+		cb(arg, -1, NULL);
+		return;
+	}
+	if (!(st = q(s, Q_STATE_GET))) {
+		cb(arg, -1, NULL);
+		return;
+	}
+	bind_text(st, 1, connector);
+	bind_text(st, 2, kind);
+	bind_text(st, 3, key);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		char *thread_key = dup_col(st, 0), *value = dup_col(st, 1);
+		struct store_state v = {
+		    .thread_key = thread_key,
+		    .value = value ? value : "",
+		    .updated = (time_t)sqlite3_column_int64(st, 2),
+		};
+		sqlite3_reset(st);
+		cb(arg, 0, &v);
+		free(thread_key);
+		free(value);
+		return;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		db_error(s, "state_get");
+		cb(arg, -1, NULL);
+		return;
+	}
+	cb(arg, 1, NULL);
+}
+
+int store_state_put(struct store *s, const char *connector, const char *kind, const char *key,
+                    const char *thread_key, const char *value, time_t now)
+{
+	sqlite3_stmt *st;
+	if (!state_key_ok(connector, kind, key) || (thread_key && strlen(thread_key) > STORE_MAX_KEY) ||
+	    !value || strlen(value) > STORE_MAX_STATE) {
+		log_warn("connector state refused", "reason=missing_or_long_value kind=%s",
+		         kind ? kind : "?");
+		return -1;
+	}
+	if (begin(s) < 0 || !(st = q(s, Q_STATE_PUT)))
+		return failed(s);
+	bind_text(st, 1, connector);
+	bind_text(st, 2, kind);
+	bind_text(st, 3, key);
+	bind_text(st, 4, thread_key && *thread_key ? thread_key : NULL);
+	bind_text(st, 5, value);
+	sqlite3_bind_int64(st, 6, now);
+	return run(s, st, "state_put") < 0 ? failed(s) : 0;
+}
+
+int store_state_delete(struct store *s, const char *connector, const char *kind, const char *key)
+{
+	sqlite3_stmt *st;
+	if (!state_key_ok(connector, kind, key))
+		return -1;
+	if (begin(s) < 0 || !(st = q(s, Q_STATE_DELETE)))
+		return failed(s);
+	bind_text(st, 1, connector);
+	bind_text(st, 2, kind);
+	bind_text(st, 3, key);
+	return run(s, st, "state_delete") < 0 ? failed(s) : 0;
+}
+
+int store_state_prune(struct store *s, const char *connector, const char *kind, time_t before)
+{
+	sqlite3_stmt *st;
+	if (!state_key_ok(connector, kind, "-"))
+		return -1;
+	if (begin(s) < 0 || !(st = q(s, Q_STATE_PRUNE)))
+		return failed(s);
+	bind_text(st, 1, connector);
+	bind_text(st, 2, kind);
+	sqlite3_bind_int64(st, 3, before);
+	return run(s, st, "state_prune") < 0 ? failed(s) : 0;
 }
 
 void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg)

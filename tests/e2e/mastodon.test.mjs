@@ -5,9 +5,10 @@
 //     daemon is SIGKILLed and restarted twice: every customer mention is
 //     answered exactly once, in its thread, with the right visibility;
 //     bots and the bot's own posts are never answered; pings are answered;
-//   - a negative public post gets one short public reply, then the
-//     conversation goes direct (agent reply from the queue CLI, the next
-//     notice), while the team answers an unmatched question in public;
+//   - a negative public post is taken offline: a short public pointer,
+//     then the reply and the rest of the conversation go direct (agent
+//     reply from the queue CLI, the next notice), while the team answers
+//     an unmatched question in public;
 //     direct messages from strangers arrive (notification policy);
 //     customer text cannot mention anyone; HTML becomes plain text;
 //   - a 429 storm without Retry-After and a small status budget: nothing is
@@ -57,12 +58,15 @@ const LEXICON = `threshold: -0.3
 words: { terrible: -3, awful: -3, great: 2 }
 `;
 
+// The short public reply of a conversation taken offline (the `offline` key).
+const OFFLINE = 'offline: "{{#author}}{{author}}, {{/author}}I\'ve sent you a direct message so we can sort this out."\n';
+
 // A daemon with a web chat (for /healthz) and the Mastodon connector
 // pointing at the emulator.  `restart` keeps the directory, the ports and
 // the store.  d.logs collects the log of every run.
 async function daemon(emu, { token = TOKEN, restart = null } = {}) {
 	const opts = {
-		files: { 'rules.yaml': RULES, 'replies.yaml': REPLIES, 'lexicon.yaml': LEXICON },
+		files: { 'rules.yaml': RULES, 'replies.yaml': REPLIES + OFFLINE, 'lexicon.yaml': LEXICON },
 		env: { FD_TEST_MASTODON_TOKEN: token },
 		timeoutMs: 15000 * SLOW,
 		config: ({ ports }) => `business:
@@ -237,10 +241,15 @@ test('a negative public post: one short public reply, then direct; other questio
 
 		const zoe = emu.account({ username: 'zoe', domain: 'remote.example', display_name: 'Zoe' });
 		const { status: angry } = emu.mention({ from: zoe, text: 'my cake was terrible and awful', visibility: 'public' });
-		await emu.waitFor(() => emu.repliesTo(angry.id).length === 1, 10000 * SLOW, 'the public reply');
-		const first = emu.repliesTo(angry.id)[0];
+		// Taken offline by the pipeline: one short public pointer where Zoe
+		// posted, then the reply itself direct.
+		await emu.waitFor(() => emu.repliesTo(angry.id).length === 2, 10000 * SLOW, 'the pointer and the reply');
+		const [first, direct] = emu.repliesTo(angry.id);
 		assert.equal(first.visibility, 'public');
-		assert.ok(first.text.startsWith('@zoe@remote.example Sorry to hear that.'), first.text);
+		assert.ok(first.text.startsWith("@zoe@remote.example Zoe, I've sent you a direct message"), first.text);
+		assert.equal(direct.visibility, 'direct');
+		assert.ok(direct.text.startsWith('@zoe@remote.example Sorry to hear that.'), direct.text);
+		assert.deepEqual(mentionsIn(direct.text), ['zoe@remote.example'], 'the direct reply reaches Zoe only');
 
 		// Zoe answers the public reply in public while the ticket waits: the
 		// "we have your message" notice goes direct.
@@ -259,7 +268,8 @@ test('a negative public post: one short public reply, then direct; other questio
 		assert.ok(agent.text.startsWith('@zoe@remote.example So sorry Zoe'), agent.text);
 		// Mastodon cannot show which person wrote it: the reply is signed.
 		assert.ok(agent.text.endsWith('refund you today.\n\u2014 Sam'), agent.text);
-		assert.equal(emu.repliesTo(angry.id).length, 1, 'the public post got its one public reply only');
+		assert.equal(emu.repliesTo(angry.id).filter((r) => r.visibility !== 'direct').length, 1,
+			'the public post got its one public reply only');
 
 		// An unmatched question is not a private matter: the team answers in public.
 		const ben = emu.account({ username: 'ben' });

@@ -137,6 +137,34 @@ grep -q '^replayed 2 posts: .* 1 error$' "$T/err" && ok "replay summary: 1 error
 printf '{"id":"t1","text":"thanks!"}\n' | "$FD" -c config.yaml.example replay - >/dev/null 2>"$T/err"
 grep -q '^replayed 1 post: .* 0 errors$' "$T/err" && ok "replay summary: 1 post" || { bad "replay summary: 1 post"; cat "$T/err"; }
 
+# Web chat is private: whatever the bot says there never asks the customer to
+# "send a direct message"; a public complaint is taken private with a short
+# pointer left in public.
+cat >"$T/private.jsonl" <<'JSONL'
+{"id": "w1", "text": "this is terrible, my cake arrived smashed and cold", "channel": "webchat", "at": "2026-11-25T10:00:00Z"}
+{"id": "w2", "text": "this is terrible, my cake arrived smashed and cold", "channel": "webchat", "at": "2026-11-25T22:00:00Z"}
+{"id": "w3", "text": "I want a refund for my order", "channel": "webchat", "at": "2026-11-25T10:00:00Z"}
+{"id": "w4", "text": "you charged me twice for the same order", "channel": "webchat", "at": "2026-11-25T10:00:00Z"}
+{"id": "w5", "text": "I want a refund for my order", "channel": "webchat", "at": "2026-11-25T22:00:00Z"}
+{"id": "m1", "text": "this is terrible, my cake arrived smashed and cold", "channel": "mastodon", "public": true, "at": "2026-11-25T10:00:00Z"}
+{"id": "m2", "text": "do you sell gift vouchers for christmas?", "channel": "mastodon", "public": true, "at": "2026-11-25T10:00:00Z"}
+JSONL
+expect_rc "replay of private and public complaints" 0 "$FD" -c config.yaml.example replay --json "$T/private.jsonl"
+python3 - "$T/out" <<'PY' && ok "web chat never asks for a direct message; a public complaint goes private" || { bad "web chat never asks for a direct message; a public complaint goes private"; cat "$T/out"; }
+import json, sys
+recs = {r["id"]: r for r in map(json.loads, open(sys.argv[1]))}
+for i in ("w1", "w2", "w3", "w4", "w5"):
+    r = recs[i]
+    assert r["action"] == "escalate" and r["reply"], r
+    assert "direct message" not in r["reply"].lower(), r
+    assert r["private"] is True and r["pointer"] is None, r
+m = recs["m1"]
+assert m["private"] is True and m["pointer"] and "direct message" in m["pointer"], m
+assert "direct message" not in m["reply"].lower(), m
+v = recs["m2"]
+assert v["reason"] == "unmatched" and v["private"] is False and v["pointer"] is None, v
+PY
+
 # passwd: a yescrypt hash that the config accepts.
 printf 'correct horse\n' | "$FD" passwd >"$T/hash" 2>/dev/null
 grep -q '^\$y\$' "$T/hash" && ok "passwd prints a yescrypt hash" || bad "passwd prints a yescrypt hash"

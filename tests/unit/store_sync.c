@@ -73,6 +73,7 @@ static void got_rec(void *arg, int rc, const struct store_recorded *rec)
 		o->idem_key = keep(r, o->idem_key);
 		o->sender = keep(r, o->sender);
 		o->agent = keep(r, o->agent);
+		o->recipient = keep(r, o->recipient);
 		r->outbox[i] = o->id;
 	}
 	r->raw.rows = r->rows;
@@ -383,4 +384,30 @@ long ss_ticket_ids(struct store *s, const struct store_ticket_query *q, int64_t 
 	store_tickets(s, q, got_ids, &g);
 	assert_true(g.answered);
 	return g.rc;
+}
+
+struct state_ans {
+	int rc;
+	char *thread, *value;
+};
+
+static void state_got(void *arg, int rc, const struct store_state *st)
+{
+	struct state_ans *a = arg;
+	a->rc = rc;
+	if (rc == 0) {
+		a->thread = st->thread_key ? xstrdup(st->thread_key) : NULL;
+		a->value = xstrdup(st->value);
+	}
+}
+
+int ss_state_get(struct store *s, const char *connector, const char *kind, const char *key, char **thread,
+                 char **value)
+{
+	struct state_ans a = {.rc = -2};
+	store_state_get(s, connector, kind, key, state_got, &a);
+	assert_int_not_equal(a.rc, -2); /* answered before returning */
+	*thread = a.thread;
+	*value = a.value;
+	return a.rc == 0 ? 1 : a.rc == 1 ? 0 : -1;
 }

@@ -19,8 +19,8 @@ struct ss_rec {
 	struct store_recorded raw; /* rows points into `rows` */
 	int64_t thread_id, message_id, ticket_id;
 	size_t n_outbox;
-	int64_t outbox[STORE_MAX_PARTS];
-	struct store_out rows[STORE_MAX_PARTS];
+	int64_t outbox[STORE_MAX_PARTS + 1]; /* a pointer row, then the parts */
+	struct store_out rows[STORE_MAX_PARTS + 1];
 	char strings[16384];
 	size_t used;
 };
@@ -60,6 +60,9 @@ int ss_visitor_find(struct store *s, const char *token, time_t now, char *out, s
  * into lines (up to max): count, or -1 (-2: no such ticket). */
 long ss_history(struct store *s, const char *platform, const char *thread_key, char lines[][96], size_t max);
 long ss_ticket_messages(struct store *s, int64_t id, char lines[][96], size_t max);
+/* store_state_get: 1 with copies (free each; thread may be NULL), 0 none, -1. */
+int ss_state_get(struct store *s, const char *connector, const char *kind, const char *key, char **thread,
+                 char **value);
 /* One ticket of the read model (copied; ss_ticket_free): 1, 0 absent, -1. */
 int ss_ticket(struct store *s, int64_t id, struct store_ticket *t);
 void ss_ticket_free(struct store_ticket *t);

@@ -408,22 +408,18 @@ static void test_build_reply(void **state)
 static void test_visibility(void **state)
 {
 	(void)state;
-	assert_string_equal(mastodon_reply_visibility("public", 0, 0, 0), "public");
-	assert_string_equal(mastodon_reply_visibility("unlisted", 0, 0, 0), "unlisted");
-	assert_string_equal(mastodon_reply_visibility("private", 0, 0, 0), "private");
-	assert_string_equal(mastodon_reply_visibility("direct", 0, 0, 0), "direct");
-	/* Taken offline: the first bot reply stays public ... */
-	assert_string_equal(mastodon_reply_visibility("public", 0, 1, 0), "public");
-	assert_string_equal(mastodon_reply_visibility("unlisted", 0, 1, 0), "unlisted");
-	/* ... the rest goes direct, and so does every agent reply. */
-	assert_string_equal(mastodon_reply_visibility("public", 0, 1, 1), "direct");
-	assert_string_equal(mastodon_reply_visibility("public", 1, 1, 0), "direct");
-	/* Not offline (an unmatched question): agents answer where it was asked. */
-	assert_string_equal(mastodon_reply_visibility("public", 1, 0, 0), "public");
-	assert_string_equal(mastodon_reply_visibility("unlisted", 1, 0, 1), "unlisted");
-	assert_string_equal(mastodon_reply_visibility("direct", 1, 0, 0), "direct");
-	assert_string_equal(mastodon_reply_visibility("weird", 0, 0, 0), "direct");
-	assert_string_equal(mastodon_reply_visibility(NULL, 0, 0, 0), "direct");
+	/* Not private: the reply mirrors the status it answers. */
+	assert_string_equal(mastodon_reply_visibility("public", 0), "public");
+	assert_string_equal(mastodon_reply_visibility("unlisted", 0), "unlisted");
+	assert_string_equal(mastodon_reply_visibility("private", 0), "private");
+	assert_string_equal(mastodon_reply_visibility("direct", 0), "direct");
+	/* Private (taken offline by the pipeline, or a DM): direct. */
+	assert_string_equal(mastodon_reply_visibility("public", 1), "direct");
+	assert_string_equal(mastodon_reply_visibility("unlisted", 1), "direct");
+	assert_string_equal(mastodon_reply_visibility("direct", 1), "direct");
+	/* Unknown visibilities reach the customer: direct. */
+	assert_string_equal(mastodon_reply_visibility("weird", 0), "direct");
+	assert_string_equal(mastodon_reply_visibility(NULL, 0), "direct");
 }
 
 /* ---- rate limits and backoff ------------------------------------------------------------ */

@@ -7,7 +7,7 @@
  * Case file:
  *   {"at": ISO-8601, "post": {"text", "public"?, "is_self"?, "bot"?, "author_name"?, "channel"?},
  *    "thread": {"owner"?: "waiting|claimed", "agent"?, "ticket_id"?, "ticket_due"?,
- *               "last_ack"?, "last_waiting_notice"?, "duplicate"?},
+ *               "last_ack"?, "last_waiting_notice"?, "duplicate"?, "ticket_private"?},
  *    "expect": {<decision record fields>..., "reply_contains"?: [substrings]}}
  */
 #include <dirent.h>
@@ -99,6 +99,7 @@ static int run_case(struct engine *e, const char *path, struct buf *why)
 		ts.last_ack = when(json_object_get(jt, "last_ack"));
 		ts.last_waiting_notice = when(json_object_get(jt, "last_waiting_notice"));
 		ts.duplicate = json_is_true(json_object_get(jt, "duplicate"));
+		ts.ticket_private = json_is_true(json_object_get(jt, "ticket_private"));
 	}
 
 	pipeline_decide(e, &p, &ts, now, &d);

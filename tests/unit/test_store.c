@@ -167,7 +167,7 @@ static void schema_created_and_private(void **state)
 	struct store *s = open_store();
 	struct stat st;
 	assert_int_equal(count(s, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-	assert_int_equal(count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 8);
+	assert_int_equal(count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 9);
 	assert_int_equal(count(s, "PRAGMA wal_autocheckpoint"), 0);
 	assert_int_equal(count(s, "PRAGMA synchronous"), 2); /* FULL without a loop */
 	store_close(s);
@@ -672,6 +672,237 @@ static void visitors_cursors_notify_and_external_writes(void **state)
 	store_close(s);
 }
 
+/* "Take it offline": the pointer goes public before the private reply, the
+ * ticket keeps the decision and the customer, and the team's replies follow
+ * it; an unmatched question stays public. */
+static void offline_pointer_and_private_ticket(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct ss_rec rec = {0};
+	struct store_thread t;
+	struct decision d = escalation();
+	d.reason = "negative";
+	d.is_private = 1;
+	const char *parts[] = {"Sorry! Reply here with your order number."};
+
+	struct post p = mkpost("m1", "pub-1", "this is terrible");
+	p.platform = p.connector = "mastodon";
+	p.is_public = 1;
+	p.author_id = "acct-77";
+	struct store_record r = {.post = &p,
+	                         .decision = &d,
+	                         .decision_json = "{}",
+	                         .parts = parts,
+	                         .n_parts = 1,
+	                         .pointer = "I've sent you a direct message.",
+	                         .now = T0};
+	struct store_lookup l;
+	assert_int_equal(ss_lookup(s, "mastodon", "m1", "pub-1", &l), 0);
+	r.thread = &l.thread;
+	assert_int_equal(ss_record(s, &r, &rec), 0);
+	assert_int_equal(rec.n_outbox, 2);
+	assert_string_equal(rec.rows[0].text, "I've sent you a direct message.");
+	assert_int_equal(rec.rows[0].is_private, 0);
+	assert_string_equal(rec.rows[1].text, parts[0]);
+	assert_int_equal(rec.rows[1].is_private, 1);
+	assert_string_equal(rec.rows[1].recipient, "acct-77");
+	assert_string_not_equal(rec.rows[0].idem_key, rec.rows[1].idem_key);
+	int64_t ticket = rec.ticket_id;
+	assert_int_equal(commit(s), 0);
+	/* As read back for delivery after a restart. */
+	struct store_out o;
+	assert_int_equal(ss_pending_row(s, rec.outbox[1], &o), 1);
+	assert_int_equal(o.is_private, 1);
+	assert_string_equal(o.recipient, "acct-77");
+	store_out_free(&o);
+	assert_int_equal(ss_thread(s, "mastodon", "pub-1", &t), 0);
+	assert_int_equal(t.ticket_private, 1);
+
+	/* The team's reply follows the ticket: private, to the customer. */
+	int64_t ids[2];
+	const char *reply[] = {"We'll refund you today."};
+	assert_int_equal(ss_agent_reply(s, ticket, "sam", "Sam", reply, 1, T0 + 60, ids), 0);
+	assert_int_equal(ss_pending_row(s, ids[0], &o), 1);
+	assert_int_equal(o.is_private, 1);
+	assert_string_equal(o.recipient, "acct-77");
+	store_out_free(&o);
+
+	/* An unmatched public question: public ticket, public team reply. */
+	struct decision u = escalation();
+	struct post q = mkpost("m2", "pub-2", "do you sell vouchers?");
+	q.platform = q.connector = "mastodon";
+	q.is_public = 1;
+	q.author_id = "acct-78";
+	assert_int_equal(record(s, &q, &u, parts, 1, &rec), 0);
+	assert_int_equal(rec.n_outbox, 1);
+	assert_int_equal(rec.rows[0].is_private, 0);
+	ticket = rec.ticket_id;
+	assert_int_equal(ss_agent_reply(s, ticket, "sam", "Sam", reply, 1, T0 + 60, ids), 0);
+	assert_int_equal(ss_pending_row(s, ids[0], &o), 1);
+	assert_int_equal(o.is_private, 0);
+	assert_string_equal(o.recipient, "acct-78");
+	store_out_free(&o);
+	assert_int_equal(commit(s), 0);
+	ss_rec_free(&rec);
+	store_close(s);
+}
+
+/* Connector-private state: a table of its own, durable with the group. */
+static void connector_state_table(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	char *thread = NULL, *value = NULL;
+
+	assert_int_equal(ss_state_get(s, "masto", "status", "101", &thread, &value), 0);
+	assert_int_equal(
+	    store_state_put(s, "masto", "status", "101", "root-1", "{\"visibility\":\"public\"}", T0), 0);
+	assert_int_equal(store_state_put(s, "masto", "dm", "U1", NULL, "D42", T0), 0);
+	assert_int_equal(store_state_put(s, "slack", "status", "101", NULL, "other", T0), 0);
+	/* Seen inside the open group, and by others only after the commit. */
+	assert_int_equal(ss_state_get(s, "masto", "status", "101", &thread, &value), 1);
+	assert_string_equal(thread, "root-1");
+	assert_string_equal(value, "{\"visibility\":\"public\"}");
+	free(thread);
+	free(value);
+	assert_int_equal(outside_count("SELECT count(*) FROM connector_state"), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(outside_count("SELECT count(*) FROM connector_state"), 3);
+	assert_int_equal(ss_state_get(s, "masto", "dm", "U1", &thread, &value), 1);
+	assert_null(thread);
+	assert_string_equal(value, "D42");
+	free(value);
+	/* Replace, delete, prune (by connector and kind only). */
+	assert_int_equal(store_state_put(s, "masto", "dm", "U1", NULL, "D43", T0 + 100), 0);
+	assert_int_equal(ss_state_get(s, "masto", "dm", "U1", &thread, &value), 1);
+	assert_string_equal(value, "D43");
+	free(value);
+	assert_int_equal(store_state_prune(s, "masto", "status", T0 + 1), 0);
+	assert_int_equal(ss_state_get(s, "masto", "status", "101", &thread, &value), 0);
+	assert_int_equal(ss_state_get(s, "slack", "status", "101", &thread, &value), 1);
+	free(thread);
+	free(value);
+	assert_int_equal(store_state_delete(s, "masto", "dm", "U1"), 0);
+	assert_int_equal(ss_state_get(s, "masto", "dm", "U1", &thread, &value), 0);
+	/* Limits: keys and values are bounded, empty keys refused. */
+	char big[STORE_MAX_STATE + 2];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(store_state_put(s, "masto", "status", "102", NULL, big, T0), -1);
+	assert_int_equal(store_state_put(s, "masto", "", "102", NULL, "v", T0), -1);
+	assert_int_equal(ss_state_get(s, "masto", "status", "", &thread, &value), -1);
+	assert_int_equal(commit(s), 0);
+	store_close(s);
+}
+
+/* A store written by the previous version: its Mastodon rows of
+ * tab-separated values under cursor names move into the state table, and
+ * open tickets get the privacy the old per-thread marks gave them. */
+static void migrates_connector_rows_from_cursors(void **state)
+{
+	(void)state;
+	sqlite3 *db;
+	char *err = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	/* The version 1 schema, as store/sqlite.c wrote it (the parts used here). */
+	assert_int_equal(
+	    sqlite3_exec(
+	        db,
+	        "CREATE TABLE threads (id INTEGER PRIMARY KEY, platform TEXT NOT NULL, thread_key TEXT NOT "
+	        "NULL,"
+	        " connector TEXT NOT NULL, is_private INTEGER NOT NULL DEFAULT 0, author TEXT, owner TEXT "
+	        "NOT NULL"
+	        " DEFAULT 'bot', ticket_id INTEGER, claim_seq INTEGER NOT NULL DEFAULT 0, last_ack INTEGER "
+	        "NOT"
+	        " NULL DEFAULT 0, last_waiting_notice INTEGER NOT NULL DEFAULT 0, last_post_id TEXT, created"
+	        " INTEGER NOT NULL, updated INTEGER NOT NULL, UNIQUE (platform, thread_key));"
+	        "CREATE TABLE messages (id INTEGER PRIMARY KEY, thread_id INTEGER NOT NULL, sender TEXT NOT "
+	        "NULL,"
+	        " agent TEXT, text TEXT NOT NULL, ts INTEGER NOT NULL, client_id TEXT, state TEXT NOT NULL"
+	        " DEFAULT 'sent');"
+	        "CREATE TABLE posts (id INTEGER PRIMARY KEY, platform TEXT NOT NULL, post_id TEXT NOT NULL,"
+	        " connector TEXT NOT NULL, thread_id INTEGER NOT NULL, message_id INTEGER, author_id TEXT,"
+	        " author_handle TEXT, author_name TEXT, text TEXT NOT NULL, created INTEGER NOT NULL, "
+	        "received"
+	        " INTEGER NOT NULL, action TEXT NOT NULL, rule TEXT, decision TEXT NOT NULL,"
+	        " UNIQUE (platform, post_id));"
+	        "CREATE TABLE tickets (id INTEGER PRIMARY KEY, thread_id INTEGER NOT NULL, status TEXT NOT "
+	        "NULL,"
+	        " priority TEXT NOT NULL, reason TEXT, platform TEXT NOT NULL, author TEXT, due INTEGER, "
+	        "created"
+	        " INTEGER NOT NULL, updated INTEGER NOT NULL, assignee TEXT, first_response INTEGER, resolved"
+	        " INTEGER);"
+	        "CREATE TABLE ticket_events (id INTEGER PRIMARY KEY, ticket_id INTEGER NOT NULL, ts INTEGER "
+	        "NOT"
+	        " NULL, kind TEXT NOT NULL, actor TEXT, message_id INTEGER, detail TEXT);"
+	        "CREATE TABLE outbox (id INTEGER PRIMARY KEY, connector TEXT NOT NULL, thread_id INTEGER,"
+	        " thread_key TEXT NOT NULL, reply_to TEXT, private INTEGER NOT NULL DEFAULT 0, text TEXT NOT"
+	        " NULL, idem_key TEXT NOT NULL, kind TEXT NOT NULL, sender TEXT NOT NULL DEFAULT 'bot', agent"
+	        " TEXT, message_id INTEGER, guard INTEGER, attempts INTEGER NOT NULL DEFAULT 0, not_before"
+	        " INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL DEFAULT 'pending', created INTEGER NOT "
+	        "NULL,"
+	        " sent INTEGER, last_error TEXT);"
+	        "CREATE TABLE cursors (connector TEXT PRIMARY KEY, value TEXT NOT NULL, updated INTEGER NOT"
+	        " NULL);"
+	        "CREATE TABLE visitors (token TEXT PRIMARY KEY, thread_key TEXT NOT NULL UNIQUE, created"
+	        " INTEGER NOT NULL, last_seen INTEGER NOT NULL, email TEXT);"
+	        "INSERT INTO threads VALUES (1, 'mastodon', '500', 'masto', 0, '@zoe', 'waiting', 1, 0, 0, 0,"
+	        " '500', 1, 1);"
+	        "INSERT INTO threads VALUES (2, 'mastodon', '600', 'masto', 0, '@ben', 'waiting', 2, 0, 0, 0,"
+	        " '600', 1, 1);"
+	        "INSERT INTO messages VALUES (1, 1, 'customer', NULL, 'awful', 1, NULL, 'sent');"
+	        "INSERT INTO messages VALUES (2, 2, 'customer', NULL, 'vouchers?', 1, NULL, 'sent');"
+	        "INSERT INTO posts VALUES (1, 'mastodon', '500', 'masto', 1, 1, 'acct-1', '@zoe', NULL, "
+	        "'awful',"
+	        " 1, 1, 'escalate', NULL, '{}');"
+	        "INSERT INTO posts VALUES (2, 'mastodon', '600', 'masto', 2, 2, 'acct-2', '@ben', NULL,"
+	        " 'vouchers?', 1, 1, 'escalate', NULL, '{}');"
+	        "INSERT INTO tickets VALUES (1, 1, 'waiting', 'high', 'negative', 'mastodon', '@zoe', 0, 1, "
+	        "1,"
+	        " NULL, NULL, NULL);"
+	        "INSERT INTO tickets VALUES (2, 2, 'waiting', 'normal', 'unmatched', 'mastodon', '@ben', 0, "
+	        "1,"
+	        " 1, NULL, NULL, NULL);"
+	        "INSERT INTO ticket_events VALUES (1, 1, 1, 'opened', NULL, 1, 'negative');"
+	        "INSERT INTO ticket_events VALUES (2, 2, 1, 'opened', NULL, 2, 'unmatched');"
+	        "INSERT INTO cursors VALUES ('masto', '9001', 5);"
+	        "INSERT INTO cursors VALUES ('masto/status/500', '500	public	zoe@remote.example', 7);"
+	        "INSERT INTO cursors VALUES ('masto/status/501', '500	direct	zoe@remote.example', 8);"
+	        "INSERT INTO cursors VALUES ('masto/offline/500', '1 500', 9);"
+	        "PRAGMA user_version = 1;",
+	        NULL, NULL, &err),
+	    SQLITE_OK);
+	sqlite3_close(db);
+
+	struct store *s = open_store();
+	char cur[32], *thread = NULL, *value = NULL;
+	assert_int_equal(count(s, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(ss_cursor_get(s, "masto", cur, sizeof(cur)), 1);
+	assert_string_equal(cur, "9001");
+	assert_int_equal(count(s, "SELECT count(*) FROM cursors"), 1);
+	assert_int_equal(ss_state_get(s, "masto", "status", "501", &thread, &value), 1);
+	assert_string_equal(thread, "500");
+	assert_string_equal(value, "{\"visibility\":\"direct\",\"acct\":\"zoe@remote.example\"}");
+	free(thread);
+	free(value);
+	struct store_thread t;
+	assert_int_equal(ss_thread(s, "mastodon", "500", &t), 0);
+	assert_int_equal(t.ticket_private, 1); /* a complaint: taken offline */
+	assert_int_equal(ss_thread(s, "mastodon", "600", &t), 0);
+	assert_int_equal(t.ticket_private, 0); /* a mere unmatched question: public */
+	int64_t ids[1];
+	struct store_out o;
+	const char *reply[] = {"Sorry Zoe."};
+	assert_int_equal(ss_agent_reply(s, 1, "sam", "Sam", reply, 1, T0, ids), 0);
+	assert_int_equal(ss_pending_row(s, ids[0], &o), 1);
+	assert_int_equal(o.is_private, 1);
+	assert_string_equal(o.recipient, "acct-1");
+	store_out_free(&o);
+	assert_int_equal(commit(s), 0);
+	store_close(s);
+}
+
 static void refuses_missing_or_long_keys(void **state)
 {
 	(void)state;
@@ -749,6 +980,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(outbox_states_survive_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(killed_writer_leaves_consistent_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(visitors_cursors_notify_and_external_writes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(offline_pointer_and_private_ticket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(connector_state_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(migrates_connector_rows_from_cursors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(refuses_missing_or_long_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(full_disk_fails_one_post, setup, teardown),
 	};

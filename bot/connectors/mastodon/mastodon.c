@@ -44,7 +44,6 @@
 
 #define PLATFORM         "mastodon"
 #define PROTOCOL_NAME    "frontdesk-mastodon"
-#define MAP_MAX          512 /* one status row of the store's cursor table */
 #define URL_MAX          2048
 #define PING_IDLE_MS     40000 /* silence after which we ping the server */
 #define DEAD_MS          95000 /* silence after which the stream is dropped */
@@ -588,12 +587,9 @@ size_t mastodon_build_reply(const char *acct, const char *text, size_t max_chars
 	return n;
 }
 
-const char *mastodon_reply_visibility(const char *answered, int from_agent, int offline,
-                                      int public_reply_done)
+const char *mastodon_reply_visibility(const char *answered, int is_private)
 {
-	if (!answered || strcmp(answered, "direct") == 0)
-		return "direct";
-	if (offline && (from_agent || public_reply_done))
+	if (!answered || strcmp(answered, "direct") == 0 || is_private)
 		return "direct";
 	if (!strcmp(answered, "public"))
 		return "public";
@@ -638,97 +634,76 @@ static void timer_in(struct mastodon *ms, uv_timer_t *t, uv_timer_cb cb, int64_t
 	uv_timer_start(t, cb, ms_from_now > 0 ? (uint64_t)ms_from_now : 0, 0);
 }
 
-/* Where a map read lands (see map_get). */
-struct map_read {
-	char *value; /* copied from the store's answer */
-	int rc;
+/* Where a status read lands (see status_get). */
+struct status_read {
 	int answered;
-	int abandoned; /* map_get returned without it: free on arrival */
+	int found;
+	int abandoned; /* status_get returned without it: free on arrival */
+	char thread[STORE_MAX_KEY + 1];
+	char vis[16];
+	char acct[MASTODON_MAX_ACCT + 1];
 };
 
-static void map_got(void *arg, int rc, const char *value)
+static void status_got(void *arg, int rc, const struct store_state *st)
 {
-	struct map_read *r = arg;
+	struct status_read *r = arg;
 	if (r->abandoned) {
 		free(r);
 		return;
 	}
 	r->answered = 1;
-	r->rc = rc == 0 ? 1 : rc == 1 ? 0 : -1;
-	if (rc == 0)
-		r->value = xstrdup(value);
+	if (rc != 0 || !st->thread_key || strlen(st->thread_key) >= sizeof(r->thread))
+		return;
+	json_t *o = json_loads(st->value, 0, NULL);
+	const char *vis = get_str(o, "visibility"), *acct = get_str(o, "acct");
+	if (vis && acct && strlen(vis) < sizeof(r->vis) && acct_ok(acct)) {
+		snprintf(r->thread, sizeof(r->thread), "%s", st->thread_key);
+		snprintf(r->vis, sizeof(r->vis), "%s", vis);
+		snprintf(r->acct, sizeof(r->acct), "%s", acct);
+		r->found = 1;
+	}
+	json_decref(o);
 }
 
 /*
- * The store's cursor table holds the connector's small maps: key
- * "<name>/<kind>/<id>".  1 with the value in out, 0 none, -1 error.  The
- * callers need the answer before they go on, which a local store (SQLite)
- * gives at once; a store that would answer later counts as "not known"
- * here (logged), and the callers fall back as for a missing entry.
+ * What the connector knows of a status (its connector state, kind
+ * "status"): its thread, its visibility and the customer a reply to it
+ * addresses.  1 found, 0 not.  The callers need the answer before they go
+ * on, which a local store (SQLite) gives at once; a store that would
+ * answer later counts as "not known" here (logged), and the callers fall
+ * back as for a missing entry.
  */
-static int map_get(struct mastodon *ms, const char *kind, const char *id, char *out, size_t n)
-{
-	char key[STORE_MAX_KEY + 200];
-	struct store *s = connector_store(ms->c);
-	struct map_read *r;
-	if (!s || !id || !*id)
-		return 0;
-	snprintf(key, sizeof(key), "%s/%s/%s", ms->c->name, kind, id);
-	r = xcalloc(1, sizeof(*r));
-	store_cursor_get(s, key, map_got, r);
-	if (!r->answered) {
-		log_warn("mastodon: status map read did not complete at once", "connector=%s kind=%s",
-		         ms->c->name, kind);
-		r->abandoned = 1; /* the callback frees it */
-		return 0;
-	}
-	int rc = r->rc;
-	if (rc == 1)
-		snprintf(out, n, "%s", r->value);
-	free(r->value);
-	free(r);
-	return rc;
-}
-
-static void map_set(struct mastodon *ms, const char *kind, const char *id, const char *value)
-{
-	char key[STORE_MAX_KEY + 200];
-	struct store *s = connector_store(ms->c);
-	if (!s)
-		return;
-	snprintf(key, sizeof(key), "%s/%s/%s", ms->c->name, kind, id);
-	if (store_cursor_set(s, key, value, connector_now(ms->c)) < 0)
-		log_warn("mastodon: status map not stored", "connector=%s kind=%s", ms->c->name, kind);
-}
-
-/* What the connector knows of a status: its thread, its visibility and
- * the customer a reply to it addresses.  1 found, 0 not. */
 static int status_get(struct mastodon *ms, const char *id, char *thread, size_t tn, char *vis, size_t vn,
                       char *acct, size_t an)
 {
-	char v[MAP_MAX];
-	if (map_get(ms, "status", id, v, sizeof(v)) != 1)
+	if (!id || !*id)
 		return 0;
-	char *t1 = strchr(v, '\t');
-	char *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
-	if (!t1 || !t2)
+	struct status_read *r = xcalloc(1, sizeof(*r));
+	connector_state_get(ms->c, "status", id, status_got, r);
+	if (!r->answered) {
+		log_warn("mastodon: status read did not complete at once", "connector=%s", ms->c->name);
+		r->abandoned = 1; /* the callback frees it */
 		return 0;
-	*t1 = *t2 = '\0';
-	if (!*v || strlen(v) >= tn || strlen(t1 + 1) >= vn || strlen(t2 + 1) >= an)
-		return 0;
-	snprintf(thread, tn, "%s", v);
-	snprintf(vis, vn, "%s", t1 + 1);
-	snprintf(acct, an, "%s", t2 + 1);
-	return 1;
+	}
+	int found = r->found && strlen(r->thread) < tn && strlen(r->vis) < vn && strlen(r->acct) < an;
+	if (found) {
+		snprintf(thread, tn, "%s", r->thread);
+		snprintf(vis, vn, "%s", r->vis);
+		snprintf(acct, an, "%s", r->acct);
+	}
+	free(r);
+	return found;
 }
 
 static void status_set(struct mastodon *ms, const char *id, const char *thread, const char *vis,
                        const char *acct)
 {
-	char v[MAP_MAX];
-	if (snprintf(v, sizeof(v), "%s\t%s\t%s", thread, vis, acct) >= (int)sizeof(v))
-		return;
-	map_set(ms, "status", id, v);
+	json_t *o = json_pack("{s:s, s:s}", "visibility", vis, "acct", acct);
+	char *v = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	if (!v || connector_state_put(ms->c, "status", id, thread, v) < 0)
+		log_warn("mastodon: status not remembered", "connector=%s status=%s", ms->c->name, id);
+	free(v);
+	json_decref(o);
 }
 
 /* --- HTTP ------------------------------------------------------------------------ */
@@ -1646,83 +1621,10 @@ static int idem_ok(const char *s)
 	return 1;
 }
 
-/*
- * Is a conversation with an open ticket one to take offline?  Yes for
- * complaints, escalation rules (refunds, payments: their replies ask for a
- * direct message), abuse and requests for a person; an unmatched question
- * stays where it was asked.  When in doubt (a store error), yes.
- */
-static int ticket_offline(const struct store_thread *t)
-{
-	return strcmp(t->ticket_reason, "unmatched") != 0;
-}
-
-struct thread_read {
-	struct store_thread t;
-	int rc;
-	int answered;
-	int abandoned;
-};
-
-static void thread_got(void *arg, int rc, const struct store_thread *t)
-{
-	struct thread_read *r = arg;
-	if (r->abandoned) {
-		free(r);
-		return;
-	}
-	r->answered = 1;
-	r->rc = rc;
-	if (rc == 0)
-		r->t = *t;
-}
-
-/*
- * The offline rule: once a person has a public conversation about a
- * complaint or a private matter, the bot's first reply to it stays public
- * (the short "let's continue by direct message") and everything after it
- * goes direct.  A mark per thread remembers, for its ticket, which status
- * got that public reply.  Returns whether that reply went to another
- * status already; *offline says whether the rule applies at all.
- */
-static int public_reply_done(struct mastodon *ms, const struct outmsg *m, int *offline, int64_t *ticket)
-{
-	struct thread_read *r = xcalloc(1, sizeof(*r));
-	char mark[MAP_MAX];
-	*offline = 0;
-	*ticket = 0;
-	/* As map_get: the answer is needed now; a later one counts as an
-	 * error here (the reply then stays where the post was). */
-	store_thread_get(connector_store(ms->c), PLATFORM, m->thread_key, thread_got, r);
-	if (!r->answered) {
-		r->abandoned = 1; /* the callback frees it */
-		return 0;
-	}
-	struct store_thread t = r->t;
-	int rc = r->rc;
-	free(r);
-	if (rc < 0 || !t.ticket_id || t.owner == THREAD_BOT || !ticket_offline(&t))
-		return 0;
-	*offline = 1;
-	*ticket = t.ticket_id;
-	if (map_get(ms, "offline", m->thread_key, mark, sizeof(mark)) != 1)
-		return 0;
-	char *sp = strchr(mark, ' ');
-	long long tid = 0;
-	if (!sp)
-		return 0;
-	*sp = '\0';
-	if (sscanf(mark, "%lld", &tid) != 1 || tid != (long long)t.ticket_id)
-		return 0;
-	return strcmp(sp + 1, m->reply_to_id) != 0;
-}
-
 static int ms_send(struct connector *c, const struct outmsg *m)
 {
 	struct mastodon *ms = c->priv;
 	char thread[STORE_MAX_KEY + 1], vis[16], acct[MASTODON_MAX_ACCT + 1];
-	int offline = 0;
-	int64_t ticket = 0;
 
 	if (!m->reply_to_id ||
 	    !status_get(ms, m->reply_to_id, thread, sizeof(thread), vis, sizeof(vis), acct, sizeof(acct))) {
@@ -1735,14 +1637,9 @@ static int ms_send(struct connector *c, const struct outmsg *m)
 		connector_send_done(c, m->id, SEND_FAIL, 0, "unusable idempotency key");
 		return 0;
 	}
-	int from_agent = m->from && strcmp(m->from, "agent") == 0;
-	int done = public_reply_done(ms, m, &offline, &ticket);
-	const char *v = mastodon_reply_visibility(vis, from_agent, offline, done);
-	if (offline && !from_agent && !done && strcmp(v, "direct") != 0) {
-		char mark[MAP_MAX];
-		snprintf(mark, sizeof(mark), "%lld %s", (long long)ticket, m->reply_to_id);
-		map_set(ms, "offline", m->thread_key, mark);
-	}
+	/* "Take it offline" is the pipeline's: a private row goes direct (its
+	 * public pointer, when there is one, was a row of its own). */
+	const char *v = mastodon_reply_visibility(vis, m->is_private);
 
 	struct ms_job *j = xcalloc(1, sizeof(*j));
 	j->ms = ms;
@@ -1902,6 +1799,8 @@ static int ms_start(struct connector *c)
 	stream_auth(ms);
 
 	connector_set_health(c, HEALTH_STARTING, "connecting");
+	/* Statuses nobody answered for half a year need not be remembered. */
+	connector_state_prune(c, "status", connector_now(c) - (time_t)MASTODON_STATE_DAYS * 86400);
 	connector_cursor_get(c, cursor_read, ms);
 	return 0;
 }

@@ -38,21 +38,21 @@
  * Replies: POST /api/v1/statuses with in_reply_to_id, the visibility of
  * the conversation and Idempotency-Key from the outbox row (at most
  * MASTODON_MAX_INFLIGHT at a time).  Every reply starts with "@acct " of
- * the customer it answers; other @mentions in the text are neutralised.  A
- * public complaint (or anything else a person takes over, except a mere
- * unmatched question) gets one short public reply; everything after it
- * (agent replies, later notices) goes direct.  Replies longer than the
+ * the customer it answers; other @mentions in the text are neutralised.
+ * A row the pipeline marked private goes direct: for a public complaint
+ * (or anything else a person takes over, except a mere unmatched
+ * question) the pipeline adds a short public pointer before it, and
+ * everything after it (agent replies, later notices) goes direct.  Replies longer than the
  * instance's limit become a thread, each part within the limit (a URL
  * counts as 23 characters).  X-RateLimit-Remaining / X-RateLimit-Reset
  * (ISO-8601; a 429 has no Retry-After) hold every send until the reset; a
  * rate-limited reply waits, it never fails.
  *
  * Store use: the catch-up cursor under the connector's name, and per status
- * the connector has seen or posted one row "<name>/status/<id>" =
- * "<thread key> TAB <visibility> TAB <customer acct>" in the store's cursor
- * table (how replies find their thread, visibility and addressee, also
- * after a restart), plus "<name>/offline/<thread key>" for conversations
- * taken to direct messages.
+ * the connector has seen or posted one row of its connector state (kind
+ * "status", key the status id, the thread key, and {"visibility","acct"}):
+ * how replies find their thread, visibility and addressee, also after a
+ * restart.  Rows not touched for MASTODON_STATE_DAYS are pruned at start.
  *
  * Ownership: the connector's state hangs off struct connector.priv and is
  * freed by its destroy op.  Functions below that return allocated memory
@@ -79,6 +79,7 @@
 #define MASTODON_BACKOFF_MIN_MS        1000L
 #define MASTODON_BACKOFF_MAX_MS        (5L * 60 * 1000)
 #define MASTODON_UNAUTHORIZED_RETRY_MS (5L * 60 * 1000)
+#define MASTODON_STATE_DAYS            180 /* statuses remembered this long after the last use */
 
 /*
  * Settings (the connector_conf's settings):
@@ -186,15 +187,12 @@ size_t mastodon_build_reply(const char *acct, const char *text, size_t max_chars
 
 /*
  * The visibility of a reply.  `answered`: visibility of the status it
- * answers.  A direct conversation stays direct; elsewhere the reply
- * mirrors the answered status, except in a conversation taken offline
- * (`offline`: a person has it for a complaint, an escalation rule, abuse or
- * a request for a person - not for a mere unmatched question), where only
- * the bot's first reply stays public (`public_reply_done`: that reply went
- * to another status already) and every agent reply goes direct.
+ * answers.  A direct conversation stays direct, and so does a reply the
+ * pipeline marked private ("take it offline": a complaint, an escalation
+ * rule, abuse or a request for a person, and what follows in that
+ * conversation); elsewhere the reply mirrors the answered status.
  */
-const char *mastodon_reply_visibility(const char *answered, int from_agent, int offline,
-                                      int public_reply_done);
+const char *mastodon_reply_visibility(const char *answered, int is_private);
 
 /*
  * When the rate limit lets requests go again, from a response's headers:
