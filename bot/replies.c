@@ -445,9 +445,14 @@ static void table_add(struct replies *r, const struct entry *e)
 	}
 }
 
-static void stem_put(struct replies *r, const char *k, size_t len)
+/* Words of keys go in the stems table too, hashed apart from stems. */
+#define WORD_SALT 0x5bd1e9955bd1e995ULL
+
+static const char *const reserved_words[] = {"open", "after_hours", "holiday", "negative", NULL};
+
+static void stem_put(struct replies *r, const char *k, size_t len, uint64_t salt)
 {
-	uint64_t h = key_hash(k, len) | 1;
+	uint64_t h = (key_hash(k, len) ^ salt) | 1;
 	size_t mask = r->nstems - 1;
 	for (size_t i = h & mask;; i = (i + 1) & mask) {
 		if (r->stems[i] == h)
@@ -462,9 +467,11 @@ static void stem_put(struct replies *r, const char *k, size_t len)
 /*
  * Remember every key and every prefix of one that ends before a '.'
  * ("faq", "faq.delivery" and "faq.delivery.open" for faq.delivery.open), so
- * replies_pick can tell in one probe that no key continues a branch.  Only
- * hashes are kept: a collision costs a few useless lookups, never a wrong
- * answer.
+ * replies_pick can tell in one probe that no key continues a branch; and
+ * every word after a key's first that is not a state or a mood ("slack" in
+ * faq.delivery.slack), so a channel no key names costs one short probe.
+ * Only hashes are kept: a collision costs a few useless lookups, never a
+ * wrong answer.
  */
 static void build_stems(struct replies *r)
 {
@@ -473,23 +480,36 @@ static void build_stems(struct replies *r)
 		for (size_t j = 0; j <= r->entries[i].len; j++)
 			n += j == r->entries[i].len || r->entries[i].key[j] == '.';
 	r->nstems = 16;
-	while (r->nstems < n * 2 + 1)
+	while (r->nstems < n * 4 + 1)
 		r->nstems *= 2;
 	r->stems = xcalloc(r->nstems, sizeof(*r->stems));
 	for (size_t i = 0; i < r->n; i++) {
 		const struct entry *e = &r->entries[i];
-		for (size_t j = 0; j <= e->len; j++)
-			if (j == e->len || e->key[j] == '.')
-				stem_put(r, e->key, j);
+		size_t start = 0;
+		for (size_t j = 0; j <= e->len; j++) {
+			if (j < e->len && e->key[j] != '.')
+				continue;
+			stem_put(r, e->key, j, 0);
+			if (start > 0) {
+				int reserved = 0;
+				for (size_t w = 0; reserved_words[w]; w++)
+					reserved |= strlen(reserved_words[w]) == j - start &&
+					            !memcmp(reserved_words[w], e->key + start, j - start);
+				if (!reserved)
+					stem_put(r, e->key + start, j - start, WORD_SALT);
+			}
+			start = j + 1;
+		}
 	}
 }
 
-/* Does some key equal k[0..len) or continue it with '.'? */
-static int is_stem(const struct replies *r, const char *k, size_t len)
+/* Does some key equal k[0..len) or continue it with '.' (salt 0), or have
+ * the word k[0..len) after its first (WORD_SALT)? */
+static int is_stem(const struct replies *r, const char *k, size_t len, uint64_t salt)
 {
 	if (!r || !r->nstems)
 		return 0;
-	uint64_t h = key_hash(k, len) | 1;
+	uint64_t h = (key_hash(k, len) ^ salt) | 1;
 	size_t mask = r->nstems - 1;
 	for (size_t i = h & mask; r->stems[i]; i = (i + 1) & mask)
 		if (r->stems[i] == h)
@@ -815,21 +835,6 @@ int replies_has(const struct replies *r, const char *key)
 	return find(r, key) != NULL;
 }
 
-/* A channel label that can name a variant: a key word, not a state or mood. */
-static int channel_usable(const char *ch, size_t len)
-{
-	static const char *const reserved[] = {"open", "after_hours", "holiday", "negative", NULL};
-	if (!len)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!((ch[i] >= 'a' && ch[i] <= 'z') || (ch[i] >= '0' && ch[i] <= '9') || ch[i] == '_'))
-			return 0;
-	for (size_t i = 0; reserved[i]; i++)
-		if (strlen(reserved[i]) == len && !memcmp(reserved[i], ch, len))
-			return 0;
-	return 1;
-}
-
 const char *replies_pick(const struct replies *r, const char *base, const struct reply_want *w)
 {
 	static const char *const chain[][3] = {
@@ -841,7 +846,8 @@ const char *replies_pick(const struct replies *r, const char *base, const struct
 	char k[REPLY_KEY_MAX + 1];
 	size_t blen = strnlen(base, REPLY_KEY_MAX + 1);
 	size_t chlen = w->channel ? strnlen(w->channel, REPLY_KEY_MAX + 1) : 0;
-	int use_ch = w->channel && channel_usable(w->channel, chlen);
+	/* only a channel some key names as a variant (never a state or mood) */
+	int use_ch = chlen > 0 && chlen <= REPLY_KEY_MAX && is_stem(r, w->channel, chlen, WORD_SALT);
 
 	if ((unsigned)w->state > REPLY_HOLIDAY || blen > REPLY_KEY_MAX)
 		return NULL;
@@ -862,7 +868,7 @@ const char *replies_pick(const struct replies *r, const char *base, const struct
 				memcpy(k + len, w->channel, chlen);
 				len += chlen;
 			}
-			if (len > blen && !is_stem(r, k, len))
+			if (len > blen && !is_stem(r, k, len, 0))
 				continue;
 			for (int i = 0; i < 3 && chain[w->state][i]; i++) {
 				size_t slen = strlen(chain[w->state][i]);
@@ -894,7 +900,7 @@ int replies_has_variant(const struct replies *r, const char *base, const char *w
 	memcpy(k, base, blen);
 	k[blen] = '.';
 	memcpy(k + blen + 1, word, wlen);
-	return is_stem(r, k, blen + 1 + wlen);
+	return is_stem(r, k, blen + 1 + wlen, 0);
 }
 
 /* splitmix64's finalizer: spreads a seed (an FNV hash of a post id, whose
