@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run every test
 #   make bench      benchmarks (numbers go to BENCHMARKS.md by hand, with the command)
 #   make eval       measure complaint detection on ../shared/data (skipped when absent)
+#   make train-complaints  refit rules/lexicon/model.yaml on ../shared/data
 #   make lint       clang-format check + cppcheck
 #   make fuzz       run the libFuzzer targets for FUZZ_SECONDS each (needs clang)
 #   make install    PREFIX=/usr/local DESTDIR=   (binary, rules, replies, docs, man pages, unit)
@@ -37,7 +38,8 @@ WARN     += -Werror
 endif
 CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Ibot -Ihandoff -I$(B)/gen $(PKG_CFLAGS) -MMD -MP
-LDLIBS   := $(PKG_LIBS) -lm
+# liblinear has no pkg-config file.
+LDLIBS   := $(PKG_LIBS) -llinear -lm
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
 
 SRCS     := $(wildcard bot/*.c bot/store/*.c bot/connectors/*/*.c handoff/*.c)
@@ -90,6 +92,11 @@ $(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/replay.o $(B)/libfrontd
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Developer tools that link the library (tools/*.c other than embed.c).
+$(B)/tools/train-complaints: $(B)/obj/tools/train_complaints.o $(B)/libfrontdesk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(B)/libfrontdesk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -126,6 +133,14 @@ bench: deps
 
 eval: $(B)/frontdesk
 	tools/eval.sh $(B)/frontdesk
+
+# Refit the complaint model (rules/lexicon/model.yaml) on the labelled posts
+# in ../shared/data, read where they lie; skipped when they are absent.
+TRAIN_DATA := ../shared/data/airline_dev.jsonl ../shared/data/complaints_dev.jsonl
+train-complaints: $(B)/tools/train-complaints
+	@if [ -f ../shared/data/airline_dev.jsonl ] && [ -f ../shared/data/complaints_dev.jsonl ]; then \
+		$(B)/tools/train-complaints --cross -o rules/lexicon/model.yaml $(TRAIN_DATA); \
+	else echo "train-complaints: skipped: ../shared/data not found"; fi
 
 FUZZ_SECONDS ?= 60
 fuzz:
@@ -184,7 +199,7 @@ uninstall:
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps unit test all-tests run bench eval fuzz lint install uninstall clean
+.PHONY: all deps unit test all-tests run bench eval train-complaints fuzz lint install uninstall clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,10 +35,53 @@
 #include "matcher.h"
 #include "util.h"
 
-enum kind { K_WORD = 0, K_COMPLAINT, K_ABUSIVE, K_NEGATOR, K_INTENSIFIER, K_CONTRAST, K_IGNORE };
+enum kind {
+	K_WORD = 0,
+	K_COMPLAINT,
+	K_ABUSIVE,
+	K_NEGATOR,
+	K_INTENSIFIER,
+	K_CONTRAST,
+	K_IGNORE,
+	K_CUE,  /* a pattern of a cue family: a feature of the model, not of the score */
+	K_VOCAB /* a word or phrase of the model's vocabulary: a feature with its own weight */
+};
 
-static const char *const kind_names[] = {"words",        "complaints", "abusive", "negators",
-                                         "intensifiers", "contrast",   "ignore"};
+static const char *const kind_names[] = {"words",    "complaints", "abusive", "negators",  "intensifiers",
+                                         "contrast", "ignore",     "cues",    "vocabulary"};
+
+/*
+ * The model's features, in the order of its weight vector: these built-in
+ * ones, then one per cue family (cue.NAME), then one per vocabulary entry.
+ * Names are what the `model.weights` mapping and `frontdesk try` use.
+ */
+enum feat {
+	F_LEX_SCORE = 0, /* the lexicon's score, -1..1 */
+	F_LEX_NEG,       /* the negative weights' sum, squashed to 0..1 */
+	F_LEX_POS,       /* the positive weights' sum, squashed to 0..1 */
+	F_COMPLAINT,     /* complaints entries matched: 0, 1/2, 2/3, ... */
+	F_ABUSIVE,       /* an abusive entry matched */
+	F_NEGATED_POS,   /* a positive word under a negator: "not happy" */
+	F_NEGATED_NEG,   /* a negative word under a negator: "not bad" */
+	F_CONTRAST,      /* a contrast word ("but") after which the post turns negative */
+	F_MIXED,         /* praise next to a negative word or a complaint: often sarcasm */
+	F_EXCLAIM,       /* a '!' */
+	F_EXCLAIMS,      /* "!!" or more */
+	F_QUESTION,      /* a '?' */
+	F_QUESTIONS,     /* "??" or more */
+	F_SHOUTING,      /* mostly capitals */
+	F_CAPS_WORD,     /* a word of 3+ letters in capitals */
+	F_SHORT,         /* 4 words or fewer */
+	F_LONG,          /* 25 words or more */
+	F_BUILTIN
+};
+
+static const char *const feat_names[F_BUILTIN] = {
+    "lexicon.score", "lexicon.negative", "lexicon.positive", "complaint",
+    "abusive",       "negated.positive", "negated.negative", "contrast",
+    "mixed",         "exclaim",          "exclaims",         "question",
+    "questions",     "shouting",         "caps.word",        "short",
+    "long"};
 
 /* Tuning knobs (the `tuning:` section); documented in rules/lexicon/en.yaml. */
 enum knob {
@@ -76,6 +120,11 @@ static const struct {
 
 #define DEFAULT_THRESHOLD -0.3
 #define DEFAULT_STRONG    -0.75
+#define MODEL_WEIGHT_MAX  50.0 /* a model weight or bias, either sign */
+#define MAX_FAMILIES      64
+#define MAX_FAMILY_NAME   32
+#define MAX_VOCAB         4096
+#define MAX_FIRED         128 /* distinct cue and vocabulary features counted in one post */
 #define WEIGHT_MAX        5.0
 #define FACTOR_MAX        4.0
 /* score = sum / sqrt(sum^2 + SCALE): 1 point is -0.25, 2 points -0.46, 4 points -0.72 */
@@ -97,10 +146,13 @@ static const struct {
 struct entry {
 	char *text;    /* as written in the file: the cue shown in logs */
 	char *key;     /* compiled form, identifies a redefinition */
-	double weight; /* weight, factor (intensifiers), or NAN = the section's default */
+	double weight; /* weight, factor (intensifiers), model weight (vocabulary), or NAN = the
+	                  section's default */
 	enum kind kind;
 	int negatable; /* a negator before it flips it (words only; not emoji, not "negate: false") */
 	int file;      /* index of the defining file: a repeat in the same file is an error */
+	int feat;      /* cue family (cues) or vocabulary index (vocabulary) */
+	int line;      /* where it is defined (in file `file`), for explanations */
 };
 
 /* A position in an entry; the slots of an entry have consecutive ids. */
@@ -112,6 +164,8 @@ struct slot {
 	uint8_t can_start;        /* every slot before it is optional */
 	uint8_t can_end;          /* every slot after it is optional: a chain here is a match */
 	uint8_t has_next;         /* its hits must be kept for the next slot */
+	uint8_t after_required;   /* the slot before it is not optional: it chains to that slot only */
+	uint8_t vocab;            /* a slot of a vocabulary entry: a hit is a feature, not a match */
 };
 
 /* One automaton pattern: an alternative of a slot. */
@@ -135,16 +189,42 @@ struct lexicon {
 	double threshold;
 	double strong; /* strongly_negative */
 	double tune[T_COUNT];
+	/* cue families, in order of first appearance */
+	char *family[MAX_FAMILIES];
+	size_t nfamily;
+	size_t nvocab;
+	/* the complaint model: weights of the built-in features and of the
+	 * families (vocabulary weights live in their entries) */
+	int has_model;
+	double bias;
+	double wb[F_BUILTIN];
+	double wf[MAX_FAMILIES];
+	uint32_t *vocab_entry;           /* entry of vocabulary feature i */
+	double *w;                       /* every feature's weight, in feature order (built at load) */
+	char *family_feat[MAX_FAMILIES]; /* "cue.NAME", the families' feature names */
+	char **files;                    /* the files loaded, for explanations */
+	size_t nfiles;
 };
 
 /* ---------- loading ---------- */
+
+/* A `model.weights` entry: its feature may be a cue family of a later file. */
+struct pending {
+	char *name;
+	double w;
+	char *file;
+	int line, col;
+};
 
 struct loader {
 	struct lexicon *lx;
 	struct diag *d;
 	int file;
-	char *threshold_at; /* "file:line" of the threshold, to report a second one */
-	char *strong_at;    /* the same for strongly_negative */
+	char *threshold_at;   /* "file:line" of the threshold, to report a second one */
+	char *strong_at;      /* the same for strongly_negative */
+	int feat;             /* family or vocabulary index of the entry being added */
+	struct pending *pend; /* model weights, resolved once every file is read */
+	size_t npend;
 	char *knob_at[T_COUNT];
 };
 
@@ -624,8 +704,16 @@ static void add_entry(struct loader *ld, struct compiled *c, struct yml_doc *y, 
 			yml_error(ld->d, y, n, "%s entry '%s' is listed twice in this file (also as '%s')",
 			          kind_names[k], text, old->text);
 		old->weight = weight;
-		old->negatable = k == K_WORD && (negate >= 0 ? negate : starts_with_word(c));
+		old->negatable = (k == K_WORD || k == K_CUE) && (negate >= 0 ? negate : starts_with_word(c));
 		old->file = ld->file;
+		old->line = (int)n->start_mark.line + 1;
+		if (k == K_CUE)
+			old->feat = ld->feat; /* moved to this file's family */
+		compiled_reset(c);
+		return;
+	}
+	if (k == K_VOCAB && lx->nvocab == MAX_VOCAB) {
+		yml_error(ld->d, y, n, "more than %d vocabulary entries", MAX_VOCAB);
 		compiled_reset(c);
 		return;
 	}
@@ -650,8 +738,10 @@ static void add_entry(struct loader *ld, struct compiled *c, struct yml_doc *y, 
 	e->key = xstrdup(c->key.p);
 	e->weight = weight;
 	e->kind = k;
-	e->negatable = k == K_WORD && (negate >= 0 ? negate : starts_with_word(c));
+	e->negatable = (k == K_WORD || k == K_CUE) && (negate >= 0 ? negate : starts_with_word(c));
 	e->file = ld->file;
+	e->line = (int)n->start_mark.line + 1;
+	e->feat = k == K_VOCAB ? (int)lx->nvocab++ : ld->feat;
 	for (size_t i = 0; i < c->nslot; i++) {
 		const struct cslot *cs = &c->slot[i];
 		struct slot *s = &lx->slot[lx->nslot + i];
@@ -662,6 +752,8 @@ static void add_entry(struct loader *ld, struct compiled *c, struct yml_doc *y, 
 		s->gap_max = (uint8_t)cs->gap_max;
 		s->optional = (uint8_t)slot_optional(cs);
 		s->can_start = i == 0 || (s[-1].can_start && s[-1].optional);
+		s->after_required = i > 0 && !s[-1].optional;
+		s->vocab = k == K_VOCAB;
 		s->has_next = i + 1 < c->nslot;
 		for (size_t j = 0; j < cs->n; j++) {
 			const struct calt *ca = &cs->a[j];
@@ -771,6 +863,148 @@ static void load_section(struct loader *ld, struct compiled *c, struct yml_doc *
 	}
 }
 
+/* The index of cue family `name`, added if new; -1 (reported at n) when the
+ * name is not a-z, 0-9 and _ or there are too many families. */
+static int family_index(struct loader *ld, struct yml_doc *y, yaml_node_t *n, const char *name)
+{
+	struct lexicon *lx = ld->lx;
+	size_t len = strlen(name);
+	int ok = len > 0 && len <= MAX_FAMILY_NAME;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		     name[i] == '_';
+	if (!ok) {
+		yml_error(ld->d, y, n,
+		          "a cue family's name is 1 to %d of a-z, 0-9 and _ (like 'failure'), not '%s'",
+		          MAX_FAMILY_NAME, name);
+		return -1;
+	}
+	for (size_t i = 0; i < lx->nfamily; i++)
+		if (!strcmp(lx->family[i], name))
+			return (int)i;
+	if (lx->nfamily == MAX_FAMILIES) {
+		yml_error(ld->d, y, n, "more than %d cue families", MAX_FAMILIES);
+		return -1;
+	}
+	lx->family[lx->nfamily] = xstrdup(name);
+	return (int)lx->nfamily++;
+}
+
+/* cues: { family: [pattern, ...], ... } */
+static void load_cues(struct loader *ld, struct compiled *c, struct yml_doc *y, yaml_node_t *sec)
+{
+	yaml_node_t *key, *val;
+
+	if (yml_want_map(ld->d, y, sec, "cues (a mapping 'family: [phrases]')") < 0)
+		return;
+	for (int i = 0; yml_pair(y, sec, i, &key, &val); i++) {
+		const char *name = yml_want_str(ld->d, y, key, "a cue family");
+		if (!name || yml_want_seq(ld->d, y, val, "a cue family's phrases") < 0)
+			continue;
+		int f = family_index(ld, y, key, name);
+		if (f < 0)
+			continue;
+		for (int j = 0; j < yml_len(val); j++) {
+			yaml_node_t *it = yml_item(y, val, j);
+			const char *p = yml_want_str(ld->d, y, it, "cues");
+			ld->feat = f;
+			if (p)
+				add_entry(ld, c, y, it, K_CUE, p, 0, -1);
+		}
+	}
+}
+
+/*
+ * model: { bias: N, weights: { feature: N, ... }, vocabulary: { phrase: N, ... } }
+ * Feature names are checked once every file is read (a family may come
+ * later); vocabulary phrases are compiled like any lexicon entry.
+ */
+static void load_model(struct loader *ld, struct compiled *c, struct yml_doc *y, yaml_node_t *sec)
+{
+	static const char *const keys[] = {"bias", "weights", "vocabulary", NULL};
+	struct lexicon *lx = ld->lx;
+	yaml_node_t *n, *key, *val;
+
+	if (yml_want_map(ld->d, y, sec, "model") < 0)
+		return;
+	yml_check_keys(ld->d, y, sec, keys, "model");
+	lx->has_model = 1;
+	if ((n = yml_get(y, sec, "bias")))
+		want_number(ld, y, n, -MODEL_WEIGHT_MAX, MODEL_WEIGHT_MAX, "the model's bias", &lx->bias);
+	if ((n = yml_get(y, sec, "weights")) &&
+	    yml_want_map(ld->d, y, n, "model.weights (a mapping 'feature: weight')") == 0) {
+		for (int i = 0; yml_pair(y, n, i, &key, &val); i++) {
+			const char *name = yml_want_str(ld->d, y, key, "a feature");
+			double w;
+			if (!name || want_number(ld, y, val, -MODEL_WEIGHT_MAX, MODEL_WEIGHT_MAX,
+			                         "a feature's weight", &w) < 0)
+				continue;
+			ld->pend = xrealloc(ld->pend, (ld->npend + 1) * sizeof(*ld->pend));
+			ld->pend[ld->npend++] =
+			    (struct pending){xstrdup(name), w, xstrdup(y->file),
+			                     (int)key->start_mark.line + 1, (int)key->start_mark.column + 1};
+		}
+	}
+	if ((n = yml_get(y, sec, "vocabulary")) &&
+	    yml_want_map(ld->d, y, n, "model.vocabulary (a mapping 'phrase: weight')") == 0) {
+		for (int i = 0; yml_pair(y, n, i, &key, &val); i++) {
+			const char *p = yml_want_str(ld->d, y, key, "vocabulary");
+			double w;
+			if (p && want_number(ld, y, val, -MODEL_WEIGHT_MAX, MODEL_WEIGHT_MAX,
+			                     "a vocabulary weight", &w) == 0)
+				add_entry(ld, c, y, key, K_VOCAB, p, w, -1);
+		}
+	}
+}
+
+/* Give every `model.weights` entry its feature, or report it unknown. */
+static void resolve_weights(struct loader *ld)
+{
+	struct lexicon *lx = ld->lx;
+	const char *names[F_BUILTIN + MAX_FAMILIES + 1];
+	char *fnames[MAX_FAMILIES];
+	size_t nn = 0;
+
+	for (size_t i = 0; i < F_BUILTIN; i++)
+		names[nn++] = feat_names[i];
+	for (size_t i = 0; i < lx->nfamily; i++)
+		names[nn++] = fnames[i] = xasprintf("cue.%s", lx->family[i]);
+	names[nn] = NULL;
+	for (size_t i = 0; i < ld->npend; i++) {
+		const struct pending *p = &ld->pend[i];
+		size_t j = 0;
+		while (j < nn && strcmp(names[j], p->name) != 0)
+			j++;
+		if (j < F_BUILTIN) {
+			lx->wb[j] = p->w;
+		} else if (j < nn) {
+			lx->wf[j - F_BUILTIN] = p->w;
+		} else {
+			const char *sug = did_you_mean(p->name, names);
+			if (sug)
+				diag_error(ld->d, p->file, p->line, p->col,
+				           "unknown feature '%s' in model.weights (did you mean '%s'?)",
+				           p->name, sug);
+			else
+				diag_error(
+				    ld->d, p->file, p->line, p->col,
+				    "unknown feature '%s' in model.weights (expected a built-in feature "
+				    "or cue.FAMILY for a family of the cues: sections)",
+				    p->name);
+		}
+	}
+	for (size_t i = 0; i < lx->nfamily; i++)
+		free(fnames[i]);
+	for (size_t i = 0; i < ld->npend; i++) {
+		free(ld->pend[i].name);
+		free(ld->pend[i].file);
+	}
+	free(ld->pend);
+	ld->pend = NULL;
+	ld->npend = 0;
+}
+
 static void load_tuning(struct loader *ld, struct yml_doc *y, yaml_node_t *sec)
 {
 	const char *names[T_COUNT + 1];
@@ -801,10 +1035,10 @@ static void load_tuning(struct loader *ld, struct yml_doc *y, yaml_node_t *sec)
 static void load_file(struct loader *ld, struct compiled *c, const char *path)
 {
 	static const char *const top[] = {
-	    "threshold", "strongly_negative", "tuning",   "words",  "complaints", "abusive",
-	    "negators",  "intensifiers",      "contrast", "ignore", NULL};
+	    "threshold", "strongly_negative", "tuning",       "cues",     "model",  "words", "complaints",
+	    "abusive",   "negators",          "intensifiers", "contrast", "ignore", NULL};
 	static const enum kind top_kind[] = {
-	    0, 0, 0, K_WORD, K_COMPLAINT, K_ABUSIVE, K_NEGATOR, K_INTENSIFIER, K_CONTRAST, K_IGNORE};
+	    0, 0, 0, 0, 0, K_WORD, K_COMPLAINT, K_ABUSIVE, K_NEGATOR, K_INTENSIFIER, K_CONTRAST, K_IGNORE};
 	struct yml_doc y;
 	yaml_node_t *root, *key, *val;
 
@@ -849,7 +1083,15 @@ static void load_file(struct loader *ld, struct compiled *c, const char *path)
 			load_tuning(ld, &y, val);
 			continue;
 		}
-		for (size_t j = 3; top[j]; j++)
+		if (strcmp(s, "cues") == 0) {
+			load_cues(ld, c, &y, val);
+			continue;
+		}
+		if (strcmp(s, "model") == 0) {
+			load_model(ld, c, &y, val);
+			continue;
+		}
+		for (size_t j = 5; top[j]; j++)
 			if (strcmp(s, top[j]) == 0)
 				load_section(ld, c, &y, val, top_kind[j]);
 	}
@@ -873,11 +1115,15 @@ struct lexicon *lexicon_load(char *const *files, struct diag *d)
 		diag_error(d, "lexicon", 0, 0, "no lexicon files given");
 	for (size_t i = 0; files && files[i]; i++) {
 		ld.file = (int)i;
+		lx->files = xrealloc(lx->files, (i + 1) * sizeof(*lx->files));
+		lx->files[i] = xstrdup(files[i]);
+		lx->nfiles = i + 1;
 		load_file(&ld, c, files[i]);
 	}
 	compiled_reset(c);
 	buf_free(&c->key);
 	free(c);
+	resolve_weights(&ld);
 	free(ld.threshold_at);
 	free(ld.strong_at);
 	for (int i = 0; i < T_COUNT; i++)
@@ -899,6 +1145,17 @@ struct lexicon *lexicon_load(char *const *files, struct diag *d)
 		else
 			e->weight = 0;
 	}
+	lx->vocab_entry = xcalloc(lx->nvocab ? lx->nvocab : 1, sizeof(*lx->vocab_entry));
+	for (size_t i = 0; i < lx->nfamily; i++)
+		lx->family_feat[i] = xasprintf("cue.%s", lx->family[i]);
+	lx->w = xcalloc(F_BUILTIN + lx->nfamily + lx->nvocab, sizeof(*lx->w));
+	memcpy(lx->w, lx->wb, sizeof(lx->wb));
+	memcpy(lx->w + F_BUILTIN, lx->wf, lx->nfamily * sizeof(*lx->w));
+	for (size_t i = 0; i < lx->n; i++)
+		if (lx->e[i].kind == K_VOCAB)
+			lx->vocab_entry[lx->e[i].feat] = (uint32_t)i;
+	for (size_t i = 0; i < lx->nvocab; i++)
+		lx->w[F_BUILTIN + lx->nfamily + i] = lx->e[lx->vocab_entry[i]].weight;
 	acm_build(lx->acm);
 	return lx;
 }
@@ -915,6 +1172,15 @@ void lexicon_free(struct lexicon *lx)
 	free(lx->slot);
 	free(lx->pat);
 	free(lx->index);
+	for (size_t i = 0; i < lx->nfamily; i++) {
+		free(lx->family[i]);
+		free(lx->family_feat[i]);
+	}
+	free(lx->vocab_entry);
+	free(lx->w);
+	for (size_t i = 0; i < lx->nfiles; i++)
+		free(lx->files[i]);
+	free(lx->files);
 	acm_free(lx->acm);
 	free(lx);
 }
@@ -957,9 +1223,22 @@ struct scan {
 	int spaces;
 	struct hit h[MAX_HITS];
 	int nh;
+	uint64_t kept[4]; /* a 256-bit filter of the slots in h: most hits of a later
+	                     slot find nothing to chain to, and this says so at once */
 	struct match m[MAX_MATCHES];
 	int nm;
+	/* vocabulary entries found (each once): plain presence, no context */
+	struct {
+		uint32_t entry;
+		int first, last;
+	} v[MAX_FIRED];
+	int nv;
 };
+
+static unsigned kept_bit(uint32_t slot)
+{
+	return (slot * 0x9E3779B1u) >> 24;
+}
 
 static void add_match(struct scan *sc, uint32_t entry, int first, int last)
 {
@@ -1022,8 +1301,12 @@ static int on_hit(void *ctx, uint32_t id, size_t end)
 	size_t pos = sc->pos;
 	int spaces = sc->spaces;
 
-	if (!sl->can_start && sc->nh == 0)
-		return 0; /* nothing to chain to yet (the common case for a later slot) */
+	if (!sl->can_start) {
+		/* nothing to chain to yet: the common case for a later slot */
+		unsigned b = sl->after_required ? kept_bit(pt->slot - 1) : 0;
+		if (sc->nh == 0 || (sl->after_required && !(sc->kept[b >> 6] >> (b & 63) & 1)))
+			return 0;
+	}
 	if (end < pos)
 		pos = spaces = 0;
 	for (; pos < end; pos++)
@@ -1036,13 +1319,27 @@ static int on_hit(void *ctx, uint32_t id, size_t end)
 
 	if (start < 0)
 		return 0;
-	if (sl->can_end)
+	if (sl->can_end && sl->vocab) {
+		int i = 0;
+		while (i < sc->nv && sc->v[i].entry != sl->entry)
+			i++;
+		if (i == sc->nv && sc->nv < MAX_FIRED) {
+			sc->v[i].entry = sl->entry;
+			sc->v[i].first = start;
+			sc->v[i].last = last;
+			sc->nv++;
+		}
+	} else if (sl->can_end) {
 		add_match(sc, sl->entry, start, last);
+	}
 	if (sl->has_next) {
 		if (sc->nh == MAX_HITS)
 			forget_hits(sc, first);
-		if (sc->nh < MAX_HITS)
+		if (sc->nh < MAX_HITS) {
+			unsigned b = kept_bit(pt->slot);
 			sc->h[sc->nh++] = (struct hit){pt->slot, start, last};
+			sc->kept[b >> 6] |= 1ull << (b & 63);
+		}
 	}
 	return sc->nm >= MAX_MATCHES;
 }
@@ -1054,7 +1351,11 @@ static int hidden_by(const struct lexicon *lx, const struct match *a, const stru
 {
 	if (b->first > a->first || b->last < a->last || b->last - b->first <= a->last - a->first)
 		return 0;
-	enum kind ka = lx->e[a->entry].kind;
+	enum kind ka = lx->e[a->entry].kind, kb = lx->e[b->entry].kind;
+	/* Cues and vocabulary are features of their own: they hide nothing,
+	 * and only an `ignore` phrase hides them ("no problem"). */
+	if (ka == K_CUE || ka == K_VOCAB)
+		return kb == K_IGNORE;
 	if (ka == K_NEGATOR || ka == K_INTENSIFIER || ka == K_CONTRAST)
 		return lx->e[b->entry].kind != K_WORD;
 	return 1;
@@ -1066,10 +1367,13 @@ static void resolve(struct scan *sc)
 {
 	int longer[MAX_MATCHES], nl = 0;
 
-	/* only a phrase of several words can hide another match */
-	for (int i = 0; i < sc->nm; i++)
-		if (sc->m[i].last > sc->m[i].first)
+	/* only a phrase of several words can hide another match, and never a
+	 * cue or vocabulary phrase */
+	for (int i = 0; i < sc->nm; i++) {
+		enum kind k = sc->lx->e[sc->m[i].entry].kind;
+		if (sc->m[i].last > sc->m[i].first && k != K_CUE && k != K_VOCAB)
 			longer[nl++] = i;
+	}
 	for (int i = 0; i < sc->nm && nl; i++) {
 		struct match *a = &sc->m[i];
 		for (int j = 0; j < nl && !a->dropped; j++)
@@ -1098,23 +1402,123 @@ static int shouting(const struct text *t)
 	return t->n_letters >= 8 && t->n_upper * 10 >= t->n_letters * 6;
 }
 
-void sentiment_analyze(const struct lexicon *lx, const struct text *t, double threshold,
-                       struct sentiment *out)
+/* An entry found in the post, remembered for the verdict and its explanation. */
+struct hit_at {
+	int set;
+	uint32_t entry;
+	int first, last; /* words of the post it matched */
+};
+
+/* A cue or vocabulary feature that fired. */
+struct fired {
+	uint32_t feat; /* index in the model's feature vector */
+	struct hit_at at;
+};
+
+/* Everything one analysis found, before the verdict. */
+struct found {
+	double pos, neg; /* sums of positive and negative weights, after context */
+	double tone;     /* the lexicon's score */
+	int ncomplaint;  /* complaints entries matched */
+	int negated_pos, negated_neg, contrast_neg;
+	int neg_leads; /* the strongest negative entry outweighs the strongest positive one */
+	struct hit_at neg_at, pos_at, abuse_at, complaint_at, negated_at;
+	struct fired f[MAX_FIRED];
+	int nf;
+};
+
+static struct hit_at hit_of(const struct match *m)
+{
+	return (struct hit_at){1, m->entry, m->first, m->last};
+}
+
+static void fire(struct found *fd, uint32_t feat, const struct match *m)
+{
+	for (int i = 0; i < fd->nf; i++)
+		if (fd->f[i].feat == feat)
+			return;
+	if (fd->nf < MAX_FIRED)
+		fd->f[fd->nf++] = (struct fired){feat, hit_of(m)};
+}
+
+/* Is the match at i preceded, within the negation window, by a negator that
+ * is not part of it ("not bad", "never had a problem")?  Intensifiers right
+ * before it multiply *factor (when given). */
+static int negated_at(const struct lexicon *lx, const struct scan *sc, int i, int reach, int window,
+                      int negative_word, double *factor)
+{
+	const struct match *m = &sc->m[i];
+	int negated = 0, mods = 0;
+
+	for (int j = i - 1; j >= 0; j--) {
+		const struct match *c = &sc->m[j];
+		const struct entry *ce = &lx->e[c->entry];
+		if (c->last >= m->first)
+			continue;
+		if (c->last < m->first - reach)
+			break;
+		/* A negative word is flipped only by a negator right before it
+		 * ("not bad", "not too bad"): "they said no. waste of a trip"
+		 * keeps its waste. */
+		int gap = m->first - c->last - 1;
+		if (ce->kind == K_NEGATOR && gap < window && (!negative_word || gap <= mods))
+			negated = 1;
+		else if (ce->kind == K_INTENSIFIER && gap < 2 && factor) {
+			*factor *= ce->weight;
+			mods++;
+		}
+	}
+	return negated;
+}
+
+/* The words first..last of the normalized post into out (cut to fit). */
+static void words_of(const struct text *t, int first, int last, char *out, size_t n)
+{
+	const char *p = t->norm ? t->norm : "";
+	int w = -1;
+	size_t len = 0;
+
+	out[0] = 0;
+	for (; *p && w <= last; p++) {
+		if (*p == ' ') {
+			w++;
+			if (w > first && w <= last && len + 1 < n)
+				out[len++] = ' ';
+			continue;
+		}
+		if (w >= first && w <= last && len + 1 < n)
+			out[len++] = *p;
+	}
+	/* never end inside a UTF-8 character */
+	while (len && len + 1 >= n && ((unsigned char)out[len - 1] & 0xC0) == 0x80)
+		len--;
+	if (len && len + 1 >= n && ((unsigned char)out[len - 1] & 0xC0) == 0xC0)
+		len--;
+	out[len] = 0;
+}
+
+/* Scan t and weigh what the lexicon finds (every section; the text's own
+ * features - punctuation, capitals, length - come later). */
+static void find(const struct lexicon *lx, const struct text *t, struct found *fd,
+                 struct sentiment_explanation *ex)
 {
 	struct scan sc;
 	const double *tu = lx->tune;
-	double pos = 0, neg = 0, sum, most_neg = 0, most_pos = 0;
-	const char *neg_cue = NULL, *pos_cue = NULL, *abuse_cue = NULL;
+	double most_neg = 0, most_pos = 0, sum;
 	int contrast = -1, window = (int)tu[T_NEGATION_WINDOW];
 	int reach = window > 2 ? window : 2; /* how far back context words act: negators, intensifiers (2) */
+	size_t nfam = lx->nfamily;
 
-	memset(out, 0, sizeof(*out));
+	memset(fd, 0, offsetof(struct found, f));
+	fd->nf = 0;
 	sc.lx = lx;
 	sc.s = t->norm;
 	sc.pos = 0;
 	sc.spaces = 0;
 	sc.nh = 0;
 	sc.nm = 0;
+	sc.nv = 0;
+	memset(sc.kept, 0, sizeof(sc.kept));
 	if (t->norm && t->norm_len)
 		acm_scan(lx->acm, t->norm, t->norm_len, on_hit, &sc);
 	resolve(&sc);
@@ -1128,57 +1532,72 @@ void sentiment_analyze(const struct lexicon *lx, const struct text *t, double th
 		const struct entry *e = &lx->e[m->entry];
 		double w = e->weight;
 
+		if (e->kind == K_CUE) {
+			/* a cue is a statement: a negator cancels it from one word
+			 * further away ("never had a problem") */
+			if (!e->negatable || !negated_at(lx, &sc, i, reach + 1, window + 1, 0, NULL))
+				fire(fd, (uint32_t)(F_BUILTIN + (size_t)e->feat), m);
+			continue;
+		}
 		if (e->kind != K_WORD && e->kind != K_COMPLAINT && e->kind != K_ABUSIVE)
 			continue;
 		if (e->kind == K_WORD) {
-			int negated = 0, mods = 0;
-			for (int j = i - 1; j >= 0; j--) {
-				const struct match *c = &sc.m[j];
-				const struct entry *ce = &lx->e[c->entry];
-				if (c->last >= m->first)
-					continue;
-				if (c->last < m->first - reach)
-					break;
-				/* A negative word is flipped only by a negator right
-				 * before it ("not bad", "not too bad"): "they said no.
-				 * waste of a trip" keeps its waste. */
-				int gap = m->first - c->last - 1;
-				if (ce->kind == K_NEGATOR && e->negatable && gap < window &&
-				    (w > 0 || gap <= mods))
-					negated = 1;
-				else if (ce->kind == K_INTENSIFIER && gap < 2) {
-					w *= ce->weight;
-					mods++;
-				}
-			}
-			if (negated)
+			double factor = 1;
+			int negated = e->negatable && negated_at(lx, &sc, i, reach, window, w < 0, &factor);
+			w *= factor;
+			if (negated) {
+				if (w > 0)
+					fd->negated_pos = 1;
+				else
+					fd->negated_neg = 1;
+				if (!fd->negated_at.set)
+					fd->negated_at = hit_of(m);
 				w *= w > 0 ? tu[T_NEGATED_POSITIVE] : tu[T_NEGATED_NEGATIVE];
+			}
 		}
-		if (e->kind == K_COMPLAINT)
-			out->complaint = 1;
-		if (e->kind == K_ABUSIVE && !abuse_cue)
-			abuse_cue = e->text;
+		if (e->kind == K_COMPLAINT) {
+			if (!fd->ncomplaint)
+				fd->complaint_at = hit_of(m);
+			fd->ncomplaint++;
+		}
+		if (e->kind == K_ABUSIVE && !fd->abuse_at.set)
+			fd->abuse_at = hit_of(m);
 		if (contrast >= 0) {
 			if (m->last < contrast)
 				w *= tu[T_BEFORE_CONTRAST];
-			else if (m->first > contrast)
+			else if (m->first > contrast) {
 				w *= tu[T_AFTER_CONTRAST];
+				fd->contrast_neg |= w < 0;
+			}
 		}
 		if (w > 0)
-			pos += w;
+			fd->pos += w;
 		else
-			neg += w;
+			fd->neg += w;
 		if (w < most_neg) {
 			most_neg = w;
-			neg_cue = e->text;
+			fd->neg_at = hit_of(m);
 		} else if (w > most_pos) {
 			most_pos = w;
-			pos_cue = e->text;
+			fd->pos_at = hit_of(m);
+		}
+		if (ex && ex->nlex < SENTIMENT_REASONS) {
+			struct sentiment_match *sm = &ex->lex[ex->nlex++];
+			sm->entry = e->text;
+			sm->section = kind_names[e->kind];
+			sm->weight = w;
+			sm->file = lx->files[e->file];
+			sm->line = e->line;
+			words_of(t, m->first, m->last, sm->words, sizeof(sm->words));
 		}
 	}
+	for (int i = 0; i < sc.nv && fd->nf < MAX_FIRED; i++)
+		fd->f[fd->nf++] =
+		    (struct fired){(uint32_t)(F_BUILTIN + nfam + (size_t)lx->e[sc.v[i].entry].feat),
+		                   {1, sc.v[i].entry, sc.v[i].first, sc.v[i].last}};
 	/* Praise next to a complaint is mostly politeness or sarcasm ("great
 	 * service, two hours on hold"): it counts less than on its own. */
-	sum = neg + (neg < 0 ? pos * tu[T_MIXED_POSITIVE] : pos);
+	sum = fd->neg + (fd->neg < 0 ? fd->pos * tu[T_MIXED_POSITIVE] : fd->pos);
 	if (sum != 0) {
 		if (shouting(t))
 			sum *= tu[T_SHOUTING];
@@ -1187,14 +1606,261 @@ void sentiment_analyze(const struct lexicon *lx, const struct text *t, double th
 		if (t->question_run >= 2 && sum < 0)
 			sum *= tu[T_QUESTION];
 	}
-	out->score = sum / sqrt(sum * sum + SCALE);
-	out->negative = out->score <= threshold || (out->complaint && out->score <= tu[T_POSITIVE_OVERRIDE]);
-	out->strong = out->negative && out->score <= lx->strong;
-	out->abusive = abuse_cue != NULL;
-	if (abuse_cue)
-		out->cue = abuse_cue;
-	else if (out->negative || (neg_cue && -most_neg >= most_pos))
-		out->cue = neg_cue;
-	else
-		out->cue = pos_cue;
+	fd->tone = sum / sqrt(sum * sum + SCALE);
+	fd->neg_leads = fd->neg_at.set && -most_neg >= most_pos;
+}
+
+/* The built-in features' values (F_BUILTIN of them). */
+static void builtin_features(const struct text *t, const struct found *fd, double *x)
+{
+	double n = -fd->neg, p = fd->pos;
+
+	x[F_LEX_SCORE] = fd->tone;
+	x[F_LEX_NEG] = n / (n + 2);
+	x[F_LEX_POS] = p / (p + 2);
+	x[F_COMPLAINT] = (double)fd->ncomplaint / (fd->ncomplaint + 1);
+	x[F_ABUSIVE] = fd->abuse_at.set;
+	x[F_NEGATED_POS] = fd->negated_pos;
+	x[F_NEGATED_NEG] = fd->negated_neg;
+	x[F_CONTRAST] = fd->contrast_neg;
+	x[F_MIXED] = fd->pos > 0 && (fd->neg < 0 || fd->ncomplaint > 0);
+	x[F_EXCLAIM] = t->exclaim_run >= 1;
+	x[F_EXCLAIMS] = t->exclaim_run >= 2;
+	x[F_QUESTION] = t->question_run >= 1;
+	x[F_QUESTIONS] = t->question_run >= 2;
+	x[F_SHOUTING] = shouting(t);
+	x[F_CAPS_WORD] = t->n_caps_words >= 1;
+	x[F_SHORT] = t->n_words <= 4;
+	x[F_LONG] = t->n_words >= 25;
+}
+
+/*
+ * The built-in features' share of the margin, the same sum as
+ * builtin_features() times the weights, without the vector: most of them
+ * are 0 for a given post, and this runs for every post.
+ * (test_features_match_verdict keeps the two in step.)
+ */
+static double builtin_margin(const double *w, const struct text *t, const struct found *fd)
+{
+	double n = -fd->neg, p = fd->pos, m = fd->tone * w[F_LEX_SCORE];
+
+	if (n > 0)
+		m += n / (n + 2) * w[F_LEX_NEG];
+	if (p > 0)
+		m += p / (p + 2) * w[F_LEX_POS];
+	if (fd->ncomplaint)
+		m += (double)fd->ncomplaint / (fd->ncomplaint + 1) * w[F_COMPLAINT];
+	if (fd->abuse_at.set)
+		m += w[F_ABUSIVE];
+	if (fd->negated_pos)
+		m += w[F_NEGATED_POS];
+	if (fd->negated_neg)
+		m += w[F_NEGATED_NEG];
+	if (fd->contrast_neg)
+		m += w[F_CONTRAST];
+	if (p > 0 && (n > 0 || fd->ncomplaint > 0))
+		m += w[F_MIXED];
+	if (t->exclaim_run >= 1)
+		m += w[F_EXCLAIM] + (t->exclaim_run >= 2 ? w[F_EXCLAIMS] : 0);
+	if (t->question_run >= 1)
+		m += w[F_QUESTION] + (t->question_run >= 2 ? w[F_QUESTIONS] : 0);
+	if (shouting(t))
+		m += w[F_SHOUTING];
+	if (t->n_caps_words >= 1)
+		m += w[F_CAPS_WORD];
+	if (t->n_words <= 4)
+		m += w[F_SHORT];
+	if (t->n_words >= 25)
+		m += w[F_LONG];
+	return m;
+}
+
+/* -tanh(margin / 2), the score, from one exp() (margin kept finite). */
+static double score_of(double margin)
+{
+	if (margin > 40)
+		margin = 40;
+	else if (margin < -40)
+		margin = -40;
+	double e = exp(margin);
+	return (1 - e) / (1 + e);
+}
+
+/* The entry behind built-in feature i, for explanations. */
+static const struct hit_at *builtin_hit(const struct found *fd, int i)
+{
+	const struct hit_at *h = NULL;
+	switch (i) {
+	case F_LEX_SCORE: h = fd->neg_leads ? &fd->neg_at : &fd->pos_at; break;
+	case F_LEX_NEG:
+	case F_MIXED:
+	case F_CONTRAST: h = &fd->neg_at; break;
+	case F_LEX_POS: h = &fd->pos_at; break;
+	case F_COMPLAINT: h = &fd->complaint_at; break;
+	case F_ABUSIVE: h = &fd->abuse_at; break;
+	case F_NEGATED_POS:
+	case F_NEGATED_NEG: h = &fd->negated_at; break;
+	default: break;
+	}
+	return h && h->set ? h : NULL;
+}
+
+static double feature_weight(const struct lexicon *lx, size_t i)
+{
+	return lx->w[i];
+}
+
+static int by_share(const void *a, const void *b)
+{
+	const struct sentiment_reason *x = a, *y = b;
+	double sx = fabs(x->value * x->weight), sy = fabs(y->value * y->weight);
+	return sx < sy ? 1 : sx > sy ? -1 : 0;
+}
+
+static void add_reason(const struct lexicon *lx, const struct text *t, struct sentiment_explanation *ex,
+                       size_t feat, const struct hit_at *h, double value)
+{
+	struct sentiment_reason *r;
+
+	if (ex->n == SENTIMENT_REASONS)
+		return;
+	r = &ex->r[ex->n++];
+	memset(r, 0, sizeof(*r));
+	r->feature = feat;
+	lexicon_feature(lx, feat, &r->name);
+	r->value = value;
+	r->weight = feature_weight(lx, feat);
+	if (h) {
+		const struct entry *e = &lx->e[h->entry];
+		r->cue = e->text;
+		r->file = lx->files[e->file];
+		r->line = e->line;
+		words_of(t, h->first, h->last, r->words, sizeof(r->words));
+	}
+}
+
+static void analyze(const struct lexicon *lx, const struct text *t, double threshold, struct sentiment *out,
+                    struct sentiment_explanation *ex)
+{
+	struct found fd;
+	double x[F_BUILTIN];
+
+	memset(out, 0, sizeof(*out));
+	if (ex)
+		memset(ex, 0, sizeof(*ex));
+	find(lx, t, &fd, ex);
+	out->tone = fd.tone;
+	out->complaint = fd.ncomplaint > 0;
+	out->abusive = fd.abuse_at.set;
+
+	if (!lx->has_model) {
+		/* The lexicon alone: its score, and a complaint unless clearly positive. */
+		out->score = fd.tone;
+		out->negative = out->score <= threshold ||
+		                (out->complaint && out->score <= lx->tune[T_POSITIVE_OVERRIDE]);
+	} else if (t->n_words == 0) {
+		/* nothing to judge: the neutral score, the verdict the threshold gives it */
+		out->score = 0;
+		out->negative = threshold >= 0;
+	} else {
+		double margin = lx->bias + builtin_margin(lx->w, t, &fd), hi = 0, lo = 0;
+		const struct hit_at *most = NULL, *least = NULL;
+		for (int i = 0; i < fd.nf; i++) {
+			double w = lx->w[fd.f[i].feat];
+			margin += w;
+			if (w > hi) {
+				hi = w;
+				most = &fd.f[i].at;
+			} else if (w < lo) {
+				lo = w;
+				least = &fd.f[i].at;
+			}
+		}
+		out->score = score_of(margin);
+		out->negative = out->score <= threshold || out->abusive;
+		/* the cue: the entry that pushed hardest toward the verdict */
+		const struct hit_at *why = out->negative ? most : least;
+		out->cue = why ? lx->e[why->entry].text : NULL;
+		if (ex) {
+			builtin_features(t, &fd, x);
+			ex->model = 1;
+			ex->bias = lx->bias;
+			ex->margin = margin;
+			for (size_t i = 0; i < F_BUILTIN; i++)
+				if (x[i] != 0)
+					add_reason(lx, t, ex, i, builtin_hit(&fd, (int)i), x[i]);
+			for (int i = 0; i < fd.nf; i++)
+				add_reason(lx, t, ex, fd.f[i].feat, &fd.f[i].at, 1);
+			qsort(ex->r, ex->n, sizeof(ex->r[0]), by_share);
+		}
+	}
+	/* How unhappy, not how sure: the lexicon's own tone (emotion words,
+	 * capitals, "!!!") decides whether a negative post is strongly so. */
+	out->strong = out->negative && out->tone <= lx->strong;
+	if (fd.abuse_at.set)
+		out->cue = lx->e[fd.abuse_at.entry].text;
+	else if (!lx->has_model || !out->cue) {
+		const struct hit_at *h = out->negative || fd.neg_leads ? &fd.neg_at : &fd.pos_at;
+		out->cue = h->set ? lx->e[h->entry].text : NULL;
+	}
+}
+
+void sentiment_analyze(const struct lexicon *lx, const struct text *t, double threshold,
+                       struct sentiment *out)
+{
+	analyze(lx, t, threshold, out, NULL);
+}
+
+void sentiment_explain(const struct lexicon *lx, const struct text *t, double threshold,
+                       struct sentiment *out, struct sentiment_explanation *ex)
+{
+	analyze(lx, t, threshold, out, ex);
+}
+
+void sentiment_features(const struct lexicon *lx, const struct text *t, double *x)
+{
+	struct found fd;
+	size_t n = lexicon_features(lx);
+
+	memset(x, 0, n * sizeof(*x));
+	find(lx, t, &fd, NULL);
+	builtin_features(t, &fd, x);
+	for (int i = 0; i < fd.nf; i++)
+		x[fd.f[i].feat] = 1;
+}
+
+/* ---------- the model's features ---------- */
+
+int lexicon_has_model(const struct lexicon *lx)
+{
+	return lx->has_model;
+}
+
+double lexicon_bias(const struct lexicon *lx)
+{
+	return lx->bias;
+}
+
+size_t lexicon_features(const struct lexicon *lx)
+{
+	return F_BUILTIN + lx->nfamily + lx->nvocab;
+}
+
+enum sentiment_feature_kind lexicon_feature(const struct lexicon *lx, size_t i, const char **name)
+{
+	if (i < F_BUILTIN) {
+		*name = feat_names[i];
+		return SF_BUILTIN;
+	}
+	if (i < F_BUILTIN + lx->nfamily) {
+		*name = lx->family_feat[i - F_BUILTIN];
+		return SF_CUE;
+	}
+	*name = lx->e[lx->vocab_entry[i - F_BUILTIN - lx->nfamily]].text;
+	return SF_VOCAB;
+}
+
+double lexicon_weight(const struct lexicon *lx, size_t i)
+{
+	return i < lexicon_features(lx) ? feature_weight(lx, i) : 0;
 }

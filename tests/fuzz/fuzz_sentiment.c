@@ -3,12 +3,16 @@
  * with the shipped lexicon (the YAML files of rules/lexicon/, relative to the
  * current directory: the repository root when `make test` runs it).  Besides not
  * crashing, the result must keep its promises: a finite score in -1..1,
- * flags that are 0 or 1, a cue whenever a post is flagged abusive, and a
- * threshold that changes only the verdict.
+ * flags that are 0 or 1, a cue whenever a post is flagged abusive, a
+ * threshold that changes only the verdict, and an explanation (the one
+ * `frontdesk try` prints) and a feature vector (the one the training tool
+ * fits) that agree with the verdict: the reasons' shares add up to the
+ * model's margin, and the score is -tanh(margin / 2).
  *
  * An input that starts with "#lexicon\n" is a lexicon file instead: it is
  * loaded (every error reported, never a crash), and when it loads, a few
- * posts are analysed with it, so the pattern compiler is fuzzed too.
+ * posts are analysed with it, so the pattern compiler and the model file's
+ * loader (cues:, model:) are fuzzed too.
  */
 #include <glob.h>
 #include <math.h>
@@ -37,6 +41,43 @@ static void check(const struct sentiment *s)
 	if (s->abusive && !s->cue)
 		abort();
 	if (s->cue && strlen(s->cue) == 0)
+		abort();
+}
+
+/* The explanation and the feature vector tell the same story as the verdict. */
+static void check_explained(const struct lexicon *lx, const struct text *t, const struct sentiment *s)
+{
+	static struct sentiment_explanation ex;
+	static double x[8192];
+	struct sentiment again;
+
+	sentiment_explain(lx, t, lexicon_threshold(lx), &again, &ex);
+	if (again.score != s->score || again.negative != s->negative || again.abusive != s->abusive)
+		abort();
+	if (ex.n > SENTIMENT_REASONS || ex.nlex > SENTIMENT_REASONS)
+		abort();
+	for (size_t i = 0; i < ex.n; i++)
+		if (!ex.r[i].name || strlen(ex.r[i].words) >= sizeof(ex.r[i].words) ||
+		    (ex.r[i].cue && (!ex.r[i].file || ex.r[i].line < 1)))
+			abort();
+	if (!lexicon_has_model(lx) || t->n_words == 0)
+		return;
+	double m = ex.bias;
+	for (size_t i = 0; i < ex.n; i++)
+		m += ex.r[i].value * ex.r[i].weight;
+	size_t n = lexicon_features(lx);
+	if (n > sizeof(x) / sizeof(x[0]))
+		return;
+	sentiment_features(lx, t, x);
+	double m2 = lexicon_bias(lx);
+	for (size_t i = 0; i < n; i++)
+		m2 += x[i] * lexicon_weight(lx, i);
+	/* (reasons past SENTIMENT_REASONS are not listed: compare only when all are) */
+	if (ex.n < SENTIMENT_REASONS && fabs(m - ex.margin) > 1e-6 * (1 + fabs(m)))
+		abort();
+	if (fabs(m2 - ex.margin) > 1e-6 * (1 + fabs(m2)))
+		abort();
+	if (fabs(s->score + tanh((ex.margin > 40 ? 40 : ex.margin < -40 ? -40 : ex.margin) / 2)) > 1e-9)
 		abort();
 }
 
@@ -88,6 +129,7 @@ static void fuzz_lexicon(const uint8_t *data, size_t size)
 		text_normalize(&text, posts[i], strlen(posts[i]));
 		sentiment_analyze(lx, &text, lexicon_threshold(lx), &s);
 		check(&s);
+		check_explained(lx, &text, &s);
 	}
 	lexicon_free(lx);
 	diag_free(&d);
@@ -107,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text_normalize(&text, (const char *)data, size);
 	sentiment_analyze(shipped, &text, lexicon_threshold(shipped), &s);
 	check(&s);
+	check_explained(shipped, &text, &s);
 	/* the extreme thresholds must not change what is found, only the verdict */
 	struct sentiment lo, hi;
 	sentiment_analyze(shipped, &text, -1.0, &lo);

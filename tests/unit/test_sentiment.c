@@ -1,9 +1,13 @@
 /*
- * test_sentiment.c - the lexicon format (its errors name file:line:col) and
- * the decisions the shipped lexicon (rules/lexicon/) makes on customer posts
- * of a bakery, a phone shop and a hotel.  Run from the repository root.
+ * test_sentiment.c - the lexicon format (its errors name file:line:col), the
+ * lexicon's own score (`tone`: negation, intensifiers, contrast, emoji,
+ * shouting), the complaint model's file and its cue families, and the
+ * decisions the shipped lexicon and model (rules/lexicon/) make on customer
+ * posts of a bakery, a phone shop, a hotel and other businesses.  Run from
+ * the repository root.
  */
 #include <glob.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -80,6 +84,16 @@ static struct sentiment analyze_with(const struct lexicon *lx, const char *post)
 static struct sentiment analyze(const char *post)
 {
 	return analyze_with(shipped, post);
+}
+
+/* None of posts (NULL-terminated) is negative or abusive. */
+static void expect_calm(const char *const *posts)
+{
+	for (size_t i = 0; posts[i]; i++) {
+		struct sentiment s = analyze(posts[i]);
+		if (s.negative || s.abusive)
+			fail_msg("flagged (score %.2f, cue %s): %s", s.score, s.cue ? s.cue : "-", posts[i]);
+	}
 }
 
 /* Load one or two files; on failure return NULL with the diagnostics in out. */
@@ -233,7 +247,7 @@ static void test_negation(void **state)
 {
 	(void)state;
 	assert_false(analyze("The croissants were not bad").negative);
-	assert_true(analyze("The croissants were not bad").score > 0);
+	assert_true(analyze("The croissants were not bad").tone > 0);
 	assert_true(analyze("The croissants were not good").negative);
 	assert_true(analyze("the repair wasn't good at all").negative);
 	assert_true(analyze("The staff were not helpful").negative);
@@ -244,20 +258,19 @@ static void test_negation(void **state)
 	assert_true(analyze("I said no thanks, useless").negative);
 	/* negators flip words, not emoji, not thanks */
 	assert_true(analyze("didn't work 😡").negative);
-	assert_true(analyze("didn't work 😡").score < analyze("didn't work").score);
+	assert_true(analyze("didn't work 😡").tone < analyze("didn't work").tone);
 	assert_false(analyze("I don't know the size yet, thanks").negative);
 }
 
 static void test_intensifiers(void **state)
 {
 	(void)state;
-	double plain = analyze("the service was bad").score;
+	double plain = analyze("the service was bad").tone;
 	assert_true(plain < 0);
-	assert_true(analyze("the service was very bad").score < plain);
-	assert_true(analyze("the service was extremely bad").score <
-	            analyze("the service was very bad").score);
-	assert_true(analyze("the service was slightly bad").score > plain);
-	assert_true(analyze("the cake was really good").score > analyze("the cake was good").score);
+	assert_true(analyze("the service was very bad").tone < plain);
+	assert_true(analyze("the service was extremely bad").tone < analyze("the service was very bad").tone);
+	assert_true(analyze("the service was slightly bad").tone > plain);
+	assert_true(analyze("the cake was really good").tone > analyze("the cake was good").tone);
 }
 
 static void test_contrast(void **state)
@@ -275,27 +288,28 @@ static void test_emoji_and_emoticons(void **state)
 {
 	(void)state;
 	assert_true(analyze("my order 😡").negative);
-	assert_true(analyze("my order :(").negative);
-	assert_true(analyze("my order :-(").negative);
+	assert_true(analyze("my order :(").tone < 0);
+	assert_true(analyze("my order :-(").tone == analyze("my order :(").tone);
+	assert_true(analyze("my order arrived today :(").negative);
 	assert_true(analyze("👎👎").negative);
-	assert_true(analyze("new phone 👍").score > 0);
-	assert_true(analyze("cake day :) <3").score > 0);
+	assert_true(analyze("new phone 👍").tone > 0);
+	assert_true(analyze("cake day :) <3").tone > 0);
 	assert_false(analyze("cake day :D").negative);
 	/* repeated emoji count each time */
-	assert_true(analyze("😞😞😞").score < analyze("😞").score);
+	assert_true(analyze("😞😞😞").tone < analyze("😞").tone);
 }
 
 static void test_caps_and_punctuation(void **state)
 {
 	(void)state;
-	double calm = analyze("this is terrible service").score;
+	double calm = analyze("this is terrible service").tone;
 	assert_true(calm < 0);
-	assert_true(analyze("THIS IS TERRIBLE SERVICE").score < calm);
-	assert_true(analyze("this is terrible service!!!").score < calm);
-	assert_true(analyze("why is this so bad??").score < analyze("why is this so bad?").score);
+	assert_true(analyze("THIS IS TERRIBLE SERVICE").tone < calm);
+	assert_true(analyze("this is terrible service!!!").tone < calm);
+	assert_true(analyze("why is this so bad??").tone < analyze("why is this so bad?").tone);
 	/* shouting alone is not a complaint */
 	assert_false(analyze("OMG OMG I JUST ORDERED!!!").negative);
-	assert_true(analyze("THANK YOU SO MUCH!!!").score > analyze("thank you so much").score);
+	assert_true(analyze("THANK YOU SO MUCH!!!").tone > analyze("thank you so much").tone);
 }
 
 static void test_complaints_bakery_phone_hotel(void **state)
@@ -373,13 +387,9 @@ static void test_not_negative(void **state)
 	    NULL,
 	};
 	(void)state;
-	for (size_t i = 0; posts[i]; i++) {
-		struct sentiment s = analyze(posts[i]);
-		if (s.negative || s.abusive)
-			fail_msg("flagged (score %.2f, cue %s): %s", s.score, s.cue ? s.cue : "-", posts[i]);
-	}
-	assert_null(analyze("What time do you open on Sunday?").cue);
+	expect_calm(posts);
 	assert_true(analyze("").score == 0);
+	assert_null(analyze("").cue);
 }
 
 static void test_abusive(void **state)
@@ -417,22 +427,45 @@ static void test_threshold_and_override(void **state)
 	struct sentiment s;
 	(void)state;
 
-	/* a caller's threshold replaces the lexicon's */
+	/* a caller's threshold replaces the lexicon's: the score, not the verdict,
+	 * is what the post is */
 	text_normalize(&text, "the service was bad", 19);
-	sentiment_analyze(shipped, &text, -0.9, &s);
+	sentiment_analyze(shipped, &text, -0.99, &s);
 	assert_false(s.negative);
-	sentiment_analyze(shipped, &text, 0.0, &s);
+	double score = s.score;
+	sentiment_analyze(shipped, &text, 0.99, &s);
 	assert_true(s.negative);
-	/* a complaint is negative whatever the threshold, unless clearly positive */
-	text_normalize(&text, "still waiting for my order", 26);
-	sentiment_analyze(shipped, &text, -1.0, &s);
-	assert_true(s.negative);
-	assert_true(s.complaint);
+	assert_true(s.score == score);
+	/* a complaint in a post that is clearly happy overall is not negative */
 	s = analyze(
 	    "My order never arrived at first, but you sorted it out so quickly, brilliant service, thank "
 	    "you so much, you are the best!");
 	assert_true(s.complaint);
 	assert_false(s.negative);
+}
+
+/* Without a model (no `model:` section) the lexicon's score decides, and a
+ * complaint is negative whatever the threshold unless clearly positive. */
+static void test_lexicon_alone(void **state)
+{
+	struct diag d;
+	struct sentiment s;
+	(void)state;
+
+	const char *a =
+	    write_file(0, "a.yaml", "words:\n  bad: -2\n  great: 3\ncomplaints:\n  - \"still waiting\"\n");
+	struct lexicon *lx = load(a, NULL, &d);
+	assert_non_null(lx);
+	assert_false(lexicon_has_model(lx));
+	s = analyze_with(lx, "still waiting for my order");
+	assert_true(s.negative);
+	assert_true(s.score == s.tone);
+	text_normalize(&text, "still waiting for my order", 26);
+	sentiment_analyze(lx, &text, -1.0, &s);
+	assert_true(s.negative);
+	assert_false(analyze_with(lx, "still waiting, but great great great").negative);
+	lexicon_free(lx);
+	diag_free(&d);
 }
 
 /* A negative post is strongly so at or below strongly_negative: too unhappy
@@ -462,6 +495,230 @@ static void test_strongly_negative(void **state)
 	assert_non_null(strstr(d.out.p, "b.yaml:1:1: strongly_negative is already set at "));
 	diag_free(&d);
 	assert_true(lexicon_strong(shipped) < lexicon_threshold(shipped));
+}
+
+/* Did feature `name` (cue.failure, question, a vocabulary entry) fire for post? */
+static int fired(const char *post, const char *name)
+{
+	static struct sentiment_explanation ex;
+	struct sentiment s;
+
+	text_normalize(&text, post, strlen(post));
+	sentiment_explain(shipped, &text, lexicon_threshold(shipped), &s, &ex);
+	for (size_t i = 0; i < ex.n; i++)
+		if (!strcmp(ex.r[i].name, name))
+			return 1;
+	return 0;
+}
+
+/*
+ * Every cue family of rules/lexicon/cues.yaml: a plain statement of that
+ * kind of failure, from all sorts of businesses, fires it and is negative;
+ * the same words negated or taken back do not make a complaint.
+ */
+static void test_cue_families(void **state)
+{
+	static const struct {
+		const char *family, *post;
+	} cases[] = {
+	    {"cue.failure", "The card machine won't take my card"},
+	    {"cue.failure", "the heating stopped working and the landlord is away"},
+	    {"cue.failure", "You sent the wrong size and the zip is broken"},
+	    {"cue.charged", "I was charged for a booking you cancelled"},
+	    {"cue.charged", "you charged me twice for the same lesson"},
+	    {"cue.cancelled", "you cancelled my appointment without telling me"},
+	    {"cue.persistence", "the boiler is leaking again and nobody came"},
+	    {"cue.inability", "I can't log in to my account to pay the invoice"},
+	    {"cue.overdue", "my parcel was meant to come on Tuesday, where is it?"},
+	    {"cue.overdue", "any update on my repair? it was supposed to be ready on Friday"},
+	    {"cue.unanswered", "I emailed you three times and nobody has replied"},
+	    {"cue.demand", "please fix this today, I want a refund"},
+	    {"cue.sarcasm", "great job losing my booking again"},
+	    {"cue.help", "the fridge you delivered is making a loud noise, any advice? it is not normal"},
+	    {"cue.wrongdoing", "your salesman lied to me about the price"},
+	    {"cue.problem", "there is a problem with my booking and I can't change it"},
+	    {"cue.exasperation", "seriously, not again. the car is back in the garage"},
+	    {"cue.modal", "the suit should have been ready yesterday and it still isn't"},
+	    {"cue.leaving", "I waited an hour for a table, I will take my business elsewhere"},
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (!fired(cases[i].post, cases[i].family))
+			fail_msg("%s did not fire: %s", cases[i].family, cases[i].post);
+		struct sentiment s = analyze(cases[i].post);
+		if (!s.negative)
+			fail_msg("not negative (score %.2f): %s", s.score, cases[i].post);
+	}
+	/* weaker cues fire without deciding alone */
+	assert_true(fired("I ordered a sofa and paid in full", "cue.past"));
+	assert_true(fired("the new hours are great, every time I come it's open", "cue.persistence"));
+}
+
+/* Negation and contrast: these are not complaints. */
+static void test_cues_negated_or_taken_back(void **state)
+{
+	static const char *const posts[] = {
+	    "not bad at all",
+	    "it works now, thanks",
+	    "it's working again, thank you so much!",
+	    "no problem at all, thanks",
+	    "never had a problem with you, thanks for years of good service",
+	    "it isn't broken, I just wanted to ask how long the warranty is",
+	    "the parcel was a day late but it arrived safe and the quality is great, thank you",
+	    "I was worried it would not arrive in time but it came this morning, lovely",
+	    "never mind, I found it. thanks anyway",
+	    "do you sell gift cards?",
+	    "can I change my booking to Friday?",
+	    "how long does delivery take to Leeds?",
+	    NULL,
+	};
+	(void)state;
+	expect_calm(posts);
+	assert_false(fired("it isn't broken, I just wanted to ask about the warranty", "cue.failure"));
+	assert_false(fired("never had a problem with you", "cue.problem"));
+	assert_true(fired("it works now, thanks", "cue.resolved"));
+	assert_true(fired("do you sell gift cards?", "cue.inquiry"));
+	assert_true(fired("thanks so much for the help", "cue.gratitude"));
+}
+
+/* `frontdesk try`'s explanation: each reason with its weight, the words of
+ * the post and the lexicon entry's file:line. */
+static void test_explanation(void **state)
+{
+	static struct sentiment_explanation ex;
+	struct sentiment s;
+	const char *post = "my parcel was meant to come on Tuesday, where is it?";
+	(void)state;
+
+	text_normalize(&text, post, strlen(post));
+	sentiment_explain(shipped, &text, lexicon_threshold(shipped), &s, &ex);
+	assert_true(ex.model);
+	assert_true(s.negative);
+	assert_true(ex.n > 0);
+	double margin = ex.bias, prev = INFINITY;
+	int overdue = 0;
+	for (size_t i = 0; i < ex.n; i++) {
+		const struct sentiment_reason *r = &ex.r[i];
+		margin += r->value * r->weight;
+		assert_true(fabs(r->value * r->weight) <= prev); /* largest share first */
+		prev = fabs(r->value * r->weight);
+		if (!strcmp(r->name, "cue.overdue")) {
+			overdue = 1;
+			assert_non_null(r->file);
+			assert_non_null(strstr(r->file, "cues.yaml"));
+			assert_true(r->line > 0);
+			assert_string_equal(r->words, "meant to come");
+			assert_true(r->weight > 0);
+		}
+	}
+	assert_true(overdue);
+	assert_true(fabs(margin - ex.margin) < 1e-9);
+	assert_true(fabs(s.score + tanh(ex.margin / 2)) < 1e-9);
+	/* the same verdict as without the explanation */
+	struct sentiment plain = analyze(post);
+	assert_true(plain.score == s.score && plain.negative == s.negative);
+	/* the lexicon's own entries, with their file */
+	assert_true(ex.nlex > 0);
+	assert_non_null(strstr(ex.lex[0].file, ".yaml"));
+}
+
+/* The model file: bad weights and unknown features are file:line:col errors. */
+static void test_model_file_errors(void **state)
+{
+	(void)state;
+	expect_error("model:\n  weights:\n    cue.failure: lots\n", "3:18",
+	             "expected a number from -50 to 50");
+	expect_error("model:\n  weights:\n    question: 99\n", "3:15", "expected a number from -50 to 50");
+	expect_error("model:\n  bias: x\n", "2:9", "expected a number from -50 to 50 for the model's bias");
+	expect_error("model:\n  weights:\n    questoin: 1\n", "3:5",
+	             "unknown feature 'questoin' in model.weights (did you mean 'question'?)");
+	expect_error("model:\n  weights:\n    cue.nosuchfamily: 1\n", "3:5",
+	             "unknown feature 'cue.nosuchfamily'");
+	expect_error("model:\n  wieghts: {}\n", "2:3",
+	             "unknown key 'wieghts' in model (did you mean 'weights'?)");
+	expect_error("model:\n  vocabulary:\n    \"(still|\": 1\n", "3:5", "unclosed '(' before '|'");
+	expect_error("model:\n  vocabulary: [still]\n", "2:15", "model.vocabulary");
+	expect_error("model: 3\n", "1:8", "model");
+	expect_error("cues:\n  Bad-Name: [still]\n", "2:3",
+	             "a cue family's name is 1 to 32 of a-z, 0-9 and _");
+	expect_error("cues:\n  failure: still\n", "2:12", "a cue family's phrases");
+	expect_error("cues:\n  failure:\n    - \"still (waiting|\"\n", "3:7", "unclosed '(' before '|'");
+	/* a family named in a later file is known to an earlier file's weights */
+	struct diag d;
+	const char *a = write_file(0, "a.yaml", "model:\n  weights:\n    cue.later: 2\n");
+	const char *b = write_file(1, "b.yaml", "cues:\n  later: [\"zzfail\"]\n");
+	struct lexicon *lx = load(a, b, &d);
+	if (!lx)
+		fail_msg("%s", d.out.p);
+	assert_true(lexicon_has_model(lx));
+	assert_true(analyze_with(lx, "zzfail").score < 0);
+	assert_true(analyze_with(lx, "fine").score == 0);
+	lexicon_free(lx);
+	diag_free(&d);
+}
+
+/* A business's own file, sorting later, changes the shipped model. */
+static void test_model_override(void **state)
+{
+	struct diag d;
+	glob_t g;
+	(void)state;
+
+	assert_int_equal(glob("rules/lexicon/*.yaml", 0, NULL, &g), 0);
+	char **files = calloc(g.gl_pathc + 2, sizeof(*files));
+	for (size_t i = 0; i < g.gl_pathc; i++)
+		files[i] = g.gl_pathv[i];
+	const char *post = "do you sell gift cards?";
+	assert_false(analyze(post).negative);
+	files[g.gl_pathc] = (char *)write_file(0, "local.yaml",
+	                                       "model:\n  weights:\n    cue.inquiry: 20\n"
+	                                       "  vocabulary:\n    \"gift cards\": 5\n");
+	diag_init(&d);
+	struct lexicon *lx = lexicon_load(files, &d);
+	if (!lx)
+		fail_msg("%s", d.out.p);
+	struct sentiment s = analyze_with(lx, post);
+	assert_true(s.negative);
+	size_t n = lexicon_features(lx), found = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *name;
+		if (lexicon_feature(lx, i, &name) == SF_VOCAB && !strcmp(name, "gift cards")) {
+			assert_true(lexicon_weight(lx, i) == 5);
+			found = 1;
+		}
+	}
+	assert_true(found);
+	assert_true(n == lexicon_features(shipped) + 1);
+	lexicon_free(lx);
+	diag_free(&d);
+	free(files);
+	globfree(&g);
+}
+
+/* The features the training tool sees are the ones the verdict uses. */
+static void test_features_match_verdict(void **state)
+{
+	static const char *const posts[] = {"still waiting for my refund!!",
+	                                    "thanks, it works now",
+	                                    "WHERE IS MY ORDER??",
+	                                    "not bad at all",
+	                                    "",
+	                                    NULL};
+	(void)state;
+	size_t n = lexicon_features(shipped);
+	double *x = calloc(n, sizeof(*x));
+	for (size_t k = 0; posts[k]; k++) {
+		text_normalize(&text, posts[k], strlen(posts[k]));
+		sentiment_features(shipped, &text, x);
+		struct sentiment s;
+		sentiment_analyze(shipped, &text, lexicon_threshold(shipped), &s);
+		double margin = lexicon_bias(shipped);
+		for (size_t i = 0; i < n; i++)
+			margin += x[i] * lexicon_weight(shipped, i);
+		if (text.n_words)
+			assert_true(fabs(-tanh(margin / 2) - s.score) < 1e-9);
+	}
+	free(x);
 }
 
 /* A long post: cues far apart are still found and nothing overflows. */
@@ -503,6 +760,13 @@ int main(void)
 	    cmocka_unit_test(test_not_negative),
 	    cmocka_unit_test(test_abusive),
 	    cmocka_unit_test(test_threshold_and_override),
+	    cmocka_unit_test(test_lexicon_alone),
+	    cmocka_unit_test(test_cue_families),
+	    cmocka_unit_test(test_cues_negated_or_taken_back),
+	    cmocka_unit_test(test_explanation),
+	    cmocka_unit_test(test_model_file_errors),
+	    cmocka_unit_test(test_model_override),
+	    cmocka_unit_test(test_features_match_verdict),
 	    cmocka_unit_test(test_strongly_negative),
 	    cmocka_unit_test(test_long_post),
 	};
