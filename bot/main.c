@@ -20,6 +20,7 @@
 #include "queue_cli.h"
 #include "replies.h"
 #include "rules.h"
+#include "normalize.h"
 #include "sentiment.h"
 #include "util.h"
 
@@ -181,6 +182,9 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 	printf("replies:    %zu keys\n", replies_count(e->replies));
 	printf("lexicon:    %zu entries, threshold %.2f\n", lexicon_entries(e->lexicon), e->threshold);
 	printf("            from %s\n", c->lexicon_from);
+	if (lexicon_has_model(e->lexicon))
+		printf("complaints: a model of %zu features (`frontdesk try TEXT` shows them at work)\n",
+		       lexicon_features(e->lexicon));
 	for (size_t i = 0; i < c->nconnectors; i++) {
 		const struct connector_conf *cc = &c->connectors[i];
 		printf("connector:  %s %s\n", cc->type,
@@ -221,6 +225,62 @@ static void print_decision_text(const struct engine *e, const struct decision *d
 	if (d->ignored)
 		printf("ignored:   %s\n", d->ignored);
 	printf("reply:     %s\n", d->reply ? d->reply : "-");
+}
+
+/* The file name without its directories, for short explanation lines. */
+static const char *base_name(const char *path)
+{
+	const char *b = path ? strrchr(path, '/') : NULL;
+	return b ? b + 1 : path ? path : "";
+}
+
+/*
+ * Why the post is negative or not: each feature of the complaint model that
+ * fired, with its weight and the lexicon entry (file:line) behind it, so an
+ * owner can fix a miss by editing that entry or weight.
+ */
+static void print_why(const struct engine *e, const char *text)
+{
+	struct text t;
+	struct sentiment s;
+	static struct sentiment_explanation ex;
+
+	text_init(&t);
+	text_normalize(&t, text, strlen(text));
+	sentiment_explain(e->lexicon, &t, e->threshold, &s, &ex);
+	if (ex.model) {
+		printf("why:       margin %+.2f (bias %+.2f and the cues below); score -tanh(margin/2) = "
+		       "%.3f, %s the threshold %.2f\n",
+		       ex.margin, ex.bias, s.score, s.score <= e->threshold ? "at or below" : "above",
+		       e->threshold);
+		for (size_t i = 0; i < ex.n; i++) {
+			const struct sentiment_reason *r = &ex.r[i];
+			double share = r->value * r->weight;
+			if (share == 0)
+				continue;
+			printf("  %+6.2f  %-18s", share, r->name);
+			if (r->value != 1)
+				printf(" %.2f x %+.2f", r->value, r->weight);
+			if (r->words[0])
+				printf("  \"%s\"", r->words);
+			if (r->file)
+				printf("  (%s:%d)", base_name(r->file), r->line);
+			putchar('\n');
+		}
+		if (ex.n)
+			puts("           (+ pushes toward negative, - away from it; weights are in "
+			     "rules/lexicon/model.yaml)");
+	} else {
+		printf("why:       lexicon score %.3f, %s the threshold %.2f%s\n", s.score,
+		       s.score <= e->threshold ? "at or below" : "above", e->threshold,
+		       s.complaint && s.negative && s.score > e->threshold ? " (a complaint matched)" : "");
+	}
+	for (size_t i = 0; i < ex.nlex; i++) {
+		const struct sentiment_match *m = &ex.lex[i];
+		printf("%s %+6.2f  %-10s \"%s\"  (%s:%d)\n", i ? "          " : "lexicon:  ", m->weight,
+		       m->section, m->words, base_name(m->file), m->line);
+	}
+	text_free(&t);
 }
 
 static int cmd_try(const char *cfgpath, int argc, char **argv)
@@ -302,6 +362,7 @@ static int cmd_try(const char *cfgpath, int argc, char **argv)
 		buf_free(&out);
 	} else {
 		print_decision_text(e, &d);
+		print_why(e, text.p);
 	}
 	decision_free(&d);
 	engine_free(e);

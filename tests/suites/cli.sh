@@ -87,6 +87,28 @@ sed -i "s|^rules: .*|rules: [$T/abs/rules/*.yaml]|" "$T/abs/config.yaml"
 expect_rc "check with rules that have no lexicon beside them" 0 "$FD" check -c "$T/abs/config.yaml"
 grep -qx "            from the copy built into frontdesk" "$T/out" && ok "built-in lexicon used last" || { bad "built-in lexicon used last"; cat "$T/out"; }
 
+# A business's own lexicon file with a broken model section: check names
+# every mistake with file:line:col and refuses the configuration.
+mkdir -p "$T/lx"
+cp -r rules replies "$T/lx/"
+cp config.yaml.example "$T/lx/config.yaml"
+cat >"$T/lx/rules/lexicon/zz-local.yaml" <<'YAML'
+model:
+  weights:
+    cue.failur: 2
+    question: lots
+  vocabulary:
+    "out of (stock|": 1
+YAML
+expect_rc "check refuses a broken complaint model" 2 "$FD" check -c "$T/lx/config.yaml"
+grep -q "zz-local.yaml:3:5: unknown feature 'cue.failur' in model.weights (did you mean 'cue.failure'?)" "$T/err" && ok "unknown model feature named" || { bad "unknown model feature named"; cat "$T/err"; }
+grep -q "zz-local.yaml:4:15: expected a number from -50 to 50" "$T/err" && ok "bad model weight named" || bad "bad model weight named"
+grep -q "zz-local.yaml:6:5: vocabulary entry" "$T/err" && ok "bad vocabulary entry named" || bad "bad vocabulary entry named"
+
+# try explains the flag: the cues that fired, their weights and where they are.
+expect_rc "try explains" 0 "$FD" -c config.yaml.example try "my parcel was meant to come on Tuesday, where is it?"
+grep -q '^why: .*margin' "$T/out" && grep -q 'cue.overdue .*"meant to come"  (cues.yaml:[0-9]*)' "$T/out" && ok "try shows the cues with their file:line" || { bad "try shows the cues with their file:line"; cat "$T/out"; }
+
 # try --json: one object with every field of the decision record.
 expect_rc "try --json" 0 "$FD" -c config.yaml.example try --json --at 2026-11-25T10:00:00Z "when are you open on sunday?"
 python3 - "$T/out" <<'PY' && ok "try --json record" || bad "try --json record"
