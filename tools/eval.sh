@@ -1,24 +1,23 @@
 #!/bin/sh
-# Measure how well frontdesk spots negative posts: replays a labelled data
-# set through `frontdesk replay --json` with the default configuration and
-# compares each decision's "negative" with label == "negative".
+# Measure how well frontdesk spots negative posts: replays labelled data
+# sets through `frontdesk replay --json` with the default configuration and
+# compares each decision's "negative" with label == "negative" (precision,
+# recall, F1, MCC; per domain where posts carry one; and how many
+# labelled-negative posts got a cheerful FAQ answer).
 #
 #   tools/eval.sh [path/to/frontdesk]       (make eval runs it)
 #
-# The data set is read where it lives, ../shared/data/airline_dev.jsonl next
-# to the repository, and never copied into it; EVAL_DATA=FILE.jsonl measures
-# another file of the same shape ({"id", "text", "label"} per line).  When
-# the file is absent the measurement is skipped and the script exits 0.
+# The data sets are read where they live, ../shared/data/airline_dev.jsonl
+# and ../shared/data/complaints_dev.jsonl next to the repository, and never
+# copied into it; EVAL_DATA="FILE.jsonl ..." measures other files of the
+# same shape ({"id", "text", "label", "domain"?} per line).  A file that is
+# absent is skipped; with none present the script says so and exits 0.
 set -eu
 cd "$(dirname "$0")/.."
 BIN=${1:-build/frontdesk}
-DATA=${EVAL_DATA:-../shared/data/airline_dev.jsonl}
+DATA=${EVAL_DATA:-../shared/data/airline_dev.jsonl ../shared/data/complaints_dev.jsonl}
 CONFIG=${EVAL_CONFIG:-config.yaml.example}
 
-if [ ! -f "$DATA" ]; then
-	echo "skipped: data not found ($DATA)"
-	exit 0
-fi
 if [ ! -x "$BIN" ]; then
 	echo "eval: $BIN is not an executable; run make first" >&2
 	exit 2
@@ -30,8 +29,17 @@ fi
 
 out=$(mktemp "${TMPDIR:-/tmp}/frontdesk-eval.XXXXXX")
 trap 'rm -f "$out"' EXIT INT TERM
-"$BIN" -c "$CONFIG" replay --json "$DATA" >"$out" 2>/dev/null || {
-	echo "eval: $BIN replay failed" >&2
-	exit 1
-}
-python3 tools/eval.py "$DATA" "$out"
+first=1
+for f in $DATA; do
+	if [ ! -f "$f" ]; then
+		echo "skipped: data not found ($f)"
+		continue
+	fi
+	[ $first = 1 ] || echo
+	first=0
+	"$BIN" -c "$CONFIG" replay --json "$f" >"$out" 2>/dev/null || {
+		echo "eval: $BIN replay failed on $f" >&2
+		exit 1
+	}
+	python3 tools/eval.py "$f" "$out"
+done
