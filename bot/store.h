@@ -326,6 +326,10 @@ struct store_ticket {
 	int warned, missed;      /* due_soon / missed marks recorded */
 };
 typedef void (*store_tickets_fn)(void *arg, int rc, const struct store_ticket *v, size_t n);
+/* A ticket from a callback is borrowed; a copy is the caller's (its strings
+ * are freed with store_ticket_free). */
+void store_ticket_copy(struct store_ticket *dst, const struct store_ticket *src);
+void store_ticket_free(struct store_ticket *t);
 
 struct store_ticket_query {
 	enum store_ticket_filter filter;

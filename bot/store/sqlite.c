@@ -1726,7 +1726,27 @@ static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 		t->latest.id = 0;
 }
 
-static void ticket_free(struct store_ticket *t)
+static char *dup_or_null(const char *v)
+{
+	return v ? xstrdup(v) : NULL;
+}
+
+void store_ticket_copy(struct store_ticket *dst, const struct store_ticket *src)
+{
+	*dst = *src;
+	dst->status = dup_or_null(src->status);
+	dst->priority = dup_or_null(src->priority);
+	dst->reason = dup_or_null(src->reason);
+	dst->platform = dup_or_null(src->platform);
+	dst->author = dup_or_null(src->author);
+	dst->assignee = dup_or_null(src->assignee);
+	dst->connector = dup_or_null(src->connector);
+	dst->thread_key = dup_or_null(src->thread_key);
+	dst->opening.text = dup_or_null(src->opening.text);
+	dst->latest.text = dup_or_null(src->latest.text);
+}
+
+void store_ticket_free(struct store_ticket *t)
 {
 	free((char *)t->status);
 	free((char *)t->priority);
@@ -1782,7 +1802,7 @@ void store_tickets(struct store *s, const struct store_ticket_query *qr, store_t
 	free(text);
 	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
 	for (size_t i = 0; i < n; i++)
-		ticket_free(&v[i]);
+		store_ticket_free(&v[i]);
 	free(v);
 }
 

@@ -317,30 +317,13 @@ long ss_ticket_messages(struct store *s, int64_t id, char lines[][96], size_t ma
 	return g.rc;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
 static void got_ticket(void *arg, int rc, const struct store_ticket *v, size_t n)
 {
 	struct got *g = arg;
-	struct store_ticket *t = g->out;
 	g->answered = 1;
 	g->rc = rc < 0 ? -1 : n == 1;
-	if (g->rc != 1)
-		return;
-	*t = v[0];
-	t->status = dup_or_null(v[0].status);
-	t->priority = dup_or_null(v[0].priority);
-	t->reason = dup_or_null(v[0].reason);
-	t->platform = dup_or_null(v[0].platform);
-	t->author = dup_or_null(v[0].author);
-	t->assignee = dup_or_null(v[0].assignee);
-	t->connector = dup_or_null(v[0].connector);
-	t->thread_key = dup_or_null(v[0].thread_key);
-	t->opening.text = dup_or_null(v[0].opening.text);
-	t->latest.text = dup_or_null(v[0].latest.text);
+	if (g->rc == 1)
+		store_ticket_copy(g->out, &v[0]);
 }
 
 int ss_ticket(struct store *s, int64_t id, struct store_ticket *t)
@@ -355,16 +338,7 @@ int ss_ticket(struct store *s, int64_t id, struct store_ticket *t)
 
 void ss_ticket_free(struct store_ticket *t)
 {
-	free((char *)t->status);
-	free((char *)t->priority);
-	free((char *)t->reason);
-	free((char *)t->platform);
-	free((char *)t->author);
-	free((char *)t->assignee);
-	free((char *)t->connector);
-	free((char *)t->thread_key);
-	free((char *)t->opening.text);
-	free((char *)t->latest.text);
+	store_ticket_free(t);
 	memset(t, 0, sizeof(*t));
 }
 
