@@ -115,12 +115,15 @@ static struct connector *find_connector(void *arg, const char *name)
 	return d->notifier ? notify_find(d->notifier, name) : NULL;
 }
 
+static void flush_soon(struct daemon *d);
+
 static void host_send_done(void *arg, struct connector *c, int64_t outbox_id, enum send_result r,
                            long retry_after, const char *detail)
 {
 	struct daemon *d = arg;
 	(void)c;
 	outbox_done(d->outbox, outbox_id, r, retry_after, detail);
+	flush_soon(d); /* the outcome is written: commit it before long */
 }
 
 /* --- the per-post path --------------------------------------------------- */
@@ -432,18 +435,22 @@ static void settle(struct daemon *d, struct group *g, int rc)
 	}
 }
 
+/* Writes that wait for no one (delivery marks, cursors) are committed
+ * within FLUSH_MS if no other group carries them first.  A crash before
+ * that re-sends those rows with their idempotency keys. */
+static void flush_soon(struct daemon *d)
+{
+	if (store_dirty(d->store) && !uv_is_active((uv_handle_t *)&d->flush_timer) && d->handles)
+		uv_timer_start(&d->flush_timer, flush_cb, FLUSH_MS, 0);
+}
+
 /* What follows every settled group: deliver, schedule the flush. */
 static void after_settle(struct daemon *d, int rescan)
 {
 	if (rescan)
 		outbox_reload(d->outbox);
 	outbox_run(d->outbox);
-	/* The sends above marked rows sent in a new group.  It rides with the
-	 * next iteration's commit; when nothing else comes, the flush timer
-	 * commits it soon.  A crash before that re-sends those rows with
-	 * their idempotency keys. */
-	if (store_dirty(d->store) && !uv_is_active((uv_handle_t *)&d->flush_timer) && d->handles)
-		uv_timer_start(&d->flush_timer, flush_cb, FLUSH_MS, 0);
+	flush_soon(d);
 }
 
 /* The store reported group g durable (0) or lost (-1). */
@@ -475,9 +482,21 @@ static void flush_cb(uv_timer_t *h)
 	daemon_commit(h->data);
 }
 
+/*
+ * Once per loop iteration: commit a group that holds something waiting for
+ * it (posts to acknowledge, rows to deliver, an agent's action, a visitor).
+ * A group of delivery outcomes alone rides with the next one, or the flush
+ * timer commits it: an outcome lost in a crash only means a re-send with
+ * the same idempotency key, and folding them halves the commits (and the
+ * syncs a post waits behind) at a low rate.
+ */
 static void commit_cb(uv_check_t *h)
 {
-	daemon_commit(h->data);
+	struct daemon *d = h->data;
+	if (d->open || store_dirty(d->store) == 2)
+		daemon_commit(d);
+	else
+		flush_soon(d);
 }
 
 static void poll_cb(uv_timer_t *h)

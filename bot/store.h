@@ -92,7 +92,9 @@ const char *store_where(const struct store *s);
 
 typedef void (*store_done_fn)(void *arg, int rc);
 
-/* 1 when the open group holds writes not yet committed. */
+/* What the open group holds: 0 nothing, 1 only writes that may wait for
+ * the next group (delivery outcomes: lost in a crash they only mean a
+ * re-send with the same idempotency key), 2 writes someone waits for. */
 int store_dirty(const struct store *s);
 /* Groups committed but not yet reported durable (waiting for a sync). */
 size_t store_committing(const struct store *s);

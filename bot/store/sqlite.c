@@ -366,6 +366,7 @@ struct store {
 	int tx_open;  /* a group transaction is open */
 	int tx_lost;  /* SQLite rolled it back on its own (disk full, I/O error) */
 	int tx_fail;  /* a write of the group failed: the commit reports -1 */
+	int urgent;   /* the group holds writes someone waits for (store_dirty 2) */
 	int deferred; /* commits do not sync; a worker fdatasyncs the WAL */
 
 	uv_loop_t *loop;
@@ -670,7 +671,7 @@ void store_on_timing(struct store *s, void (*fn)(void *arg, enum store_timing t,
 
 int store_dirty(const struct store *s)
 {
-	return s->tx_open;
+	return !s->tx_open ? 0 : s->urgent ? 2 : 1;
 }
 
 size_t store_committing(const struct store *s)
@@ -694,8 +695,9 @@ static void check_lost(struct store *s)
 	}
 }
 
-/* Open the group unless it is open.  0 or -1. */
-static int begin(struct store *s)
+/* Open the group unless it is open, for reads and for writes that may
+ * wait for the next group (delivery outcomes).  0 or -1. */
+static int begin_lazy(struct store *s)
 {
 	check_lost(s);
 	if (!sqlite3_get_autocommit(s->db))
@@ -704,6 +706,15 @@ static int begin(struct store *s)
 	if (run(s, q(s, Q_BEGIN), "begin") < 0)
 		return -1;
 	s->tx_open = 1;
+	return 0;
+}
+
+/* begin_lazy, for a write someone waits for (store_dirty says 2). */
+static int begin(struct store *s)
+{
+	if (begin_lazy(s) < 0)
+		return -1;
+	s->urgent = 1;
 	return 0;
 }
 
@@ -722,6 +733,7 @@ void store_rollback(struct store *s)
 	s->tx_open = 0;
 	s->tx_lost = 0;
 	s->tx_fail = 0;
+	s->urgent = 0;
 }
 
 /* Commit the open group on this thread.  0 or -1 (rolled back, logged). */
@@ -738,6 +750,7 @@ static int commit_tx(struct store *s)
 	uint64_t t0 = time_mono_ns();
 	if (run(s, q(s, Q_COMMIT), "commit") == 0) {
 		s->tx_open = 0;
+		s->urgent = 0;
 		if (s->timing)
 			s->timing(s->timing_arg, STORE_T_COMMIT, (double)(time_mono_ns() - t0) / 1e9);
 		return 0;
@@ -1032,7 +1045,9 @@ void store_lookup(struct store *s, const char *platform, const char *post_id, co
                   store_lookup_fn cb, void *arg)
 {
 	struct store_lookup l;
-	sqlite3_stmt *st = q(s, Q_LOOKUP);
+	/* In the group, which the post's record will need next anyway: one
+	 * lock for both, instead of a read transaction of its own. */
+	sqlite3_stmt *st = begin_lazy(s) == 0 ? q(s, Q_LOOKUP) : NULL;
 	memset(&l, 0, sizeof(l));
 	if (!st) {
 		cb(arg, -1, NULL);
@@ -1498,7 +1513,7 @@ static int msg_state(struct store *s, int64_t outbox_id, const char *state)
 static int outbox_final(struct store *s, int64_t id, const char *state, int attempts, const char *error)
 {
 	sqlite3_stmt *st;
-	if (begin(s) < 0 || !(st = q(s, Q_OUT_FINAL)))
+	if (begin_lazy(s) < 0 || !(st = q(s, Q_OUT_FINAL)))
 		return failed(s);
 	sqlite3_bind_int64(st, 1, id);
 	bind_text(st, 2, state);
@@ -1519,7 +1534,8 @@ void store_outbox_claim(struct store *s, const struct store_out *o, store_done_f
 		cb(arg, 0);
 		return;
 	}
-	sqlite3_stmt *st = q(s, Q_OUT_GUARD);
+	/* In the group, where the row's outcome is written next. */
+	sqlite3_stmt *st = begin_lazy(s) == 0 ? q(s, Q_OUT_GUARD) : NULL;
 	if (!st) {
 		cb(arg, -1);
 		return;
@@ -1556,7 +1572,7 @@ void store_outbox_claim(struct store *s, const struct store_out *o, store_done_f
 int store_outbox_sent(struct store *s, int64_t id, time_t now)
 {
 	sqlite3_stmt *st;
-	if (begin(s) < 0 || !(st = q(s, Q_MSG_SENT)))
+	if (begin_lazy(s) < 0 || !(st = q(s, Q_MSG_SENT)))
 		return failed(s);
 	sqlite3_bind_int64(st, 1, id);
 	if (run(s, st, "message_sent") < 0 || !(st = q(s, Q_OUT_SENT)))
@@ -1569,7 +1585,7 @@ int store_outbox_sent(struct store *s, int64_t id, time_t now)
 int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t not_before_ms, const char *error)
 {
 	sqlite3_stmt *st;
-	if (begin(s) < 0 || !(st = q(s, Q_OUT_RETRY)))
+	if (begin_lazy(s) < 0 || !(st = q(s, Q_OUT_RETRY)))
 		return failed(s);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, attempts);

@@ -505,8 +505,11 @@ static void outbox_states_survive_restart(void **state)
 	int64_t a = rec.outbox[0], b = rec.outbox[1], c = rec.outbox[2];
 	assert_int_equal(commit(s), 0);
 
-	/* Marked sent but the process dies before the commit: still pending. */
+	/* Marked sent but the process dies before the commit: still pending.
+	 * An outcome alone may wait for the next group (store_dirty 1). */
+	assert_int_equal(store_dirty(s), 0);
 	assert_int_equal(store_outbox_sent(s, a, T0 + 1), 0);
+	assert_int_equal(store_dirty(s), 1);
 	store_close(s); /* rolls back the open group, like a crash */
 	s = open_store();
 	assert_int_equal(ss_pending_ids(s, pd, 64), 3);
@@ -519,7 +522,11 @@ static void outbox_states_survive_restart(void **state)
 	assert_int_equal(store_outbox_sent(s, a, T0 + 2), 0);
 	assert_int_equal(store_outbox_retry(s, b, 1, 123456, "503"), 0);
 	assert_int_equal(store_outbox_failed(s, c, 5, "422 invalid"), 0);
+	assert_int_equal(store_dirty(s), 1);
+	assert_int_equal(store_cursor_set(s, "x", "1", T0), 0); /* someone waits for this */
+	assert_int_equal(store_dirty(s), 2);
 	assert_int_equal(commit(s), 0);
+	assert_int_equal(store_dirty(s), 0);
 	store_close(s);
 
 	s = open_store();
