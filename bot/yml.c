@@ -7,10 +7,13 @@
 #include "ymlerr.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void diag_init(struct diag *d)
 {
@@ -47,17 +50,183 @@ void diag_error(struct diag *d, const char *file, int line, int col, const char 
 		buf_printf(&d->out, "%s: %s\n", file, msg);
 }
 
-/* Parse data (the parser's input); a syntax error is reported as what to fix (ymlerr.h). */
+/* An open collection while composing: its node and, in a mapping, the
+ * key waiting for its value (0 = none). */
+struct yml_frame {
+	int node;
+	int key;
+	char *anchor; /* registered when the collection is complete */
+};
+
+struct yml_anchor {
+	char *name;
+	int node;
+};
+
+struct yml_compose {
+	struct yml_doc *y;
+	struct yml_frame stack[YML_MAX_DEPTH];
+	int depth;
+	struct yml_anchor *anchors;
+	size_t nanchors;
+};
+
+static void set_marks(struct yml_doc *y, int id, yaml_mark_t start, yaml_mark_t end)
+{
+	yaml_node_t *n = yaml_document_get_node(&y->doc, id);
+	n->start_mark = start;
+	n->end_mark = end;
+}
+
+/* Later anchors of the same name win, as in libyaml's own loader. */
+static void add_anchor(struct yml_compose *c, char *name, int node)
+{
+	if (!name)
+		return;
+	c->anchors = xrealloc(c->anchors, (c->nanchors + 1) * sizeof(*c->anchors));
+	c->anchors[c->nanchors].name = name;
+	c->anchors[c->nanchors].node = node;
+	c->nanchors++;
+}
+
+static int find_anchor(const struct yml_compose *c, const char *name)
+{
+	for (size_t i = c->nanchors; i-- > 0;)
+		if (!strcmp(c->anchors[i].name, name))
+			return c->anchors[i].node;
+	return 0;
+}
+
+/* Put node id where the open collection expects it (the first node of
+ * the document is its root). */
+static int attach(struct yml_compose *c, int id)
+{
+	if (c->depth == 0)
+		return 1;
+	struct yml_frame *f = &c->stack[c->depth - 1];
+	yaml_node_t *parent = yaml_document_get_node(&c->y->doc, f->node);
+	if (parent->type == YAML_SEQUENCE_NODE)
+		return yaml_document_append_sequence_item(&c->y->doc, f->node, id);
+	if (!f->key) {
+		f->key = id;
+		return 1;
+	}
+	int ok = yaml_document_append_mapping_pair(&c->y->doc, f->node, f->key, id);
+	f->key = 0;
+	return ok;
+}
+
+static char *take_anchor(yaml_char_t *a)
+{
+	return a ? xstrdup((const char *)a) : NULL;
+}
+
+/*
+ * Build y->doc from parser events (what yaml_parser_load does), refusing
+ * nesting deeper than YML_MAX_DEPTH: libyaml's scanner re-checks every open
+ * flow level on every token, so each level makes every later token dearer
+ * and a file of nested brackets costs time in the square of its size (20,000
+ * levels: seconds).  Stopping at the limit keeps the cost linear.  An alias
+ * may name only a node that is complete (so no node contains itself).
+ * 0, or -1 with the error in d (a syntax error as ymlerr says what to fix).
+ */
 static int yml_parse(struct yml_doc *y, yaml_parser_t *parser, const char *data, size_t len, struct diag *d)
 {
-	if (!yaml_parser_load(parser, &y->doc)) {
-		ymlerr_report(d, y->file, data, len, parser);
-		yaml_parser_delete(parser);
-		return -1;
+	struct yml_compose c = {.y = y};
+	yaml_event_t ev;
+	int started = 0, done = 0, rc = -1;
+
+	while (!done) {
+		if (!yaml_parser_parse(parser, &ev)) {
+			ymlerr_report(d, y->file, data, len, parser);
+			goto out;
+		}
+		int id = 0, ok = 1;
+		switch (ev.type) {
+		case YAML_DOCUMENT_START_EVENT:
+			if (!yaml_document_initialize(&y->doc, NULL, NULL, NULL, 1, 1))
+				fatal("yaml_document_initialize failed");
+			started = 1;
+			break;
+		case YAML_STREAM_END_EVENT:
+		case YAML_DOCUMENT_END_EVENT: done = 1; break;
+		case YAML_ALIAS_EVENT:
+			id = find_anchor(&c, (const char *)ev.data.alias.anchor);
+			if (!id) {
+				diag_error(
+				    d, y->file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+				    "*%s names no anchor (&%s) defined before it, outside it",
+				    (const char *)ev.data.alias.anchor, (const char *)ev.data.alias.anchor);
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			ok = attach(&c, id);
+			break;
+		case YAML_SCALAR_EVENT:
+			id = yaml_document_add_scalar(&y->doc, ev.data.scalar.tag, ev.data.scalar.value,
+			                              (int)ev.data.scalar.length, ev.data.scalar.style);
+			ok = id > 0;
+			if (ok) {
+				set_marks(y, id, ev.start_mark, ev.end_mark);
+				add_anchor(&c, take_anchor(ev.data.scalar.anchor), id);
+				ok = attach(&c, id);
+			}
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (c.depth == YML_MAX_DEPTH) {
+				diag_error(d, y->file, (int)ev.start_mark.line + 1,
+				           (int)ev.start_mark.column + 1, "nested more than %d levels deep",
+				           YML_MAX_DEPTH);
+				yaml_event_delete(&ev);
+				goto out;
+			}
+			if (ev.type == YAML_SEQUENCE_START_EVENT) {
+				id = yaml_document_add_sequence(&y->doc, ev.data.sequence_start.tag,
+				                                ev.data.sequence_start.style);
+			} else {
+				id = yaml_document_add_mapping(&y->doc, ev.data.mapping_start.tag,
+				                               ev.data.mapping_start.style);
+			}
+			ok = id > 0 && attach(&c, id);
+			if (ok) {
+				set_marks(y, id, ev.start_mark, ev.end_mark);
+				c.stack[c.depth].node = id;
+				c.stack[c.depth].key = 0;
+				c.stack[c.depth].anchor = take_anchor(ev.type == YAML_SEQUENCE_START_EVENT
+				                                          ? ev.data.sequence_start.anchor
+				                                          : ev.data.mapping_start.anchor);
+				c.depth++;
+			}
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT: {
+			struct yml_frame *f = &c.stack[--c.depth];
+			yaml_document_get_node(&y->doc, f->node)->end_mark = ev.end_mark;
+			add_anchor(&c, f->anchor, f->node);
+			f->anchor = NULL;
+			break;
+		}
+		default: break;
+		}
+		yaml_event_delete(&ev);
+		if (!ok)
+			fatal("out of memory composing a YAML document");
 	}
+	if (!started && !yaml_document_initialize(&y->doc, NULL, NULL, NULL, 1, 1))
+		fatal("yaml_document_initialize failed");
 	y->loaded = 1;
+	rc = 0;
+out:
+	if (rc < 0 && started)
+		yaml_document_delete(&y->doc);
+	while (c.depth > 0)
+		free(c.stack[--c.depth].anchor);
+	for (size_t i = 0; i < c.nanchors; i++)
+		free(c.anchors[i].name);
+	free(c.anchors);
 	yaml_parser_delete(parser);
-	return 0;
+	return rc;
 }
 
 int yml_load_mem(struct yml_doc *y, const char *name, const char *data, size_t len, struct diag *d)
@@ -82,13 +251,33 @@ int yml_load_file(struct yml_doc *y, const char *path, struct diag *d)
 	if (ef)
 		return yml_load_mem(y, path, ef->data, ef->len, d);
 
-	FILE *f = fopen(path, "rb");
+	/* O_NONBLOCK: opening a FIFO for reading would wait for a writer. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
 	struct buf b;
 	char chunk[8192];
 	size_t n;
 	int rc;
 
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		int e = errno;
+		memset(y, 0, sizeof(*y));
+		y->file = xstrdup(path);
+		if (fd >= 0 && !S_ISREG(st.st_mode))
+			diag_error(d, path, 0, 0, "not a regular file (a %s)",
+			           S_ISDIR(st.st_mode)    ? "directory"
+			           : S_ISFIFO(st.st_mode) ? "named pipe"
+			           : S_ISSOCK(st.st_mode) ? "socket"
+			                                  : "device");
+		else
+			diag_error(d, path, 0, 0, "cannot open: %s", strerror(e));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	FILE *f = fdopen(fd, "rb");
 	if (!f) {
+		close(fd);
 		memset(y, 0, sizeof(*y));
 		y->file = xstrdup(path);
 		diag_error(d, path, 0, 0, "cannot open: %s", strerror(errno));

@@ -16,7 +16,8 @@
 
 #include "util.h"
 
-#define YML_MAX_FILE (4u << 20) /* a rule or config file larger than this is refused */
+#define YML_MAX_FILE  (4u << 20) /* a rule or config file larger than this is refused */
+#define YML_MAX_DEPTH 64         /* collections nested deeper than this are refused */
 
 struct diag {
 	struct buf out; /* one error per line */
@@ -33,7 +34,10 @@ struct yml_doc {
 	int loaded;
 };
 
-/* Load a file (at most YML_MAX_FILE bytes).  0 on success; -1 with the
+/* Load a file (at most YML_MAX_FILE bytes, a regular file: a named pipe,
+ * device or directory is refused without waiting on it; at most
+ * YML_MAX_DEPTH levels of nesting, so loading costs time in proportion to
+ * the size).  0 on success; -1 with the
  * error in d.  An empty file loads as a document with no root.  A path
  * "builtin:NAME" loads the copy built into the binary (embedded.h). */
 int yml_load_file(struct yml_doc *y, const char *path, struct diag *d);

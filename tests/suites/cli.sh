@@ -64,6 +64,20 @@ YAML
 expect_rc "check fails on a failing example" 2 "$FD" check -c "$T/ex/config.yaml"
 grep -q "extra.yaml:1: rule 'gift-cards': example \"do you sell vouchers\"" "$T/err" && ok "failing example named" || { bad "failing example named"; cat "$T/err"; }
 
+# A rules glob that matches a named pipe is refused at once, not waited on;
+# a rule file nested 200,000 levels deep is refused at once too (composed
+# naively it costs time in the square of its depth: minutes).
+mkdir -p "$T/odd"
+cp -r rules replies "$T/odd/"
+cp config.yaml.example "$T/odd/config.yaml"
+mkfifo "$T/odd/rules/zz-pipe.yaml"
+expect_rc "check refuses a named pipe among the rules, without hanging" 2 timeout 30 "$FD" check -c "$T/odd/config.yaml"
+grep -q "zz-pipe.yaml: not a regular file (a named pipe)" "$T/err" && ok "the pipe is named" || { bad "the pipe is named"; cat "$T/err"; }
+rm "$T/odd/rules/zz-pipe.yaml"
+{ printf -- '- id: deep\n  match: { any: '; head -c 200000 /dev/zero | tr '\0' '['; printf 'x'; head -c 200000 /dev/zero | tr '\0' ']'; printf ' }\n'; } >"$T/odd/rules/zz-deep.yaml"
+expect_rc "check refuses a deeply nested rule file, at once" 2 timeout 30 "$FD" check -c "$T/odd/config.yaml"
+grep -q "zz-deep.yaml:2:.*nested more than 64 levels deep" "$T/err" && ok "the nesting is named" || { bad "the nesting is named"; cat "$T/err"; }
+
 # A config as the documentation shows it, away from the repository, with absolute
 # globs and no `sentiment` key: the default lexicon is found beside the
 # rules, or else the built-in copy is used, and check says which.
