@@ -89,6 +89,8 @@ struct daemon {
 	size_t posts_open;  /* posts recorded in the open group */
 
 	int stopping;
+	struct reload *reload; /* a reload being read off the loop, or NULL */
+	int reload_again;      /* SIGHUP came during it: read once more after */
 
 	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch, *m_sync;
 };
@@ -556,17 +558,49 @@ static enum log_level level_parse(const char *s)
 	return LOG_INFO;
 }
 
-static void on_reload(struct loop *l, void *arg)
-{
-	struct daemon *d = arg;
+/*
+ * A reload is read on libuv's thread pool: loading the configuration, the
+ * rules (phrase automata, regexes, learning from examples), the replies and
+ * the lexicon can take a long time for a big rule set or a hostile file,
+ * and the loop must keep serving meanwhile.  engine_load touches no loop
+ * and no shared state, so it may run there; the result is applied here on
+ * the loop.  One reload at a time: a SIGHUP during one asks for one more.
+ */
+struct reload {
+	uv_work_t work;
+	struct daemon *d;
+	struct engine *e;
 	struct diag dg;
-	(void)l;
-	diag_init(&dg);
-	struct engine *e = engine_load(d->config_path, &dg);
+	uint64_t started_ms;
+};
+
+static void reload_read(uv_work_t *w)
+{
+	struct reload *r = w->data;
+	r->e = engine_load(r->d->config_path, &r->dg);
+}
+
+static void start_reload(struct daemon *d);
+
+static void reload_apply(uv_work_t *w, int status)
+{
+	struct reload *r = w->data;
+	struct daemon *d = r->d;
+	struct engine *e = r->e;
+	long ms = (long)(time_mono_ms() - r->started_ms);
+
+	d->reload = NULL;
+	if (status != 0 || d->stopping) {
+		/* Cancelled, or the daemon is stopping: nothing to switch to. */
+		engine_free(e);
+		diag_free(&r->dg);
+		free(r);
+		return;
+	}
 	if (!e) {
 		/* Every error, one log line each, then one line that says the
 		 * reload was refused, and keep running as we were. */
-		const char *line = dg.out.p ? dg.out.p : "";
+		const char *line = r->dg.out.p ? r->dg.out.p : "";
 		while (*line) {
 			const char *nl = strchr(line, '\n');
 			size_t n = nl ? (size_t)(nl - line) : strlen(line);
@@ -579,23 +613,60 @@ static void on_reload(struct loop *l, void *arg)
 			free(one);
 			line += n + (nl ? 1 : 0);
 		}
-		log_error("reload refused: the previous configuration keeps running", "errors=%d", dg.errors);
-		diag_free(&dg);
+		log_error("reload refused: the previous configuration keeps running", "errors=%d",
+		          r->dg.errors);
+	} else {
+		if (e->cfg->nconnectors != d->boot->cfg->nconnectors)
+			log_warn("connector changes apply at the next start", "configured=%zu running=%zu",
+			         e->cfg->nconnectors, d->boot->cfg->nconnectors);
+		struct engine *old = d->engine;
+		d->engine = e;
+		if (d->dash)
+			dashboard_reload(d->dash, e->cfg, e->replies);
+		if (old != d->boot)
+			engine_free(old);
+		if (e->cfg->log_level)
+			log_threshold = level_parse(e->cfg->log_level);
+		log_info("configuration reloaded", "path=%s load_ms=%ld", d->config_path, ms);
+	}
+	diag_free(&r->dg);
+	free(r);
+	if (d->reload_again) {
+		d->reload_again = 0;
+		start_reload(d);
+	}
+}
+
+static void start_reload(struct daemon *d)
+{
+	struct reload *r = xcalloc(1, sizeof(*r));
+	r->d = d;
+	r->work.data = r;
+	r->started_ms = time_mono_ms();
+	diag_init(&r->dg);
+	if (uv_queue_work(&d->loop.uv, &r->work, reload_read, reload_apply) != 0) {
+		log_error("reload refused: cannot start reading the configuration", "path=%s",
+		          d->config_path);
+		diag_free(&r->dg);
+		free(r);
 		return;
 	}
-	diag_free(&dg);
-	if (e->cfg->nconnectors != d->boot->cfg->nconnectors)
-		log_warn("connector changes apply at the next start", "configured=%zu running=%zu",
-		         e->cfg->nconnectors, d->boot->cfg->nconnectors);
-	struct engine *old = d->engine;
-	d->engine = e;
-	if (d->dash)
-		dashboard_reload(d->dash, e->cfg, e->replies);
-	if (old != d->boot)
-		engine_free(old);
-	if (e->cfg->log_level)
-		log_threshold = level_parse(e->cfg->log_level);
-	log_info("configuration reloaded", "path=%s", d->config_path);
+	d->reload = r;
+	log_info("reloading: reading the configuration", "path=%s", d->config_path);
+}
+
+static void on_reload(struct loop *l, void *arg)
+{
+	struct daemon *d = arg;
+	(void)l;
+	if (d->stopping)
+		return;
+	if (d->reload) {
+		d->reload_again = 1;
+		log_info("reload already in progress: another follows it", "path=%s", d->config_path);
+		return;
+	}
+	start_reload(d);
 }
 
 static void on_stop(struct loop *l, void *arg)
@@ -645,6 +716,11 @@ static void on_teardown(struct loop *l, void *arg)
 		sla_stop(d->sla);
 	if (d->dash)
 		dashboard_stop(d->dash);
+	/* A reload not yet started is dropped; one being read finishes on its
+	 * thread and is then discarded (reload_apply). */
+	if (d->reload)
+		uv_cancel((uv_req_t *)&d->reload->work);
+	d->reload_again = 0;
 	if (d->handles) {
 		uv_close((uv_handle_t *)&d->commit_check, NULL);
 		uv_close((uv_handle_t *)&d->poll_timer, NULL);

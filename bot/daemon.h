@@ -16,7 +16,10 @@
  *
  * Signals: SIGHUP reloads configuration, rules and replies (an invalid new
  * configuration is logged in full and the old one keeps running; connector
- * and listener settings apply at the next start).  SIGTERM/SIGINT stop
+ * and listener settings apply at the next start, except the dashboard's
+ * hosts, trusted proxies and limits).  The new configuration is read on
+ * libuv's thread pool, so however long it takes, the loop keeps serving;
+ * it is switched to on the loop once complete.  SIGTERM/SIGINT stop
  * intake, deliver what is due for up to 5 s and exit 0.
  *
  * Ownership: everything daemon_run creates is freed before it returns.
