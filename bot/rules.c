@@ -49,12 +49,12 @@
 #define REGEX_JIT_STACK_MAX  (512u * 1024u)
 
 struct term {
-	char *text;     /* the normalized phrase, or the regex as written */
-	pcre2_code *re; /* NULL: a phrase */
-	char *src;      /* regex: the pattern compiled, without slashes and flags */
-	uint32_t opts;  /* regex: its compile options */
-	uint32_t rule;  /* the first rule using it, for log lines */
-	int warned;     /* a regex error was logged already */
+	char *text;                    /* the normalized phrase, or the regex as written */
+	pcre2_code *re;                /* NULL: a phrase */
+	char *src;                     /* regex: the pattern compiled, without slashes and flags */
+	uint32_t opts;                 /* regex: its compile options */
+	uint32_t rule;                 /* the first rule using it, for log lines */
+	uint64_t unfinished_logged_ms; /* when a regex that could not finish was last logged */
 };
 
 /* Matching data of rules[i]: its conditions are conds[any .. any + nany)
@@ -97,7 +97,8 @@ struct ruleset {
 	uint32_t gen;
 	uint32_t *term_seen; /* phrase found in this post: == gen */
 	uint32_t *re_done;   /* regex evaluated for this post: == gen */
-	uint8_t *re_result;
+	uint8_t *re_result;  /* RE_NO, RE_YES or RE_UNFINISHED */
+	int re_error;        /* PCRE2's code for the last RE_UNFINISHED */
 	uint32_t *rule_seen; /* rule already a candidate: == gen */
 	uint32_t *cand;
 	size_t ncand;
@@ -241,7 +242,7 @@ static uint32_t new_term(struct ruleset *rs, char *text, pcre2_code *re, uint32_
 	t->src = NULL;
 	t->opts = 0;
 	t->rule = rule;
-	t->warned = 0;
+	t->unfinished_logged_ms = 0;
 	if (re)
 		rs->nregexes++;
 	else
@@ -1113,8 +1114,11 @@ static int on_phrase(void *ctx, uint32_t term, size_t end)
 	return 0;
 }
 
-/* Does the regex term match this post?  Computed once per post. */
-static int regex_matches(struct ruleset *rs, uint32_t t)
+enum { RE_NO = 0, RE_YES = 1, RE_UNFINISHED = 2 };
+
+/* What regex term t says of this post: RE_UNFINISHED when PCRE2 could not
+ * finish (its match, depth or heap limit).  Computed once per post. */
+static int regex_result(struct ruleset *rs, uint32_t t)
 {
 	if (rs->re_done[t] == rs->gen)
 		return rs->re_result[t];
@@ -1124,16 +1128,39 @@ static int regex_matches(struct ruleset *rs, uint32_t t)
 	size_t len = tx->norm_len >= 2 ? tx->norm_len - 2 : 0;
 	/* norm is valid UTF-8 by construction (fuzz_normalize checks it). */
 	int rc = pcre2_match(rs->terms[t].re, subj, len, 0, PCRE2_NO_UTF_CHECK, rs->md, rs->mctx);
-	if (rc < 0 && rc != PCRE2_ERROR_NOMATCH && !rs->terms[t].warned) {
-		PCRE2_UCHAR msg[256];
-		pcre2_get_error_message(rc, msg, sizeof(msg));
-		log_warn("regex failed; counted as no match", "rule=%s regex=%s error=\"%s\"",
-		         rs->rules[rs->terms[t].rule].id, rs->terms[t].text, (const char *)msg);
-		rs->terms[t].warned = 1;
-	}
 	rs->re_done[t] = rs->gen;
-	rs->re_result[t] = rc >= 0;
-	return rc >= 0;
+	rs->re_result[t] = rc >= 0 ? RE_YES : rc == PCRE2_ERROR_NOMATCH ? RE_NO : RE_UNFINISHED;
+	if (rs->re_result[t] == RE_UNFINISHED)
+		rs->re_error = rc;
+	return rs->re_result[t];
+}
+
+/*
+ * Does regex condition t of rule i hold (`negated`: a `none` condition)?
+ * A regex PCRE2 could not finish - text padded to exhaust its limits so
+ * that a pattern slips by - decides in favour of a person: it makes an
+ * escalation rule's condition hold and any other rule's fail, so padding
+ * can hand a post over but never get it an automatic answer.  Logged (at
+ * most once a minute per regex).
+ */
+static int regex_holds(struct ruleset *rs, uint32_t t, uint32_t i, int negated)
+{
+	int r = regex_result(rs, t);
+	if (r != RE_UNFINISHED)
+		return negated ? r == RE_NO : r == RE_YES;
+	int to_person = rs->rm[i].kind == RULE_ESCALATE || rs->rm[i].kind == RULE_HUMAN;
+	uint64_t now = time_mono_ms();
+	struct term *tm = &rs->terms[t];
+	if (!tm->unfinished_logged_ms || now - tm->unfinished_logged_ms >= 60000) {
+		PCRE2_UCHAR msg[256];
+		pcre2_get_error_message(rs->re_error, msg, sizeof(msg));
+		log_warn("regex could not finish: decided in favour of a person",
+		         "rule=%s regex=%s error=\"%s\" counted_as=%s", rs->rules[i].id, tm->text,
+		         (const char *)msg,
+		         to_person ? (negated ? "absent" : "present") : (negated ? "present" : "absent"));
+		tm->unfinished_logged_ms = now ? now : 1;
+	}
+	return to_person;
 }
 
 /* `when`: channel, public, open. */
@@ -1175,10 +1202,10 @@ static int rule_matches(struct ruleset *rs, uint32_t i, const struct rules_ctx *
 		if (seen[none[j]] == gen)
 			return 0;
 	for (uint32_t j = m->all_ph; j < m->nall; j++)
-		if (!regex_matches(rs, all[j]))
+		if (!regex_holds(rs, all[j], i, 0))
 			return 0;
 	for (uint32_t j = m->none_ph; j < m->nnone; j++)
-		if (regex_matches(rs, none[j]))
+		if (!regex_holds(rs, none[j], i, 1))
 			return 0;
 	if (m->nany == 0 || m->any_by_trigger)
 		return 1;
@@ -1186,7 +1213,7 @@ static int rule_matches(struct ruleset *rs, uint32_t i, const struct rules_ctx *
 		if (seen[any[j]] == gen)
 			return 1;
 	for (uint32_t j = m->any_ph; j < m->nany; j++)
-		if (regex_matches(rs, any[j]))
+		if (regex_holds(rs, any[j], i, 0))
 			return 1;
 	return 0;
 }

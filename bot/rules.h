@@ -36,8 +36,11 @@
  * string /regex/ or /regex/flags (flags i, m, s, x) is a PCRE2 regex (UTF,
  * Unicode properties, JIT) run on the normalized words without the outer
  * spaces ("what are your opening hours"), with match limits so that no
- * pattern can stall the daemon; a limit hit counts as no match and is logged
- * once per regex.  A backspace character in a regex is read as \b: it is
+ * pattern can stall the daemon.  A regex that hits a limit (text padded to
+ * exhaust it) decides in favour of a person: its condition holds for an
+ * escalation rule (escalate or human; for `none`, the regex counts as
+ * absent) and fails for any other rule, and it is logged (at most once a
+ * minute per regex).  A backspace character in a regex is read as \b: it is
  * what "\b" inside a double-quoted YAML string becomes.
  *
  * Matching.  Every phrase of every rule is in one Aho-Corasick automaton;

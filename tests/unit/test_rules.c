@@ -543,6 +543,67 @@ static void test_regex_limits(void **state)
 	diag_free(&d);
 }
 
+/*
+ * Padding that exhausts a regex's limits must not slip a post past an
+ * escalation rule: the unfinished regex counts in favour of a person (the
+ * escalation fires, in `any`, `all` and `none` alike), while an FAQ rule
+ * guarded by the same kind of regex stays silent.
+ */
+static void test_regex_limit_fails_safe(void **state)
+{
+	(void)state;
+	struct diag d;
+	diag_init(&d);
+	struct ruleset *rs = load("- id: chargeback\n"
+	                          "  match: { any: ['/^(\\w+\\s?)*$/'] }\n"
+	                          "  escalate: { priority: high }\n"
+	                          "- id: legal\n"
+	                          "  match: { all: [lawyer, '/^(\\w+\\s?)*$/'] }\n"
+	                          "  escalate: { priority: urgent }\n"
+	                          "- id: shipping\n"
+	                          "  match: { any: [shipping], none: ['/^(\\w+\\s?)*$/'] }\n"
+	                          "  escalate: { reason: requested_human }\n"
+	                          "- id: faq\n"
+	                          "  match: { any: [delivery], none: ['/^(\\w+\\s?)*$/'] }\n"
+	                          "  reply: k\n",
+	                          &d);
+	assert_non_null(rs);
+	struct text t;
+	struct rules_match m;
+	text_init(&t);
+	/* Long runs of one letter, then something that is not a word: the
+	 * pattern backtracks until PCRE2's match limit stops it. */
+	char post[400];
+	snprintf(post, sizeof(post), "lawyer shipping delivery %0300d :(", 0);
+	for (char *p = post; *p; p++)
+		if (*p == '0')
+			*p = 'a';
+	text_normalize(&t, post, strlen(post));
+	enum log_level saved = log_threshold;
+	log_threshold = LOG_ERROR; /* the warnings are expected */
+	rules_match(rs, &t, NULL, &m);
+	log_threshold = saved;
+	/* The escalation with the regex in `any` fires, the one with it in
+	 * `all` too, and the `none` of the human rule does not hold it back. */
+	assert_non_null(m.escalate);
+	assert_string_equal(m.escalate->id, "chargeback");
+	assert_non_null(m.human);
+	assert_string_equal(m.human->id, "shipping");
+	/* The FAQ's `none` cannot be proven absent: no automatic answer. */
+	assert_null(m.answer);
+	/* Text the regex settles either way behaves as written. */
+	text_normalize(&t, "lawyer delivery", 15);
+	rules_match(rs, &t, NULL, &m);
+	assert_non_null(m.escalate); /* "lawyer delivery" matches the regex: the legal rule holds */
+	assert_null(m.answer);       /* ...and the faq's none excludes it */
+	text_normalize(&t, "delivery :(", 11);
+	rules_match(rs, &t, NULL, &m);
+	assert_non_null(m.answer);
+	text_free(&t);
+	rules_free(rs);
+	diag_free(&d);
+}
+
 /* "\b" in a double-quoted YAML string is a backspace; read as \b. */
 static void test_backspace(void **state)
 {
@@ -774,12 +835,13 @@ static void test_scaling(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_errors_keys),     cmocka_unit_test(test_errors_match),
-	    cmocka_unit_test(test_errors_regex),    cmocka_unit_test(test_errors_kind),
-	    cmocka_unit_test(test_errors_ids),      cmocka_unit_test(test_errors_document),
-	    cmocka_unit_test(test_files),           cmocka_unit_test(test_semantics),
-	    cmocka_unit_test(test_regex_limits),    cmocka_unit_test(test_backspace),
-	    cmocka_unit_test(test_regex_prefilter), cmocka_unit_test(test_scaling),
+	    cmocka_unit_test(test_errors_keys),  cmocka_unit_test(test_errors_match),
+	    cmocka_unit_test(test_errors_regex), cmocka_unit_test(test_errors_kind),
+	    cmocka_unit_test(test_errors_ids),   cmocka_unit_test(test_errors_document),
+	    cmocka_unit_test(test_files),        cmocka_unit_test(test_semantics),
+	    cmocka_unit_test(test_regex_limits), cmocka_unit_test(test_regex_limit_fails_safe),
+	    cmocka_unit_test(test_backspace),    cmocka_unit_test(test_regex_prefilter),
+	    cmocka_unit_test(test_scaling),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
