@@ -1331,6 +1331,81 @@ static int login_ok(const char *s)
 	return 1;
 }
 
+/* Something allowed but unwise, at node n (NULL: the file). */
+static void config_warn(struct ld *L, const yaml_node_t *n, const char *fmt, ...) FD_PRINTF(3, 4);
+static void config_warn(struct ld *L, const yaml_node_t *n, const char *fmt, ...)
+{
+	struct config *c = L->c;
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t k = strv_len(c->warnings);
+	c->warnings = xrealloc(c->warnings, (k + 2) * sizeof(char *));
+	if (n)
+		c->warnings[k] = xasprintf("%s:%d:%d: %s", L->y->file, (int)n->start_mark.line + 1,
+		                           (int)n->start_mark.column + 1, msg);
+	else
+		c->warnings[k] = xasprintf("%s: %s", L->y->file, msg);
+	c->warnings[k + 1] = NULL;
+}
+
+/* Does the dashboard's listen address keep it on this machine? */
+static int listen_loopback(const char *listen)
+{
+	char buf[300], err[200];
+	const char *host;
+	long port;
+	return listen && split_listen(listen, buf, sizeof(buf), &host, &port, err, sizeof(err)) == 0 &&
+	       url_host_is_loopback(host);
+}
+
+/*
+ * What makes a dashboard unsafe beyond this machine: the published example
+ * password (an error there, a warning on loopback), plain HTTP, and
+ * /metrics without a token.
+ */
+static void check_dashboard_exposure(struct ld *L, yaml_node_t *s)
+{
+	struct config *c = L->c;
+	int remote = !listen_loopback(c->dashboard_listen);
+	yaml_node_t *agents = s ? get(L, s, "agents") : NULL;
+	for (size_t i = 0; i < c->nagents; i++) {
+		if (!c->agents[i].password_hash ||
+		    strcmp(c->agents[i].password_hash, CONFIG_EXAMPLE_PASSWORD_HASH))
+			continue;
+		yaml_node_t *m = agents ? yml_item(L->y, agents, (int)i) : NULL;
+		yaml_node_t *at = m ? get(L, m, "password_hash") : NULL;
+		if (remote)
+			yml_error(
+			    L->d, L->y, at,
+			    "dashboard.agents[%zu].password_hash: this is the example password ('frontdesk') "
+			    "everyone can read, and the dashboard listens on %s, beyond this machine: make "
+			    "a new hash with frontdesk passwd",
+			    i, c->dashboard_listen);
+		else
+			config_warn(
+			    L, at,
+			    "dashboard.agents[%zu].password_hash: the example password ('frontdesk') "
+			    "everyone can read: make a new hash with frontdesk passwd before going live",
+			    i);
+	}
+	if (!remote)
+		return;
+	yaml_node_t *ln = s ? get(L, s, "listen") : NULL;
+	config_warn(L, ln,
+	            "dashboard.listen: %s is reachable from other machines over plain HTTP, so passwords and "
+	            "session cookies cross the network unencrypted: keep it on 127.0.0.1 behind a web "
+	            "server with TLS (README: Behind a reverse proxy)",
+	            c->dashboard_listen);
+	if (!c->metrics_token.env && !c->metrics_token.file)
+		config_warn(
+		    L, ln,
+		    "dashboard: /metrics answers only this machine: set metrics_token_env (or "
+		    "metrics_token_file) to read it from elsewhere with Authorization: Bearer <token>");
+}
+
 /* A host name or address as a browser puts it in Host (no port, no scheme). */
 static int host_name_ok(const char *s)
 {
@@ -1409,7 +1484,7 @@ static void parse_dashboard_hosts(struct ld *L, yaml_node_t *s)
 	c->dashboard_hosts = list;
 }
 
-static void parse_dashboard(struct ld *L, yaml_node_t *root)
+static void parse_dashboard_keys(struct ld *L, yaml_node_t *root, yaml_node_t **sec)
 {
 	static const char *const keys[] = {"listen",
 	                                   "agents",
@@ -1425,6 +1500,7 @@ static void parse_dashboard(struct ld *L, yaml_node_t *root)
 	struct config *c = L->c;
 	yaml_node_t *s = section(L, root, "dashboard", "dashboard", keys);
 
+	*sec = s;
 	c->dashboard_listen = xstrdup(DEFAULT_DASHBOARD_LISTEN);
 	c->dashboard_max_connections = DEFAULT_DASHBOARD_CONNECTIONS;
 	c->dashboard_connections_per_address = DEFAULT_DASHBOARD_PER_ADDRESS;
@@ -1503,6 +1579,13 @@ static void parse_dashboard(struct ld *L, yaml_node_t *root)
 			          "$5$); make one with: frontdesk passwd",
 			          what);
 	}
+}
+
+static void parse_dashboard(struct ld *L, yaml_node_t *root)
+{
+	yaml_node_t *s = NULL;
+	parse_dashboard_keys(L, root, &s);
+	check_dashboard_exposure(L, s);
 }
 
 static void parse_notify(struct ld *L, yaml_node_t *root)
@@ -1793,6 +1876,7 @@ void config_free(struct config *c)
 	config_proxies_free(&c->dashboard_proxies);
 	free(c->metrics_token.env);
 	free(c->metrics_token.file);
+	strv_free(c->warnings);
 	for (size_t i = 0; i < c->nagents; i++) {
 		free(c->agents[i].login);
 		free(c->agents[i].name);

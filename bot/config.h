@@ -42,6 +42,11 @@
 #include "yml.h"
 
 #define CONFIG_SECRET_MAX 4096 /* a secret longer than this is refused */
+/* The hash in config.yaml.example (the password "frontdesk", printed in the
+ * README): fine for a first try on this machine, refused for a dashboard
+ * that listens beyond it. */
+#define CONFIG_EXAMPLE_PASSWORD_HASH                                                                         \
+	"$y$j9T$NLC2cLWR5S3frfTHBNa8R/$lcyjdxpUHTA4qhGF86SI8UoGaQST0NDohdltDQqLZQ3"
 
 struct connector_ops;
 
@@ -138,6 +143,9 @@ struct config {
 	                              interval in a human-owned thread (1h) */
 	double negative_threshold; /* sentiment.threshold, NAN when not set (the lexicon's default applies) */
 	char *log_level;           /* log.level: debug|info|warn|error (default info) */
+	/* What is allowed but unwise ("file:line: ..."), NULL-terminated or
+	 * NULL: `check` prints them, the daemon logs them at start and reload. */
+	char **warnings;
 };
 
 /*

@@ -558,6 +558,18 @@ static enum log_level level_parse(const char *s)
 	return LOG_INFO;
 }
 
+/* What the configuration allows but advises against, in the log. */
+static void log_warnings(const struct config *c)
+{
+	for (size_t i = 0; c->warnings && c->warnings[i]; i++) {
+		struct buf b;
+		buf_init(&b, 0);
+		log_quote(&b, c->warnings[i]);
+		log_warn("configuration warning", "warning=%s", b.p);
+		buf_free(&b);
+	}
+}
+
 /*
  * A reload is read on libuv's thread pool: loading the configuration, the
  * rules (phrase automata, regexes, learning from examples), the replies and
@@ -627,6 +639,7 @@ static void reload_apply(uv_work_t *w, int status)
 			engine_free(old);
 		if (e->cfg->log_level)
 			log_threshold = level_parse(e->cfg->log_level);
+		log_warnings(e->cfg);
 		log_info("configuration reloaded", "path=%s load_ms=%ld", d->config_path, ms);
 	}
 	diag_free(&r->dg);
@@ -901,6 +914,7 @@ int daemon_run(const char *config_path)
 	diag_free(&dg);
 	if (d->boot->cfg->log_level)
 		log_threshold = level_parse(d->boot->cfg->log_level);
+	log_warnings(d->boot->cfg);
 
 	d->metrics = metrics_new();
 	register_metrics(d);

@@ -24,8 +24,9 @@
 #include "sentiment.h"
 #include "util.h"
 
-#define EXIT_USAGE      2
-#define REPLAY_MAX_LINE (1u << 20)
+#define EXIT_USAGE       2
+#define REPLAY_MAX_LINE  (1u << 20)
+#define PASSWD_MIN_CHARS 10 /* frontdesk passwd refuses shorter passwords */
 
 static const char *usage_text =
     "usage: frontdesk [-c CONFIG] COMMAND [ARGS]\n"
@@ -194,6 +195,8 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 	}
 	printf("dashboard:  %s, %zu agent%s\n", c->dashboard_listen, c->nagents, c->nagents == 1 ? "" : "s");
 	printf("examples:   %d passed, %d failed\n", passed, failed);
+	for (size_t i = 0; c->warnings && c->warnings[i]; i++)
+		fprintf(stderr, "warning: %s\n", c->warnings[i]);
 	if (failed) {
 		fputs(report.p, stderr);
 		fprintf(stderr, "%s: configuration refused (%d rule example%s failed)\n", c->path, failed,
@@ -610,12 +613,26 @@ static int cmd_passwd(int argc, char **argv)
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		puts("usage: frontdesk passwd\n\n"
-		     "Reads a password from standard input (without echo on a terminal) and\n"
-		     "prints a yescrypt hash to paste into config.yaml as an agent's password_hash.");
+		     "Reads a password from standard input (without echo on a terminal), at least\n"
+		     "10 characters, and prints a yescrypt hash to paste into config.yaml as an\n"
+		     "agent's password_hash.");
 		return 0;
 	}
 	if (read_secret("Password: ", pw, sizeof(pw)) < 0 || !*pw) {
 		fprintf(stderr, "frontdesk passwd: no password given\n");
+		return EXIT_USAGE;
+	}
+	/* Characters, not bytes: "café" is four. */
+	size_t chars = 0;
+	for (const char *p = pw; *p; p++)
+		if (((unsigned char)*p & 0xC0) != 0x80)
+			chars++;
+	if (chars < PASSWD_MIN_CHARS) {
+		explicit_bzero(pw, sizeof(pw));
+		fprintf(stderr,
+		        "frontdesk passwd: a password needs at least %d characters (%zu given); a few words "
+		        "make a good one\n",
+		        PASSWD_MIN_CHARS, chars);
 		return EXIT_USAGE;
 	}
 	if (isatty(STDIN_FILENO)) {

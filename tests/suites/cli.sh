@@ -204,6 +204,24 @@ PY
 # passwd: a yescrypt hash that the config accepts.
 printf 'correct horse\n' | "$FD" passwd >"$T/hash" 2>/dev/null
 grep -q '^\$y\$' "$T/hash" && ok "passwd prints a yescrypt hash" || bad "passwd prints a yescrypt hash"
+# ...of at least 10 characters (counted as characters: "café" is four).
+printf 'frontdesk\n' | "$FD" passwd >"$T/hash" 2>"$T/err"
+[ $? -eq 2 ] && [ ! -s "$T/hash" ] && grep -q 'at least 10 characters (9 given)' "$T/err" &&
+	ok "passwd refuses a 9-character password" || { bad "passwd refuses a 9-character password"; cat "$T/err"; }
+printf 'caf\303\251caf\303\251xyz\n' | "$FD" passwd >"$T/hash" 2>/dev/null
+grep -q '^\$y\$' "$T/hash" && ok "passwd takes 11 characters of 13 bytes" || bad "passwd takes 11 characters of 13 bytes"
+# check warns about the example's published password on this machine...
+"$FD" check -c config.yaml.example >/dev/null 2>"$T/err"
+grep -q "config.yaml.example:[0-9]*:[0-9]*: dashboard.agents\[0\].password_hash: the example password ('frontdesk')" "$T/err" &&
+	ok "check warns about the example password" || { bad "check warns about the example password"; cat "$T/err"; }
+# ...and refuses it on a dashboard other machines can reach, saying why.
+mkdir -p "$T/pub"
+cp -r rules replies "$T/pub/"
+sed 's|^  listen: 127.0.0.1:8081|  listen: 0.0.0.0:8081|' config.yaml.example >"$T/pub/config.yaml"
+expect_rc "check refuses the example password on a public dashboard" 2 "$FD" check -c "$T/pub/config.yaml"
+grep -q "password_hash: this is the example password ('frontdesk') everyone can read, and the dashboard listens on 0.0.0.0:8081" "$T/err" &&
+	ok "the refusal says why" || { bad "the refusal says why"; cat "$T/err"; }
+expect_rc "run refuses it too" 2 "$FD" run -c "$T/pub/config.yaml"
 
 echo "cli: $fails failed"
 [ "$fails" -eq 0 ]

@@ -25,7 +25,7 @@
 #include "connectors/webchat/webchat.h"
 #include "sentiment.h"
 
-#define HASH "$y$j9T$NLC2cLWR5S3frfTHBNa8R/$lcyjdxpUHTA4qhGF86SI8UoGaQST0NDohdltDQqLZQ3"
+#define HASH "$y$j9T$F2nKyQ2TZT4UzMbTJN6Va.$RMyDCRGkYXqbKiyH48zJY4u7/N9qyIhcPr1u/3DfILD"
 
 static char tmpdir[64];
 
@@ -528,6 +528,44 @@ static void test_listener_keys(void **state)
 	free(e);
 }
 
+/* The published example password and plain HTTP beyond this machine. */
+static void test_dashboard_exposure(void **state)
+{
+	(void)state;
+	/* On loopback: allowed, with a warning that names the line. */
+	struct config *c =
+	    must_load(MINIMAL "dashboard:\n"
+	                      "  agents:\n"
+	                      "    - { login: sam, password_hash: \"" CONFIG_EXAMPLE_PASSWORD_HASH "\" }\n");
+	assert_non_null(c->warnings);
+	assert_contains(c->warnings[0],
+	                "config.yaml:4:36: dashboard.agents[0].password_hash: the example password");
+	assert_null(c->warnings[1]);
+	config_free(c);
+	/* Beyond this machine: refused. */
+	char *e =
+	    errors_of(MINIMAL "dashboard:\n"
+	                      "  listen: \"0.0.0.0:8081\"\n"
+	                      "  agents:\n"
+	                      "    - { login: sam, password_hash: \"" HASH "\" }\n"
+	                      "    - { login: kim, password_hash: \"" CONFIG_EXAMPLE_PASSWORD_HASH "\" }\n");
+	assert_contains(e,
+	                "config.yaml:6:36: dashboard.agents[1].password_hash: this is the example password "
+	                "('frontdesk') everyone can read, and the dashboard listens on 0.0.0.0:8081");
+	free(e);
+	/* A dashboard other machines reach gets plain-HTTP and /metrics warnings. */
+	c = must_load(MINIMAL "dashboard: { listen: \"192.0.2.10:8081\" }\n");
+	assert_contains(c->warnings[0],
+	                "config.yaml:2:22: dashboard.listen: 192.0.2.10:8081 is reachable from other "
+	                "machines over plain HTTP");
+	assert_contains(c->warnings[1], "/metrics answers only this machine");
+	assert_null(c->warnings[2]);
+	config_free(c);
+	c = must_load(MINIMAL "dashboard: { listen: \"[::1]:8081\", metrics_token_env: T }\n");
+	assert_null(c->warnings);
+	config_free(c);
+}
+
 /* A notify target tied to an agent names a real dashboard login. */
 static void test_notify_agent(void **state)
 {
@@ -770,6 +808,8 @@ static void test_example_file(void **state)
 	assert_string_equal(c->business_name, "Acme Bakery");
 	assert_int_equal(c->nagents, 1);
 	assert_string_equal(c->agents[0].login, "sam");
+	/* The example's hash is the one `check` knows as published. */
+	assert_string_equal(c->agents[0].password_hash, CONFIG_EXAMPLE_PASSWORD_HASH);
 	assert_string_equal(c->dashboard_listen, "127.0.0.1:8081");
 	assert_string_equal(c->connectors[0].listen, "127.0.0.1:8080");
 	char s[200];
@@ -785,13 +825,21 @@ static void test_example_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_full_config),      cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_did_you_mean),
-	    cmocka_unit_test(test_connector_errors), cmocka_unit_test(test_dashboard_and_notify_errors),
-	    cmocka_unit_test(test_document_errors),  cmocka_unit_test(test_globs),
-	    cmocka_unit_test(test_secrets),          cmocka_unit_test(test_listen_check),
-	    cmocka_unit_test(test_example_file),     cmocka_unit_test(test_notify_agent),
-	    cmocka_unit_test(test_default_lexicon),  cmocka_unit_test(test_listener_keys),
+	    cmocka_unit_test(test_full_config),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_many_errors),
+	    cmocka_unit_test(test_did_you_mean),
+	    cmocka_unit_test(test_connector_errors),
+	    cmocka_unit_test(test_dashboard_and_notify_errors),
+	    cmocka_unit_test(test_document_errors),
+	    cmocka_unit_test(test_globs),
+	    cmocka_unit_test(test_secrets),
+	    cmocka_unit_test(test_listen_check),
+	    cmocka_unit_test(test_example_file),
+	    cmocka_unit_test(test_notify_agent),
+	    cmocka_unit_test(test_default_lexicon),
+	    cmocka_unit_test(test_listener_keys),
+	    cmocka_unit_test(test_dashboard_exposure),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
