@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <uv.h>
 
@@ -25,6 +26,7 @@
 #include "server.h"
 #include "sla.h"
 #include "store.h"
+#include "url.h"
 #include "util.h"
 
 #define ALL_METHODS      (SERVER_GET | SERVER_POST | SERVER_PUT | SERVER_DELETE | SERVER_PATCH)
@@ -73,6 +75,7 @@ struct dashboard {
 	struct dashboard_env env;
 	struct listener *li;
 	struct auth *auth;
+	char metrics_token[CONFIG_SECRET_MAX + 1]; /* "" = none: /metrics for this machine only */
 
 	char epoch[17];
 	uint64_t seq;
@@ -1275,9 +1278,29 @@ static enum server_handled api(struct server_req *req, void *arg)
 	return SERVER_LATER;
 }
 
+/*
+ * /metrics: with dashboard.metrics_token, for requests that bring it
+ * (Authorization: Bearer ...); without one, for this machine only, so a
+ * dashboard that other machines reach does not hand its counters to them.
+ */
 static enum server_handled metrics_page(struct server_req *req, void *arg)
 {
 	struct dashboard *d = arg;
+	if (d->metrics_token[0]) {
+		const char *a = server_req_header(req, "authorization");
+		if (!a || strncasecmp(a, "Bearer ", 7) != 0 || !auth_ct_equal(a + 7, d->metrics_token)) {
+			server_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"frontdesk metrics\"");
+			server_respond_error(req, 401,
+			                     "send the metrics token: Authorization: Bearer <token>");
+			return SERVER_DONE;
+		}
+	} else if (!url_host_is_loopback(server_req_peer(req))) {
+		server_respond_error(
+		    req, 403,
+		    "/metrics answers only this machine unless dashboard.metrics_token_env (or "
+		    "metrics_token_file) is set");
+		return SERVER_DONE;
+	}
 	struct buf b;
 	buf_init(&b, 8u << 20);
 	if (metrics_render(d->env.metrics, &b) < 0) {
@@ -1288,6 +1311,22 @@ static enum server_handled metrics_page(struct server_req *req, void *arg)
 	server_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 	buf_free(&b);
 	return SERVER_DONE;
+}
+
+/* The metrics token of cfg, read now (a token that cannot be read leaves
+ * /metrics to this machine only, and says why). */
+static void read_metrics_token(struct dashboard *d, const struct config *cfg)
+{
+	char err[256];
+	explicit_bzero(d->metrics_token, sizeof(d->metrics_token));
+	if (!cfg || (!cfg->metrics_token.env && !cfg->metrics_token.file))
+		return;
+	if (config_secret_read(&cfg->metrics_token, d->metrics_token, sizeof(d->metrics_token), err,
+	                       sizeof(err)) < 0) {
+		d->metrics_token[0] = '\0';
+		log_error("dashboard: cannot read the metrics token: /metrics answers this machine only",
+		          "error=\"%s\"", err);
+	}
 }
 
 /* ---- start / stop -------------------------------------------------------- */
@@ -1359,6 +1398,7 @@ struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, si
 	}
 	d->auth = auth_new();
 	set_agents(d, env->cfg);
+	read_metrics_token(d, env->cfg);
 	if (rand_bytes(rnd, sizeof(rnd)) < 0) {
 		uint64_t h = time_mono_ns() ^ (uint64_t)time(NULL);
 		memcpy(rnd, &h, sizeof(rnd));
@@ -1429,6 +1469,7 @@ void dashboard_reload(struct dashboard *d, const struct config *cfg, const struc
 	d->env.cfg = cfg;
 	d->env.replies = replies;
 	d->warned_no_agents = 0;
+	read_metrics_token(d, cfg);
 	if (configure_listener(d, cfg, err, sizeof(err)) < 0)
 		log_error("dashboard: the new hosts / trusted_proxies were not applied", "error=\"%s\"", err);
 	set_agents(d, cfg);
@@ -1454,5 +1495,6 @@ void dashboard_free(struct dashboard *d)
 		free(d->ring[i].json);
 	free(d->pub);
 	auth_free(d->auth);
+	explicit_bzero(d->metrics_token, sizeof(d->metrics_token));
 	free(d);
 }

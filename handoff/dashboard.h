@@ -7,7 +7,11 @@
  *
  * Routes on the dashboard listener:
  *   GET  /  /app.js  /app.css         the front end (handoff/web, embedded)
- *   GET  /metrics                     Prometheus text (when env.metrics)
+ *   GET  /metrics                     Prometheus text (when env.metrics): with
+ *                                     dashboard.metrics_token only for
+ *                                     "Authorization: Bearer <token>" (401),
+ *                                     without one only for clients on this
+ *                                     machine (403)
  *   POST /api/login {login,password}  -> session cookie + {csrf, agent, agents}
  *   POST /api/logout                  GET /api/me
  *   GET  /api/tickets?status=open|waiting|claimed|resolved|all

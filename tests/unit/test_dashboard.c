@@ -96,6 +96,7 @@ struct fx {
 	_Atomic int commits;
 	char dir[64], db[128];
 	int64_t t_low, t_normal, t_urgent; /* ticket ids */
+	void (*run)(struct fx *f);         /* the client; NULL = client() */
 };
 
 /* ---- loop side ------------------------------------------------------------ */
@@ -822,16 +823,24 @@ static void client(struct fx *f)
 static void *client_main(void *arg)
 {
 	struct fx *f = arg;
-	client(f);
+	if (f->run)
+		f->run(f);
+	else
+		client(f);
 	uv_async_send(&f->done);
 	return NULL;
 }
 
-static void dashboard_end_to_end(void **state)
+/* Run the dashboard with `tweak` applied to its configuration and `run` as
+ * the client (NULL: the full tour, client()). */
+static void run_dashboard(void (*tweak)(struct fx *f), void (*run)(struct fx *f))
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
 	char err[256] = "";
 	setup_fx(f);
+	f->run = run;
+	if (tweak)
+		tweak(f);
 	f->metrics = metrics_new();
 	struct loop_hooks hooks = {.arg = f, .on_teardown = teardown_hook, .metrics = f->metrics};
 	assert_int_equal(loop_init(&f->L, &hooks), 0);
@@ -865,6 +874,60 @@ static void dashboard_end_to_end(void **state)
 	loop_free(&f->L);
 	free_fx(f);
 	free(f);
+}
+
+static void dashboard_end_to_end(void **state)
+{
+	(void)state;
+	run_dashboard(NULL, NULL);
+}
+
+/* /metrics with a token: only with it; without one, this machine only.
+ * The proxy (trusted here) names the clients. */
+static char *trusted_local[] = {"127.0.0.1", NULL};
+
+static void metrics_open_setup(struct fx *f)
+{
+	f->cfg.dashboard_proxies.trusted = trusted_local;
+}
+
+static void metrics_open_client(struct fx *f)
+{
+	expect(f, NULL, "GET", "/metrics", NULL, NULL, 200);
+	expect(f, NULL, "GET", "/metrics", NULL, "X-Forwarded-For: 203.0.113.5", 403);
+	expect(f, NULL, "GET", "/metrics", NULL, "X-Forwarded-For: ::1", 200);
+}
+
+static void metrics_token_setup(struct fx *f)
+{
+	f->cfg.dashboard_proxies.trusted = trusted_local;
+	f->cfg.metrics_token.env = "FD_TEST_METRICS_TOKEN";
+	setenv("FD_TEST_METRICS_TOKEN", "s3cret-metrics-token", 1);
+}
+
+static void metrics_token_client(struct fx *f)
+{
+	struct resp r;
+	request(f, NULL, "GET", "/metrics", NULL, "X-Forwarded-For: 203.0.113.5", &r);
+	C_INT(r.status, 401);
+	C_TRUE(strcasestr(r.headers.p, "www-authenticate: Bearer") != NULL);
+	C_TRUE(strstr(r.body.p, "frontdesk_") == NULL);
+	resp_free(&r);
+	expect(f, NULL, "GET", "/metrics", NULL, NULL, 401); /* this machine too, once a token is set */
+	expect(f, NULL, "GET", "/metrics", NULL, "Authorization: Bearer s3cret-metrics-tokeN", 401);
+	expect(f, NULL, "GET", "/metrics", NULL, "Authorization: Basic czNjcmV0", 401);
+	request(f, NULL, "GET", "/metrics", NULL, "Authorization: Bearer s3cret-metrics-token", &r);
+	C_INT(r.status, 200);
+	C_TRUE(strstr(r.body.p, "frontdesk_dashboard_live_clients") != NULL);
+	resp_free(&r);
+}
+
+static void metrics_access(void **state)
+{
+	(void)state;
+	run_dashboard(metrics_open_setup, metrics_open_client);
+	run_dashboard(metrics_token_setup, metrics_token_client);
+	unsetenv("FD_TEST_METRICS_TOKEN");
 }
 
 /* A second listener on a busy address is refused with a clear reason. */
@@ -960,6 +1023,7 @@ int main(void)
 	    cmocka_unit_test(sign_reply),
 	    cmocka_unit_test(reply_parts),
 	    cmocka_unit_test(dashboard_end_to_end),
+	    cmocka_unit_test(metrics_access),
 	    cmocka_unit_test(dashboard_port_in_use),
 	};
 	curl_global_init(CURL_GLOBAL_DEFAULT);
