@@ -20,6 +20,7 @@
 #include "connector.h"
 #include "dashboard.h"
 #include "hours.h"
+#include "markup.h"
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
@@ -121,6 +122,10 @@ void queue_fit(struct buf *out, const char *text, size_t cols)
 			space = 1;
 			continue;
 		}
+		/* A bidi override would make the line read in another order
+		 * than it was written: shown as U+FFFD instead (markup.h). */
+		if (markup_bidi_control(c))
+			c = 0xFFFD;
 		int w = cp_width(c);
 		int gap = space && used > 0;
 		size_t need = (size_t)w + (size_t)gap;

@@ -38,7 +38,8 @@ void queue_relative(time_t due, time_t now, char *out, size_t n);
 
 /*
  * Append `text` to out as at most `cols` terminal columns (wide characters
- * count two), control characters and line breaks as spaces, ending in "…"
+ * count two), control characters and line breaks as spaces, bidi controls
+ * (markup_bidi_control) as U+FFFD, ending in "…"
  * when cut.  Invalid UTF-8 bytes become U+FFFD.  For tests.
  */
 struct buf;

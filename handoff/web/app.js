@@ -3,7 +3,12 @@
  *
  * Every piece of text that comes from a customer (or from the server at all)
  * reaches the page through textContent or a form control's value, never
- * through innerHTML: a message carrying markup shows as that markup.
+ * through innerHTML: a message carrying markup shows as that markup.  Bidi
+ * embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069) in
+ * it are shown as U+FFFD, as the queue command line shows them (markup.h),
+ * so a message reads in the order it was written; customer text also sits
+ * in its own direction (dir=auto), so right-to-left writing stays intact
+ * without turning the page around it.
  */
 'use strict';
 
@@ -49,10 +54,22 @@
 
   /* ---- DOM helpers (text only) --------------------------------------- */
 
+  const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+  function shown(text) {
+    return String(text).replace(BIDI_CONTROLS, '\uFFFD');
+  }
+
   function h(tag, cls, text) {
     const el = document.createElement(tag);
     if (cls) el.className = cls;
-    if (text !== undefined && text !== null) el.textContent = String(text);
+    if (text !== undefined && text !== null) el.textContent = shown(text);
+    return el;
+  }
+
+  /* Text a customer wrote: shown(), in its own direction. */
+  function said(tag, cls, text) {
+    const el = h(tag, cls, text);
+    el.dir = 'auto';
     return el;
   }
 
@@ -252,7 +269,7 @@
 
     const top = h('div', 'qi-top');
     top.appendChild(badge(t.priority));
-    top.appendChild(h('span', 'qi-author', t.author || 'unknown'));
+    top.appendChild(said('span', 'qi-author', t.author || 'unknown'));
     const due = h('span', 'due');
     due.setAttribute('data-due-id', String(t.id));
     top.appendChild(due);
@@ -269,10 +286,12 @@
     // The message that caused the escalation, and the customer's latest
     // when they wrote again since (the same read model as `queue list`).
     if (t.opening_message && t.opening_message !== t.last_message) {
-      a.appendChild(h('p', 'qi-preview qi-opening', t.opening_message));
-      a.appendChild(h('p', 'qi-preview', 'Latest: ' + (t.last_message || '')));
+      a.appendChild(said('p', 'qi-preview qi-opening', t.opening_message));
+      const latest = h('p', 'qi-preview', 'Latest: ');
+      latest.appendChild(said('span', '', t.last_message || ''));
+      a.appendChild(latest);
     } else {
-      a.appendChild(h('p', 'qi-preview', t.last_message || ''));
+      a.appendChild(said('p', 'qi-preview', t.last_message || ''));
     }
     li.appendChild(a);
     return li;
@@ -383,7 +402,7 @@
     if (m.state === 'pending') head.appendChild(h('span', 'msg-state', 'sending…'));
     if (m.state === 'failed') head.appendChild(h('span', 'msg-state', 'not delivered'));
     li.appendChild(head);
-    li.appendChild(h('div', 'msg-text', m.text));
+    li.appendChild(said('div', 'msg-text', m.text));
     return li;
   }
 
@@ -405,7 +424,7 @@
     const nearBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
     $('ticket-none').hidden = true;
     $('ticket').hidden = false;
-    $('t-title').textContent = (t.author || 'Customer') + ' · #' + t.id;
+    $('t-title').textContent = shown(t.author || 'Customer') + ' · #' + t.id;
 
     /* Where the platform shows who wrote a reply (web chat) the customer
      * sees the name; elsewhere (Mastodon) the reply is signed. */

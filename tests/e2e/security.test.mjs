@@ -7,7 +7,8 @@
 //     foreign Origin answers 403 and changes nothing;
 //   - customer text carrying <script>, <img onerror>, javascript: links and
 //     other markup is shown as text in a real browser and runs nothing (a
-//     flag the payloads would set stays unset, no element is created);
+//     flag the payloads would set stays unset, no element is created), and
+//     bidi overrides are shown as U+FFFD, never reordering what is shown;
 //   - repeated bad logins are slowed down (429 + Retry-After, also shown on
 //     the login page), by address: failing with an agent's name from one
 //     address never keeps the agent out from another;
@@ -287,8 +288,13 @@ const PAYLOADS = [
 	'"><b onmouseover="window.__pwned=\'attr\'">bold</b> &amp; &lt;x&gt; {{author}} ${1+1}',
 ];
 
+// A bidi override turns "05 $10" around on screen: "refund 10$ 50" would
+// read as another amount.  Shown as U+FFFD, in the message's own direction.
+const BIDI = 'refund \u202E01$ 05\u202C please \u2067x\u2069';
+const BIDI_SHOWN = BIDI.replace(/[\u202A-\u202E\u2066-\u2069]/g, '\uFFFD');
+
 test('customer markup is shown as text and runs nothing', { skip: noBrowser, timeout: 60000 }, async () => {
-	await customerSays(PAYLOADS);
+	await customerSays([...PAYLOADS, BIDI]);
 	const browser = await chromium.launch({
 		executablePath: CHROMIUM,
 		headless: true,
@@ -317,11 +323,15 @@ test('customer markup is shown as text and runs nothing', { skip: noBrowser, tim
 		// The preview shows the message that opened the ticket and the
 		// latest one, both literally.
 		assert.equal(await item.locator('.qi-opening').textContent(), PAYLOADS[0]);
-		assert.match(await item.locator('.qi-preview:not(.qi-opening)').textContent(), /<b onmouseover=/);
+		assert.equal(await item.locator('.qi-preview:not(.qi-opening)').textContent(), 'Latest: ' + BIDI_SHOWN);
 		await item.locator('a').click();
-		await page.waitForFunction((n) => document.querySelectorAll('#thread .msg-customer').length >= n, PAYLOADS.length);
+		await page.waitForFunction((n) => document.querySelectorAll('#thread .msg-customer').length >= n, PAYLOADS.length + 1);
 		const texts = await page.$$eval('#thread .msg-customer .msg-text', (els) => els.map((e) => e.textContent));
 		for (const p of PAYLOADS) assert.ok(texts.includes(p), 'shown verbatim: ' + p);
+		// No bidi control reaches the page; the message keeps its own direction.
+		assert.ok(texts.includes(BIDI_SHOWN), texts.join('\n'));
+		assert.equal(await page.evaluate(() => /[\u202A-\u202E\u2066-\u2069]/.test(document.body.textContent)), false);
+		assert.ok((await page.$$eval('#thread .msg-customer .msg-text', (els) => els.map((e) => e.dir))).every((d) => d === 'auto'));
 		// Hover and click over everything a payload could have turned into.
 		for (const el of await page.$$('#thread .msg-text')) {
 			await el.hover();

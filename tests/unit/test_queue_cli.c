@@ -80,6 +80,16 @@ static void test_fit(void **state)
 	    10,
 	    "a\xef\xbf\xbd"
 	    "b");
+	/* So do bidi overrides and isolates: "refund \u202E01$ 05\u202C" would
+	 * otherwise show as "refund 50 $10" and read as another amount. */
+	fit("refund \xe2\x80\xae"
+	    "01$ 05\xe2\x80\xac ok \xe2\x81\xa7x\xe2\x81\xa9",
+	    40,
+	    "refund \xef\xbf\xbd"
+	    "01$ 05\xef\xbf\xbd ok \xef\xbf\xbdx\xef\xbf\xbd");
+	/* Right-to-left text and its marks stay as they are. */
+	fit("\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d \xe2\x80\x8f!", 20,
+	    "\xd7\xa9\xd7\x9c\xd7\x95\xd7\x9d \xe2\x80\x8f!");
 }
 
 /* Usage errors come before the configuration: config_path may be NULL. */
