@@ -247,6 +247,14 @@ export async function startMastodonEmulator(opts = {}) {
 		return addNotification('favourite', from, status);
 	}
 
+	// The stream delivers a notification again (what a reconnecting
+	// subscription or a server retry does): the bot must not answer twice.
+	function redeliver(notificationId) {
+		const n = notifications.find((x) => x.id === notificationId);
+		if (n) broadcastNotification(n);
+		return !!n;
+	}
+
 	function deleteEvent(id) {
 		for (const c of clients) if (c.ws.readyState === 1 && c.streams.has('user')) c.ws.send(frame(['user'], 'delete', id));
 	}
@@ -556,6 +564,7 @@ export async function startMastodonEmulator(opts = {}) {
 		mention,
 		favourite,
 		deleteEvent,
+		redeliver,
 		follow: (a) => follows.add(a.id),
 		dropAll,
 		setDrop(d) {
