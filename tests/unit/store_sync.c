@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -21,6 +22,24 @@ struct store *ss_open(const char *path, int sync_full)
 	if (!s)
 		fail_msg("store_open: %s", err);
 	return s;
+}
+
+void ss_tmp_make(const char *prefix, char *dir, size_t dn, char *path, size_t pn)
+{
+	snprintf(dir, dn, "/tmp/%s-XXXXXX", prefix);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, pn, "%s/t.db", dir);
+}
+
+void ss_tmp_remove(const char *dir, const char *path)
+{
+	char p[512];
+	static const char *const suffix[] = {"", "-wal", "-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		unlink(p);
+	}
+	rmdir(dir);
 }
 
 void ss_rec_free(struct ss_rec *r)

@@ -27,6 +27,11 @@ struct ss_rec {
 /* Forget what r holds (it holds no heap memory). */
 void ss_rec_free(struct ss_rec *r);
 
+/* A fresh directory for a store file: dir (>= 64 bytes) and path (>= 128)
+ * are filled; ss_tmp_remove deletes the file, its WAL and the directory. */
+void ss_tmp_make(const char *prefix, char *dir, size_t dn, char *path, size_t pn);
+void ss_tmp_remove(const char *dir, const char *path);
+
 /* Open (failing the test with the reason) without a loop. */
 struct store *ss_open(const char *path, int sync_full);
 /* store_record_post: rc (0, 1, -1); out is reset and filled on 0. */

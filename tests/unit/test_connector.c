@@ -28,22 +28,14 @@ static char dir[64], path[128];
 static int setup(void **state)
 {
 	(void)state;
-	snprintf(dir, sizeof(dir), "/tmp/fd-conn-XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/t.db", dir);
+	ss_tmp_make("fd-conn", dir, sizeof(dir), path, sizeof(path));
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char p[160];
 	(void)state;
-	static const char *const suffix[] = {"", "-wal", "-shm"};
-	for (size_t i = 0; i < 3; i++) {
-		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
-		unlink(p);
-	}
-	rmdir(dir);
+	ss_tmp_remove(dir, path);
 	return 0;
 }
 
