@@ -236,6 +236,7 @@ struct take {
 	char *copy;
 	int *answered; /* set when the lookup completes inside the caller's call */
 	int done;      /* 2 once the decision (dec, json) is held */
+	int again;     /* times the thread changed under the decision (rc 2) */
 	time_t now;
 	struct store_thread thread;
 	struct decision dec;
@@ -245,15 +246,24 @@ struct take {
 	char *pointer; /* the "take it offline" pointer, cut to the platform's limit */
 };
 
-static void take_free(struct take *k)
+/* Forget the decision taken for k (its post stays). */
+static void take_undecide(struct take *k)
 {
 	for (size_t i = 0; i < k->nparts; i++)
 		free(k->parts[i]);
+	k->nparts = 0;
 	free(k->pointer);
+	k->pointer = NULL;
 	if (k->done == 2) {
 		buf_free(&k->json);
 		decision_free(&k->dec);
 	}
+	k->done = 0;
+}
+
+static void take_free(struct take *k)
+{
+	take_undecide(k);
 	free(k->copy);
 	free(k);
 }
@@ -279,6 +289,14 @@ static void take_keep(struct take *k)
 	}
 }
 
+static void looked_up(void *arg, int rc, const struct store_lookup *l);
+
+/* Another post of the thread, or another process sharing the store,
+ * changed the thread between the lookup and the record: decide again on
+ * the thread as it is now.  A post that keeps losing that race is given
+ * back to its connector as not stored. */
+#define TAKE_AGAIN_MAX 8
+
 static void recorded(void *arg, int rc, const struct store_recorded *rec)
 {
 	struct take *k = arg;
@@ -286,6 +304,21 @@ static void recorded(void *arg, int rc, const struct store_recorded *rec)
 	const struct post *p = &k->post;
 	int64_t mid = 0;
 
+	if (rc == 2 && k->again < TAKE_AGAIN_MAX && !d->stopping) {
+		k->again++;
+		take_undecide(k);
+		/* The post's strings are still valid here (borrowed or kept);
+		 * the next lookup may answer after the connector's call ended. */
+		if (!k->copy)
+			take_keep(k);
+		store_lookup(d->store, p->platform, p->post_id, p->thread_key, looked_up, k);
+		return;
+	}
+	if (rc == 2) {
+		log_warn("post not recorded: its conversation kept changing under the decision",
+		         "connector=%s tries=%d", p->connector ? p->connector : p->platform, k->again + 1);
+		rc = -1;
+	}
 	if (rc == 0) {
 		for (size_t i = 0; i < rec->n_outbox; i++)
 			push_row(d, &rec->rows[i]);

@@ -499,8 +499,11 @@ static void claimed(void *arg, int rc)
 		reschedule(o, t, e->attempts, now + 1000);
 		goto out;
 	}
-	if (rc == 1) {
-		metric_inc(o->m_cancelled);
+	if (rc == 1 || rc == 2) {
+		/* 1: withdrawn (or settled elsewhere); 2: another process
+		 * holds the lease and sends it. */
+		if (rc == 1)
+			metric_inc(o->m_cancelled);
 		settle_head(o, t);
 		goto out;
 	}

@@ -2,9 +2,11 @@
  * store.h - the durable store as a set of operations (docs/store.md):
  * posts and their decisions, conversations, tickets, the outbox,
  * connector cursors and web chat visitors.  Callers never see SQL or a
- * database handle; a backend sits behind these operations (bot/store/, one file a backend:
- * SQLite, the embedded default, chosen by store.path).  No code outside
- * bot/store/ names sqlite3 (`make lint` refuses it).
+ * database handle; a backend sits behind these operations (bot/store.c
+ * dispatches to the table of bot/store/backend.h, one file a backend:
+ * bot/store/sqlite.c, the embedded default, chosen by store.path;
+ * bot/store/pg.c, PostgreSQL, chosen by store.url).  No code outside
+ * bot/store/ names sqlite3 or libpq (`make lint` refuses it).
  *
  * THE GROUP.  Writes go into the store's one open group (opened on the first
  * write).  store_commit() makes the whole group durable with one call and
@@ -71,9 +73,17 @@ struct uv_loop_s;
 
 struct store_conf {
 	const char *path;       /* SQLite file (created 0600 when missing) */
+	const char *url;        /* PostgreSQL: a libpq connection URI (chosen over path) */
 	int sync_full;          /* 1: durable across power loss; 0: across crashes */
 	struct uv_loop_s *loop; /* the daemon's loop; NULL for command-line tools */
+	/* Several processes on one database (PostgreSQL): what this one is
+	 * called in leases and notifications (default: host name and pid),
+	 * and how long an outbox row it took stays its own unless it says
+	 * otherwise (default STORE_LEASE_DEFAULT seconds). */
+	const char *node;
+	int lease_seconds;
 };
+#define STORE_LEASE_DEFAULT 60
 
 /*
  * Open and migrate the store `conf` names.  NULL with a one-line reason in
@@ -87,8 +97,11 @@ void store_stop(struct store *s);
 /* Drop the open group and close.  NULL is fine.  After store_stop and the
  * loop's last run when the store had a loop. */
 void store_close(struct store *s);
-/* Where the data is (a path), for log lines. */
+/* Where the data is (a path, or the database URL without its password),
+ * for log lines. */
 const char *store_where(const struct store *s);
+/* The backend's name: "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *s);
 
 typedef void (*store_done_fn)(void *arg, int rc);
 
@@ -150,7 +163,9 @@ typedef void (*store_lookup_fn)(void *arg, int rc, const struct store_lookup *l)
  * Before deciding a post: is (platform, post_id) stored already, and what is
  * the state of its thread?  Sees the open group (a duplicate within one
  * group is caught, and so is a thread changed by an earlier post of it).
- * rc 0 (l set) or -1.
+ * rc 0 (l set) or -1.  Where other writers share the store, the thread may
+ * change between this answer and the record: store_record_post says so
+ * (rc 2) rather than record a decision taken on a stale thread.
  */
 void store_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
                   store_lookup_fn cb, void *arg);
@@ -225,11 +240,15 @@ typedef void (*store_recorded_fn)(void *arg, int rc, const struct store_recorded
  * decision asks for (open_ticket: a new waiting ticket, private as the
  * decision, with the post's author as the recipient of later replies;
  * append_ticket: an event on the thread's ticket).  rc 0 with what was written (the outbox rows in full,
- * so delivery never reads them back), 1 when another writer stored the post
- * first (the loser drops its copy: nothing of it was written), -1 when the
- * post could not be recorded: a bad key (too long, missing) is refused
- * before anything is written and the group is untouched; a storage error
- * fails the whole group (store_commit reports -1).
+ * so delivery never reads them back), 1 when the post is stored already
+ * (by another writer first, or earlier in this group: the loser drops its
+ * copy, nothing of it was written and the group goes on), 2 when the
+ * thread is no longer as r->thread says (another post of it, or another
+ * process, changed it since the lookup: nothing was written; look the post
+ * up again and decide anew), -1 when the post could not be recorded: a bad
+ * key (too long, missing) is refused before anything is written and the
+ * group is untouched; a storage error fails the whole group (store_commit
+ * reports -1).
  */
 void store_record_post(struct store *s, const struct store_record *r, store_recorded_fn cb, void *arg);
 
@@ -265,9 +284,19 @@ void store_outbox_pending(struct store *s, store_rows_fn cb, void *arg);
 /*
  * The pre-send check and lease of row `o` (as the commit or
  * store_outbox_pending gave it), right before it is handed to its
- * connector.  rc 0: send it; 1: do not (no longer pending, or a bot reply
- * whose thread an agent claimed since it was decided: the store cancelled
- * it in the open group); -1 error (try later).
+ * connector.  rc 0: send it (this process holds its lease); 1: do not (no
+ * longer pending, or a bot reply whose thread an agent claimed since it was
+ * decided: the store cancelled it in the open group); 2: another process
+ * holds its lease and sends it (forget the row: if that process dies, the
+ * lease expires and store_outbox_pending hands it out again); -1 error
+ * (try later).
+ *
+ * Leases: where several processes share the store, a row is sent by the
+ * one that holds its lease.  Rows a process writes are leased to it as they
+ * are written; store_outbox_pending leases what it hands out (rows no live
+ * lease holds, FOR UPDATE SKIP LOCKED); a lease ends with the row's
+ * outcome, with store_outbox_release, or after the lease time.  A store
+ * with one process (SQLite) has no leases and never answers 2.
  */
 void store_outbox_claim(struct store *s, const struct store_out *o, store_done_fn cb, void *arg);
 
@@ -277,6 +306,10 @@ int store_outbox_sent(struct store *s, int64_t id, time_t now);
 int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t not_before_ms, const char *error);
 int store_outbox_failed(struct store *s, int64_t id, int attempts, const char *error);
 int store_outbox_cancel(struct store *s, int64_t id, const char *why);
+/* Give up the lease of row id without an outcome (this process cannot send
+ * it: its connector runs elsewhere); another process takes it.  A group
+ * write. */
+int store_outbox_release(struct store *s, int64_t id);
 
 /*
  * A notification row (kind notify, sender bot): text is the payload the sink
@@ -456,5 +489,26 @@ int store_state_prune(struct store *s, const char *connector, const char *kind, 
 void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg);
 int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now);
 int store_visitor_set_email(struct store *s, const char *token, const char *email);
+
+/* --- leadership ------------------------------------------------------------------- */
+
+/*
+ * "May this run here?" for what must run in one process at a time among
+ * all that share the store (a connector whose platform allows one consumer
+ * per account: a Telegram poller, one Mastodon stream per token, a Discord
+ * gateway session, a Slack socket).  store_leader_watch calls cb(arg, 1)
+ * once this process leads `name` and cb(arg, 0) when it stops leading it
+ * (its database connection was lost: whoever leads next may already have
+ * started), each time that changes, now or later, from the loop.  A process
+ * that does not lead keeps trying; when the leader dies, another takes over
+ * within seconds.  A store with one process (SQLite) leads at once and
+ * always.  Returns a handle for store_leader_cancel (which gives the lead
+ * up and calls cb no more), or NULL when name is empty or longer than
+ * STORE_MAX_KEY.
+ */
+struct store_leader;
+typedef void (*store_leader_fn)(void *arg, int leader);
+struct store_leader *store_leader_watch(struct store *s, const char *name, store_leader_fn cb, void *arg);
+void store_leader_cancel(struct store_leader *l);
 
 #endif

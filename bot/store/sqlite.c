@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "store/backend.h"
 #include "store/sqlite.h"
 #include "util.h"
 
@@ -223,6 +224,8 @@ enum q {
 	Q_THREAD_OWNER,
 	Q_THREAD_RESOLVED,
 	Q_THREAD_BY_ID,
+	Q_MSG_DELETE,
+	Q_THREAD_DELETE,
 	Q_TICKET_FIRST_RESPONSE,
 	Q_TICKET_MESSAGES,
 	Q_TICKET_EXISTS,
@@ -280,7 +283,8 @@ static const char *const sql[Q_COUNT] = {
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_POST_INSERT] = "INSERT INTO posts (platform, post_id, connector, thread_id, message_id, author_id,"
 			  " author_handle, author_name, text, created, received, action, rule, decision)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+			  " ON CONFLICT (platform, post_id) DO NOTHING",
 	[Q_OUT_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, reply_to, private, text, idem_key, kind,"
 			 " sender, agent, message_id, guard, created, recipient)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -315,6 +319,8 @@ static const char *const sql[Q_COUNT] = {
 			   " WHERE id = ?1 AND ticket_id = ?5",
 	[Q_THREAD_RESOLVED] = "UPDATE threads SET owner = 'bot', ticket_id = NULL, last_ack = 0,"
 			      " last_waiting_notice = 0, updated = ?2 WHERE id = ?1 AND ticket_id = ?3",
+	[Q_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
+	[Q_THREAD_DELETE] = "DELETE FROM threads WHERE id = ?1",
 	[Q_THREAD_BY_ID] = "SELECT connector, thread_key, last_post_id, is_private FROM threads WHERE id = ?1",
 	[Q_TICKET_FIRST_RESPONSE] = "UPDATE tickets SET first_response = COALESCE(first_response, ?2), updated = ?2"
 				    " WHERE id = ?1",
@@ -357,7 +363,8 @@ struct waiters {
 	size_t n, cap;
 };
 
-struct store {
+struct sqlite {
+	struct store base; /* first: what every operation receives */
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *st[Q_COUNT];
@@ -395,8 +402,19 @@ struct store {
 	char idem[STORE_MAX_PARTS + 1][24];
 };
 
+/* The backend's store from the one every operation receives. */
+static struct sqlite *sq(struct store *base)
+{
+	return (struct sqlite *)base;
+}
+
+static const struct sqlite *csq(const struct store *base)
+{
+	return (const struct sqlite *)base;
+}
+
 /* Log a SQLite failure: what we were doing and SQLite's own message. */
-static void db_error(struct store *s, const char *op)
+static void db_error(struct sqlite *s, const char *op)
 {
 	struct buf b;
 	buf_init(&b, 0);
@@ -409,7 +427,7 @@ static void db_error(struct store *s, const char *op)
  * The statement for q, prepared on first use and kept (persistent), reset
  * and without bindings.  NULL after logging if it does not prepare.
  */
-static sqlite3_stmt *q(struct store *s, enum q id)
+static sqlite3_stmt *q(struct sqlite *s, enum q id)
 {
 	sqlite3_stmt *st = s->st[id];
 	if (st) {
@@ -460,7 +478,7 @@ static char *dup_col(sqlite3_stmt *st, int i)
 }
 
 /* Step a statement that returns no rows; reset it either way.  0 or -1. */
-static int run(struct store *s, sqlite3_stmt *st, const char *op)
+static int run(struct sqlite *s, sqlite3_stmt *st, const char *op)
 {
 	if (!st)
 		return -1;
@@ -474,7 +492,7 @@ static int run(struct store *s, sqlite3_stmt *st, const char *op)
 }
 
 /* run(), returning the new row id in *id. */
-static int insert(struct store *s, sqlite3_stmt *st, const char *op, int64_t *id)
+static int insert(struct sqlite *s, sqlite3_stmt *st, const char *op, int64_t *id)
 {
 	if (run(s, st, op) < 0)
 		return -1;
@@ -482,7 +500,7 @@ static int insert(struct store *s, sqlite3_stmt *st, const char *op, int64_t *id
 	return 0;
 }
 
-static int exec(struct store *s, const char *text, const char *op)
+static int exec(struct sqlite *s, const char *text, const char *op)
 {
 	char *msg = NULL;
 	if (sqlite3_exec(s->db, text, NULL, NULL, &msg) != SQLITE_OK) {
@@ -498,7 +516,7 @@ static int exec(struct store *s, const char *text, const char *op)
 }
 
 /* A PRAGMA that returns one integer; -1 on error. */
-static int64_t pragma_int(struct store *s, const char *text)
+static int64_t pragma_int(struct sqlite *s, const char *text)
 {
 	sqlite3_stmt *st;
 	int64_t v = -1;
@@ -516,7 +534,7 @@ static int64_t pragma_int(struct store *s, const char *text)
 
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
-	struct store *s = arg;
+	struct sqlite *s = arg;
 	(void)db;
 	(void)name;
 	s->wal_pages = pages;
@@ -524,7 +542,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 }
 
 /* Bring the schema to STORE_SCHEMA_VERSION in one transaction. */
-static int migrate(struct store *s, char *err, size_t errn)
+static int migrate(struct sqlite *s, char *err, size_t errn)
 {
 	if (exec(s, "BEGIN IMMEDIATE", "migrate") < 0) {
 		snprintf(err, errn, "cannot lock the store: %s", sqlite3_errmsg(s->db));
@@ -576,10 +594,13 @@ static int create_private(const char *path, char *err, size_t errn)
 }
 
 static void maintain_cb(uv_timer_t *t);
+static void sq_close(struct store *base);
 
-struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
+static const struct store_backend sqlite_backend;
+
+struct store *store_sqlite_open(const struct store_conf *conf, char *err, size_t errn)
 {
-	struct store *s;
+	struct sqlite *s;
 	char pragma[64];
 	static int configured;
 	const char *path = conf->path;
@@ -597,12 +618,13 @@ struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
 	if (strcmp(path, ":memory:") != 0 && create_private(path, err, errn) < 0)
 		return NULL;
 	s = xcalloc(1, sizeof(*s));
+	s->base.be = &sqlite_backend;
 	s->path = xstrdup(path);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {
 		snprintf(err, errn, "cannot open %s: %s", path,
 		         s->db ? sqlite3_errmsg(s->db) : "out of memory");
-		store_close(s);
+		sq_close(&s->base);
 		return NULL;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
@@ -622,7 +644,7 @@ struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
 	}
 	if (!wal) {
 		snprintf(err, errn, "cannot use WAL mode on %s: %s", path, sqlite3_errmsg(s->db));
-		store_close(s);
+		sq_close(&s->base);
 		return NULL;
 	}
 	/* With a loop, FULL durability comes from the WAL sync on a worker. */
@@ -638,12 +660,12 @@ struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
 	    exec(s, "PRAGMA cache_size = -1024", "open") < 0 ||
 	    exec(s, "PRAGMA journal_size_limit = 67108864", "open") < 0) {
 		snprintf(err, errn, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
-		store_close(s);
+		sq_close(&s->base);
 		return NULL;
 	}
 	sqlite3_wal_hook(s->db, wal_hook, s);
 	if (migrate(s, err, errn) < 0) {
-		store_close(s);
+		sq_close(&s->base);
 		return NULL;
 	}
 	s->data_version = pragma_int(s, "PRAGMA data_version");
@@ -655,27 +677,32 @@ struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
 		s->timer_open = 1;
 		s->ckpt_last_ms = time_mono_ms();
 	}
-	return s;
+	return &s->base;
 }
 
-const char *store_where(const struct store *s)
+static const char *sq_where(const struct store *base)
 {
+	const struct sqlite *s = csq(base);
 	return s->path;
 }
 
-void store_on_timing(struct store *s, void (*fn)(void *arg, enum store_timing t, double seconds), void *arg)
+static void sq_on_timing(struct store *base, void (*fn)(void *arg, enum store_timing t, double seconds),
+                         void *arg)
 {
+	struct sqlite *s = sq(base);
 	s->timing = fn;
 	s->timing_arg = arg;
 }
 
-int store_dirty(const struct store *s)
+static int sq_dirty(const struct store *base)
 {
+	const struct sqlite *s = csq(base);
 	return !s->tx_open ? 0 : s->urgent ? 2 : 1;
 }
 
-size_t store_committing(const struct store *s)
+static size_t sq_committing(const struct store *base)
 {
+	const struct sqlite *s = csq(base);
 	return s->waiting.n + s->syncing.n;
 }
 
@@ -687,7 +714,7 @@ size_t store_committing(const struct store *s)
  * though the caller still thinks it is open: remember that, so the next
  * store_commit reports the loss instead of acknowledging lost posts.
  */
-static void check_lost(struct store *s)
+static void check_lost(struct sqlite *s)
 {
 	if (s->tx_open && sqlite3_get_autocommit(s->db) && !s->tx_lost) {
 		s->tx_lost = 1;
@@ -697,7 +724,7 @@ static void check_lost(struct store *s)
 
 /* Open the group unless it is open, for reads and for writes that may
  * wait for the next group (delivery outcomes).  0 or -1. */
-static int begin_lazy(struct store *s)
+static int begin_lazy(struct sqlite *s)
 {
 	check_lost(s);
 	if (!sqlite3_get_autocommit(s->db))
@@ -710,7 +737,7 @@ static int begin_lazy(struct store *s)
 }
 
 /* begin_lazy, for a write someone waits for (store_dirty says 2). */
-static int begin(struct store *s)
+static int begin(struct sqlite *s)
 {
 	if (begin_lazy(s) < 0)
 		return -1;
@@ -719,15 +746,16 @@ static int begin(struct store *s)
 }
 
 /* A write of the group failed: the group is lost, say so at the commit. */
-static int failed(struct store *s)
+static int failed(struct sqlite *s)
 {
 	if (s->tx_open)
 		s->tx_fail = 1;
 	return -1;
 }
 
-void store_rollback(struct store *s)
+static void sq_rollback(struct store *base)
 {
+	struct sqlite *s = sq(base);
 	if (!sqlite3_get_autocommit(s->db))
 		run(s, q(s, Q_ROLLBACK), "rollback");
 	s->tx_open = 0;
@@ -737,14 +765,14 @@ void store_rollback(struct store *s)
 }
 
 /* Commit the open group on this thread.  0 or -1 (rolled back, logged). */
-static int commit_tx(struct store *s)
+static int commit_tx(struct sqlite *s)
 {
 	if (!s->tx_open)
 		return 0;
 	check_lost(s);
 	if (s->tx_lost || s->tx_fail) {
 		log_error("store group failed: rolled back", "path=%s", s->path);
-		store_rollback(s);
+		sq_rollback(&s->base);
 		return -1;
 	}
 	uint64_t t0 = time_mono_ns();
@@ -757,7 +785,7 @@ static int commit_tx(struct store *s)
 	}
 	/* A failed COMMIT may leave the transaction open (e.g. SQLITE_BUSY) or
 	 * already rolled back (I/O error): either way the group is gone. */
-	store_rollback(s);
+	sq_rollback(&s->base);
 	return -1;
 }
 
@@ -823,15 +851,15 @@ static void waiters_fire(struct waiters *w, int rc)
 
 static void sync_work_cb(uv_work_t *w)
 {
-	struct store *s = w->data;
+	struct sqlite *s = w->data;
 	s->sync_err = sync_wal(s->path, &s->dir_synced_work);
 }
 
-static void sync_start(struct store *s);
+static void sync_start(struct sqlite *s);
 
 static void sync_after_cb(uv_work_t *w, int status)
 {
-	struct store *s = w->data;
+	struct sqlite *s = w->data;
 	s->sync_running = 0;
 	int rc = 0;
 	if (status != 0 || s->sync_err != 0) {
@@ -847,7 +875,7 @@ static void sync_after_cb(uv_work_t *w, int status)
 }
 
 /* Sync everything committed so far on a worker thread (one at a time). */
-static void sync_start(struct store *s)
+static void sync_start(struct sqlite *s)
 {
 	struct waiters t = s->syncing; /* empty: swap to keep both buffers */
 	s->syncing = s->waiting;
@@ -864,7 +892,7 @@ static void sync_start(struct store *s)
 }
 
 /* Sync on this thread now: every group committed so far is then durable. */
-static int sync_now(struct store *s)
+static int sync_now(struct sqlite *s)
 {
 	uint64_t t0 = time_mono_ns();
 	int err = sync_wal(s->path, &s->dir_synced_loop);
@@ -877,10 +905,11 @@ static int sync_now(struct store *s)
 	return err == 0 ? 0 : -1;
 }
 
-static void maybe_checkpoint(struct store *s);
+static void maybe_checkpoint(struct sqlite *s);
 
-void store_commit(struct store *s, store_done_fn done, void *arg)
+static void sq_commit(struct store *base, store_done_fn done, void *arg)
 {
+	struct sqlite *s = sq(base);
 	int was_open = s->tx_open;
 	int rc = commit_tx(s);
 	if (s->deferred && (was_open || s->waiting.n || s->syncing.n)) {
@@ -895,16 +924,18 @@ void store_commit(struct store *s, store_done_fn done, void *arg)
 	maybe_checkpoint(s);
 }
 
-int store_commit_sync(struct store *s)
+static int sq_commit_sync(struct store *base)
 {
+	struct sqlite *s = sq(base);
 	int rc = commit_tx(s);
 	if (s->deferred && sync_now(s) < 0)
 		rc = -1;
 	return rc;
 }
 
-int store_external_change(struct store *s)
+static int sq_external_change(struct store *base)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st = q(s, Q_DATA_VERSION);
 	if (!st)
 		return -1;
@@ -952,20 +983,20 @@ static int checkpoint(const char *path)
 
 static void ckpt_work(uv_work_t *w)
 {
-	struct store *s = w->data;
+	struct sqlite *s = w->data;
 	checkpoint(s->path);
 }
 
 static void ckpt_after(uv_work_t *w, int status)
 {
-	struct store *s = w->data;
+	struct sqlite *s = w->data;
 	(void)status;
 	s->ckpt_running = 0;
 }
 
 /* Checkpoint on a worker thread once the WAL is large, or now and then
  * when it holds anything, so readers never walk a long log. */
-static void maybe_checkpoint(struct store *s)
+static void maybe_checkpoint(struct sqlite *s)
 {
 	uint64_t now = time_mono_ms();
 	if (!s->loop || s->stopped || s->ckpt_running || s->wal_pages <= 0)
@@ -984,8 +1015,9 @@ static void maintain_cb(uv_timer_t *t)
 	maybe_checkpoint(t->data);
 }
 
-void store_stop(struct store *s)
+static void sq_stop(struct store *base)
 {
+	struct sqlite *s = sq(base);
 	if (!s || s->stopped)
 		return;
 	/* Whatever waits for a sync is settled by one here, so nothing is
@@ -999,8 +1031,9 @@ void store_stop(struct store *s)
 	}
 }
 
-void store_close(struct store *s)
+static void sq_close(struct store *base)
 {
+	struct sqlite *s = sq(base);
 	if (!s)
 		return;
 	if (s->db && !sqlite3_get_autocommit(s->db))
@@ -1041,9 +1074,10 @@ static void thread_read(sqlite3_stmt *st, struct store_thread *t)
 	t->ticket_private = sqlite3_column_int(st, 9);
 }
 
-void store_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
-                  store_lookup_fn cb, void *arg)
+static void sq_lookup(struct store *base, const char *platform, const char *post_id, const char *thread_key,
+                      store_lookup_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct store_lookup l;
 	/* In the group, which the post's record will need next anyway: one
 	 * lock for both, instead of a read transaction of its own. */
@@ -1072,9 +1106,10 @@ void store_lookup(struct store *s, const char *platform, const char *post_id, co
 	cb(arg, 0, &l);
 }
 
-void store_thread_get(struct store *s, const char *platform, const char *thread_key, store_thread_fn cb,
-                      void *arg)
+static void sq_thread_get(struct store *base, const char *platform, const char *thread_key,
+                          store_thread_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct store_thread t;
 	sqlite3_stmt *st = q(s, Q_THREAD_GET);
 	memset(&t, 0, sizeof(t));
@@ -1096,7 +1131,7 @@ void store_thread_get(struct store *s, const char *platform, const char *thread_
 	cb(arg, 0, &t);
 }
 
-static int msg_insert(struct store *s, int64_t thread_id, const char *sender, const char *agent,
+static int msg_insert(struct sqlite *s, int64_t thread_id, const char *sender, const char *agent,
                       const char *text, time_t ts, const char *client_id, const char *state, int64_t *id)
 {
 	sqlite3_stmt *st = q(s, Q_MSG_INSERT);
@@ -1112,7 +1147,7 @@ static int msg_insert(struct store *s, int64_t thread_id, const char *sender, co
 	return insert(s, st, "message_insert", id);
 }
 
-static int event_insert(struct store *s, int64_t ticket, time_t ts, const char *kind, const char *actor,
+static int event_insert(struct sqlite *s, int64_t ticket, time_t ts, const char *kind, const char *actor,
                         int64_t message_id, const char *detail)
 {
 	sqlite3_stmt *st = q(s, Q_EVENT_INSERT);
@@ -1130,18 +1165,8 @@ static int event_insert(struct store *s, int64_t ticket, time_t ts, const char *
 /* Idempotency key of an outbox row: stable, short enough for every
  * platform (Discord nonces take 25 characters).  A post's reply parts are
  * numbered from 0; its "take it offline" pointer has a number of its own. */
-#define POINTER_KEY 0xFFFFu
-static void idem_key(char out[24], const char *a, const char *b, uint64_t n)
-{
-	struct buf k;
-	buf_init(&k, 0);
-	buf_printf(&k, "%s%c%s%c%llu", a, 0, b, 0, (unsigned long long)n);
-	snprintf(out, 24, "fd%016llx", (unsigned long long)hash64(k.p, k.len));
-	buf_free(&k);
-}
-
 /* Insert reply row o (kind reply); o->id is set. */
-static int out_insert(struct store *s, struct store_out *o)
+static int out_insert(struct sqlite *s, struct store_out *o)
 {
 	sqlite3_stmt *st = q(s, Q_OUT_INSERT);
 	if (!st)
@@ -1165,17 +1190,32 @@ static int out_insert(struct store *s, struct store_out *o)
 	return insert(s, st, "outbox_insert", &o->id);
 }
 
-static const char *author_of(const struct post *p)
+/*
+ * The post was stored before (earlier in this group: another writer has
+ * none with SQLite): take back the message, and the thread when it was
+ * made for this post, so that nothing of it stays.  1, or -1.
+ */
+static int undo_duplicate(struct sqlite *s, int64_t new_thread, int64_t message_id)
 {
-	if (p->author_handle && *p->author_handle)
-		return p->author_handle;
-	if (p->author_name && *p->author_name)
-		return p->author_name;
-	return p->author_id;
+	sqlite3_stmt *st = q(s, Q_MSG_DELETE);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, message_id);
+	if (run(s, st, "message_delete") < 0)
+		return -1;
+	if (new_thread > 0) {
+		if (!(st = q(s, Q_THREAD_DELETE)))
+			return -1;
+		sqlite3_bind_int64(st, 1, new_thread);
+		if (run(s, st, "thread_delete") < 0)
+			return -1;
+	}
+	return 1;
 }
 
-/* The writes of store_record_post, in the open group. */
-static int record(struct store *s, const struct store_record *r, struct store_recorded *out)
+/* The writes of store_record_post, in the open group: 0, 1 (stored
+ * before: nothing written), or -1. */
+static int record(struct sqlite *s, const struct store_record *r, struct store_recorded *out)
 {
 	const struct post *p = r->post;
 	const struct decision *d = r->decision;
@@ -1204,7 +1244,7 @@ static int record(struct store *s, const struct store_record *r, struct store_re
 		bind_text(st, 2, p->thread_key);
 		bind_text(st, 3, connector);
 		sqlite3_bind_int(st, 4, !p->is_public);
-		bind_text(st, 5, author_of(p));
+		bind_text(st, 5, store_author_of(p));
 		sqlite3_bind_int64(st, 6, last_ack);
 		sqlite3_bind_int64(st, 7, last_notice);
 		bind_text(st, 8, last_post);
@@ -1234,6 +1274,8 @@ static int record(struct store *s, const struct store_record *r, struct store_re
 	bind_text(st, 14, r->decision_json ? r->decision_json : "{}");
 	if (insert(s, st, "post_insert", &out->post_row) < 0)
 		return -1;
+	if (sqlite3_changes(s->db) == 0)
+		return undo_duplicate(s, t->id == 0 ? out->thread_id : 0, out->message_id);
 
 	int ticket_changed = 0;
 	if (d->open_ticket && owner == THREAD_BOT) {
@@ -1244,7 +1286,7 @@ static int record(struct store *s, const struct store_record *r, struct store_re
 		bind_text(st, 2, priority_name(pr));
 		bind_text(st, 3, d->reason);
 		bind_text(st, 4, p->platform);
-		bind_text(st, 5, author_of(p));
+		bind_text(st, 5, store_author_of(p));
 		if (d->due)
 			sqlite3_bind_int64(st, 6, d->due);
 		else
@@ -1278,8 +1320,8 @@ static int record(struct store *s, const struct store_record *r, struct store_re
 		const char *text = pointer ? r->pointer : r->parts[total > n ? i - 1 : i];
 		struct store_out *o = &s->rows[k];
 		/* Reply parts keep the keys 0..n-1 whatever comes before them. */
-		idem_key(s->idem[k], p->platform, p->post_id,
-		         pointer ? POINTER_KEY : (total > n ? i - 1 : i));
+		store_idem_key(s->idem[k], p->platform, p->post_id,
+		               pointer ? STORE_POINTER_KEY : (total > n ? i - 1 : i));
 		if (msg_insert(s, out->thread_id, "bot", NULL, text, r->now, NULL, "pending",
 		               &out->reply_message[k]) < 0)
 			return -1;
@@ -1326,26 +1368,19 @@ static int record(struct store *s, const struct store_record *r, struct store_re
 	return run(s, st, "thread_update");
 }
 
-void store_record_post(struct store *s, const struct store_record *r, store_recorded_fn cb, void *arg)
+static void sq_record_post(struct store *base, const struct store_record *r, store_recorded_fn cb, void *arg)
 {
-	const struct post *p = r->post;
+	struct sqlite *s = sq(base);
 	struct store_recorded out;
 
 	memset(&out, 0, sizeof(out));
-	if (!p->platform || !p->post_id || !p->thread_key || !r->thread ||
-	    strlen(p->post_id) > STORE_MAX_KEY || strlen(p->thread_key) > STORE_MAX_KEY ||
-	    (p->client_id && strlen(p->client_id) > STORE_MAX_KEY)) {
-		log_warn("post refused by the store", "platform=%s reason=missing_or_long_key",
-		         p->platform ? p->platform : "?");
-		cb(arg, -1, NULL);
-		return;
-	}
-	if (begin(s) < 0 || record(s, r, &out) < 0) {
+	int rc = begin(s) < 0 ? -1 : record(s, r, &out);
+	if (rc < 0) {
 		failed(s);
 		cb(arg, -1, NULL);
 		return;
 	}
-	cb(arg, 0, &out);
+	cb(arg, rc, rc == 0 ? &out : NULL);
 }
 
 /* --- reading messages ------------------------------------------------------------ */
@@ -1386,7 +1421,7 @@ static void msgs_free(struct msgs *m)
 }
 
 /* Read every row of st (bound) as messages; 0 or -1. */
-static int msgs_read(struct store *s, sqlite3_stmt *st, struct msgs *m, const char *op)
+static int msgs_read(struct sqlite *s, sqlite3_stmt *st, struct msgs *m, const char *op)
 {
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -1400,9 +1435,10 @@ static int msgs_read(struct store *s, sqlite3_stmt *st, struct msgs *m, const ch
 	return 0;
 }
 
-void store_history(struct store *s, const char *platform, const char *thread_key, size_t limit,
-                   store_msgs_fn cb, void *arg)
+static void sq_history(struct store *base, const char *platform, const char *thread_key, size_t limit,
+                       store_msgs_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct msgs m = {0};
 	sqlite3_stmt *st = q(s, Q_HISTORY);
 	int rc = -1;
@@ -1417,32 +1453,6 @@ void store_history(struct store *s, const char *platform, const char *thread_key
 }
 
 /* --- outbox --------------------------------------------------------------------- */
-
-void store_out_copy(struct store_out *dst, const struct store_out *src)
-{
-	*dst = *src;
-	dst->connector = src->connector ? xstrdup(src->connector) : NULL;
-	dst->thread_key = src->thread_key ? xstrdup(src->thread_key) : NULL;
-	dst->reply_to = src->reply_to ? xstrdup(src->reply_to) : NULL;
-	dst->text = src->text ? xstrdup(src->text) : NULL;
-	dst->idem_key = src->idem_key ? xstrdup(src->idem_key) : NULL;
-	dst->sender = src->sender ? xstrdup(src->sender) : NULL;
-	dst->agent = src->agent ? xstrdup(src->agent) : NULL;
-	dst->recipient = src->recipient ? xstrdup(src->recipient) : NULL;
-}
-
-void store_out_free(struct store_out *o)
-{
-	free(o->connector);
-	free(o->thread_key);
-	free(o->reply_to);
-	free(o->text);
-	free(o->idem_key);
-	free(o->sender);
-	free(o->agent);
-	free(o->recipient);
-	memset(o, 0, sizeof(*o));
-}
 
 /* The OUT_COLUMNS of st's row into o (strings copied); 0, or -1 when the
  * row is incomplete (logged; it is skipped). */
@@ -1475,8 +1485,9 @@ static int out_read(sqlite3_stmt *st, struct store_out *o)
 	return 0;
 }
 
-void store_outbox_pending(struct store *s, store_rows_fn cb, void *arg)
+static void sq_outbox_pending(struct store *base, store_rows_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st = q(s, Q_OUT_PENDING);
 	struct store_out *v = NULL;
 	size_t n = 0, cap = 0;
@@ -1500,7 +1511,7 @@ void store_outbox_pending(struct store *s, store_rows_fn cb, void *arg)
 	free(v);
 }
 
-static int msg_state(struct store *s, int64_t outbox_id, const char *state)
+static int msg_state(struct sqlite *s, int64_t outbox_id, const char *state)
 {
 	sqlite3_stmt *st = q(s, Q_MSG_STATE);
 	if (!st)
@@ -1510,7 +1521,7 @@ static int msg_state(struct store *s, int64_t outbox_id, const char *state)
 	return run(s, st, "message_state");
 }
 
-static int outbox_final(struct store *s, int64_t id, const char *state, int attempts, const char *error)
+static int outbox_final(struct sqlite *s, int64_t id, const char *state, int attempts, const char *error)
 {
 	sqlite3_stmt *st;
 	if (begin_lazy(s) < 0 || !(st = q(s, Q_OUT_FINAL)))
@@ -1526,8 +1537,9 @@ static int outbox_final(struct store *s, int64_t id, const char *state, int atte
 	return 0;
 }
 
-void store_outbox_claim(struct store *s, const struct store_out *o, store_done_fn cb, void *arg)
+static void sq_outbox_claim(struct store *base, const struct store_out *o, store_done_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	/* Only a bot reply can be withdrawn; everything else is sent as is
 	 * (this process is the only one that sends from a SQLite store). */
 	if (o->kind != OUT_REPLY || o->guard < 0 || !o->thread_id) {
@@ -1569,8 +1581,9 @@ void store_outbox_claim(struct store *s, const struct store_out *o, store_done_f
  * (harmless with its idempotency key), never a delivered row whose
  * message stays hidden.
  */
-int store_outbox_sent(struct store *s, int64_t id, time_t now)
+static int sq_outbox_sent(struct store *base, int64_t id, time_t now)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
 	if (begin_lazy(s) < 0 || !(st = q(s, Q_MSG_SENT)))
 		return failed(s);
@@ -1582,8 +1595,10 @@ int store_outbox_sent(struct store *s, int64_t id, time_t now)
 	return run(s, st, "outbox_sent") < 0 ? failed(s) : 0;
 }
 
-int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t not_before_ms, const char *error)
+static int sq_outbox_retry(struct store *base, int64_t id, int attempts, int64_t not_before_ms,
+                           const char *error)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
 	if (begin_lazy(s) < 0 || !(st = q(s, Q_OUT_RETRY)))
 		return failed(s);
@@ -1594,19 +1609,23 @@ int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t not_be
 	return run(s, st, "outbox_retry") < 0 ? failed(s) : 0;
 }
 
-int store_outbox_failed(struct store *s, int64_t id, int attempts, const char *error)
+static int sq_outbox_failed(struct store *base, int64_t id, int attempts, const char *error)
 {
+	struct sqlite *s = sq(base);
 	return outbox_final(s, id, "failed", attempts, error);
 }
 
-int store_outbox_cancel(struct store *s, int64_t id, const char *why)
+static int sq_outbox_cancel(struct store *base, int64_t id, const char *why)
 {
+	struct sqlite *s = sq(base);
 	return outbox_final(s, id, "cancelled", 0, why);
 }
 
-void store_outbox_notify(struct store *s, const char *connector, const char *payload, const char *idem_key,
-                         int64_t not_before_ms, time_t now, store_row_fn cb, void *arg)
+static void sq_outbox_notify(struct store *base, const char *connector, const char *payload,
+                             const char *idem_key, int64_t not_before_ms, time_t now, store_row_fn cb,
+                             void *arg)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
 	struct store_out o;
 	if (begin(s) < 0 || !(st = q(s, Q_NOTIFY_FIND))) {
@@ -1654,8 +1673,9 @@ void store_outbox_notify(struct store *s, const char *connector, const char *pay
 	cb(arg, 0, &o);
 }
 
-void store_outbox_counts(struct store *s, store_counts_fn cb, void *arg)
+static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct store_outbox_counts c = {0};
 	sqlite3_stmt *st = q(s, Q_OUT_COUNTS);
 	int rc = SQLITE_ERROR;
@@ -1742,42 +1762,10 @@ static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 		t->latest.id = 0;
 }
 
-static char *dup_or_null(const char *v)
+static void sq_tickets(struct store *base, const struct store_ticket_query *qr, store_tickets_fn cb,
+                       void *arg)
 {
-	return v ? xstrdup(v) : NULL;
-}
-
-void store_ticket_copy(struct store_ticket *dst, const struct store_ticket *src)
-{
-	*dst = *src;
-	dst->status = dup_or_null(src->status);
-	dst->priority = dup_or_null(src->priority);
-	dst->reason = dup_or_null(src->reason);
-	dst->platform = dup_or_null(src->platform);
-	dst->author = dup_or_null(src->author);
-	dst->assignee = dup_or_null(src->assignee);
-	dst->connector = dup_or_null(src->connector);
-	dst->thread_key = dup_or_null(src->thread_key);
-	dst->opening.text = dup_or_null(src->opening.text);
-	dst->latest.text = dup_or_null(src->latest.text);
-}
-
-void store_ticket_free(struct store_ticket *t)
-{
-	free((char *)t->status);
-	free((char *)t->priority);
-	free((char *)t->reason);
-	free((char *)t->platform);
-	free((char *)t->author);
-	free((char *)t->assignee);
-	free((char *)t->connector);
-	free((char *)t->thread_key);
-	free((char *)t->opening.text);
-	free((char *)t->latest.text);
-}
-
-void store_tickets(struct store *s, const struct store_ticket_query *qr, store_tickets_fn cb, void *arg)
-{
+	struct sqlite *s = sq(base);
 	static const char *const where[] = {
 	    [TICKETS_OPEN] = "k.status IN ('waiting', 'claimed')",
 	    [TICKETS_WAITING] = "k.status = 'waiting'",
@@ -1823,7 +1811,7 @@ void store_tickets(struct store *s, const struct store_ticket_query *qr, store_t
 }
 
 /* 1 when ticket id exists, 0 not, -1 error. */
-static int ticket_exists(struct store *s, int64_t id)
+static int ticket_exists(struct sqlite *s, int64_t id)
 {
 	sqlite3_stmt *st = q(s, Q_TICKET_EXISTS);
 	if (!st)
@@ -1839,8 +1827,9 @@ static int ticket_exists(struct store *s, int64_t id)
 	return -1;
 }
 
-void store_ticket_messages(struct store *s, int64_t id, size_t limit, store_msgs_fn cb, void *arg)
+static void sq_ticket_messages(struct store *base, int64_t id, size_t limit, store_msgs_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct msgs m = {0};
 	sqlite3_stmt *st = q(s, Q_TICKET_MESSAGES);
 	int rc = -1;
@@ -1857,8 +1846,9 @@ void store_ticket_messages(struct store *s, int64_t id, size_t limit, store_msgs
 	msgs_free(&m);
 }
 
-void store_ticket_events(struct store *s, int64_t id, size_t limit, store_events_fn cb, void *arg)
+static void sq_ticket_events(struct store *base, int64_t id, size_t limit, store_events_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st = q(s, Q_TICKET_EVENTS);
 	struct store_event *v = NULL;
 	size_t n = 0, cap = 0;
@@ -1892,8 +1882,9 @@ void store_ticket_events(struct store *s, int64_t id, size_t limit, store_events
 	free(v);
 }
 
-void store_queue_version(struct store *s, time_t now, store_u64_fn cb, void *arg)
+static void sq_queue_version(struct store *base, time_t now, store_u64_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st = q(s, Q_QUEUE_VERSION);
 	int64_t v[5] = {0};
 	int rc = SQLITE_ERROR;
@@ -1920,7 +1911,7 @@ struct ticket_row {
 };
 
 /* 1 found, 0 absent, -1 error. */
-static int ticket_get(struct store *s, int64_t id, struct ticket_row *t)
+static int ticket_get(struct sqlite *s, int64_t id, struct ticket_row *t)
 {
 	sqlite3_stmt *st = q(s, Q_TICKET_GET);
 	memset(t, 0, sizeof(*t));
@@ -1944,7 +1935,7 @@ static int ticket_get(struct store *s, int64_t id, struct ticket_row *t)
 	return -1;
 }
 
-static int ticket_set(struct store *s, int64_t id, const char *status, const char *assignee, time_t now)
+static int ticket_set(struct sqlite *s, int64_t id, const char *status, const char *assignee, time_t now)
 {
 	sqlite3_stmt *st = q(s, Q_TICKET_SET);
 	if (!st)
@@ -1956,7 +1947,7 @@ static int ticket_set(struct store *s, int64_t id, const char *status, const cha
 	return run(s, st, "ticket_set");
 }
 
-static int thread_owner(struct store *s, int64_t thread_id, int64_t ticket, const char *owner, int bump,
+static int thread_owner(struct sqlite *s, int64_t thread_id, int64_t ticket, const char *owner, int bump,
                         time_t now)
 {
 	sqlite3_stmt *st = q(s, Q_THREAD_OWNER);
@@ -1970,7 +1961,7 @@ static int thread_owner(struct store *s, int64_t thread_id, int64_t ticket, cons
 	return run(s, st, "thread_owner");
 }
 
-static int claim(struct store *s, int64_t id, const struct ticket_row *t, const char *login, time_t now)
+static int claim(struct sqlite *s, int64_t id, const struct ticket_row *t, const char *login, time_t now)
 {
 	if (ticket_set(s, id, "claimed", login, now) < 0 ||
 	    thread_owner(s, t->thread_id, id, "claimed", 1, now) < 0)
@@ -1983,7 +1974,7 @@ static int claim(struct store *s, int64_t id, const struct ticket_row *t, const 
  * when `applies` says the action applies to its status, do it.  rc 0 done,
  * 1 not applicable, -1 error (a failed write fails the group).
  */
-static int ticket_action(struct store *s, int64_t id, struct ticket_row *t,
+static int ticket_action(struct sqlite *s, int64_t id, struct ticket_row *t,
                          int (*applies)(const struct ticket_row *t))
 {
 	if (begin(s) < 0)
@@ -2004,9 +1995,10 @@ static int is_claimed(const struct ticket_row *t)
 	return strcmp(t->status, "claimed") == 0;
 }
 
-void store_ticket_claim(struct store *s, int64_t id, const char *login, time_t now, store_done_fn cb,
-                        void *arg)
+static void sq_ticket_claim(struct store *base, int64_t id, const char *login, time_t now, store_done_fn cb,
+                            void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct ticket_row t;
 	int rc = ticket_action(s, id, &t, is_open);
 	if (rc == 0 && claim(s, id, &t, login, now) < 0)
@@ -2014,9 +2006,10 @@ void store_ticket_claim(struct store *s, int64_t id, const char *login, time_t n
 	cb(arg, rc);
 }
 
-void store_ticket_release(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
-                          void *arg)
+static void sq_ticket_release(struct store *base, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                              void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct ticket_row t;
 	int rc = ticket_action(s, id, &t, is_claimed);
 	if (rc == 0 && (ticket_set(s, id, "waiting", NULL, now) < 0 ||
@@ -2026,9 +2019,10 @@ void store_ticket_release(struct store *s, int64_t id, const char *actor, time_t
 	cb(arg, rc);
 }
 
-void store_ticket_resolve(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
-                          void *arg)
+static void sq_ticket_resolve(struct store *base, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                              void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct ticket_row t;
 	sqlite3_stmt *st;
 	int rc = ticket_action(s, id, &t, is_open);
@@ -2054,9 +2048,10 @@ static int exists(const struct ticket_row *t)
 	return 1;
 }
 
-void store_ticket_mark(struct store *s, int64_t id, const char *kind, const char *detail, time_t now,
-                       store_done_fn cb, void *arg)
+static void sq_ticket_mark(struct store *base, int64_t id, const char *kind, const char *detail, time_t now,
+                           store_done_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct ticket_row t;
 	sqlite3_stmt *st;
 	int rc = ticket_action(s, id, &t, exists);
@@ -2082,7 +2077,7 @@ void store_ticket_mark(struct store *s, int64_t id, const char *kind, const char
 }
 
 /* The writes of store_agent_reply for ticket id (open, row t). */
-static int agent_reply(struct store *s, int64_t id, const struct ticket_row *t, const char *login,
+static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t, const char *login,
                        const char *agent_name, const char *const *parts, size_t n_parts, time_t now)
 {
 	sqlite3_stmt *st;
@@ -2113,7 +2108,7 @@ static int agent_reply(struct store *s, int64_t id, const struct ticket_row *t, 
 		if (rc < 0)
 			break;
 		snprintf(num, sizeof(num), "%lld", (long long)mid);
-		idem_key(s->idem[i], "agent", num, i);
+		store_idem_key(s->idem[i], "agent", num, i);
 		*o = (struct store_out){
 		    .thread_id = t->thread_id,
 		    .message_id = mid,
@@ -2142,12 +2137,11 @@ static int agent_reply(struct store *s, int64_t id, const struct ticket_row *t, 
 	return rc;
 }
 
-void store_agent_reply(struct store *s, int64_t id, const char *login, const char *agent_name,
-                       const char *const *parts, size_t n_parts, time_t now, store_rows_fn cb, void *arg)
+static void sq_agent_reply(struct store *base, int64_t id, const char *login, const char *agent_name,
+                           const char *const *parts, size_t n_parts, time_t now, store_rows_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	struct ticket_row t;
-	if (n_parts > STORE_MAX_PARTS)
-		n_parts = STORE_MAX_PARTS;
 	int rc = ticket_action(s, id, &t, is_open);
 	if (rc != 0) {
 		cb(arg, rc, NULL, 0);
@@ -2169,8 +2163,9 @@ void store_agent_reply(struct store *s, int64_t id, const char *login, const cha
 
 /* --- cursors and visitors ---------------------------------------------------------- */
 
-void store_cursor_get(struct store *s, const char *name, store_text_fn cb, void *arg)
+static void sq_cursor_get(struct store *base, const char *name, store_text_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st = q(s, Q_CURSOR_GET);
 	if (!st) {
 		cb(arg, -1, NULL);
@@ -2191,8 +2186,9 @@ void store_cursor_get(struct store *s, const char *name, store_text_fn cb, void 
 	cb(arg, rc == SQLITE_DONE ? 1 : -1, NULL);
 }
 
-int store_cursor_set(struct store *s, const char *name, const char *value, time_t now)
+static int sq_cursor_set(struct store *base, const char *name, const char *value, time_t now)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
 	if (begin(s) < 0 || !(st = q(s, Q_CURSOR_SET)))
 		return failed(s);
@@ -2204,22 +2200,11 @@ int store_cursor_set(struct store *s, const char *name, const char *value, time_
 
 /* --- connector-private state ------------------------------------------------------- */
 
-static int state_key_ok(const char *connector, const char *kind, const char *key)
+static void sq_state_get(struct store *base, const char *connector, const char *kind, const char *key,
+                         store_state_fn cb, void *arg)
 {
-	return connector && kind && key && *connector && *kind && *key &&
-	       strlen(connector) <= STORE_MAX_KEY && strlen(kind) <= STORE_MAX_KEY &&
-	       strlen(key) <= STORE_MAX_KEY;
-}
-
-void store_state_get(struct store *s, const char *connector, const char *kind, const char *key,
-                     store_state_fn cb, void *arg)
-{
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
-	if (!state_key_ok(connector, kind, key)) {
-		log_warn("connector state refused", "reason=missing_or_long_key kind=%s", kind ? kind : "?");
-		cb(arg, -1, NULL);
-		return;
-	}
 	if (!(st = q(s, Q_STATE_GET))) {
 		cb(arg, -1, NULL);
 		return;
@@ -2250,32 +2235,26 @@ void store_state_get(struct store *s, const char *connector, const char *kind, c
 	cb(arg, 1, NULL);
 }
 
-int store_state_put(struct store *s, const char *connector, const char *kind, const char *key,
-                    const char *thread_key, const char *value, time_t now)
+static int sq_state_put(struct store *base, const char *connector, const char *kind, const char *key,
+                        const char *thread_key, const char *value, time_t now)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
-	if (!state_key_ok(connector, kind, key) || (thread_key && strlen(thread_key) > STORE_MAX_KEY) ||
-	    !value || strlen(value) > STORE_MAX_STATE) {
-		log_warn("connector state refused", "reason=missing_or_long_value kind=%s",
-		         kind ? kind : "?");
-		return -1;
-	}
 	if (begin(s) < 0 || !(st = q(s, Q_STATE_PUT)))
 		return failed(s);
 	bind_text(st, 1, connector);
 	bind_text(st, 2, kind);
 	bind_text(st, 3, key);
-	bind_text(st, 4, thread_key && *thread_key ? thread_key : NULL);
+	bind_text(st, 4, thread_key);
 	bind_text(st, 5, value);
 	sqlite3_bind_int64(st, 6, now);
 	return run(s, st, "state_put") < 0 ? failed(s) : 0;
 }
 
-int store_state_delete(struct store *s, const char *connector, const char *kind, const char *key)
+static int sq_state_delete(struct store *base, const char *connector, const char *kind, const char *key)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
-	if (!state_key_ok(connector, kind, key))
-		return -1;
 	if (begin(s) < 0 || !(st = q(s, Q_STATE_DELETE)))
 		return failed(s);
 	bind_text(st, 1, connector);
@@ -2284,11 +2263,10 @@ int store_state_delete(struct store *s, const char *connector, const char *kind,
 	return run(s, st, "state_delete") < 0 ? failed(s) : 0;
 }
 
-int store_state_prune(struct store *s, const char *connector, const char *kind, time_t before)
+static int sq_state_prune(struct store *base, const char *connector, const char *kind, time_t before)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
-	if (!state_key_ok(connector, kind, "-"))
-		return -1;
 	if (begin(s) < 0 || !(st = q(s, Q_STATE_PRUNE)))
 		return failed(s);
 	bind_text(st, 1, connector);
@@ -2297,8 +2275,9 @@ int store_state_prune(struct store *s, const char *connector, const char *kind, 
 	return run(s, st, "state_prune") < 0 ? failed(s) : 0;
 }
 
-void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg)
+static void sq_visitor_find(struct store *base, const char *token, time_t now, store_text_fn cb, void *arg)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st = q(s, Q_VISITOR_FIND);
 	time_t seen = 0;
 	char key[STORE_MAX_KEY + 1];
@@ -2338,8 +2317,9 @@ void store_visitor_find(struct store *s, const char *token, time_t now, store_te
 	cb(arg, 0, key);
 }
 
-int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now)
+static int sq_visitor_add(struct store *base, const char *token, const char *thread_key, time_t now)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
 	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_ADD)))
 		return failed(s);
@@ -2349,8 +2329,9 @@ int store_visitor_add(struct store *s, const char *token, const char *thread_key
 	return run(s, st, "visitor_add") < 0 ? failed(s) : 0;
 }
 
-int store_visitor_set_email(struct store *s, const char *token, const char *email)
+static int sq_visitor_set_email(struct store *base, const char *token, const char *email)
 {
+	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
 	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_EMAIL)))
 		return failed(s);
@@ -2359,7 +2340,76 @@ int store_visitor_set_email(struct store *s, const char *token, const char *emai
 	return run(s, st, "visitor_email") < 0 ? failed(s) : 0;
 }
 
-sqlite3 *store_sqlite_db(struct store *s)
+/* One process writes a SQLite store: no leases to give up. */
+static int sq_outbox_release(struct store *base, int64_t id)
 {
-	return s->db;
+	(void)base;
+	(void)id;
+	return 0;
 }
+
+/* One process uses a SQLite store (the command-line tools do not run
+ * connectors): it leads everything, at once and for good. */
+static void sq_leader_watch(struct store *base, struct store_leader *l)
+{
+	(void)base;
+	store_leader_set(l, 1);
+}
+
+static void sq_leader_cancel(struct store *base, struct store_leader *l)
+{
+	(void)base;
+	(void)l;
+}
+
+sqlite3 *store_sqlite_db(struct store *base)
+{
+	return sq(base)->db;
+}
+
+static const struct store_backend sqlite_backend = {
+    .name = "sqlite",
+    .stop = sq_stop,
+    .close = sq_close,
+    .where = sq_where,
+    .dirty = sq_dirty,
+    .committing = sq_committing,
+    .commit = sq_commit,
+    .commit_sync = sq_commit_sync,
+    .rollback = sq_rollback,
+    .external_change = sq_external_change,
+    .on_timing = sq_on_timing,
+    .lookup = sq_lookup,
+    .thread_get = sq_thread_get,
+    .record_post = sq_record_post,
+    .history = sq_history,
+    .outbox_pending = sq_outbox_pending,
+    .outbox_claim = sq_outbox_claim,
+    .outbox_sent = sq_outbox_sent,
+    .outbox_retry = sq_outbox_retry,
+    .outbox_failed = sq_outbox_failed,
+    .outbox_cancel = sq_outbox_cancel,
+    .outbox_release = sq_outbox_release,
+    .outbox_notify = sq_outbox_notify,
+    .outbox_counts = sq_outbox_counts,
+    .tickets = sq_tickets,
+    .ticket_messages = sq_ticket_messages,
+    .ticket_events = sq_ticket_events,
+    .queue_version = sq_queue_version,
+    .ticket_claim = sq_ticket_claim,
+    .ticket_release = sq_ticket_release,
+    .ticket_resolve = sq_ticket_resolve,
+    .ticket_mark = sq_ticket_mark,
+    .agent_reply = sq_agent_reply,
+    .cursor_get = sq_cursor_get,
+    .cursor_set = sq_cursor_set,
+    .state_get = sq_state_get,
+    .state_put = sq_state_put,
+    .state_delete = sq_state_delete,
+    .state_prune = sq_state_prune,
+    .visitor_find = sq_visitor_find,
+    .visitor_add = sq_visitor_add,
+    .visitor_set_email = sq_visitor_set_email,
+    .leader_watch = sq_leader_watch,
+    .leader_cancel = sq_leader_cancel,
+};

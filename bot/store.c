@@ -1,0 +1,423 @@
+/*
+ * store.c - the store's operations (store.h) handed to the backend that
+ * store_open chose (store/backend.h): SQLite for store.path, PostgreSQL for
+ * store.url.  What every backend would check the same way is checked here,
+ * once, before the backend sees it; what every backend hands out the same
+ * way (row and ticket copies, idempotency keys) is made here.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/backend.h"
+#include "util.h"
+
+struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
+{
+	if (conf->url && *conf->url) {
+		snprintf(err, errn, "this build has no PostgreSQL backend");
+		return NULL;
+	}
+	return store_sqlite_open(conf, err, errn);
+}
+
+void store_stop(struct store *s)
+{
+	if (s)
+		s->be->stop(s);
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->be->close(s);
+}
+
+const char *store_where(const struct store *s)
+{
+	return s->be->where(s);
+}
+
+const char *store_backend_name(const struct store *s)
+{
+	return s->be->name;
+}
+
+int store_dirty(const struct store *s)
+{
+	return s->be->dirty(s);
+}
+
+size_t store_committing(const struct store *s)
+{
+	return s->be->committing(s);
+}
+
+void store_commit(struct store *s, store_done_fn done, void *arg)
+{
+	s->be->commit(s, done, arg);
+}
+
+int store_commit_sync(struct store *s)
+{
+	return s->be->commit_sync(s);
+}
+
+void store_rollback(struct store *s)
+{
+	s->be->rollback(s);
+}
+
+int store_external_change(struct store *s)
+{
+	return s->be->external_change(s);
+}
+
+void store_on_timing(struct store *s, void (*fn)(void *arg, enum store_timing t, double seconds), void *arg)
+{
+	s->be->on_timing(s, fn, arg);
+}
+
+/* --- posts and threads ------------------------------------------------------------ */
+
+static int key_ok(const char *k)
+{
+	return k && *k && strlen(k) <= STORE_MAX_KEY;
+}
+
+void store_lookup(struct store *s, const char *platform, const char *post_id, const char *thread_key,
+                  store_lookup_fn cb, void *arg)
+{
+	s->be->lookup(s, platform, post_id, thread_key, cb, arg);
+}
+
+void store_thread_get(struct store *s, const char *platform, const char *thread_key, store_thread_fn cb,
+                      void *arg)
+{
+	s->be->thread_get(s, platform, thread_key, cb, arg);
+}
+
+void store_record_post(struct store *s, const struct store_record *r, store_recorded_fn cb, void *arg)
+{
+	const struct post *p = r->post;
+	if (!p->platform || !key_ok(p->post_id) || !key_ok(p->thread_key) || !r->thread ||
+	    (p->client_id && strlen(p->client_id) > STORE_MAX_KEY)) {
+		log_warn("post refused by the store", "platform=%s reason=missing_or_long_key",
+		         p->platform ? p->platform : "?");
+		cb(arg, -1, NULL);
+		return;
+	}
+	s->be->record_post(s, r, cb, arg);
+}
+
+void store_history(struct store *s, const char *platform, const char *thread_key, size_t limit,
+                   store_msgs_fn cb, void *arg)
+{
+	s->be->history(s, platform, thread_key, limit, cb, arg);
+}
+
+/* --- outbox ------------------------------------------------------------------------- */
+
+void store_out_copy(struct store_out *dst, const struct store_out *src)
+{
+	*dst = *src;
+	dst->connector = src->connector ? xstrdup(src->connector) : NULL;
+	dst->thread_key = src->thread_key ? xstrdup(src->thread_key) : NULL;
+	dst->reply_to = src->reply_to ? xstrdup(src->reply_to) : NULL;
+	dst->text = src->text ? xstrdup(src->text) : NULL;
+	dst->idem_key = src->idem_key ? xstrdup(src->idem_key) : NULL;
+	dst->sender = src->sender ? xstrdup(src->sender) : NULL;
+	dst->agent = src->agent ? xstrdup(src->agent) : NULL;
+	dst->recipient = src->recipient ? xstrdup(src->recipient) : NULL;
+}
+
+void store_out_free(struct store_out *o)
+{
+	free(o->connector);
+	free(o->thread_key);
+	free(o->reply_to);
+	free(o->text);
+	free(o->idem_key);
+	free(o->sender);
+	free(o->agent);
+	free(o->recipient);
+	memset(o, 0, sizeof(*o));
+}
+
+void store_outbox_pending(struct store *s, store_rows_fn cb, void *arg)
+{
+	s->be->outbox_pending(s, cb, arg);
+}
+
+void store_outbox_claim(struct store *s, const struct store_out *o, store_done_fn cb, void *arg)
+{
+	s->be->outbox_claim(s, o, cb, arg);
+}
+
+int store_outbox_sent(struct store *s, int64_t id, time_t now)
+{
+	return s->be->outbox_sent(s, id, now);
+}
+
+int store_outbox_retry(struct store *s, int64_t id, int attempts, int64_t not_before_ms, const char *error)
+{
+	return s->be->outbox_retry(s, id, attempts, not_before_ms, error);
+}
+
+int store_outbox_failed(struct store *s, int64_t id, int attempts, const char *error)
+{
+	return s->be->outbox_failed(s, id, attempts, error);
+}
+
+int store_outbox_cancel(struct store *s, int64_t id, const char *why)
+{
+	return s->be->outbox_cancel(s, id, why);
+}
+
+int store_outbox_release(struct store *s, int64_t id)
+{
+	return s->be->outbox_release(s, id);
+}
+
+void store_outbox_notify(struct store *s, const char *connector, const char *payload, const char *idem_key,
+                         int64_t not_before_ms, time_t now, store_row_fn cb, void *arg)
+{
+	if (!key_ok(connector) || !key_ok(idem_key) || !payload) {
+		log_warn("notification refused by the store", "reason=missing_or_long_key%s", "");
+		cb(arg, -1, NULL);
+		return;
+	}
+	s->be->outbox_notify(s, connector, payload, idem_key, not_before_ms, now, cb, arg);
+}
+
+void store_outbox_counts(struct store *s, store_counts_fn cb, void *arg)
+{
+	s->be->outbox_counts(s, cb, arg);
+}
+
+void store_idem_key(char out[24], const char *a, const char *b, uint64_t n)
+{
+	struct buf k;
+	buf_init(&k, 0);
+	buf_printf(&k, "%s%c%s%c%llu", a, 0, b, 0, (unsigned long long)n);
+	snprintf(out, 24, "fd%016llx", (unsigned long long)hash64(k.p, k.len));
+	buf_free(&k);
+}
+
+const char *store_author_of(const struct post *p)
+{
+	if (p->author_handle && *p->author_handle)
+		return p->author_handle;
+	if (p->author_name && *p->author_name)
+		return p->author_name;
+	return p->author_id;
+}
+
+/* --- tickets ----------------------------------------------------------------------- */
+
+static char *dup_or_null(const char *v)
+{
+	return v ? xstrdup(v) : NULL;
+}
+
+void store_ticket_copy(struct store_ticket *dst, const struct store_ticket *src)
+{
+	*dst = *src;
+	dst->status = dup_or_null(src->status);
+	dst->priority = dup_or_null(src->priority);
+	dst->reason = dup_or_null(src->reason);
+	dst->platform = dup_or_null(src->platform);
+	dst->author = dup_or_null(src->author);
+	dst->assignee = dup_or_null(src->assignee);
+	dst->connector = dup_or_null(src->connector);
+	dst->thread_key = dup_or_null(src->thread_key);
+	dst->opening.text = dup_or_null(src->opening.text);
+	dst->latest.text = dup_or_null(src->latest.text);
+}
+
+void store_ticket_free(struct store_ticket *t)
+{
+	free((char *)t->status);
+	free((char *)t->priority);
+	free((char *)t->reason);
+	free((char *)t->platform);
+	free((char *)t->author);
+	free((char *)t->assignee);
+	free((char *)t->connector);
+	free((char *)t->thread_key);
+	free((char *)t->opening.text);
+	free((char *)t->latest.text);
+}
+
+void store_tickets(struct store *s, const struct store_ticket_query *q, store_tickets_fn cb, void *arg)
+{
+	s->be->tickets(s, q, cb, arg);
+}
+
+void store_ticket_messages(struct store *s, int64_t id, size_t limit, store_msgs_fn cb, void *arg)
+{
+	s->be->ticket_messages(s, id, limit, cb, arg);
+}
+
+void store_ticket_events(struct store *s, int64_t id, size_t limit, store_events_fn cb, void *arg)
+{
+	s->be->ticket_events(s, id, limit, cb, arg);
+}
+
+void store_queue_version(struct store *s, time_t now, store_u64_fn cb, void *arg)
+{
+	s->be->queue_version(s, now, cb, arg);
+}
+
+void store_ticket_claim(struct store *s, int64_t id, const char *login, time_t now, store_done_fn cb,
+                        void *arg)
+{
+	s->be->ticket_claim(s, id, login, now, cb, arg);
+}
+
+void store_ticket_release(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                          void *arg)
+{
+	s->be->ticket_release(s, id, actor, now, cb, arg);
+}
+
+void store_ticket_resolve(struct store *s, int64_t id, const char *actor, time_t now, store_done_fn cb,
+                          void *arg)
+{
+	s->be->ticket_resolve(s, id, actor, now, cb, arg);
+}
+
+void store_ticket_mark(struct store *s, int64_t id, const char *kind, const char *detail, time_t now,
+                       store_done_fn cb, void *arg)
+{
+	s->be->ticket_mark(s, id, kind, detail, now, cb, arg);
+}
+
+void store_agent_reply(struct store *s, int64_t id, const char *login, const char *agent_name,
+                       const char *const *parts, size_t n_parts, time_t now, store_rows_fn cb, void *arg)
+{
+	if (n_parts > STORE_MAX_PARTS)
+		n_parts = STORE_MAX_PARTS;
+	s->be->agent_reply(s, id, login, agent_name, parts, n_parts, now, cb, arg);
+}
+
+/* --- cursors, connector state, visitors ------------------------------------------------ */
+
+void store_cursor_get(struct store *s, const char *name, store_text_fn cb, void *arg)
+{
+	s->be->cursor_get(s, name, cb, arg);
+}
+
+int store_cursor_set(struct store *s, const char *name, const char *value, time_t now)
+{
+	if (!key_ok(name) || !value || strlen(value) > STORE_MAX_STATE) {
+		log_warn("cursor refused by the store", "reason=missing_or_long_value%s", "");
+		return -1;
+	}
+	return s->be->cursor_set(s, name, value, now);
+}
+
+static int state_key_ok(const char *connector, const char *kind, const char *key)
+{
+	return key_ok(connector) && key_ok(kind) && key_ok(key);
+}
+
+void store_state_get(struct store *s, const char *connector, const char *kind, const char *key,
+                     store_state_fn cb, void *arg)
+{
+	if (!state_key_ok(connector, kind, key)) {
+		log_warn("connector state refused", "reason=missing_or_long_key kind=%s", kind ? kind : "?");
+		cb(arg, -1, NULL);
+		return;
+	}
+	s->be->state_get(s, connector, kind, key, cb, arg);
+}
+
+int store_state_put(struct store *s, const char *connector, const char *kind, const char *key,
+                    const char *thread_key, const char *value, time_t now)
+{
+	if (!state_key_ok(connector, kind, key) || (thread_key && strlen(thread_key) > STORE_MAX_KEY) ||
+	    !value || strlen(value) > STORE_MAX_STATE) {
+		log_warn("connector state refused", "reason=missing_or_long_value kind=%s",
+		         kind ? kind : "?");
+		return -1;
+	}
+	return s->be->state_put(s, connector, kind, key, thread_key && *thread_key ? thread_key : NULL, value,
+	                        now);
+}
+
+int store_state_delete(struct store *s, const char *connector, const char *kind, const char *key)
+{
+	if (!state_key_ok(connector, kind, key))
+		return -1;
+	return s->be->state_delete(s, connector, kind, key);
+}
+
+int store_state_prune(struct store *s, const char *connector, const char *kind, time_t before)
+{
+	if (!state_key_ok(connector, kind, "-"))
+		return -1;
+	return s->be->state_prune(s, connector, kind, before);
+}
+
+void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg)
+{
+	if (!key_ok(token)) {
+		cb(arg, 1, NULL);
+		return;
+	}
+	s->be->visitor_find(s, token, now, cb, arg);
+}
+
+int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now)
+{
+	if (!key_ok(token) || !key_ok(thread_key))
+		return -1;
+	return s->be->visitor_add(s, token, thread_key, now);
+}
+
+int store_visitor_set_email(struct store *s, const char *token, const char *email)
+{
+	if (!key_ok(token) || !email || strlen(email) > STORE_MAX_KEY)
+		return -1;
+	return s->be->visitor_set_email(s, token, email);
+}
+
+/* --- leadership ------------------------------------------------------------------------ */
+
+struct store_leader *store_leader_watch(struct store *s, const char *name, store_leader_fn cb, void *arg)
+{
+	if (!key_ok(name) || !cb)
+		return NULL;
+	struct store_leader *l = xcalloc(1, sizeof(*l));
+	l->s = s;
+	l->name = xstrdup(name);
+	l->cb = cb;
+	l->arg = arg;
+	/* A key for the name that every process computes alike. */
+	l->key = (int64_t)(hash64(name, strlen(name)) & 0x7fffffffffffffffULL);
+	s->be->leader_watch(s, l);
+	return l;
+}
+
+void store_leader_set(struct store_leader *l, int leading)
+{
+	leading = leading ? 1 : 0;
+	if (l->leading == leading)
+		return;
+	l->leading = leading;
+	log_info(leading ? "leading here" : "no longer leading here", "name=%s store=%s", l->name,
+	         l->s->be->name);
+	l->cb(l->arg, leading);
+}
+
+void store_leader_cancel(struct store_leader *l)
+{
+	if (!l)
+		return;
+	l->s->be->leader_cancel(l->s, l);
+	free(l->name);
+	free(l);
+}
