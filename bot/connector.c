@@ -20,7 +20,8 @@
  */
 #define CONNECTOR_TYPES(X)                                                                                   \
 	X(webchat)                                                                                           \
-	X(mastodon)
+	X(mastodon)                                                                                          \
+	X(mattermost)
 
 #define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
 CONNECTOR_TYPES(DECLARE_OPS)
