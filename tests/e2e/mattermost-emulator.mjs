@@ -31,8 +31,11 @@
 //     "limit exceeded"; X-Ratelimit-Limit/Remaining/Reset (seconds until
 //     the reset, not an epoch) on every answer when `rateLimit` is set;
 //     storm(ms) answers every POST 429 until then;
-//   - `loseAnswers: n`: the next n POST /posts are created but answered
-//     502 (the client cannot know it worked).
+//   - unknown outcomes: `emu.loseAnswers = n` (the next n POST /posts are
+//     created but answered 502), `emu.holdAnswers = n` (created, never
+//     answered: the client may die waiting), `emu.cutWhileSaving = n` (the
+//     connection is cut while the post is being saved for saveDelayMs, so
+//     a retry meets the 500 "pending" answer).
 //
 // Use from a test:
 //   const emu = await startMattermostEmulator({ token: 't' });
@@ -92,6 +95,9 @@ export async function startMattermostEmulator(opts = {}) {
 		pending: new Map(), // pending_post_id -> { postId | null, at }
 		stormUntil: 0,
 		loseAnswers: 0,
+		holdAnswers: 0,
+		cutWhileSaving: 0,
+		held: [],
 		violations: [], // sends accepted before a rate-limit reset
 	};
 	const me = { id: newId(), username: 'frontdesk', is_bot: true };
@@ -289,6 +295,9 @@ export async function startMattermostEmulator(opts = {}) {
 		return fail(res, 404, 'api.no_route', 'Not found');
 	}
 
+	emu.setDedupeMs = (ms) => (o.dedupeMs = ms);
+	emu.setSaveDelayMs = (ms) => (o.saveDelayMs = ms);
+
 	async function createFromApi(res, body) {
 		if (Date.now() < emu.stormUntil) return tooMany(res, Math.max(1, Math.ceil((emu.stormUntil - Date.now()) / 1000)));
 		let b;
@@ -316,10 +325,19 @@ export async function startMattermostEmulator(opts = {}) {
 			}
 			emu.pending.set(key, { postId: null, at: Date.now() });
 		}
+		if (emu.cutWhileSaving > 0) {
+			emu.cutWhileSaving--;
+			res.socket.destroy();
+		}
 		if (o.saveDelayMs) await new Promise((r) => setTimeout(r, o.saveDelayMs));
 		const p = createPost({ user_id: me.id, channel_id: c.id, message: b.message, root_id: b.root_id || '', props: { ...(b.props || {}), from_bot: 'true' } });
 		if (key) emu.pending.get(key).postId = p.id;
 		emu.botPosts.push({ post: p, at: Date.now() });
+		if (emu.holdAnswers > 0) {
+			emu.holdAnswers--;
+			emu.held.push(res);
+			return;
+		}
 		if (emu.loseAnswers > 0) {
 			emu.loseAnswers--;
 			return fail(res, 502, 'proxy', 'Bad gateway');
@@ -443,6 +461,7 @@ export async function startMattermostEmulator(opts = {}) {
 		new Promise((r) => {
 			clearTimeout(dropTimer);
 			for (const c of wss.clients) c.terminate();
+			for (const r of emu.held) r.socket?.destroy();
 			wss.close();
 			server.closeAllConnections?.();
 			server.close(() => r());

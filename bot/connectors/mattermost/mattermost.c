@@ -67,6 +67,8 @@ struct mm_job {
 	char key[MM_MAX_ID + 1]; /* the outbox idempotency key */
 	char reply_to[MM_MAX_ID + 1]; /* the post it answers, "" unknown */
 	int check;               /* look for our own posts before sending */
+	int need_dm;             /* taken offline: the DM with `recipient` first */
+	char recipient[MM_MAX_ID + 1];
 	time_t written;          /* when the row was written */
 };
 
@@ -282,6 +284,7 @@ static void pending_done(struct mm *mm, int64_t seq)
 
 static void refill_start(struct mm *mm);
 static void refill_next(struct mm *mm);
+static void pump(struct mm *mm);
 
 static void unauthorized(struct mm *mm, const char *where)
 {
@@ -369,6 +372,7 @@ static void on_config(struct mm *mm, const struct http_response *r, void *arg)
 	         mm->max_chars);
 	mm->boot = BOOT_DONE;
 	connect_ready(mm);
+	pump(mm); /* replies held until the bot knew its own id */
 }
 
 static void on_me(struct mm *mm, const struct http_response *r, void *arg)
@@ -461,7 +465,7 @@ static int deliver(struct mm *mm, const struct mm_post *p, char channel_type, co
 	    .created = (time_t)(p->create_at / 1000),
 	};
 	struct mm_cookie *k = xcalloc(1, sizeof(*k));
-	k->gen = mm->gen;
+	k->gen = refill ? mm->rf.gen : mm->gen;
 	k->seq = seq;
 	k->refill = refill;
 	if (connector_deliver_post(mm->c, &post, k) < 0) {
@@ -716,9 +720,9 @@ static void refill_done(struct mm *mm)
 		refill_start(mm);
 }
 
-/* Where the refill of a channel starts: its last stored post, else the
- * refill's own start.  The store answers at once (SQLite); one that would
- * answer later counts as "not known". */
+/* Where the refill of a channel starts: its last stored post when that is
+ * older than the gap, else the gap's start.  The store answers at once
+ * (SQLite); one that would answer later counts as "not known". */
 struct since_read {
 	int answered;
 	int64_t v;
@@ -841,7 +845,9 @@ static void refill_next(struct mm *mm)
 		const struct mm_channel *ch = &mm->rf.chans[mm->rf.i];
 		struct since_read sr = {0, 0};
 		connector_state_get(mm->c, CHANNEL_KIND, ch->id, since_got, &sr);
-		int64_t since = sr.answered && sr.v ? sr.v - 1 : mm->refill_from;
+		/* From the channel's last stored post, but never from later than
+		 * the gap began: posts stored since came live, after the gap. */
+		int64_t since = sr.answered && sr.v && sr.v - 1 < mm->refill_from ? sr.v - 1 : mm->refill_from;
 		if (ch->last_post_at && ch->last_post_at <= since) {
 			mm->rf.i++; /* nothing newer there */
 			continue;
@@ -1002,7 +1008,8 @@ static void pace_cb(uv_timer_t *t)
 
 static void pump(struct mm *mm)
 {
-	if (mm->closing)
+	/* Nothing goes before the bot knows who it is (its DMs, its own posts). */
+	if (mm->closing || !mm->self_id[0])
 		return;
 	while (mm->q_head && mm->inflight < MATTERMOST_MAX_INFLIGHT) {
 		int64_t now = now_ms();
@@ -1179,9 +1186,19 @@ static void on_checked(struct mm *mm, const struct http_response *r, void *arg)
 	pump(mm);
 }
 
+static void open_direct(struct connector *c, const char *recipient, struct connector_dm_req *req);
+static void dm_ready(void *arg, int rc, const char *channel);
+
 static void job_start(struct mm *mm, struct mm_job *j)
 {
 	char path[256];
+	if (j->need_dm) {
+		/* Taken offline: the direct message with the author. */
+		j->need_dm = 0;
+		mm->inflight++;
+		connector_dm_channel(mm->c, j->recipient, open_direct, dm_ready, j);
+		return;
+	}
 	if (!j->check) {
 		post_part(mm, j);
 		return;
@@ -1246,6 +1263,7 @@ static void dm_ready(void *arg, int rc, const char *channel)
 {
 	struct mm_job *j = arg;
 	struct mm *mm = j->mm;
+	mm->inflight--;
 	if (rc != 0 || !mm_id_ok(channel) || strlen(channel) > MM_MAX_ID) {
 		job_finish(mm, j, mm->dm_refused ? SEND_FAIL : SEND_RETRY, 0,
 		           mm->dm_refused ? "the direct message was refused" : "no direct message channel yet");
@@ -1253,7 +1271,8 @@ static void dm_ready(void *arg, int rc, const char *channel)
 	}
 	snprintf(j->channel, sizeof(j->channel), "%s", channel);
 	j->root[0] = '\0';
-	job_queue(mm, j);
+	queue_push(mm, j, 1);
+	pump(mm);
 }
 
 static int mm_send(struct connector *c, const struct outmsg *m)
@@ -1266,11 +1285,6 @@ static int mm_send(struct connector *c, const struct outmsg *m)
 	}
 	if (!m->idem_key || !mm_id_ok(m->idem_key) || strlen(m->idem_key) > MM_MAX_ID - 4) {
 		connector_send_done(c, m->id, SEND_FAIL, 0, "unusable idempotency key");
-		return 0;
-	}
-	if (!mm->self_id[0]) {
-		/* Not signed in yet: the outbox tries again. */
-		connector_send_done(c, m->id, SEND_RETRY, 0, "not signed in yet");
 		return 0;
 	}
 	struct mm_job *j = xcalloc(1, sizeof(*j));
@@ -1304,13 +1318,12 @@ static int mm_send(struct connector *c, const struct outmsg *m)
 	if (!t)
 		tried_find(mm, m->id, 1);
 	if (m->is_private && m->thread_key[0] != 'd') {
-		/* Taken offline: the direct message with the author. */
 		if (!m->recipient || !mm_id_ok(m->recipient)) {
 			job_finish(mm, j, SEND_FAIL, 0, "a private reply without its recipient");
 			return 0;
 		}
-		connector_dm_channel(c, m->recipient, open_direct, dm_ready, j);
-		return 0;
+		j->need_dm = 1;
+		snprintf(j->recipient, sizeof(j->recipient), "%s", m->recipient);
 	}
 	if (m->thread_key[0] == 'd')
 		j->root[0] = '\0';

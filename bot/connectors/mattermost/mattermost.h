@@ -32,8 +32,9 @@
  * connection_id) means it could not: then every channel the bot belongs
  * to (GET /api/v4/users/{id}/channels) with newer posts is refilled with
  * GET /api/v4/channels/{id}/posts?since= from the last post stored for
- * that channel (kind "channel"), or, for a channel never seen, from a
- * little before the connector last knew itself caught up.  The refill is
+ * that channel (kind "channel") or, when that is newer (a post that came
+ * live after the gap) or there is none, from a little before the
+ * connector last knew itself caught up.  The refill is
  * marked in the session state until every post of it is durable, so a
  * crash in the middle repeats it; what cannot be recovered (a channel the
  * server refuses, a page at the server's 1,000-post limit) is logged.
