@@ -94,6 +94,7 @@ export async function startMattermostEmulator(opts = {}) {
 		refused: 0,
 		pending: new Map(), // pending_post_id -> { postId | null, at }
 		stormUntil: 0,
+		refuseSocket: 0, // an HTTP status for every WebSocket upgrade (the socket cannot come back)
 		loseAnswers: 0,
 		holdAnswers: 0,
 		cutWhileSaving: 0,
@@ -383,6 +384,10 @@ export async function startMattermostEmulator(opts = {}) {
 		emu.upgrades++;
 		if (u.pathname !== '/api/v4/websocket') {
 			socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+			return;
+		}
+		if (emu.refuseSocket) {
+			socket.end(`HTTP/1.1 ${emu.refuseSocket} Service Unavailable\r\nContent-Length: 0\r\n\r\n`);
 			return;
 		}
 		if (!authorized(req)) {
