@@ -42,7 +42,8 @@ static size_t single_close(const char *s, size_t i, size_t end, char m)
 		if (s[k] == '\n')
 			return 0;
 		if (s[k] == m && !is_space((unsigned char)s[k - 1]) &&
-		    (k + 1 >= end || is_space((unsigned char)s[k + 1]) || is_punct((unsigned char)s[k + 1])) &&
+		    (k + 1 >= end || is_space((unsigned char)s[k + 1]) ||
+		     is_punct((unsigned char)s[k + 1])) &&
 		    (k + 1 >= end || s[k + 1] != m))
 			return k;
 	}
@@ -187,8 +188,8 @@ char *markdown_text(const char *md, size_t len, size_t max_bytes)
 				if (k < end && md[k] == ' ')
 					k++;
 			}
-			if (end - k >= 2 && (md[k] == '*' || md[k] == '+' || md[k] == '-') && md[k + 1] == ' ' &&
-			    !(end - k >= 3 && md[k] == '*' && md[k + 2] == '*')) {
+			if (end - k >= 2 && (md[k] == '*' || md[k] == '+' || md[k] == '-') &&
+			    md[k + 1] == ' ' && !(end - k >= 3 && md[k] == '*' && md[k + 2] == '*')) {
 				buf_puts(&b, "- ");
 				k += 2;
 			}

@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (data[0] % 6) {
 	case 0: {
 		struct mm_event ev;
-		enum mm_event_kind k = mm_parse_event(z, n, "s1b2c3d4e5f6g7h8i9j0k1l2m3", &ev, err, sizeof(err));
+		enum mm_event_kind k =
+		    mm_parse_event(z, n, "s1b2c3d4e5f6g7h8i9j0k1l2m3", &ev, err, sizeof(err));
 		if (k == MM_EV_POSTED) {
 			check_post(&ev.post);
 			if (!strchr("OPDG", ev.channel_type) || ev.seq < 0)

@@ -28,15 +28,15 @@
 /* A posted event as the server sends it: the post is a JSON string. */
 static char *posted(const char *post_json, const char *channel_type, const char *extra)
 {
-	json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "post", post_json, "channel_type", channel_type, "sender_name",
-	                         "@amy", "channel_name", "town-square");
+	json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "post", post_json, "channel_type", channel_type,
+	                         "sender_name", "@amy", "channel_name", "town-square");
 	if (extra) {
 		json_t *x = json_loads(extra, 0, NULL);
 		json_object_update(data, x);
 		json_decref(x);
 	}
-	json_t *f = json_pack("{s:s, s:o, s:{s:s}, s:i}", "event", "posted", "data", data, "broadcast", "channel_id",
-	                      ID_C, "seq", 7);
+	json_t *f = json_pack("{s:s, s:o, s:{s:s}, s:i}", "event", "posted", "data", data, "broadcast",
+	                      "channel_id", ID_C, "seq", 7);
 	char *s = json_dumps(f, JSON_COMPACT);
 	json_decref(f);
 	return s;
@@ -70,7 +70,8 @@ static void test_posted_event(void **state)
 	free(f);
 
 	/* The post as an object, not a string, is not what the server sends. */
-	const char *obj = "{\"event\":\"posted\",\"data\":{\"post\":{\"id\":\"" ID_A "\"},\"channel_type\":\"O\"},\"seq\":3}";
+	const char *obj = "{\"event\":\"posted\",\"data\":{\"post\":{\"id\":\"" ID_A
+	                  "\"},\"channel_type\":\"O\"},\"seq\":3}";
 	assert_int_equal(mm_parse_event(obj, strlen(obj), SELF, &ev, err, sizeof(err)), MM_EV_BAD);
 	assert_int_equal(ev.seq, 3); /* still known: the stream goes on */
 	assert_string_equal(ev.event, "posted");
@@ -113,7 +114,8 @@ static void test_bots_and_system_posts(void **state)
 	assert_int_equal(mm_parse_event(f, strlen(f), SELF, &ev, err, sizeof(err)), MM_EV_BAD);
 	mm_event_free(&ev);
 	free(f);
-	const char *badid = "{\"id\":\"a b\",\"user_id\":\"" ID_U "\",\"channel_id\":\"" ID_C "\",\"message\":\"x\"}";
+	const char *badid =
+	    "{\"id\":\"a b\",\"user_id\":\"" ID_U "\",\"channel_id\":\"" ID_C "\",\"message\":\"x\"}";
 	f = posted(badid, "O", NULL);
 	assert_int_equal(mm_parse_event(f, strlen(f), SELF, &ev, err, sizeof(err)), MM_EV_BAD);
 	mm_event_free(&ev);
@@ -125,8 +127,9 @@ static void test_hello_reply_other(void **state)
 	(void)state;
 	struct mm_event ev;
 	char err[200];
-	const char *hello = "{\"event\":\"hello\",\"data\":{\"server_version\":\"10.0.0\",\"connection_id\":\"" ID_R
-	                    "\"},\"broadcast\":{},\"seq\":0}";
+	const char *hello =
+	    "{\"event\":\"hello\",\"data\":{\"server_version\":\"10.0.0\",\"connection_id\":\"" ID_R
+	    "\"},\"broadcast\":{},\"seq\":0}";
 	assert_int_equal(mm_parse_event(hello, strlen(hello), "", &ev, err, sizeof(err)), MM_EV_HELLO);
 	assert_string_equal(ev.connection_id, ID_R);
 	assert_int_equal(ev.seq, 0);
@@ -150,10 +153,11 @@ static void test_lists(void **state)
 	struct mm_post *items;
 	size_t skipped;
 	const char *list = "{\"order\":[\"" ID_R "\",\"" ID_A "\"],\"posts\":{"
-	                   "\"" ID_R "\":{\"id\":\"" ID_R "\",\"create_at\":20,\"user_id\":\"" ID_U "\",\"channel_id\":\"" ID_C
-	                   "\",\"root_id\":\"" ID_A "\",\"message\":\"b\",\"props\":{\"frontdesk_key\":\"fd00ab-1\"}},"
-	                   "\"" ID_A "\":{\"id\":\"" ID_A "\",\"create_at\":10,\"user_id\":\"" ID_U "\",\"channel_id\":\"" ID_C
-	                   "\",\"message\":\"a\"},"
+	                   "\"" ID_R "\":{\"id\":\"" ID_R "\",\"create_at\":20,\"user_id\":\"" ID_U
+	                   "\",\"channel_id\":\"" ID_C "\",\"root_id\":\"" ID_A
+	                   "\",\"message\":\"b\",\"props\":{\"frontdesk_key\":\"fd00ab-1\"}},"
+	                   "\"" ID_A "\":{\"id\":\"" ID_A "\",\"create_at\":10,\"user_id\":\"" ID_U
+	                   "\",\"channel_id\":\"" ID_C "\",\"message\":\"a\"},"
 	                   "\"bad\":{\"id\":\"\"}}}";
 	assert_int_equal(mm_parse_post_list(list, strlen(list), &items, &skipped, err, sizeof(err)), 2);
 	assert_int_equal(skipped, 1);
@@ -167,8 +171,9 @@ static void test_lists(void **state)
 	assert_int_equal(mm_parse_post_list("[]", 2, &items, NULL, err, sizeof(err)), -1);
 
 	struct mm_channel *ch;
-	const char *chans = "[{\"id\":\"" ID_C "\",\"type\":\"D\",\"last_post_at\":99},{\"id\":\"x\",\"type\":\"Q\"},"
-	                    "{\"id\":\"" ID_R "\",\"type\":\"O\"}]";
+	const char *chans =
+	    "[{\"id\":\"" ID_C "\",\"type\":\"D\",\"last_post_at\":99},{\"id\":\"x\",\"type\":\"Q\"},"
+	    "{\"id\":\"" ID_R "\",\"type\":\"O\"}]";
 	assert_int_equal(mm_parse_channels(chans, strlen(chans), &ch, err, sizeof(err)), 2);
 	assert_int_equal(ch[0].type, 'D');
 	assert_int_equal(ch[0].last_post_at, 99);
@@ -181,7 +186,8 @@ static void test_errors_limits_and_ids(void **state)
 {
 	(void)state;
 	char id[128];
-	const char *busy = "{\"id\":\"api.post.deduplicate_create_post.pending\",\"message\":\"x\",\"status_code\":500}";
+	const char *busy =
+	    "{\"id\":\"api.post.deduplicate_create_post.pending\",\"message\":\"x\",\"status_code\":500}";
 	assert_int_equal(mm_error_id(busy, strlen(busy), id, sizeof(id)), 0);
 	assert_string_equal(id, MM_PENDING_BUSY);
 	/* A 429's body is plain text. */
@@ -268,7 +274,8 @@ static void test_markdown(void **state)
 	(void)state;
 	expect_md("**bold** and __this__ and ~~gone~~", "bold and this and gone");
 	expect_md("*it* _it_ file_name 2 * 3 snake_case_word", "it it file_name 2 * 3 snake_case_word");
-	expect_md("[menu](https://x.example/menu) or https://x.example", "menu (https://x.example/menu) or https://x.example");
+	expect_md("[menu](https://x.example/menu) or https://x.example",
+	          "menu (https://x.example/menu) or https://x.example");
 	expect_md("[https://a.example](https://a.example)", "https://a.example");
 	expect_md("![cake](https://x.example/c.png)", "cake (https://x.example/c.png)");
 	expect_md("## Order 42\n> quoted\n* one\n+ two\n- three", "Order 42\nquoted\n- one\n- two\n- three");
@@ -295,10 +302,14 @@ static void test_markdown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_posted_event),        cmocka_unit_test(test_bots_and_system_posts),
-	    cmocka_unit_test(test_hello_reply_other),   cmocka_unit_test(test_lists),
-	    cmocka_unit_test(test_errors_limits_and_ids), cmocka_unit_test(test_post_json_and_threads),
-	    cmocka_unit_test(test_reply_made_inert_and_cut), cmocka_unit_test(test_markdown),
+	    cmocka_unit_test(test_posted_event),
+	    cmocka_unit_test(test_bots_and_system_posts),
+	    cmocka_unit_test(test_hello_reply_other),
+	    cmocka_unit_test(test_lists),
+	    cmocka_unit_test(test_errors_limits_and_ids),
+	    cmocka_unit_test(test_post_json_and_threads),
+	    cmocka_unit_test(test_reply_made_inert_and_cut),
+	    cmocka_unit_test(test_markdown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

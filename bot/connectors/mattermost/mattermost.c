@@ -42,16 +42,16 @@
 #include "util.h"
 #include "wsclient.h"
 
-#define PLATFORM        "mattermost"
-#define URL_MAX         2048
-#define PING_IDLE_MS    30000 /* silence after which we ping (the server pings every 60 s) */
-#define DEAD_MS         100000 /* silence after which the socket is a zombie */
-#define LIST_BODY_MAX   (8u * 1024u * 1024u)
-#define POST_BODY_MAX   (256u * 1024u)
-#define SESSION_KIND    "session"
-#define SESSION_KEY     "ws"
-#define CHANNEL_KIND    "channel"
-#define UNAUTHORIZED    "401 from server: check the token"
+#define PLATFORM      "mattermost"
+#define URL_MAX       2048
+#define PING_IDLE_MS  30000  /* silence after which we ping (the server pings every 60 s) */
+#define DEAD_MS       100000 /* silence after which the socket is a zombie */
+#define LIST_BODY_MAX (8u * 1024u * 1024u)
+#define POST_BODY_MAX (256u * 1024u)
+#define SESSION_KIND  "session"
+#define SESSION_KEY   "ws"
+#define CHANNEL_KIND  "channel"
+#define UNAUTHORIZED  "401 from server: check the token"
 
 struct mm;
 
@@ -64,21 +64,21 @@ struct mm_job {
 	size_t nparts, next_part;
 	char channel[MM_MAX_ID + 1];
 	char root[MM_MAX_ID + 1];
-	char key[MM_MAX_ID + 1]; /* the outbox idempotency key */
+	char key[MM_MAX_ID + 1];      /* the outbox idempotency key */
 	char reply_to[MM_MAX_ID + 1]; /* the post it answers, "" unknown */
-	int check;               /* look for our own posts before sending */
-	int need_dm;             /* taken offline: the DM with `recipient` first */
+	int check;                    /* look for our own posts before sending */
+	int need_dm;                  /* taken offline: the DM with `recipient` first */
 	char recipient[MM_MAX_ID + 1];
-	time_t written;          /* when the row was written */
+	time_t written; /* when the row was written */
 };
 
 /* What this process knows of a row's earlier attempts. */
 struct mm_tried {
 	struct mm_tried *next;
 	int64_t id;
-	int unknown;       /* an attempt may have created a post we never heard of */
-	int64_t first_ms;  /* the first attempt of this process */
-	size_t next_part;  /* parts known posted */
+	int unknown;      /* an attempt may have created a post we never heard of */
+	int64_t first_ms; /* the first attempt of this process */
+	size_t next_part; /* parts known posted */
 };
 
 /* A post handed to the daemon, until its post_done. */
@@ -124,7 +124,7 @@ struct mm {
 		uint64_t gen;
 		struct mm_channel *chans;
 		size_t n, i;
-		int64_t since;   /* of the page asked for */
+		int64_t since; /* of the page asked for */
 		long posts, lost;
 		int64_t started_ms;
 	} rf;
@@ -177,8 +177,8 @@ static void req_done(const struct http_response *r, void *arg)
 
 /* One API request with the bearer token: 0 started (done follows once,
  * HTTP_E_CANCELLED at teardown), -1 not started (done is not called). */
-static int api_call(struct mm *mm, const char *method, const char *path, const char *json_body, size_t max_body,
-                    mm_done_fn done, void *arg)
+static int api_call(struct mm *mm, const char *method, const char *path, const char *json_body,
+                    size_t max_body, mm_done_fn done, void *arg)
 {
 	char url[URL_MAX + 512];
 	if (mm->closing || !mm->loop->http)
@@ -238,8 +238,8 @@ static int64_t rate_wait(const struct http_response *r, int64_t now, int64_t fal
 
 static void session_save(struct mm *mm)
 {
-	json_t *o = json_pack("{s:s, s:I, s:I, s:I}", "id", mm->conn_id, "seq", (json_int_t)mm->durable_seq, "seen",
-	                      (json_int_t)mm->seen_ms, "refill", (json_int_t)mm->refill_from);
+	json_t *o = json_pack("{s:s, s:I, s:I, s:I}", "id", mm->conn_id, "seq", (json_int_t)mm->durable_seq,
+	                      "seen", (json_int_t)mm->seen_ms, "refill", (json_int_t)mm->refill_from);
 	char *v = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (!v || connector_state_put(mm->c, SESSION_KIND, SESSION_KEY, NULL, v) < 0)
 		log_warn("mattermost: session not saved", "connector=%s", mm->c->name);
@@ -272,7 +272,8 @@ static void pending_done(struct mm *mm, int64_t seq)
 {
 	for (size_t i = 0; i < mm->npending; i++) {
 		if (mm->pending[i] == seq) {
-			memmove(mm->pending + i, mm->pending + i + 1, (mm->npending - i - 1) * sizeof(*mm->pending));
+			memmove(mm->pending + i, mm->pending + i + 1,
+			        (mm->npending - i - 1) * sizeof(*mm->pending));
 			mm->npending--;
 			break;
 		}
@@ -314,7 +315,8 @@ static int read_token(struct mm *mm)
 	if (config_secret_read(&mc->token, mm->token, sizeof(mm->token), err, sizeof(err)) < 0) {
 		struct buf b;
 		quote(&b, err);
-		log_error("mattermost: cannot read the access token", "connector=%s error=%s", mm->c->name, b.p);
+		log_error("mattermost: cannot read the access token", "connector=%s error=%s", mm->c->name,
+		          b.p);
 		buf_free(&b);
 		return -1;
 	}
@@ -345,7 +347,8 @@ static int socket_url(struct mm *mm, char *out, size_t n)
 		k = snprintf(out, n, "%s://%s%.*s/api/v4/websocket?connection_id=%s&sequence_number=%" PRId64,
 		             u.tls ? "wss" : "ws", host, (int)pl, u.path, mm->conn_id, mm->durable_seq);
 	else
-		k = snprintf(out, n, "%s://%s%.*s/api/v4/websocket", u.tls ? "wss" : "ws", host, (int)pl, u.path);
+		k = snprintf(out, n, "%s://%s%.*s/api/v4/websocket", u.tls ? "wss" : "ws", host, (int)pl,
+		             u.path);
 	mm->resumed = mm->conn_id[0] != '\0';
 	return k < 0 || (size_t)k >= n ? -1 : 0;
 }
@@ -388,7 +391,8 @@ static void on_me(struct mm *mm, const struct http_response *r, void *arg)
 	}
 	if (r->error == HTTP_E_NONE && r->status == 429) {
 		int64_t now = now_ms();
-		boot_failed(mm, "rate limited by the server", WSCLIENT_RETRY, (long)(rate_wait(r, now, 5000) - now));
+		boot_failed(mm, "rate limited by the server", WSCLIENT_RETRY,
+		            (long)(rate_wait(r, now, 5000) - now));
 		return;
 	}
 	char id[MM_MAX_ID + 1];
@@ -445,7 +449,8 @@ static int deliver(struct mm *mm, const struct mm_post *p, char channel_type, co
 		metric_add_l(mm->m_events, 1, mm->c->name, p->type[0] ? "system" : "self");
 		return 0;
 	}
-	mm_thread_key(thread, sizeof(thread), p->channel_id, channel_type, p->root_id[0] ? p->root_id : p->id);
+	mm_thread_key(thread, sizeof(thread), p->channel_id, channel_type,
+	              p->root_id[0] ? p->root_id : p->id);
 	snprintf(handle, sizeof(handle), "@%s", sender && *sender ? sender : p->user_id);
 	snprintf(last, sizeof(last), "%" PRId64, p->create_at);
 	connector_state_put(mm->c, CHANNEL_KIND, p->channel_id, NULL, last);
@@ -484,8 +489,8 @@ static void session_lost(struct mm *mm, const char *why)
 	}
 	if (mm->rf.running)
 		mm->rf.again = 1; /* what this refill already listed may miss newer posts */
-	log_warn("mattermost: events were lost: refilling over REST", "connector=%s reason=\"%s\" since_ms=%" PRId64,
-	         mm->c->name, why, mm->refill_from);
+	log_warn("mattermost: events were lost: refilling over REST",
+	         "connector=%s reason=\"%s\" since_ms=%" PRId64, mm->c->name, why, mm->refill_from);
 }
 
 static void on_hello(struct mm *mm, const struct mm_event *ev)
@@ -501,7 +506,8 @@ static void on_hello(struct mm *mm, const struct mm_event *ev)
 	mm->gen++;
 	mm->durable_seq = mm->next_seq;
 	if (mm->first_start) {
-		log_info("mattermost: first start: posts from now on are answered", "connector=%s", mm->c->name);
+		log_info("mattermost: first start: posts from now on are answered", "connector=%s",
+		         mm->c->name);
 		mm->first_start = 0;
 	}
 	mm->seen_ms = now_ms();
@@ -532,7 +538,8 @@ static void socket_frame(struct mm *mm, const char *data, size_t len)
 	if (ev.seq >= 0) {
 		if (ev.seq > mm->next_seq) {
 			char why[96];
-			snprintf(why, sizeof(why), "seq %" PRId64 " after %" PRId64, ev.seq, mm->next_seq - 1);
+			snprintf(why, sizeof(why), "seq %" PRId64 " after %" PRId64, ev.seq,
+			         mm->next_seq - 1);
 			session_lost(mm, why);
 			session_save(mm);
 			refill_start(mm);
@@ -585,8 +592,8 @@ static void mm_post_done(struct connector *c, void *cookie, const struct post_ac
 				session_save(mm);
 		} else {
 			/* Not stored: ask the server again from this event on. */
-			log_warn("mattermost: a post was not stored: resuming from it", "connector=%s seq=%" PRId64,
-			         c->name, k->seq);
+			log_warn("mattermost: a post was not stored: resuming from it",
+			         "connector=%s seq=%" PRId64, c->name, k->seq);
 			mm->durable_seq = k->seq;
 			session_save(mm);
 			mm->gen++;
@@ -624,8 +631,9 @@ static void ws_open(void *arg)
 		/* The server replays from durable_seq, or says hello anew. */
 		mm->next_seq = mm->durable_seq;
 		connector_set_health(mm->c, HEALTH_OK, "connected");
-		log_info("mattermost: connected, resuming", "connector=%s connection_id=%s sequence_number=%" PRId64,
-		         mm->c->name, mm->conn_id, mm->durable_seq);
+		log_info("mattermost: connected, resuming",
+		         "connector=%s connection_id=%s sequence_number=%" PRId64, mm->c->name, mm->conn_id,
+		         mm->durable_seq);
 		if (mm->refill_from)
 			refill_start(mm);
 	}
@@ -698,7 +706,8 @@ static void refill_failed(struct mm *mm, const char *why)
 	                    MATTERMOST_BACKOFF_MAX_MS - MATTERMOST_BACKOFF_MIN_MS);
 	struct buf b;
 	quote(&b, why);
-	log_warn("mattermost: refill failed: will retry", "connector=%s reason=%s in_ms=%ld", mm->c->name, b.p, d);
+	log_warn("mattermost: refill failed: will retry", "connector=%s reason=%s in_ms=%ld", mm->c->name,
+	         b.p, d);
 	buf_free(&b);
 	timer_in(mm, &mm->refill_timer, refill_timer_cb, d);
 }
@@ -770,8 +779,8 @@ static void on_refill_page(struct mm *mm, const struct http_response *r, void *a
 		int64_t now = now_ms();
 		int64_t until = rate_wait(r, now, 5000);
 		mm->rf.running = 1;
-		log_warn("mattermost: rate limited: refill waits for the reset", "connector=%s wait_ms=%" PRId64,
-		         mm->c->name, until - now);
+		log_warn("mattermost: rate limited: refill waits for the reset",
+		         "connector=%s wait_ms=%" PRId64, mm->c->name, until - now);
 		metric_add_l(mm->m_limited, 1, mm->c->name);
 		timer_in(mm, &mm->refill_timer, refill_timer_cb, until - now);
 		return;
@@ -847,7 +856,8 @@ static void refill_next(struct mm *mm)
 		connector_state_get(mm->c, CHANNEL_KIND, ch->id, since_got, &sr);
 		/* From the channel's last stored post, but never from later than
 		 * the gap began: posts stored since came live, after the gap. */
-		int64_t since = sr.answered && sr.v && sr.v - 1 < mm->refill_from ? sr.v - 1 : mm->refill_from;
+		int64_t since =
+		    sr.answered && sr.v && sr.v - 1 < mm->refill_from ? sr.v - 1 : mm->refill_from;
 		if (ch->last_post_at && ch->last_post_at <= since) {
 			mm->rf.i++; /* nothing newer there */
 			continue;
@@ -986,7 +996,8 @@ static struct mm_job *queue_pop(struct mm *mm)
 }
 
 /* The outcome of a row: SEND_OK and SEND_FAIL forget it. */
-static void job_finish(struct mm *mm, struct mm_job *j, enum send_result r, long retry_after, const char *detail)
+static void job_finish(struct mm *mm, struct mm_job *j, enum send_result r, long retry_after,
+                       const char *detail)
 {
 	if (r == SEND_RETRY) {
 		struct mm_tried *t = tried_find(mm, j->id, 1);
@@ -1089,11 +1100,12 @@ static void on_created(struct mm *mm, const struct http_response *r, void *arg)
 		if (j->next_part < j->nparts) {
 			queue_push(mm, j, 1);
 		} else {
-			log_debug("mattermost: reply posted", "connector=%s outbox=%" PRId64 " parts=%zu", mm->c->name,
-			          j->id, j->nparts);
+			log_debug("mattermost: reply posted", "connector=%s outbox=%" PRId64 " parts=%zu",
+			          mm->c->name, j->id, j->nparts);
 			job_finish(mm, j, SEND_OK, 0, NULL);
 		}
-	} else if (r->error == HTTP_E_NONE && r->status == 500 && mm_error_id(r->body, r->body_len, eid, sizeof(eid)) == 0 &&
+	} else if (r->error == HTTP_E_NONE && r->status == 500 &&
+	           mm_error_id(r->body, r->body_len, eid, sizeof(eid)) == 0 &&
 	           strcmp(eid, MM_PENDING_BUSY) == 0) {
 		/* The first attempt is still being saved: the same id again soon
 		 * returns it. */
@@ -1110,7 +1122,8 @@ static void on_created(struct mm *mm, const struct http_response *r, void *arg)
 		describe(r, d, sizeof(d));
 		if (r->status == 403)
 			log_warn("mattermost: the bot may not post there: add it to the team and channel",
-			         "connector=%s outbox=%" PRId64 " channel=%s", mm->c->name, j->id, j->channel);
+			         "connector=%s outbox=%" PRId64 " channel=%s", mm->c->name, j->id,
+			         j->channel);
 		job_finish(mm, j, SEND_FAIL, 0, d);
 	}
 	pump(mm);
@@ -1239,7 +1252,8 @@ static void on_direct(struct mm *mm, const struct http_response *r, void *arg)
 	} else {
 		char d[200];
 		describe(r, d, sizeof(d));
-		log_warn("mattermost: cannot open a direct message", "connector=%s error=\"%s\"", mm->c->name, d);
+		log_warn("mattermost: cannot open a direct message", "connector=%s error=\"%s\"", mm->c->name,
+		         d);
 		connector_dm_opened(req, NULL);
 	}
 	mm->dm_refused = 0;
@@ -1251,7 +1265,8 @@ static void open_direct(struct connector *c, const char *recipient, struct conne
 	json_t *a = json_pack("[s, s]", mm->self_id, recipient);
 	char *body = a && mm->self_id[0] && mm_id_ok(recipient) ? json_dumps(a, JSON_COMPACT) : NULL;
 	json_decref(a);
-	if (!body || api_call(mm, "POST", "/api/v4/channels/direct", body, POST_BODY_MAX, on_direct, req) < 0) {
+	if (!body ||
+	    api_call(mm, "POST", "/api/v4/channels/direct", body, POST_BODY_MAX, on_direct, req) < 0) {
 		mm->dm_refused = !body;
 		connector_dm_opened(req, NULL);
 		mm->dm_refused = 0;
@@ -1266,7 +1281,8 @@ static void dm_ready(void *arg, int rc, const char *channel)
 	mm->inflight--;
 	if (rc != 0 || !mm_id_ok(channel) || strlen(channel) > MM_MAX_ID) {
 		job_finish(mm, j, mm->dm_refused ? SEND_FAIL : SEND_RETRY, 0,
-		           mm->dm_refused ? "the direct message was refused" : "no direct message channel yet");
+		           mm->dm_refused ? "the direct message was refused"
+		                          : "no direct message channel yet");
 		return;
 	}
 	snprintf(j->channel, sizeof(j->channel), "%s", channel);
@@ -1313,7 +1329,8 @@ static int mm_send(struct connector *c, const struct outmsg *m)
 		j->next_part = t->next_part < j->nparts ? t->next_part : 0;
 		j->check = t->unknown && now - t->first_ms > MATTERMOST_DEDUPE_WINDOW_MS;
 	} else {
-		j->check = j->written < mm->started && now - (int64_t)j->written * 1000 > MATTERMOST_DEDUPE_WINDOW_MS;
+		j->check = j->written < mm->started &&
+		           now - (int64_t)j->written * 1000 > MATTERMOST_DEDUPE_WINDOW_MS;
 	}
 	if (!t)
 		tried_find(mm, m->id, 1);
@@ -1419,8 +1436,8 @@ static void session_read(void *arg, int rc, const struct store_state *st)
 		mm->refill_from = now_ms() - 86400000LL;
 	}
 	json_decref(o);
-	log_info("mattermost: starting", "connector=%s instance=%s connection_id=%s sequence_number=%" PRId64
-	         " refill=%s",
+	log_info("mattermost: starting",
+	         "connector=%s instance=%s connection_id=%s sequence_number=%" PRId64 " refill=%s",
 	         mm->c->name, mm->api, mm->conn_id[0] ? mm->conn_id : "-", mm->durable_seq,
 	         mm->refill_from ? "owed" : "no");
 	wsclient_start(mm->ws);
@@ -1448,11 +1465,11 @@ static int mm_start(struct connector *c)
 		return -1;
 
 	struct metrics *mx = connector_metrics(c);
-	mm->m_events = metrics_counter(mx, "mattermost_events_total",
-	                               "Mattermost WebSocket events (hello, posted, self, system, other, bad).",
-	                               "connector,kind");
-	mm->m_limited =
-	    metrics_counter(mx, "mattermost_rate_limited_total", "Mattermost requests answered 429.", "connector");
+	mm->m_events = metrics_counter(
+	    mx, "mattermost_events_total",
+	    "Mattermost WebSocket events (hello, posted, self, system, other, bad).", "connector,kind");
+	mm->m_limited = metrics_counter(mx, "mattermost_rate_limited_total",
+	                                "Mattermost requests answered 429.", "connector");
 
 	uv_timer_init(&mm->loop->uv, &mm->pace_timer);
 	uv_timer_init(&mm->loop->uv, &mm->refill_timer);
@@ -1486,7 +1503,8 @@ static int mm_start(struct connector *c)
 static void *mm_parse(struct config_parser *p)
 {
 	struct mattermost_conf *m = xcalloc(1, sizeof(*m));
-	m->instance = config_key_url(p, "instance", CONFIG_URL_HTTP, 1, "(the server's address, like https://chat.example)");
+	m->instance = config_key_url(p, "instance", CONFIG_URL_HTTP, 1,
+	                             "(the server's address, like https://chat.example)");
 	config_key_secret(p, "token", 1, "the bot account's access token", &m->token);
 	if (m->instance)
 		p->cc->endpoint = xstrdup(m->instance);

@@ -69,16 +69,16 @@
 #include "config.h"
 #include "connector.h"
 
-#define MATTERMOST_MAX_FRAME            (1024u * 1024u) /* one WebSocket message */
-#define MATTERMOST_MAX_PARTS            16
-#define MATTERMOST_MAX_INFLIGHT         4
-#define MATTERMOST_BACKOFF_MIN_MS       1000L
-#define MATTERMOST_BACKOFF_MAX_MS       (5L * 60 * 1000)
+#define MATTERMOST_MAX_FRAME             (1024u * 1024u) /* one WebSocket message */
+#define MATTERMOST_MAX_PARTS             16
+#define MATTERMOST_MAX_INFLIGHT          4
+#define MATTERMOST_BACKOFF_MIN_MS        1000L
+#define MATTERMOST_BACKOFF_MAX_MS        (5L * 60 * 1000)
 #define MATTERMOST_UNAUTHORIZED_RETRY_MS (5L * 60 * 1000)
-#define MATTERMOST_DEDUPE_WINDOW_MS     25000L /* under the server's 30 s pending_post_id window */
-#define MATTERMOST_REFILL_MARGIN_MS     (2L * 60 * 1000) /* clock skew allowance for unseen channels */
-#define MATTERMOST_REFILL_PAGE_FULL     1000 /* the server's cap on posts?since= */
-#define MATTERMOST_STATE_DAYS           180
+#define MATTERMOST_DEDUPE_WINDOW_MS      25000L           /* under the server's 30 s pending_post_id window */
+#define MATTERMOST_REFILL_MARGIN_MS      (2L * 60 * 1000) /* clock skew allowance for unseen channels */
+#define MATTERMOST_REFILL_PAGE_FULL      1000             /* the server's cap on posts?since= */
+#define MATTERMOST_STATE_DAYS            180
 
 /*
  * Settings (the connector_conf's settings):

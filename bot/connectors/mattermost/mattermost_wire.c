@@ -25,8 +25,8 @@ int mm_id_ok(const char *s)
 		char c = s[n];
 		if (n >= MM_MAX_ID)
 			return 0;
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-		      c == '-'))
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '_' || c == '-'))
 			return 0;
 	}
 	return n > 0;
@@ -106,8 +106,9 @@ static int parse_post(json_t *o, struct mm_post *p, char *err, size_t errn)
 	p->update_at = get_ms(o, "update_at");
 	p->delete_at = get_ms(o, "delete_at");
 	json_t *msg = json_object_get(o, "message");
-	p->text = json_is_string(msg) ? markdown_text(json_string_value(msg), json_string_length(msg), POST_MAX_TEXT)
-	                              : xstrdup("");
+	p->text = json_is_string(msg)
+	              ? markdown_text(json_string_value(msg), json_string_length(msg), POST_MAX_TEXT)
+	              : xstrdup("");
 	return 0;
 }
 
@@ -196,8 +197,9 @@ enum mm_event_kind mm_parse_event(const char *json, size_t len, const char *self
 			ev->kind = MM_EV_HELLO;
 	} else if (strcmp(name, "posted") == 0) {
 		json_t *pj = json_object_get(data, "post");
-		json_t *po = json_is_string(pj) ? json_loadb(json_string_value(pj), json_string_length(pj), 0, &je)
-		                                : NULL;
+		json_t *po = json_is_string(pj)
+		                 ? json_loadb(json_string_value(pj), json_string_length(pj), 0, &je)
+		                 : NULL;
 		const char *ct = get_str(data, "channel_type");
 		if (!po) {
 			snprintf(err, errn, "posted event without post JSON");

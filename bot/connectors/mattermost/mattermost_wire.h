@@ -21,13 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MM_MAX_ID       64
-#define MM_MAX_NAME     128 /* sender names, channel names */
-#define MM_MAX_TYPE     64  /* post types ("", "system_join_channel", ...) */
-#define MM_MAX_POST     16383 /* characters in a post, unless the server says otherwise */
-#define MM_KEY_PROP     "frontdesk_key" /* post prop: the outbox key of a reply we sent */
+#define MM_MAX_ID        64
+#define MM_MAX_NAME      128                  /* sender names, channel names */
+#define MM_MAX_TYPE      64                   /* post types ("", "system_join_channel", ...) */
+#define MM_MAX_POST      16383                /* characters in a post, unless the server says otherwise */
+#define MM_KEY_PROP      "frontdesk_key"      /* post prop: the outbox key of a reply we sent */
 #define MM_REPLY_TO_PROP "frontdesk_reply_to" /* post prop: the post a reply answers */
-#define MM_PENDING_BUSY "api.post.deduplicate_create_post.pending"
+#define MM_PENDING_BUSY  "api.post.deduplicate_create_post.pending"
 
 /* 1 when s is a plausible Mattermost id: 1..MM_MAX_ID of [A-Za-z0-9_-]. */
 int mm_id_ok(const char *s);
@@ -37,13 +37,13 @@ struct mm_post {
 	char id[MM_MAX_ID + 1];
 	char channel_id[MM_MAX_ID + 1];
 	char user_id[MM_MAX_ID + 1];
-	char root_id[MM_MAX_ID + 1]; /* "" at the top level */
-	char type[MM_MAX_TYPE + 1];  /* "" for a normal post, system_* ... */
-	char key[MM_MAX_ID + 1];     /* props.frontdesk_key, "" when absent */
-	int from_bot;                /* props.from_bot == "true" (a string) */
-	int from_webhook;            /* props.from_webhook == "true" */
+	char root_id[MM_MAX_ID + 1];             /* "" at the top level */
+	char type[MM_MAX_TYPE + 1];              /* "" for a normal post, system_* ... */
+	char key[MM_MAX_ID + 1];                 /* props.frontdesk_key, "" when absent */
+	int from_bot;                            /* props.from_bot == "true" (a string) */
+	int from_webhook;                        /* props.from_webhook == "true" */
 	int64_t create_at, update_at, delete_at; /* epoch ms */
-	char *text;                  /* malloc'd plain text of `message` */
+	char *text;                              /* malloc'd plain text of `message` */
 };
 
 void mm_post_free(struct mm_post *p);
@@ -62,16 +62,16 @@ enum mm_event_kind {
 
 struct mm_event {
 	enum mm_event_kind kind;
-	int64_t seq;                  /* the event's seq, -1 when absent (replies) */
-	char event[64];               /* event name, "" for replies */
+	int64_t seq;    /* the event's seq, -1 when absent (replies) */
+	char event[64]; /* event name, "" for replies */
 	char connection_id[MM_MAX_ID + 1];
 	char server_version[64];
 	/* posted */
 	struct mm_post post;
-	char channel_type;                   /* 'O', 'P', 'D', 'G' */
-	char sender_name[MM_MAX_NAME + 1];   /* "@amy" -> "amy"; "" when absent */
+	char channel_type;                 /* 'O', 'P', 'D', 'G' */
+	char sender_name[MM_MAX_NAME + 1]; /* "@amy" -> "amy"; "" when absent */
 	char channel_name[MM_MAX_NAME + 1];
-	int mentioned;                       /* data.mentions (a JSON string) names self */
+	int mentioned; /* data.mentions (a JSON string) names self */
 	/* reply */
 	int status_ok;
 	int64_t seq_reply;
@@ -101,7 +101,7 @@ long mm_parse_post_list(const char *body, size_t len, struct mm_post **items, si
 /* A channel the bot belongs to (GET /users/{id}/channels). */
 struct mm_channel {
 	char id[MM_MAX_ID + 1];
-	char type;           /* 'O', 'P', 'D', 'G' */
+	char type;            /* 'O', 'P', 'D', 'G' */
 	int64_t last_post_at; /* ms, 0 when absent */
 };
 
