@@ -253,7 +253,7 @@ long mm_parse_post_list(const char *body, size_t len, struct mm_post **items, si
 		return -1;
 	}
 	size_t total = json_object_size(posts), n = 0;
-	struct mm_post *out = total ? xcalloc(total, sizeof(*out)) : NULL;
+	struct mm_post *out = xcalloc(total ? total : 1, sizeof(*out));
 	const char *k;
 	json_t *v;
 	json_object_foreach(posts, k, v)
@@ -285,7 +285,7 @@ long mm_parse_channels(const char *body, size_t len, struct mm_channel **items, 
 		return -1;
 	}
 	size_t total = json_array_size(a), n = 0;
-	struct mm_channel *out = total ? xcalloc(total, sizeof(*out)) : NULL;
+	struct mm_channel *out = xcalloc(total ? total : 1, sizeof(*out));
 	size_t i;
 	json_t *v;
 	json_array_foreach(a, i, v)
