@@ -47,7 +47,7 @@ sed 's|^connectors:$|connectors:\n  - { type: slack, token_env: SLACK_BOT_TOKEN,
 	config.yaml.example >"$T/slack.yaml"
 cp -r rules replies "$T/" 2>/dev/null
 expect_rc "check refuses a connector type this build lacks" 2 "$FD" check -c "$T/slack.yaml"
-grep -q "connectors\[0\].type: this build of frontdesk has no 'slack' connector (it runs: webchat, mastodon)" "$T/err" &&
+grep -q "connectors\[0\].type: this build of frontdesk has no 'slack' connector (it runs: webchat, mastodon, mattermost)" "$T/err" &&
 	ok "the refusal names the types this build runs" || { bad "the refusal names the types this build runs"; cat "$T/err"; }
 expect_rc "run refuses it too, as a configuration error" 2 "$FD" run -c "$T/slack.yaml"
 

@@ -391,7 +391,7 @@ static void test_connector_errors(void **state)
 	                "'w3' (line 8, localhost:8081)");
 	/* Types this build cannot run are refused at check, with the ones it can. */
 	assert_contains(e, "config.yaml:10:13: connectors[7].type: this build of frontdesk has no 'slack' "
-	                   "connector (it runs: webchat, mastodon)");
+	                   "connector (it runs: webchat, mastodon, mattermost)");
 	assert_contains(e, "config.yaml:11:13: connectors[8].type: this build of frontdesk has no 'bridge' "
 	                   "connector");
 	assert_contains(e, "config.yaml:12:5: connectors[9]: another connector (line 8) is also named 'w3'");

@@ -60,6 +60,7 @@ struct mm_job {
 	struct mm *mm;
 	struct mm_job *next;
 	int64_t id;
+	char *text; /* until cut into parts, once the server's limit is known */
 	char *parts[MATTERMOST_MAX_PARTS];
 	size_t nparts, next_part;
 	char channel[MM_MAX_ID + 1];
@@ -101,6 +102,7 @@ struct mm {
 	uv_timer_t pace_timer, refill_timer;
 	char self_id[MM_MAX_ID + 1];
 	size_t max_chars;
+	int limits_known; /* max_chars is the server's (or its default, asked once) */
 	time_t started;
 
 	/* session */
@@ -374,8 +376,9 @@ static void on_config(struct mm *mm, const struct http_response *r, void *arg)
 	log_info("mattermost: server", "connector=%s instance=%s max_post_size=%zu", mm->c->name, mm->api,
 	         mm->max_chars);
 	mm->boot = BOOT_DONE;
+	mm->limits_known = 1;
 	connect_ready(mm);
-	pump(mm); /* replies held until the bot knew its own id */
+	pump(mm); /* replies held until the bot knew its id and the limit */
 }
 
 static void on_me(struct mm *mm, const struct http_response *r, void *arg)
@@ -413,6 +416,7 @@ static void on_me(struct mm *mm, const struct http_response *r, void *arg)
 	mm->boot = BOOT_CONFIG;
 	if (api_call(mm, "GET", "/api/v4/config/client?format=old", NULL, 0, on_config, NULL) < 0) {
 		mm->boot = BOOT_DONE;
+		mm->limits_known = 1;
 		connect_ready(mm);
 	}
 }
@@ -966,6 +970,7 @@ static void job_free(struct mm_job *j)
 {
 	for (size_t i = 0; i < j->nparts; i++)
 		free(j->parts[i]);
+	free(j->text);
 	free(j);
 }
 
@@ -1020,7 +1025,7 @@ static void pace_cb(uv_timer_t *t)
 static void pump(struct mm *mm)
 {
 	/* Nothing goes before the bot knows who it is (its DMs, its own posts). */
-	if (mm->closing || !mm->self_id[0])
+	if (mm->closing || !mm->self_id[0] || !mm->limits_known)
 		return;
 	while (mm->q_head && mm->inflight < MATTERMOST_MAX_INFLIGHT) {
 		int64_t now = now_ms();
@@ -1205,6 +1210,17 @@ static void dm_ready(void *arg, int rc, const char *channel);
 static void job_start(struct mm *mm, struct mm_job *j)
 {
 	char path[256];
+	if (j->text) {
+		j->nparts = mm_build_reply(j->text, mm->max_chars, j->parts, MATTERMOST_MAX_PARTS);
+		free(j->text);
+		j->text = NULL;
+		if (j->nparts == 0) {
+			job_finish(mm, j, SEND_FAIL, 0, "empty reply");
+			return;
+		}
+		if (j->next_part >= j->nparts)
+			j->next_part = 0;
+	}
 	if (j->need_dm) {
 		/* Taken offline: the direct message with the author. */
 		j->need_dm = 0;
@@ -1312,12 +1328,7 @@ static int mm_send(struct connector *c, const struct outmsg *m)
 		snprintf(j->reply_to, sizeof(j->reply_to), "%s", m->reply_to_id);
 	snprintf(j->channel, sizeof(j->channel), "%s", channel);
 	snprintf(j->root, sizeof(j->root), "%s", root);
-	j->nparts = mm_build_reply(m->text, mm->max_chars, j->parts, MATTERMOST_MAX_PARTS);
-	if (j->nparts == 0) {
-		job_free(j);
-		connector_send_done(c, m->id, SEND_FAIL, 0, "empty reply");
-		return 0;
-	}
+	j->text = xstrdup(m->text ? m->text : "");
 	/*
 	 * Could an earlier attempt have posted it without our knowing?  Only
 	 * when one was made (by this process with no answer, or by an earlier
@@ -1326,7 +1337,7 @@ static int mm_send(struct connector *c, const struct outmsg *m)
 	struct mm_tried *t = tried_find(mm, m->id, 0);
 	int64_t now = now_ms();
 	if (t) {
-		j->next_part = t->next_part < j->nparts ? t->next_part : 0;
+		j->next_part = t->next_part;
 		j->check = t->unknown && now - t->first_ms > MATTERMOST_DEDUPE_WINDOW_MS;
 	} else {
 		j->check = j->written < mm->started &&
