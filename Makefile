@@ -38,8 +38,8 @@ WARN     += -Werror
 endif
 CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SANFLAGS) -Ibot -Ihandoff -I$(B)/gen $(PKG_CFLAGS) -MMD -MP
-# liblinear has no pkg-config file.
-LDLIBS   := $(PKG_LIBS) -llinear -lm
+# liblinear and Snowball's libstemmer ship no pkg-config file.
+LDLIBS   := $(PKG_LIBS) -llinear -lstemmer -lm
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS)
 
 SRCS     := $(wildcard bot/*.c bot/store/*.c bot/connectors/*/*.c handoff/*.c)

@@ -16,7 +16,7 @@ for f in tests/fuzz/fuzz_*.c; do
 	mkdir -p "$corpus"
 	echo "== $name ($secs s)"
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Ibot -Ihandoff -Ibuild/gen \
-		$(pkg-config --cflags $PKGS) "$f" $srcs build/gen/embedded.c $(pkg-config --libs $PKGS) -lm \
+		$(pkg-config --cflags $PKGS) "$f" $srcs build/gen/embedded.c $(pkg-config --libs $PKGS) -llinear -lstemmer -lm \
 		-o "build/fuzz-clang/$name"
 	"build/fuzz-clang/$name" -max_total_time="$secs" -max_len=65536 "$corpus"
 done
