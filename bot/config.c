@@ -861,6 +861,22 @@ static void default_lexicon(struct config *c)
 	c->lexicon_files = files;
 }
 
+/* A number from lo to hi into *out; an error naming `what` otherwise. */
+static void number(struct ld *L, yaml_node_t *n, const char *what, double lo, double hi, double *out)
+{
+	const char *v = str_at(L, n, what);
+	char *end;
+	if (!v)
+		return;
+	errno = 0;
+	double x = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(x) || x < lo || x > hi) {
+		yml_error(L->d, L->y, n, "%s: expected a number from %g to %g (got '%s')", what, lo, hi, v);
+		return;
+	}
+	*out = x;
+}
+
 static void parse_sentiment(struct ld *L, yaml_node_t *root)
 {
 	static const char *const keys[] = {"lexicon", "threshold", NULL};
@@ -874,20 +890,19 @@ static void parse_sentiment(struct ld *L, yaml_node_t *root)
 		default_lexicon(L->c);
 	}
 	yaml_node_t *t = s ? get(L, s, "threshold") : NULL;
-	if (t) {
-		const char *v = str_at(L, t, "sentiment.threshold");
-		char *end;
-		if (!v)
-			return;
-		errno = 0;
-		double x = strtod(v, &end);
-		if (errno || end == v || *end || !isfinite(x) || x < -1.0 || x > 1.0) {
-			yml_error(L->d, L->y, t,
-			          "sentiment.threshold: expected a number from -1 to 1 (got '%s')", v);
-			return;
-		}
-		L->c->negative_threshold = x;
-	}
+	if (t)
+		number(L, t, "sentiment.threshold", -1.0, 1.0, &L->c->negative_threshold);
+}
+
+static void parse_answers(struct ld *L, yaml_node_t *root)
+{
+	static const char *const keys[] = {"min_confidence", "min_margin", NULL};
+	yaml_node_t *s = section(L, root, "answers", "answers", keys);
+	yaml_node_t *n;
+	if (s && (n = get(L, s, "min_confidence")))
+		number(L, n, "answers.min_confidence", 0.0, 1.0, &L->c->min_confidence);
+	if (s && (n = get(L, s, "min_margin")))
+		number(L, n, "answers.min_margin", 0.0, 1.0, &L->c->min_margin);
 }
 
 static void parse_store(struct ld *L, yaml_node_t *root)
@@ -1742,8 +1757,8 @@ static void parse_log(struct ld *L, yaml_node_t *root)
 
 /* ---- loading ---- */
 
-static const char *const top_keys[] = {"business",  "rules",  "replies", "sentiment", "store", "connectors",
-                                       "dashboard", "notify", "bot",     "log",       NULL};
+static const char *const top_keys[] = {"business",   "rules",     "replies", "sentiment", "answers", "store",
+                                       "connectors", "dashboard", "notify",  "bot",       "log",     NULL};
 
 /* The directory part of path (absolute when it exists); malloc'd. */
 static char *dir_of(const char *path)
@@ -1770,6 +1785,8 @@ static struct config *config_new(void)
 	c->cooldown = 10 * 60;
 	c->human_ack_interval = 3600;
 	c->negative_threshold = NAN;
+	c->min_confidence = CONFIG_MIN_CONFIDENCE;
+	c->min_margin = CONFIG_MIN_MARGIN;
 	c->log_level = xstrdup("info");
 	return c;
 }
@@ -1791,6 +1808,7 @@ static struct config *config_build(struct config *c, struct yml_doc *y, struct d
 		c->rule_files = globs(&L, root, "rules", "rules", default_rules);
 		c->reply_files = globs(&L, root, "replies", "replies", default_replies);
 		parse_sentiment(&L, root);
+		parse_answers(&L, root);
 		parse_store(&L, root);
 		parse_connectors(&L, root);
 		parse_dashboard(&L, root);

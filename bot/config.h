@@ -48,6 +48,11 @@
 #define CONFIG_EXAMPLE_PASSWORD_HASH                                                                         \
 	"$y$j9T$NLC2cLWR5S3frfTHBNa8R/$lcyjdxpUHTA4qhGF86SI8UoGaQST0NDohdltDQqLZQ3"
 
+/* Defaults of answers.min_confidence and answers.min_margin: one setting for
+ * every business, chosen on held-out data (BENCHMARKS.md, "Learning"). */
+#define CONFIG_MIN_CONFIDENCE 0.4
+#define CONFIG_MIN_MARGIN     0.1
+
 struct connector_ops;
 
 /* A secret named in config: exactly one of env / file is set (file already
@@ -142,6 +147,10 @@ struct config {
 	long human_ack_interval;   /* bot.human_ack_interval: at most one "a person will reply" notice per
 	                              interval in a human-owned thread (1h) */
 	double negative_threshold; /* sentiment.threshold, NAN when not set (the lexicon's default applies) */
+	double min_confidence;     /* answers.min_confidence: a rule recognised from its examples with
+	                              less confidence is not acted on (CONFIG_MIN_CONFIDENCE) */
+	double min_margin;         /* answers.min_margin: nor when the next rule is this close
+	                              (CONFIG_MIN_MARGIN) */
 	char *log_level;           /* log.level: debug|info|warn|error (default info) */
 	/* What is allowed but unwise ("file:line: ..."), NULL-terminated or
 	 * NULL: `check` prints them, the daemon logs them at start and reload. */

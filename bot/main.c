@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "examples.h"
 #include "hours.h"
 #include "pipeline.h"
 #include "queue_cli.h"
@@ -89,83 +90,87 @@ static struct engine *load_or_exit(const char *path)
 	return e;
 }
 
-/*
- * A moment at which the business is open (want_open = 1) or closed (0),
- * at or after `from`, for running rule examples under their conditions.
- */
-static time_t moment(const struct engine *e, time_t from, int want_open)
-{
-	const struct hours *h = e->cfg->hours;
-	time_t t = hours_next_open(h, from);
-	if (want_open)
-		return t == (time_t)-1 ? from : t;
-	if (!hours_is_open(h, from))
-		return from;
-	time_t c = hours_next_close(h, from);
-	return c == (time_t)-1 ? from : c;
-}
+#define CHECK_FOLDS 5 /* cross-validation folds of `check` */
 
-/* Run one example; returns 1 when the outcome is as the rule expects. */
-static int run_example(struct engine *e, const struct rule *r, const char *text, int expect_match,
-                       struct buf *report)
+/* check --json: the whole report as one object on standard output. */
+static void check_json(const char *path, int ok, const char *errors, int passed, int failed,
+                       const struct examples_cv *cv)
 {
-	struct post p;
-	struct decision d;
-	time_t now = moment(e, time(NULL), r->when_open != 0);
-
-	memset(&p, 0, sizeof(p));
-	p.platform = "check";
-	p.post_id = text;
-	p.thread_key = "check";
-	p.author_handle = "customer";
-	p.channel = r->channels ? r->channels[0] : "webchat";
-	p.is_public = r->when_public == 1;
-	p.text = text;
-	p.created = now;
-	pipeline_decide(e, &p, NULL, now, &d);
-	int hit = d.rule && strcmp(d.rule, r->id) == 0 && d.action != ACTION_IGNORE;
-	int ok = expect_match ? hit : !hit;
-	if (!ok) {
-		if (expect_match)
-			buf_printf(report,
-			           "%s:%d: rule '%s': example \"%s\" was decided %s (rule %s%s%s%s)\n",
-			           r->file, r->line, r->id, text, action_name(d.action),
-			           d.rule ? d.rule : "none", d.reason ? ", reason " : "",
-			           d.reason ? d.reason : "", d.negative ? ", negative" : "");
-		else
-			buf_printf(report, "%s:%d: rule '%s': not_example \"%s\" matched it (%s)\n", r->file,
-			           r->line, r->id, text, action_name(d.action));
+	json_t *o = json_object(), *errs = json_array();
+	json_object_set_new(o, "config", path ? json_string(path) : json_null());
+	json_object_set_new(o, "ok", json_boolean(ok));
+	for (const char *p = errors; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len)
+			json_array_append_new(errs, json_stringn(p, len));
+		p = nl ? nl + 1 : p + len;
 	}
-	decision_free(&d);
-	return ok;
+	json_object_set_new(o, "errors", errs);
+	if (passed >= 0) {
+		json_t *ex = json_object();
+		json_object_set_new(ex, "passed", json_integer(passed));
+		json_object_set_new(ex, "failed", json_integer(failed));
+		json_object_set_new(o, "examples", ex);
+	}
+	if (cv)
+		json_object_set_new(o, "crossval", examples_cv_json(cv));
+	char *s = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+	puts(s ? s : "{}");
+	free(s);
+	json_decref(o);
 }
 
 static int cmd_check(const char *cfgpath, int argc, char **argv)
 {
-	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-		puts("usage: frontdesk [-c CONFIG] check\n\n"
-		     "Validates the configuration, every rule and reply file and the lexicon,\n"
-		     "reporting every error as file:line:column, then runs each rule's examples\n"
-		     "and not_examples through the real decision.  Prints 'configuration OK' and\n"
-		     "exits 0, or the errors and exits 2.");
-		return 0;
+	int json = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			puts("usage: frontdesk [-c CONFIG] check [--json]\n\n"
+			     "Validates the configuration, every rule and reply file and the lexicon,\n"
+			     "reporting every error as file:line:column, then runs each rule's examples\n"
+			     "and not_examples through the real decision (a failure is an error), and\n"
+			     "cross-validates the examples: each is decided by what was learned from the\n"
+			     "others, and a rule whose examples are then read as another rule, or as\n"
+			     "none, gets a warning.  Prints 'configuration OK' and exits 0, or the errors\n"
+			     "and exits 2.\n"
+			     "  --json   the same report as one JSON object, with per-rule figures");
+			return 0;
+		} else if (!strcmp(argv[i], "--json")) {
+			json = 1;
+		} else {
+			fprintf(stderr, "frontdesk check: unexpected argument '%s'\n", argv[i]);
+			return EXIT_USAGE;
+		}
 	}
-	if (argc > 1) {
-		fprintf(stderr, "frontdesk check: unexpected argument '%s'\n", argv[1]);
-		return EXIT_USAGE;
+	struct engine *e;
+	if (json) {
+		struct diag dg;
+		diag_init(&dg);
+		e = cfgpath ? engine_load(cfgpath, &dg) : NULL;
+		if (!e) {
+			check_json(cfgpath, 0, cfgpath ? dg.out.p : "no configuration found: pass -c FILE",
+			           -1, 0, NULL);
+			diag_free(&dg);
+			return EXIT_USAGE;
+		}
+		diag_free(&dg);
+	} else {
+		e = load_or_exit(cfgpath);
 	}
-	struct engine *e = load_or_exit(cfgpath);
 	const struct config *c = e->cfg;
-	struct buf report;
-	int passed = 0, failed = 0;
+	struct buf report, warn;
+	int passed = 0, failed;
+	struct examples_cv cv;
 
 	buf_init(&report, 0);
-	for (size_t i = 0; i < rules_count(e->rules); i++) {
-		const struct rule *r = rules_get(e->rules, i);
-		for (size_t j = 0; r->examples && r->examples[j]; j++)
-			run_example(e, r, r->examples[j], 1, &report) ? passed++ : failed++;
-		for (size_t j = 0; r->not_examples && r->not_examples[j]; j++)
-			run_example(e, r, r->not_examples[j], 0, &report) ? passed++ : failed++;
+	buf_init(&warn, 0);
+	failed = examples_run(e, &report, &passed);
+	examples_crossval(e, CHECK_FOLDS, &cv);
+	examples_cv_text(&cv, &warn);
+	if (json) {
+		check_json(c->path, !failed, report.p, passed, failed, cv.folds ? &cv : NULL);
+		goto done;
 	}
 
 	printf("config:     %s\n", c->path);
@@ -180,6 +185,10 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 		    "            %zu rule%s checked on every post (a regex alone in `any`: add a phrase to\n"
 		    "            `any` and move the regex to `all` to make matching cheaper)\n",
 		    rules_always_checked(e->rules), rules_always_checked(e->rules) == 1 ? " is" : "s are");
+	if (rules_learned_count(e->rules))
+		printf("            %zu learn from their examples (answers.min_confidence %.2f, min_margin "
+		       "%.2f)\n",
+		       rules_learned_count(e->rules), c->min_confidence, c->min_margin);
 	printf("replies:    %zu keys\n", replies_count(e->replies));
 	printf("lexicon:    %zu entries, threshold %.2f\n", lexicon_entries(e->lexicon), e->threshold);
 	printf("            from %s\n", c->lexicon_from);
@@ -195,6 +204,17 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 	}
 	printf("dashboard:  %s, %zu agent%s\n", c->dashboard_listen, c->nagents, c->nagents == 1 ? "" : "s");
 	printf("examples:   %d passed, %d failed\n", passed, failed);
+	if (cv.folds) {
+		size_t warned = 0;
+		for (size_t i = 0; i < cv.nrules; i++)
+			warned += cv.rules[i].recognised < cv.rules[i].examples;
+		printf("            %zu of %zu recognised when left out of learning (%d-fold "
+		       "cross-validation)%s",
+		       cv.recognised, cv.examples, cv.folds, warned ? ", " : "\n");
+		if (warned)
+			printf("%zu rule%s with warnings\n", warned, warned == 1 ? "" : "s");
+	}
+	fputs(warn.p ? warn.p : "", stderr);
 	for (size_t i = 0; c->warnings && c->warnings[i]; i++)
 		fprintf(stderr, "warning: %s\n", c->warnings[i]);
 	if (failed) {
@@ -204,23 +224,69 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 	} else {
 		puts("configuration OK");
 	}
+done:
+	examples_cv_free(&cv);
 	buf_free(&report);
+	buf_free(&warn);
 	engine_free(e);
 	return failed ? EXIT_USAGE : 0;
 }
 
-static void print_decision_text(const struct engine *e, const struct decision *d)
+/* How rule `id` was recognised in the post t: "from its examples" or the
+ * phrase / regex that matched. */
+static void how_recognised(struct engine *e, const char *id, int by_examples, const struct text *t)
+{
+	const struct rule *r = rules_find(e->rules, id);
+	const char *why = r && !by_examples ? rules_explain(e->rules, r, t) : NULL;
+	if (by_examples)
+		printf(" (recognised from its examples)");
+	else if (why && why[0] == '/')
+		printf(" (regex %s)", why);
+	else if (why)
+		printf(" (phrase \"%s\")", why);
+}
+
+static void print_decision_text(struct engine *e, const struct decision *d, const char *text)
 {
 	char due[48];
+	struct text t;
+	const struct config *c = e->cfg;
+
+	text_init(&t);
+	text_normalize(&t, text, strlen(text));
 	printf("action:    %s\n", action_name(d->action));
-	printf("rule:      %s\n", d->rule ? d->rule : "-");
+	printf("rule:      %s", d->rule ? d->rule : "-");
+	if (d->rule)
+		how_recognised(e, d->rule, d->by_examples, &t);
+	putchar('\n');
+	/* The intent, and what the examples say even when it is not enough. */
+	const char *l0 = d->learned[0].rule, *l1 = d->learned[1].rule;
+	double c0 = d->learned[0].confidence, c1 = d->learned[1].confidence;
+	if (d->intent) {
+		printf("intent:    %s, confidence %.2f", d->intent, d->confidence);
+		if (!d->rule || strcmp(d->rule, d->intent) != 0)
+			how_recognised(e, d->intent, l0 && !strcmp(l0, d->intent) && d->confidence < 1.0, &t);
+		putchar('\n');
+	} else if (l0 && c0 >= 0.05 && c0 < c->min_confidence) {
+		printf("intent:    - (closest: %s at %.2f, below answers.min_confidence %.2f)\n", l0, c0,
+		       c->min_confidence);
+	} else if (l0 && l1 && c0 >= c->min_confidence && c0 - c1 < c->min_margin) {
+		printf("intent:    - (%s at %.2f and %s at %.2f are too close to call: answers.min_margin "
+		       "%.2f)\n",
+		       l0, c0, l1, c1, c->min_margin);
+	} else {
+		printf("intent:    -\n");
+	}
+	/* The runner-up: the next rule the examples point to. */
+	if (l1 && c1 >= 0.01)
+		printf("runner-up: %s, confidence %.2f\n", l1, c1);
 	printf("priority:  %s\n", d->priority != PRIO_NONE ? priority_name(d->priority) : "-");
 	printf("reason:    %s\n", d->reason ? d->reason : "-");
 	printf("sentiment: %.3f%s%s\n", d->sentiment, d->negative ? " (negative)" : "",
 	       d->abusive ? " (abusive)" : "");
 	printf("open:      %s\n", d->open ? "yes" : "no");
 	if (d->due) {
-		hours_iso_local(e->cfg->hours, d->due, due, sizeof(due));
+		hours_iso_local(c->hours, d->due, due, sizeof(due));
 		printf("due:       %s\n", due);
 	}
 	if (d->closed_on[0])
@@ -228,6 +294,7 @@ static void print_decision_text(const struct engine *e, const struct decision *d
 	if (d->ignored)
 		printf("ignored:   %s\n", d->ignored);
 	printf("reply:     %s\n", d->reply ? d->reply : "-");
+	text_free(&t);
 }
 
 /* The file name without its directories, for short explanation lines. */
@@ -364,7 +431,7 @@ static int cmd_try(const char *cfgpath, int argc, char **argv)
 		puts(out.p);
 		buf_free(&out);
 	} else {
-		print_decision_text(e, &d);
+		print_decision_text(e, &d, text.p);
 		print_why(e, text.p);
 	}
 	decision_free(&d);

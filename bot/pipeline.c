@@ -39,6 +39,7 @@ void decision_init(struct decision *d)
 	d->action = ACTION_IGNORE;
 	d->priority = PRIO_NONE;
 	d->closed_day = -1;
+	d->confidence = -1;
 }
 
 void decision_free(struct decision *d)
@@ -98,7 +99,8 @@ static void engine_crosscheck(struct engine *e, struct diag *d)
 			}
 }
 
-static struct engine *engine_finish(struct config *cfg, struct diag *d)
+static struct engine *engine_finish(struct config *cfg, const struct rules_extra *extra, size_t nextra,
+                                    struct diag *d)
 {
 	struct engine *e;
 
@@ -107,7 +109,7 @@ static struct engine *engine_finish(struct config *cfg, struct diag *d)
 	e = xcalloc(1, sizeof(*e));
 	e->cfg = cfg;
 	/* Load all three even when one fails, so every error is reported at once. */
-	e->rules = rules_load(cfg->rule_files, d);
+	e->rules = rules_load_ex(cfg->rule_files, extra, nextra, d);
 	e->replies = replies_load(cfg->reply_files, d);
 	e->lexicon = lexicon_load(cfg->lexicon_files, d);
 	if (e->rules && e->replies && e->lexicon)
@@ -129,13 +131,25 @@ static struct engine *engine_finish(struct config *cfg, struct diag *d)
 
 struct engine *engine_load(const char *config_path, struct diag *d)
 {
-	return engine_finish(config_load(config_path, d), d);
+	return engine_finish(config_load(config_path, d), NULL, 0, d);
+}
+
+struct engine *engine_load_ex(const char *config_path, const struct rules_extra *extra, size_t nextra,
+                              struct diag *d)
+{
+	return engine_finish(config_load(config_path, d), extra, nextra, d);
+}
+
+size_t engine_suggest(struct engine *e, const char *text, unsigned kinds, struct rules_guess *out, size_t k)
+{
+	text_normalize(&e->text, text, strlen(text));
+	return rules_suggest(e->rules, &e->text, kinds, out, k);
 }
 
 struct engine *engine_load_mem(const char *name, const char *dir, const char *data, size_t len,
                                struct diag *d)
 {
-	return engine_finish(config_load_mem(name, dir, data, len, d), d);
+	return engine_finish(config_load_mem(name, dir, data, len, d), NULL, 0, d);
 }
 
 void engine_free(struct engine *e)
@@ -162,6 +176,55 @@ static time_t due_for(const struct engine *e, enum priority p, time_t now)
 	long target = e->cfg->target[p];
 	time_t due = hours_add(e->cfg->hours, now, target);
 	return due == (time_t)-1 ? now + target : due;
+}
+
+/*
+ * What the examples say, folded into the phrase matches m: unless a phrase
+ * or regex has already pinned an answer down, the rule the post is most
+ * like takes the place of its kind when it is confident enough (at least
+ * answers.min_confidence, and answers.min_margin ahead of the next) and no
+ * phrase filled that place.  Sets the decision's intent and explanations;
+ * returns the rule the examples chose, or NULL.
+ */
+static const struct rule *recognise(struct engine *e, const struct rules_ctx *ctx, struct rules_match *m,
+                                    struct decision *out)
+{
+	struct rules_guess g[4];
+	size_t n = 0;
+	const struct rule *learned = NULL;
+
+	if (!m->answer)
+		n = rules_learned(e->rules, &e->text, ctx, g, ARRAY_LEN(g));
+	for (size_t i = 0; i < n && i < 2; i++) {
+		out->learned[i].rule = g[i].rule->id;
+		out->learned[i].confidence = g[i].confidence;
+	}
+	if (n && g[0].confidence >= e->cfg->min_confidence &&
+	    (n < 2 || g[0].confidence - g[1].confidence >= e->cfg->min_margin)) {
+		const struct rule **slot = g[0].rule->kind == RULE_HUMAN      ? &m->human
+		                           : g[0].rule->kind == RULE_ESCALATE ? &m->escalate
+		                           : g[0].rule->kind == RULE_ANSWER   ? &m->answer
+		                                                              : &m->ack;
+		if (!*slot) {
+			*slot = g[0].rule;
+			learned = g[0].rule;
+		}
+	}
+	/* The intent: the answer or acknowledgement the post is most like. */
+	if (m->answer || m->ack) {
+		const struct rule *r = m->answer ? m->answer : m->ack;
+		out->intent = r->id;
+		out->confidence = r == learned ? g[0].confidence : 1.0;
+		return learned;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((g[i].rule->kind == RULE_ANSWER || g[i].rule->kind == RULE_ACK) &&
+		    g[i].confidence >= e->cfg->min_confidence) {
+			out->intent = g[i].rule->id;
+			out->confidence = g[i].confidence;
+			break;
+		}
+	return learned;
 }
 
 static void escalate(struct engine *e, struct decision *out, const char *reason, enum priority p, time_t now)
@@ -375,6 +438,7 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 	ctx.is_public = p->is_public;
 	ctx.is_open = out->open;
 	rules_match(e->rules, &e->text, &ctx, &m);
+	const struct rule *learned = recognise(e, &ctx, &m, out);
 
 	if (m.human) {
 		out->rule = m.human->id;
@@ -424,6 +488,7 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 	}
 
 	out->is_private = reply_private(p, ts, out);
+	out->by_examples = learned && out->rule == learned->id;
 	if (!base)
 		return 0;
 	return render(e, p, ts, base, now, out);
@@ -465,6 +530,9 @@ void decision_json(const struct engine *e, const struct decision *d, const char 
 	json_object_set_new(o, "private", json_boolean(d->is_private));
 	json_object_set_new(o, "pointer", d->pointer ? json_string(d->pointer) : json_null());
 	json_object_set_new(o, "ignored", d->ignored ? json_string(d->ignored) : json_null());
+	json_object_set_new(o, "intent", d->intent ? json_string(d->intent) : json_null());
+	json_object_set_new(o, "confidence",
+	                    d->intent ? json_real(round(d->confidence * 1000.0) / 1000.0) : json_null());
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	if (s) {
 		buf_puts(out, s);

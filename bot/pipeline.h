@@ -60,10 +60,28 @@ struct engine {
 
 /* Load config, rules, replies and lexicon.  NULL with every error in d. */
 struct engine *engine_load(const char *config_path, struct diag *d);
+
+struct rules_extra;
+/*
+ * The same, with examples from outside the rule files (taught by the team,
+ * rules.h: struct rules_extra), learned with the others.  Loading reads
+ * files and its arguments only, so it may run off the loop thread.
+ */
+struct engine *engine_load_ex(const char *config_path, const struct rules_extra *extra, size_t nextra,
+                              struct diag *d);
 /* Same, from an in-memory config whose relative paths resolve against dir. */
 struct engine *engine_load_mem(const char *name, const char *dir, const char *data, size_t len,
                                struct diag *d);
 void engine_free(struct engine *e);
+
+struct rules_guess;
+/*
+ * For people choosing an answer (dashboard suggestions) or grouping similar
+ * questions: the k rules of the given kinds (a mask of 1u << RULE_ANSWER
+ * ...; 0 = all) that `text` is most like by their examples, best first,
+ * with confidences (rules.h: rules_suggest).  Uses the engine's scratch.
+ */
+size_t engine_suggest(struct engine *e, const char *text, unsigned kinds, struct rules_guess *out, size_t k);
 
 enum action { ACTION_ANSWER = 0, ACTION_ACK, ACTION_ESCALATE, ACTION_IGNORE };
 const char *action_name(enum action a);
@@ -116,6 +134,19 @@ struct decision {
 	 * the private reply: the reply key `offline` (with its variants), or a
 	 * built-in sentence when the replies have none.  NULL otherwise; owned. */
 	char *pointer;
+	const char *intent; /* the answer or acknowledgement rule the post is most like, by
+	                       phrase, regex or examples, whatever the action; NULL when none
+	                       is close enough (DESIGN.md) */
+	double confidence;  /* of intent: 1.0 for a phrase or regex, else what the examples
+	                       say (0..1); -1 when intent is NULL */
+	int by_examples;    /* `rule` was recognised from its examples, not a phrase */
+	/* The two rules the post is most like by their examples, even when
+	 * neither is close enough to act on (explanations: `frontdesk try`);
+	 * rule NULL where there is none. */
+	struct {
+		const char *rule;
+		double confidence;
+	} learned[2];
 };
 
 void decision_init(struct decision *d);

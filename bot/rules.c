@@ -34,10 +34,12 @@
 #include <strings.h>
 
 #include "connector.h"
+#include "learn.h"
 #include "matcher.h"
 
 #define RULE_ID_MAX  100
-#define TERM_SRC_MAX 1000 /* bytes of a phrase or regex as written */
+#define EXTRA_MAX    100000 /* examples from outside the files (taught), at most */
+#define TERM_SRC_MAX 1000   /* bytes of a phrase or regex as written */
 
 /* Regex budgets per match: enough for any sensible pattern on a post of
  * TEXT_MAX_INPUT bytes, small enough that a catastrophic one returns within
@@ -113,6 +115,13 @@ struct ruleset {
 	pcre2_code *prefilter;
 	uint32_t *pre_terms;
 	size_t npre;
+
+	/* What was learned from the examples: class i is rules[i]. */
+	struct learn_model *model;
+	size_t nlearned;
+	size_t extra_skipped;
+	struct learn_guess guess[16]; /* rules_learned() scratch */
+	unsigned kinds;               /* rules_suggest(): the kinds asked for */
 };
 
 const char *rule_kind_name(enum rule_kind k)
@@ -397,13 +406,19 @@ static uint32_t load_conds(struct loader *L, yaml_node_t *n, const char *key)
 	return count;
 }
 
-static void load_match(struct loader *L, yaml_node_t *rule, yaml_node_t *n, struct rule_m *m)
+/* `match`: optional for a rule with examples, which are then the only way
+ * it is recognised (besides its `none` and `all` restricting them). */
+static void load_match(struct loader *L, yaml_node_t *rule, yaml_node_t *n, struct rule_m *m,
+                       int has_examples)
 {
 	static const char *const keys[] = {"any", "all", "none", NULL};
 	char where[sizeof(L->name) + 16];
 
 	if (!n) {
-		lerr(L, rule, "no 'match' (what the post must contain: match: { any: [phrase, ...] })");
+		if (!has_examples)
+			lerr(L, rule,
+			     "needs 'match' (phrases that recognise it: match: { any: [phrase, ...] }) or "
+			     "'examples' (questions it answers, to learn from), or both");
 		return;
 	}
 	if (n->type != YAML_MAPPING_NODE) {
@@ -415,9 +430,10 @@ static void load_match(struct loader *L, yaml_node_t *rule, yaml_node_t *n, stru
 	yml_check_keys(L->d, L->y, n, keys, where);
 	yaml_node_t *any = yml_get(L->y, n, "any"), *all = yml_get(L->y, n, "all");
 	yaml_node_t *none = yml_get(L->y, n, "none");
-	if (!any && !all)
+	if (!any && !all && !has_examples)
 		lerr(L, n, "'match' needs 'any' or 'all'%s",
-		     none ? " (with only 'none' it would match every post)" : "");
+		     none ? " (with only 'none' it would match every post; or give examples to learn from)"
+		          : "");
 	/* Runs are contiguous per rule: any, then all, then none. */
 	m->any = (uint32_t)L->rs->nconds;
 	m->nany = any ? load_conds(L, any, "any") : 0;
@@ -425,6 +441,32 @@ static void load_match(struct loader *L, yaml_node_t *rule, yaml_node_t *n, stru
 	m->nall = all ? load_conds(L, all, "all") : 0;
 	m->none = (uint32_t)L->rs->nconds;
 	m->nnone = none ? load_conds(L, none, "none") : 0;
+}
+
+static int has_words(const char *s)
+{
+	char *p = text_normalize_phrase(s);
+	int ok = p[0] != '\0';
+	free(p);
+	return ok;
+}
+
+/* examples / not_examples: a string or a list of strings, each with its line. */
+static void load_examples(struct loader *L, yaml_node_t *n, const char *key, char ***out, int **lines)
+{
+	char **v = yml_want_strv(L->d, L->y, n, key);
+	size_t len = v ? strv_len(v) : 0;
+	*out = v;
+	*lines = xcalloc(len + 1, sizeof(**lines));
+	for (size_t i = 0; i < len; i++) {
+		const yaml_node_t *it = n->type == YAML_SEQUENCE_NODE ? yml_item(L->y, n, (int)i) : n;
+		(*lines)[i] = it ? (int)it->start_mark.line + 1 : 0;
+		if (!has_words(v[i])) {
+			char sh[128];
+			lerr(L, it ? it : n, "%s: '%s' has no words once normalized, so it teaches nothing",
+			     key, shown(v[i], sh, sizeof(sh)));
+		}
+	}
 }
 
 /* true/false (also yes/no, on/off) into *out; an error naming the key. */
@@ -661,16 +703,16 @@ static void load_rule(struct loader *L, yaml_node_t *n, int idx)
 		smap_put(&rs->ids, rs, rule_key, L->rule);
 
 	yml_check_keys(L->d, y, n, keys, L->name);
-	load_match(L, n, yml_get(y, n, "match"), &rs->rm[L->rule]);
-	r = &rs->rules[L->rule];
 	yaml_node_t *v;
+	if ((v = yml_get(y, n, "examples")))
+		load_examples(L, v, "examples", &r->examples, &r->example_lines);
+	if ((v = yml_get(y, n, "not_examples")))
+		load_examples(L, v, "not_examples", &r->not_examples, &r->not_example_lines);
+	load_match(L, n, yml_get(y, n, "match"), &rs->rm[L->rule], r->examples && r->examples[0]);
+	r = &rs->rules[L->rule];
 	if ((v = yml_get(y, n, "when")))
 		load_when(L, v, r);
 	load_kind(L, n, r);
-	if ((v = yml_get(y, n, "examples")))
-		r->examples = yml_want_strv(L->d, y, v, "examples");
-	if ((v = yml_get(y, n, "not_examples")))
-		r->not_examples = yml_want_strv(L->d, y, v, "not_examples");
 }
 
 struct diag_line {
@@ -896,9 +938,10 @@ static void rules_freeze(struct ruleset *rs)
 		} else if (m->nany && !any_regex) {
 			for (uint32_t j = 0; j < m->nany; j++)
 				rs->trig_start[rs->conds[m->any + j] + 1]++;
-		} else {
+		} else if (m->nany || m->nall) {
 			rs->always[rs->nalways++] = (uint32_t)i;
 		}
+		/* else: no phrase recognises it; only its examples do. */
 	}
 	for (size_t t = 0; t < rs->nterms; t++)
 		rs->trig_start[t + 1] += rs->trig_start[t];
@@ -985,17 +1028,102 @@ static void rules_freeze(struct ruleset *rs)
 	build_prefilter(rs);
 }
 
-static struct ruleset *finish(struct ruleset *rs, struct diag *d, int errors_before)
+/* Append s (copied) to a NULL-terminated array of n entries, with its line
+ * and origin in the parallel arrays. */
+static void example_push(char ***v, int **lines, char ***origins, size_t n, const char *s, int line,
+                         const char *origin)
+{
+	*v = xrealloc(*v, (n + 2) * sizeof(**v));
+	(*v)[n] = xstrdup(s);
+	(*v)[n + 1] = NULL;
+	*lines = xrealloc(*lines, (n + 2) * sizeof(**lines));
+	(*lines)[n] = line;
+	(*lines)[n + 1] = 0;
+	if (origins) {
+		*origins = xrealloc(*origins, (n + 2) * sizeof(**origins));
+		(*origins)[n] = origin ? xstrdup(origin) : xstrdup("taught");
+		(*origins)[n + 1] = NULL;
+	}
+}
+
+/* Taught examples join their rules; unknown rules are skipped and logged. */
+static void add_extras(struct ruleset *rs, const struct rules_extra *extra, size_t nextra)
+{
+	for (size_t i = 0; i < nextra; i++) {
+		const struct rules_extra *x = &extra[i];
+		uint32_t ri = x->rule ? smap_get(&rs->ids, rs, rule_key, x->rule) : UINT32_MAX;
+		if (ri == UINT32_MAX || !x->text || !has_words(x->text) || i >= EXTRA_MAX) {
+			rs->extra_skipped++;
+			log_warn(i >= EXTRA_MAX ? "taught example skipped: too many taught examples"
+			                        : "taught example skipped: no such rule, or no words",
+			         "rule=%s origin=\"%s\"", x->rule ? x->rule : "-",
+			         x->origin ? x->origin : "-");
+			continue;
+		}
+		struct rule *r = &rs->rules[ri];
+		if (x->negative) {
+			size_t n = r->not_examples ? strv_len(r->not_examples) : 0;
+			example_push(&r->not_examples, &r->not_example_lines, NULL, n, x->text, 0, NULL);
+		} else {
+			size_t n = r->examples ? strv_len(r->examples) : 0;
+			if (!r->example_origins)
+				r->example_origins = xcalloc(n + 1, sizeof(*r->example_origins));
+			example_push(&r->examples, &r->example_lines, &r->example_origins, n, x->text, 0,
+			             x->origin);
+		}
+	}
+}
+
+int rules_fold(size_t rule_index, size_t example, int k)
+{
+	return k > 1 ? (int)((rule_index + example) % (size_t)k) : -1;
+}
+
+/*
+ * Learn from every rule's examples, leaving out fold f of k (f < 0: none).
+ * Class i is rules[i]; a rule without examples left is a class that is
+ * never predicted.
+ */
+static struct learn_model *train_rules(const struct ruleset *rs, int f, int k)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < rs->nrules; i++)
+		n += strv_len(rs->rules[i].examples) + strv_len(rs->rules[i].not_examples);
+	struct learn_example *ex = xcalloc(n ? n : 1, sizeof(*ex));
+	size_t o = 0;
+	for (size_t i = 0; i < rs->nrules; i++) {
+		const struct rule *r = &rs->rules[i];
+		for (size_t j = 0; r->examples && r->examples[j]; j++)
+			if (f < 0 || rules_fold(i, j, k) != f)
+				ex[o++] = (struct learn_example){r->examples[j], (uint32_t)i, 0};
+		for (size_t j = 0; r->not_examples && r->not_examples[j]; j++)
+			ex[o++] = (struct learn_example){r->not_examples[j], (uint32_t)i, 1};
+	}
+	struct learn_model *m = learn_train(ex, o, (uint32_t)rs->nrules, NULL);
+	free(ex);
+	return m;
+}
+
+static struct ruleset *finish(struct ruleset *rs, const struct rules_extra *extra, size_t nextra,
+                              struct diag *d, int errors_before)
 {
 	if (d->errors > errors_before) {
 		rules_free(rs);
 		return NULL;
 	}
+	add_extras(rs, extra, nextra);
 	rules_freeze(rs);
+	for (size_t i = 0; i < rs->nrules; i++) {
+		rs->rules[i].learned = rs->rules[i].examples && rs->rules[i].examples[0];
+		rs->nlearned += (size_t)rs->rules[i].learned;
+	}
+	if (rs->nlearned)
+		rs->model = train_rules(rs, -1, 0);
 	return rs;
 }
 
-struct ruleset *rules_load(char *const *files, struct diag *d)
+struct ruleset *rules_load_ex(char *const *files, const struct rules_extra *extra, size_t nextra,
+                              struct diag *d)
 {
 	struct ruleset *rs = rules_new();
 	int errors_before = d->errors;
@@ -1006,7 +1134,12 @@ struct ruleset *rules_load(char *const *files, struct diag *d)
 			load_doc(rs, &y, d);
 		yml_free(&y);
 	}
-	return finish(rs, d, errors_before);
+	return finish(rs, extra, nextra, d, errors_before);
+}
+
+struct ruleset *rules_load(char *const *files, struct diag *d)
+{
+	return rules_load_ex(files, NULL, 0, d);
 }
 
 struct ruleset *rules_load_mem(const char *name, const char *data, size_t len, struct diag *d)
@@ -1018,7 +1151,34 @@ struct ruleset *rules_load_mem(const char *name, const char *data, size_t len, s
 	if (yml_load_mem(&y, name, data, len, d) == 0)
 		load_doc(rs, &y, d);
 	yml_free(&y);
-	return finish(rs, d, errors_before);
+	return finish(rs, NULL, 0, d, errors_before);
+}
+
+size_t rules_extra_skipped(const struct ruleset *rs)
+{
+	return rs->extra_skipped;
+}
+
+struct learn_model *rules_train_fold(const struct ruleset *rs, int f, int k)
+{
+	return train_rules(rs, f, k);
+}
+
+struct learn_model *rules_swap_model(struct ruleset *rs, struct learn_model *m)
+{
+	struct learn_model *old = rs->model;
+	rs->model = m;
+	return old;
+}
+
+size_t rules_learned_count(const struct ruleset *rs)
+{
+	return rs->nlearned;
+}
+
+size_t rules_model_bytes(const struct ruleset *rs)
+{
+	return rs->model ? learn_bytes(rs->model) : 0;
 }
 
 void rules_free(struct ruleset *rs)
@@ -1030,9 +1190,16 @@ void rules_free(struct ruleset *rs)
 		free(r->id);
 		free(r->reply);
 		strv_free(r->channels);
+		/* Origins first: their count is the examples'. */
+		for (size_t j = 0; r->example_origins && r->examples && r->examples[j]; j++)
+			free(r->example_origins[j]);
+		free(r->example_origins);
 		strv_free(r->examples);
 		strv_free(r->not_examples);
+		free(r->example_lines);
+		free(r->not_example_lines);
 	}
+	learn_free(rs->model);
 	for (size_t i = 0; i < rs->nfiles; i++)
 		free(rs->files[i]);
 	for (size_t i = 0; i < rs->nterms; i++) {
@@ -1183,15 +1350,13 @@ static int when_ok(const struct rule *r, const struct rules_ctx *ctx)
 	return 1;
 }
 
-/*
- * Every condition of rule i: phrases (one load each) before regexes, and
- * `any` last, since a rule reached through an any-phrase has it already.
- */
-static int rule_matches(struct ruleset *rs, uint32_t i, const struct rules_ctx *ctx)
+/* `when`, `all` and `none` of rule i: what every way of recognising it
+ * must satisfy.  Phrases (one load each) before regexes. */
+static int rule_allowed(struct ruleset *rs, uint32_t i, const struct rules_ctx *ctx)
 {
 	const struct rule_m *m = &rs->rm[i];
 	const uint32_t *seen = rs->term_seen, gen = rs->gen;
-	const uint32_t *all = rs->conds + m->all, *none = rs->conds + m->none, *any = rs->conds + m->any;
+	const uint32_t *all = rs->conds + m->all, *none = rs->conds + m->none;
 
 	if (m->has_when && !when_ok(&rs->rules[i], ctx))
 		return 0;
@@ -1207,6 +1372,21 @@ static int rule_matches(struct ruleset *rs, uint32_t i, const struct rules_ctx *
 	for (uint32_t j = m->none_ph; j < m->nnone; j++)
 		if (!regex_holds(rs, none[j], i, 1))
 			return 0;
+	return 1;
+}
+
+/*
+ * Every condition of rule i, `any` last, since a rule reached through an
+ * any-phrase has it already.
+ */
+static int rule_matches(struct ruleset *rs, uint32_t i, const struct rules_ctx *ctx)
+{
+	const struct rule_m *m = &rs->rm[i];
+	const uint32_t *seen = rs->term_seen, gen = rs->gen;
+	const uint32_t *any = rs->conds + m->any;
+
+	if (!rule_allowed(rs, i, ctx))
+		return 0;
 	if (m->nany == 0 || m->any_by_trigger)
 		return 1;
 	for (uint32_t j = 0; j < m->any_ph; j++)
@@ -1218,23 +1398,28 @@ static int rule_matches(struct ruleset *rs, uint32_t i, const struct rules_ctx *
 	return 0;
 }
 
-void rules_match(struct ruleset *rs, const struct text *t, const struct rules_ctx *ctx,
-                 struct rules_match *out)
+/* A fresh scan of t: the phrases it contains, stamped with a new generation. */
+static void scan_only(struct ruleset *rs, const struct text *t)
 {
-	uint32_t best[4] = {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX};
-
-	memset(out, 0, sizeof(*out));
 	if (++rs->gen == 0) {
-		/* Wrapped after 2^32 posts: old stamps could collide, clear them. */
 		size_t nt = rs->nterms ? rs->nterms : 1, nr = rs->nrules ? rs->nrules : 1;
 		memset(rs->term_seen, 0, nt * sizeof(*rs->term_seen));
 		memset(rs->re_done, 0, nt * sizeof(*rs->re_done));
 		memset(rs->rule_seen, 0, nr * sizeof(*rs->rule_seen));
 		rs->gen = 1;
 	}
-	rs->text = t;
 	rs->ncand = 0;
 	acm_scan(rs->acm, t->norm, t->norm_len, on_phrase, rs);
+}
+
+void rules_match(struct ruleset *rs, const struct text *t, const struct rules_ctx *ctx,
+                 struct rules_match *out)
+{
+	uint32_t best[4] = {UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX};
+
+	memset(out, 0, sizeof(*out));
+	rs->text = t;
+	scan_only(rs, t);
 	if (rs->prefilter && rs->nalways) {
 		PCRE2_SPTR subj = (PCRE2_SPTR)(t->norm_len >= 2 ? t->norm + 1 : "");
 		size_t len = t->norm_len >= 2 ? t->norm_len - 2 : 0;
@@ -1263,4 +1448,76 @@ void rules_match(struct ruleset *rs, const struct text *t, const struct rules_ct
 	out->escalate = best[RULE_ESCALATE] != UINT32_MAX ? &rs->rules[best[RULE_ESCALATE]] : NULL;
 	out->answer = best[RULE_ANSWER] != UINT32_MAX ? &rs->rules[best[RULE_ANSWER]] : NULL;
 	out->ack = best[RULE_ACK] != UINT32_MAX ? &rs->rules[best[RULE_ACK]] : NULL;
+}
+
+/* ---------------------------------------------------------------- learned */
+
+struct allow_ctx {
+	struct ruleset *rs;
+	const struct rules_ctx *ctx;
+};
+
+static int learned_allowed(void *arg, uint32_t cls)
+{
+	struct allow_ctx *a = arg;
+	return rule_allowed(a->rs, cls, a->ctx);
+}
+
+size_t rules_learned(struct ruleset *rs, const struct text *t, const struct rules_ctx *ctx,
+                     struct rules_guess *out, size_t k)
+{
+	struct allow_ctx a = {rs, ctx};
+
+	if (!rs->model)
+		return 0;
+	if (k > ARRAY_LEN(rs->guess))
+		k = ARRAY_LEN(rs->guess);
+	/* The conditions read the scan rules_match() left for this post. */
+	rs->text = t;
+	size_t n = learn_predict(rs->model, t, learned_allowed, &a, rs->guess, k);
+	rs->text = NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[i].rule = &rs->rules[rs->guess[i].cls];
+		out[i].confidence = rs->guess[i].confidence;
+	}
+	return n;
+}
+
+static int kind_allowed(void *arg, uint32_t cls)
+{
+	struct ruleset *rs = arg;
+	return !rs->kinds || (rs->kinds & (1u << rs->rules[cls].kind));
+}
+
+size_t rules_suggest(struct ruleset *rs, const struct text *t, unsigned kinds, struct rules_guess *out,
+                     size_t k)
+{
+	if (!rs->model)
+		return 0;
+	if (k > ARRAY_LEN(rs->guess))
+		k = ARRAY_LEN(rs->guess);
+	rs->kinds = kinds;
+	size_t n = learn_predict(rs->model, t, kind_allowed, rs, rs->guess, k);
+	for (size_t i = 0; i < n; i++) {
+		out[i].rule = &rs->rules[rs->guess[i].cls];
+		out[i].confidence = rs->guess[i].confidence;
+	}
+	return n;
+}
+
+const char *rules_explain(struct ruleset *rs, const struct rule *r, const struct text *t)
+{
+	if (!r || r < rs->rules || r >= rs->rules + rs->nrules)
+		return NULL;
+	const struct rule_m *m = &rs->rm[r - rs->rules];
+	const char *why = NULL;
+	scan_only(rs, t);
+	rs->text = t;
+	for (uint32_t c = m->any; c < m->all + m->nall && !why; c++) {
+		uint32_t term = rs->conds[c];
+		if (rs->terms[term].re ? regex_result(rs, term) == RE_YES : rs->term_seen[term] == rs->gen)
+			why = rs->terms[term].text;
+	}
+	rs->text = NULL;
+	return why;
 }

@@ -55,14 +55,17 @@ expect_rc "run refuses it too, as a configuration error" 2 "$FD" run -c "$T/slac
 mkdir -p "$T/ex"
 cp -r rules replies "$T/ex/"
 sed 's|^rules: .*|rules: [rules/*.yaml, extra.yaml]|' config.yaml.example >"$T/ex/config.yaml"
+# An example another rule's phrase claims first fails, named at its own line.
 cat >"$T/ex/extra.yaml" <<'YAML'
 - id: gift-cards
   match: { any: ["gift card"] }
   reply: faq.opening_hours
-  examples: ["do you sell vouchers"]
+  examples:
+    - "do you sell gift cards"
+    - "what are your opening hours"
 YAML
 expect_rc "check fails on a failing example" 2 "$FD" check -c "$T/ex/config.yaml"
-grep -q "extra.yaml:1: rule 'gift-cards': example \"do you sell vouchers\"" "$T/err" && ok "failing example named" || { bad "failing example named"; cat "$T/err"; }
+grep -q "extra.yaml:6: rule 'gift-cards': example \"what are your opening hours\" was decided answer (rule opening-hours)" "$T/err" && ok "failing example named at its line" || { bad "failing example named at its line"; cat "$T/err"; }
 
 # A rules glob that matches a named pipe is refused at once, not waited on;
 # a rule file nested 200,000 levels deep is refused at once too (composed

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "learn.h"
 #include "normalize.h"
 #include "rules.h"
 #include "util.h"
@@ -92,12 +93,12 @@ static void test_errors_match(void **state)
 	       "  reply: faq.a\n",
 	       1,
 	       "rules.yaml:2:10: rule 'a': 'match' needs 'any' or 'all' (with only 'none' it would match "
-	       "every post)");
+	       "every post; or give examples to learn from)");
 	EXPECT("- id: a\n"
 	       "  reply: faq.a\n",
 	       1,
-	       "rules.yaml:1:3: rule 'a': no 'match' (what the post must contain: match: { any: [phrase, "
-	       "...] })");
+	       "rules.yaml:1:3: rule 'a': needs 'match' (phrases that recognise it: match: { any: [phrase, "
+	       "...] }) or 'examples' (questions it answers, to learn from), or both");
 	EXPECT("- id: a\n"
 	       "  match: [x]\n"
 	       "  reply: faq.a\n",
@@ -832,6 +833,200 @@ static void test_scaling(void **state)
 	free(texts);
 }
 
+/* ---------------------------------------------------------------- learned */
+
+static const char learned_rules[] =
+    "- id: opening-hours\n"
+    "  match: { any: [\"opening hours\"], none: [refund] }\n"
+    "  reply: faq.hours\n"
+    "  examples:\n"
+    "    - \"when are you open\"\n"
+    "    - \"are you open on sunday\"\n"
+    "    - \"what time do you close today\"\n"
+    "    - \"what time do you open tomorrow\"\n"
+    "- id: delivery\n" /* line 9: examples only */
+    "  reply: faq.delivery\n"
+    "  examples: [\"do you deliver\", \"do you deliver to my area\", \"how much is delivery\",\n"
+    "             \"what does delivery cost\", \"which areas do you deliver to\",\n"
+    "             \"how long does delivery take\"]\n"
+    "  not_examples: [\"where is my delivery\"]\n"
+    "- id: mastodon-only\n"
+    "  when: { channel: mastodon }\n"
+    "  reply: faq.social\n"
+    "  examples: [\"do you have a fediverse account\", \"are you on mastodon\",\n"
+    "             \"what is your fediverse handle\"]\n"
+    "- id: cancel\n"
+    "  escalate: { priority: high }\n"
+    "  match: { none: [policy] }\n"
+    "  examples: [\"please cancel my order\", \"cancel order 1234\", \"I want to cancel my order\",\n"
+    "             \"can you cancel what I ordered\"]\n"
+    "- id: thanks\n"
+    "  match: { any: [thanks] }\n"
+    "  acknowledge: smalltalk.thanks\n";
+
+static size_t learned(struct ruleset *rs, const char *s, const char *channel, struct rules_guess *g, size_t k)
+{
+	struct text t;
+	struct rules_match m;
+	struct rules_ctx ctx = {channel, 0, 1};
+	text_init(&t);
+	text_normalize(&t, s, strlen(s));
+	rules_match(rs, &t, &ctx, &m);
+	size_t n = rules_learned(rs, &t, &ctx, g, k);
+	text_free(&t);
+	return n;
+}
+
+static void test_learned(void **state)
+{
+	struct diag d;
+	struct rules_guess g[4];
+	(void)state;
+	diag_init(&d);
+	struct ruleset *rs = load(learned_rules, &d);
+	if (!rs)
+		fail_msg("%s", d.out.p);
+	assert_int_equal(rules_learned_count(rs), 4); /* thanks has no examples */
+	assert_true(rules_model_bytes(rs) > 0);
+	const struct rule *del = rules_find(rs, "delivery"), *hours = rules_find(rs, "opening-hours");
+	assert_true(del->learned && !rules_find(rs, "thanks")->learned);
+	assert_int_equal(del->line, 9);
+	assert_int_equal(del->example_lines[0], 11);
+	assert_int_equal(del->example_lines[5], 13);
+	assert_int_equal(hours->example_lines[1], 6);
+	assert_int_equal(del->not_example_lines[0], 14);
+	assert_null(del->example_origins);
+
+	/* A rule with examples only is never matched by phrases... */
+	struct text t;
+	struct rules_match m;
+	struct rules_ctx web = {"webchat", 0, 1};
+	text_init(&t);
+	text_normalize(&t, "do you deliver", 14);
+	rules_match(rs, &t, &web, &m);
+	assert_null(m.answer);
+	/* ...but recognised from them, paraphrased. */
+	size_t n = learned(rs, "do u deliver to leeds", "webchat", g, 4);
+	assert_true(n >= 1 && g[0].rule == del && g[0].confidence > 0.5);
+	n = learned(rs, "when r u open on saturday", "webchat", g, 4);
+	assert_true(n >= 1 && g[0].rule == hours);
+
+	/* `when` applies to what was learned: not on web chat. */
+	const struct rule *social = rules_find(rs, "mastodon-only");
+	n = learned(rs, "are you on mastodon?", "mastodon", g, 4);
+	assert_true(n >= 1 && g[0].rule == social);
+	n = learned(rs, "are you on mastodon?", "webchat", g, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_true(g[i].rule != social);
+	/* So do `none` (of a learned-only rule) and the phrase rule's `none`. */
+	const struct rule *cancel = rules_find(rs, "cancel");
+	n = learned(rs, "please cancel my order", "webchat", g, 4);
+	assert_true(n >= 1 && g[0].rule == cancel);
+	n = learned(rs, "please cancel my order, what is the policy", "webchat", g, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_true(g[i].rule != cancel);
+	n = learned(rs, "when are you open for a refund", "webchat", g, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_true(g[i].rule != hours);
+
+	/* Suggestions ignore conditions and keep the kinds asked for. */
+	text_normalize(&t, "are you on mastodon", 19);
+	n = rules_suggest(rs, &t, 1u << RULE_ANSWER, g, 4);
+	assert_true(n >= 1 && g[0].rule == social);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(g[i].rule->kind, RULE_ANSWER);
+	text_normalize(&t, "cancel my order please", 22);
+	n = rules_suggest(rs, &t, 1u << RULE_ANSWER, g, 4);
+	for (size_t i = 0; i < n; i++)
+		assert_true(g[i].rule != cancel);
+	n = rules_suggest(rs, &t, 0, g, 4);
+	assert_true(n >= 1 && g[0].rule == cancel);
+
+	/* Why a phrase rule matched. */
+	text_normalize(&t, "What are your Opening Hours?", 28);
+	assert_string_equal(rules_explain(rs, hours, &t), "opening hours");
+	assert_null(rules_explain(rs, del, &t));
+	assert_null(rules_explain(rs, NULL, &t));
+
+	/* Folds deal a rule's examples round; a fold's model does without them. */
+	assert_int_equal(rules_fold(0, 0, 5), 0);
+	assert_int_equal(rules_fold(3, 4, 5), 2);
+	assert_int_equal(rules_fold(3, 4, 1), -1);
+	struct learn_model *fold = rules_train_fold(rs, 0, 2);
+	struct learn_model *own = rules_swap_model(rs, fold);
+	n = learned(rs, "do you deliver", "webchat", g, 4); /* delivery's example 0 is in fold 1 */
+	assert_true(n >= 1);
+	assert_ptr_equal(rules_swap_model(rs, own), fold);
+	learn_free(fold);
+
+	text_free(&t);
+	rules_free(rs);
+	diag_free(&d);
+}
+
+static void test_taught(void **state)
+{
+	char dir[] = "/tmp/frontdesk-rules-XXXXXX", path[64];
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/rules.yaml", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(learned_rules, f);
+	fclose(f);
+	char *files[] = {path, NULL};
+	static const struct rules_extra extra[] = {
+	    {"thanks", "cheers mate", "taught by sam", 0},
+	    {"thanks", "ta very much", NULL, 0},
+	    {"delivery", "can a courier bring it", "taught by amy", 0},
+	    {"delivery", "delivery of my parcel is late", NULL, 1},
+	    {"no-such-rule", "anything", "taught by sam", 0},
+	    {"thanks", "!!!", NULL, 0},
+	};
+	struct diag d;
+	diag_init(&d);
+	struct ruleset *rs = rules_load_ex(files, extra, ARRAY_LEN(extra), &d);
+	if (!rs)
+		fail_msg("%s", d.out.p);
+	assert_int_equal(d.errors, 0);
+	assert_int_equal(rules_extra_skipped(rs), 2); /* an unknown rule; no words */
+	const struct rule *thanks = rules_find(rs, "thanks"), *del = rules_find(rs, "delivery");
+	/* A rule that had no examples learns from taught ones. */
+	assert_true(thanks->learned);
+	assert_int_equal(rules_learned_count(rs), 5);
+	assert_string_equal(thanks->examples[0], "cheers mate");
+	assert_string_equal(thanks->example_origins[0], "taught by sam");
+	assert_string_equal(thanks->example_origins[1], "taught");
+	assert_int_equal(thanks->example_lines[1], 0);
+	assert_string_equal(del->examples[6], "can a courier bring it");
+	assert_null(del->example_origins[0]);
+	assert_string_equal(del->example_origins[6], "taught by amy");
+	assert_null(del->examples[7]);
+	assert_string_equal(del->not_examples[1], "delivery of my parcel is late");
+	struct rules_guess g[4];
+	size_t n = learned(rs, "cheers mate, ta", "webchat", g, 4);
+	assert_true(n >= 1 && g[0].rule == thanks);
+	rules_free(rs);
+	diag_free(&d);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_errors_examples(void **state)
+{
+	(void)state;
+	EXPECT(
+	    "- id: a\n"
+	    "  reply: faq.a\n"
+	    "  examples: [\"ok\", \"?!\"]\n",
+	    1,
+	    "rules.yaml:3:20: rule 'a': examples: '?!' has no words once normalized, so it teaches nothing");
+	EXPECT("- id: a\n"
+	       "  reply: faq.a\n"
+	       "  not_examples: [\"ok\"]\n",
+	       1, "rules.yaml:1:3: rule 'a': needs 'match'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -842,6 +1037,8 @@ int main(void)
 	    cmocka_unit_test(test_regex_limits), cmocka_unit_test(test_regex_limit_fails_safe),
 	    cmocka_unit_test(test_backspace),    cmocka_unit_test(test_regex_prefilter),
 	    cmocka_unit_test(test_scaling),
+	    cmocka_unit_test(test_learned),      cmocka_unit_test(test_taught),
+	    cmocka_unit_test(test_errors_examples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
