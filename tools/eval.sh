@@ -43,3 +43,7 @@ for f in $DATA; do
 	}
 	python3 tools/eval.py "$f" "$out"
 done
+
+# FAQ answers learned from examples, on HINT3 (its own data check).
+echo
+python3 tools/eval_hint3.py "$BIN" "${EVAL_HINT3:-../shared/data/hint3}"
