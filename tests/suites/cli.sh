@@ -67,6 +67,35 @@ YAML
 expect_rc "check fails on a failing example" 2 "$FD" check -c "$T/ex/config.yaml"
 grep -q "extra.yaml:6: rule 'gift-cards': example \"what are your opening hours\" was decided answer (rule opening-hours)" "$T/err" && ok "failing example named at its line" || { bad "failing example named at its line"; cat "$T/err"; }
 
+# Cross-validation: a rule whose examples say nothing alike is learned
+# only by heart; check warns at its line, passes, and --json has the figures.
+cat >"$T/ex/extra.yaml" <<'YAML'
+- id: gift-cards
+  reply: faq.opening_hours
+  examples:
+    - "do you sell gift cards"
+    - "can I buy a voucher for a friend"
+    - "I would like a present token"
+YAML
+expect_rc "check passes with cross-validation warnings" 0 "$FD" check -c "$T/ex/config.yaml"
+grep -q "extra.yaml:1: warning: rule 'gift-cards': [0-9] of 3 examples not recognised when left out of learning" "$T/err" && ok "cross-validation warning at the rule's line" || { bad "cross-validation warning at the rule's line"; cat "$T/err"; }
+grep -q "recognised when left out of learning (5-fold cross-validation)" "$T/out" && ok "cross-validation summary" || bad "cross-validation summary"
+expect_rc "check --json" 0 "$FD" check --json -c "$T/ex/config.yaml"
+python3 - "$T/out" <<'PY' && ok "check --json per-rule figures" || bad "check --json per-rule figures"
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["ok"] is True and o["errors"] == [] and o["examples"]["failed"] == 0, o
+cv = o["crossval"]
+assert cv["folds"] == 5 and cv["examples"] >= 300, cv["examples"]
+g = [r for r in cv["rules"] if r["id"] == "gift-cards"][0]
+assert g["file"].endswith("extra.yaml") and g["line"] == 1 and g["examples"] == 3, g
+assert len(g["missed"]) == g["examples"] - g["recognised"] >= 1, g
+assert all(m["line"] in (4, 5, 6) and "text" in m and "decided_as" in m for m in g["missed"]), g
+assert sum(r["recognised"] for r in cv["rules"]) == cv["recognised"]
+PY
+expect_rc "check --json refuses a bad config" 2 "$FD" check --json -c "$T/cfg/config.yaml"
+python3 -c "import json,sys; o=json.load(open(sys.argv[1])); assert o['ok'] is False and len(o['errors']) >= 3" "$T/out" && ok "check --json lists the errors" || bad "check --json lists the errors"
+
 # A rules glob that matches a named pipe is refused at once, not waited on;
 # a rule file nested 200,000 levels deep is refused at once too (composed
 # naively it costs time in the square of its depth: minutes).
@@ -131,10 +160,11 @@ expect_rc "try --json" 0 "$FD" -c config.yaml.example try --json --at 2026-11-25
 python3 - "$T/out" <<'PY' && ok "try --json record" || bad "try --json record"
 import json, sys
 o = json.load(open(sys.argv[1]))
-need = ["id", "action", "rule", "priority", "negative", "sentiment", "abusive", "reason", "open", "due", "reply"]
+need = ["id", "action", "rule", "priority", "negative", "sentiment", "abusive", "reason", "open", "due", "reply", "intent", "confidence"]
 missing = [k for k in need if k not in o]
 assert not missing, missing
 assert o["action"] == "answer" and o["open"] is True and o["reply"], o
+assert o["intent"] == o["rule"] and o["confidence"] == 1.0, o  # a phrase: certain
 PY
 expect_rc "try without text" 2 "$FD" -c config.yaml.example try
 expect_rc "try with a bad --at" 2 "$FD" -c config.yaml.example try --at yesterday hello
