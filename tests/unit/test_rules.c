@@ -1036,9 +1036,8 @@ int main(void)
 	    cmocka_unit_test(test_files),        cmocka_unit_test(test_semantics),
 	    cmocka_unit_test(test_regex_limits), cmocka_unit_test(test_regex_limit_fails_safe),
 	    cmocka_unit_test(test_backspace),    cmocka_unit_test(test_regex_prefilter),
-	    cmocka_unit_test(test_scaling),
-	    cmocka_unit_test(test_learned),      cmocka_unit_test(test_taught),
-	    cmocka_unit_test(test_errors_examples),
+	    cmocka_unit_test(test_scaling),      cmocka_unit_test(test_learned),
+	    cmocka_unit_test(test_taught),       cmocka_unit_test(test_errors_examples),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
