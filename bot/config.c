@@ -905,9 +905,11 @@ static void parse_answers(struct ld *L, yaml_node_t *root)
 		number(L, n, "answers.min_margin", 0.0, 1.0, &L->c->min_margin);
 }
 
+#define MAX_MIN_FREE (1LL << 40)
+
 static void parse_store(struct ld *L, yaml_node_t *root)
 {
-	static const char *const keys[] = {"path", "synchronous", NULL};
+	static const char *const keys[] = {"path", "synchronous", "min_free", NULL};
 	static const char *const sync[] = {"full", "normal", NULL};
 	yaml_node_t *s = section(L, root, "store", "store", keys);
 	char *p = s ? opt_str(L, s, "path", "store.path") : NULL;
@@ -925,6 +927,16 @@ static void parse_store(struct ld *L, yaml_node_t *root)
 		const char *v = choice(L, n, "store.synchronous", sync);
 		if (v)
 			L->c->store_sync_full = strcmp(v, "full") == 0;
+	}
+	n = s ? get(L, s, "min_free") : NULL;
+	if (n) {
+		const char *v = str_at(L, n, "store.min_free");
+		long long bytes;
+		if (v && (parse_size(v, &bytes) < 0 || bytes > MAX_MIN_FREE))
+			yml_error(L->d, L->y, n,
+			          "store.min_free: expected a size like 16MB, 512KB or 0 (got '%s')", v);
+		else if (v)
+			L->c->store_min_free = bytes;
 	}
 }
 
@@ -1782,6 +1794,7 @@ static struct config *config_new(void)
 	c->target[PRIO_NORMAL] = 4 * 3600;
 	c->target[PRIO_LOW] = 86400;
 	c->store_sync_full = 1;
+	c->store_min_free = CONFIG_DEFAULT_MIN_FREE;
 	c->cooldown = 10 * 60;
 	c->human_ack_interval = 3600;
 	c->negative_threshold = NAN;

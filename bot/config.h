@@ -96,6 +96,8 @@ struct agent_conf {
 	char *password_hash; /* crypt(3) hash: $y$, $gy$, $7$, $2b$, $6$, $5$ */
 };
 
+#define CONFIG_DEFAULT_MIN_FREE (16LL << 20) /* store.min_free */
+
 /* A notification channel for new and overdue tickets. */
 struct notify_conf {
 	char *type; /* webhook | email */
@@ -125,6 +127,8 @@ struct config {
 	                        into frontdesk" (lexicon_files are then "builtin:..." paths) */
 	char *store_path;    /* resolved relative to the config dir */
 	int store_sync_full; /* store.synchronous: full (default) | normal */
+
+	long long store_min_free; /* store.min_free: bytes kept free; below, no new work */
 	struct connector_conf *connectors;
 	size_t nconnectors;     /* default: one webchat on 127.0.0.1:8080 */
 	char *dashboard_listen; /* default 127.0.0.1:8081 */

@@ -63,6 +63,9 @@ struct group {
 	size_t nthen;
 };
 
+struct daemon;
+static enum store_health_state store_state_of(struct daemon *d);
+
 struct daemon {
 	const char *config_path;
 	struct engine *boot;   /* the start-up engine: connectors borrow its config */
@@ -93,7 +96,15 @@ struct daemon {
 	int reload_again;      /* SIGHUP came during it: read once more after */
 
 	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch, *m_sync;
+	struct metric *m_refused;
 };
+
+static enum store_health_state store_state_of(struct daemon *d)
+{
+	struct store_health h;
+	store_health(d->store, &h);
+	return h.state;
+}
 
 /* --- what the daemon lends its connectors (connector.h) ------------------------ */
 
@@ -411,6 +422,13 @@ static int host_deliver(void *arg, struct connector *c, const struct post *p, vo
 	if (d->stopping || !d->store)
 		return -1;
 	metric_add_l(d->m_posts, 1, c->name);
+	/* A store that cannot write (or is low on space) takes no new work:
+	 * the connector says "try again" (the web chat widget does, by itself)
+	 * and the platform keeps the post; the store's log says why. */
+	if (!store_takes_work(d->store)) {
+		metric_add_l(d->m_refused, 1, store_health_name(store_state_of(d)));
+		return -1;
+	}
 	struct take *k = xcalloc(1, sizeof(*k));
 	k->d = d;
 	k->c = c;
@@ -504,7 +522,7 @@ static void group_done(void *arg, int rc)
 
 int daemon_commit(struct daemon *d)
 {
-	if (!d->open && !store_dirty(d->store))
+	if (!d->store || (!d->open && !store_dirty(d->store)))
 		return 0;
 	struct group *g = open_group(d);
 	d->open = NULL;
@@ -555,11 +573,16 @@ static void poll_cb(uv_timer_t *h)
 
 /* --- health, reload, stop -------------------------------------------------- */
 
-/* /healthz: healthy when every connector is. */
+/* /healthz: healthy when every connector is and the store takes writes
+ * ("store": its state, with what was seen when it is not ok). */
 static int health_cb(struct buf *out, void *arg)
 {
 	struct daemon *d = arg;
 	int ok = !d->stopping;
+	struct store_health sh;
+	store_health(d->store, &sh);
+	if (sh.state != STORE_OK)
+		ok = 0;
 	json_t *list = json_array();
 	for (size_t i = 0; i < d->nconns; i++) {
 		struct connector *c = d->conns[i];
@@ -569,11 +592,13 @@ static int health_cb(struct buf *out, void *arg)
 		    list, json_pack("{s:s, s:s, s:s, s:s}", "name", c->name, "type", c->ops->type, "health",
 		                    connector_health_name(c->health), "detail", c->health_detail));
 	}
-	json_t *o = json_pack("{s:s, s:o}", "status",
+	json_t *o = json_pack("{s:s, s:s, s:o}", "status",
 	                      ok            ? "ok"
 	                      : d->stopping ? "stopping"
 	                                    : "degraded",
-	                      "connectors", list);
+	                      "store", store_health_name(sh.state), "connectors", list);
+	if (o && sh.state != STORE_OK)
+		json_object_set_new(o, "store_detail", json_string(sh.detail));
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	if (text)
 		buf_puts(out, text);
@@ -721,6 +746,8 @@ static void on_stop(struct loop *l, void *arg)
 	(void)l;
 	if (d->stopping)
 		return;
+	if (!d->store)
+		return; /* start-up failed before there was anything to drain */
 	log_info("stopping: intake closed, delivering what is due", "pending=%zu", outbox_pending(d->outbox));
 	daemon_commit(d);
 	d->stopping = 1;
@@ -733,6 +760,8 @@ static int drained(struct loop *l, void *arg)
 {
 	struct daemon *d = arg;
 	(void)l;
+	if (!d->store)
+		return 1;
 	daemon_commit(d);
 	if (store_committing(d->store))
 		return 0;
@@ -753,11 +782,13 @@ static void on_teardown(struct loop *l, void *arg)
 	/* The last group, made durable here: every acknowledgement goes out
 	 * before the connectors close. */
 	daemon_commit(d);
-	store_stop(d->store);
+	if (d->store)
+		store_stop(d->store);
 	for (size_t i = 0; i < d->nconns; i++)
 		if (d->conns[i]->ops->close)
 			d->conns[i]->ops->close(d->conns[i]);
-	outbox_close(d->outbox);
+	if (d->outbox)
+		outbox_close(d->outbox);
 	if (d->sla)
 		sla_stop(d->sla);
 	if (d->dash)
@@ -863,7 +894,46 @@ static void register_metrics(struct daemon *d)
 	d->m_sync = metrics_histogram(m, "store_sync_seconds",
 	                              "Time to make committed groups durable (WAL fdatasync, off the loop).",
 	                              NULL, 0);
+	d->m_refused =
+	    metrics_counter(m, "posts_refused_total",
+	                    "Posts turned away (\"try again\") because the store took no new work, by "
+	                    "store state.",
+	                    "state");
 	metrics_add_process(m);
+}
+
+static double store_errors(void *arg)
+{
+	struct store_health h;
+	store_health(((struct daemon *)arg)->store, &h);
+	return (double)h.errors;
+}
+
+static double store_free(void *arg)
+{
+	struct store_health h;
+	store_health(((struct daemon *)arg)->store, &h);
+	return (double)h.free_bytes;
+}
+
+static double store_ok(void *arg)
+{
+	return store_takes_work(((struct daemon *)arg)->store) ? 1 : 0;
+}
+
+/* Store health for /metrics (once the store is open). */
+static void store_metrics(struct daemon *d)
+{
+	struct metrics *m = d->metrics;
+	metrics_counter_fn(m, "store_errors_total",
+	                   "Store errors: failed statements, commits, syncs and checkpoints.", store_errors,
+	                   d);
+	metrics_gauge_fn(m, "store_free_bytes",
+	                 "Free space of the store's file system at the last check (-1 unknown).", store_free,
+	                 d);
+	metrics_gauge_fn(m, "store_ok",
+	                 "1 when the store takes new work, 0 when it is low on space, full or failing.",
+	                 store_ok, d);
 }
 
 static void store_timing(void *arg, enum store_timing t, double seconds)
@@ -969,6 +1039,7 @@ int daemon_run(const char *config_path)
 	    .path = d->boot->cfg->store_path,
 	    .sync_full = d->boot->cfg->store_sync_full,
 	    .loop = &d->loop.uv,
+	    .min_free = d->boot->cfg->store_min_free,
 	};
 	d->store = store_open(&sc, err, sizeof(err));
 	if (!d->store) {
@@ -983,6 +1054,7 @@ int daemon_run(const char *config_path)
 		return 1;
 	}
 	store_on_timing(d->store, store_timing, d);
+	store_metrics(d);
 	d->server = server_new(&d->loop);
 	server_set_health(d->server, health_cb, d);
 	d->outbox = outbox_new(&d->loop.uv, d->store, find_connector, d);

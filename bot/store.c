@@ -75,6 +75,25 @@ int store_external_change(struct store *s)
 	return s->be->external_change(s);
 }
 
+static const char *const health_names[] = {"ok", "low_space", "full", "failing"};
+
+const char *store_health_name(enum store_health_state st)
+{
+	return (unsigned)st < ARRAY_LEN(health_names) ? health_names[st] : "failing";
+}
+
+void store_health(const struct store *s, struct store_health *h)
+{
+	s->be->health(s, h);
+}
+
+int store_takes_work(const struct store *s)
+{
+	struct store_health h;
+	s->be->health(s, &h);
+	return h.state == STORE_OK;
+}
+
 void store_on_timing(struct store *s, void (*fn)(void *arg, enum store_timing t, double seconds), void *arg)
 {
 	s->be->on_timing(s, fn, arg);

@@ -82,13 +82,18 @@ struct store_conf {
 	 * otherwise (default STORE_LEASE_DEFAULT seconds). */
 	const char *node;
 	int lease_seconds;
+	int64_t min_free; /* bytes the store's file system keeps free: below
+	                     that, new work is refused (see store_health) */
 };
 #define STORE_LEASE_DEFAULT 60
 
 /*
  * Open and migrate the store `conf` names.  NULL with a one-line reason in
- * err (never customer data).  With a loop, the store may start uv handles
- * (a worker job for syncs, a maintenance timer); store_stop() closes them.
+ * err (never customer data).  With a loop (the daemon), a store it cannot
+ * write is refused too: a read-only file or file system, or a write that
+ * fails at once (a full disk); command-line tools may open a store they
+ * can only read.  With a loop, the store may start uv handles (a worker job
+ * for syncs, a maintenance timer); store_stop() closes them.
  */
 struct store *store_open(const struct store_conf *conf, char *err, size_t errn);
 /* Teardown (on the loop, before it ends): finish or abandon background work
@@ -127,6 +132,36 @@ void store_rollback(struct store *s);
  * asks a few times a second.
  */
 int store_external_change(struct store *s);
+
+/* --- health ---------------------------------------------------------------------- */
+
+/*
+ * Whether the store takes writes, as the backend last found it (failed
+ * writes, commits and syncs; a check now and then of the free space of the
+ * file system it lives on).  A store that is not STORE_OK refuses new work
+ * (store_takes_work): customers' new messages are turned away with a "try
+ * again" until it is OK again, while what is already taken (deliveries,
+ * agents' actions) goes on where it can.  The backend tries to recover by
+ * itself (a failing store is probed now and then) and says so in the log
+ * when the state changes.
+ */
+enum store_health_state {
+	STORE_OK = 0,
+	STORE_LOW_SPACE, /* free space below store.min_free: no new work, the rest goes on */
+	STORE_FULL,      /* a write failed for want of space */
+	STORE_FAILING,   /* a write failed otherwise (I/O error, read-only, corrupt) */
+};
+struct store_health {
+	enum store_health_state state;
+	char detail[160];   /* what was seen, for /healthz and the log ("" when OK) */
+	uint64_t errors;    /* store errors since open (failed statements, commits, syncs) */
+	int64_t free_bytes; /* free space for the store at the last check, -1 unknown */
+};
+void store_health(const struct store *s, struct store_health *h);
+/* "ok", "low_space", "full", "failing" */
+const char *store_health_name(enum store_health_state st);
+/* 1 when new work (a new customer post) may be taken now: STORE_OK. */
+int store_takes_work(const struct store *s);
 
 /* Called with the duration (seconds) of every commit and of every
  * durability sync, for metrics; fn NULL = none. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum log_level log_threshold = LOG_INFO;
 
@@ -382,6 +383,34 @@ int parse_long(const char *s, long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int parse_size(const char *s, long long *out)
+{
+	static const struct {
+		const char *suffix;
+		long long unit;
+	} units[] = {{"", 1},           {"b", 1},           {"k", 1LL << 10},
+	             {"kb", 1LL << 10}, {"kib", 1LL << 10}, {"m", 1LL << 20},
+	             {"mb", 1LL << 20}, {"mib", 1LL << 20}, {"g", 1LL << 30},
+	             {"gb", 1LL << 30}, {"gib", 1LL << 30}};
+	long long v = 0;
+	const char *p = s;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	while (isdigit((unsigned char)*p)) {
+		if (v > (1LL << 40))
+			return -1;
+		v = v * 10 + (*p++ - '0');
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcasecmp(p, units[i].suffix) == 0) {
+			*out = v * units[i].unit;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 int parse_duration(const char *s, long *out)

@@ -91,5 +91,8 @@ uint64_t hash64(const void *p, size_t n);
 int parse_long(const char *s, long *out);
 /* Parse a duration "90s", "30m", "4h", "1d", "1h30m"; seconds into *out. */
 int parse_duration(const char *s, long *out);
+/* Parse a size "4096", "512KB", "16MB", "1GB" (K/M/G are powers of 1024;
+ * "KiB" and "B" suffixes are taken too); bytes into *out.  0 ok, -1 bad. */
+int parse_size(const char *s, long long *out);
 
 #endif

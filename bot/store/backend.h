@@ -95,6 +95,10 @@ struct store_backend {
 	 * process (SQLite) reports "leader" at once and never takes it back. */
 	void (*leader_watch)(struct store *s, struct store_leader *l);
 	void (*leader_cancel)(struct store *s, struct store_leader *l);
+
+	/* Whether writes work, as the backend last found it (store_health;
+	 * store.c derives store_takes_work from it). */
+	void (*health)(const struct store *s, struct store_health *h);
 };
 
 /* One name watched for leadership (store_leader_watch). */

@@ -14,8 +14,21 @@
  * One sync covers every group committed while the previous one ran.
  * Without a loop (command-line tools) synchronous=FULL is used as it is.
  * The WAL is never checkpointed by the writer (wal_autocheckpoint=0): a
- * worker checkpoints on its own connection once the WAL is large, or now
- * and then while it holds anything.
+ * worker checkpoints on its own connection once the WAL is large, and every
+ * second while it holds anything, so the WAL never holds much that the
+ * database file would have to take in before it can be reused.
+ *
+ * Faults (store_health): a failed write, commit or sync is classified
+ * (SQLITE_FULL: full; I/O errors, read-only, corruption: failing), and the
+ * maintenance timer looks at the free space of the file system every
+ * second (below min_free: low space).  A full store hands the WAL's space
+ * back at once (a TRUNCATE checkpoint), and one low on space after every
+ * checkpoint; a full or failing one is probed
+ * every second with a one-page write, and is OK again as soon as that (or
+ * any commit) succeeds and the free space is above min_free.  Because new
+ * work stops at min_free, the store's own growth leaves that much for
+ * deliveries, agents' actions and checkpoints; after a disk filled by
+ * something else, freeing a little more than min_free is enough.
  *
  * Asynchronous operations complete before they return (SQLite is a local
  * library); their results are built from the statement and handed to the
@@ -31,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -38,8 +52,9 @@
 #include "store/sqlite.h"
 #include "util.h"
 
-#define CHECKPOINT_PAGES   1000  /* WAL frames (about 4 MB) that trigger a checkpoint */
-#define CHECKPOINT_IDLE_MS 30000 /* checkpoint a non-empty WAL at least this often */
+#define CHECKPOINT_PAGES   256     /* WAL frames (about 1 MB) that trigger a checkpoint */
+#define CHECKPOINT_IDLE_MS 1000    /* checkpoint a non-empty WAL at least this often */
+#define WAL_SIZE_LIMIT     1048576 /* bytes a reset WAL file is cut back to */
 #define MAINTAIN_MS        1000
 
 /* Schema version 1.  Times are epoch seconds unless a column says ms. */
@@ -389,9 +404,23 @@ struct sqlite {
 	uint64_t sync_start_ns;
 	uv_work_t ckpt_work;
 	int ckpt_running;
+	int ckpt_truncate;     /* the running checkpoint truncates the WAL */
+	int ckpt_rc;           /* its outcome (SQLite code, written by the worker) */
+	int ckpt_complete;     /* every frame it found was checkpointed (worker's) */
+	uint64_t ckpt_commits; /* s->commits when it started */
 	uint64_t ckpt_last_ms;
+	sqlite3 *ckpt_db; /* the checkpointer's connection (worker thread only) */
+	uint64_t commits;
 	uv_timer_t maintain;
 	int timer_open;
+
+	/* Health (store_health). */
+	enum store_health_state state;
+	char state_detail[160];
+	uint64_t errors;
+	int64_t free_bytes;
+	int64_t min_free;
+	char *dir; /* where the database file lives, for statvfs */
 
 	void (*timing)(void *arg, enum store_timing t, double seconds);
 	void *timing_arg;
@@ -413,14 +442,92 @@ static const struct sqlite *csq(const struct store *base)
 	return (const struct sqlite *)base;
 }
 
+/* A change of health, logged once when it happens. */
+static void set_state(struct sqlite *s, enum store_health_state st, const char *detail)
+{
+	enum store_health_state was = s->state;
+	snprintf(s->state_detail, sizeof(s->state_detail), "%s", st == STORE_OK ? "" : detail);
+	s->state = st;
+	if (st == was)
+		return;
+	struct buf b;
+	buf_init(&b, 0);
+	log_quote(&b, detail);
+	if (st == STORE_OK)
+		log_info("store healthy again: new work is taken", "path=%s was=%s", s->path,
+		         store_health_name(was));
+	else if (st == STORE_LOW_SPACE)
+		log_warn("store low on space: new work is refused until space is freed", "path=%s detail=%s",
+		         s->path, b.p);
+	else
+		log_error("store cannot write: new work is refused until it can",
+		          "path=%s state=%s detail=%s", s->path, store_health_name(st), b.p);
+	buf_free(&b);
+}
+
+/* The state free space alone calls for, when writes work. */
+static void space_state(struct sqlite *s)
+{
+	if (s->min_free > 0 && s->free_bytes >= 0 && s->free_bytes < s->min_free) {
+		char d[160];
+		snprintf(d, sizeof(d), "%lld bytes free, below store.min_free (%lld)",
+		         (long long)s->free_bytes, (long long)s->min_free);
+		set_state(s, STORE_LOW_SPACE, d);
+	} else {
+		set_state(s, STORE_OK, "");
+	}
+}
+
+/* Look at the free space of the store's file system (cheap: one statvfs). */
+static void space_check(struct sqlite *s)
+{
+	struct statvfs v;
+	if (!s->dir || statvfs(s->dir, &v) != 0) {
+		s->free_bytes = -1;
+		return;
+	}
+	s->free_bytes = (int64_t)v.f_bavail * (int64_t)v.f_frsize;
+	if (s->state == STORE_OK || s->state == STORE_LOW_SPACE)
+		space_state(s);
+}
+
+/* What a failed SQLite call with (extended) code `code` says about the
+ * store: full, failing, or nothing (busy, a constraint: the call's own). */
+static void fault(struct sqlite *s, int code, const char *msg)
+{
+	switch (code & 0xff) {
+	case SQLITE_FULL: set_state(s, STORE_FULL, msg ? msg : "database or disk is full"); break;
+	case SQLITE_IOERR:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_PERM: set_state(s, STORE_FAILING, msg ? msg : "I/O error"); break;
+	default: break;
+	}
+}
+
+/* Writes work (a commit went through): leave a fault state. */
+static void writes_ok(struct sqlite *s)
+{
+	s->commits++;
+	if (s->state == STORE_FULL || s->state == STORE_FAILING) {
+		space_check(s);
+		space_state(s);
+	}
+}
+
 /* Log a SQLite failure: what we were doing and SQLite's own message. */
 static void db_error(struct sqlite *s, const char *op)
 {
 	struct buf b;
+	int code = sqlite3_extended_errcode(s->db);
+	s->errors++;
 	buf_init(&b, 0);
 	log_quote(&b, sqlite3_errmsg(s->db));
-	log_error("store error", "op=%s code=%d err=%s", op, sqlite3_extended_errcode(s->db), b.p);
+	log_error("store error", "op=%s code=%d err=%s", op, code, b.p);
 	buf_free(&b);
+	fault(s, code, sqlite3_errmsg(s->db));
 }
 
 /*
@@ -509,6 +616,8 @@ static int exec(struct sqlite *s, const char *text, const char *op)
 		log_quote(&b, msg ? msg : "?");
 		log_error("store error", "op=%s err=%s", op, b.p);
 		buf_free(&b);
+		s->errors++;
+		fault(s, sqlite3_extended_errcode(s->db), msg);
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -541,8 +650,13 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-/* Bring the schema to STORE_SCHEMA_VERSION in one transaction. */
-static int migrate(struct sqlite *s, char *err, size_t errn)
+/*
+ * Bring the schema to STORE_SCHEMA_VERSION in one transaction.  With
+ * `probe`, the transaction writes even when there is nothing to migrate
+ * (the schema version, unchanged), so a store that cannot be written is
+ * found here rather than by the first customer.
+ */
+static int migrate(struct sqlite *s, int probe, char *err, size_t errn)
 {
 	if (exec(s, "BEGIN IMMEDIATE", "migrate") < 0) {
 		snprintf(err, errn, "cannot lock the store: %s", sqlite3_errmsg(s->db));
@@ -570,12 +684,32 @@ static int migrate(struct sqlite *s, char *err, size_t errn)
 		}
 		log_info("store migrated", "schema=%lld", (long long)(i + 1));
 	}
+	if (probe && v == STORE_SCHEMA_VERSION) {
+		char pragma[64];
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+		if (exec(s, pragma, "probe") < 0) {
+			snprintf(err, errn, "cannot write to the store: %s", sqlite3_errmsg(s->db));
+			exec(s, "ROLLBACK", "migrate");
+			return -1;
+		}
+	}
 	if (exec(s, "COMMIT", "migrate") < 0) {
-		snprintf(err, errn, "cannot commit the schema: %s", sqlite3_errmsg(s->db));
+		snprintf(err, errn, "cannot write to the store: %s", sqlite3_errmsg(s->db));
 		exec(s, "ROLLBACK", "migrate");
 		return -1;
 	}
 	return 0;
+}
+
+/* The directory of path (for statvfs), malloc'd. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return xstrdup(".");
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
 }
 
 /* The file holds customer conversations: create it readable by its owner
@@ -629,6 +763,16 @@ struct store *store_sqlite_open(const struct store_conf *conf, char *err, size_t
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+	/* SQLite opens a file it may not write read-only, without a word; the
+	 * daemon would then fail every customer.  Say so now instead. */
+	if (conf->loop && sqlite3_db_readonly(s->db, "main") == 1) {
+		snprintf(err, errn,
+		         "%s is read-only: the daemon needs to write it (check the file's owner and "
+		         "permissions, and that its file system is mounted read-write)",
+		         path);
+		sq_close(&s->base);
+		return NULL;
+	}
 	/* journal_mode answers with the mode in force: anything but "wal"
 	 * (e.g. a read-only directory) is refused. */
 	sqlite3_stmt *st;
@@ -643,7 +787,20 @@ struct store *store_sqlite_open(const struct store_conf *conf, char *err, size_t
 		sqlite3_finalize(st);
 	}
 	if (!wal) {
-		snprintf(err, errn, "cannot use WAL mode on %s: %s", path, sqlite3_errmsg(s->db));
+		char *dir = dir_of(path);
+		struct statvfs v;
+		if (statvfs(dir, &v) == 0 && (v.f_flag & ST_RDONLY))
+			snprintf(err, errn, "%s is on a read-only file system: the daemon needs to write it",
+			         path);
+		else if (access(dir, W_OK) != 0)
+			snprintf(
+			    err, errn,
+			    "cannot write in %s (it holds the store's -wal and -shm files): check its owner "
+			    "and permissions",
+			    dir);
+		else
+			snprintf(err, errn, "cannot use WAL mode on %s: %s", path, sqlite3_errmsg(s->db));
+		free(dir);
 		sq_close(&s->base);
 		return NULL;
 	}
@@ -652,24 +809,39 @@ struct store *store_sqlite_open(const struct store_conf *conf, char *err, size_t
 	s->deferred = conf->sync_full && conf->loop;
 	snprintf(pragma, sizeof(pragma), "PRAGMA synchronous = %s",
 	         conf->sync_full && !s->deferred ? "FULL" : "NORMAL");
+	/* A reset WAL keeps at most this much of the space it once took. */
+	char limit[64];
+	snprintf(limit, sizeof(limit), "PRAGMA journal_size_limit = %d", WAL_SIZE_LIMIT);
 	/* A 1 MiB page cache holds the hot end of the tables a bot touches
 	 * (new rows go to the end of every table and index); every megabyte
 	 * counts on the machines frontdesk is made for. */
 	if (exec(s, pragma, "open") < 0 || exec(s, "PRAGMA wal_autocheckpoint = 0", "open") < 0 ||
 	    exec(s, "PRAGMA foreign_keys = ON", "open") < 0 ||
-	    exec(s, "PRAGMA cache_size = -1024", "open") < 0 ||
-	    exec(s, "PRAGMA journal_size_limit = 67108864", "open") < 0) {
+	    exec(s, "PRAGMA cache_size = -1024", "open") < 0 || exec(s, limit, "open") < 0) {
 		snprintf(err, errn, "cannot configure %s: %s", path, sqlite3_errmsg(s->db));
 		sq_close(&s->base);
 		return NULL;
 	}
 	sqlite3_wal_hook(s->db, wal_hook, s);
-	if (migrate(s, err, errn) < 0) {
+	if (migrate(s, conf->loop != NULL, err, errn) < 0) {
 		sq_close(&s->base);
 		return NULL;
 	}
+	s->min_free = conf->min_free > 0 ? conf->min_free : 0;
+	s->free_bytes = -1;
+	if (strcmp(path, ":memory:") != 0)
+		s->dir = dir_of(path);
+	space_check(s);
 	s->data_version = pragma_int(s, "PRAGMA data_version");
 	if (s->loop) {
+		/* Start with an empty WAL (a crash or the migration may have left
+		 * pages in it): what a full disk would need to take in is then
+		 * only what was written since the last checkpoint.  Start-up may
+		 * wait for the disk. */
+		if (sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) !=
+		    SQLITE_OK)
+			db_error(s, "checkpoint");
+		s->wal_pages = 0;
 		uv_timer_init(s->loop, &s->maintain);
 		s->maintain.data = s;
 		uv_timer_start(&s->maintain, maintain_cb, MAINTAIN_MS, MAINTAIN_MS);
@@ -779,6 +951,7 @@ static int commit_tx(struct sqlite *s)
 	if (run(s, q(s, Q_COMMIT), "commit") == 0) {
 		s->tx_open = 0;
 		s->urgent = 0;
+		writes_ok(s);
 		if (s->timing)
 			s->timing(s->timing_arg, STORE_T_COMMIT, (double)(time_mono_ns() - t0) / 1e9);
 		return 0;
@@ -825,6 +998,15 @@ static int sync_wal(const char *path, int *dir_synced)
 	return rc;
 }
 
+/* A failed sync (-errno): the store is full or failing. */
+static void sync_fault(struct sqlite *s, int err)
+{
+	char d[160];
+	s->errors++;
+	snprintf(d, sizeof(d), "WAL sync failed: %s", strerror(err < 0 ? -err : EIO));
+	set_state(s, err == -ENOSPC || err == -EDQUOT ? STORE_FULL : STORE_FAILING, d);
+}
+
 static void waiters_push(struct waiters *w, store_done_fn done, void *arg, int rc)
 {
 	if (w->n == w->cap) {
@@ -865,6 +1047,7 @@ static void sync_after_cb(uv_work_t *w, int status)
 	if (status != 0 || s->sync_err != 0) {
 		log_error("WAL sync failed: the groups it covers are lost", "groups=%zu error=%d",
 		          s->syncing.n, status != 0 ? status : s->sync_err);
+		sync_fault(s, s->sync_err);
 		rc = -1;
 	} else if (s->timing) {
 		s->timing(s->timing_arg, STORE_T_SYNC, (double)(time_mono_ns() - s->sync_start_ns) / 1e9);
@@ -888,6 +1071,8 @@ static void sync_start(struct sqlite *s)
 	}
 	/* No worker: sync here. */
 	int err = sync_wal(s->path, &s->dir_synced_loop);
+	if (err != 0)
+		sync_fault(s, err);
 	waiters_fire(&s->syncing, err == 0 ? 0 : -1);
 }
 
@@ -896,9 +1081,10 @@ static int sync_now(struct sqlite *s)
 {
 	uint64_t t0 = time_mono_ns();
 	int err = sync_wal(s->path, &s->dir_synced_loop);
-	if (err != 0)
+	if (err != 0) {
 		log_error("WAL sync failed: the groups it covers are lost", "error=%d", err);
-	else if (s->timing)
+		sync_fault(s, err);
+	} else if (s->timing)
 		s->timing(s->timing_arg, STORE_T_SYNC, (double)(time_mono_ns() - t0) / 1e9);
 	waiters_fire(&s->syncing, err == 0 ? 0 : -1);
 	waiters_fire(&s->waiting, err == 0 ? 0 : -1);
@@ -906,6 +1092,7 @@ static int sync_now(struct sqlite *s)
 }
 
 static void maybe_checkpoint(struct sqlite *s);
+static void checkpoint_start(struct sqlite *s, int truncate);
 
 static void sq_commit(struct store *base, store_done_fn done, void *arg)
 {
@@ -921,7 +1108,20 @@ static void sq_commit(struct store *base, store_done_fn done, void *arg)
 	} else if (done) {
 		done(arg, rc);
 	}
-	maybe_checkpoint(s);
+	if (s->state == STORE_FULL)
+		checkpoint_start(s, 1); /* hand the WAL's space back at once */
+	else
+		maybe_checkpoint(s);
+}
+
+static void sq_health(const struct store *base, struct store_health *h)
+{
+	const struct sqlite *s = csq(base);
+	memset(h, 0, sizeof(*h));
+	h->state = s->state;
+	snprintf(h->detail, sizeof(h->detail), "%s", s->state_detail);
+	h->errors = s->errors;
+	h->free_bytes = s->free_bytes;
 }
 
 static int sq_commit_sync(struct store *base)
@@ -955,64 +1155,140 @@ static int sq_external_change(struct store *base)
 /* --- checkpoints --------------------------------------------------------------- */
 
 /*
- * One passive checkpoint of the file at path on a fresh connection.  Runs on
- * a worker thread; never blocks writers.  0 or -1 (logged).
+ * One checkpoint of s's file on the checkpointer's own connection (opened
+ * on first use, kept until store_close).  Runs on a worker thread.  PASSIVE
+ * never blocks writers; TRUNCATE (for a full store) waits a little for
+ * them, then empties the WAL file so its space goes back to the file
+ * system.  Sets s->ckpt_rc (an SQLite code, logged when not OK) and
+ * s->ckpt_complete.
  */
-static int checkpoint(const char *path)
+static void checkpoint(struct sqlite *s)
 {
-	sqlite3 *db = NULL;
-	int log_pages = 0, done_pages = 0, rc;
+	int log_pages = 0, done_pages = 0, rc = SQLITE_OK;
 
-	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	/* A fresh connection only opens the WAL on its first read; before
-	 * that a checkpoint request finds nothing to do. */
+	if (!s->ckpt_db) {
+		rc = sqlite3_open_v2(s->path, &s->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_extended_result_codes(s->ckpt_db, 1);
+			sqlite3_busy_timeout(s->ckpt_db, 1000);
+		}
+	}
+	/* A connection only opens the WAL on its first read; before that a
+	 * checkpoint request finds nothing to do. */
 	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL);
+		rc = sqlite3_exec(s->ckpt_db, "PRAGMA schema_version", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
-		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done_pages);
+		rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL,
+		                               s->ckpt_truncate ? SQLITE_CHECKPOINT_TRUNCATE
+		                                                : SQLITE_CHECKPOINT_PASSIVE,
+		                               &log_pages, &done_pages);
 	if (rc != SQLITE_OK) {
 		struct buf b;
 		buf_init(&b, 0);
-		log_quote(&b, db ? sqlite3_errmsg(db) : "out of memory");
-		log_warn("checkpoint failed", "err=%s", b.p);
+		log_quote(&b, s->ckpt_db ? sqlite3_errmsg(s->ckpt_db) : "out of memory");
+		log_warn("checkpoint failed", "mode=%s code=%d err=%s",
+		         s->ckpt_truncate ? "truncate" : "passive",
+		         s->ckpt_db ? sqlite3_extended_errcode(s->ckpt_db) : rc, b.p);
 		buf_free(&b);
+		if (s->ckpt_db && (rc & 0xff) != SQLITE_BUSY) {
+			/* Start afresh next time (a broken file handle, a moved file). */
+			sqlite3_close(s->ckpt_db);
+			s->ckpt_db = NULL;
+		}
 	}
-	sqlite3_close(db);
-	return rc == SQLITE_OK ? 0 : -1;
+	s->ckpt_rc = rc;
+	s->ckpt_complete = rc == SQLITE_OK && done_pages >= log_pages;
 }
 
 static void ckpt_work(uv_work_t *w)
 {
-	struct sqlite *s = w->data;
-	checkpoint(s->path);
+	checkpoint(w->data);
 }
+
+static void probe(struct sqlite *s);
 
 static void ckpt_after(uv_work_t *w, int status)
 {
 	struct sqlite *s = w->data;
-	(void)status;
 	s->ckpt_running = 0;
+	if (status != 0)
+		return;
+	if (s->ckpt_rc == SQLITE_OK && s->ckpt_complete && s->commits == s->ckpt_commits)
+		s->wal_pages = 0; /* nothing left to checkpoint until the next commit */
+	if ((s->ckpt_rc & 0xff) != SQLITE_OK && (s->ckpt_rc & 0xff) != SQLITE_BUSY) {
+		s->errors++;
+		if (s->state == STORE_OK || s->state == STORE_LOW_SPACE)
+			fault(s, s->ckpt_rc, sqlite3_errstr(s->ckpt_rc));
+	}
+	/* A full store tries a write as soon as the WAL gave its space back. */
+	if (s->ckpt_truncate && s->ckpt_rc == SQLITE_OK && s->state == STORE_FULL && !s->stopped)
+		probe(s);
 }
 
-/* Checkpoint on a worker thread once the WAL is large, or now and then
- * when it holds anything, so readers never walk a long log. */
+/* Start a checkpoint on a worker thread (one at a time). */
+static void checkpoint_start(struct sqlite *s, int truncate)
+{
+	if (!s->loop || s->stopped || s->ckpt_running)
+		return;
+	s->ckpt_work.data = s;
+	s->ckpt_truncate = truncate;
+	s->ckpt_commits = s->commits;
+	if (uv_queue_work(s->loop, &s->ckpt_work, ckpt_work, ckpt_after) == 0) {
+		s->ckpt_running = 1;
+		s->ckpt_last_ms = time_mono_ms();
+	}
+}
+
+/* Checkpoint on a worker thread once the WAL is large, and every second
+ * while it holds anything: readers never walk a long log, and the WAL never
+ * holds much that the database file must take in before it is reused. */
 static void maybe_checkpoint(struct sqlite *s)
 {
 	uint64_t now = time_mono_ms();
-	if (!s->loop || s->stopped || s->ckpt_running || s->wal_pages <= 0)
+	if (s->wal_pages <= 0)
 		return;
 	if (s->wal_pages < CHECKPOINT_PAGES && now - s->ckpt_last_ms < CHECKPOINT_IDLE_MS)
 		return;
-	s->ckpt_work.data = s;
-	if (uv_queue_work(s->loop, &s->ckpt_work, ckpt_work, ckpt_after) == 0) {
-		s->ckpt_running = 1;
-		s->ckpt_last_ms = now;
+	checkpoint_start(s, 0);
+}
+
+/*
+ * A full or failing store: is it writable again?  One small write (the
+ * schema version, unchanged) in a transaction of its own, when no group is
+ * open.  Success makes the store OK (or low on space).
+ */
+static void probe(struct sqlite *s)
+{
+	char pragma[64];
+	if (s->tx_open || !sqlite3_get_autocommit(s->db))
+		return;
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) == SQLITE_OK &&
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+		writes_ok(s);
+		return;
 	}
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static void maintain_cb(uv_timer_t *t)
 {
-	maybe_checkpoint(t->data);
+	struct sqlite *s = t->data;
+	space_check(s);
+	if (s->state == STORE_FULL) {
+		/* Give the WAL's space back, then try a write (ckpt_after). */
+		checkpoint_start(s, 1);
+	} else if (s->state == STORE_LOW_SPACE && s->wal_pages > 0) {
+		/* Short of space: the WAL keeps none of it once checkpointed. */
+		checkpoint_start(s, 1);
+	} else if (s->state == STORE_FAILING) {
+		probe(s);
+	} else {
+		maybe_checkpoint(s);
+	}
 }
 
 static void sq_stop(struct store *base)
@@ -1042,6 +1318,8 @@ static void sq_close(struct store *base)
 		sqlite3_finalize(s->st[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
 		db_error(s, "close");
+	sqlite3_close(s->ckpt_db);
+	free(s->dir);
 	free(s->waiting.v);
 	free(s->syncing.v);
 	free(s->path);
@@ -2412,4 +2690,5 @@ static const struct store_backend sqlite_backend = {
     .visitor_set_email = sq_visitor_set_email,
     .leader_watch = sq_leader_watch,
     .leader_cancel = sq_leader_cancel,
+    .health = sq_health,
 };

@@ -922,6 +922,36 @@ static void refuses_missing_or_long_keys(void **state)
 /* The disk fills up mid-group: the post that does not fit fails, and so
  * does its group (the commit says so: the posts before it are not kept and
  * not acknowledged); the store works again once there is room. */
+/*
+ * A disk that is full for the store: the database may grow by `room` more
+ * pages, then big posts in thread `thread` are recorded until one fails for
+ * want of space (asserted).  uncap() gives the room back.
+ */
+static void fill_store(struct store *s, const char *thread, long room, struct ss_rec *rec)
+{
+	struct decision d = answer();
+	const char *parts[] = {"a reply"};
+	char id[32], big[4000], pragma[64];
+	snprintf(pragma, sizeof(pragma), "PRAGMA max_page_count = %ld", count(s, "PRAGMA page_count") + room);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(s), pragma, NULL, NULL, NULL), SQLITE_OK);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	int failed = 0;
+	for (int i = 0; i < 50 && !failed; i++) {
+		snprintf(id, sizeof(id), "big%d", i);
+		struct post q = mkpost(id, thread, big);
+		failed = record(s, &q, &d, parts, 1, rec) < 0;
+	}
+	assert_true(failed);
+}
+
+static void uncap(struct store *s)
+{
+	assert_int_equal(
+	    sqlite3_exec(store_sqlite_db(s), "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
+	    SQLITE_OK);
+}
+
 static void full_disk_fails_one_post(void **state)
 {
 	(void)state;
@@ -929,32 +959,17 @@ static void full_disk_fails_one_post(void **state)
 	struct decision d = answer();
 	const char *parts[] = {"a reply"};
 	struct ss_rec rec = {0};
-	char id[32], big[4000];
 
 	struct post p = mkpost("before", "tf", "hello");
 	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
-	long pages = count(s, "PRAGMA page_count");
-	char pragma[64];
-	snprintf(pragma, sizeof(pragma), "PRAGMA max_page_count = %ld", pages + 2);
-	assert_int_equal(sqlite3_exec(store_sqlite_db(s), pragma, NULL, NULL, NULL), SQLITE_OK);
-	memset(big, 'x', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	int failed = 0;
-	for (int i = 0; i < 50 && !failed; i++) {
-		snprintf(id, sizeof(id), "big%d", i);
-		struct post q = mkpost(id, "tf", big);
-		failed = record(s, &q, &d, parts, 1, &rec) < 0;
-	}
-	assert_true(failed);
+	fill_store(s, "tf", 2, &rec);
 	/* SQLite may undo the statement or the whole transaction; either way
 	 * the commit must tell the truth about "before". */
 	int committed = commit(s) == 0;
 	assert_false(store_dirty(s));
 	assert_false(committed); /* a failed write fails its group */
 	assert_int_equal(post_find(s, "before", NULL, NULL), 0);
-	assert_int_equal(
-	    sqlite3_exec(store_sqlite_db(s), "PRAGMA max_page_count = 1073741823", NULL, NULL, NULL),
-	    SQLITE_OK);
+	uncap(s);
 	struct post r = mkpost("after", "tf", "hello again");
 	assert_int_equal(record(s, &r, &d, parts, 1, &rec), 0);
 	assert_int_equal(commit(s), 0);
@@ -964,6 +979,108 @@ static void full_disk_fails_one_post(void **state)
 	             " WHERE o.reply_to = p.post_id) <> 1 OR message_id NOT IN (SELECT id FROM messages)"),
 	    0);
 	store_close(s);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* Run the loop until the store's health is `want` or ~5 s passed. */
+static enum store_health_state wait_state(uv_loop_t *loop, struct store *s, enum store_health_state want)
+{
+	uv_timer_t tick;
+	struct store_health h;
+	uv_timer_init(loop, &tick);
+	for (int i = 0; i < 100; i++) {
+		store_health(s, &h);
+		if (h.state == want)
+			break;
+		uv_timer_start(&tick, tick_cb, 50, 0);
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	store_health(s, &h);
+	return h.state;
+}
+
+/*
+ * Health: a write that fails for want of space makes the store FULL, which
+ * refuses new work and counts the error; the maintenance timer's probe
+ * makes it OK again by itself once a write goes through.  A store whose
+ * file system has less than min_free free is LOW_SPACE from the start.
+ * The daemon refuses a store it cannot write (a read-only file).
+ */
+static void health_faults_and_recovery(void **state)
+{
+	(void)state;
+	struct decision d = answer();
+	const char *parts[] = {"a reply"};
+	struct ss_rec rec = {0};
+	struct store_health h;
+	uv_loop_t loop;
+	char err[256] = "";
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	/* synchronous normal: a commit reports at once, before the loop runs
+	 * the maintenance timer that would probe the store again. */
+	struct store_conf conf = {.path = path, .sync_full = 0, .loop = &loop};
+	struct store *s = store_open(&conf, err, sizeof(err));
+	assert_non_null(s);
+	store_health(s, &h);
+	assert_int_equal(h.state, STORE_OK);
+	assert_true(store_takes_work(s));
+	assert_int_equal(h.errors, 0);
+	assert_true(h.free_bytes > 0);
+
+	struct post p = mkpost("before", "th", "hello");
+	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+	assert_int_equal(commit_on_loop(&loop, s), 0);
+	fill_store(s, "th", 1, &rec);
+	assert_int_equal(commit(s), -1);
+	store_health(s, &h);
+	assert_int_equal(h.state, STORE_FULL);
+	assert_string_equal(store_health_name(h.state), "full");
+	assert_false(store_takes_work(s));
+	assert_true(h.errors > 0);
+	assert_true(strlen(h.detail) > 0);
+
+	/* Room again: the store finds out by itself, without new work (its
+	 * probe writes one page it has already; the end-to-end test fills a
+	 * real file system). */
+	uncap(s);
+	assert_int_equal(wait_state(&loop, s, STORE_OK), STORE_OK);
+	assert_true(store_takes_work(s));
+	struct post r = mkpost("after", "th", "hello again");
+	assert_int_equal(record(s, &r, &d, parts, 1, &rec), 0);
+	assert_int_equal(commit_on_loop(&loop, s), 0);
+	store_stop(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	store_close(s);
+
+	/* Less free space than min_free: no new work from the start. */
+	struct store_conf tight = {.path = path, .sync_full = 1, .loop = &loop, .min_free = 1LL << 50};
+	s = store_open(&tight, err, sizeof(err));
+	assert_non_null(s);
+	store_health(s, &h);
+	assert_int_equal(h.state, STORE_LOW_SPACE);
+	assert_false(store_takes_work(s));
+	assert_non_null(strstr(h.detail, "min_free"));
+	store_stop(s);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	store_close(s);
+
+	/* A file the daemon may not write is refused with the reason (root
+	 * writes any file: the end-to-end test uses a read-only mount). */
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(path, 0400), 0);
+		assert_null(store_open(&conf, err, sizeof(err)));
+		assert_non_null(strstr(err, "read-only"));
+		chmod(path, 0600);
+	}
+	ss_rec_free(&rec);
+	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 int main(void)
@@ -983,6 +1100,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(migrates_connector_rows_from_cursors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(refuses_missing_or_long_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(full_disk_fails_one_post, setup, teardown),
+	    cmocka_unit_test_setup_teardown(health_faults_and_recovery, setup, teardown),
 	};
 	log_threshold = LOG_ERROR + 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
