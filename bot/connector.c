@@ -127,6 +127,15 @@ void connector_cursor_get(struct connector *c, void (*cb)(void *arg, int rc, con
 		cb(arg, -1, NULL);
 }
 
+void connector_commit(struct connector *c, void (*done)(void *arg, int rc), void *arg)
+{
+	if (!c->host || !c->host->commit) {
+		done(arg, -1);
+		return;
+	}
+	c->host->commit(c->host->arg, done, arg);
+}
+
 void connector_cursor_set(struct connector *c, const char *cursor)
 {
 	struct store *s = connector_store(c);

@@ -156,6 +156,8 @@ struct connector_host {
 	/* A send finished (see connector_send_done). */
 	void (*send_done)(void *arg, struct connector *c, int64_t outbox_id, enum send_result r,
 	                  long retry_after, const char *detail);
+	/* Commit the open group (see connector_commit). */
+	void (*commit)(void *arg, void (*done)(void *done_arg, int rc), void *done_arg);
 };
 
 struct connector {
@@ -203,6 +205,13 @@ int connector_deliver_post(struct connector *c, const struct post *p, void *cook
  * this connector until then (a rate limit is per account, not per row). */
 void connector_send_done(struct connector *c, int64_t outbox_id, enum send_result r, long retry_after,
                          const char *detail);
+/*
+ * Make what the connector wrote into the store's open group durable (a web
+ * chat visitor's e-mail address, confirmed to the visitor only once it is
+ * stored): done(arg, rc) runs exactly once, from the loop, when the group
+ * is durable (0) or lost (-1).
+ */
+void connector_commit(struct connector *c, void (*done)(void *arg, int rc), void *arg);
 /* Store and read a connector's catch-up cursor.  get calls cb(arg, rc,
  * value) once, now or later (store_cursor_get): rc 0 with the cursor
  * (borrowed), 1 none, -1 error. */

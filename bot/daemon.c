@@ -815,10 +815,10 @@ static int env_commit(void *arg)
 	return daemon_commit(arg);
 }
 
-/* Commit for the dashboard: done(done_arg, rc) once the group is durable
- * or lost.  An agent's claim, release, resolve or reply changes
- * response-target timers too. */
-static void dash_commit(void *arg, store_done_fn done, void *done_arg)
+/* Commit for the dashboard and the connectors: done(done_arg, rc) once the
+ * group is durable or lost.  An agent's claim, release, resolve or reply
+ * changes response-target timers too. */
+static void commit_then(void *arg, store_done_fn done, void *done_arg)
 {
 	struct daemon *d = arg;
 	struct group *g = open_group(d);
@@ -858,7 +858,7 @@ static int start_handoff(struct daemon *d)
 	    .cfg = d->engine->cfg,
 	    .replies = d->engine->replies,
 	    .metrics = d->metrics,
-	    .commit = dash_commit,
+	    .commit = commit_then,
 	    .queued = env_queued,
 	    .arg = d,
 	};
@@ -1068,6 +1068,7 @@ int daemon_run(const char *config_path)
 	    .stopping = host_stopping,
 	    .deliver = host_deliver,
 	    .send_done = host_send_done,
+	    .commit = commit_then,
 	};
 	outbox_metrics(d->outbox, d->metrics);
 

@@ -397,11 +397,12 @@ int store_visitor_add(struct store *s, const char *token, const char *thread_key
 	return s->be->visitor_add(s, token, thread_key, now);
 }
 
-int store_visitor_set_email(struct store *s, const char *token, const char *email)
+int store_visitor_set_email(struct store *s, const char *token, const char *thread_key, const char *email,
+                            time_t now)
 {
-	if (!key_ok(token) || !email || strlen(email) > STORE_MAX_KEY)
+	if (!key_ok(token) || !key_ok(thread_key) || !email || strlen(email) > STORE_MAX_KEY)
 		return -1;
-	return s->be->visitor_set_email(s, token, email);
+	return s->be->visitor_set_email(s, token, thread_key, email, now);
 }
 
 /* --- leadership ------------------------------------------------------------------------ */

@@ -516,14 +516,22 @@ int store_state_delete(struct store *s, const char *connector, const char *kind,
 int store_state_prune(struct store *s, const char *connector, const char *kind, time_t before);
 
 /*
- * A web chat visitor: token -> thread key.  store_visitor_find: rc 0 with
- * the thread key when the token is known and was seen within
- * STORE_VISITOR_TTL (and marks it seen, a group write), 1 unknown or
- * expired, -1.
+ * A web chat visitor: token -> thread key, and the e-mail address the
+ * visitor left, if any.  A visitor is stored with its first message (or
+ * e-mail address), never for a mere connection, so connections that say
+ * nothing leave nothing behind.
+ * store_visitor_find: rc 0 with the thread key when the token is known and
+ * was seen within STORE_VISITOR_TTL (and marks it seen, a group write, at
+ * most once every STORE_VISITOR_SEEN seconds), 1 unknown or expired, -1.
+ * store_visitor_add: the visitor (group write; again is harmless: it marks
+ * the visitor seen).  store_visitor_set_email: the visitor with its e-mail
+ * address (group write; adds the visitor when new).
  */
+#define STORE_VISITOR_SEEN 3600
 void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg);
 int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now);
-int store_visitor_set_email(struct store *s, const char *token, const char *email);
+int store_visitor_set_email(struct store *s, const char *token, const char *thread_key, const char *email,
+                            time_t now);
 
 /* --- leadership ------------------------------------------------------------------- */
 

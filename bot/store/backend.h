@@ -87,7 +87,8 @@ struct store_backend {
 	int (*state_prune)(struct store *s, const char *connector, const char *kind, time_t before);
 	void (*visitor_find)(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg);
 	int (*visitor_add)(struct store *s, const char *token, const char *thread_key, time_t now);
-	int (*visitor_set_email)(struct store *s, const char *token, const char *email);
+	int (*visitor_set_email)(struct store *s, const char *token, const char *thread_key,
+	                         const char *email, time_t now);
 
 	/* Leadership (store_leader_watch): start watching l (store.c made it)
 	 * and report through store_leader_set; stop watching it (and give

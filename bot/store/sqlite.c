@@ -355,8 +355,11 @@ static const char *const sql[Q_COUNT] = {
 			 " ON CONFLICT (connector) DO UPDATE SET value = excluded.value, updated = excluded.updated",
 	[Q_VISITOR_FIND] = "SELECT thread_key, last_seen FROM visitors WHERE token = ?1",
 	[Q_VISITOR_SEEN] = "UPDATE visitors SET last_seen = ?2 WHERE token = ?1",
-	[Q_VISITOR_ADD] = "INSERT INTO visitors (token, thread_key, created, last_seen) VALUES (?1, ?2, ?3, ?3)",
-	[Q_VISITOR_EMAIL] = "UPDATE visitors SET email = ?2 WHERE token = ?1",
+	[Q_VISITOR_ADD] = "INSERT INTO visitors (token, thread_key, created, last_seen) VALUES (?1, ?2, ?3, ?3)"
+			  " ON CONFLICT (token) DO UPDATE SET last_seen = excluded.last_seen",
+	[Q_VISITOR_EMAIL] = "INSERT INTO visitors (token, thread_key, created, last_seen, email)"
+			    " VALUES (?1, ?2, ?3, ?3, ?4)"
+			    " ON CONFLICT (token) DO UPDATE SET email = excluded.email, last_seen = excluded.last_seen",
 	[Q_STATE_GET] = "SELECT thread_key, value, updated FROM connector_state"
 			" WHERE connector = ?1 AND kind = ?2 AND key = ?3",
 	[Q_STATE_PUT] = "INSERT OR REPLACE INTO connector_state (connector, kind, key, thread_key, value, updated)"
@@ -2580,6 +2583,12 @@ static void sq_visitor_find(struct store *base, const char *token, time_t now, s
 		cb(arg, 1, NULL);
 		return;
 	}
+	/* A visitor who comes back often costs a write an hour, not one a
+	 * connection. */
+	if (now - seen < STORE_VISITOR_SEEN) {
+		cb(arg, 0, key);
+		return;
+	}
 	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_SEEN))) {
 		failed(s);
 		cb(arg, -1, NULL);
@@ -2607,14 +2616,17 @@ static int sq_visitor_add(struct store *base, const char *token, const char *thr
 	return run(s, st, "visitor_add") < 0 ? failed(s) : 0;
 }
 
-static int sq_visitor_set_email(struct store *base, const char *token, const char *email)
+static int sq_visitor_set_email(struct store *base, const char *token, const char *thread_key,
+                                const char *email, time_t now)
 {
 	struct sqlite *s = sq(base);
 	sqlite3_stmt *st;
 	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_EMAIL)))
 		return failed(s);
 	bind_text(st, 1, token);
-	bind_text(st, 2, email);
+	bind_text(st, 2, thread_key);
+	sqlite3_bind_int64(st, 3, now);
+	bind_text(st, 4, email);
 	return run(s, st, "visitor_email") < 0 ? failed(s) : 0;
 }
 

@@ -298,6 +298,44 @@ test('resume replays the history in order, with replies written while away', asy
 	await c3.close();
 });
 
+test('visitor churn: connections that say nothing leave no rows; the first message stores the visitor', async (t) => {
+	const before = Number(sql(A, 'SELECT count(*) FROM visitors'));
+	const t0 = Date.now();
+	const N = 2000;
+	// Twenty at a time, each one welcomed and closed without a word.
+	for (let i = 0; i < N; i += 20) {
+		await Promise.all(
+			Array.from({ length: 20 }, async () => {
+				const c = chat(A);
+				await c.welcome();
+				await c.close();
+			}),
+		);
+	}
+	const churnMs = Date.now() - t0;
+	assert.equal(Number(sql(A, 'SELECT count(*) FROM visitors')), before, `${N} silent connections stored visitors`);
+
+	// The first message stores the visitor, once, and the token resumes.
+	const c = chat(A);
+	const w = await c.welcome();
+	c.send({ type: 'message', text: 'hello', client_id: 'churn1' });
+	await c.next((f) => f.from === 'customer' && f.client_id === 'churn1');
+	c.send({ type: 'message', text: 'hello again', client_id: 'churn2' });
+	await c.next((f) => f.from === 'customer' && f.client_id === 'churn2');
+	await c.close();
+	assert.equal(Number(sql(A, 'SELECT count(*) FROM visitors')), before + 1);
+	assert.equal(sql(A, `SELECT count(*) FROM visitors WHERE token = '${w.visitor}'`), '1');
+	// Coming back again and again adds nothing either.
+	for (let i = 0; i < 50; i++) {
+		const r = chat(A, { visitor: w.visitor });
+		const again = await r.welcome();
+		assert.equal(again.visitor, w.visitor);
+		await r.close();
+	}
+	assert.equal(Number(sql(A, 'SELECT count(*) FROM visitors')), before + 1);
+	t.diagnostic(`visitor churn: ${N} connect/close cycles in ${churnMs} ms, 0 rows`);
+});
+
 test('the same visitor in two tabs gets replies in both', async () => {
 	const c = chat(A);
 	const w = await c.welcome();

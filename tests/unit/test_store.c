@@ -643,10 +643,15 @@ static void visitors_cursors_notify_and_external_writes(void **state)
 	assert_int_equal(store_visitor_add(s, "tok-aaaaaaaaaaaaaaaa", "v-1", T0), 0);
 	assert_int_equal(ss_visitor_find(s, "tok-aaaaaaaaaaaaaaaa", T0 + 10, key, sizeof(key)), 1);
 	assert_string_equal(key, "v-1");
-	assert_int_equal(store_visitor_set_email(s, "tok-aaaaaaaaaaaaaaaa", "kim@example.org"), 0);
+	assert_int_equal(store_visitor_set_email(s, "tok-aaaaaaaaaaaaaaaa", "v-1", "kim@example.org", T0 + 10), 0);
+	/* Added again: harmless, one row; an e-mail address alone adds one. */
+	assert_int_equal(store_visitor_add(s, "tok-aaaaaaaaaaaaaaaa", "v-1", T0 + 20), 0);
+	assert_int_equal(store_visitor_set_email(s, "tok-bbbbbbbbbbbbbbbb", "v-2", "lee@example.org", T0 + 20), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM visitors"), 2);
+	assert_int_equal(count(s, "SELECT count(*) FROM visitors WHERE email = 'kim@example.org'"), 1);
 	/* Expired once idle for longer than the TTL. */
 	assert_int_equal(
-	    ss_visitor_find(s, "tok-aaaaaaaaaaaaaaaa", T0 + 10 + STORE_VISITOR_TTL + 1, key, sizeof(key)), 0);
+	    ss_visitor_find(s, "tok-aaaaaaaaaaaaaaaa", T0 + 20 + STORE_VISITOR_TTL + 1, key, sizeof(key)), 0);
 
 	assert_int_equal(ss_cursor_get(s, "masto", cur, sizeof(cur)), 0);
 	assert_int_equal(store_cursor_set(s, "masto", "1001", T0), 0);

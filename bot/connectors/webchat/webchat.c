@@ -46,8 +46,9 @@ struct wc_conn {
 	char thread_key[40];
 	double tokens; /* messages this connection may still send now */
 	uint64_t last_ms;
-	int refs;  /* posts waiting for their post_done, a welcome waiting for the store */
-	int ready; /* welcomed: messages are taken */
+	int refs;   /* posts waiting for their post_done, a welcome waiting for the store */
+	int ready;  /* welcomed: messages are taken */
+	int stored; /* the visitor is in the store (or in its open group) */
 	int linked;
 	struct wc_conn *next; /* same thread bucket */
 };
@@ -155,6 +156,27 @@ static struct wc_addr *addr_get(struct webchat *wc, const char *ip)
 	a->next = wc->addrs[b];
 	wc->addrs[b] = a;
 	return a;
+}
+
+/*
+ * The thread key of a new visitor: derived from its token (and telling
+ * nothing of it), so that a second tab that presents the token before the
+ * first message finds the first tab's connection (live_visitor).
+ */
+static void new_thread_key(const char *token, char *out, size_t n)
+{
+	snprintf(out, n, "v-%016llx", (unsigned long long)hash64(token, strlen(token)));
+}
+
+/* An open connection of the visitor with this (not yet stored) token. */
+static struct wc_conn *live_visitor(struct webchat *wc, const char *token)
+{
+	char key[40];
+	new_thread_key(token, key, sizeof(key));
+	for (struct wc_conn *k = wc->threads[bucket_of(key)]; k; k = k->next)
+		if (k->ws && strcmp(k->thread_key, key) == 0 && strcmp(k->token, token) == 0)
+			return k;
+	return NULL;
 }
 
 static void link_conn(struct webchat *wc, struct wc_conn *k)
@@ -356,19 +378,23 @@ static void visitor_found(void *arg, int rc, const char *thread_key)
 		conn_unref(k);
 		return;
 	}
+	struct wc_conn *twin = NULL;
 	if (resumed) {
 		snprintf(k->thread_key, sizeof(k->thread_key), "%s", thread_key);
+		k->stored = 1;
+	} else if (k->token[0] && (twin = live_visitor(wc, k->token)) != NULL) {
+		/* Not stored yet, but open in another tab: the same conversation
+		 * (a token the server issued and a connection still holds, so no
+		 * one can bring a token of their own making). */
+		snprintf(k->thread_key, sizeof(k->thread_key), "%s", twin->thread_key);
+		k->stored = twin->stored;
 	} else {
-		char key[24];
+		/* A new visitor is stored with its first message (visitor_keep):
+		 * a connection that says nothing leaves nothing behind. */
 		random_token(k->token, sizeof(k->token), TOKEN_BYTES);
-		random_token(key, sizeof(key), 12);
-		snprintf(k->thread_key, sizeof(k->thread_key), "v-%s", key);
-		if (store_visitor_add(s, k->token, k->thread_key, connector_now(wc->c)) < 0) {
-			server_ws_close(k->ws, 1011, "the conversation could not be started");
-			conn_unref(k);
-			return;
-		}
+		new_thread_key(k->token, k->thread_key, sizeof(k->thread_key));
 	}
+
 	link_conn(wc, k);
 	if (resumed)
 		store_history(s, "webchat", k->thread_key, WEBCHAT_HISTORY, history_read, k);
@@ -461,6 +487,21 @@ static int client_id_ok(const char *s)
 	return 1;
 }
 
+/*
+ * Store a new visitor in the open group, with the first post of the
+ * connection, unless the store takes no new work (then the post is refused
+ * too, and nothing is written).
+ */
+static void visitor_keep(struct wc_conn *k)
+{
+	struct webchat *wc = k->wc;
+	struct store *s = connector_store(wc->c);
+	if (k->stored || connector_stopping(wc->c) || !store_takes_work(s))
+		return;
+	if (store_visitor_add(s, k->token, k->thread_key, connector_now(wc->c)) == 0)
+		k->stored = 1;
+}
+
 static void on_message(struct wc_conn *k, json_t *msg)
 {
 	struct webchat *wc = k->wc;
@@ -525,6 +566,7 @@ static void on_message(struct wc_conn *k, json_t *msg)
 	pend->conn = k;
 	pend->text = text;
 	k->refs++;
+	visitor_keep(k);
 	if (connector_deliver_post(wc->c, &p, pend) < 0) {
 		send_error(k->ws, "the message could not be taken: please send it again in a moment",
 		           client_id);
@@ -534,25 +576,67 @@ static void on_message(struct wc_conn *k, json_t *msg)
 	}
 }
 
+/* An e-mail address waiting for the commit that stores it. */
+struct wc_mail {
+	struct wc_conn *conn;
+	char *email;
+};
+
+/* The address is durable (rc 0), or lost with its group: only now is the
+ * visitor told. */
+static void email_saved(void *arg, int rc)
+{
+	struct wc_mail *m = arg;
+	struct wc_conn *k = m->conn;
+	if (rc < 0)
+		k->stored = 0;
+	if (k->ws) {
+		if (rc == 0)
+			send_obj(k->ws, json_pack("{s:s, s:s}", "type", "email", "email", m->email));
+		else
+			send_error(k->ws, "the e-mail address could not be saved: please try again", NULL);
+	}
+	free(m->email);
+	free(m);
+	conn_unref(k);
+}
+
+/* Printable ASCII with one '@' between a local part and a dotted domain:
+ * what an SMTP server takes in RCPT TO without extensions. */
+static int email_ok(const char *e)
+{
+	const char *at = e ? strchr(e, '@') : NULL;
+	if (!at || at == e || !strchr(at + 1, '.') || strchr(at + 1, '@') || strlen(e) > MAX_EMAIL ||
+	    at[1] == '.' || e[strlen(e) - 1] == '.')
+		return 0;
+	for (const char *p = e; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || strchr("<>\"(),;:[]\\", *p))
+			return 0;
+	return 1;
+}
+
 static void on_email(struct wc_conn *k, json_t *msg)
 {
-	json_t *je = json_object_get(msg, "email");
-	const char *e = json_is_string(je) ? json_string_value(je) : NULL;
-	const char *at = e ? strchr(e, '@') : NULL;
-	int ok = e && at && at > e && strchr(at + 1, '.') && strlen(e) <= MAX_EMAIL && !strchr(at + 1, '@');
-	for (const char *p = e; ok && *p; p++)
-		if ((unsigned char)*p <= 0x20 || *p == '<' || *p == '>' || *p == '"' || *p == ',' ||
-		    *p == ';')
-			ok = 0;
-	if (!ok) {
+	struct webchat *wc = k->wc;
+	struct store *s = connector_store(wc->c);
+	const char *e = json_string_value(json_object_get(msg, "email"));
+
+	if (!email_ok(e)) {
 		send_error(k->ws, "that does not look like an e-mail address", NULL);
 		return;
 	}
-	if (store_visitor_set_email(connector_store(k->wc->c), k->token, e) < 0) {
-		send_error(k->ws, "the e-mail address could not be saved: please try again", NULL);
+	if (connector_stopping(wc->c) || !store_takes_work(s) ||
+	    store_visitor_set_email(s, k->token, k->thread_key, e, connector_now(wc->c)) < 0) {
+		send_error(k->ws, "the e-mail address could not be saved: please try again in a moment",
+		           NULL);
 		return;
 	}
-	send_obj(k->ws, json_pack("{s:s, s:s}", "type", "email", "email", e));
+	k->stored = 1;
+	struct wc_mail *m = xcalloc(1, sizeof(*m));
+	m->conn = k;
+	m->email = xstrdup(e);
+	k->refs++;
+	connector_commit(wc->c, email_saved, m);
 }
 
 static void ws_text(struct server_ws *ws, const char *text, size_t len, void *arg)
@@ -634,6 +718,9 @@ static void post_done(struct connector *c, void *cookie, const struct post_ack *
 	struct wc_pending *p = cookie;
 	struct wc_conn *k = p->conn;
 	(void)c;
+	/* The group that held the visitor may be the one that was lost. */
+	if (a->status == POST_FAILED)
+		k->stored = 0;
 	if (k->ws) {
 		if (a->status == POST_FAILED)
 			send_error(k->ws, "the message was not stored: please send it again", a->client_id);
