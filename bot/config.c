@@ -905,11 +905,24 @@ static void parse_answers(struct ld *L, yaml_node_t *root)
 		number(L, n, "answers.min_margin", 0.0, 1.0, &L->c->min_margin);
 }
 
-#define MAX_MIN_FREE (1LL << 40)
+#define MAX_MIN_FREE  (1LL << 40)
+#define MAX_RETENTION (36500L * 86400)
+
+/* A retention period `key` of map: a duration, or "never" (0: kept for ever). */
+static void retention(struct ld *L, yaml_node_t *map, const char *key, const char *what, long *out)
+{
+	yaml_node_t *n = get(L, map, key);
+	if (n && n->type == YAML_SCALAR_NODE && strcmp((const char *)n->data.scalar.value, "never") == 0) {
+		*out = 0;
+		return;
+	}
+	duration(L, map, key, what, out, 3600, MAX_RETENTION);
+}
 
 static void parse_store(struct ld *L, yaml_node_t *root)
 {
-	static const char *const keys[] = {"path", "synchronous", "min_free", NULL};
+	static const char *const keys[] = {"path", "synchronous", "min_free", "retention", NULL};
+	static const char *const rkeys[] = {"conversations", "outbox", "visitors", NULL};
 	static const char *const sync[] = {"full", "normal", NULL};
 	yaml_node_t *s = section(L, root, "store", "store", keys);
 	char *p = s ? opt_str(L, s, "path", "store.path") : NULL;
@@ -937,6 +950,13 @@ static void parse_store(struct ld *L, yaml_node_t *root)
 			          "store.min_free: expected a size like 16MB, 512KB or 0 (got '%s')", v);
 		else if (v)
 			L->c->store_min_free = bytes;
+	}
+	yaml_node_t *r = s ? section(L, s, "retention", "store.retention", rkeys) : NULL;
+	if (r) {
+		retention(L, r, "conversations", "store.retention.conversations",
+		          &L->c->retention.conversations);
+		retention(L, r, "outbox", "store.retention.outbox", &L->c->retention.outbox);
+		retention(L, r, "visitors", "store.retention.visitors", &L->c->retention.visitors);
 	}
 }
 
@@ -1795,6 +1815,9 @@ static struct config *config_new(void)
 	c->target[PRIO_LOW] = 86400;
 	c->store_sync_full = 1;
 	c->store_min_free = CONFIG_DEFAULT_MIN_FREE;
+	c->retention.conversations = CONFIG_DEFAULT_KEEP_CONVERSATIONS;
+	c->retention.outbox = CONFIG_DEFAULT_KEEP_OUTBOX;
+	c->retention.visitors = CONFIG_DEFAULT_KEEP_VISITORS;
 	c->cooldown = 10 * 60;
 	c->human_ack_interval = 3600;
 	c->negative_threshold = NAN;

@@ -96,7 +96,10 @@ struct agent_conf {
 	char *password_hash; /* crypt(3) hash: $y$, $gy$, $7$, $2b$, $6$, $5$ */
 };
 
-#define CONFIG_DEFAULT_MIN_FREE (16LL << 20) /* store.min_free */
+#define CONFIG_DEFAULT_MIN_FREE           (16LL << 20)   /* store.min_free */
+#define CONFIG_DEFAULT_KEEP_CONVERSATIONS (365L * 86400) /* store.retention.conversations */
+#define CONFIG_DEFAULT_KEEP_OUTBOX        (30L * 86400)  /* store.retention.outbox */
+#define CONFIG_DEFAULT_KEEP_VISITORS      (7L * 86400)   /* store.retention.visitors */
 
 /* A notification channel for new and overdue tickets. */
 struct notify_conf {
@@ -129,6 +132,11 @@ struct config {
 	int store_sync_full; /* store.synchronous: full (default) | normal */
 
 	long long store_min_free; /* store.min_free: bytes kept free; below, no new work */
+	/* store.retention: seconds each kind of finished thing is kept (0: for
+	 * ever); see struct store_retention in store.h for what each covers. */
+	struct {
+		long conversations, outbox, visitors;
+	} retention;
 	struct connector_conf *connectors;
 	size_t nconnectors;     /* default: one webchat on 127.0.0.1:8080 */
 	char *dashboard_listen; /* default 127.0.0.1:8081 */

@@ -22,6 +22,7 @@
 #include "notify.h"
 #include "outbox.h"
 #include "pipeline.h"
+#include "retention.h"
 #include "server.h"
 #include "sla.h"
 #include "store.h"
@@ -78,8 +79,9 @@ struct daemon {
 	struct outbox *outbox;
 	struct connector **conns;
 	size_t nconns;
-	struct notifier *notifier; /* notification sinks (start-up config) */
-	struct sla *sla;           /* response-target timers */
+	struct notifier *notifier;   /* notification sinks (start-up config) */
+	struct sla *sla;             /* response-target timers */
+	struct retention *retention; /* store.retention's prune */
 	struct dashboard *dash;
 	struct connector_host host; /* what connectors and notification sinks borrow */
 
@@ -791,6 +793,7 @@ static void on_teardown(struct loop *l, void *arg)
 		outbox_close(d->outbox);
 	if (d->sla)
 		sla_stop(d->sla);
+	retention_stop(d->retention);
 	if (d->dash)
 		dashboard_stop(d->dash);
 	/* A reload not yet started is dropped; one being read finishes on its
@@ -977,6 +980,7 @@ static void daemon_free(struct daemon *d)
 		dashboard_free(d->dash);
 	if (d->sla)
 		sla_free(d->sla);
+	retention_free(d->retention);
 	if (d->notifier)
 		notify_free(d->notifier);
 	if (d->loop_ready)
@@ -1092,6 +1096,15 @@ int daemon_run(const char *config_path)
 	 * crash) goes out now. */
 	outbox_load(d->outbox);
 	d->sla = sla_new(&d->loop, d->store, d->notifier, d->metrics, env_commit, d);
+	struct retention_env re = {
+	    .loop = &d->loop.uv,
+	    .store = d->store,
+	    .metrics = d->metrics,
+	    .config = host_config,
+	    .commit = env_commit,
+	    .arg = d,
+	};
+	d->retention = retention_start(&re);
 	log_info("frontdesk running", "version=%s config=%s store=%s connectors=%zu pending=%zu", FD_VERSION,
 	         config_path, store_where(d->store), d->nconns, outbox_pending(d->outbox));
 

@@ -75,6 +75,12 @@ int store_external_change(struct store *s)
 	return s->be->external_change(s);
 }
 
+void store_prune(struct store *s, const struct store_retention *r, time_t now, size_t batch,
+                 store_pruned_fn cb, void *arg)
+{
+	s->be->prune(s, r, now, batch, cb, arg);
+}
+
 static const char *const health_names[] = {"ok", "low_space", "full", "failing"};
 
 const char *store_health_name(enum store_health_state st)

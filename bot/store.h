@@ -554,4 +554,38 @@ typedef void (*store_leader_fn)(void *arg, int leader);
 struct store_leader *store_leader_watch(struct store *s, const char *name, store_leader_fn cb, void *arg);
 void store_leader_cancel(struct store_leader *l);
 
+/* --- retention ------------------------------------------------------------------- */
+
+/* How long what is done is kept (store.retention), in seconds; 0 keeps it
+ * for ever. */
+struct store_retention {
+	long conversations; /* a conversation with no open ticket and no pending
+	                       reply, untouched this long: everything in it
+	                       (messages, posts, tickets and their history,
+	                       outbox rows, its web chat visitor) */
+	long outbox;        /* delivered, failed and cancelled outbox rows (replies
+	                       and notifications): the conversation keeps the text */
+	long visitors;      /* web chat visitors who never wrote (an e-mail address
+	                       left, and nothing else), unseen this long */
+	                    /* (A connector's own facts, store_state_put, go when untouched for as
+	                     * long as `conversations`.) */
+};
+
+struct store_pruned {
+	long conversations, messages, outbox, visitors; /* rows deleted */
+	long state; /* connector_state rows untouched for as long as conversations are kept */
+	int more;   /* a kind had more than the batch: call again soon */
+};
+typedef void (*store_pruned_fn)(void *arg, int rc, const struct store_pruned *p);
+
+/*
+ * Delete, in the open group, what the retention rules no longer keep at
+ * `now`: at most `batch` conversations, `batch` * 10 outbox rows and
+ * `batch` * 10 visitors, so that one call stays short (the loop is not held
+ * for long; call again while `more`).  rc 0 with the counts, or -1 (a
+ * failed write fails the group).
+ */
+void store_prune(struct store *s, const struct store_retention *r, time_t now, size_t batch,
+                 store_pruned_fn cb, void *arg);
+
 #endif

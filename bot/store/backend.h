@@ -100,6 +100,8 @@ struct store_backend {
 	/* Whether writes work, as the backend last found it (store_health;
 	 * store.c derives store_takes_work from it). */
 	void (*health)(const struct store *s, struct store_health *h);
+	void (*prune)(struct store *s, const struct store_retention *r, time_t now, size_t batch,
+	              store_pruned_fn cb, void *arg);
 };
 
 /* One name watched for leadership (store_leader_watch). */

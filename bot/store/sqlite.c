@@ -200,11 +200,21 @@ static const char schema_v2[] =
 	"       WHERE instr(connector, '/status/') > 1 AND instr(value, char(9)) > 1)"
 	" WHERE instr(r, char(9)) > 1;"
 	"DELETE FROM cursors WHERE instr(connector, '/status/') > 1 OR instr(connector, '/offline/') > 1;";
+/* Version 3: what retention (store_prune) looks rows up by. */
+static const char schema_v3[] =
+	"CREATE INDEX posts_thread ON posts (thread_id);"
+	"CREATE INDEX posts_message ON posts (message_id);" /* a deleted message's foreign-key check */
+	"CREATE INDEX tickets_thread ON tickets (thread_id);"
+	"CREATE INDEX outbox_thread ON outbox (thread_id) WHERE thread_id IS NOT NULL;"
+	"CREATE INDEX outbox_done ON outbox (created) WHERE state <> 'pending';"
+	"CREATE INDEX threads_idle ON threads (updated) WHERE owner = 'bot';"
+	"CREATE INDEX visitors_seen ON visitors (last_seen);"
+	"CREATE INDEX connector_state_updated ON connector_state (updated);";
 
 /* clang-format on */
 
 /* Migrations: migrations[v] takes the schema from version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
 enum q {
 	Q_BEGIN,
@@ -256,6 +266,17 @@ enum q {
 	Q_STATE_PUT,
 	Q_STATE_DELETE,
 	Q_STATE_PRUNE,
+	Q_PRUNE_THREADS,
+	Q_PRUNE_EVENTS,
+	Q_PRUNE_TICKETS,
+	Q_PRUNE_POSTS,
+	Q_PRUNE_THREAD_OUTBOX,
+	Q_PRUNE_MESSAGES,
+	Q_PRUNE_THREAD_VISITOR,
+	Q_PRUNE_THREAD,
+	Q_PRUNE_OUTBOX,
+	Q_PRUNE_VISITORS,
+	Q_PRUNE_STATE,
 	Q_COUNT
 };
 
@@ -357,6 +378,28 @@ static const char *const sql[Q_COUNT] = {
 	[Q_VISITOR_SEEN] = "UPDATE visitors SET last_seen = ?2 WHERE token = ?1",
 	[Q_VISITOR_ADD] = "INSERT INTO visitors (token, thread_key, created, last_seen) VALUES (?1, ?2, ?3, ?3)"
 			  " ON CONFLICT (token) DO UPDATE SET last_seen = excluded.last_seen",
+	/* Retention.  A conversation goes when it has no open ticket (owner
+	 * bot), was not touched since the cutoff, holds no newer message and no
+	 * reply still to deliver; children first (foreign keys). */
+	[Q_PRUNE_THREADS] = "SELECT t.id FROM threads t WHERE t.owner = 'bot' AND t.updated < ?1"
+			    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND m.ts >= ?1)"
+			    " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.thread_id = t.id AND o.state = 'pending')"
+			    " ORDER BY t.updated LIMIT ?2",
+	[Q_PRUNE_EVENTS] = "DELETE FROM ticket_events WHERE ticket_id IN (SELECT id FROM tickets WHERE thread_id = ?1)",
+	[Q_PRUNE_TICKETS] = "DELETE FROM tickets WHERE thread_id = ?1",
+	[Q_PRUNE_POSTS] = "DELETE FROM posts WHERE thread_id = ?1",
+	[Q_PRUNE_THREAD_OUTBOX] = "DELETE FROM outbox WHERE thread_id = ?1",
+	[Q_PRUNE_MESSAGES] = "DELETE FROM messages WHERE thread_id = ?1",
+	[Q_PRUNE_THREAD_VISITOR] = "DELETE FROM visitors WHERE thread_key ="
+				   " (SELECT thread_key FROM threads WHERE id = ?1 AND platform = 'webchat')",
+	[Q_PRUNE_THREAD] = "DELETE FROM threads WHERE id = ?1",
+	[Q_PRUNE_OUTBOX] = "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox"
+			   " WHERE state <> 'pending' AND created < ?1 ORDER BY created LIMIT ?2)",
+	[Q_PRUNE_STATE] = "DELETE FROM connector_state WHERE (connector, kind, key) IN (SELECT connector, kind, key"
+			  " FROM connector_state WHERE updated < ?1 ORDER BY updated LIMIT ?2)",
+	[Q_PRUNE_VISITORS] = "DELETE FROM visitors WHERE token IN (SELECT v.token FROM visitors v WHERE v.last_seen < ?1"
+			     " AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.platform = 'webchat'"
+			     " AND t.thread_key = v.thread_key) ORDER BY v.last_seen LIMIT ?2)",
 	[Q_VISITOR_EMAIL] = "INSERT INTO visitors (token, thread_key, created, last_seen, email)"
 			    " VALUES (?1, ?2, ?3, ?3, ?4)"
 			    " ON CONFLICT (token) DO UPDATE SET email = excluded.email, last_seen = excluded.last_seen",
@@ -2638,6 +2681,111 @@ static int sq_outbox_release(struct store *base, int64_t id)
 	return 0;
 }
 
+/* --- retention ---------------------------------------------------------------------- */
+
+/* Run a DELETE bound to (?1 a, ?2 b); rows deleted into *n.  0 or -1. */
+static int prune_run(struct sqlite *s, enum q id, int64_t a, int64_t b, long *n, const char *op)
+{
+	sqlite3_stmt *st = q(s, id);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_int64(st, 2, b);
+	if (run(s, st, op) < 0)
+		return -1;
+	if (n)
+		*n += sqlite3_changes(s->db);
+	return 0;
+}
+
+/* The conversations of ids[0..n), everything in them. */
+static int prune_threads(struct sqlite *s, const int64_t *ids, size_t n, struct store_pruned *p)
+{
+	static const enum q order[] = {Q_PRUNE_EVENTS,        Q_PRUNE_TICKETS,  Q_PRUNE_POSTS,
+	                               Q_PRUNE_THREAD_OUTBOX, Q_PRUNE_MESSAGES, Q_PRUNE_THREAD_VISITOR,
+	                               Q_PRUNE_THREAD};
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < ARRAY_LEN(order); k++) {
+			long *count = order[k] == Q_PRUNE_MESSAGES         ? &p->messages
+			              : order[k] == Q_PRUNE_THREAD_OUTBOX  ? &p->outbox
+			              : order[k] == Q_PRUNE_THREAD_VISITOR ? &p->visitors
+			              : order[k] == Q_PRUNE_THREAD         ? &p->conversations
+			                                                   : NULL;
+			if (prune_run(s, order[k], ids[i], 0, count, "prune") < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static void sq_prune(struct store *base, const struct store_retention *r, time_t now, size_t batch,
+                     store_pruned_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct store_pruned p;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	memset(&p, 0, sizeof(p));
+	if (batch == 0)
+		batch = 1;
+	if (r->conversations > 0) {
+		sqlite3_stmt *st = q(s, Q_PRUNE_THREADS);
+		rc = st ? 0 : -1;
+		if (st) {
+			ids = xcalloc(batch + 1, sizeof(*ids));
+			sqlite3_bind_int64(st, 1, (int64_t)now - r->conversations);
+			sqlite3_bind_int64(st, 2, (int64_t)batch + 1);
+			int step;
+			while ((step = sqlite3_step(st)) == SQLITE_ROW)
+				ids[n++] = sqlite3_column_int64(st, 0);
+			sqlite3_reset(st);
+			if (step != SQLITE_DONE) {
+				db_error(s, "prune_threads");
+				rc = -1;
+			}
+		}
+		if (n > batch) {
+			p.more = 1;
+			n = batch;
+		}
+		if (rc == 0 && n && (begin(s) < 0 || prune_threads(s, ids, n, &p) < 0))
+			rc = -1;
+	}
+	long before;
+	if (rc == 0 && r->outbox > 0) {
+		before = p.outbox;
+		if (begin(s) < 0 || prune_run(s, Q_PRUNE_OUTBOX, (int64_t)now - r->outbox,
+		                              (int64_t)batch * 10, &p.outbox, "prune") < 0)
+			rc = -1;
+		else if (p.outbox - before >= (long)batch * 10)
+			p.more = 1;
+	}
+	if (rc == 0 && r->visitors > 0) {
+		before = p.visitors;
+		if (begin(s) < 0 || prune_run(s, Q_PRUNE_VISITORS, (int64_t)now - r->visitors,
+		                              (int64_t)batch * 10, &p.visitors, "prune") < 0)
+			rc = -1;
+		else if (p.visitors - before >= (long)batch * 10)
+			p.more = 1;
+	}
+	/* A connector's own facts about conversations (which thread a status
+	 * is in, a DM channel) untouched as long as a conversation is kept. */
+	if (rc == 0 && r->conversations > 0) {
+		if (begin(s) < 0 || prune_run(s, Q_PRUNE_STATE, (int64_t)now - r->conversations,
+		                              (int64_t)batch * 10, &p.state, "prune") < 0)
+			rc = -1;
+		else if (p.state >= (long)batch * 10)
+			p.more = 1;
+	}
+	free(ids);
+	if (rc < 0)
+		failed(s);
+	cb(arg, rc, rc == 0 ? &p : NULL);
+}
+
 /* One process uses a SQLite store (the command-line tools do not run
  * connectors): it leads everything, at once and for good. */
 static void sq_leader_watch(struct store *base, struct store_leader *l)
@@ -2703,4 +2851,5 @@ static const struct store_backend sqlite_backend = {
     .leader_watch = sq_leader_watch,
     .leader_cancel = sq_leader_cancel,
     .health = sq_health,
+    .prune = sq_prune,
 };

@@ -215,3 +215,64 @@ test('a full disk answers 503 and turns messages away; freeing a page past min_f
 		rmSync(dir, { recursive: true, force: true });
 	}
 });
+
+test('store.retention: a finished conversation past its period is pruned by the running daemon', { skip: missing }, async () => {
+	const ports = { webchat: await freePort(), dashboard: await freePort() };
+	let d = await startDaemon({ ports });
+	const dir = d.dir;
+	try {
+		const talk = async (text, cid) => {
+			const c = await wsClient(d.wsUrl('/chat'));
+			const w = await c.next((f) => f.type === 'welcome');
+			c.send({ type: 'message', text, client_id: cid });
+			await c.next((f) => f.type === 'message' && f.client_id === cid);
+			await c.next((f) => f.type === 'message' && f.from === 'bot');
+			c.close();
+			return w.visitor;
+		};
+		const old = await talk('I want to speak to a person', 'old-1');
+		const fresh = await talk('when are you open?', 'fresh-1');
+		const q = (sql) => execFileSync('sqlite3', [d.db, sql], { encoding: 'utf8' }).trim();
+		const ticket = q(`SELECT k.id FROM tickets k JOIN messages m ON m.thread_id = k.thread_id WHERE m.client_id = 'old-1'`);
+		assert.match(ticket, /^\d+$/);
+		execFileSync(BIN, ['queue', 'resolve', ticket, '-c', d.config]);
+		assert.equal((await d.stop()).code, 0);
+
+		// A year and more goes by for the first conversation.
+		const thread = `(SELECT thread_id FROM messages WHERE client_id = 'old-1')`;
+		const ago = `strftime('%s','now') - 400 * 86400`;
+		q(`UPDATE messages SET ts = ${ago} WHERE thread_id = ${thread};` +
+			`UPDATE outbox SET created = ${ago} WHERE thread_id = ${thread};` +
+			`UPDATE threads SET updated = ${ago} WHERE id = ${thread};`);
+		assert.equal(q(`SELECT count(*) FROM visitors WHERE token = '${old}'`), '1');
+
+		d = await startDaemon({
+			dir,
+			ports,
+			config: () =>
+				defaultConfig({ ports }).replace(
+					'store: { path: frontdesk.db }',
+					'store: { path: frontdesk.db, retention: { conversations: 30d, outbox: 30d, visitors: 1d } }',
+				),
+		});
+		await d.waitLog(/msg="retention: pruned" conversations=1 /, 20000);
+		assert.equal(q(`SELECT count(*) FROM messages WHERE client_id = 'old-1'`), '0');
+		assert.equal(q(`SELECT count(*) FROM tickets WHERE id = ${ticket}`), '0');
+		assert.equal(q(`SELECT count(*) FROM ticket_events WHERE ticket_id = ${ticket}`), '0');
+		assert.equal(q(`SELECT count(*) FROM visitors WHERE token = '${old}'`), '0');
+		assert.equal(q(`SELECT count(*) FROM visitors WHERE token = '${fresh}'`), '1');
+		assert.equal(q(`SELECT count(*) FROM messages WHERE client_id = 'fresh-1'`), '1');
+		const m = (await httpGet(d.url('/metrics', 'dashboard'))).body;
+		assert.match(m, /^frontdesk_store_pruned_total\{kind="conversations"\} 1$/m);
+		// The old token starts a new conversation; the fresh one resumes.
+		const c = await wsClient(d.wsUrl(`/chat?visitor=${old}`));
+		assert.notEqual((await c.next((f) => f.type === 'welcome')).visitor, old);
+		c.close();
+		assert.equal((await d.stop()).code, 0);
+		assert.equal(q('PRAGMA foreign_key_check'), '');
+		assert.equal(q('PRAGMA integrity_check'), 'ok');
+	} finally {
+		await d.stop({ signal: 'SIGKILL' });
+		d.cleanup();
+	}
+});

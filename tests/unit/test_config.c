@@ -130,7 +130,8 @@ static void test_full_config(void **state)
 	    "rules: [rules/*.yaml]\n"
 	    "replies: replies/en.yaml\n"
 	    "sentiment: { lexicon: [rules/lexicon/*.yaml], threshold: -0.25 }\n"
-	    "store: { path: data/fd.db, synchronous: normal, min_free: 2MB }\n"
+	    "store: { path: data/fd.db, synchronous: normal, min_free: 2MB, retention: { conversations: 90d, "
+	    "outbox: never } }\n"
 	    "connectors:\n"
 	    "  - { type: webchat, listen: \"127.0.0.1:9000\", limits: { connections_per_address: 5, "
 	    "messages_per_minute: 12 }, allowed_origins: [\"https://shop.example/\", "
@@ -179,6 +180,9 @@ static void test_full_config(void **state)
 	free(p);
 	assert_int_equal(c->store_sync_full, 0);
 	assert_true(c->store_min_free == 2LL << 20);
+	assert_int_equal(c->retention.conversations, 90 * 86400);
+	assert_int_equal(c->retention.outbox, 0);
+	assert_int_equal(c->retention.visitors, 7 * 86400);
 
 	assert_int_equal(c->nconnectors, 3);
 	const struct connector_conf *w = config_connector(c, "webchat");
@@ -261,6 +265,8 @@ static void test_defaults(void **state)
 	free(p);
 	assert_int_equal(c->store_sync_full, 1);
 	assert_true(c->store_min_free == 16LL << 20);
+	assert_int_equal(c->retention.conversations, 365 * 86400);
+	assert_int_equal(c->retention.outbox, 30 * 86400);
 	assert_int_equal(c->nconnectors, 1);
 	assert_string_equal(c->connectors[0].type, "webchat");
 	assert_string_equal(c->connectors[0].name, "webchat");
@@ -293,18 +299,19 @@ static void test_defaults(void **state)
 static void test_many_errors(void **state)
 {
 	(void)state;
-	static const char text[] = "business:\n"                                    /* 1 */
-	                           "  name: Shop\n"                                 /* 2 */
-	                           "  timezone: Europe/Lundon\n"                    /* 3 */
-	                           "  hours: { mon: \"09:00-25:00\" }\n"            /* 4 */
-	                           "  response_targets: { urgent: 30 minutes }\n"   /* 5 */
-	                           "  contact: { phone: 1, emial: x }\n"            /* 6 */
-	                           "conectors:\n"                                   /* 7 */
-	                           "  - { type: webchat }\n"                        /* 8 */
-	                           "store: { synchronous: fast, min_free: lots }\n" /* 9 */
-	                           "bot: { cooldown: 3600 }\n"                      /* 10 */
-	                           "log: { level: verbose }\n"                      /* 11 */
-	                           "sentiment: { threshold: 2 }\n";                 /* 12 */
+	static const char text[] =
+	    "business:\n"                                                                 /* 1 */
+	    "  name: Shop\n"                                                              /* 2 */
+	    "  timezone: Europe/Lundon\n"                                                 /* 3 */
+	    "  hours: { mon: \"09:00-25:00\" }\n"                                         /* 4 */
+	    "  response_targets: { urgent: 30 minutes }\n"                                /* 5 */
+	    "  contact: { phone: 1, emial: x }\n"                                         /* 6 */
+	    "conectors:\n"                                                                /* 7 */
+	    "  - { type: webchat }\n"                                                     /* 8 */
+	    "store: { synchronous: fast, min_free: lots, retention: { outbox: soon } }\n" /* 9 */
+	    "bot: { cooldown: 3600 }\n"                                                   /* 10 */
+	    "log: { level: verbose }\n"                                                   /* 11 */
+	    "sentiment: { threshold: 2 }\n";                                              /* 12 */
 	char *e = errors_of(text);
 	assert_contains(e, "config.yaml:3:13: business.timezone: 'Europe/Lundon': unknown time zone");
 	assert_contains(e, "config.yaml:4:17: business.hours.mon: bad time range '09:00-25:00'");
@@ -320,6 +327,8 @@ static void test_many_errors(void **state)
 	                "normal)");
 	assert_contains(
 	    e, "config.yaml:9:39: store.min_free: expected a size like 16MB, 512KB or 0 (got 'lots')");
+	assert_contains(e, "config.yaml:9:66: store.retention.outbox: expected a duration like 30m, 4h or 1d "
+	                   "(got 'soon')");
 	assert_contains(
 	    e, "config.yaml:10:18: bot.cooldown: expected a duration like 30m, 4h or 1d (got '3600'; "
 	       "a number needs a unit, e.g. 90s)");

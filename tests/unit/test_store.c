@@ -643,10 +643,12 @@ static void visitors_cursors_notify_and_external_writes(void **state)
 	assert_int_equal(store_visitor_add(s, "tok-aaaaaaaaaaaaaaaa", "v-1", T0), 0);
 	assert_int_equal(ss_visitor_find(s, "tok-aaaaaaaaaaaaaaaa", T0 + 10, key, sizeof(key)), 1);
 	assert_string_equal(key, "v-1");
-	assert_int_equal(store_visitor_set_email(s, "tok-aaaaaaaaaaaaaaaa", "v-1", "kim@example.org", T0 + 10), 0);
+	assert_int_equal(
+	    store_visitor_set_email(s, "tok-aaaaaaaaaaaaaaaa", "v-1", "kim@example.org", T0 + 10), 0);
 	/* Added again: harmless, one row; an e-mail address alone adds one. */
 	assert_int_equal(store_visitor_add(s, "tok-aaaaaaaaaaaaaaaa", "v-1", T0 + 20), 0);
-	assert_int_equal(store_visitor_set_email(s, "tok-bbbbbbbbbbbbbbbb", "v-2", "lee@example.org", T0 + 20), 0);
+	assert_int_equal(
+	    store_visitor_set_email(s, "tok-bbbbbbbbbbbbbbbb", "v-2", "lee@example.org", T0 + 20), 0);
 	assert_int_equal(count(s, "SELECT count(*) FROM visitors"), 2);
 	assert_int_equal(count(s, "SELECT count(*) FROM visitors WHERE email = 'kim@example.org'"), 1);
 	/* Expired once idle for longer than the TTL. */
@@ -991,6 +993,153 @@ static void tick_cb(uv_timer_t *t)
 	(void)t;
 }
 
+static void on_pruned(void *arg, int rc, const struct store_pruned *p)
+{
+	struct store_pruned *out = arg;
+	assert_int_equal(rc, 0);
+	*out = *p;
+}
+
+/* Prune in batches of `batch` until nothing more; the totals, and the
+ * number of calls in *calls. */
+static struct store_pruned prune_all(struct store *s, const struct store_retention *r, time_t now,
+                                     size_t batch, int *calls)
+{
+	struct store_pruned total = {0}, p;
+	*calls = 0;
+	do {
+		memset(&p, 0, sizeof(p));
+		store_prune(s, r, now, batch, on_pruned, &p);
+		assert_int_equal(commit(s), 0);
+		total.conversations += p.conversations;
+		total.messages += p.messages;
+		total.outbox += p.outbox;
+		total.visitors += p.visitors;
+		total.state += p.state;
+		(*calls)++;
+		assert_true(*calls < 100);
+	} while (p.more);
+	return total;
+}
+
+/*
+ * Retention: a conversation that is done (no open ticket, no reply still
+ * to deliver, nothing newer than the cutoff) goes with everything in it;
+ * open, pending and recent ones stay.  Delivered outbox rows and visitors
+ * who never wrote go after their own periods.  Batches stay small.
+ */
+static void retention_prunes_what_is_done(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision a = answer(), e = escalation();
+	const char *parts[] = {"a reply"};
+	struct ss_rec rec = {0};
+	int64_t id = 0, ids[1];
+	const time_t NOW = T0 + 40 * 86400;
+
+	/* Done long ago: escalated, answered by an agent, resolved. */
+	for (int i = 0; i < 3; i++) {
+		char pid[16], key[16];
+		snprintf(pid, sizeof(pid), "old%d", i);
+		snprintf(key, sizeof(key), "th-old%d", i);
+		struct post p = mkpost(pid, key, "my order never came");
+		assert_int_equal(record(s, &p, &e, parts, 1, &rec), 0);
+		assert_int_equal(store_outbox_sent(s, rec.outbox[0], T0), 0);
+		int64_t ticket = rec.ticket_id;
+		const char *reply[] = {"Sorry, on its way."};
+		assert_int_equal(ss_agent_reply(s, ticket, "sam", "Sam", reply, 1, T0 + 1, ids), 0);
+		assert_int_equal(store_outbox_sent(s, ids[0], T0 + 2), 0);
+		assert_int_equal(ss_resolve(s, ticket, "sam", T0 + 3), 0);
+	}
+	assert_int_equal(store_visitor_add(s, "tok-old-aaaaaaaaaaaa", "th-old0", T0), 0);
+	/* Recent; open; a reply never delivered. */
+	struct post p = mkpost("new", "th-new", "when are you open?");
+	assert_int_equal(record(s, &p, &a, parts, 1, &rec), 0);
+	assert_int_equal(store_outbox_sent(s, rec.outbox[0], T0), 0);
+	p = mkpost("open", "th-open", "my cake was wrong");
+	assert_int_equal(record(s, &p, &e, parts, 1, &rec), 0);
+	p = mkpost("pend", "th-pending", "hello");
+	assert_int_equal(record(s, &p, &a, parts, 1, &rec), 0);
+	/* Visitors who never wrote; notification rows. */
+	assert_int_equal(
+	    store_visitor_set_email(s, "tok-lone-old-aaaaaaa", "v-lone-old", "a@example.org", T0), 0);
+	assert_int_equal(
+	    store_visitor_set_email(s, "tok-lone-new-aaaaaaa", "v-lone-new", "b@example.org", T0), 0);
+	assert_int_equal(store_state_put(s, "masto", "status", "111", "th-old0", "{}", T0), 0);
+	assert_int_equal(store_state_put(s, "masto", "status", "222", "th-new", "{}", NOW), 0);
+	assert_int_equal(ss_notify(s, "notify-1", "{}", "n-old-sent", 0, T0, &id), 0);
+	assert_int_equal(store_outbox_sent(s, id, T0), 0);
+	assert_int_equal(ss_notify(s, "notify-1", "{}", "n-old-pending", 0, T0, &id), 0);
+	assert_int_equal(ss_notify(s, "notify-1", "{}", "n-new-sent", 0, T0, &id), 0);
+	assert_int_equal(store_outbox_sent(s, id, T0), 0);
+	assert_int_equal(commit(s), 0);
+
+	/* Age what should be old (a backend test may write the clock). */
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+	         "UPDATE threads SET updated = %lld WHERE thread_key <> 'th-new';"
+	         "UPDATE messages SET ts = %lld WHERE thread_id IN (SELECT id FROM threads WHERE thread_key "
+	         "<> 'th-new');"
+	         "UPDATE outbox SET created = %lld WHERE idem_key <> 'n-new-sent' AND thread_key <> 'th-new';"
+	         "UPDATE outbox SET created = %lld WHERE idem_key = 'n-new-sent';"
+	         "UPDATE visitors SET last_seen = %lld WHERE thread_key <> 'v-lone-new';",
+	         (long long)T0, (long long)T0, (long long)T0, (long long)NOW, (long long)T0);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE threads SET updated = %lld WHERE thread_key = 'th-new';"
+	         "UPDATE visitors SET last_seen = %lld WHERE thread_key = 'v-lone-new';",
+	         (long long)NOW, (long long)NOW);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	         "UPDATE messages SET ts = %lld WHERE thread_id = (SELECT id FROM threads"
+	         " WHERE thread_key = 'th-new')",
+	         (long long)NOW);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	long threads = count(s, "SELECT count(*) FROM threads");
+
+	/* Keeping everything (0) deletes nothing. */
+	struct store_retention keep = {0};
+	int calls;
+	struct store_pruned t = prune_all(s, &keep, NOW, 1, &calls);
+	assert_int_equal(t.conversations + t.messages + t.outbox + t.visitors + t.state, 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM threads"), threads);
+
+	struct store_retention r = {.conversations = 30 * 86400, .outbox = 30 * 86400, .visitors = 7 * 86400};
+	t = prune_all(s, &r, NOW, 1, &calls);
+	assert_int_equal(t.conversations, 3);
+	assert_true(calls >= 3);             /* one conversation a call */
+	assert_int_equal(t.messages, 3 * 3); /* customer, bot, agent */
+	assert_int_equal(t.visitors, 2);     /* th-old0's, and the old one who never wrote */
+	assert_int_equal(t.state, 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM connector_state WHERE key = '222'"), 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM threads WHERE thread_key LIKE 'th-old%'"), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM threads"), threads - 3);
+	assert_int_equal(count(s, "SELECT count(*) FROM tickets WHERE status = 'resolved'"), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM tickets"), 1); /* th-open's */
+	assert_int_equal(
+	    count(s, "SELECT count(*) FROM ticket_events WHERE ticket_id NOT IN (SELECT id FROM tickets)"),
+	    0);
+	assert_int_equal(count(s, "SELECT count(*) FROM posts WHERE post_id LIKE 'old%'"), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM outbox WHERE idem_key = 'n-old-sent'"), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM outbox WHERE idem_key = 'n-old-pending'"), 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM outbox WHERE idem_key = 'n-new-sent'"), 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM visitors WHERE thread_key = 'v-lone-new'"), 1);
+	assert_int_equal(
+	    count(s, "SELECT count(*) FROM threads WHERE thread_key IN ('th-new', 'th-open', 'th-pending')"),
+	    3);
+	assert_int_equal(count(s, "SELECT count(*) FROM messages m JOIN threads t ON t.id = m.thread_id"
+	                          " WHERE t.thread_key = 'th-pending' AND m.state = 'pending'"),
+	                 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	/* Nothing left to do: a call deletes nothing. */
+	t = prune_all(s, &r, NOW, 100, &calls);
+	assert_int_equal(calls, 1);
+	assert_int_equal(t.conversations + t.messages + t.outbox + t.visitors, 0);
+	ss_rec_free(&rec);
+	store_close(s);
+}
+
 /* Run the loop until the store's health is `want` or ~5 s passed. */
 static enum store_health_state wait_state(uv_loop_t *loop, struct store *s, enum store_health_state want)
 {
@@ -1106,6 +1255,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(refuses_missing_or_long_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(full_disk_fails_one_post, setup, teardown),
 	    cmocka_unit_test_setup_teardown(health_faults_and_recovery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(retention_prunes_what_is_done, setup, teardown),
 	};
 	log_threshold = LOG_ERROR + 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
