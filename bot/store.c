@@ -137,10 +137,10 @@ void store_record_post(struct store *s, const struct store_record *r, store_reco
 	s->be->record_post(s, r, cb, arg);
 }
 
-void store_history(struct store *s, const char *platform, const char *thread_key, size_t limit,
-                   store_msgs_fn cb, void *arg)
+void store_history(struct store *s, const char *platform, const char *thread_key, int64_t before,
+                   size_t limit, store_msgs_fn cb, void *arg)
 {
-	s->be->history(s, platform, thread_key, limit, cb, arg);
+	s->be->history(s, platform, thread_key, before, limit, cb, arg);
 }
 
 /* --- outbox ------------------------------------------------------------------------- */

@@ -301,12 +301,13 @@ struct store_msg {
 typedef void (*store_msgs_fn)(void *arg, int rc, const struct store_msg *v, size_t n);
 
 /*
- * Every delivered message of a thread in order (customer messages, and bot
- * and agent messages whose delivery completed), at most `limit` of the most
- * recent ones (0 = all).  rc 0 or -1.
+ * The delivered messages of a thread in order (customer messages, and bot
+ * and agent messages whose delivery completed): the `limit` most recent ones
+ * (0 = all) older than message `before` (0: the most recent of all), so a
+ * long conversation is read a page at a time.  rc 0 or -1.
  */
-void store_history(struct store *s, const char *platform, const char *thread_key, size_t limit,
-                   store_msgs_fn cb, void *arg);
+void store_history(struct store *s, const char *platform, const char *thread_key, int64_t before,
+                   size_t limit, store_msgs_fn cb, void *arg);
 
 /* --- outbox ------------------------------------------------------------------ */
 

@@ -45,8 +45,8 @@ struct store_backend {
 	void (*thread_get)(struct store *s, const char *platform, const char *thread_key, store_thread_fn cb,
 	                   void *arg);
 	void (*record_post)(struct store *s, const struct store_record *r, store_recorded_fn cb, void *arg);
-	void (*history)(struct store *s, const char *platform, const char *thread_key, size_t limit,
-	                store_msgs_fn cb, void *arg);
+	void (*history)(struct store *s, const char *platform, const char *thread_key, int64_t before,
+	                size_t limit, store_msgs_fn cb, void *arg);
 
 	void (*outbox_pending)(struct store *s, store_rows_fn cb, void *arg);
 	void (*outbox_claim)(struct store *s, const struct store_out *o, store_done_fn cb, void *arg);

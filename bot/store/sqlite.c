@@ -331,7 +331,7 @@ static const char *const sql[Q_COUNT] = {
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_HISTORY] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state FROM messages m"
 		      " WHERE m.thread_id = (SELECT id FROM threads WHERE platform = ?1 AND thread_key = ?2)"
-		      " AND m.state = 'sent' ORDER BY m.id DESC LIMIT ?3) ORDER BY id",
+		      " AND m.state = 'sent' AND (?4 = 0 OR m.id < ?4) ORDER BY m.id DESC LIMIT ?3) ORDER BY id",
 	[Q_OUT_PENDING] = "SELECT " OUT_COLUMNS " FROM outbox o WHERE o.state = 'pending' ORDER BY o.id",
 	[Q_OUT_GUARD] = "SELECT t.owner = 'claimed' AND t.claim_seq <> ?2 FROM threads t WHERE t.id = ?1",
 	[Q_OUT_SENT] = "UPDATE outbox SET state = 'sent', sent = ?2, attempts = attempts + 1"
@@ -1759,8 +1759,8 @@ static int msgs_read(struct sqlite *s, sqlite3_stmt *st, struct msgs *m, const c
 	return 0;
 }
 
-static void sq_history(struct store *base, const char *platform, const char *thread_key, size_t limit,
-                       store_msgs_fn cb, void *arg)
+static void sq_history(struct store *base, const char *platform, const char *thread_key, int64_t before,
+                       size_t limit, store_msgs_fn cb, void *arg)
 {
 	struct sqlite *s = sq(base);
 	struct msgs m = {0};
@@ -1770,6 +1770,7 @@ static void sq_history(struct store *base, const char *platform, const char *thr
 		bind_text(st, 1, platform);
 		bind_text(st, 2, thread_key);
 		sqlite3_bind_int64(st, 3, limit ? (int64_t)limit : -1);
+		sqlite3_bind_int64(st, 4, before > 0 ? before : 0);
 		rc = msgs_read(s, st, &m, "history");
 	}
 	cb(arg, rc, rc == 0 ? m.v : NULL, rc == 0 ? m.n : 0);

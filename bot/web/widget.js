@@ -4,6 +4,9 @@
  * It adds a "Chat with us" button; the conversation survives reloads and
  * reconnects (the visitor token is kept in localStorage), and messages not
  * yet confirmed by the server are sent again with the same client_id.
+ * A long conversation opens on its latest messages; older ones are read a
+ * page at a time when the visitor scrolls to the top (or presses "Show
+ * earlier messages").
  * Protocol: docs/webchat-protocol.md in the sources.
  */
 (function () {
@@ -56,6 +59,10 @@
 	var log = el('ol', { class: 'fd-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', tabindex: '0' });
 	var intro = el('li', { class: 'fd-intro' }, 'Hi! Ask us anything. We answer common questions right away and pass the rest to a person.');
 	log.appendChild(intro);
+	var moreItem = el('li', { class: 'fd-more', hidden: '' });
+	var moreBtn = el('button', { type: 'button' }, 'Show earlier messages');
+	moreItem.appendChild(moreBtn);
+	log.appendChild(moreItem);
 
 	var mailForm = el('form', { class: 'fd-mail', hidden: '' });
 	var mailLabel = el('label', { for: uid + '-m' }, "We're closed right now. Leave your e-mail (optional) and a person will follow up:");
@@ -88,6 +95,8 @@
 	var shown = {};                     /* message ids on screen */
 	var pending = load('pending', []);  /* [{c: client_id, t: text}] not yet confirmed */
 	var items = {};                     /* client_id -> <li> */
+	var oldest = null;                  /* id of the oldest message shown */
+	var more = false, loadingOlder = false;
 
 	function who(m) {
 		if (m.from === 'customer') return 'You';
@@ -119,9 +128,39 @@
 		if (!s) li.appendChild(s = el('span', { class: 'fd-state' }));
 		s.textContent = text;
 	}
+	function setMore(v) {
+		more = !!v;
+		loadingOlder = false;
+		moreItem.hidden = !more;
+		moreBtn.disabled = false;
+		moreBtn.textContent = 'Show earlier messages';
+	}
+	function noteOldest(id) {
+		if (id && (oldest === null || Number(id) < Number(oldest))) oldest = id;
+	}
+	/* Older messages go above the first one shown, keeping the view still. */
+	function showOlder(list) {
+		var first = log.querySelector('.fd-msg');
+		var h0 = log.scrollHeight;
+		list.forEach(function (m) {
+			if (m.id && shown[m.id]) return;
+			if (m.id) shown[m.id] = true;
+			noteOldest(m.id);
+			log.insertBefore(render(m), first);
+		});
+		log.scrollTop += log.scrollHeight - h0;
+	}
+	function loadOlder() {
+		if (!ready || !more || loadingOlder || oldest === null) return;
+		loadingOlder = true;
+		moreBtn.disabled = true;
+		moreBtn.textContent = 'Loading\u2026';
+		ws.send(JSON.stringify({ type: 'history', before: String(oldest) }));
+	}
 	function show(m) {
 		if (m.id && shown[m.id]) return;
 		if (m.id) shown[m.id] = true;
+		noteOldest(m.id);
 		if (m.from === 'customer' && m.client_id && items[m.client_id]) {
 			var li = items[m.client_id];
 			setState(li, '');
@@ -160,6 +199,10 @@
 			if (f.type === 'welcome') onWelcome(f);
 			else if (f.type === 'message') onMessage(f);
 			else if (f.type === 'error') onError(f);
+			else if (f.type === 'history') {
+				showOlder(f.messages || []);
+				setMore(f.more);
+			}
 			else if (f.type === 'email') status.textContent = "Thanks, we'll follow up at " + f.email + '.';
 		};
 		ws.onclose = function () {
@@ -179,11 +222,16 @@
 		ready = true;
 		business = f.business || '';
 		if (business) title.textContent = 'Chat with ' + business;
+		var keepOlder = false;
 		if (f.visitor !== load('visitor', '')) {
 			/* A new conversation: what was on screen belongs to the old one. */
 			save('visitor', f.visitor);
 			shown = {};
-			while (log.lastChild !== intro) log.removeChild(log.lastChild);
+			oldest = null;
+			Array.prototype.forEach.call(log.querySelectorAll('.fd-msg'), function (li) { li.remove(); });
+		} else {
+			/* Reconnected: pages read before are still on screen. */
+			keepOlder = oldest !== null && f.history && f.history.length && Number(oldest) < Number(f.history[0].id);
 		}
 		status.textContent = f.open ? '' : "We're closed right now; a person will reply when we're back.";
 		mailForm.hidden = f.open || load('email', '') !== '';
@@ -192,6 +240,7 @@
 			if (m.client_id) confirmed[m.client_id] = true;
 			show(m);
 		});
+		if (!keepOlder) setMore(f.more);
 		pending.forEach(function (p) {
 			if (confirmed[p.c]) return;
 			if (!items[p.c]) {
@@ -265,6 +314,10 @@
 			launch.focus();
 		}
 	}
+	moreBtn.addEventListener('click', loadOlder);
+	log.addEventListener('scroll', function () {
+		if (log.scrollTop < 40) loadOlder();
+	});
 	launch.addEventListener('click', function () { open(panel.hidden); });
 	close.addEventListener('click', function () { open(false); });
 	panel.addEventListener('keydown', function (e) {

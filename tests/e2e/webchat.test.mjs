@@ -336,6 +336,50 @@ test('visitor churn: connections that say nothing leave no rows; the first messa
 	t.diagnostic(`visitor churn: ${N} connect/close cycles in ${churnMs} ms, 0 rows`);
 });
 
+test('history is paged: the welcome holds the latest 50 and "more"; history requests read the rest', async () => {
+	const c = chat(A);
+	const w = await c.welcome();
+	for (let i = 0; i < 60; i++) {
+		c.send({ type: 'message', text: 'What are your opening hours?', client_id: `page${i}` });
+		await c.next((f) => f.from === 'customer' && f.client_id === `page${i}`);
+		await c.next((f) => f.from === 'bot');
+	}
+	await c.close();
+
+	const r = chat(A, { visitor: w.visitor });
+	const w2 = await r.welcome();
+	assert.equal(w2.history.length, 50);
+	assert.equal(w2.more, true);
+	let all = w2.history;
+	let pages = 0;
+	for (;;) {
+		r.send({ type: 'history', before: all[0].id });
+		const h = await r.next((f) => f.type === 'history');
+		assert.equal(h.before, all[0].id);
+		assert.ok(h.messages.length <= 50);
+		assert.ok(h.messages.every((m) => Number(m.id) < Number(all[0].id)));
+		all = [...h.messages, ...all];
+		pages++;
+		if (!h.more) break;
+	}
+	assert.equal(pages, 2);
+	assert.equal(all.length, 120);
+	for (let i = 1; i < all.length; i++) assert.ok(Number(all[i].id) > Number(all[i - 1].id), 'in order, each once');
+	assert.equal(all[0].client_id, 'page0');
+	assert.equal(all[0].from, 'customer');
+	const stored = sql(A, `SELECT count(*) FROM messages WHERE state = 'sent' AND thread_id = (SELECT thread_id FROM messages WHERE client_id = 'page0')`);
+	assert.equal(String(all.length), stored);
+
+	// Nothing before the first message; a bad request gets an error.
+	r.send({ type: 'history', before: all[0].id });
+	const none = await r.next((f) => f.type === 'history');
+	assert.deepEqual(none.messages, []);
+	assert.equal(none.more, false);
+	r.send({ type: 'history', before: 'yesterday' });
+	assert.match((await r.next((f) => f.type === 'error')).error, /before/);
+	await r.close();
+});
+
 test('the same visitor in two tabs gets replies in both', async () => {
 	const c = chat(A);
 	const w = await c.welcome();

@@ -323,7 +323,7 @@ static void got_msgs(void *arg, int rc, const struct store_msg *v, size_t n)
 long ss_history(struct store *s, const char *platform, const char *thread_key, char lines[][96], size_t max)
 {
 	struct got g = {.rc = -9, .out = lines, .n = max};
-	store_history(s, platform, thread_key, 0, got_msgs, &g);
+	store_history(s, platform, thread_key, 0, 0, got_msgs, &g);
 	assert_true(g.answered);
 	return g.rc;
 }

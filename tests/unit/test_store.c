@@ -993,6 +993,68 @@ static void tick_cb(uv_timer_t *t)
 	(void)t;
 }
 
+struct page {
+	int64_t ids[16];
+	size_t n;
+};
+
+static void on_page(void *arg, int rc, const struct store_msg *v, size_t n)
+{
+	struct page *pg = arg;
+	assert_int_equal(rc, 0);
+	assert_true(n <= 16);
+	pg->n = n;
+	for (size_t i = 0; i < n; i++)
+		pg->ids[i] = v[i].id;
+}
+
+/* History a page at a time: the most recent `limit`, then those before the
+ * oldest seen, in order, until none is left; together every message once. */
+static void history_pages(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision d = answer();
+	const char *parts[] = {"a reply"};
+	struct ss_rec rec = {0};
+	int64_t all[16];
+	size_t nall = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "h%d", i);
+		struct post p = mkpost(id, "th-h", "hello");
+		assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+		assert_int_equal(store_outbox_sent(s, rec.outbox[0], T0), 0);
+	}
+	struct post p = mkpost("h-last", "th-h", "one more"); /* its reply is not delivered yet */
+	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+	assert_int_equal(commit(s), 0);
+
+	struct page pg;
+	int64_t before = 0;
+	do {
+		store_history(s, "webchat", "th-h", before, 3, on_page, &pg);
+		assert_true(pg.n <= 3);
+		for (size_t i = 1; i < pg.n; i++)
+			assert_true(pg.ids[i] > pg.ids[i - 1]);
+		if (before)
+			assert_true(pg.n == 0 || pg.ids[pg.n - 1] < before);
+		memmove(all + pg.n, all, nall * sizeof(*all));
+		memcpy(all, pg.ids, pg.n * sizeof(*all));
+		nall += pg.n;
+		before = pg.n ? pg.ids[0] : 0;
+	} while (pg.n == 3);
+	assert_int_equal(nall, 9); /* 5 customer messages, 4 delivered replies */
+	for (size_t i = 1; i < nall; i++)
+		assert_true(all[i] > all[i - 1]);
+	store_history(s, "webchat", "th-h", 0, 0, on_page, &pg);
+	assert_int_equal(pg.n, nall);
+	assert_memory_equal(pg.ids, all, nall * sizeof(*all));
+	ss_rec_free(&rec);
+	store_close(s);
+}
+
 static void on_pruned(void *arg, int rc, const struct store_pruned *p)
 {
 	struct store_pruned *out = arg;
@@ -1256,6 +1318,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(full_disk_fails_one_post, setup, teardown),
 	    cmocka_unit_test_setup_teardown(health_faults_and_recovery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(retention_prunes_what_is_done, setup, teardown),
+	    cmocka_unit_test_setup_teardown(history_pages, setup, teardown),
 	};
 	log_threshold = LOG_ERROR + 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ struct wc_conn {
 	char thread_key[40];
 	double tokens; /* messages this connection may still send now */
 	uint64_t last_ms;
+	double htokens; /* history requests it may still make now */
+	uint64_t hlast_ms;
 	int refs;   /* posts waiting for their post_done, a welcome waiting for the store */
 	int ready;  /* welcomed: messages are taken */
 	int stored; /* the visitor is in the store (or in its open group) */
@@ -335,28 +338,68 @@ static int origin_allowed(struct webchat *wc, const char *origin)
 
 /* --- WebSocket callbacks --------------------------------------------------- */
 
-/* The welcome frame once the store answered with the conversation so far. */
-static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
+/*
+ * A page of history as the protocol carries it, oldest first: v holds up to
+ * limit + 1 messages, the oldest of which, when there, only says that there
+ * are more (*more).
+ */
+static json_t *page_json(const struct store_msg *v, size_t n, size_t limit, int *more)
 {
-	struct wc_conn *k = arg;
-	struct webchat *wc = k->wc;
 	json_t *list = json_array();
-	for (size_t i = 0; rc == 0 && i < n; i++) {
+	size_t from = n > limit ? n - limit : 0;
+	*more = n > limit;
+	for (size_t i = from; i < n; i++) {
 		json_t *o = message_obj(v[i].id, v[i].from, v[i].agent, v[i].text, v[i].ts, v[i].client_id);
 		json_object_del(o, "type");
 		json_array_append_new(list, o);
 	}
-	if (k->ws) {
+	return list;
+}
+
+/* The welcome frame once the store answered with the end of the
+ * conversation so far. */
+static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
+{
+	struct wc_conn *k = arg;
+	struct webchat *wc = k->wc;
+	int more = 0;
+	if (k->ws && rc < 0) {
+		server_ws_close(k->ws, 1011, "the conversation could not be read");
+	} else if (k->ws) {
+		json_t *list = page_json(v, n, WEBCHAT_HISTORY, &more);
 		const char *business = connector_config(wc->c)->business_name;
-		json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "type", "welcome", "visitor", k->token, "open",
-		                      connector_business_open(wc->c), "history", list);
+		json_t *o = json_pack("{s:s, s:s, s:b, s:o, s:b}", "type", "welcome", "visitor", k->token,
+		                      "open", connector_business_open(wc->c), "history", list, "more", more);
 		if (business)
 			json_object_set_new(o, "business", json_string(business));
 		k->ready = 1;
 		send_obj(k->ws, o);
-	} else {
-		json_decref(list);
 	}
+	conn_unref(k);
+}
+
+/* A history request waiting for the store. */
+struct wc_page {
+	struct wc_conn *conn;
+	int64_t before;
+};
+
+/* The page before pg->before: {"type":"history","before":ID,"messages":[...],"more":B}. */
+static void page_read(void *arg, int rc, const struct store_msg *v, size_t n)
+{
+	struct wc_page *pg = arg;
+	struct wc_conn *k = pg->conn;
+	int more = 0;
+	if (k->ws && rc < 0) {
+		send_error(k->ws, "the earlier messages could not be read: please try again", NULL);
+	} else if (k->ws) {
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", (long long)pg->before);
+		json_t *list = page_json(v, n, WEBCHAT_HISTORY_PAGE, &more);
+		send_obj(k->ws, json_pack("{s:s, s:s, s:o, s:b}", "type", "history", "before", id, "messages",
+		                          list, "more", more));
+	}
+	free(pg);
 	conn_unref(k);
 }
 
@@ -394,10 +437,9 @@ static void visitor_found(void *arg, int rc, const char *thread_key)
 		random_token(k->token, sizeof(k->token), TOKEN_BYTES);
 		new_thread_key(k->token, k->thread_key, sizeof(k->thread_key));
 	}
-
 	link_conn(wc, k);
 	if (resumed)
-		store_history(s, "webchat", k->thread_key, WEBCHAT_HISTORY, history_read, k);
+		store_history(s, "webchat", k->thread_key, 0, WEBCHAT_HISTORY + 1, history_read, k);
 	else
 		history_read(k, 0, NULL, 0);
 }
@@ -639,6 +681,35 @@ static void on_email(struct wc_conn *k, json_t *msg)
 	connector_commit(wc->c, email_saved, m);
 }
 
+/* {"type":"history","before":"<id>"}: the page of messages before that one. */
+static void on_history(struct wc_conn *k, json_t *msg)
+{
+	struct webchat *wc = k->wc;
+	json_t *jb = json_object_get(msg, "before");
+	long before = 0;
+	if (json_is_string(jb)) {
+		if (parse_long(json_string_value(jb), &before) < 0)
+			before = 0;
+	} else if (json_is_integer(jb) && json_integer_value(jb) > 0 && json_integer_value(jb) < LONG_MAX) {
+		before = (long)json_integer_value(jb);
+	}
+	if (before <= 0) {
+		send_error(k->ws, "a history request needs \"before\": the id of the oldest message shown",
+		           NULL);
+		return;
+	}
+	if (!bucket_take(&k->htokens, &k->hlast_ms, WEBCHAT_HISTORY_PER_MINUTE)) {
+		send_error(k->ws, "too many history requests: please wait a moment", NULL);
+		return;
+	}
+	struct wc_page *pg = xcalloc(1, sizeof(*pg));
+	pg->conn = k;
+	pg->before = before;
+	k->refs++;
+	store_history(connector_store(wc->c), "webchat", k->thread_key, before, WEBCHAT_HISTORY_PAGE + 1,
+	              page_read, pg);
+}
+
 static void ws_text(struct server_ws *ws, const char *text, size_t len, void *arg)
 {
 	struct webchat *wc = arg;
@@ -655,12 +726,15 @@ static void ws_text(struct server_ws *ws, const char *text, size_t len, void *ar
 		return;
 	}
 	const char *type = json_string_value(json_object_get(msg, "type"));
-	if (!k->ready && type && (!strcmp(type, "message") || !strcmp(type, "email"))) {
+	if (!k->ready && type &&
+	    (!strcmp(type, "message") || !strcmp(type, "email") || !strcmp(type, "history"))) {
 		send_error(ws, "the conversation is still opening: send again after the welcome", NULL);
 	} else if (type && strcmp(type, "message") == 0) {
 		on_message(k, msg);
 	} else if (type && strcmp(type, "email") == 0) {
 		on_email(k, msg);
+	} else if (type && strcmp(type, "history") == 0) {
+		on_history(k, msg);
 	} else {
 		metric_inc(wc->m_frames_bad);
 		send_error(ws, type ? "unknown message type" : "a frame needs a \"type\"", NULL);

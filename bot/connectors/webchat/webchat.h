@@ -10,8 +10,14 @@
  *   server -> {"type":"error","error":"reason"}
  * Additions (fields may be added): welcome carries "business"; a client may
  * leave an e-mail address for a follow-up with {"type":"email","email":".."},
- * answered {"type":"email","email":".."}; an error about one message
- * carries its "client_id".
+ * answered {"type":"email","email":".."} once it is stored; an error about
+ * one message carries its "client_id".  The welcome's history holds the
+ * WEBCHAT_HISTORY most recent messages and "more": true when there are
+ * older ones, which the client reads a page at a time:
+ *   client -> {"type":"history","before":ID}   (the oldest message it has)
+ *   server -> {"type":"history","before":ID,"messages":[MESSAGE...],"more":BOOL}
+ * A visitor is stored with its first message (or e-mail address), never
+ * for a connection alone.
  *
  * A customer message is echoed only after the transaction that stored it
  * committed; a re-sent client_id is echoed again with its original id and
@@ -35,7 +41,9 @@
 #define WEBCHAT_MAX_FRAME           8192 /* bytes of one client frame */
 #define WEBCHAT_MAX_TEXT            2000 /* characters of one customer message */
 #define WEBCHAT_MAX_CLIENT_ID       64
-#define WEBCHAT_HISTORY             200 /* most recent messages sent in a welcome */
+#define WEBCHAT_HISTORY             50 /* most recent messages sent in a welcome */
+#define WEBCHAT_HISTORY_PAGE        50 /* older messages sent for one history request */
+#define WEBCHAT_HISTORY_PER_MINUTE  60 /* history requests one connection may make */
 #define WEBCHAT_DEFAULT_LISTEN      "127.0.0.1:8080"
 #define WEBCHAT_DEFAULT_CONNS       20  /* limits.connections_per_address */
 #define WEBCHAT_DEFAULT_CONNECTIONS 512 /* limits.connections (the whole listener) */
