@@ -136,6 +136,13 @@ void connector_commit(struct connector *c, void (*done)(void *arg, int rc), void
 	c->host->commit(c->host->arg, done, arg);
 }
 
+int connector_mail_away(struct connector *c, const struct connector_mail *m)
+{
+	if (!c->host || !c->host->mail_away)
+		return -1;
+	return c->host->mail_away(c->host->arg, c, m);
+}
+
 void connector_cursor_set(struct connector *c, const char *cursor)
 {
 	struct store *s = connector_store(c);

@@ -99,6 +99,17 @@ struct post_ack {
 	int64_t message_id;
 	time_t ts;
 	const char *client_id; /* as given in the post, or NULL */
+	int64_t ticket_id;     /* the open ticket the post opened or joined, 0 none */
+};
+
+/* An agent's message its customer was not there to read, for the address
+ * the customer left (connector_mail_away).  Strings are borrowed. */
+struct connector_mail {
+	int64_t message_id; /* the agent's stored message */
+	const char *to;     /* the customer's e-mail address */
+	const char *agent;  /* the agent's display name, or NULL */
+	const char *text;
+	const char *link; /* back to the conversation, or NULL */
 };
 
 enum connector_health { HEALTH_STARTING = 0, HEALTH_OK, HEALTH_DEGRADED, HEALTH_DOWN };
@@ -158,6 +169,8 @@ struct connector_host {
 	                  long retry_after, const char *detail);
 	/* Commit the open group (see connector_commit). */
 	void (*commit)(void *arg, void (*done)(void *done_arg, int rc), void *done_arg);
+	/* Mail an agent's message to its customer (see connector_mail_away). */
+	int (*mail_away)(void *arg, struct connector *c, const struct connector_mail *m);
 };
 
 struct connector {
@@ -212,6 +225,15 @@ void connector_send_done(struct connector *c, int64_t outbox_id, enum send_resul
  * is durable (0) or lost (-1).
  */
 void connector_commit(struct connector *c, void (*done)(void *arg, int rc), void *arg);
+/*
+ * The customer of an agent's message is away (a web chat visitor who closed
+ * the page) and left an e-mail address: send the message there too,
+ * through the SMTP settings of the first e-mail entry of `notify`, as an
+ * outbox row (retried like any other), and note it on the ticket
+ * ("emailed", shown in the dashboard).  0 queued (or queued before), -1
+ * not (no e-mail entry configured, store error: logged).
+ */
+int connector_mail_away(struct connector *c, const struct connector_mail *m);
 /* Store and read a connector's catch-up cursor.  get calls cb(arg, rc,
  * value) once, now or later (store_cursor_get): rc 0 with the cursor
  * (borrowed), 1 none, -1 error. */

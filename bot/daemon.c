@@ -40,6 +40,7 @@ struct ack {
 	int64_t message_id;
 	time_t ts;
 	char *client_id;
+	int64_t ticket_id;
 };
 
 /*
@@ -142,6 +143,20 @@ static void host_send_done(void *arg, struct connector *c, int64_t outbox_id, en
 	flush_soon(d); /* the outcome is written: commit it before long */
 }
 
+/* An agent's message its web chat visitor was not there to read: by e-mail
+ * too, with a note on the ticket, in the open group. */
+static int host_mail_away(void *arg, struct connector *c, const struct connector_mail *m)
+{
+	struct daemon *d = arg;
+	if (!d->notifier || d->stopping)
+		return -1;
+	time_t now = connector_now(c);
+	int rc = notify_customer_reply(d->notifier, m, now);
+	if (rc > 0 && store_reply_note(d->store, m->message_id, "emailed", m->to, now) < 0)
+		return -1;
+	return rc < 0 ? -1 : 0;
+}
+
 /* --- the per-post path --------------------------------------------------- */
 
 /* The group being filled (created on first use). */
@@ -168,7 +183,7 @@ static void group_free(struct group *g)
 }
 
 static void push_ack(struct daemon *d, struct connector *c, void *cookie, enum post_status st, int64_t mid,
-                     time_t ts, const char *client_id)
+                     time_t ts, const char *client_id, int64_t ticket_id)
 {
 	struct group *g = open_group(d);
 	if (g->nacks == g->capacks) {
@@ -182,6 +197,7 @@ static void push_ack(struct daemon *d, struct connector *c, void *cookie, enum p
 	    .message_id = mid,
 	    .ts = ts,
 	    .client_id = client_id ? xstrdup(client_id) : NULL,
+	    .ticket_id = ticket_id,
 	};
 }
 
@@ -354,7 +370,7 @@ static void recorded(void *arg, int rc, const struct store_recorded *rec)
 	         rc == 0   ? POST_STORED
 	         : rc == 1 ? POST_DUPLICATE
 	                   : POST_FAILED,
-	         mid, k->now, p->client_id);
+	         mid, k->now, p->client_id, rc == 0 ? rec->ticket_id : 0);
 	if (rc == 1)
 		metric_inc(d->m_dups);
 	take_free(k);
@@ -378,7 +394,8 @@ static void looked_up(void *arg, int rc, const struct store_lookup *l)
 		if (rc == 0)
 			metric_inc(d->m_dups);
 		push_ack(d, k->c, k->cookie, rc < 0 ? POST_FAILED : POST_DUPLICATE,
-		         rc < 0 ? 0 : l->message_id, rc < 0 ? k->now : l->ts, p->client_id);
+		         rc < 0 ? 0 : l->message_id, rc < 0 ? k->now : l->ts, p->client_id,
+		         rc < 0 ? 0 : l->thread.ticket_id);
 		take_free(k);
 		return;
 	}
@@ -485,6 +502,7 @@ static void settle(struct daemon *d, struct group *g, int rc)
 		    .message_id = rc == 0 ? a->message_id : 0,
 		    .ts = a->ts,
 		    .client_id = a->client_id,
+		    .ticket_id = rc == 0 ? a->ticket_id : 0,
 		};
 		if (a->c->ops->post_done && d->handles)
 			a->c->ops->post_done(a->c, a->cookie, &pa);
@@ -1073,6 +1091,7 @@ int daemon_run(const char *config_path)
 	    .deliver = host_deliver,
 	    .send_done = host_send_done,
 	    .commit = commit_then,
+	    .mail_away = host_mail_away,
 	};
 	outbox_metrics(d->outbox, d->metrics);
 

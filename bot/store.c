@@ -260,6 +260,7 @@ void store_ticket_copy(struct store_ticket *dst, const struct store_ticket *src)
 	dst->thread_key = dup_or_null(src->thread_key);
 	dst->opening.text = dup_or_null(src->opening.text);
 	dst->latest.text = dup_or_null(src->latest.text);
+	dst->email = dup_or_null(src->email);
 }
 
 void store_ticket_free(struct store_ticket *t)
@@ -274,6 +275,7 @@ void store_ticket_free(struct store_ticket *t)
 	free((char *)t->thread_key);
 	free((char *)t->opening.text);
 	free((char *)t->latest.text);
+	free((char *)t->email);
 }
 
 void store_tickets(struct store *s, const struct store_ticket_query *q, store_tickets_fn cb, void *arg)
@@ -387,13 +389,29 @@ int store_state_prune(struct store *s, const char *connector, const char *kind, 
 	return s->be->state_prune(s, connector, kind, before);
 }
 
-void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg)
+void store_visitor_find(struct store *s, const char *token, time_t now, store_visitor_fn cb, void *arg)
 {
 	if (!key_ok(token)) {
 		cb(arg, 1, NULL);
 		return;
 	}
 	s->be->visitor_find(s, token, now, cb, arg);
+}
+
+void store_visitor_of_thread(struct store *s, const char *thread_key, store_visitor_fn cb, void *arg)
+{
+	if (!key_ok(thread_key)) {
+		cb(arg, 1, NULL);
+		return;
+	}
+	s->be->visitor_of_thread(s, thread_key, cb, arg);
+}
+
+int store_reply_note(struct store *s, int64_t message_id, const char *kind, const char *detail, time_t now)
+{
+	if (!kind || !*kind || (detail && strlen(detail) > STORE_MAX_KEY))
+		return -1;
+	return s->be->reply_note(s, message_id, kind, detail, now);
 }
 
 int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now)

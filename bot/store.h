@@ -395,6 +395,8 @@ struct store_ticket {
 	int64_t last_message_id; /* newest message of the ticket, any sender */
 	long sending;            /* agent messages still being delivered */
 	int warned, missed;      /* due_soon / missed marks recorded */
+	const char *email;       /* the address the customer left for a follow-up
+	                            (web chat), NULL none */
 };
 typedef void (*store_tickets_fn)(void *arg, int rc, const struct store_ticket *v, size_t n);
 /* A ticket from a callback is borrowed; a copy is the caller's (its strings
@@ -463,6 +465,14 @@ void store_ticket_resolve(struct store *s, int64_t id, const char *actor, time_t
 void store_ticket_mark(struct store *s, int64_t id, const char *kind, const char *detail, time_t now,
                        store_done_fn cb, void *arg);
 /*
+ * Note on the ticket of agent message `message_id` (one an agent's reply
+ * wrote) that `kind` happened to it, with `detail` ("emailed", the address
+ * it was also sent to).  Group write: 0, or -1; no such message is 0 with
+ * nothing written.
+ */
+int store_reply_note(struct store *s, int64_t message_id, const char *kind, const char *detail, time_t now);
+
+/*
  * An agent's reply to ticket id: claims the ticket for `login` if it is not
  * theirs, stores one agent message and one pending outbox row per part
  * (callers cut the text with outbox_split for the thread's platform;
@@ -521,15 +531,25 @@ int store_state_prune(struct store *s, const char *connector, const char *kind, 
  * visitor left, if any.  A visitor is stored with its first message (or
  * e-mail address), never for a mere connection, so connections that say
  * nothing leave nothing behind.
- * store_visitor_find: rc 0 with the thread key when the token is known and
+ * store_visitor_find: rc 0 with the visitor when the token is known and
  * was seen within STORE_VISITOR_TTL (and marks it seen, a group write, at
  * most once every STORE_VISITOR_SEEN seconds), 1 unknown or expired, -1.
+ * store_visitor_of_thread: rc 0 with the visitor of a web chat thread, 1
+ * none, -1 (the token and address, to write to a visitor who is away).
  * store_visitor_add: the visitor (group write; again is harmless: it marks
  * the visitor seen).  store_visitor_set_email: the visitor with its e-mail
  * address (group write; adds the visitor when new).
  */
 #define STORE_VISITOR_SEEN 3600
-void store_visitor_find(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg);
+struct store_visitor {
+	const char *token;
+	const char *thread_key;
+	const char *email; /* NULL none */
+	int ticket_open;   /* the conversation is with a person (an open ticket) */
+};
+typedef void (*store_visitor_fn)(void *arg, int rc, const struct store_visitor *v);
+void store_visitor_find(struct store *s, const char *token, time_t now, store_visitor_fn cb, void *arg);
+void store_visitor_of_thread(struct store *s, const char *thread_key, store_visitor_fn cb, void *arg);
 int store_visitor_add(struct store *s, const char *token, const char *thread_key, time_t now);
 int store_visitor_set_email(struct store *s, const char *token, const char *thread_key, const char *email,
                             time_t now);

@@ -200,6 +200,7 @@ static json_t *ticket_json(const struct store_ticket *t, time_t now)
 	json_object_set_new(o, "private", json_boolean(t->is_private));
 	json_object_set_new(o, "last_message_id", json_integer(t->last_message_id));
 	json_object_set_new(o, "sending", json_integer(t->sending));
+	json_object_set_new(o, "email", text_json(t->email));
 	return o;
 }
 
@@ -1128,6 +1129,7 @@ static void ticket_events_read(void *arg, int rc, const struct store_event *v, s
 		json_object_set_new(e, "ts", json_string(iso));
 		json_object_set_new(e, "message_id",
 		                    v[i].message_id ? json_integer(v[i].message_id) : json_null());
+		json_object_set_new(e, "detail", text_json(v[i].detail));
 		json_array_append_new(evs, e);
 	}
 	json_object_set_new(o->t, "events", evs);

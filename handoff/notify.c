@@ -27,7 +27,7 @@
 #define CHAT_MAX    12000 /* Slack / Mattermost: stay well below their limits */
 
 static const char *const event_names[NOTIFY_EVENT_COUNT] = {"new_ticket", "due_soon", "missed",
-                                                            "customer_wrote"};
+                                                            "customer_wrote", "customer_reply"};
 
 const char *notify_event_name(enum notify_event e)
 {
@@ -161,6 +161,19 @@ static json_t *safe_text(const char *s, size_t max_chars)
 	return v ? v : json_string("");
 }
 
+/* A stored event (consumed) as compact JSON into out; -1 when it would not
+ * fit NOTIFY_PAYLOAD_MAX. */
+static int event_dump(json_t *o, struct buf *out)
+{
+	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!s)
+		return -1;
+	int rc = strlen(s) > NOTIFY_PAYLOAD_MAX ? -1 : buf_puts(out, s);
+	free(s);
+	return rc;
+}
+
 int notify_event_json(enum notify_event ev, const struct notify_ticket *t, time_t at, time_t digest,
                       struct buf *out)
 {
@@ -181,13 +194,7 @@ int notify_event_json(enum notify_event ev, const struct notify_ticket *t, time_
 	json_object_set_new(k, "created", json_integer(t->created));
 	json_object_set_new(k, "due", json_integer(t->due));
 	json_object_set_new(o, "ticket", k);
-	char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(o);
-	if (!s)
-		return -1;
-	int rc = strlen(s) > NOTIFY_PAYLOAD_MAX ? -1 : buf_puts(out, s);
-	free(s);
-	return rc;
+	return event_dump(o, out);
 }
 
 static char *dup_member(json_t *o, const char *key)
@@ -231,6 +238,17 @@ int notify_event_parse(const char *text, struct notify_item *out)
 	out->t.text = dup_member(k, "text");
 	out->t.created = (time_t)json_integer_value(json_object_get(k, "created"));
 	out->t.due = (time_t)json_integer_value(json_object_get(k, "due"));
+	if (out->event == NOTIFY_CUSTOMER_REPLY) {
+		out->to = dup_member(o, "to");
+		out->agent = dup_member(o, "agent");
+		out->link = dup_member(o, "link");
+		out->business = dup_member(o, "business");
+		if (!out->to || !out->t.text) {
+			json_decref(o);
+			notify_item_free(out);
+			return -1;
+		}
+	}
 	json_decref(o);
 	return 0;
 }
@@ -243,6 +261,10 @@ void notify_item_free(struct notify_item *it)
 	free((char *)it->t.author);
 	free((char *)it->t.assignee);
 	free((char *)it->t.text);
+	free(it->to);
+	free(it->agent);
+	free(it->link);
+	free(it->business);
 	memset(it, 0, sizeof(*it));
 }
 
@@ -334,6 +356,9 @@ static void sentence(struct buf *b, const struct notify_item *it, time_t now, co
 		           prio);
 		if (t->assignee)
 			buf_printf(b, ", claimed by %s", t->assignee);
+		break;
+	case NOTIFY_CUSTOMER_REPLY:
+		buf_printf(b, "%s's reply in ticket #%lld, by e-mail", or_dash(it->agent), (long long)t->id);
 		break;
 	default: buf_printf(b, "Ticket #%lld", (long long)t->id); break;
 	}
@@ -641,8 +666,8 @@ static void subject_header(struct buf *out, const char *subject)
 	free(v);
 }
 
-void notify_email_message(const char *from, const char *const *to, const char *subject, const char *body,
-                          time_t date, const char *msgid, struct buf *out)
+void notify_email_message(const char *from, const char *const *to, const char *reply_to, const char *subject,
+                          const char *body, time_t date, const char *msgid, struct buf *out)
 {
 	static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -659,6 +684,11 @@ void notify_email_message(const char *from, const char *const *to, const char *s
 		free(t);
 	}
 	buf_puts(out, "\r\n");
+	if (reply_to) {
+		char *r = header_value(reply_to);
+		buf_printf(out, "Reply-To: %s\r\n", r);
+		free(r);
+	}
 	subject_header(out, subject);
 	buf_printf(out, "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday], tm.tm_mday,
 	           months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
@@ -681,6 +711,48 @@ void notify_email_message(const char *from, const char *const *to, const char *s
 	buf_free(&crlf);
 	free(f);
 	free(id);
+}
+
+/* ---- replies to customers -------------------------------------------------------------- */
+
+int notify_reply_json(const struct connector_mail *m, const char *business, time_t at, struct buf *out)
+{
+	json_t *o = json_object(), *k = json_object();
+	json_object_set_new(o, "event", json_string(event_names[NOTIFY_CUSTOMER_REPLY]));
+	json_object_set_new(o, "at", json_integer(at));
+	json_object_set_new(o, "digest", json_integer(0));
+	json_object_set_new(o, "to", json_string(m->to));
+	json_object_set_new(o, "agent", str_or_null(m->agent));
+	json_object_set_new(o, "link", str_or_null(m->link));
+	json_object_set_new(o, "business", str_or_null(business));
+	json_object_set_new(k, "id", json_integer(0));
+	json_object_set_new(k, "text", json_string(m->text ? m->text : ""));
+	json_object_set_new(o, "ticket", k);
+	return event_dump(o, out);
+}
+
+void notify_reply_email(const struct notify_item *it, const char *reply_to, struct buf *subject,
+                        struct buf *body)
+{
+	const char *business = it->business && *it->business ? it->business : NULL;
+	char *sub = business ? xasprintf("Re: your message to %s", business) : xstrdup("Re: your message");
+	/* The subject is one header line of text the business chose. */
+	buf_puts(subject, sub);
+	free(sub);
+	if (it->agent && business)
+		buf_printf(body, "%s from %s replied to your message:\n\n", it->agent, business);
+	else if (it->agent)
+		buf_printf(body, "%s replied to your message:\n\n", it->agent);
+	else
+		buf_puts(body, "A reply to your message:\n\n");
+	buf_puts(body, it->t.text ? it->t.text : "");
+	buf_puts(body, "\n\n");
+	if (it->link)
+		buf_printf(body, "Continue the conversation in the chat:\n%s\n\n", it->link);
+	buf_printf(body,
+	           "You get this because you left this address in our chat and were not there when the "
+	           "reply came.%s\n",
+	           reply_to ? " You can also answer this e-mail." : "");
 }
 
 /* ---- sinks ---------------------------------------------------------------------------- */
@@ -869,18 +941,29 @@ static int deliver(struct sink *sk, struct send *s, const struct notify_item *it
 		struct buf text, subject;
 		buf_init(&text, 0);
 		buf_init(&subject, 0);
-		notify_render(NOTIFY_EMAIL, items, n, now, tz, &text);
-		notify_subject(items, n, &subject);
+		/* A reply to a customer goes to the customer, answerable at
+		 * the business's contact address; the rest to the team. */
+		int customer = items[0].event == NOTIFY_CUSTOMER_REPLY;
+		const char *contact =
+		    nt->env.cfg && nt->env.cfg->email && *nt->env.cfg->email ? nt->env.cfg->email : NULL;
+		const char *one[] = {items[0].to, NULL};
+		const char *const *rcpt = customer ? one : (const char *const *)sk->conf->to;
+		if (customer) {
+			notify_reply_email(&items[0], contact, &subject, &text);
+		} else {
+			notify_render(NOTIFY_EMAIL, items, n, now, tz, &text);
+			notify_subject(items, n, &subject);
+		}
 		char msgid[96];
 		snprintf(msgid, sizeof(msgid), "frontdesk.%s", idem);
-		notify_email_message(sk->conf->from, (const char *const *)sk->conf->to, subject.p, text.p,
-		                     now, msgid, &body);
+		notify_email_message(sk->conf->from, rcpt, customer ? contact : NULL, subject.p, text.p, now,
+		                     msgid, &body);
 		buf_free(&text);
 		buf_free(&subject);
 		struct smtp_mail m = {
 		    .url = sk->conf->smtp,
 		    .from = sk->conf->from,
-		    .rcpt = (const char *const *)sk->conf->to,
+		    .rcpt = rcpt,
 		    .payload = body.p,
 		    .payload_len = body.len,
 		    .username = sk->conf->username,
@@ -1255,4 +1338,40 @@ int notify_post_recorded(struct notifier *n, const struct store_thread *before, 
 	if (before->owner == THREAD_CLAIMED && before->ticket_id == rec->ticket_id)
 		return notify_ticket(n, NOTIFY_CUSTOMER_WROTE, rec->ticket_id, NULL, now);
 	return 0;
+}
+
+int notify_customer_reply(struct notifier *n, const struct connector_mail *m, time_t now)
+{
+	struct sink *sk = NULL;
+	for (size_t i = 0; n && i < n->nsinks && !sk; i++)
+		if (n->sinks[i].format == NOTIFY_EMAIL && !n->sinks[i].disabled)
+			sk = &n->sinks[i];
+	if (!sk) {
+		static int told;
+		if (!told++)
+			log_warn("a reply is not mailed to a web chat visitor who left an address: no e-mail "
+			         "entry in notify to send it with",
+			         "message=%lld", (long long)m->message_id);
+		return 0;
+	}
+	const struct config *cfg = n->env.cfg;
+	struct buf payload;
+	buf_init(&payload, 0);
+	if (notify_reply_json(m, cfg ? cfg->business_name : NULL, now, &payload) < 0) {
+		buf_free(&payload);
+		log_error("a reply too long to mail", "message=%lld", (long long)m->message_id);
+		return -1;
+	}
+	/* One e-mail per agent message, however often delivery runs. */
+	char idem[40], key[96];
+	int klen = snprintf(key, sizeof(key), "%s/customer_reply/%lld", sk->c.name, (long long)m->message_id);
+	snprintf(idem, sizeof(idem), "fdr%016llx",
+	         (unsigned long long)hash64(key, klen > 0 ? (size_t)klen : 0));
+	struct announce a = {.n = n};
+	store_outbox_notify(n->env.store, sk->c.name, payload.p, idem, 0, now, notify_row, &a);
+	buf_free(&payload);
+	if (a.queued > 0)
+		log_info("reply queued by e-mail to the customer", "sink=%s message=%lld", sk->c.name,
+		         (long long)m->message_id);
+	return a.queued;
 }

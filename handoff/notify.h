@@ -69,18 +69,19 @@ struct store_thread;
 struct store_recorded;
 struct store_out;
 
-#define NOTIFY_TEXT_MAX      200  /* characters of customer text in a notification */
-#define NOTIFY_PAYLOAD_MAX   4096 /* bytes of one stored event */
-#define NOTIFY_DIGEST_AFTER  3    /* individual new-ticket messages per window... */
-#define NOTIFY_DIGEST_WINDOW 60   /* ...of this many seconds; more become a digest */
-#define NOTIFY_DIGEST_LIST   25   /* tickets listed by name in one digest */
-#define NOTIFY_DIGEST_ROWS   1000 /* rows one digest settles at most */
+#define NOTIFY_TEXT_MAX      200   /* characters of customer text in a notification */
+#define NOTIFY_PAYLOAD_MAX   24576 /* bytes of one stored event (a customer reply holds the whole text) */
+#define NOTIFY_DIGEST_AFTER  3     /* individual new-ticket messages per window... */
+#define NOTIFY_DIGEST_WINDOW 60    /* ...of this many seconds; more become a digest */
+#define NOTIFY_DIGEST_LIST   25    /* tickets listed by name in one digest */
+#define NOTIFY_DIGEST_ROWS   1000  /* rows one digest settles at most */
 
 enum notify_event {
 	NOTIFY_NEW_TICKET = 0,
 	NOTIFY_DUE_SOON,
 	NOTIFY_MISSED,
 	NOTIFY_CUSTOMER_WROTE,
+	NOTIFY_CUSTOMER_REPLY, /* to a customer: an agent's reply they were not there to read */
 	NOTIFY_EVENT_COUNT
 };
 enum notify_format { NOTIFY_JSON = 0, NOTIFY_SLACK, NOTIFY_DISCORD, NOTIFY_MATTERMOST, NOTIFY_EMAIL };
@@ -109,6 +110,10 @@ struct notify_item {
 	time_t at;              /* when it happened */
 	time_t digest;          /* > 0: part of the digest sent at this time */
 	struct notify_ticket t; /* strings owned by the item (notify_item_free) */
+	/* NOTIFY_CUSTOMER_REPLY: the customer's address, who wrote, the link
+	 * back to the conversation and the business's name; t.text is the
+	 * reply, t.id its ticket (0 unknown).  Owned by the item. */
+	char *to, *agent, *link, *business;
 };
 
 /* ---- the daemon's side ------------------------------------------------ */
@@ -161,6 +166,19 @@ struct connector *notify_find(struct notifier *n, const char *name);
  */
 int notify_post_recorded(struct notifier *n, const struct store_thread *before, const struct decision *d,
                          const struct store_recorded *rec, time_t now);
+
+/*
+ * An agent's reply to a customer who was not there to read it (a web chat
+ * visitor who left), sent to the address they left through the first
+ * e-mail entry of `notify` (its SMTP settings; not its recipients nor its
+ * filters), as an outbox row in the open group: `m` says to whom, what and
+ * the link back to the conversation.  Each agent message is mailed once
+ * (its row's key names the message).  Returns 1 queued, 0 when there is no
+ * usable e-mail entry (logged once) or it was queued before, -1 on a store
+ * error.
+ */
+struct connector_mail;
+int notify_customer_reply(struct notifier *n, const struct connector_mail *m, time_t now);
 
 /*
  * Queue `ev` about ticket `id` (read from the store's ticket read model)
@@ -216,14 +234,27 @@ void notify_render(enum notify_format format, const struct notify_item *items, s
 /* The one-line summary used as the e-mail subject and chat text head. */
 void notify_subject(const struct notify_item *items, size_t n, struct buf *out);
 
+/* The stored event for a customer reply (NOTIFY_CUSTOMER_REPLY).  Appends
+ * to out; -1 if it would not fit NOTIFY_PAYLOAD_MAX. */
+int notify_reply_json(const struct connector_mail *m, const char *business, time_t at, struct buf *out);
 /*
- * A complete RFC 5322 message (CRLF line ends): From, To, Subject (RFC 2047
+ * The e-mail for a customer reply: a subject naming the business, and a
+ * plain body with who wrote, the reply as written, and the link back to
+ * the conversation.  `reply_to` (the business's contact address, or NULL)
+ * says whether answering the e-mail reaches someone.  Appends to both.
+ */
+void notify_reply_email(const struct notify_item *it, const char *reply_to, struct buf *subject,
+                        struct buf *body);
+
+/*
+ * A complete RFC 5322 message (CRLF line ends): From, To, Reply-To (when
+ * reply_to is not NULL), Subject (RFC 2047
  * encoded when not ASCII), Date, Message-ID (<msgid@domain of from>),
  * MIME-Version, Content-Type text/plain; charset=utf-8,
  * Content-Transfer-Encoding base64, and the body.  Header values are
  * stripped of CR/LF.  Appends to out.
  */
-void notify_email_message(const char *from, const char *const *to, const char *subject, const char *body,
-                          time_t date, const char *msgid, struct buf *out);
+void notify_email_message(const char *from, const char *const *to, const char *reply_to, const char *subject,
+                          const char *body, time_t date, const char *msgid, struct buf *out);
 
 #endif

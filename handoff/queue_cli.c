@@ -48,7 +48,8 @@ static const char usage_text[] =
     "{\"id\", \"status\", \"priority\", \"reason\", \"platform\", \"author\", \"due\", \"created\",\n"
     "\"assignee\", \"last_message\", \"opening_message\"} per ticket (times ISO-8601 UTC;\n"
     "opening_message is the customer message that opened the ticket, last_message the\n"
-    "customer's latest in it); show adds \"messages\":[{\"from\",\"text\",\"ts\"}].\n"
+    "customer's latest in it, email the address a web chat visitor left or null); show\n"
+    "adds \"messages\":[{\"from\",\"text\",\"ts\"}].\n"
     "Exit status: 0 ok, 1 runtime failure (e.g. no such ticket), 2 bad usage.\n";
 
 enum status_filter { ST_OPEN = 0, ST_WAITING, ST_CLAIMED, ST_RESOLVED, ST_ALL };
@@ -235,6 +236,7 @@ static json_t *ticket_json(const struct store_ticket *t)
 	json_object_set_new(o, "opening_message", json_text(t->opening.text));
 	json_object_set_new(o, "first_response", json_time(t->first_response));
 	json_object_set_new(o, "resolved", json_time(t->resolved));
+	json_object_set_new(o, "email", json_text_or_null(t->email));
 	return o;
 }
 
@@ -446,6 +448,10 @@ static void show_ticket(void *arg, int rc, const struct store_ticket *v, size_t 
 		queue_fit(&out, t->author ? t->author : "-", 60);
 		buf_puts(&out, "\nplatform: ");
 		queue_fit(&out, t->platform, 60);
+		if (t->email) {
+			buf_puts(&out, "\ne-mail:   ");
+			queue_fit(&out, t->email, 260);
+		}
 		buf_printf(&out, "\ncreated:  %s\ndue:      %s (%s)\nassignee: ", created, due, rel);
 		queue_fit(&out, t->assignee ? t->assignee : "-", 60);
 		buf_puts(&out, "\n\n");

@@ -85,7 +85,10 @@ struct store_backend {
 	                 const char *thread_key, const char *value, time_t now);
 	int (*state_delete)(struct store *s, const char *connector, const char *kind, const char *key);
 	int (*state_prune)(struct store *s, const char *connector, const char *kind, time_t before);
-	void (*visitor_find)(struct store *s, const char *token, time_t now, store_text_fn cb, void *arg);
+	void (*visitor_find)(struct store *s, const char *token, time_t now, store_visitor_fn cb, void *arg);
+	void (*visitor_of_thread)(struct store *s, const char *thread_key, store_visitor_fn cb, void *arg);
+	int (*reply_note)(struct store *s, int64_t message_id, const char *kind, const char *detail,
+	                  time_t now);
 	int (*visitor_add)(struct store *s, const char *token, const char *thread_key, time_t now);
 	int (*visitor_set_email)(struct store *s, const char *token, const char *thread_key,
 	                         const char *email, time_t now);

@@ -259,6 +259,8 @@ enum q {
 	Q_CURSOR_GET,
 	Q_CURSOR_SET,
 	Q_VISITOR_FIND,
+	Q_VISITOR_OF_THREAD,
+	Q_REPLY_NOTE,
 	Q_VISITOR_SEEN,
 	Q_VISITOR_ADD,
 	Q_VISITOR_EMAIL,
@@ -374,7 +376,15 @@ static const char *const sql[Q_COUNT] = {
 	[Q_CURSOR_GET] = "SELECT value FROM cursors WHERE connector = ?1",
 	[Q_CURSOR_SET] = "INSERT INTO cursors (connector, value, updated) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT (connector) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-	[Q_VISITOR_FIND] = "SELECT thread_key, last_seen FROM visitors WHERE token = ?1",
+	[Q_VISITOR_FIND] = "SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0)"
+			   " FROM visitors v LEFT JOIN threads t ON t.platform = 'webchat' AND t.thread_key = v.thread_key"
+			   " WHERE v.token = ?1",
+	[Q_VISITOR_OF_THREAD] = "SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0)"
+				" FROM visitors v LEFT JOIN threads t ON t.platform = 'webchat'"
+				" AND t.thread_key = v.thread_key WHERE v.thread_key = ?1",
+	[Q_REPLY_NOTE] = "INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)"
+			 " SELECT ticket_id, ?2, ?3, NULL, ?1, ?4 FROM ticket_events"
+			 " WHERE message_id = ?1 AND kind = 'reply' LIMIT 1",
 	[Q_VISITOR_SEEN] = "UPDATE visitors SET last_seen = ?2 WHERE token = ?1",
 	[Q_VISITOR_ADD] = "INSERT INTO visitors (token, thread_key, created, last_seen) VALUES (?1, ?2, ?3, ?3)"
 			  " ON CONFLICT (token) DO UPDATE SET last_seen = excluded.last_seen",
@@ -2032,7 +2042,8 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
  * the ticket's "opened" event, `latest` the newest customer message of
  * the ticket (its opened/message events): both bounded by the ticket. */
 #define TICKET_SELECT                                                                                        \
-	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts FROM (SELECT k.id, k.status, k.priority, k.reason,"      \
+	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, (SELECT v.email FROM visitors v WHERE q.platform ="     \
+	" 'webchat' AND v.thread_key = q.thread_key) FROM (SELECT k.id, k.status, k.priority, k.reason,"     \
 	" k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due, k.created, k.updated,"                \
 	" COALESCE(k.first_response, 0), COALESCE(k.resolved, 0) AS resolved_at, k.thread_id,"               \
 	" th.connector, th.thread_key, th.is_private,"                                                       \
@@ -2081,6 +2092,7 @@ static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 	t->opening.ts = (time_t)sqlite3_column_int64(st, 24);
 	t->latest.text = dup_col(st, 25);
 	t->latest.ts = (time_t)sqlite3_column_int64(st, 26);
+	t->email = dup_col(st, 27);
 	if (!t->opening.text)
 		t->opening.id = 0;
 	if (!t->latest.text)
@@ -2600,52 +2612,101 @@ static int sq_state_prune(struct store *base, const char *connector, const char 
 	return run(s, st, "state_prune") < 0 ? failed(s) : 0;
 }
 
-static void sq_visitor_find(struct store *base, const char *token, time_t now, store_text_fn cb, void *arg)
+/* One visitor row of Q_VISITOR_FIND / Q_VISITOR_OF_THREAD into v (strings
+ * are the statement's: valid until it is reset); its last_seen. */
+static time_t visitor_read(sqlite3_stmt *st, struct store_visitor *v)
+{
+	v->token = col(st, 0);
+	v->thread_key = col(st, 1);
+	v->email = col(st, 2);
+	v->ticket_open = sqlite3_column_int64(st, 4) > 0;
+	return (time_t)sqlite3_column_int64(st, 3);
+}
+
+/* Answer cb from the visitor row st stepped to (rc SQLITE_ROW), or with
+ * rc_none (SQLITE_DONE) or -1; resets st. */
+static void visitor_answer(struct sqlite *s, sqlite3_stmt *st, int step, store_visitor_fn cb, void *arg,
+                           const char *op)
+{
+	if (step == SQLITE_ROW) {
+		struct store_visitor v;
+		visitor_read(st, &v);
+		cb(arg, 0, &v);
+	} else {
+		if (step != SQLITE_DONE)
+			db_error(s, op);
+		cb(arg, step == SQLITE_DONE ? 1 : -1, NULL);
+	}
+	sqlite3_reset(st);
+}
+
+static void sq_visitor_find(struct store *base, const char *token, time_t now, store_visitor_fn cb, void *arg)
 {
 	struct sqlite *s = sq(base);
-	sqlite3_stmt *st = q(s, Q_VISITOR_FIND);
-	time_t seen = 0;
-	char key[STORE_MAX_KEY + 1];
+	sqlite3_stmt *st = q(s, Q_VISITOR_FIND), *seen;
+	struct store_visitor v;
 	if (!st) {
 		cb(arg, -1, NULL);
 		return;
 	}
 	bind_text(st, 1, token);
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		copy_col(st, 0, key, sizeof(key));
-		seen = (time_t)sqlite3_column_int64(st, 1);
-	}
-	sqlite3_reset(st);
 	if (rc != SQLITE_ROW) {
-		if (rc != SQLITE_DONE)
-			db_error(s, "visitor_find");
-		cb(arg, rc == SQLITE_DONE ? 1 : -1, NULL);
+		visitor_answer(s, st, rc, cb, arg, "visitor_find");
 		return;
 	}
-	if (now - seen > STORE_VISITOR_TTL) {
+	time_t last = visitor_read(st, &v);
+	if (now - last > STORE_VISITOR_TTL) {
+		sqlite3_reset(st);
 		cb(arg, 1, NULL);
 		return;
 	}
 	/* A visitor who comes back often costs a write an hour, not one a
 	 * connection. */
-	if (now - seen < STORE_VISITOR_SEEN) {
-		cb(arg, 0, key);
-		return;
+	if (now - last >= STORE_VISITOR_SEEN) {
+		if (begin(s) < 0 || !(seen = q(s, Q_VISITOR_SEEN))) {
+			sqlite3_reset(st);
+			failed(s);
+			cb(arg, -1, NULL);
+			return;
+		}
+		bind_text(seen, 1, token);
+		sqlite3_bind_int64(seen, 2, now);
+		if (run(s, seen, "visitor_seen") < 0) {
+			sqlite3_reset(st);
+			failed(s);
+			cb(arg, -1, NULL);
+			return;
+		}
 	}
-	if (begin(s) < 0 || !(st = q(s, Q_VISITOR_SEEN))) {
-		failed(s);
+	cb(arg, 0, &v);
+	sqlite3_reset(st);
+}
+
+static void sq_visitor_of_thread(struct store *base, const char *thread_key, store_visitor_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st = q(s, Q_VISITOR_OF_THREAD);
+	if (!st) {
 		cb(arg, -1, NULL);
 		return;
 	}
-	bind_text(st, 1, token);
+	bind_text(st, 1, thread_key);
+	visitor_answer(s, st, sqlite3_step(st), cb, arg, "visitor_of_thread");
+}
+
+static int sq_reply_note(struct store *base, int64_t message_id, const char *kind, const char *detail,
+                         time_t now)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_REPLY_NOTE)))
+		return failed(s);
+	sqlite3_bind_int64(st, 1, message_id);
 	sqlite3_bind_int64(st, 2, now);
-	if (run(s, st, "visitor_seen") < 0) {
-		failed(s);
-		cb(arg, -1, NULL);
-		return;
-	}
-	cb(arg, 0, key);
+	bind_text(st, 3, kind);
+	bind_text(st, 4, detail);
+	return run(s, st, "reply_note") < 0 ? failed(s) : 0;
 }
 
 static int sq_visitor_add(struct store *base, const char *token, const char *thread_key, time_t now)
@@ -2853,4 +2914,6 @@ static const struct store_backend sqlite_backend = {
     .leader_cancel = sq_leader_cancel,
     .health = sq_health,
     .prune = sq_prune,
+    .visitor_of_thread = sq_visitor_of_thread,
+    .reply_note = sq_reply_note,
 };

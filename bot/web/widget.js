@@ -6,7 +6,11 @@
  * yet confirmed by the server are sent again with the same client_id.
  * A long conversation opens on its latest messages; older ones are read a
  * page at a time when the visitor scrolls to the top (or presses "Show
- * earlier messages").
+ * earlier messages").  After hours, and whenever a person has the
+ * conversation, it offers to leave an e-mail address: a person's reply
+ * that finds the visitor gone is mailed there, with a link back here
+ * (#frontdesk=TOKEN, which this script takes up and removes from the
+ * address bar).
  * Protocol: docs/webchat-protocol.md in the sources.
  */
 (function () {
@@ -65,7 +69,7 @@
 	log.appendChild(moreItem);
 
 	var mailForm = el('form', { class: 'fd-mail', hidden: '' });
-	var mailLabel = el('label', { for: uid + '-m' }, "We're closed right now. Leave your e-mail (optional) and a person will follow up:");
+	var mailLabel = el('label', { for: uid + '-m' });
 	var mailInput = el('input', { id: uid + '-m', type: 'email', autocomplete: 'email', maxlength: '254' });
 	var mailBtn = el('button', { type: 'submit' }, 'Save');
 	mailForm.appendChild(mailLabel);
@@ -92,6 +96,7 @@
 	document.body.appendChild(root);
 
 	var ws = null, ready = false, attempt = 0, timer = null, business = '';
+	var isOpen = true, ticket = false, mailSending = false;
 	var shown = {};                     /* message ids on screen */
 	var pending = load('pending', []);  /* [{c: client_id, t: text}] not yet confirmed */
 	var items = {};                     /* client_id -> <li> */
@@ -203,7 +208,11 @@
 				showOlder(f.messages || []);
 				setMore(f.more);
 			}
-			else if (f.type === 'email') status.textContent = "Thanks, we'll follow up at " + f.email + '.';
+			else if (f.type === 'email') onEmail(f);
+			else if (f.type === 'ticket') {
+				ticket = !!f.open;
+				offerMail();
+			}
 		};
 		ws.onclose = function () {
 			ready = false;
@@ -226,6 +235,7 @@
 		if (f.visitor !== load('visitor', '')) {
 			/* A new conversation: what was on screen belongs to the old one. */
 			save('visitor', f.visitor);
+			save('email', '');
 			shown = {};
 			oldest = null;
 			Array.prototype.forEach.call(log.querySelectorAll('.fd-msg'), function (li) { li.remove(); });
@@ -234,7 +244,10 @@
 			keepOlder = oldest !== null && f.history && f.history.length && Number(oldest) < Number(f.history[0].id);
 		}
 		status.textContent = f.open ? '' : "We're closed right now; a person will reply when we're back.";
-		mailForm.hidden = f.open || load('email', '') !== '';
+		isOpen = !!f.open;
+		ticket = !!f.ticket;
+		if (f.email) save('email', f.email);
+		offerMail();
 		var confirmed = {};
 		(f.history || []).forEach(function (m) {
 			if (m.client_id) confirmed[m.client_id] = true;
@@ -253,6 +266,26 @@
 		save('pending', pending);
 		scroll();
 	}
+	/* The e-mail field: after hours, or once a person has the conversation,
+	 * until an address is stored. */
+	function offerMail() {
+		if (load('email', '') !== '' || (isOpen && !ticket)) {
+			mailForm.hidden = true;
+			return;
+		}
+		mailLabel.textContent = isOpen
+			? "A person will answer here. Leave your e-mail (optional) and we'll also send the answer there if you've left by then:"
+			: "We're closed right now. Leave your e-mail (optional) and a person will follow up:";
+		mailForm.hidden = false;
+	}
+	function onEmail(f) {
+		/* Stored: only now is it saved here and the field put away. */
+		mailSending = false;
+		mailBtn.disabled = false;
+		save('email', f.email);
+		mailForm.hidden = true;
+		status.textContent = "Thanks, we'll follow up at " + f.email + '.';
+	}
 	function onMessage(m) {
 		if (m.from === 'customer' && m.client_id) settle(m.client_id);
 		show(m);
@@ -264,6 +297,10 @@
 			var p = pending.filter(function (x) { return x.c === f.client_id; })[0];
 			if (p) setTimeout(function () { transmit(p); }, 3000 + Math.random() * 3000);
 		} else {
+			if (mailSending) {
+				mailSending = false;
+				mailBtn.disabled = false;
+			}
 			status.textContent = f.error;
 		}
 	}
@@ -294,10 +331,10 @@
 	mailForm.addEventListener('submit', function (e) {
 		e.preventDefault();
 		var v = mailInput.value.trim();
-		if (!v || !ready) return;
+		if (!v || !ready || mailSending) return;
+		mailSending = true;
+		mailBtn.disabled = true;
 		ws.send(JSON.stringify({ type: 'email', email: v }));
-		save('email', v);
-		mailForm.hidden = true;
 	});
 
 	function open(state) {
@@ -323,8 +360,17 @@
 	panel.addEventListener('keydown', function (e) {
 		if (e.key === 'Escape') open(false);
 	});
+	/* A link from an e-mail (#frontdesk=TOKEN) reopens that conversation;
+	 * the token leaves the address bar at once. */
+	var link = /(?:^#|&)frontdesk=([A-Za-z0-9_-]{16,64})(?:&|$)/.exec(location.hash);
+	if (link) {
+		save('visitor', link[1]);
+		try {
+			history.replaceState(null, '', location.pathname + location.search);
+		} catch (e) { /* an odd page: the token stays visible, harmlessly */ }
+	}
 	/* A returning visitor gets replies written while away without opening. */
 	if (load('visitor', '') || pending.length) connect();
 	window.frontdeskChat = { open: function () { open(true); } };
-	if (script && script.hasAttribute('data-open')) open(true);
+	if (link || (script && script.hasAttribute('data-open'))) open(true);
 })();

@@ -408,7 +408,9 @@
 
   function eventLine(e) {
     /* A claim and an assignment both record who has it now. */
-    let text = e.kind === 'claimed' ? 'Now with ' + agentName(e.actor) : EVENTS[e.kind];
+    let text = e.kind === 'claimed' ? 'Now with ' + agentName(e.actor)
+      : e.kind === 'emailed' ? 'The customer had left the chat: also sent by e-mail to ' + (e.detail || 'them')
+        : EVENTS[e.kind];
     if (text === null) return null;
     if (text === undefined) text = e.kind.replace(/_/g, ' ');
     if (e.actor && /^(released|resolved)$/.test(e.kind)) text = agentName(e.actor) + ' ' + text;
@@ -431,6 +433,8 @@
     $('sign-hint').textContent = t.reply_signed
       ? 'Signed “— ' + state.me.name + '” automatically (' + t.platform + ' does not show who wrote it)'
       : 'The customer sees your name, ' + state.me.name + ', beside the reply';
+    if (t.email && t.platform === 'webchat')
+      $('sign-hint').textContent += '. If they have left the chat, it also goes by e-mail to ' + shown(t.email);
 
     const meta = $('t-meta');
     clear(meta);
@@ -439,6 +443,7 @@
     meta.appendChild(h('span', 'chip chip-status chip-' + t.status,
       t.status === 'claimed' ? 'claimed by ' + agentName(t.assignee) : t.status));
     meta.appendChild(h('span', 'qi-reason', REASONS[t.reason] || t.reason || ''));
+    if (t.email) meta.appendChild(said('span', 'chip chip-email', 'e-mail: ' + t.email));
 
     const sla = $('t-sla');
     clear(sla);

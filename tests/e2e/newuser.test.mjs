@@ -10,7 +10,9 @@
 //   Chromium for the widget and the dashboard): a question about a closed
 //   day gets no cheerful yes; the dashboard's canned replies are exactly the
 //   installed canned.* texts, written for a person; the customer sees the
-//   agent's name once.  Common YAML mistakes get `check` messages that say
+//   agent's name once; the customer leaves an e-mail address in the widget,
+//   the ticket shows it, and a reply written after they left arrives at an
+//   SMTP sink addressed to them, with a link back to the chat.  Common YAML mistakes get `check` messages that say
 //   what to fix, at the line where the mistake starts.  `make uninstall`
 //   removes it all again.
 //
@@ -21,7 +23,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AGENT_HASH, AGENT_PASSWORD, BUILD, REPO, freePort } from './lib/daemon.mjs';
+import { AGENT_HASH, AGENT_PASSWORD, BUILD, REPO, freePort, waitUntil } from './lib/daemon.mjs';
+import { startSmtpSink } from './lib/smtp.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PREFIX = '/usr/local';
@@ -100,8 +103,9 @@ test('the manual pages render with man -l, and man finds them', () => {
 	assert.equal(found.stdout.trim(), path.join(MAN, 'man5/frontdesk.yaml.5'));
 });
 
-// A configuration as the documentation shows it, in a folder of its own.
-async function writeConfig(dir, { chat, dash }) {
+// A configuration as the documentation shows it, in a folder of its own
+// (with an e-mail entry under notify when `smtp` names a port).
+async function writeConfig(dir, { chat, dash, smtp }) {
 	mkdirSync(dir, { recursive: true });
 	const file = path.join(dir, 'config.yaml');
 	writeFileSync(file, `business:
@@ -119,7 +123,9 @@ connectors:
 dashboard:
   listen: "127.0.0.1:${dash}"
   agents: [ { login: sam, name: Sam, password_hash: "${AGENT_HASH}" } ]
-`);
+${smtp ? `notify:
+  - { type: email, smtp: "smtp://127.0.0.1:${smtp}", from: bot@acme.example, to: [owner@acme.example] }
+` : ''}`);
 	return file;
 }
 
@@ -165,8 +171,9 @@ test('common YAML mistakes: check says what to fix, where the mistake starts', (
 test('the installed bot runs: a closed day gets no cheerful yes, canned replies are for people, the name shows once',
 	{ skip, timeout: 180000 }, async () => {
 		const chat = await freePort(), dash = await freePort();
+		const sink = await startSmtpSink();
 		const dir = path.join(T, 'run');
-		const file = await writeConfig(dir, { chat, dash });
+		const file = await writeConfig(dir, { chat, dash, smtp: sink.port });
 		let log = '';
 		const proc = spawn(BIN, ['run', '-c', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
 		const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
@@ -232,8 +239,30 @@ test('the installed bot runs: a closed day gets no cheerful yes, canned replies 
 			assert.match(await reply.locator('.fd-who').textContent(), /^Sam/);
 			assert.equal(await reply.locator('.fd-text').textContent(), text.trim());
 			assert.doesNotMatch(await reply.textContent(), /— Sam/);
+
+			// A person has the conversation: the customer leaves an address,
+			// the ticket shows it; they leave, and the next reply goes by e-mail.
+			await cust.waitForSelector('.fd-mail:not([hidden])', { timeout: 10000 });
+			await cust.fill('.fd-mail input', 'kim@example.org');
+			await cust.click('.fd-mail button');
+			await cust.waitForFunction(() => /kim@example\.org/.test(document.querySelector('.fd-status').textContent),
+				null, { timeout: 10000 });
+			await agent.reload();
+			await agent.waitForSelector('.chip-email', { timeout: 10000 });
+			assert.match(await agent.textContent('.chip-email'), /kim@example\.org/);
+			await cust.context().close();
+			await waitUntil(async () => /^frontdesk_webchat_connections 0$/m.test(
+				await (await fetch(`http://127.0.0.1:${dash}/metrics`)).text()), 10000, 'the customer gone');
+			await agent.fill('#reply-text', 'It is on its way.');
+			await agent.click('#reply-submit');
+			const mail = await waitUntil(() => sink.mails.find((m) => m.rcpt_tos.includes('kim@example.org')), 15000,
+				'the reply by e-mail');
+			assert.ok(mail.body.includes('It is on its way.'), mail.body);
+			assert.match(mail.body, new RegExp(`http://127\\.0\\.0\\.1:${chat}/#frontdesk=[A-Za-z0-9_-]+`));
+			assert.equal(mail.subject, 'Re: your message to Acme Bakery');
 			assert.deepEqual(errors, []);
 		} finally {
+			sink.stop();
 			if (browser) await browser.close();
 			proc.kill('SIGTERM');
 			const r = await exited;

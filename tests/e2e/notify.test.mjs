@@ -15,14 +15,12 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createInterface } from 'node:readline';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { startWebhookReceiver } from './lib/receivers-http.mjs';
 import { freePort } from './lib/daemon.mjs';
+import { startSmtpSink } from './lib/smtp.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BUILD = process.env.BUILD || 'build';
 const BIN = path.resolve(BUILD, 'frontdesk');
 const HASH = '$y$j9T$F2nKyQ2TZT4UzMbTJN6Va.$RMyDCRGkYXqbKiyH48zJY4u7/N9qyIhcPr1u/3DfILD';
@@ -30,30 +28,6 @@ const SMTP_PASSWORD = 'pw-' + Math.random().toString(36).slice(2) + '-never-logg
 const ZWSP = '\u200b';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-
-// The SMTP sink: resolves once it listens; mails[] fills as messages arrive.
-function startSmtpSink() {
-	const p = spawn('/usr/bin/python3', [path.join(HERE, 'smtp_sink.py'), '--user', 'bot', '--password-env', 'SINK_PW'], {
-		env: { ...process.env, SINK_PW: SMTP_PASSWORD },
-		stdio: ['ignore', 'pipe', 'pipe'],
-	});
-	const sink = { proc: p, mails: [], err: '' };
-	p.stderr.on('data', (b) => (sink.err += b));
-	return new Promise((resolve, reject) => {
-		const t = setTimeout(() => reject(new Error('smtp sink did not start: ' + sink.err)), 10000);
-		createInterface({ input: p.stdout }).on('line', (line) => {
-			const o = JSON.parse(line);
-			if (o.port) {
-				sink.port = o.port;
-				clearTimeout(t);
-				resolve(sink);
-			} else {
-				sink.mails.push(o);
-			}
-		});
-		p.on('exit', () => reject(new Error('smtp sink exited: ' + sink.err)));
-	});
-}
 
 async function waitUntil(what, fn, ms) {
 	const end = Date.now() + ms;
@@ -170,7 +144,7 @@ let floodStart;
 before(async () => {
 	H = await startWebhookReceiver();
 	H.failFirst('/flaky', 2, 500);
-	S = await startSmtpSink();
+	S = await startSmtpSink({ user: 'bot', password: SMTP_PASSWORD });
 	D = await startDaemon();
 	for (let i = 0; i < 6; i++) customers.push(await customer());
 });

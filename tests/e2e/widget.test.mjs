@@ -2,13 +2,23 @@
 // against the real daemon on loopback:
 //   - a long conversation opens on its latest messages; scrolling to the top
 //     reads the older ones a page at a time, in order, until the first, and
-//     the view stays where the visitor was reading.
+//     the view stays where the visitor was reading;
+//   - the visitor's e-mail, round trip: the widget offers the e-mail field
+//     as soon as a person has the conversation (in opening hours too) and
+//     confirms only what was stored; the ticket shows the address in the
+//     dashboard, the API and `frontdesk queue show --json`; the visitor
+//     leaves, the agent replies in the dashboard, and the reply arrives at
+//     an SMTP sink addressed to the visitor, answerable at the business's
+//     address, with a link that reopens the conversation in a new browser;
+//     the dashboard says it was mailed.
 //
 //   BUILD=build node --test tests/e2e/widget.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { daemonMissing, startDaemon, wsClient } from './lib/daemon.mjs';
+import { AGENT_PASSWORD, BIN, daemonMissing, httpGet, startDaemon, waitUntil, wsClient } from './lib/daemon.mjs';
+import { startSmtpSink } from './lib/smtp.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let chromium = null;
@@ -24,10 +34,17 @@ if (!skip && !existsSync(CHROMIUM)) skip = `no browser at ${CHROMIUM} (apt-get i
 
 let d = null;
 let browser = null;
+let sink = null;
 
 before(async () => {
 	if (skip) return;
-	d = await startDaemon({ configOptions: { webchatExtra: '    limits: { messages_per_minute: 100000 }\n' } });
+	sink = await startSmtpSink();
+	d = await startDaemon({
+		configOptions: {
+			webchatExtra: '    limits: { messages_per_minute: 100000 }\n',
+			extra: `notify:\n  - { type: email, smtp: "smtp://127.0.0.1:${sink.port}", from: bot@test.example, to: [owner@test.example] }\n`,
+		},
+	});
 	browser = await chromium.launch({
 		executablePath: CHROMIUM,
 		headless: true,
@@ -37,6 +54,7 @@ before(async () => {
 
 after(async () => {
 	if (browser) await browser.close();
+	if (sink) sink.stop();
 	if (d) {
 		const r = await d.stop();
 		assert.equal(r.code, 0, d.log());
@@ -97,4 +115,80 @@ test('a long conversation opens on its latest messages; scrolling up reads the r
 	assert.deepEqual(texts, Array.from({ length: 60 }, (_, i) => `question ${i}: when are you open?`));
 	assert.deepEqual(errors, []);
 	await page.context().close();
+});
+
+test('the e-mail a visitor leaves: on the ticket, and a reply they miss arrives by e-mail with a link back', { skip, timeout: 120000 }, async () => {
+	// The shop is open: the field appears because a person has the conversation.
+	const { page: cust, errors } = await shopPage(null);
+	await cust.click('.fd-launch');
+	await cust.fill('.fd-form textarea', 'I want to speak to a person about my order');
+	await cust.press('.fd-form textarea', 'Enter');
+	await cust.waitForSelector('.fd-msg.fd-bot', { timeout: 15000 });
+	await cust.waitForSelector('.fd-mail:not([hidden])', { timeout: 10000 });
+	assert.match(await cust.textContent('.fd-mail label'), /A person will answer here/);
+	await cust.fill('.fd-mail input', 'kim@example.org');
+	await cust.click('.fd-mail button');
+	await cust.waitForFunction(() => /follow up at kim@example\.org/.test(document.querySelector('.fd-status').textContent), null, { timeout: 10000 });
+	assert.equal(await cust.isHidden('.fd-mail'), true);
+	const token = await cust.evaluate(() => {
+		for (let i = 0; i < localStorage.length; i++) {
+			const k = localStorage.key(i);
+			if (k.endsWith(':visitor')) return JSON.parse(localStorage.getItem(k));
+		}
+		return null;
+	});
+	assert.match(token, /^[A-Za-z0-9_-]{16,}$/);
+
+	// The agent's dashboard shows the address on the ticket.
+	const agent = await (await browser.newContext()).newPage();
+	agent.on('pageerror', (e) => errors.push(String(e)));
+	await agent.goto(d.url('/', 'dashboard'));
+	await agent.fill('#login-name', 'sam');
+	await agent.fill('#login-password', AGENT_PASSWORD);
+	await agent.click('#login-submit');
+	await agent.waitForSelector('#app:not([hidden])');
+	const item = agent.locator('.qi').first();
+	await item.waitFor({ timeout: 10000 });
+	await item.locator('a').click();
+	await agent.waitForSelector('#thread .msg-customer');
+	assert.match(await agent.textContent('.chip-email'), /kim@example\.org/);
+	assert.match(await agent.textContent('#sign-hint'), /by e-mail to kim@example\.org/);
+	const id = await agent.evaluate(() => location.hash.match(/(\d+)/)[1]);
+	const api = await agent.evaluate(async (n) => (await fetch('/api/tickets/' + n)).json(), id);
+	assert.equal(api.email, 'kim@example.org');
+	const shown = JSON.parse(execFileSync(BIN, ['queue', 'show', id, '--json', '-c', d.config], { encoding: 'utf8' }));
+	assert.equal(shown.email, 'kim@example.org');
+
+	// The visitor leaves; the agent replies.
+	await cust.context().close();
+	await waitUntil(async () => /^frontdesk_webchat_connections 0$/m.test((await httpGet(d.url('/metrics', 'dashboard'))).body), 10000, 'the visitor gone');
+	const text = 'Your order is ready: come and collect it at ten.';
+	await agent.fill('#reply-text', text);
+	await agent.click('#reply-submit');
+	const mail = await waitUntil(() => sink.mails.find((m) => m.rcpt_tos.includes('kim@example.org')), 15000, 'the e-mail to the visitor');
+	assert.deepEqual(mail.rcpt_tos, ['kim@example.org']);
+	assert.equal(mail.to, 'kim@example.org');
+	assert.equal(mail.subject, 'Re: your message to Test Bakery');
+	assert.ok(mail.header_names.includes('Reply-To'), mail.header_names.join(','));
+	assert.ok(mail.body.includes(text), mail.body);
+	assert.match(mail.body, /Sam from Test Bakery replied/);
+	const link = mail.body.match(/http:\/\/\S+#frontdesk=\S+/)[0];
+	assert.equal(link, `${d.url('/')}#frontdesk=${token}`);
+	assert.deepEqual(mail.defects, []);
+	// The dashboard says so, under the reply.
+	await agent.waitForSelector('#thread .ev:has-text("also sent by e-mail to kim@example.org")', { timeout: 10000 });
+
+	// The link reopens the conversation in another browser, with the reply.
+	const back = await (await browser.newContext()).newPage();
+	back.on('pageerror', (e) => errors.push(String(e)));
+	await back.goto(link);
+	await back.waitForSelector('.fd-panel:not([hidden]) .fd-msg.fd-agent', { timeout: 15000 });
+	assert.equal(await back.textContent('.fd-msg.fd-agent .fd-text'), text);
+	assert.equal(await back.evaluate(() => location.hash), '');
+	// Nothing was mailed twice, and only the one e-mail went to the visitor.
+	await new Promise((r) => setTimeout(r, 1000));
+	assert.equal(sink.mails.filter((m) => m.rcpt_tos.includes('kim@example.org')).length, 1);
+	assert.deepEqual(errors, []);
+	await agent.context().close();
+	await back.context().close();
 });

@@ -302,10 +302,15 @@ int ss_cursor_get(struct store *s, const char *name, char *out, size_t n)
 	return g.rc == 0 ? 1 : g.rc == 1 ? 0 : -1;
 }
 
+static void got_visitor(void *arg, int rc, const struct store_visitor *v)
+{
+	got_text(arg, rc, rc == 0 ? v->thread_key : NULL);
+}
+
 int ss_visitor_find(struct store *s, const char *token, time_t now, char *out, size_t n)
 {
 	struct got g = {.rc = -9, .out = out, .n = n};
-	store_visitor_find(s, token, now, got_text, &g);
+	store_visitor_find(s, token, now, got_visitor, &g);
 	assert_true(g.answered);
 	return g.rc == 0 ? 1 : g.rc == 1 ? 0 : -1;
 }

@@ -135,7 +135,7 @@ static void test_full_config(void **state)
 	    "connectors:\n"
 	    "  - { type: webchat, listen: \"127.0.0.1:9000\", limits: { connections_per_address: 5, "
 	    "messages_per_minute: 12 }, allowed_origins: [\"https://shop.example/\", "
-	    "\"http://localhost:3000\"] }\n"
+	    "\"http://localhost:3000\"], page_url: \"https://shop.example/contact/\" }\n"
 	    "  - { type: mastodon, instance: https://mastodon.example/, token_env: MASTO_TOKEN, channel: "
 	    "social }\n"
 	    "  - { type: mastodon, name: local, instance: \"http://127.0.0.1:3000\", token_file: secrets/t, "
@@ -195,6 +195,7 @@ static void test_full_config(void **state)
 	assert_string_equal(wc->allowed_origins[0], "https://shop.example");
 	assert_string_equal(wc->allowed_origins[1], "http://localhost:3000");
 	assert_null(wc->allowed_origins[2]);
+	assert_string_equal(wc->page_url, "https://shop.example/contact");
 	assert_int_equal(w->line, 13);
 	const struct connector_conf *m = config_connector(c, "mastodon");
 	assert_string_equal(m->type, "mastodon");

@@ -386,7 +386,7 @@ static void test_email_message(void **state)
 	struct buf m;
 	(void)state;
 	buf_init(&m, 0);
-	notify_email_message("bot@acme.example", to, "[frontdesk] Ticket #3 from Zoë\r\nBcc: evil@x",
+	notify_email_message("bot@acme.example", to, NULL, "[frontdesk] Ticket #3 from Zoë\r\nBcc: evil@x",
 	                     "Grüße\nline 2\n", T0, "frontdesk.fdn0123", &m);
 
 	/* Headers end at the first empty line; every line ends in CRLF. */
@@ -412,8 +412,74 @@ static void test_email_message(void **state)
 
 	/* An ASCII subject stays readable. */
 	buf_reset(&m);
-	notify_email_message("bot@acme.example", to, "[frontdesk] 4 new tickets", "x", T0, "id1", &m);
+	notify_email_message("bot@acme.example", to, NULL, "[frontdesk] 4 new tickets", "x", T0, "id1", &m);
 	assert_non_null(strstr(m.p, "Subject: [frontdesk] 4 new tickets\r\n"));
+	assert_null(strstr(m.p, "Reply-To:"));
+	buf_free(&m);
+}
+
+/*
+ * A reply mailed to a customer who was away: the stored event keeps the
+ * whole reply (well past the 200 characters of a staff notification) and
+ * reads back; the e-mail goes to the customer, answerable at the business's
+ * address, says who wrote, quotes the reply as written and links back.
+ */
+static void test_customer_reply(void **state)
+{
+	(void)state;
+	struct buf text, payload, subject, body, m;
+	buf_init(&text, 0);
+	for (int i = 0; i < 60; i++)
+		buf_puts(&text, "Your cake is ready, collect it at ten. ");
+	struct connector_mail cm = {
+	    .message_id = 42,
+	    .to = "kim@example.org",
+	    .agent = "Sam",
+	    .text = text.p,
+	    .link = "https://shop.example/#frontdesk=AAAAAAAAAAAAAAAAAAAAAAAA",
+	};
+	buf_init(&payload, 0);
+	assert_int_equal(notify_reply_json(&cm, "Acme Bakery", T0, &payload), 0);
+	struct notify_item it;
+	assert_int_equal(notify_event_parse(payload.p, &it), 0);
+	assert_int_equal(it.event, NOTIFY_CUSTOMER_REPLY);
+	assert_string_equal(notify_event_name(it.event), "customer_reply");
+	assert_string_equal(it.to, "kim@example.org");
+	assert_string_equal(it.agent, "Sam");
+	assert_string_equal(it.t.text, text.p);
+	assert_string_equal(it.business, "Acme Bakery");
+
+	buf_init(&subject, 0);
+	buf_init(&body, 0);
+	notify_reply_email(&it, "hello@acme.example", &subject, &body);
+	assert_string_equal(subject.p, "Re: your message to Acme Bakery");
+	assert_non_null(
+	    strstr(body.p, "Sam from Acme Bakery replied to your message:\n\nYour cake is ready"));
+	assert_non_null(strstr(body.p, "\nhttps://shop.example/#frontdesk=AAAAAAAAAAAAAAAAAAAAAAAA\n"));
+	assert_non_null(strstr(body.p, "You can also answer this e-mail."));
+
+	const char *to[] = {it.to, NULL};
+	buf_init(&m, 0);
+	notify_email_message("bot@acme.example", to, "hello@acme.example", subject.p, body.p, T0,
+	                     "frontdesk.fdr1", &m);
+	assert_non_null(strstr(m.p, "To: kim@example.org\r\n"));
+	assert_non_null(strstr(m.p, "Reply-To: hello@acme.example\r\n"));
+
+	/* No address to answer at: the e-mail does not invite an answer. */
+	buf_reset(&body);
+	buf_reset(&subject);
+	notify_reply_email(&it, NULL, &subject, &body);
+	assert_null(strstr(body.p, "answer this e-mail"));
+	/* An event without its address is not one. */
+	struct notify_item bad;
+	assert_int_equal(
+	    notify_event_parse("{\"event\":\"customer_reply\",\"ticket\":{\"id\":0,\"text\":\"x\"}}", &bad),
+	    -1);
+	notify_item_free(&it);
+	buf_free(&text);
+	buf_free(&payload);
+	buf_free(&subject);
+	buf_free(&body);
 	buf_free(&m);
 }
 
@@ -887,6 +953,7 @@ int main(void)
 	    cmocka_unit_test(test_formats_markup),
 	    cmocka_unit_test(test_digest_render),
 	    cmocka_unit_test(test_email_message),
+	    cmocka_unit_test(test_customer_reply),
 	    cmocka_unit_test(test_warn_at),
 	    cmocka_unit_test_setup_teardown(test_queue_rows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_disabled_target, setup, teardown),

@@ -993,6 +993,74 @@ static void tick_cb(uv_timer_t *t)
 	(void)t;
 }
 
+static void on_visitor(void *arg, int rc, const struct store_visitor *v)
+{
+	char *out = arg;
+	if (rc != 0) {
+		snprintf(out, 256, "rc=%d", rc);
+		return;
+	}
+	snprintf(out, 256, "%s %s %s %d", v->token, v->thread_key, v->email ? v->email : "-", v->ticket_open);
+}
+
+/*
+ * The address a web chat visitor leaves shows on the ticket (the one read
+ * model); the visitor of a thread is found with its token and address; a
+ * reply mailed to the customer is noted on the ticket of that reply.
+ */
+static void visitor_email_on_ticket(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision e = escalation();
+	const char *parts[] = {"A person will reply."};
+	struct ss_rec rec = {0};
+	struct store_ticket t;
+	char got[256];
+
+	struct post p = mkpost("m1", "v-abc", "I want to speak to a person");
+	assert_int_equal(store_visitor_add(s, "tok-cccccccccccccccc", "v-abc", T0), 0);
+	assert_int_equal(record(s, &p, &e, parts, 1, &rec), 0);
+	int64_t ticket = rec.ticket_id;
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, ticket, &t), 1);
+	assert_null(t.email);
+	ss_ticket_free(&t);
+	store_visitor_of_thread(s, "v-abc", on_visitor, got);
+	assert_string_equal(got, "tok-cccccccccccccccc v-abc - 1");
+
+	assert_int_equal(
+	    store_visitor_set_email(s, "tok-cccccccccccccccc", "v-abc", "kim@example.org", T0 + 5), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, ticket, &t), 1);
+	assert_string_equal(t.email, "kim@example.org");
+	ss_ticket_free(&t);
+	store_visitor_find(s, "tok-cccccccccccccccc", T0 + 10, on_visitor, got);
+	assert_string_equal(got, "tok-cccccccccccccccc v-abc kim@example.org 1");
+	store_visitor_of_thread(s, "v-nobody", on_visitor, got);
+	assert_string_equal(got, "rc=1");
+
+	const char *reply[] = {"It is ready."};
+	int64_t ids[1];
+	assert_int_equal(ss_agent_reply(s, ticket, "sam", "Sam", reply, 1, T0 + 20, ids), 0);
+	struct store_out o;
+	assert_int_equal(ss_pending_row(s, ids[0], &o), 1);
+	assert_int_equal(store_reply_note(s, o.message_id, "emailed", "kim@example.org", T0 + 21), 0);
+	assert_int_equal(store_reply_note(s, 999999, "emailed", "kim@example.org", T0 + 21), 0); /* none */
+	store_out_free(&o);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(count(s, "SELECT count(*) FROM ticket_events WHERE kind = 'emailed'"
+	                          " AND detail = 'kim@example.org' AND message_id IS NOT NULL"),
+	                 1);
+	/* Resolved, the conversation is the bot's again: no open ticket. */
+	assert_int_equal(ss_resolve(s, ticket, "sam", T0 + 30), 0);
+	assert_int_equal(commit(s), 0);
+	store_visitor_of_thread(s, "v-abc", on_visitor, got);
+	assert_string_equal(got, "tok-cccccccccccccccc v-abc kim@example.org 0");
+	ss_rec_free(&rec);
+	store_close(s);
+}
+
 struct page {
 	int64_t ids[16];
 	size_t n;
@@ -1319,6 +1387,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(health_faults_and_recovery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(retention_prunes_what_is_done, setup, teardown),
 	    cmocka_unit_test_setup_teardown(history_pages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(visitor_email_on_ticket, setup, teardown),
 	};
 	log_threshold = LOG_ERROR + 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,9 +49,11 @@ struct wc_conn {
 	uint64_t last_ms;
 	double htokens; /* history requests it may still make now */
 	uint64_t hlast_ms;
-	int refs;   /* posts waiting for their post_done, a welcome waiting for the store */
-	int ready;  /* welcomed: messages are taken */
-	int stored; /* the visitor is in the store (or in its open group) */
+	int refs;                  /* posts waiting for their post_done, a welcome waiting for the store */
+	int ready;                 /* welcomed: messages are taken */
+	int stored;                /* the visitor is in the store (or in its open group) */
+	int ticket;                /* the conversation has an open ticket (the visitor was told) */
+	char email[MAX_EMAIL + 1]; /* the address the visitor left, "" none */
 	int linked;
 	struct wc_conn *next; /* same thread bucket */
 };
@@ -368,10 +370,13 @@ static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
 	} else if (k->ws) {
 		json_t *list = page_json(v, n, WEBCHAT_HISTORY, &more);
 		const char *business = connector_config(wc->c)->business_name;
-		json_t *o = json_pack("{s:s, s:s, s:b, s:o, s:b}", "type", "welcome", "visitor", k->token,
-		                      "open", connector_business_open(wc->c), "history", list, "more", more);
+		json_t *o = json_pack("{s:s, s:s, s:b, s:o, s:b, s:b}", "type", "welcome", "visitor",
+		                      k->token, "open", connector_business_open(wc->c), "history", list,
+		                      "more", more, "ticket", k->ticket);
 		if (business)
 			json_object_set_new(o, "business", json_string(business));
+		if (k->email[0])
+			json_object_set_new(o, "email", json_string(k->email));
 		k->ready = 1;
 		send_obj(k->ws, o);
 	}
@@ -405,12 +410,13 @@ static void page_read(void *arg, int rc, const struct store_msg *v, size_t n)
 
 /* The store said whether the visitor's token is known (rc 0, thread_key)
  * or not: resume that conversation, or start a new one. */
-static void visitor_found(void *arg, int rc, const char *thread_key)
+static void visitor_found(void *arg, int rc, const struct store_visitor *v)
 {
 	struct wc_conn *k = arg;
 	struct webchat *wc = k->wc;
 	struct store *s = connector_store(wc->c);
-	int resumed = rc == 0 && thread_key && strlen(thread_key) < sizeof(k->thread_key);
+	const char *thread_key = rc == 0 && v ? v->thread_key : NULL;
+	int resumed = thread_key && strlen(thread_key) < sizeof(k->thread_key);
 
 	if (!k->ws) {
 		conn_unref(k);
@@ -425,6 +431,9 @@ static void visitor_found(void *arg, int rc, const char *thread_key)
 	if (resumed) {
 		snprintf(k->thread_key, sizeof(k->thread_key), "%s", thread_key);
 		k->stored = 1;
+		k->ticket = v->ticket_open;
+		snprintf(k->email, sizeof(k->email), "%s",
+		         v->email && strlen(v->email) <= MAX_EMAIL ? v->email : "");
 	} else if (k->token[0] && (twin = live_visitor(wc, k->token)) != NULL) {
 		/* Not stored yet, but open in another tab: the same conversation
 		 * (a token the server issued and a connection still holds, so no
@@ -632,6 +641,8 @@ static void email_saved(void *arg, int rc)
 	struct wc_conn *k = m->conn;
 	if (rc < 0)
 		k->stored = 0;
+	if (rc == 0)
+		snprintf(k->email, sizeof(k->email), "%s", m->email);
 	if (k->ws) {
 		if (rc == 0)
 			send_obj(k->ws, json_pack("{s:s, s:s}", "type", "email", "email", m->email));
@@ -804,11 +815,76 @@ static void post_done(struct connector *c, void *cookie, const struct post_ack *
 			message_frame(&b, a->message_id, "customer", NULL, p->text, a->ts, a->client_id);
 			server_ws_send(k->ws, b.p, b.len);
 			buf_free(&b);
+			/* A person has the conversation now: the widget offers to
+			 * send the reply by e-mail too. */
+			if (a->ticket_id > 0 && !k->ticket) {
+				k->ticket = 1;
+				send_obj(k->ws, json_pack("{s:s, s:b}", "type", "ticket", "open", 1));
+			}
 		}
 	}
 	free(p->text);
 	free(p);
 	conn_unref(k);
+}
+
+/* An agent's reply waiting for the store to say who its visitor is. */
+struct wc_away {
+	struct webchat *wc;
+	int64_t message_id;
+	char *agent, *text;
+};
+
+/* The link back to the conversation in an e-mail: the page with the chat
+ * (page_url, else the demo page), with the visitor's token in the fragment
+ * (never sent to a server, nor in a Referer), which the widget takes up. */
+static char *resume_link(struct webchat *wc, const char *token)
+{
+	const struct connector_conf *cc = wc->c->conf;
+	const struct webchat_conf *wcc = cc ? cc->settings : NULL;
+	if (wcc && wcc->page_url) {
+		const char *hash = strchr(wcc->page_url, '#');
+		int n = hash ? (int)(hash - wcc->page_url) : (int)strlen(wcc->page_url);
+		return xasprintf("%.*s#frontdesk=%s", n, wcc->page_url, token);
+	}
+	const char *listen = cc && cc->listen ? cc->listen : WEBCHAT_DEFAULT_LISTEN;
+	const char *colon = strrchr(listen, ':');
+	int hl = colon ? (int)(colon - listen) : (int)strlen(listen);
+	return xasprintf("http://%.*s:%d/#frontdesk=%s", hl, listen, wc->port, token);
+}
+
+static void away_found(void *arg, int rc, const struct store_visitor *v)
+{
+	struct wc_away *a = arg;
+	if (rc == 0 && v->email && *v->email && v->token) {
+		char *link = resume_link(a->wc, v->token);
+		struct connector_mail m = {
+		    .message_id = a->message_id,
+		    .to = v->email,
+		    .agent = a->agent,
+		    .text = a->text,
+		    .link = link,
+		};
+		if (connector_mail_away(a->wc->c, &m) < 0)
+			log_warn("a reply to a visitor who is away was not mailed", "message=%lld",
+			         (long long)a->message_id);
+		free(link);
+	}
+	free(a->agent);
+	free(a->text);
+	free(a);
+}
+
+/* Nobody was connected to read agent message m: mail it when the visitor
+ * left an address. */
+static void mail_away(struct webchat *wc, const struct outmsg *m)
+{
+	struct wc_away *a = xcalloc(1, sizeof(*a));
+	a->wc = wc;
+	a->message_id = m->message_id;
+	a->agent = m->agent ? xstrdup(m->agent) : NULL;
+	a->text = xstrdup(m->text ? m->text : "");
+	store_visitor_of_thread(connector_store(wc->c), m->thread_key, away_found, a);
 }
 
 static int wc_send(struct connector *c, const struct outmsg *m)
@@ -829,8 +905,11 @@ static int wc_send(struct connector *c, const struct outmsg *m)
 	}
 	buf_free(&frame);
 	/* Stored is delivered for web chat: a visitor who is away reads it in
-	 * the history of the next welcome. */
+	 * the history of the next welcome, and gets a person's reply by e-mail
+	 * too when they left an address. */
 	log_debug("web chat reply", "outbox=%lld sockets=%d", (long long)m->id, delivered);
+	if (!delivered && m->from && strcmp(m->from, "agent") == 0)
+		mail_away(wc, m);
 	connector_send_done(c, m->id, SEND_OK, 0, NULL);
 	return 0;
 }
@@ -1020,6 +1099,8 @@ static void *wc_parse(struct config_parser *p)
 		config_key_int(&lim, "connections_per_address", &w->connections_per_address, 1, 1000000);
 		config_key_int(&lim, "messages_per_minute", &w->messages_per_minute, 1, 1000000);
 	}
+	w->page_url = config_key_url(p, "page_url", CONFIG_URL_HTTP, 0,
+	                             "the page of your site with the chat, for links in e-mails");
 	char **list = config_key_strv(p, "allowed_origins", MAX_ORIGINS);
 	for (size_t i = 0; list && list[i]; i++) {
 		char err[1200];
@@ -1040,12 +1121,13 @@ static void wc_free_settings(void *settings)
 {
 	struct webchat_conf *w = settings;
 	strv_free(w->allowed_origins);
+	free(w->page_url);
 	config_proxies_free(&w->proxies);
 	free(w);
 }
 
-static const char *const wc_keys[] = {"listen",          "limits",       "allowed_origins",
-                                      "trusted_proxies", "proxy_header", NULL};
+static const char *const wc_keys[] = {
+    "listen", "limits", "allowed_origins", "page_url", "trusted_proxies", "proxy_header", NULL};
 
 const struct connector_ops webchat_ops = {
     .type = "webchat",

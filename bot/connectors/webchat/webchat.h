@@ -17,7 +17,13 @@
  *   client -> {"type":"history","before":ID}   (the oldest message it has)
  *   server -> {"type":"history","before":ID,"messages":[MESSAGE...],"more":BOOL}
  * A visitor is stored with its first message (or e-mail address), never
- * for a connection alone.
+ * for a connection alone.  The welcome says "ticket": true when a person
+ * has the conversation (an open ticket), and carries the "email" the
+ * visitor left; {"type":"ticket","open":true} follows the echo of the
+ * message that handed the conversation to a person.  An agent's reply that
+ * finds no open connection of its visitor is mailed to the address the
+ * visitor left (connector_mail_away), with a link back to the
+ * conversation: page_url (or the bot's own page) with #frontdesk=TOKEN.
  *
  * A customer message is echoed only after the transaction that stored it
  * committed; a re-sent client_id is echoed again with its original id and
@@ -54,6 +60,7 @@
  * `listen` (connector_conf.listen, default WEBCHAT_DEFAULT_LISTEN):
  *   limits: { connections, connections_per_address, messages_per_minute }
  *   allowed_origins: ["https://www.example.com", ...]
+ *   page_url: https://www.example.com/contact  (links in e-mails to visitors)
  *   trusted_proxies: [127.0.0.1, ...], proxy_header: x-forwarded-for | forwarded
  * The connection limits and the proxies are the listener's (server.h):
  * they count every connection from its accept on, before any upgrade.
@@ -63,6 +70,8 @@ struct webchat_conf {
 	long connections_per_address;
 	long messages_per_minute;
 	char **allowed_origins; /* NULL-terminated, no trailing '/'; NULL = only the bot's own page */
+	char *page_url;         /* the page of the business's site with the chat (links in
+	                           e-mails to visitors), NULL = the bot's own page */
 	struct config_proxies proxies;
 };
 
