@@ -23,8 +23,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AGENT_HASH, AGENT_PASSWORD, BUILD, REPO, freePort, waitUntil } from './lib/daemon.mjs';
+import { AGENT_HASH, BUILD, REPO, freePort, waitUntil } from './lib/daemon.mjs';
 import { startSmtpSink } from './lib/smtp.mjs';
+import { dashboardLogin } from './lib/browser.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const PREFIX = '/usr/local';
@@ -216,11 +217,7 @@ test('the installed bot runs: a closed day gets no cheerful yes, canned replies 
 			assert.ok(expected.includes('Custom order'), expected.join(', '));
 			const agent = await (await browser.newContext()).newPage();
 			agent.on('pageerror', (e) => errors.push(String(e)));
-			await agent.goto(`http://127.0.0.1:${dash}/`);
-			await agent.fill('#login-name', 'sam');
-			await agent.fill('#login-password', AGENT_PASSWORD);
-			await agent.click('#login-submit');
-			await agent.waitForSelector('#app:not([hidden])');
+			await dashboardLogin(agent, `http://127.0.0.1:${dash}/`);
 			const item = agent.locator('.qi').first();
 			await item.waitFor({ timeout: 10000 });
 			await item.locator('a').click();

@@ -16,21 +16,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { AGENT_PASSWORD, BIN, daemonMissing, httpGet, startDaemon, waitUntil, wsClient } from './lib/daemon.mjs';
+import { BIN, daemonMissing, httpGet, startDaemon, waitUntil, wsClient } from './lib/daemon.mjs';
+import { browserMissing, dashboardLogin, launchBrowser } from './lib/browser.mjs';
 import { startSmtpSink } from './lib/smtp.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-let chromium = null;
-let skip = daemonMissing();
-if (!skip) {
-	try {
-		({ chromium } = await import('playwright-core'));
-	} catch {
-		skip = 'playwright-core is not installed (npm install in tests/e2e)';
-	}
-}
-if (!skip && !existsSync(CHROMIUM)) skip = `no browser at ${CHROMIUM} (apt-get install chromium)`;
+const skip = daemonMissing() || (await browserMissing());
 
 let d = null;
 let browser = null;
@@ -45,11 +35,7 @@ before(async () => {
 			extra: `notify:\n  - { type: email, smtp: "smtp://127.0.0.1:${sink.port}", from: bot@test.example, to: [owner@test.example] }\n`,
 		},
 	});
-	browser = await chromium.launch({
-		executablePath: CHROMIUM,
-		headless: true,
-		args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-	});
+	browser = await launchBrowser();
 });
 
 after(async () => {
@@ -142,11 +128,7 @@ test('the e-mail a visitor leaves: on the ticket, and a reply they miss arrives 
 	// The agent's dashboard shows the address on the ticket.
 	const agent = await (await browser.newContext()).newPage();
 	agent.on('pageerror', (e) => errors.push(String(e)));
-	await agent.goto(d.url('/', 'dashboard'));
-	await agent.fill('#login-name', 'sam');
-	await agent.fill('#login-password', AGENT_PASSWORD);
-	await agent.click('#login-submit');
-	await agent.waitForSelector('#app:not([hidden])');
+	await dashboardLogin(agent, d.url('/', 'dashboard'));
 	const item = agent.locator('.qi').first();
 	await item.waitFor({ timeout: 10000 });
 	await item.locator('a').click();
