@@ -1170,7 +1170,7 @@ static void retention_prunes_what_is_done(void **state)
 
 	/* Done long ago: escalated, answered by an agent, resolved. */
 	for (int i = 0; i < 3; i++) {
-		char pid[16], key[16];
+		char pid[24], key[24];
 		snprintf(pid, sizeof(pid), "old%d", i);
 		snprintf(key, sizeof(key), "th-old%d", i);
 		struct post p = mkpost(pid, key, "my order never came");
