@@ -442,11 +442,15 @@ static int host_deliver(void *arg, struct connector *c, const struct post *p, vo
 		return -1;
 	metric_add_l(d->m_posts, 1, c->name);
 	/* A store that cannot write (or is low on space) takes no new work:
-	 * the connector says "try again" (the web chat widget does, by itself)
-	 * and the platform keeps the post; the store's log says why. */
+	 * the post is answered "not stored" with the next group, nothing of it
+	 * written, so every connector goes the way it goes when a commit
+	 * fails (the web chat says "send it again" and the widget does; a
+	 * platform's post is fetched again from its cursor); the store's log
+	 * says why. */
 	if (!store_takes_work(d->store)) {
 		metric_add_l(d->m_refused, 1, store_health_name(store_state_of(d)));
-		return -1;
+		push_ack(d, c, cookie, POST_FAILED, 0, connector_now(c), p->client_id, 0);
+		return 0;
 	}
 	struct take *k = xcalloc(1, sizeof(*k));
 	k->d = d;

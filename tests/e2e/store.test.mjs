@@ -2,6 +2,9 @@
 //   - a store the daemon cannot write (a read-only mount as root, a
 //     read-only file otherwise) is refused at start: exit 1 with the
 //     reason, before anything listens;
+//   - a Mastodon mention streamed while the store is below min_free is
+//     turned away, not lost: it is answered once space is back, and a
+//     mention answered meanwhile does not move the cursor past it;
 //   - a full disk (a 2 MiB tmpfs this test mounts, filled to the last
 //     byte) turns new messages away with an error frame and makes /healthz
 //     answer 503 with "store"; /metrics counts what was refused; freeing
@@ -13,10 +16,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, chmodSync, openSync, writeSync, closeSync, ftruncateSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, chmodSync, openSync, writeSync, closeSync, ftruncateSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { daemonMissing, defaultConfig, startDaemon, wsClient, httpGet, waitUntil, BIN, freePort } from './lib/daemon.mjs';
+import { startMastodonEmulator } from './mastodon-emulator.mjs';
 
 const missing = daemonMissing();
 const PAGE = 4096;
@@ -274,5 +278,62 @@ test('store.retention: a finished conversation past its period is pruned by the 
 	} finally {
 		await d.stop({ signal: 'SIGKILL' });
 		d.cleanup();
+	}
+});
+
+test('a Mastodon mention streamed while the store is short of space is answered once space is back', { skip: missing, timeout: 90000 }, async (t) => {
+	const dir = mkdtempSync(path.join(tmpdir(), 'fd-store-masto-'));
+	const storeDir = path.join(dir, 'data');
+	mkdirSync(storeDir);
+	if (!mountTmpfs(storeDir, '4m')) {
+		rmSync(dir, { recursive: true, force: true });
+		t.skip('cannot mount a tmpfs here (needs root): the Mastodon low-space test did not run');
+		return;
+	}
+	const emu = await startMastodonEmulator({ token: 'good-token-0123456789', pingMs: 1000 });
+	let d = null;
+	try {
+		const ports = { webchat: await freePort(), dashboard: await freePort() };
+		const db = path.join(storeDir, 'fd.db');
+		d = await startDaemon({
+			dir,
+			ports,
+			env: { FD_TEST_MASTODON_TOKEN: 'good-token-0123456789' },
+			config: () =>
+				configWithStore(ports, db, ', min_free: 1MB').replace(
+					'dashboard:',
+					`  - { type: mastodon, instance: "${emu.url}", token_env: FD_TEST_MASTODON_TOKEN }\ndashboard:`,
+				),
+		});
+		await d.waitLog('mastodon: stream connected', 15000);
+		const amy = emu.account({ username: 'amy', display_name: 'Amy' });
+		const { status: warm } = emu.mention({ from: amy, text: 'when are you open?' });
+		await emu.waitFor(() => emu.repliesTo(warm.id).length === 1, 15000, 'the first answer');
+
+		// Something else leaves less than min_free.
+		const free = () => Number(statfsSync(storeDir).bavail) * Number(statfsSync(storeDir).bsize);
+		const filler = path.join(storeDir, 'filler');
+		writeFileSync(filler, Buffer.alloc(Math.max(0, free() - 512 * 1024)));
+		await waitUntil(async () => (await health(d)).json.store === 'low_space', 5000, 'low_space');
+		const { status: early } = emu.mention({ from: amy, text: 'are you open on sunday?' });
+		await new Promise((r) => setTimeout(r, 2000));
+		assert.equal(emu.repliesTo(early.id).length, 0, 'not answered while the store takes no new work');
+
+		// Space comes back; a later mention is answered, and so is the early one.
+		rmSync(filler);
+		await waitUntil(async () => (await health(d)).status === 200, 10000, '/healthz 200');
+		const { status: later } = emu.mention({ from: amy, text: 'when are you open?' });
+		await emu.waitFor(() => emu.repliesTo(later.id).length === 1, 15000, 'the later answer');
+		await emu.waitFor(() => emu.repliesTo(early.id).length === 1, 30000, 'the early mention answered');
+		await new Promise((r) => setTimeout(r, 1000));
+		assert.equal(emu.repliesTo(early.id).length, 1);
+		assert.equal(emu.repliesTo(later.id).length, 1);
+		assert.equal((await d.stop()).code, 0);
+		d = null;
+	} finally {
+		if (d) await d.stop({ signal: 'SIGKILL' });
+		await emu.close();
+		umount(storeDir);
+		rmSync(dir, { recursive: true, force: true });
 	}
 });
