@@ -82,7 +82,11 @@ struct outmsg {
 enum send_result {
 	SEND_OK = 0, /* delivered */
 	SEND_RETRY,  /* transient failure: retry with backoff (or after retry_after) */
-	SEND_FAIL    /* permanent failure: give up and log (e.g. 4xx validation) */
+	SEND_FAIL,   /* permanent failure: give up and log (e.g. 4xx validation) */
+	SEND_LATER   /* not sent: a rate limit of this row's own route (a Discord channel's
+	                bucket) holds it; retried not before retry_after seconds, stored with
+	                the row, without counting an attempt or holding the connector's
+	                other rows */
 };
 
 /* What became of a post handed to connector_deliver_post. */
@@ -214,15 +218,20 @@ int connector_type_shows_sender(const char *type);
  */
 int connector_deliver_post(struct connector *c, const struct post *p, void *cookie);
 /* Called by a connector when a send finished; retry_after > 0 asks the
- * outbox not to retry before that many seconds and holds every send of
- * this connector until then (a rate limit is per account, not per row). */
+ * outbox not to retry before that many seconds and, with SEND_RETRY, holds
+ * every send of this connector until then (a rate limit is per account,
+ * not per row); with SEND_LATER only this row waits. */
 void connector_send_done(struct connector *c, int64_t outbox_id, enum send_result r, long retry_after,
                          const char *detail);
 /*
  * Make what the connector wrote into the store's open group durable (a web
  * chat visitor's e-mail address, confirmed to the visitor only once it is
- * stored): done(arg, rc) runs exactly once, from the loop, when the group
- * is durable (0) or lost (-1).
+ * stored; Slack's mark that a reply is being sent, made durable before the
+ * request leaves so that after a crash it looks before sending again):
+ * done(arg, rc) runs exactly once, from the loop, when the group is
+ * durable (0) or lost (-1), possibly before this call returns.  During
+ * teardown it may never run: keep what it would free where ops->destroy
+ * finds it.
  */
 void connector_commit(struct connector *c, void (*done)(void *arg, int rc), void *arg);
 /*

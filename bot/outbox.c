@@ -608,6 +608,15 @@ void outbox_done(struct outbox *o, int64_t id, enum send_result r, long retry_af
 		metric_inc(o->m_sent);
 		metric_observe(o->m_latency, (double)(now - e->queued_ms) / 1000.0);
 		settle_head(o, t);
+	} else if (r == SEND_LATER) {
+		/* Held by a rate limit of its own: wait, without counting it as
+		 * an attempt; the wait is stored with the row. */
+		int64_t delay = retry_after > 0 ? (int64_t)retry_after * 1000 : OUTBOX_MIN_MS;
+		log_debug("outbox delivery waits for a rate limit", "outbox=%lld in_ms=%lld", (long long)id,
+		          (long long)delay);
+		store_outbox_retry(o->s, id, e->attempts, now + delay, detail);
+		metric_inc(o->m_retry);
+		reschedule(o, t, e->attempts, now + delay);
 	} else if (r == SEND_FAIL || attempts >= OUTBOX_MAX_ATTEMPTS) {
 		log_error("outbox delivery failed", "outbox=%lld attempts=%d detail=%s", (long long)id,
 		          attempts, q.p);

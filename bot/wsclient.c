@@ -139,6 +139,10 @@ static void after_end(struct wsclient *w, enum wsclient_next next, const char *d
 		if (w->conf.fatal_retry_ms >= 0)
 			retry_in(w, w->conf.fatal_retry_ms);
 		break;
+	case WSCLIENT_IDLE:
+		log_debug("websocket: connection no longer needed", "connector=%s label=%s reason=\"%s\"",
+		          w->c->name, w->label, detail);
+		break;
 	case WSCLIENT_STOP:
 		quote(&b, detail);
 		log_warn("websocket: not reconnecting", "connector=%s label=%s reason=%s", w->c->name,

@@ -66,7 +66,10 @@ enum wsclient_next {
 	WSCLIENT_RETRY = 0, /* reconnect after the backoff delay */
 	WSCLIENT_RETRY_NOW, /* reconnect at once (a server's "reconnect" request) */
 	WSCLIENT_FATAL,     /* a person must act: connector_fatal(detail), retry after conf.fatal_retry_ms */
-	WSCLIENT_STOP       /* never again (the connector gave up or will restart it) */
+	WSCLIENT_STOP,      /* never again (the connector gave up or will restart it) */
+	WSCLIENT_IDLE       /* this connection was one of several and is no longer needed
+	                       (Slack's old socket after a refresh): no retry, no change of
+	                       health; wsclient_start begins again */
 };
 
 /* How a connection ended. */
