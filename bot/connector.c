@@ -21,7 +21,8 @@
 #define CONNECTOR_TYPES(X)                                                                                   \
 	X(webchat)                                                                                           \
 	X(mastodon)                                                                                          \
-	X(mattermost)
+	X(mattermost)                                                                                        \
+	X(slack)
 
 #define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
 CONNECTOR_TYPES(DECLARE_OPS)
