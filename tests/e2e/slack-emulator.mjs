@@ -290,11 +290,13 @@ export async function startSlackEmulator(opts = {}) {
 		const evs = [];
 		if (c.member || c.type === 'im') {
 			const msgEv = messageEvent(c, m);
-			const mentionsBot = body.includes(`<@${o.botUserId}>`) && c.type !== 'im' && !subtype;
+			const mentionsBot = body.includes(`<@${o.botUserId}>`) && c.type !== 'im' && !subtype && from.id !== o.botUserId;
 			const both = [msgEv];
 			if (mentionsBot) {
 				const am = { type: 'app_mention', user: m.user, text: m.text, ts: m.ts, channel: c.id, event_ts: m.ts };
 				if (thread_ts) am.thread_ts = thread_ts;
+				// A bot's mention carries its bot_id, like the message itself.
+				if (m.bot_id) am.bot_id = m.bot_id;
 				if (Math.random() < 0.5) both.unshift(am);
 				else both.push(am);
 			}

@@ -208,6 +208,14 @@ static void test_frames(void **state)
 	     "bot"},
 	    {"{\"type\":\"message\",\"channel\":\"C1\",\"user\":\"U0BOT\",\"text\":\"ours\",\"ts\":\"1.2\"}",
 	     "self"},
+	    {"{\"type\":\"app_mention\",\"channel\":\"C1\",\"user\":\"U7\",\"text\":\"x\",\"ts\":\"1.2\","
+	     "\"bot_profile\":{\"id\":\"B7\"}}",
+	     "bot"},
+	    {"{\"type\":\"message\",\"channel\":\"C1\",\"user\":\"U7\",\"text\":\"x\",\"ts\":\"1.2\",\"app_"
+	     "id\":\"A7\"}",
+	     "bot"},
+	    {"{\"type\":\"message\",\"channel\":\"D1\",\"user\":\"USLACKBOT\",\"text\":\"x\",\"ts\":\"1.2\"}",
+	     "bot"},
 	    {"{\"type\":\"message\",\"channel\":\"C1\",\"text\":\"who\",\"ts\":\"1.2\"}", "no user"},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(skip); i++) {

@@ -417,8 +417,9 @@ static int parse_message(json_t *ev, const char *self_user, struct slack_event *
 	 * not edits, deletions, joins, or what bots and integrations post. */
 	if (m->subtype[0] && strcmp(m->subtype, "file_share") != 0)
 		m->skip = "subtype";
-	else if (m->bot_id[0])
-		m->skip = "bot";
+	else if (m->bot_id[0] || json_is_object(json_object_get(ev, "bot_profile")) ||
+	         json_is_string(json_object_get(ev, "app_id")) || strcmp(m->user, "USLACKBOT") == 0)
+		m->skip = "bot"; /* another app, Slackbot, or our own echo */
 	else if (!m->user[0])
 		m->skip = "no user";
 	else if (self_user && *self_user && strcmp(m->user, self_user) == 0)

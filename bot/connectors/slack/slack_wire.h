@@ -58,8 +58,9 @@ struct slack_event {
 	char *author_name;                /* user_profile display or real name (malloc'd), or NULL */
 	int is_im;                        /* a direct message (channel_type im, or a D… channel) */
 	/* NULL: a question to hand to the daemon.  Otherwise why it is not:
-	 * "subtype" (an edit, a join, a bot_message...), "bot" (bot_id set),
-	 * "self" (our own user), "no user". */
+	 * "subtype" (an edit, a join, a bot_message...), "bot" (bot_id,
+	 * bot_profile or app_id set, or Slackbot), "self" (our own user),
+	 * "no user". */
 	const char *skip;
 	time_t created;
 };

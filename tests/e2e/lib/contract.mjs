@@ -304,7 +304,12 @@ export function contract(adapter) {
 		});
 	});
 
-	test(name('no message over the length limit: a long answer is split'), { skip, timeout: 60000 * SLOW }, async () => {
+	// A reply text is at most 4,096 bytes (replies.c): a platform whose limit
+	// is above what the suite's menu can reach shows its split in its own
+	// tests (Slack's 4,000 characters are reached through escaping there).
+	const unreachable = adapter.maxLength >= 3900 && !adapter.setMaxLength &&
+		`${adapter.name}'s limit (${adapter.maxLength}) is beyond any reply text: its own tests show the split`;
+	test(name('no message over the length limit: a long answer is split'), { skip: skip || unreachable, timeout: 60000 * SLOW }, async () => {
 		await withDaemon(adapter, async (emu, box) => {
 			const dan = adapter.customer(emu, 4);
 			const r = adapter.post(emu, { from: dan, text: 'can I see your full menu?', private: false });
