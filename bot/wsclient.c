@@ -396,7 +396,10 @@ static void received(struct wsclient *w, struct lws *wsi, const void *in, size_t
 
 static int writeable(struct wsclient *w, struct lws *wsi)
 {
-	if (w->want_close || w->closing) {
+	/* A close we asked for goes after the frames already queued (an
+	 * acknowledgement queued just before a stop must still leave); the
+	 * grace timer of request_close bounds the wait. */
+	if ((w->want_close || w->closing) && (!w->q_head || w->zombie)) {
 		const char *r = w->close_reason[0] ? w->close_reason : "bye";
 		lws_close_reason(wsi, (enum lws_close_status)(w->close_code ? w->close_code : 1000),
 		                 (unsigned char *)r, strlen(r));
@@ -423,7 +426,7 @@ static int writeable(struct wsclient *w, struct lws *wsi)
 	free(f);
 	if (n < 0)
 		return -1;
-	if (w->q_head)
+	if (w->q_head || w->want_close || w->closing)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

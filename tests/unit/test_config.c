@@ -405,10 +405,11 @@ static void test_connector_errors(void **state)
 	                "'w3' (line 8, localhost:8081)");
 	/* Types this build cannot run are refused at check, with the ones it can. */
 	char runs[512];
-	snprintf(runs, sizeof(runs),
-	         "config.yaml:10:13: connectors[7].type: this build of frontdesk has no 'irc' connector (it runs: "
-	         "%s)",
-	         connector_type_list());
+	snprintf(
+	    runs, sizeof(runs),
+	    "config.yaml:10:13: connectors[7].type: this build of frontdesk has no 'irc' connector (it runs: "
+	    "%s)",
+	    connector_type_list());
 	assert_contains(e, runs);
 	assert_non_null(strstr(connector_type_list(), "webchat, mastodon"));
 	assert_contains(e, "config.yaml:11:13: connectors[8].type: this build of frontdesk has no 'bridge' "

@@ -164,6 +164,7 @@ struct slack {
 	/* sends */
 	struct sl_job *jobs_head, *jobs_tail;
 	unsigned inflight;
+	int looking; /* a history read is on its way: the others wait for it */
 	int pumping, pump_again;
 	uv_timer_t pump_timer;
 	/* why the last DM channel could not be had (read by dm_got) */
@@ -557,6 +558,15 @@ static int deliver(struct slack *sl, int slot, const struct slack_frame *f)
 	return 1;
 }
 
+static void close_sockets(struct slack *sl)
+{
+	for (int i = 0; i < 2; i++) {
+		if (sl->timers)
+			uv_timer_stop(&sl->sock[i].open_timer);
+		wsclient_stop(sl->sock[i].ws);
+	}
+}
+
 static void sl_post_done(struct connector *c, void *cookie, const struct post_ack *a)
 {
 	struct slack *sl = c->priv;
@@ -577,6 +587,9 @@ static void sl_post_done(struct connector *c, void *cookie, const struct post_ac
 				ack(sl, k->acks[i].slot, k->acks[i].id);
 	}
 	free(k);
+	/* Stopping: the sockets stayed open for these acks; now they may go. */
+	if (sl->stopping && !sl->cookies && !sl->closing)
+		close_sockets(sl);
 }
 
 static void on_hello(struct slack_sock *k, const struct slack_frame *f);
@@ -1217,6 +1230,7 @@ static void on_looked(struct slack *sl, const struct http_response *r, void *arg
 	if (r->error == HTTP_E_CANCELLED || sl->closing)
 		return;
 	sl->inflight--;
+	sl->looking--;
 	switch (answer_of(r, error, sizeof(error))) {
 	case A_RATE: {
 		int64_t until = rate_limited(sl, m, r);
@@ -1296,6 +1310,7 @@ static void lookup_start(struct sl_job *j)
 	q[n] = NULL;
 	if (api_call(sl, m, q, NULL, sl->token, on_looked, j) < 0) {
 		sl->inflight--;
+		sl->looking--;
 		job_finish(j, SEND_RETRY, 0, "cannot start the request");
 	}
 }
@@ -1322,6 +1337,7 @@ static void job_start(struct sl_job *j)
 	j->step = J_BUSY;
 	sl->inflight++;
 	if (j->lookup) {
+		sl->looking++;
 		lookup_start(j);
 		return;
 	}
@@ -1377,6 +1393,8 @@ static void pump(struct slack *sl)
 			}
 			if (sl->inflight >= SLACK_MAX_INFLIGHT)
 				break;
+			if (j->lookup && sl->looking)
+				continue; /* one read at a time: its answer pumps again */
 			job_start(j);
 		}
 	} while (sl->pump_again && !sl->closing);
@@ -1583,7 +1601,7 @@ static int sl_send(struct connector *c, const struct outmsg *m)
 static int sl_idle(struct connector *c)
 {
 	struct slack *sl = c->priv;
-	return !sl || (sl->inflight == 0 && !sl->jobs_head);
+	return !sl || (sl->inflight == 0 && !sl->jobs_head && !sl->cookies);
 }
 
 static void sl_stop(struct connector *c)
@@ -1591,12 +1609,12 @@ static void sl_stop(struct connector *c)
 	struct slack *sl = c->priv;
 	if (!sl)
 		return;
+	/* No new envelope is taken (nor acknowledged: the next process gets
+	 * it); the sockets stay until the posts already taken are stored and
+	 * acknowledged, so that Slack does not send those again. */
 	sl->stopping = 1;
-	for (int i = 0; i < 2; i++) {
-		if (sl->timers)
-			uv_timer_stop(&sl->sock[i].open_timer);
-		wsclient_stop(sl->sock[i].ws);
-	}
+	if (!sl->cookies)
+		close_sockets(sl);
 	/* Replies held by a limit go back to the outbox, which keeps them
 	 * (with their wait) for the next start. */
 	pump(sl);

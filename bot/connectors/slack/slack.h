@@ -77,7 +77,8 @@
  * conversations.history with include_all_metadata, a window around the
  * mark's time, SLACK_LOOKUP_PAGES pages at most) and sends only when it
  * is not there.  These reads are rare on purpose: Slack lets apps outside
- * its Marketplace call them about once a minute.
+ * its Marketplace call them about once a minute; they go one at a time,
+ * and at most SLACK_MAX_INFLIGHT replies can be cut short by a crash.
  *
  * Rate limits: per Web API method.  A 429 holds that method until its
  * Retry-After (chat.postMessage: every send of the connector); the row that
@@ -110,9 +111,9 @@
 #define SLACK_EVENTS_REMEMBERED  4096             /* event ids kept for dedupe */
 #define SLACK_CHANNEL_SPACING_MS 1000L            /* chat.postMessage: ~1 per second per channel */
 #define SLACK_HOLD_MS            10000L           /* a longer wait goes back to the outbox */
-#define SLACK_MAX_INFLIGHT       8                /* Web API requests at once for replies */
-#define SLACK_LOOKUP_PAGES       5                /* history pages searched for an earlier reply */
-#define SLACK_LOOKUP_BEFORE_S    120              /* the search window around a mark's time */
+#define SLACK_MAX_INFLIGHT       4 /* requests at once for replies (each cut short by a crash costs a read) */
+#define SLACK_LOOKUP_PAGES       5 /* history pages searched for an earlier reply */
+#define SLACK_LOOKUP_BEFORE_S    120 /* the search window around a mark's time */
 #define SLACK_LOOKUP_AFTER_S     900
 #define SLACK_STATE_DAYS         30 /* "sending" marks older than this are pruned */
 
