@@ -241,6 +241,16 @@ void connector_dm_opened(struct connector_dm_req *r, const char *channel)
 	dm_req_free(r);
 }
 
+int connector_idem_ok(const char *s)
+{
+	if (!s || !*s || strlen(s) > STORE_MAX_KEY)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7F)
+			return 0;
+	return 1;
+}
+
 const char *connector_health_name(enum connector_health h)
 {
 	static const char *const names[] = {"starting", "ok", "degraded", "down"};

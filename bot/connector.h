@@ -288,6 +288,11 @@ void connector_dm_channel(struct connector *c, const char *recipient, connector_
                           connector_dm_fn cb, void *arg);
 void connector_dm_opened(struct connector_dm_req *req, const char *channel);
 
+/* 1 when an outbox row's idempotency key can travel as it is (a header, a
+ * metadata field, a store key): 1..STORE_MAX_KEY printable ASCII
+ * characters without spaces; else 0 (the row cannot be sent safely). */
+int connector_idem_ok(const char *key);
+
 /* Health for /healthz and the log (a change of state is logged). */
 void connector_set_health(struct connector *c, enum connector_health h, const char *detail);
 /*

@@ -14,28 +14,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startSlackEmulator } from './slack-emulator.mjs';
-import { startDaemon, daemonMissing, sleep, waitUntil, AGENT_HASH, BUILD } from './lib/daemon.mjs';
+import { daemonMissing, sleep, waitUntil } from './lib/daemon.mjs';
+import { slackDaemon, SLOW } from './lib/slack.mjs';
 
-const SLOW = BUILD.includes('san') ? 3 : 1;
 const TOTAL = 1000;
-
-const RULES = `- id: opening-hours
-  match: { any: ["opening hours", "when are you open"] }
-  reply: faq.opening_hours
-- id: refund
-  match: { any: [refund] }
-  escalate: { priority: high }
-  reply: escalated.refund
-`;
-const REPLIES = `faq.opening_hours: "Hi{{#author}} {{author}}{{/author}}! We bake from 7:00 every day & close at 18:00."
-escalated: "Thanks! A person will reply by {{due}}."
-escalated.refund: "Sorry about that. A person will look at the refund and reply by {{due}}."
-negative: "Sorry to hear that. A person will reply by {{due}}."
-abusive: "We've received your message."
-human: "A person will reply by {{due}}."
-waiting: "We have your message; a person will reply soon."
-offline: "I've sent you a direct message so we can sort this out."
-`;
 
 // A small seeded generator, so a failing mix can be run again.
 function rng(seed) {
@@ -68,29 +50,7 @@ test('soak: 1,000 messages, random socket drops, refreshes, a 429 storm and two 
 		historyLimit: { burst: 10, perMinute: 50 },
 	});
 	let d = null;
-	const start = async (prev) => {
-		const opts = {
-			files: { 'rules.yaml': RULES, 'replies.yaml': REPLIES },
-			env: { FD_SLACK_BOT: emu.options.botToken, FD_SLACK_APP: emu.options.appToken },
-			timeoutMs: 15000 * SLOW,
-			config: ({ ports }) => `business:
-  name: Soak Bakery
-  timezone: UTC
-  hours: { mon-sun: "00:00-24:00" }
-rules: [rules.yaml]
-replies: [replies.yaml]
-store: { path: frontdesk.db, synchronous: normal }
-connectors:
-  - { type: webchat, listen: "127.0.0.1:${ports.webchat}" }
-  - { type: slack, instance: "${emu.url}", token_env: FD_SLACK_BOT, app_token_env: FD_SLACK_APP }
-dashboard:
-  listen: "127.0.0.1:${ports.dashboard}"
-  agents: [ { login: sam, name: Sam, password_hash: "${AGENT_HASH}" } ]
-`,
-		};
-		if (prev) Object.assign(opts, { dir: prev.dir, ports: prev.ports });
-		return startDaemon(opts);
-	};
+	const start = (prev) => slackDaemon(emu, prev);
 	let logs = '';
 	const log = () => logs + (d ? d.log() : '');
 	try {

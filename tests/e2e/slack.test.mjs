@@ -11,70 +11,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startSlackEmulator, slackLength, slackUnescape } from './slack-emulator.mjs';
-import { startDaemon, daemonMissing, sleep, waitUntil, httpGet, AGENT_HASH, BUILD, BIN } from './lib/daemon.mjs';
+import { daemonMissing, sleep, waitUntil, httpGet, BIN } from './lib/daemon.mjs';
+import { slackDaemon, MENU, SLOW } from './lib/slack.mjs';
 
-const SLOW = BUILD.includes('san') ? 3 : 1;
 const skip = daemonMissing();
-
-const RULES = `- id: opening-hours
-  match: { any: ["opening hours", "when are you open"] }
-  reply: faq.opening_hours
-- id: menu
-  match: { any: ["full menu"] }
-  reply: faq.menu
-- id: refund
-  match: { any: [refund] }
-  escalate: { priority: high }
-  reply: escalated.refund
-`;
-// A reply text is at most 4,096 bytes, but every '&' is five characters on
-// Slack's wire: this one needs two messages of at most 4,000.
-const MENU = Array.from({ length: 80 }, (_, i) => `Bread & cake no. ${i}: rye & spelt & oat & seed.`).join(' ');
-const REPLIES = `faq.opening_hours: "Hi{{#author}} {{author}}{{/author}}! We bake from 7:00 every day."
-faq.menu: "${MENU}"
-escalated: "Thanks! A person will reply by {{due}}."
-escalated.refund: "Sorry about that. A person will look at the refund and reply by {{due}}."
-negative: "Sorry to hear that. A person will reply by {{due}}."
-abusive: "We've received your message."
-human: "A person will reply by {{due}}."
-waiting: "We have your message; a person will reply soon."
-offline: "I've sent you a direct message so we can sort this out."
-`;
-const LEXICON = `threshold: -0.3
-words: { terrible: -3, awful: -3, great: 2 }
-`;
-
 const sql = (d, q) => execFileSync('sqlite3', [d.db, q]).toString().trim();
-
-function config(emu) {
-	return ({ ports }) => `business:
-  name: Slack Bakery
-  timezone: UTC
-  hours: { mon-sun: "00:00-24:00" }
-rules: [rules.yaml]
-replies: [replies.yaml]
-sentiment: { lexicon: [lexicon.yaml] }
-store: { path: frontdesk.db, synchronous: normal }
-connectors:
-  - { type: webchat, listen: "127.0.0.1:${ports.webchat}" }
-  - { type: slack, instance: "${emu.url}", token_env: FD_SLACK_BOT, app_token_env: FD_SLACK_APP }
-dashboard:
-  listen: "127.0.0.1:${ports.dashboard}"
-  agents: [ { login: sam, name: Sam, password_hash: "${AGENT_HASH}" } ]
-`;
-}
-
-async function daemon(emu, restart = null) {
-	const opts = {
-		files: { 'rules.yaml': RULES, 'replies.yaml': REPLIES, 'lexicon.yaml': LEXICON },
-		env: { FD_SLACK_BOT: emu.options.botToken, FD_SLACK_APP: emu.options.appToken },
-		config: config(emu),
-		timeoutMs: 15000 * SLOW,
-	};
-	if (restart) Object.assign(opts, { dir: restart.dir, ports: restart.ports });
-	const d = await startDaemon(opts);
-	return d;
-}
+const daemon = slackDaemon;
 
 async function connected(d, n = 1) {
 	await waitUntil(() => (d.log().match(/msg="slack: connected"/g) || []).length >= n, 15000 * SLOW, 'slack: connected').catch((e) => {

@@ -425,6 +425,11 @@ static void test_registered(void **state)
 	/* Replies go out as the bot: an agent's are signed. */
 	assert_false(connector_type_shows_sender("slack"));
 	assert_non_null(strstr(connector_type_list(), "slack"));
+	/* The outbox key travels in message metadata as it is. */
+	assert_true(connector_idem_ok("fd181d17834e83cf8c"));
+	assert_false(connector_idem_ok(""));
+	assert_false(connector_idem_ok("a b"));
+	assert_false(connector_idem_ok("caf\xc3\xa9"));
 }
 
 int main(void)

@@ -1610,17 +1610,6 @@ static void post_part(struct mastodon *ms, struct ms_job *j)
 	free(body);
 }
 
-/* Characters an idempotency key may carry in a header. */
-static int idem_ok(const char *s)
-{
-	if (!s || !*s || strlen(s) > STORE_MAX_KEY)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7F)
-			return 0;
-	return 1;
-}
-
 static int ms_send(struct connector *c, const struct outmsg *m)
 {
 	struct mastodon *ms = c->priv;
@@ -1633,7 +1622,7 @@ static int ms_send(struct connector *c, const struct outmsg *m)
 		connector_send_done(c, m->id, SEND_FAIL, 0, "the status it answers is unknown");
 		return 0;
 	}
-	if (!idem_ok(m->idem_key)) {
+	if (!connector_idem_ok(m->idem_key)) {
 		connector_send_done(c, m->id, SEND_FAIL, 0, "unusable idempotency key");
 		return 0;
 	}

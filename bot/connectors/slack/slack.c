@@ -1538,17 +1538,6 @@ static void mark_got(void *arg, int rc, const struct store_state *st)
 		job_ready(j);
 }
 
-/* Characters an idempotency key may carry into metadata and the store. */
-static int idem_ok(const char *s)
-{
-	if (!s || !*s || strlen(s) > STORE_MAX_KEY)
-		return 0;
-	for (; *s; s++)
-		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7F)
-			return 0;
-	return 1;
-}
-
 static int sl_send(struct connector *c, const struct outmsg *m)
 {
 	struct slack *sl = c->priv;
@@ -1558,7 +1547,7 @@ static int sl_send(struct connector *c, const struct outmsg *m)
 		connector_send_done(c, m->id, SEND_FAIL, 0, "not a Slack conversation");
 		return 0;
 	}
-	if (!idem_ok(m->idem_key)) {
+	if (!connector_idem_ok(m->idem_key)) {
 		connector_send_done(c, m->id, SEND_FAIL, 0, "unusable idempotency key");
 		return 0;
 	}

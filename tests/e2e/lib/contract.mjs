@@ -63,7 +63,8 @@ import { startDaemon, daemonMissing, sleep, waitUntil, BIN, BUILD, AGENT_HASH } 
 
 const SLOW = BUILD.includes('san') ? 3 : 1;
 
-const RULES = `- id: opening-hours
+// The suite's rules and word list, for a connector's own tests too.
+export const RULES = `- id: opening-hours
   match: { any: ["opening hours", "when are you open"] }
   reply: faq.opening_hours
 - id: menu
@@ -74,7 +75,7 @@ const RULES = `- id: opening-hours
   escalate: { priority: high }
   reply: escalated.refund
 `;
-const LEXICON = `threshold: -0.3
+export const LEXICON = `threshold: -0.3
 words: { terrible: -3, awful: -3, great: 2 }
 `;
 
