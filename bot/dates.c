@@ -1,7 +1,11 @@
 /*
  * dates.c - calendar dates named in a post (see dates.h for what counts).
  *
- * The normalized text is split into words once; each recogniser looks at
+ * The normalized text is split into words once, and each word is looked up
+ * once in a small sorted table of the words a date can start with or lean
+ * on (month and weekday names, "today", "of", "on", ...); a word that is
+ * neither there nor a number starts no date and costs nothing more, which
+ * matters because every decision scans its post.  Each recogniser looks at
  * the words from one position and says how many it consumed (0: no date
  * starts here).  Calendar arithmetic is hours.h's.
  */
@@ -14,10 +18,126 @@
 
 #define MAX_WORDS 400 /* words of a post looked at; dates are named early */
 
+/* What a word is to the recognisers. */
+enum kind {
+	K_NONE,    /* nothing a date is made of */
+	K_NUM,     /* starts with a digit: a day, year or part of an ISO date */
+	K_MONTH,   /* val: 1..12 */
+	K_WEEKDAY, /* val: 0 (monday) .. 6; "sundays" too */
+	K_REL,     /* val: days from today ("today" 0, "tomorrow" 1) */
+	K_NAMED,   /* the first word of a day known by name ("christmas") */
+	K_OF,
+	K_ON,
+	K_NEXT,
+};
+
 struct word {
 	const char *p;
 	size_t n;
+	unsigned char kind, val;
 };
+
+/* Sorted by name (memcmp order, then length) for bsearch. */
+#define KW(name, kind, val)                                                                                  \
+	{                                                                                                    \
+		name, sizeof(name) - 1, kind, val                                                            \
+	}
+static const struct keyword {
+	const char *name;
+	unsigned char len, kind, val;
+} keywords[] = {
+    KW("apr", K_MONTH, 4),
+    KW("april", K_MONTH, 4),
+    KW("aug", K_MONTH, 8),
+    KW("august", K_MONTH, 8),
+    KW("boxing", K_NAMED, 0),
+    KW("christmas", K_NAMED, 0),
+    KW("dec", K_MONTH, 12),
+    KW("december", K_MONTH, 12),
+    KW("easter", K_NAMED, 0),
+    KW("feb", K_MONTH, 2),
+    KW("february", K_MONTH, 2),
+    KW("friday", K_WEEKDAY, 4),
+    KW("good", K_NAMED, 0),
+    KW("jan", K_MONTH, 1),
+    KW("january", K_MONTH, 1),
+    KW("jul", K_MONTH, 7),
+    KW("july", K_MONTH, 7),
+    KW("jun", K_MONTH, 6),
+    KW("june", K_MONTH, 6),
+    KW("mar", K_MONTH, 3),
+    KW("march", K_MONTH, 3),
+    KW("may", K_MONTH, 5),
+    KW("monday", K_WEEKDAY, 0),
+    KW("new", K_NAMED, 0),
+    KW("next", K_NEXT, 0),
+    KW("nov", K_MONTH, 11),
+    KW("november", K_MONTH, 11),
+    KW("oct", K_MONTH, 10),
+    KW("october", K_MONTH, 10),
+    KW("of", K_OF, 0),
+    KW("on", K_ON, 0),
+    KW("saturday", K_WEEKDAY, 5),
+    KW("sep", K_MONTH, 9),
+    KW("sept", K_MONTH, 9),
+    KW("september", K_MONTH, 9),
+    KW("sunday", K_WEEKDAY, 6),
+    KW("thursday", K_WEEKDAY, 3),
+    KW("tmrw", K_REL, 1),
+    KW("today", K_REL, 0),
+    KW("tomorrow", K_REL, 1),
+    KW("tonight", K_REL, 0),
+    KW("tuesday", K_WEEKDAY, 1),
+    KW("wednesday", K_WEEKDAY, 2),
+    KW("xmas", K_NAMED, 0),
+};
+
+#undef KW
+
+#define KEYWORD_MAX 9 /* the longest name above */
+
+static int word_cmp(const char *p, size_t n, const struct keyword *k)
+{
+	if (p[0] != k->name[0])
+		return (unsigned char)p[0] < (unsigned char)k->name[0] ? -1 : 1;
+	int c = memcmp(p, k->name, n < k->len ? n : k->len);
+	return c ? c : (n > k->len) - (n < k->len);
+}
+
+static const struct keyword *keyword_of(const char *p, size_t n)
+{
+	size_t lo = 0, hi = sizeof(keywords) / sizeof(keywords[0]);
+	if (n < 2 || n > KEYWORD_MAX)
+		return NULL;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = word_cmp(p, n, &keywords[mid]);
+		if (c == 0)
+			return &keywords[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+static void classify(struct word *w)
+{
+	const struct keyword *k;
+	w->kind = K_NONE;
+	w->val = 0;
+	if (isdigit((unsigned char)w->p[0])) {
+		w->kind = K_NUM;
+	} else if ((k = keyword_of(w->p, w->n)) != NULL) {
+		w->kind = k->kind;
+		w->val = k->val;
+	} else if (w->n > 6 && w->p[w->n - 1] == 's' && (k = keyword_of(w->p, w->n - 1)) != NULL &&
+	           k->kind == K_WEEKDAY) {
+		w->kind = K_WEEKDAY; /* "sundays" */
+		w->val = k->val;
+	}
+}
 
 struct scan {
 	struct word w[MAX_WORDS];
@@ -27,9 +147,9 @@ struct scan {
 	size_t max, n;
 };
 
-static int is(const struct scan *s, size_t i, const char *word)
+static int is(const struct scan *s, size_t i, enum kind kind)
 {
-	return i < s->nw && s->w[i].n == strlen(word) && memcmp(s->w[i].p, word, s->w[i].n) == 0;
+	return i < s->nw && s->w[i].kind == kind;
 }
 
 static void put(struct scan *s, long date, int weekly)
@@ -96,17 +216,7 @@ static int day_at(const struct scan *s, size_t i)
 /* A month name or abbreviation: 1..12, or 0. */
 static int month_at(const struct scan *s, size_t i)
 {
-	static const char *const names[][3] = {
-	    {"january", "jan", NULL}, {"february", "feb", NULL}, {"march", "mar", NULL},
-	    {"april", "apr", NULL},   {"may", NULL, NULL},       {"june", "jun", NULL},
-	    {"july", "jul", NULL},    {"august", "aug", NULL},   {"september", "sep", "sept"},
-	    {"october", "oct", NULL}, {"november", "nov", NULL}, {"december", "dec", NULL},
-	};
-	for (int m = 0; m < 12; m++)
-		for (int k = 0; k < 3 && names[m][k]; k++)
-			if (is(s, i, names[m][k]))
-				return m + 1;
-	return 0;
+	return is(s, i, K_MONTH) ? s->w[i].val : 0;
 }
 
 /* A four-digit year, or -1. */
@@ -135,7 +245,7 @@ static size_t day_month(struct scan *s, size_t i)
 	int d = day_at(s, i);
 	if (d < 0)
 		return 0;
-	size_t j = i + 1 + is(s, i + 1, "of");
+	size_t j = i + 1 + is(s, i + 1, K_OF);
 	int m = month_at(s, j);
 	if (!m)
 		return 0;
@@ -173,37 +283,22 @@ static size_t iso(struct scan *s, size_t i)
 
 static size_t relative(struct scan *s, size_t i)
 {
-	if (is(s, i, "today") || is(s, i, "tonight")) {
-		put(s, s->today, 0);
-		return 1;
-	}
-	if (is(s, i, "tomorrow") || is(s, i, "tmrw")) {
-		put(s, s->today + 1, 0);
-		return 1;
-	}
-	return 0;
+	if (!is(s, i, K_REL))
+		return 0;
+	put(s, s->today + s->w[i].val, 0);
+	return 1;
 }
 
 /* "sunday", "sundays", "next sunday". */
 static size_t weekday(struct scan *s, size_t i)
 {
-	static const char *const days[] = {"monday", "tuesday",  "wednesday", "thursday",
-	                                   "friday", "saturday", "sunday"};
-	if (i >= s->nw)
+	if (!is(s, i, K_WEEKDAY))
 		return 0;
-	for (int wd = 0; wd < 7; wd++) {
-		size_t len = strlen(days[wd]);
-		const struct word *w = &s->w[i];
-		if (!(w->n == len || (w->n == len + 1 && w->p[len] == 's')) ||
-		    memcmp(w->p, days[wd], len) != 0)
-			continue;
-		long ahead = (wd - hours_weekday(s->today) + 7) % 7;
-		if (ahead == 0 && i > 0 && is(s, i - 1, "next"))
-			ahead = 7;
-		put(s, s->today + ahead, 1);
-		return 1;
-	}
-	return 0;
+	long ahead = (s->w[i].val - hours_weekday(s->today) + 7) % 7;
+	if (ahead == 0 && i > 0 && is(s, i - 1, K_NEXT))
+		ahead = 7;
+	put(s, s->today + ahead, 1);
+	return 1;
 }
 
 /* Easter Sunday of year y (anonymous Gregorian algorithm). */
@@ -260,9 +355,11 @@ static size_t named(struct scan *s, size_t i)
 	    {"easter sunday", 0, 0, 0},   {"easter day", 0, 0, 0},     {"easter monday", 0, 1, 0},
 	    {"easter", 0, 0, 1},
 	};
+	if (!is(s, i, K_NAMED))
+		return 0;
 	for (size_t k = 0; k < sizeof(days) / sizeof(days[0]); k++) {
 		size_t n = phrase_at(s, i, days[k].phrase);
-		if (!n || (days[k].after_on && (i == 0 || !is(s, i - 1, "on"))))
+		if (!n || (days[k].after_on && (i == 0 || !is(s, i - 1, K_ON))))
 			continue;
 		put(s, days[k].m ? next_date(s, days[k].m, days[k].d) : next_easter(s, days[k].d), 0);
 		return n;
@@ -332,17 +429,22 @@ size_t dates_named(const char *norm, const char *plain, long today, struct named
 		if (e > p) {
 			s.w[s.nw].p = p;
 			s.w[s.nw].n = (size_t)(e - p);
+			classify(&s.w[s.nw]);
 			s.nw++;
 		}
 		p = e;
 	}
 	for (size_t i = 0; i < s.nw && s.n < max;) {
 		size_t used = 0;
+		if (s.w[i].kind == K_NONE || s.w[i].kind >= K_OF) {
+			i++; /* no date starts with this word */
+			continue;
+		}
 		for (size_t k = 0; k < sizeof(at) / sizeof(at[0]) && !used; k++)
 			used = at[k](&s, i);
 		i += used ? used : 1;
 	}
-	if (plain)
+	if (plain && strchr(plain, '/'))
 		slashed(&s, plain);
 	return s.n;
 }

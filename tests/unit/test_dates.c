@@ -81,6 +81,40 @@ static void test_named(void **state)
 	}
 }
 
+/* Every month and weekday name is found (the names are looked up in a
+ * sorted table: one out of order would be missed). */
+static void test_every_name(void **state)
+{
+	static const char *const months[][3] = {
+	    {"january", "jan", NULL}, {"february", "feb", NULL}, {"march", "mar", NULL},
+	    {"april", "apr", NULL},   {"may", NULL, NULL},       {"june", "jun", NULL},
+	    {"july", "jul", NULL},    {"august", "aug", NULL},   {"september", "sep", "sept"},
+	    {"october", "oct", NULL}, {"november", "nov", NULL}, {"december", "dec", NULL},
+	};
+	static const char *const days[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
+	                                   "Friday", "Saturday", "Sunday"};
+	char text[64], want[32];
+	(void)state;
+	for (int m = 0; m < 12; m++)
+		for (int k = 0; k < 3 && months[m][k]; k++) {
+			snprintf(text, sizeof(text), "on 2 %s 2027?", months[m][k]);
+			snprintf(want, sizeof(want), "2027-%02d-02", m + 1);
+			assert_string_equal(named(text), want);
+			snprintf(text, sizeof(text), "%s 3rd", months[m][k]);
+			snprintf(want, sizeof(want), "2027-%02d-03", m + 1); /* every 3rd is past */
+			assert_string_equal(named(text), want);
+		}
+	for (int d = 0; d < 7; d++) {
+		/* Today is a Monday, 21 December 2026. */
+		snprintf(want, sizeof(want), "2026-12-%02dw", 21 + d);
+		snprintf(text, sizeof(text), "open on %s?", days[d]);
+		assert_string_equal(named(text), want);
+		snprintf(text, sizeof(text), "%ss", days[d]);
+		assert_string_equal(named(text), want);
+	}
+	assert_string_equal(named("mondayss sundae fri day tomorrows"), "");
+}
+
 static void test_many_dates_bounded(void **state)
 {
 	struct text t;
@@ -153,6 +187,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_named),
+	    cmocka_unit_test(test_every_name),
 	    cmocka_unit_test(test_many_dates_bounded),
 	    cmocka_unit_test(test_closed_days),
 	    cmocka_unit_test(test_date_phrases),
