@@ -261,6 +261,13 @@ void store_ticket_copy(struct store_ticket *dst, const struct store_ticket *src)
 	dst->opening.text = dup_or_null(src->opening.text);
 	dst->latest.text = dup_or_null(src->latest.text);
 	dst->email = dup_or_null(src->email);
+	dst->contact_name = dup_or_null(src->contact_name);
+	if (src->n_labels) {
+		char **l = xcalloc(src->n_labels + 1, sizeof(*l));
+		for (size_t i = 0; i < src->n_labels; i++)
+			l[i] = xstrdup(src->labels[i]);
+		dst->labels = (const char *const *)l;
+	}
 }
 
 void store_ticket_free(struct store_ticket *t)
@@ -276,6 +283,10 @@ void store_ticket_free(struct store_ticket *t)
 	free((char *)t->opening.text);
 	free((char *)t->latest.text);
 	free((char *)t->email);
+	free((char *)t->contact_name);
+	for (size_t i = 0; i < t->n_labels; i++)
+		free((char *)t->labels[i]);
+	free((void *)t->labels);
 }
 
 void store_tickets(struct store *s, const struct store_ticket_query *q, store_tickets_fn cb, void *arg)
@@ -328,6 +339,147 @@ void store_agent_reply(struct store *s, int64_t id, const char *login, const cha
 	if (n_parts > STORE_MAX_PARTS)
 		n_parts = STORE_MAX_PARTS;
 	s->be->agent_reply(s, id, login, agent_name, parts, n_parts, now, cb, arg);
+}
+
+/* --- the team's side of a ticket -------------------------------------------------------- */
+
+/* A string of 1..max bytes. */
+static int sized(const char *v, size_t max)
+{
+	return v && *v && strlen(v) <= max;
+}
+
+void store_ticket_note(struct store *s, int64_t id, const char *login, const char *text, time_t now,
+                       store_done_fn cb, void *arg)
+{
+	if (!sized(text, STORE_MAX_NOTE) || !sized(login, STORE_MAX_NAME)) {
+		log_warn("note refused by the store", "ticket=%lld reason=empty_or_long", (long long)id);
+		cb(arg, -1);
+		return;
+	}
+	s->be->ticket_note(s, id, login, text, now, cb, arg);
+}
+
+void store_ticket_label(struct store *s, int64_t id, const char *label, int on, const char *actor, time_t now,
+                        store_done_fn cb, void *arg)
+{
+	if (!sized(label, STORE_MAX_LABEL)) {
+		cb(arg, -1);
+		return;
+	}
+	s->be->ticket_label(s, id, label, on ? 1 : 0, actor, now, cb, arg);
+}
+
+void store_ticket_priority(struct store *s, int64_t id, const char *priority, time_t due, const char *actor,
+                           time_t now, store_done_fn cb, void *arg)
+{
+	if (priority_parse(priority) == PRIO_NONE) {
+		cb(arg, -1);
+		return;
+	}
+	s->be->ticket_priority(s, id, priority, due, actor, now, cb, arg);
+}
+
+void store_ticket_reopen(struct store *s, int64_t id, time_t due, const char *actor, time_t now,
+                         store_done_fn cb, void *arg)
+{
+	s->be->ticket_reopen(s, id, due, actor, now, cb, arg);
+}
+
+void store_ticket_snooze(struct store *s, int64_t id, time_t until, const char *actor, time_t now,
+                         store_done_fn cb, void *arg)
+{
+	s->be->ticket_snooze(s, id, until > 0 ? until : 0, actor, now, cb, arg);
+}
+
+int store_ticket_seen(struct store *s, int64_t id, const char *login, int64_t message_id)
+{
+	if (!sized(login, STORE_MAX_NAME))
+		return -1;
+	return s->be->ticket_seen(s, id, login, message_id);
+}
+
+void store_ticket_counts(struct store *s, const char *login, time_t now, store_ticket_counts_fn cb, void *arg)
+{
+	s->be->ticket_counts(s, login ? login : "", now, cb, arg);
+}
+
+void store_search(struct store *s, const struct store_search *q, store_tickets_fn cb, void *arg)
+{
+	struct store_search c = *q;
+	if (!c.limit || c.limit > STORE_SEARCH_MAX)
+		c.limit = STORE_SEARCH_MAX;
+	s->be->search(s, &c, cb, arg);
+}
+
+/* --- contacts ---------------------------------------------------------------------------- */
+
+int store_contact_update(struct store *s, const struct store_contact_info *ci, time_t now)
+{
+	if (!key_ok(ci->platform) || !key_ok(ci->author_id) ||
+	    (ci->handle && !sized(ci->handle, STORE_MAX_CONTACT)) ||
+	    (ci->name && !sized(ci->name, STORE_MAX_CONTACT)) ||
+	    (ci->email && !sized(ci->email, STORE_MAX_CONTACT)) ||
+	    (ci->external_id && !sized(ci->external_id, STORE_MAX_CONTACT))) {
+		log_warn("contact refused by the store", "platform=%s reason=missing_or_long_field",
+		         ci->platform ? ci->platform : "?");
+		return -1;
+	}
+	return s->be->contact_update(s, ci, now);
+}
+
+void store_contact_get(struct store *s, int64_t id, store_contact_fn cb, void *arg)
+{
+	s->be->contact_get(s, id, cb, arg);
+}
+
+void store_contact_tickets(struct store *s, int64_t id, size_t limit, const char *viewer, store_tickets_fn cb,
+                           void *arg)
+{
+	s->be->contact_tickets(s, id, limit, viewer, cb, arg);
+}
+
+void store_contact_rename(struct store *s, int64_t id, const char *name, store_done_fn cb, void *arg)
+{
+	if (!sized(name, STORE_MAX_CONTACT)) {
+		cb(arg, -1);
+		return;
+	}
+	s->be->contact_rename(s, id, name, cb, arg);
+}
+
+void store_contact_search(struct store *s, const char *text, size_t limit, store_contacts_fn cb, void *arg)
+{
+	s->be->contact_search(s, text ? text : "",
+	                      limit && limit < STORE_SEARCH_MAX ? limit : STORE_SEARCH_MAX, cb, arg);
+}
+
+/* --- the team's own settings --------------------------------------------------------------- */
+
+void store_team_list(struct store *s, const char *kind, store_team_fn cb, void *arg)
+{
+	if (!key_ok(kind)) {
+		cb(arg, -1, NULL, 0);
+		return;
+	}
+	s->be->team_list(s, kind, cb, arg);
+}
+
+int store_team_put(struct store *s, const char *kind, const char *key, const char *value, time_t now)
+{
+	if (!key_ok(kind) || !key_ok(key) || !value || strlen(value) > STORE_MAX_STATE) {
+		log_warn("team setting refused by the store", "kind=%s reason=missing_or_long",
+		         kind ? kind : "?");
+		return -1;
+	}
+	return s->be->team_put(s, kind, key, value, now);
+}
+
+int store_team_delete(struct store *s, const char *kind, const char *key)
+{
+	if (!key_ok(kind) || !key_ok(key))
+		return -1;
+	return s->be->team_delete(s, kind, key);
 }
 
 /* --- cursors, connector state, visitors ------------------------------------------------ */

@@ -397,6 +397,16 @@ struct store_ticket {
 	int warned, missed;      /* due_soon / missed marks recorded */
 	const char *email;       /* the address the customer left for a follow-up
 	                            (web chat), NULL none */
+	/* The team's side (store_ticket_note and the operations after it). */
+	time_t snoozed_until;      /* out of the queue until then (0: not snoozed) */
+	const char *const *labels; /* the ticket's labels, sorted; n_labels of them */
+	size_t n_labels;
+	int64_t last_event_id;    /* newest event of the ticket (a note, a label...) */
+	int64_t seen;             /* query.viewer's read mark: the newest message id they
+	                             saw (0: never opened it, or no viewer asked) */
+	time_t reopened;          /* when it was last reopened (0: never) */
+	int64_t contact_id;       /* the customer's contact (0: none yet) */
+	const char *contact_name; /* its name when one is known, else NULL */
 };
 typedef void (*store_tickets_fn)(void *arg, int rc, const struct store_ticket *v, size_t n);
 /* A ticket from a callback is borrowed; a copy is the caller's (its strings
@@ -409,6 +419,7 @@ struct store_ticket_query {
 	int64_t id;          /* > 0: only this ticket (filter ignored) */
 	time_t active_since; /* > 0: open tickets plus those created or resolved since */
 	size_t limit;        /* 0 = no limit */
+	const char *viewer;  /* an agent's login: each ticket's `seen` is theirs */
 };
 
 /* Tickets ordered by due time (none last), then priority, then age
@@ -594,8 +605,9 @@ struct store_retention {
 
 struct store_pruned {
 	long conversations, messages, outbox, visitors; /* rows deleted */
-	long state; /* connector_state rows untouched for as long as conversations are kept */
-	int more;   /* a kind had more than the batch: call again soon */
+	long state;    /* connector_state rows untouched for as long as conversations are kept */
+	long contacts; /* contacts none of whose conversations is kept any more */
+	int more;      /* a kind had more than the batch: call again soon */
 };
 typedef void (*store_pruned_fn)(void *arg, int rc, const struct store_pruned *p);
 
@@ -608,5 +620,182 @@ typedef void (*store_pruned_fn)(void *arg, int rc, const struct store_pruned *p)
  */
 void store_prune(struct store *s, const struct store_retention *r, time_t now, size_t batch,
                  store_pruned_fn cb, void *arg);
+/* --- the team's side of a ticket: notes, labels, priority, reopen, snooze,
+ *     read marks ------------------------------------------------------------ */
+
+#define STORE_MAX_NOTE  (16u * 1024u) /* bytes of one private note */
+#define STORE_MAX_LABEL 64            /* bytes of a label's name */
+
+/*
+ * Each action below writes in the open group and answers rc 0 done, 1 when
+ * the ticket is absent or the action does not apply (said for each), -1
+ * error (a failed write fails the group).  Each records a ticket event,
+ * so the queue's version moves and every dashboard sees the change.
+ *
+ * note: a private note by agent `login` (event "note", its text the
+ *   detail): seen by agents only, never sent, never in a customer's history.
+ *   Any ticket, resolved ones too.  Text of 1..STORE_MAX_NOTE bytes.
+ * label: put label on the ticket (on 1) or take it off (on 0): event
+ *   "labeled" / "unlabeled" with the label as detail; rc 1 when it already
+ *   is / is not there.  Labels are 1..STORE_MAX_LABEL bytes.
+ * priority: a new priority and due time (the caller counts the due time in
+ *   business time from the ticket's creation); event "priority" with the new
+ *   priority as detail.  Open tickets only; rc 1 when it is the same.
+ *   The "due soon" and "missed" marks recorded before no longer count.
+ * reopen: a resolved ticket waits for a person again, unclaimed, due at
+ *   `due`; its thread is the team's again (the bot answers it no more).
+ *   rc 1 when the ticket is not resolved, or its thread has moved on to
+ *   another ticket since (a newer one exists: reopen that one).
+ * snooze: an open ticket leaves the queue until `until` (0: back now);
+ *   events "snoozed" (detail: the time, ISO-8601) / "woken".  A message from
+ *   the customer wakes it (store_record_post).  rc 1 for a resolved ticket.
+ */
+void store_ticket_note(struct store *s, int64_t id, const char *login, const char *text, time_t now,
+                       store_done_fn cb, void *arg);
+void store_ticket_label(struct store *s, int64_t id, const char *label, int on, const char *actor, time_t now,
+                        store_done_fn cb, void *arg);
+void store_ticket_priority(struct store *s, int64_t id, const char *priority, time_t due, const char *actor,
+                           time_t now, store_done_fn cb, void *arg);
+void store_ticket_reopen(struct store *s, int64_t id, time_t due, const char *actor, time_t now,
+                         store_done_fn cb, void *arg);
+void store_ticket_snooze(struct store *s, int64_t id, time_t until, const char *actor, time_t now,
+                         store_done_fn cb, void *arg);
+/*
+ * Agent `login` has read ticket id up to message `message_id` (a read mark
+ * only moves forward).  A group write that may wait for the next group
+ * (store_dirty 1): 0, or -1.
+ */
+int store_ticket_seen(struct store *s, int64_t id, const char *login, int64_t message_id);
+
+/* How many tickets each queue tab holds (snoozed ones apart). */
+struct store_ticket_counts {
+	long open;    /* waiting + claimed, not snoozed */
+	long waiting; /* unclaimed, not snoozed */
+	long mine;    /* claimed by `login`, not snoozed */
+	long snoozed; /* open and snoozed */
+	long overdue; /* open, not snoozed, past due */
+};
+typedef void (*store_ticket_counts_fn)(void *arg, int rc, const struct store_ticket_counts *c);
+void store_ticket_counts(struct store *s, const char *login, time_t now, store_ticket_counts_fn cb,
+                         void *arg);
+
+/* --- search -------------------------------------------------------------------- */
+
+/*
+ * Tickets whose conversation (what store_ticket_messages shows: the
+ * thread's messages up to the ticket's resolution), private notes or
+ * customer contact (name, e-mail, handle) hold every word of `text`, and
+ * that pass every filter given; newest first, at most `limit` (0:
+ * STORE_SEARCH_MAX).  Words match whole words or their beginnings, case and
+ * accents folded (a full-text index: no scan of the conversations); text
+ * NULL or empty: the filters alone.  Answers with the ticket read model.
+ * rc 0 or -1.
+ */
+#define STORE_SEARCH_MAX   200
+#define STORE_SEARCH_WORDS 16 /* words of `text` used; the rest are ignored */
+struct store_search {
+	const char *text;
+	enum store_ticket_filter status; /* TICKETS_ALL: any */
+	const char *priority;            /* NULL: any */
+	const char *platform;            /* the channel: "webchat", "mastodon" ...; NULL: any */
+	const char *assignee;            /* a login, "" for unassigned; NULL: any */
+	const char *label;               /* NULL: any */
+	time_t since, until;             /* created in [since, until); 0: open-ended */
+	size_t limit;
+	const char *viewer; /* as store_ticket_query.viewer */
+};
+void store_search(struct store *s, const struct store_search *q, store_tickets_fn cb, void *arg);
+
+/* --- contacts: who the customers are ---------------------------------------------- */
+
+/*
+ * A contact is one customer, however many conversations and channels they
+ * write from.  Every thread belongs to the contact of its first post's
+ * author: store_record_post files (platform, author_id) under a contact,
+ * creating it from the post's handle and name the first time, so a
+ * connector that fills post.author_* gets contacts without doing anything
+ * else.  What a connector learns besides (an e-mail address, a name given
+ * in a form, an identity the business's own site vouches for) it tells with
+ * store_contact_update (connectors: connector_contact()).
+ *
+ * One person, one contact: an `external_id` (the business's own customer id,
+ * given by its site with a valid signature) is unique, and a second author
+ * key that proves the same external_id joins the first's contact, with its
+ * threads.  Names have a source, and a weaker one never overwrites a
+ * stronger: an agent's edit, then a verified identity, then what the
+ * customer typed or the platform shows.
+ */
+#define STORE_MAX_CONTACT 256 /* bytes of a name, e-mail address or handle */
+
+enum store_name_source { NAME_PLATFORM = 0, NAME_VISITOR, NAME_VERIFIED, NAME_AGENT };
+
+struct store_contact {
+	int64_t id;
+	const char *name;        /* NULL: unknown */
+	const char *email;       /* NULL: unknown */
+	const char *handle;      /* what the platform calls them ("@ann@example.social"), or NULL */
+	const char *platform;    /* where they first wrote */
+	const char *external_id; /* the verified id from the business's site, or NULL */
+	enum store_name_source name_source;
+	time_t first_seen, last_seen;
+	long conversations; /* tickets, on every channel */
+};
+typedef void (*store_contact_fn)(void *arg, int rc, const struct store_contact *c);
+typedef void (*store_contacts_fn)(void *arg, int rc, const struct store_contact *v, size_t n);
+
+/* What a connector knows of an author (store_contact_update). */
+struct store_contact_info {
+	const char *platform, *author_id; /* the author's key (required) */
+	const char *handle;               /* NULL: unchanged */
+	const char *name;                 /* NULL: unchanged; written unless a stronger source set it */
+	enum store_name_source
+	    name_source;         /* NAME_PLATFORM or NAME_VISITOR (NAME_VERIFIED with external_id) */
+	const char *email;       /* NULL: unchanged */
+	const char *external_id; /* verified by the caller (identity.h), or NULL */
+};
+/*
+ * File what `ci` says about its author, as a group write: the contact is
+ * created when the author has none; with an external_id the author joins
+ * the contact that already has it (or the author's contact takes it).
+ * Strings over STORE_MAX_CONTACT bytes are refused.  0, 1 when the author's
+ * contact already has another external_id (it stays as it is: a conversation
+ * is not handed from one signed-in customer to another), or -1.
+ */
+int store_contact_update(struct store *s, const struct store_contact_info *ci, time_t now);
+
+/* One contact: rc 0, 1 no such contact, -1. */
+void store_contact_get(struct store *s, int64_t id, store_contact_fn cb, void *arg);
+/* The tickets of contact id (every channel), newest first, at most limit: rc 0, -1. */
+void store_contact_tickets(struct store *s, int64_t id, size_t limit, const char *viewer, store_tickets_fn cb,
+                           void *arg);
+/* An agent names contact id (1..STORE_MAX_CONTACT bytes): source NAME_AGENT from
+ * then on.  rc 0, 1 no such contact, -1. */
+void store_contact_rename(struct store *s, int64_t id, const char *name, store_done_fn cb, void *arg);
+/* Contacts whose name, e-mail address or handle hold every word of text
+ * (as store_search), most recently seen first, at most limit: rc 0, -1. */
+void store_contact_search(struct store *s, const char *text, size_t limit, store_contacts_fn cb, void *arg);
+
+/* --- the team's own settings ------------------------------------------------------- */
+
+/*
+ * What the team sets from the dashboard, by kind: "agent" (key: the login,
+ * case-insensitive; value: JSON with name, role, password_hash and
+ * replaces), "label" (key: the label; value: its colour) and "canned" (key:
+ * a canned reply's title; value: its text).  handoff/team.h says what they
+ * mean and how they meet the configuration's own.  Kinds and keys are at
+ * most STORE_MAX_KEY bytes, values STORE_MAX_STATE.
+ */
+struct store_team_item {
+	const char *key;
+	const char *value;
+	time_t updated;
+};
+typedef void (*store_team_fn)(void *arg, int rc, const struct store_team_item *v, size_t n);
+/* Every item of `kind`, by key: rc 0, -1. */
+void store_team_list(struct store *s, const char *kind, store_team_fn cb, void *arg);
+/* Insert or replace (group write): 0, -1. */
+int store_team_put(struct store *s, const char *kind, const char *key, const char *value, time_t now);
+/* Delete (group write; a "label" is taken off every ticket too): 0, -1. */
+int store_team_delete(struct store *s, const char *kind, const char *key);
 
 #endif

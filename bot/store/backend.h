@@ -93,6 +93,32 @@ struct store_backend {
 	int (*visitor_set_email)(struct store *s, const char *token, const char *thread_key,
 	                         const char *email, time_t now);
 
+	/* The team's side, search, contacts, the team's settings. */
+	void (*ticket_note)(struct store *s, int64_t id, const char *login, const char *text, time_t now,
+	                    store_done_fn cb, void *arg);
+	void (*ticket_label)(struct store *s, int64_t id, const char *label, int on, const char *actor,
+	                     time_t now, store_done_fn cb, void *arg);
+	void (*ticket_priority)(struct store *s, int64_t id, const char *priority, time_t due,
+	                        const char *actor, time_t now, store_done_fn cb, void *arg);
+	void (*ticket_reopen)(struct store *s, int64_t id, time_t due, const char *actor, time_t now,
+	                      store_done_fn cb, void *arg);
+	void (*ticket_snooze)(struct store *s, int64_t id, time_t until, const char *actor, time_t now,
+	                      store_done_fn cb, void *arg);
+	int (*ticket_seen)(struct store *s, int64_t id, const char *login, int64_t message_id);
+	void (*ticket_counts)(struct store *s, const char *login, time_t now, store_ticket_counts_fn cb,
+	                      void *arg);
+	void (*search)(struct store *s, const struct store_search *q, store_tickets_fn cb, void *arg);
+	int (*contact_update)(struct store *s, const struct store_contact_info *ci, time_t now);
+	void (*contact_get)(struct store *s, int64_t id, store_contact_fn cb, void *arg);
+	void (*contact_tickets)(struct store *s, int64_t id, size_t limit, const char *viewer,
+	                        store_tickets_fn cb, void *arg);
+	void (*contact_rename)(struct store *s, int64_t id, const char *name, store_done_fn cb, void *arg);
+	void (*contact_search)(struct store *s, const char *text, size_t limit, store_contacts_fn cb,
+	                       void *arg);
+	void (*team_list)(struct store *s, const char *kind, store_team_fn cb, void *arg);
+	int (*team_put)(struct store *s, const char *kind, const char *key, const char *value, time_t now);
+	int (*team_delete)(struct store *s, const char *kind, const char *key);
+
 	/* Leadership (store_leader_watch): start watching l (store.c made it)
 	 * and report through store_leader_set; stop watching it (and give
 	 * its lead up) before store.c frees it.  A backend with a single

@@ -38,6 +38,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -211,10 +212,99 @@ static const char schema_v3[] =
 	"CREATE INDEX visitors_seen ON visitors (last_seen);"
 	"CREATE INDEX connector_state_updated ON connector_state (updated);";
 
+/*
+ * Version 4: the team's side.  Tickets can be snoozed and reopened and
+ * carry labels; agents' read marks; the team's own settings (agents,
+ * labels, canned replies set from the dashboard); contacts, one per
+ * customer, with the author keys that lead to them (every thread belongs
+ * to one); and full-text indexes (FTS5, external content kept by
+ * triggers) over messages, private notes and contacts, so search never
+ * scans a table.  Existing threads get contacts from their posts' authors.
+ */
+static const char schema_v4[] =
+	"ALTER TABLE tickets ADD COLUMN snoozed_until INTEGER;"
+	"ALTER TABLE tickets ADD COLUMN reopened INTEGER;"
+	"CREATE INDEX tickets_snoozed ON tickets (snoozed_until) WHERE snoozed_until IS NOT NULL;"
+	"CREATE INDEX tickets_assignee ON tickets (assignee, status);"
+	"CREATE INDEX tickets_resolved ON tickets (resolved) WHERE status = 'resolved';"
+	"CREATE INDEX ticket_events_note ON ticket_events (ticket_id) WHERE kind = 'note';"
+	"CREATE TABLE ticket_labels ("
+	" ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,"
+	" label TEXT NOT NULL,"
+	" PRIMARY KEY (ticket_id, label)) WITHOUT ROWID;"
+	"CREATE INDEX ticket_labels_label ON ticket_labels (label, ticket_id);"
+	"CREATE TABLE ticket_seen ("
+	" ticket_id INTEGER NOT NULL REFERENCES tickets(id) ON DELETE CASCADE,"
+	" login TEXT NOT NULL COLLATE NOCASE,"
+	" message_id INTEGER NOT NULL,"
+	" PRIMARY KEY (ticket_id, login)) WITHOUT ROWID;"
+	"CREATE TABLE team ("
+	" kind TEXT NOT NULL,"
+	" key TEXT NOT NULL COLLATE NOCASE,"
+	" value TEXT NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" PRIMARY KEY (kind, key)) WITHOUT ROWID;"
+	"CREATE TABLE contacts ("
+	" id INTEGER PRIMARY KEY,"
+	" platform TEXT NOT NULL,"
+	" name TEXT,"
+	" name_source INTEGER NOT NULL DEFAULT 0,"
+	" email TEXT,"
+	" handle TEXT,"
+	" external_id TEXT UNIQUE,"
+	" created INTEGER NOT NULL);"
+	"CREATE TABLE contact_keys ("
+	" platform TEXT NOT NULL,"
+	" author_id TEXT NOT NULL,"
+	" contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,"
+	" PRIMARY KEY (platform, author_id)) WITHOUT ROWID;"
+	"CREATE INDEX contact_keys_contact ON contact_keys (contact_id);"
+	"ALTER TABLE threads ADD COLUMN contact_id INTEGER REFERENCES contacts(id) ON DELETE SET NULL;"
+	"CREATE INDEX threads_contact ON threads (contact_id);"
+	"CREATE INDEX contacts_email ON contacts (email COLLATE NOCASE) WHERE email IS NOT NULL;"
+	"CREATE TEMP TABLE authors AS SELECT platform, author_id, max(author_name) AS name,"
+	" max(author_handle) AS handle, min(received) AS first FROM posts WHERE author_id IS NOT NULL"
+	" GROUP BY platform, author_id ORDER BY min(id);"
+	"INSERT INTO contacts (id, platform, name, handle, created)"
+	" SELECT rowid, platform, name, handle, first FROM temp.authors;"
+	"INSERT INTO contact_keys (platform, author_id, contact_id)"
+	" SELECT platform, author_id, rowid FROM temp.authors;"
+	"DROP TABLE temp.authors;"
+	"UPDATE threads SET contact_id = (SELECT k.contact_id FROM posts p JOIN contact_keys k"
+	" ON k.platform = p.platform AND k.author_id = p.author_id WHERE p.thread_id = threads.id"
+	" ORDER BY p.id LIMIT 1);"
+	"CREATE VIRTUAL TABLE messages_fts USING fts5(text, content='messages', content_rowid='id',"
+	" tokenize='unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN"
+	" INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text); END;"
+	"CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN"
+	" INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text); END;"
+	"INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');"
+	"CREATE VIRTUAL TABLE notes_fts USING fts5(detail, content='ticket_events', content_rowid='id',"
+	" tokenize='unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER notes_fts_insert AFTER INSERT ON ticket_events WHEN new.kind = 'note' BEGIN"
+	" INSERT INTO notes_fts (rowid, detail) VALUES (new.id, new.detail); END;"
+	"CREATE TRIGGER notes_fts_delete AFTER DELETE ON ticket_events WHEN old.kind = 'note' BEGIN"
+	" INSERT INTO notes_fts (notes_fts, rowid, detail) VALUES ('delete', old.id, old.detail); END;"
+	"CREATE VIRTUAL TABLE contacts_fts USING fts5(name, email, handle, content='contacts',"
+	" content_rowid='id', tokenize='unicode61 remove_diacritics 2');"
+	"CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN"
+	" INSERT INTO contacts_fts (rowid, name, email, handle) VALUES (new.id, new.name, new.email, new.handle);"
+	" END;"
+	"CREATE TRIGGER contacts_fts_update AFTER UPDATE OF name, email, handle ON contacts BEGIN"
+	" INSERT INTO contacts_fts (contacts_fts, rowid, name, email, handle)"
+	"  VALUES ('delete', old.id, old.name, old.email, old.handle);"
+	" INSERT INTO contacts_fts (rowid, name, email, handle) VALUES (new.id, new.name, new.email, new.handle);"
+	" END;"
+	"CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN"
+	" INSERT INTO contacts_fts (contacts_fts, rowid, name, email, handle)"
+	"  VALUES ('delete', old.id, old.name, old.email, old.handle); END;"
+	"INSERT INTO contacts_fts (contacts_fts) VALUES ('rebuild');";
+
 /* clang-format on */
 
 /* Migrations: migrations[v] takes the schema from version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
 
 enum q {
 	Q_BEGIN,
@@ -279,6 +369,34 @@ enum q {
 	Q_PRUNE_OUTBOX,
 	Q_PRUNE_VISITORS,
 	Q_PRUNE_STATE,
+	Q_PRUNE_CONTACTS,
+	Q_CONTACT_KEY,
+	Q_CONTACT_INSERT,
+	Q_CONTACT_EMAIL,
+	Q_CONTACT_KEY_INSERT,
+	Q_CONTACT_BY_EXTERNAL,
+	Q_CONTACT_EXTERNAL_OF,
+	Q_CONTACT_SET,
+	Q_CONTACT_EXTERNAL_SET,
+	Q_CONTACT_MOVE_KEYS,
+	Q_CONTACT_MOVE_THREADS,
+	Q_CONTACT_DELETE,
+	Q_CONTACT_GET,
+	Q_CONTACT_SEARCH,
+	Q_LABEL_ADD,
+	Q_LABEL_DEL,
+	Q_TICKET_PRIORITY,
+	Q_TICKET_REOPEN_CHECK,
+	Q_TICKET_REOPEN,
+	Q_THREAD_REOPEN,
+	Q_TICKET_SNOOZE,
+	Q_SEEN,
+	Q_COUNTS,
+	Q_TEAM_LIST,
+	Q_TEAM_PUT,
+	Q_TEAM_DELETE,
+	Q_TEAM_UNLABEL,
+	Q_TICKET_UPDATED,
 	Q_COUNT
 };
 
@@ -289,6 +407,13 @@ enum q {
 	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
 	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END," \
 	" o.recipient"
+
+/* The contact columns every contact read selects, in struct store_contact
+ * order: last seen is the newest change of one of its threads. */
+#define CONTACT_COLUMNS                                                                                      \
+	"c.id, c.name, c.email, c.handle, c.platform, c.external_id, c.name_source, c.created,"              \
+	" COALESCE((SELECT max(t.updated) FROM threads t WHERE t.contact_id = c.id), c.created),"            \
+	" (SELECT count(*) FROM tickets k JOIN threads t ON t.id = k.thread_id WHERE t.contact_id = c.id)"
 
 /* clang-format off */
 static const char *const sql[Q_COUNT] = {
@@ -312,8 +437,8 @@ static const char *const sql[Q_COUNT] = {
 			 " FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
 			 " WHERE t.platform = ?1 AND t.thread_key = ?2",
 	[Q_THREAD_INSERT] = "INSERT INTO threads (platform, thread_key, connector, is_private, author, last_ack,"
-			    " last_waiting_notice, last_post_id, created, updated)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+			    " last_waiting_notice, last_post_id, created, updated, contact_id)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
 	[Q_THREAD_UPDATE] = "UPDATE threads SET owner = ?2, ticket_id = ?3, last_ack = ?4, last_waiting_notice = ?5,"
 			    " last_post_id = ?6, updated = ?7 WHERE id = ?1",
 	[Q_THREAD_TICKET] = "UPDATE threads SET owner = 'waiting', ticket_id = ?2 WHERE id = ?1",
@@ -328,7 +453,8 @@ static const char *const sql[Q_COUNT] = {
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12, ?13)",
 	[Q_TICKET_INSERT] = "INSERT INTO tickets (thread_id, status, priority, reason, platform, author, due, created,"
 			    " updated, private, recipient) VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
-	[Q_TICKET_TOUCH] = "UPDATE tickets SET updated = ?2 WHERE id = ?1",
+	/* A customer's message wakes a snoozed ticket. */
+	[Q_TICKET_TOUCH] = "UPDATE tickets SET updated = ?2, snoozed_until = NULL WHERE id = ?1",
 	[Q_EVENT_INSERT] = "INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)"
 			   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_HISTORY] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state FROM messages m"
@@ -350,7 +476,9 @@ static const char *const sql[Q_COUNT] = {
 	[Q_NOTIFY_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, private, text, idem_key, kind, sender,"
 			    " not_before, created) VALUES (?1, NULL, '', 1, ?2, ?3, 'notify', 'bot', ?4, ?5)",
 	[Q_TICKET_GET] = "SELECT status, thread_id, COALESCE(assignee, ''), private, recipient FROM tickets WHERE id = ?1",
-	[Q_EVENT_FIND] = "SELECT count(*) FROM ticket_events WHERE ticket_id = ?1 AND kind = ?2",
+	[Q_EVENT_FIND] = "SELECT count(*) FROM ticket_events WHERE ticket_id = ?1 AND kind = ?2"
+			 " AND id > (SELECT COALESCE(max(id), 0) FROM ticket_events WHERE ticket_id = ?1"
+			 " AND kind IN ('priority', 'reopened'))",
 	[Q_TICKET_SET] = "UPDATE tickets SET status = ?2, assignee = ?3, updated = ?4,"
 			 " resolved = CASE WHEN ?2 = 'resolved' THEN ?4 ELSE resolved END WHERE id = ?1",
 	[Q_THREAD_OWNER] = "UPDATE threads SET owner = ?2, claim_seq = claim_seq + ?3, updated = ?4"
@@ -372,7 +500,8 @@ static const char *const sql[Q_COUNT] = {
 			    " (SELECT * FROM ticket_events WHERE ticket_id = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
 	[Q_QUEUE_VERSION] = "SELECT (SELECT max(id) FROM ticket_events), (SELECT max(id) FROM messages),"
 			    " (SELECT max(id) FROM outbox), (SELECT count(*) FROM outbox WHERE state = 'pending'),"
-			    " (SELECT count(*) FROM tickets WHERE status IN ('waiting','claimed') AND due < ?1)",
+			    " (SELECT count(*) FROM tickets WHERE status IN ('waiting','claimed') AND due < ?1),"
+			    " (SELECT count(*) FROM tickets WHERE snoozed_until > ?1)",
 	[Q_CURSOR_GET] = "SELECT value FROM cursors WHERE connector = ?1",
 	[Q_CURSOR_SET] = "INSERT INTO cursors (connector, value, updated) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT (connector) DO UPDATE SET value = excluded.value, updated = excluded.updated",
@@ -407,6 +536,9 @@ static const char *const sql[Q_COUNT] = {
 			   " WHERE state <> 'pending' AND created < ?1 ORDER BY created LIMIT ?2)",
 	[Q_PRUNE_STATE] = "DELETE FROM connector_state WHERE (connector, kind, key) IN (SELECT connector, kind, key"
 			  " FROM connector_state WHERE updated < ?1 ORDER BY updated LIMIT ?2)",
+	/* A contact none of whose conversations is kept any more. */
+	[Q_PRUNE_CONTACTS] = "DELETE FROM contacts WHERE id IN (SELECT c.id FROM contacts c WHERE c.created < ?1"
+			     " AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.contact_id = c.id) LIMIT ?2)",
 	[Q_PRUNE_VISITORS] = "DELETE FROM visitors WHERE token IN (SELECT v.token FROM visitors v WHERE v.last_seen < ?1"
 			     " AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.platform = 'webchat'"
 			     " AND t.thread_key = v.thread_key) ORDER BY v.last_seen LIMIT ?2)",
@@ -419,6 +551,52 @@ static const char *const sql[Q_COUNT] = {
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_STATE_DELETE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND key = ?3",
 	[Q_STATE_PRUNE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND updated < ?3",
+	[Q_CONTACT_KEY] = "SELECT contact_id FROM contact_keys WHERE platform = ?1 AND author_id = ?2",
+	/* A web chat visitor who left an address before writing brings it. */
+	[Q_CONTACT_INSERT] = "INSERT INTO contacts (platform, name, handle, created, email) VALUES (?1, ?2, ?3, ?4,"
+			     " (SELECT email FROM visitors WHERE ?1 = 'webchat' AND thread_key = ?5))",
+	[Q_CONTACT_EMAIL] = "UPDATE contacts SET email = ?3 WHERE id = (SELECT contact_id FROM contact_keys"
+			    " WHERE platform = ?1 AND author_id = ?2) AND email IS NOT ?3",
+	[Q_CONTACT_KEY_INSERT] = "INSERT OR REPLACE INTO contact_keys (platform, author_id, contact_id) VALUES (?1, ?2, ?3)",
+	[Q_CONTACT_BY_EXTERNAL] = "SELECT id FROM contacts WHERE external_id = ?1",
+	[Q_CONTACT_EXTERNAL_OF] = "SELECT external_id FROM contacts WHERE id = ?1",
+	/* Only what changes is written (the search index follows every write),
+	 * and a name only by a source at least as strong as the stored one's. */
+	[Q_CONTACT_SET] = "UPDATE contacts SET handle = COALESCE(?2, handle), email = COALESCE(?3, email),"
+			  " name = CASE WHEN ?4 IS NOT NULL AND ?5 >= name_source THEN ?4 ELSE name END,"
+			  " name_source = CASE WHEN ?4 IS NOT NULL AND ?5 >= name_source THEN ?5 ELSE name_source END"
+			  " WHERE id = ?1 AND (COALESCE(?2, handle) IS NOT handle OR COALESCE(?3, email) IS NOT email"
+			  " OR (?4 IS NOT NULL AND ?5 >= name_source AND (?4 IS NOT name OR ?5 <> name_source)))",
+	[Q_CONTACT_EXTERNAL_SET] = "UPDATE contacts SET external_id = ?2 WHERE id = ?1",
+	[Q_CONTACT_MOVE_KEYS] = "UPDATE contact_keys SET contact_id = ?2 WHERE contact_id = ?1",
+	[Q_CONTACT_MOVE_THREADS] = "UPDATE threads SET contact_id = ?2 WHERE contact_id = ?1",
+	[Q_CONTACT_DELETE] = "DELETE FROM contacts WHERE id = ?1",
+	[Q_CONTACT_GET] = "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE c.id = ?1",
+	[Q_CONTACT_SEARCH] = "SELECT " CONTACT_COLUMNS " FROM contacts_fts f JOIN contacts c ON c.id = f.rowid"
+			     " WHERE contacts_fts MATCH ?1 ORDER BY f.rowid DESC LIMIT ?2",
+	[Q_LABEL_ADD] = "INSERT OR IGNORE INTO ticket_labels (ticket_id, label) VALUES (?1, ?2)",
+	[Q_LABEL_DEL] = "DELETE FROM ticket_labels WHERE ticket_id = ?1 AND label = ?2",
+	[Q_TICKET_PRIORITY] = "UPDATE tickets SET priority = ?2, due = ?3, updated = ?4 WHERE id = ?1 AND priority <> ?2",
+	/* The thread's open ticket (0: none) and its newest ticket. */
+	[Q_TICKET_REOPEN_CHECK] = "SELECT COALESCE(t.ticket_id, 0), (SELECT max(id) FROM tickets WHERE thread_id = t.id)"
+				  " FROM threads t WHERE t.id = ?1",
+	[Q_TICKET_REOPEN] = "UPDATE tickets SET status = 'waiting', assignee = NULL, resolved = NULL, due = ?2,"
+			    " updated = ?3, reopened = ?3, snoozed_until = NULL WHERE id = ?1 AND status = 'resolved'",
+	[Q_THREAD_REOPEN] = "UPDATE threads SET owner = 'waiting', ticket_id = ?2, claim_seq = claim_seq + 1,"
+			    " updated = ?3 WHERE id = ?1 AND ticket_id IS NULL",
+	[Q_TICKET_SNOOZE] = "UPDATE tickets SET snoozed_until = ?2, updated = ?3 WHERE id = ?1",
+	[Q_SEEN] = "INSERT INTO ticket_seen (ticket_id, login, message_id) VALUES (?1, ?2, ?3)"
+		   " ON CONFLICT (ticket_id, login) DO UPDATE SET message_id = max(message_id, excluded.message_id)",
+	[Q_COUNTS] = "SELECT count(*) FILTER (WHERE NOT z), count(*) FILTER (WHERE NOT z AND status = 'waiting'),"
+		     " count(*) FILTER (WHERE NOT z AND status = 'claimed' AND assignee = ?1 COLLATE NOCASE),"
+		     " count(*) FILTER (WHERE z), count(*) FILTER (WHERE NOT z AND due < ?2)"
+		     " FROM (SELECT status, assignee, due, COALESCE(snoozed_until > ?2, 0) AS z FROM tickets"
+		     " WHERE status IN ('waiting', 'claimed'))",
+	[Q_TEAM_LIST] = "SELECT key, value, updated FROM team WHERE kind = ?1 ORDER BY key",
+	[Q_TEAM_PUT] = "INSERT OR REPLACE INTO team (kind, key, value, updated) VALUES (?1, ?2, ?3, ?4)",
+	[Q_TEAM_DELETE] = "DELETE FROM team WHERE kind = ?1 AND key = ?2",
+	[Q_TEAM_UNLABEL] = "DELETE FROM ticket_labels WHERE label = ?1",
+	[Q_TICKET_UPDATED] = "UPDATE tickets SET updated = ?2 WHERE id = ?1",
 };
 /* clang-format on */
 
@@ -1496,6 +1674,17 @@ static int event_insert(struct sqlite *s, int64_t ticket, time_t ts, const char 
 	return run(s, st, "event_insert");
 }
 
+/* The ticket changed at `now` (its `updated`; a snooze is not ended). */
+static int ticket_touch(struct sqlite *s, int64_t id, time_t now)
+{
+	sqlite3_stmt *st = q(s, Q_TICKET_UPDATED);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	return run(s, st, "ticket_updated");
+}
+
 /* Idempotency key of an outbox row: stable, short enough for every
  * platform (Discord nonces take 25 characters).  A post's reply parts are
  * numbered from 0; its "take it offline" pointer has a number of its own. */
@@ -1547,6 +1736,49 @@ static int undo_duplicate(struct sqlite *s, int64_t new_thread, int64_t message_
 	return 1;
 }
 
+/* A string of the store's bounded kinds (a contact's name or address). */
+static const char *bounded(const char *v, size_t max)
+{
+	return v && *v && strlen(v) <= max ? v : NULL;
+}
+
+/*
+ * The contact of author (platform, author_id) in *id, created (with the
+ * handle and name the platform shows) when the author has none.  0 or -1.
+ */
+static int contact_of(struct sqlite *s, const char *platform, const char *author_id, const char *handle,
+                      const char *name, time_t now, int64_t *id)
+{
+	sqlite3_stmt *st = q(s, Q_CONTACT_KEY);
+	if (!st)
+		return -1;
+	bind_text(st, 1, platform);
+	bind_text(st, 2, author_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE) {
+		db_error(s, "contact_key");
+		return -1;
+	}
+	if (!(st = q(s, Q_CONTACT_INSERT)))
+		return -1;
+	bind_text(st, 1, platform);
+	bind_text(st, 2, bounded(name, STORE_MAX_CONTACT));
+	bind_text(st, 3, bounded(handle, STORE_MAX_CONTACT));
+	sqlite3_bind_int64(st, 4, now);
+	bind_text(st, 5, author_id);
+	if (insert(s, st, "contact_insert", id) < 0 || !(st = q(s, Q_CONTACT_KEY_INSERT)))
+		return -1;
+	bind_text(st, 1, platform);
+	bind_text(st, 2, author_id);
+	sqlite3_bind_int64(st, 3, *id);
+	return run(s, st, "contact_key_insert");
+}
+
 /* The writes of store_record_post, in the open group: 0, 1 (stored
  * before: nothing written), or -1. */
 static int record(struct sqlite *s, const struct store_record *r, struct store_recorded *out)
@@ -1572,6 +1804,11 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 	}
 	out->thread_id = t->id;
 	if (!out->thread_id) {
+		int64_t contact = 0;
+		if (p->author_id && *p->author_id && strlen(p->author_id) <= STORE_MAX_KEY &&
+		    contact_of(s, p->platform, p->author_id, p->author_handle, p->author_name, r->now,
+		               &contact) < 0)
+			return -1;
 		if (!(st = q(s, Q_THREAD_INSERT)))
 			return -1;
 		bind_text(st, 1, p->platform);
@@ -1583,6 +1820,7 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 		sqlite3_bind_int64(st, 7, last_notice);
 		bind_text(st, 8, last_post);
 		sqlite3_bind_int64(st, 9, r->now);
+		bind_id(st, 10, contact);
 		if (insert(s, st, "thread_insert", &out->thread_id) < 0)
 			return -1;
 	}
@@ -2040,11 +2278,18 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 
 /* One query for every ticket view.  `opening` is the customer message of
  * the ticket's "opened" event, `latest` the newest customer message of
- * the ticket (its opened/message events): both bounded by the ticket. */
+ * the ticket (its opened/message events): both bounded by the ticket.
+ * The "due soon" and "missed" marks count from the ticket's last change of
+ * priority or reopening.  ?4 is the viewer whose read mark is `seen`. */
+#define TICKET_MARK(kind)                                                                                    \
+	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = '" kind "'"            \
+	"  AND e.id > (SELECT COALESCE(max(r.id), 0) FROM ticket_events r WHERE r.ticket_id = k.id"          \
+	"  AND r.kind IN ('priority', 'reopened'))),"
 #define TICKET_SELECT                                                                                        \
-	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, (SELECT v.email FROM visitors v WHERE q.platform ="     \
-	" 'webchat' AND v.thread_key = q.thread_key) FROM (SELECT k.id, k.status, k.priority, k.reason,"     \
-	" k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due, k.created, k.updated,"                \
+	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, c.name, COALESCE((SELECT v.email FROM visitors v"       \
+	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email) FROM (SELECT k.id,"        \
+	" k.status, k.priority, k.reason, k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due,"      \
+	" k.created, k.updated,"                                                                             \
 	" COALESCE(k.first_response, 0), COALESCE(k.resolved, 0) AS resolved_at, k.thread_id,"               \
 	" th.connector, th.thread_key, th.is_private,"                                                       \
 	" (SELECT min(e.message_id) FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'opened')"    \
@@ -2054,14 +2299,43 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 	" (SELECT max(m.id) FROM messages m WHERE m.thread_id = k.thread_id"                                 \
 	"  AND (k.resolved IS NULL OR m.ts <= k.resolved)),"                                                 \
 	" (SELECT count(*) FROM messages m WHERE m.thread_id = k.thread_id AND m.sender = 'agent'"           \
-	"  AND m.state = 'pending'),"                                                                        \
-	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'due_soon'),"          \
-	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'missed'),"            \
-	" CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END AS prank"  \
-	" FROM tickets k JOIN threads th ON th.id = k.thread_id WHERE "
+	"  AND m.state = 'pending')," TICKET_MARK("due_soon") TICKET_MARK(                                   \
+	    "missed") " CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE "  \
+	              "3 END AS prank,"                                                                      \
+	              " COALESCE(k.snoozed_until, 0),"                                                       \
+	              " (SELECT group_concat(label, char(10)) FROM (SELECT label FROM ticket_labels"         \
+	              "  WHERE ticket_id = k.id ORDER BY label)),"                                           \
+	              " (SELECT max(e.id) FROM ticket_events e WHERE e.ticket_id = k.id),"                   \
+	              " COALESCE((SELECT s.message_id FROM ticket_seen s WHERE s.ticket_id = k.id AND "      \
+	              "s.login = ?4), 0),"                                                                   \
+	              " COALESCE(th.contact_id, 0) AS contact_id, COALESCE(k.reopened, 0)"                   \
+	              " FROM tickets k JOIN threads th ON th.id = k.thread_id WHERE "
 
 #define TICKET_FROM_END                                                                                      \
-	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"
+	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"          \
+	" LEFT JOIN contacts c ON c.id = q.contact_id"
+
+/* Split "a\nb" (labels as group_concat gives them) into a NULL-terminated
+ * array of copies. */
+static const char *const *split_lines(const char *v, size_t *n)
+{
+	*n = 0;
+	if (!v || !*v)
+		return NULL;
+	size_t count = 1;
+	for (const char *p = v; *p; p++)
+		count += *p == '\n';
+	char **out = xcalloc(count + 1, sizeof(*out));
+	const char *p = v;
+	for (size_t i = 0; i < count; i++) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		out[i] = xstrndup(p, len);
+		p = e ? e + 1 : p + len;
+	}
+	*n = count;
+	return (const char *const *)out;
+}
 
 static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 {
@@ -2088,15 +2362,87 @@ static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 	t->sending = (long)sqlite3_column_int64(st, 19);
 	t->warned = sqlite3_column_int(st, 20);
 	t->missed = sqlite3_column_int(st, 21); /* 22 is the priority rank */
-	t->opening.text = dup_col(st, 23);
-	t->opening.ts = (time_t)sqlite3_column_int64(st, 24);
-	t->latest.text = dup_col(st, 25);
-	t->latest.ts = (time_t)sqlite3_column_int64(st, 26);
-	t->email = dup_col(st, 27);
+	t->snoozed_until = (time_t)sqlite3_column_int64(st, 23);
+	t->labels = split_lines(col(st, 24), &t->n_labels);
+	t->last_event_id = sqlite3_column_int64(st, 25);
+	t->seen = sqlite3_column_int64(st, 26);
+	t->contact_id = sqlite3_column_int64(st, 27);
+	t->reopened = (time_t)sqlite3_column_int64(st, 28);
+	t->opening.text = dup_col(st, 29);
+	t->opening.ts = (time_t)sqlite3_column_int64(st, 30);
+	t->latest.text = dup_col(st, 31);
+	t->latest.ts = (time_t)sqlite3_column_int64(st, 32);
+	t->contact_name = dup_col(st, 33);
+	t->email = dup_col(st, 34);
 	if (!t->opening.text)
 		t->opening.id = 0;
 	if (!t->latest.text)
 		t->latest.id = 0;
+}
+
+static const char *order_outer(const char *inner);
+
+/*
+ * Run the ticket read model with `where` and `order`; ?1 is `id`, ?2 `since`,
+ * ?3 the limit, ?4 the viewer, ?5 `list` (a JSON array of ids, for
+ * "k.id IN (SELECT value FROM json_each(?5))").  The tickets go to cb.
+ */
+static void tickets_where(struct sqlite *s, const char *where, const char *order, int64_t id, int64_t since,
+                          size_t limit, const char *viewer, const char *list, store_tickets_fn cb, void *arg)
+{
+	/* The tickets are chosen (and cut to the limit) before the read
+	 * model's columns are computed for them: a long history costs an
+	 * index walk, not a subquery per ticket. */
+	char *text = xasprintf(
+	    TICKET_SELECT "k.id IN (SELECT k.id FROM tickets k WHERE %s ORDER BY %s LIMIT ?3)" TICKET_FROM_END
+	                  " ORDER BY %s",
+	    where, order, order_outer(order));
+	sqlite3_stmt *st = NULL;
+	struct store_ticket *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_ERROR;
+
+	if (sqlite3_prepare_v2(s->db, text, -1, &st, NULL) != SQLITE_OK) {
+		db_error(s, "tickets");
+	} else {
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, since);
+		sqlite3_bind_int64(st, 3, limit ? (int64_t)limit : -1);
+		bind_text(st, 4, viewer);
+		bind_text(st, 5, list);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 32;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			ticket_read(st, &v[n++]);
+		}
+		if (rc != SQLITE_DONE)
+			db_error(s, "tickets");
+	}
+	sqlite3_finalize(st);
+	free(text);
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	for (size_t i = 0; i < n; i++)
+		store_ticket_free(&v[i]);
+	free(v);
+}
+
+/* Orders of the ticket views, on tickets k (inner) and on the read model q
+ * (outer), in the same sense. */
+#define ORDER_DUE      "COALESCE(k.due, 0) = 0, k.due, " PRIORITY_RANK("k") ", k.id"
+#define ORDER_RESOLVED "k.resolved DESC, k.id DESC"
+#define ORDER_NEWEST   "k.id DESC"
+#define PRIORITY_RANK(k)                                                                                     \
+	"CASE " k ".priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+
+static const char *order_outer(const char *inner)
+{
+	if (!strcmp(inner, ORDER_RESOLVED))
+		return "q.resolved_at DESC, q.id DESC";
+	if (!strcmp(inner, ORDER_NEWEST))
+		return "q.id DESC";
+	return "q.due = 0, q.due, q.prank, q.id";
 }
 
 static void sq_tickets(struct store *base, const struct store_ticket_query *qr, store_tickets_fn cb,
@@ -2115,36 +2461,9 @@ static void sq_tickets(struct store *base, const struct store_ticket_query *qr, 
 	                    ? "(k.status <> 'resolved' OR k.created >= ?2 OR k.resolved >= ?2)"
 	                    : where[qr->filter <= TICKETS_ALL ? qr->filter : 0];
 	const char *order = qr->filter == TICKETS_RESOLVED && qr->id <= 0 && qr->active_since <= 0
-	                        ? "q.resolved_at DESC, q.id DESC"
-	                        : "q.due = 0, q.due, q.prank, q.id";
-	char *text = xasprintf(TICKET_SELECT "%s" TICKET_FROM_END " ORDER BY %s LIMIT ?3", w, order);
-	sqlite3_stmt *st = NULL;
-	struct store_ticket *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc = SQLITE_ERROR;
-
-	if (sqlite3_prepare_v2(s->db, text, -1, &st, NULL) != SQLITE_OK) {
-		db_error(s, "tickets");
-	} else {
-		sqlite3_bind_int64(st, 1, qr->id);
-		sqlite3_bind_int64(st, 2, qr->active_since);
-		sqlite3_bind_int64(st, 3, qr->limit ? (int64_t)qr->limit : -1);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 32;
-				v = xrealloc(v, cap * sizeof(*v));
-			}
-			ticket_read(st, &v[n++]);
-		}
-		if (rc != SQLITE_DONE)
-			db_error(s, "tickets");
-	}
-	sqlite3_finalize(st);
-	free(text);
-	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
-	for (size_t i = 0; i < n; i++)
-		store_ticket_free(&v[i]);
-	free(v);
+	                        ? ORDER_RESOLVED
+	                        : ORDER_DUE;
+	tickets_where(s, w, order, qr->id, qr->active_since, qr->limit, qr->viewer, NULL, cb, arg);
 }
 
 /* 1 when ticket id exists, 0 not, -1 error. */
@@ -2223,12 +2542,12 @@ static void sq_queue_version(struct store *base, time_t now, store_u64_fn cb, vo
 {
 	struct sqlite *s = sq(base);
 	sqlite3_stmt *st = q(s, Q_QUEUE_VERSION);
-	int64_t v[5] = {0};
+	int64_t v[6] = {0};
 	int rc = SQLITE_ERROR;
 	if (st) {
 		sqlite3_bind_int64(st, 1, now);
 		rc = sqlite3_step(st);
-		for (int i = 0; rc == SQLITE_ROW && i < 5; i++)
+		for (int i = 0; rc == SQLITE_ROW && i < 6; i++)
 			v[i] = sqlite3_column_int64(st, i);
 		sqlite3_reset(st);
 		if (rc != SQLITE_ROW)
@@ -2732,7 +3051,750 @@ static int sq_visitor_set_email(struct store *base, const char *token, const cha
 	bind_text(st, 2, thread_key);
 	sqlite3_bind_int64(st, 3, now);
 	bind_text(st, 4, email);
-	return run(s, st, "visitor_email") < 0 ? failed(s) : 0;
+	if (run(s, st, "visitor_email") < 0 || !(st = q(s, Q_CONTACT_EMAIL)))
+		return failed(s);
+	/* One address per customer: the visitor's contact has it too. */
+	bind_text(st, 1, "webchat");
+	bind_text(st, 2, thread_key);
+	bind_text(st, 3, email);
+	return run(s, st, "contact_email") < 0 ? failed(s) : 0;
+}
+
+/* --- the team's side of a ticket ------------------------------------------------------ */
+
+static int is_any(const struct ticket_row *t)
+{
+	(void)t;
+	return 1;
+}
+
+static void sq_ticket_note(struct store *base, int64_t id, const char *login, const char *text, time_t now,
+                           store_done_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct ticket_row t;
+	int rc = ticket_action(s, id, &t, is_any);
+	if (rc == 0 && (event_insert(s, id, now, "note", login, 0, text) < 0 || ticket_touch(s, id, now) < 0))
+		rc = failed(s);
+	cb(arg, rc);
+}
+
+/* One row changed by st (bound), or none: 0 changed, 1 none, -1 error. */
+static int changed(struct sqlite *s, sqlite3_stmt *st, const char *op)
+{
+	if (run(s, st, op) < 0)
+		return -1;
+	return sqlite3_changes(s->db) > 0 ? 0 : 1;
+}
+
+static void sq_ticket_label(struct store *base, int64_t id, const char *label, int on, const char *actor,
+                            time_t now, store_done_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct ticket_row t;
+	sqlite3_stmt *st;
+	int rc = ticket_action(s, id, &t, is_any);
+	if (rc == 0) {
+		if (!(st = q(s, on ? Q_LABEL_ADD : Q_LABEL_DEL))) {
+			rc = failed(s);
+		} else {
+			sqlite3_bind_int64(st, 1, id);
+			bind_text(st, 2, label);
+			rc = changed(s, st, "ticket_label");
+			if (rc == 0 &&
+			    (event_insert(s, id, now, on ? "labeled" : "unlabeled", actor, 0, label) < 0 ||
+			     ticket_touch(s, id, now) < 0))
+				rc = -1;
+			if (rc < 0)
+				failed(s);
+		}
+	}
+	cb(arg, rc);
+}
+
+static void sq_ticket_priority(struct store *base, int64_t id, const char *priority, time_t due,
+                               const char *actor, time_t now, store_done_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct ticket_row t;
+	sqlite3_stmt *st;
+	int rc = ticket_action(s, id, &t, is_open);
+	if (rc == 0) {
+		if (!(st = q(s, Q_TICKET_PRIORITY))) {
+			rc = failed(s);
+		} else {
+			sqlite3_bind_int64(st, 1, id);
+			bind_text(st, 2, priority);
+			if (due > 0)
+				sqlite3_bind_int64(st, 3, due);
+			else
+				sqlite3_bind_null(st, 3);
+			sqlite3_bind_int64(st, 4, now);
+			rc = changed(s, st, "ticket_priority");
+			if (rc == 0 && event_insert(s, id, now, "priority", actor, 0, priority) < 0)
+				rc = -1;
+			if (rc < 0)
+				failed(s);
+		}
+	}
+	cb(arg, rc);
+}
+
+static int is_resolved(const struct ticket_row *t)
+{
+	return strcmp(t->status, "resolved") == 0;
+}
+
+static void sq_ticket_reopen(struct store *base, int64_t id, time_t due, const char *actor, time_t now,
+                             store_done_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct ticket_row t;
+	sqlite3_stmt *st;
+	int rc = ticket_action(s, id, &t, is_resolved);
+	if (rc == 0) {
+		/* Only the thread's newest ticket, and only while the thread
+		 * has no other open one. */
+		if (!(st = q(s, Q_TICKET_REOPEN_CHECK))) {
+			cb(arg, -1);
+			return;
+		}
+		sqlite3_bind_int64(st, 1, t.thread_id);
+		int step = sqlite3_step(st);
+		int64_t open = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+		int64_t newest = step == SQLITE_ROW ? sqlite3_column_int64(st, 1) : 0;
+		sqlite3_reset(st);
+		if (step != SQLITE_ROW) {
+			db_error(s, "reopen_check");
+			cb(arg, -1);
+			return;
+		}
+		if (open != 0 || newest != id) {
+			cb(arg, 1);
+			return;
+		}
+		if (!(st = q(s, Q_TICKET_REOPEN))) {
+			cb(arg, failed(s));
+			return;
+		}
+		sqlite3_bind_int64(st, 1, id);
+		if (due > 0)
+			sqlite3_bind_int64(st, 2, due);
+		else
+			sqlite3_bind_null(st, 2);
+		sqlite3_bind_int64(st, 3, now);
+		if (run(s, st, "ticket_reopen") < 0 || !(st = q(s, Q_THREAD_REOPEN))) {
+			cb(arg, failed(s));
+			return;
+		}
+		sqlite3_bind_int64(st, 1, t.thread_id);
+		sqlite3_bind_int64(st, 2, id);
+		sqlite3_bind_int64(st, 3, now);
+		if (run(s, st, "thread_reopen") < 0 ||
+		    event_insert(s, id, now, "reopened", actor, 0, NULL) < 0)
+			rc = failed(s);
+	}
+	cb(arg, rc);
+}
+
+static void sq_ticket_snooze(struct store *base, int64_t id, time_t until, const char *actor, time_t now,
+                             store_done_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct ticket_row t;
+	sqlite3_stmt *st;
+	int rc = ticket_action(s, id, &t, is_open);
+	if (rc == 0) {
+		char iso[40] = "";
+		if (until > 0)
+			time_iso_utc(until, iso, sizeof(iso));
+		if (!(st = q(s, Q_TICKET_SNOOZE))) {
+			rc = failed(s);
+		} else {
+			sqlite3_bind_int64(st, 1, id);
+			if (until > 0)
+				sqlite3_bind_int64(st, 2, until);
+			else
+				sqlite3_bind_null(st, 2);
+			sqlite3_bind_int64(st, 3, now);
+			if (run(s, st, "ticket_snooze") < 0 ||
+			    event_insert(s, id, now, until > 0 ? "snoozed" : "woken", actor, 0,
+			                 until > 0 ? iso : NULL) < 0)
+				rc = failed(s);
+		}
+	}
+	cb(arg, rc);
+}
+
+static int sq_ticket_seen(struct store *base, int64_t id, const char *login, int64_t message_id)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st;
+	if (begin_lazy(s) < 0 || !(st = q(s, Q_SEEN)))
+		return failed(s);
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, login);
+	sqlite3_bind_int64(st, 3, message_id);
+	/* A ticket deleted meanwhile (retention) makes the insert fail its
+	 * foreign key: a read mark is not worth a group. */
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		int e = sqlite3_extended_errcode(s->db);
+		sqlite3_reset(st);
+		if (e == SQLITE_CONSTRAINT_FOREIGNKEY)
+			return 0;
+		db_error(s, "ticket_seen");
+		return failed(s);
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+static void sq_ticket_counts(struct store *base, const char *login, time_t now, store_ticket_counts_fn cb,
+                             void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct store_ticket_counts c = {0};
+	sqlite3_stmt *st = q(s, Q_COUNTS);
+	int rc = SQLITE_ERROR;
+	if (st) {
+		bind_text(st, 1, login ? login : "");
+		sqlite3_bind_int64(st, 2, now);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			c.open = (long)sqlite3_column_int64(st, 0);
+			c.waiting = (long)sqlite3_column_int64(st, 1);
+			c.mine = (long)sqlite3_column_int64(st, 2);
+			c.snoozed = (long)sqlite3_column_int64(st, 3);
+			c.overdue = (long)sqlite3_column_int64(st, 4);
+		} else {
+			db_error(s, "ticket_counts");
+		}
+		sqlite3_reset(st);
+	}
+	cb(arg, rc == SQLITE_ROW ? 0 : -1, rc == SQLITE_ROW ? &c : NULL);
+}
+
+/* --- search ------------------------------------------------------------------------------ */
+
+/*
+ * An FTS5 query for what a person typed: every word quoted (so nothing
+ * they type is query syntax) and matched as a prefix, all required.
+ * Words without a letter or digit are dropped.  0 with the query in out,
+ * 1 when no word is left.
+ */
+static int fts_query(const char *text, struct buf *out)
+{
+	int words = 0;
+	const char *p = text ? text : "";
+	while (*p && words < STORE_SEARCH_WORDS) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		const char *w = p;
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+			p++;
+		int useful = 0;
+		for (const char *c = w; c < p; c++)
+			if ((unsigned char)*c >= 0x80 || (*c >= '0' && *c <= '9') ||
+			    ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
+				useful = 1;
+		if (!useful)
+			continue;
+		if (words++)
+			buf_putc(out, ' ');
+		buf_putc(out, '"');
+		for (const char *c = w; c < p; c++) {
+			if (*c == '"')
+				buf_putc(out, '"');
+			buf_putc(out, *c);
+		}
+		buf_puts(out, "\"*");
+	}
+	return words ? 0 : 1;
+}
+
+/* The filters of q as SQL on tickets k, their values read from the JSON
+ * object bound as ?5 (nothing a person typed becomes SQL). */
+static void search_filters(const struct store_search *q, struct buf *w, json_t *vals)
+{
+	static const char *const status[] = {
+	    [TICKETS_OPEN] = " AND k.status IN ('waiting', 'claimed')",
+	    [TICKETS_WAITING] = " AND k.status = 'waiting'",
+	    [TICKETS_CLAIMED] = " AND k.status = 'claimed'",
+	    [TICKETS_RESOLVED] = " AND k.status = 'resolved'",
+	    [TICKETS_ALL] = "",
+	};
+	buf_puts(w, "1");
+	buf_puts(w, status[q->status <= TICKETS_ALL ? q->status : TICKETS_ALL]);
+	if (q->priority) {
+		buf_puts(w, " AND k.priority = json_extract(?5, '$.priority')");
+		json_object_set_new(vals, "priority", json_string(q->priority));
+	}
+	if (q->platform) {
+		buf_puts(w, " AND k.platform = json_extract(?5, '$.platform')");
+		json_object_set_new(vals, "platform", json_string(q->platform));
+	}
+	if (q->assignee && !*q->assignee) {
+		buf_puts(w, " AND k.assignee IS NULL");
+	} else if (q->assignee) {
+		buf_puts(w, " AND k.assignee = json_extract(?5, '$.assignee') COLLATE NOCASE");
+		json_object_set_new(vals, "assignee", json_string(q->assignee));
+	}
+	if (q->label) {
+		buf_puts(w, " AND EXISTS (SELECT 1 FROM ticket_labels l WHERE l.ticket_id = k.id"
+		            " AND l.label = json_extract(?5, '$.label'))");
+		json_object_set_new(vals, "label", json_string(q->label));
+	}
+	if (q->since > 0) {
+		buf_puts(w, " AND k.created >= json_extract(?5, '$.since')");
+		json_object_set_new(vals, "since", json_integer((json_int_t)q->since));
+	}
+	if (q->until > 0) {
+		buf_puts(w, " AND k.created < json_extract(?5, '$.until')");
+		json_object_set_new(vals, "until", json_integer((json_int_t)q->until));
+	}
+}
+
+/* Ticket ids found so far (distinct). */
+struct idset {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static int idset_has(const struct idset *set, int64_t id)
+{
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i] == id)
+			return 1;
+	return 0;
+}
+
+static void idset_add(struct idset *set, int64_t id)
+{
+	if (idset_has(set, id))
+		return;
+	if (set->n == set->cap) {
+		set->cap = set->cap ? set->cap * 2 : 64;
+		set->v = xrealloc(set->v, set->cap * sizeof(*set->v));
+	}
+	set->v[set->n++] = id;
+}
+
+/*
+ * Step through the ticket ids `text` gives (?5 bound to vals) and keep the
+ * first `limit` distinct ones in set.  0 or -1.
+ */
+static int collect(struct sqlite *s, const char *text, const char *vals, size_t limit, struct idset *set)
+{
+	sqlite3_stmt *st = NULL;
+	size_t found = 0;
+	int rc = SQLITE_DONE;
+	if (sqlite3_prepare_v2(s->db, text, -1, &st, NULL) != SQLITE_OK) {
+		db_error(s, "search");
+		return -1;
+	}
+	bind_text(st, 5, vals);
+	struct idset mine = {0};
+	while (found < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t id = sqlite3_column_int64(st, 0);
+		if (idset_has(&mine, id))
+			continue;
+		idset_add(&mine, id);
+		idset_add(set, id);
+		found++;
+	}
+	if (found < limit && rc != SQLITE_DONE)
+		db_error(s, "search");
+	int ok = found >= limit || rc == SQLITE_DONE;
+	sqlite3_finalize(st);
+	free(mine.v);
+	return ok ? 0 : -1;
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * Two ways to find the tickets: from the full-text index (each hit leads
+ * to the tickets that show it, newest hits first, until enough are found)
+ * when the filters let most tickets through; from the tickets the filters
+ * leave (a few: the open ones, one agent's, one label's), each asked of the
+ * index, when they are selective.
+ */
+static void sq_search(struct store *base, const struct store_search *q, store_tickets_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	size_t limit = q->limit && q->limit < STORE_SEARCH_MAX ? q->limit : STORE_SEARCH_MAX;
+	struct buf match, where;
+	json_t *vals = json_object();
+	struct idset set = {0};
+	int rc = 0;
+
+	buf_init(&match, 0);
+	buf_init(&where, 0);
+	search_filters(q, &where, vals);
+	int words = fts_query(q->text, &match) == 0;
+	if (words)
+		json_object_set_new(vals, "q", json_string(match.p));
+	char *v = json_dumps(vals, JSON_COMPACT);
+	json_decref(vals);
+
+	if (!words) {
+		buf_free(&match);
+		tickets_where(s, where.p, ORDER_NEWEST, 0, 0, limit, q->viewer, v, cb, arg);
+		buf_free(&where);
+		free(v);
+		return;
+	}
+	int selective =
+	    (q->status != TICKETS_ALL && q->status != TICKETS_RESOLVED) || q->assignee || q->label;
+	if (selective) {
+		char *text = xasprintf(
+		    "SELECT k.id FROM tickets k WHERE %s AND ("
+		    " EXISTS (SELECT 1 FROM messages m JOIN messages_fts f ON f.rowid = m.id"
+		    "  WHERE m.thread_id = k.thread_id AND (k.resolved IS NULL OR m.ts <= k.resolved)"
+		    "  AND messages_fts MATCH json_extract(?5, '$.q'))"
+		    " OR EXISTS (SELECT 1 FROM ticket_events e JOIN notes_fts f ON f.rowid = e.id"
+		    "  WHERE e.ticket_id = k.id AND e.kind = 'note' AND notes_fts MATCH json_extract(?5, "
+		    "'$.q'))"
+		    " OR EXISTS (SELECT 1 FROM threads t JOIN contacts_fts f ON f.rowid = t.contact_id"
+		    "  WHERE t.id = k.thread_id AND contacts_fts MATCH json_extract(?5, '$.q')))"
+		    " ORDER BY k.id DESC",
+		    where.p);
+		rc = collect(s, text, v, limit, &set);
+		free(text);
+	} else {
+		static const char *const streams[] = {
+		    "SELECT k.id FROM messages_fts f JOIN messages m ON m.id = f.rowid"
+		    " JOIN tickets k ON k.thread_id = m.thread_id AND (k.resolved IS NULL OR m.ts <= "
+		    "k.resolved)"
+		    " WHERE messages_fts MATCH json_extract(?5, '$.q') AND %s ORDER BY f.rowid DESC",
+		    "SELECT k.id FROM notes_fts f JOIN ticket_events e ON e.id = f.rowid JOIN tickets k ON "
+		    "k.id = e.ticket_id"
+		    " WHERE notes_fts MATCH json_extract(?5, '$.q') AND %s ORDER BY f.rowid DESC",
+		    "SELECT k.id FROM contacts_fts f JOIN threads t ON t.contact_id = f.rowid"
+		    " JOIN tickets k ON k.thread_id = t.id"
+		    " WHERE contacts_fts MATCH json_extract(?5, '$.q') AND %s ORDER BY f.rowid DESC, k.id "
+		    "DESC",
+		};
+		for (size_t i = 0; rc == 0 && i < ARRAY_LEN(streams); i++) {
+			char *text = xasprintf(streams[i], where.p);
+			rc = collect(s, text, v, limit, &set);
+			free(text);
+		}
+	}
+	buf_free(&match);
+	buf_free(&where);
+	free(v);
+	if (rc < 0) {
+		free(set.v);
+		cb(arg, -1, NULL, 0);
+		return;
+	}
+	/* Newest tickets first, `limit` of them, through the read model. */
+	if (set.n)
+		qsort(set.v, set.n, sizeof(*set.v), cmp_desc);
+	json_t *ids = json_array();
+	for (size_t i = 0; i < set.n && i < limit; i++)
+		json_array_append_new(ids, json_integer((json_int_t)set.v[i]));
+	char *list = json_dumps(ids, JSON_COMPACT);
+	json_decref(ids);
+	free(set.v);
+	tickets_where(s, "k.id IN (SELECT value FROM json_each(?5))", ORDER_NEWEST, 0, 0, limit, q->viewer,
+	              list, cb, arg);
+	free(list);
+}
+
+/* --- contacts ----------------------------------------------------------------------------- */
+
+static void contact_read(sqlite3_stmt *st, struct store_contact *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->id = sqlite3_column_int64(st, 0);
+	c->name = dup_col(st, 1);
+	c->email = dup_col(st, 2);
+	c->handle = dup_col(st, 3);
+	c->platform = dup_col(st, 4);
+	c->external_id = dup_col(st, 5);
+	c->name_source = (enum store_name_source)sqlite3_column_int(st, 6);
+	c->first_seen = (time_t)sqlite3_column_int64(st, 7);
+	c->last_seen = (time_t)sqlite3_column_int64(st, 8);
+	c->conversations = (long)sqlite3_column_int64(st, 9);
+}
+
+static void contact_free(struct store_contact *c)
+{
+	free((char *)c->name);
+	free((char *)c->email);
+	free((char *)c->handle);
+	free((char *)c->platform);
+	free((char *)c->external_id);
+}
+
+/* One id from a statement bound with one text ?1 (and nothing else):
+ * 1 found, 0 none, -1 error. */
+static int id_by_text(struct sqlite *s, enum q which, const char *v, int64_t *id, const char *op)
+{
+	sqlite3_stmt *st = q(s, which);
+	if (!st)
+		return -1;
+	bind_text(st, 1, v);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	db_error(s, op);
+	return -1;
+}
+
+/* Contact `from` joins contact `into`: its author keys and threads move,
+ * and it is deleted. */
+static int contact_merge(struct sqlite *s, int64_t from, int64_t into)
+{
+	static const enum q moves[] = {Q_CONTACT_MOVE_KEYS, Q_CONTACT_MOVE_THREADS};
+	sqlite3_stmt *st;
+	for (size_t i = 0; i < ARRAY_LEN(moves); i++) {
+		if (!(st = q(s, moves[i])))
+			return -1;
+		sqlite3_bind_int64(st, 1, from);
+		sqlite3_bind_int64(st, 2, into);
+		if (run(s, st, "contact_merge") < 0)
+			return -1;
+	}
+	if (!(st = q(s, Q_CONTACT_DELETE)))
+		return -1;
+	sqlite3_bind_int64(st, 1, from);
+	return run(s, st, "contact_delete");
+}
+
+static int contact_set(struct sqlite *s, int64_t id, const char *handle, const char *email, const char *name,
+                       enum store_name_source src)
+{
+	sqlite3_stmt *st = q(s, Q_CONTACT_SET);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, handle);
+	bind_text(st, 3, email);
+	bind_text(st, 4, name);
+	sqlite3_bind_int(st, 5, (int)src);
+	return run(s, st, "contact_set");
+}
+
+static int contact_update(struct sqlite *s, const struct store_contact_info *ci, time_t now)
+{
+	int64_t mine = 0, theirs = 0;
+	sqlite3_stmt *st;
+
+	if (contact_of(s, ci->platform, ci->author_id, ci->handle, NULL, now, &mine) < 0)
+		return -1;
+	if (ci->external_id) {
+		char *ext = NULL;
+		if (!(st = q(s, Q_CONTACT_EXTERNAL_OF)))
+			return -1;
+		sqlite3_bind_int64(st, 1, mine);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			ext = dup_col(st, 0);
+		sqlite3_reset(st);
+		int other = ext && strcmp(ext, ci->external_id) != 0;
+		free(ext);
+		if (other)
+			return 1;
+		int found =
+		    id_by_text(s, Q_CONTACT_BY_EXTERNAL, ci->external_id, &theirs, "contact_by_external");
+		if (found < 0)
+			return -1;
+		if (found && theirs != mine) {
+			if (contact_merge(s, mine, theirs) < 0)
+				return -1;
+			mine = theirs;
+		} else if (!found) {
+			if (!(st = q(s, Q_CONTACT_EXTERNAL_SET)))
+				return -1;
+			sqlite3_bind_int64(st, 1, mine);
+			bind_text(st, 2, ci->external_id);
+			if (run(s, st, "contact_external") < 0)
+				return -1;
+		}
+	}
+	enum store_name_source src = ci->external_id ? NAME_VERIFIED : ci->name_source;
+	if (src > NAME_VERIFIED)
+		src = NAME_VERIFIED;
+	return contact_set(s, mine, ci->handle, ci->email, ci->name, src);
+}
+
+static int sq_contact_update(struct store *base, const struct store_contact_info *ci, time_t now)
+{
+	struct sqlite *s = sq(base);
+	if (begin(s) < 0)
+		return failed(s);
+	int rc = contact_update(s, ci, now);
+	return rc < 0 ? failed(s) : rc;
+}
+
+static void sq_contact_get(struct store *base, int64_t id, store_contact_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st = q(s, Q_CONTACT_GET);
+	struct store_contact c;
+	if (!st) {
+		cb(arg, -1, NULL);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		contact_read(st, &c);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			db_error(s, "contact_get");
+		cb(arg, rc == SQLITE_DONE ? 1 : -1, NULL);
+		return;
+	}
+	cb(arg, 0, &c);
+	contact_free(&c);
+}
+
+static void sq_contact_tickets(struct store *base, int64_t id, size_t limit, const char *viewer,
+                               store_tickets_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	/* The contact's own threads, and those of contacts who gave the
+	 * same e-mail address. */
+	tickets_where(s,
+	              "k.thread_id IN (SELECT t.id FROM threads t WHERE t.contact_id = ?1"
+	              " OR t.contact_id IN (SELECT o.id FROM contacts o, contacts c WHERE c.id = ?1"
+	              " AND c.email IS NOT NULL AND o.email = c.email COLLATE NOCASE))",
+	              ORDER_NEWEST, id, 0, limit, viewer, NULL, cb, arg);
+}
+
+static void sq_contact_rename(struct store *base, int64_t id, const char *name, store_done_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	if (begin(s) < 0) {
+		cb(arg, failed(s));
+		return;
+	}
+	sqlite3_stmt *st = q(s, Q_CONTACT_GET);
+	if (!st) {
+		cb(arg, -1);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW) {
+		if (rc != SQLITE_DONE)
+			db_error(s, "contact_get");
+		cb(arg, rc == SQLITE_DONE ? 1 : -1);
+		return;
+	}
+	cb(arg, contact_set(s, id, NULL, NULL, name, NAME_AGENT) < 0 ? failed(s) : 0);
+}
+
+static void sq_contact_search(struct store *base, const char *text, size_t limit, store_contacts_fn cb,
+                              void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct buf match;
+	struct store_contact *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_DONE;
+	buf_init(&match, 0);
+	sqlite3_stmt *st = fts_query(text, &match) == 0 ? q(s, Q_CONTACT_SEARCH) : NULL;
+	if (st) {
+		bind_text(st, 1, match.p);
+		sqlite3_bind_int64(st, 2, limit ? (int64_t)limit : STORE_SEARCH_MAX);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			contact_read(st, &v[n++]);
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			db_error(s, "contact_search");
+	}
+	buf_free(&match);
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	for (size_t i = 0; i < n; i++)
+		contact_free(&v[i]);
+	free(v);
+}
+
+/* --- the team's own settings --------------------------------------------------------------- */
+
+static void sq_team_list(struct store *base, const char *kind, store_team_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st = q(s, Q_TEAM_LIST);
+	struct store_team_item *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_ERROR;
+	if (st) {
+		bind_text(st, 1, kind);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (!col(st, 0) || !col(st, 1))
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] = (struct store_team_item){
+			    .key = dup_col(st, 0),
+			    .value = dup_col(st, 1),
+			    .updated = (time_t)sqlite3_column_int64(st, 2),
+			};
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			db_error(s, "team_list");
+	}
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)v[i].key);
+		free((char *)v[i].value);
+	}
+	free(v);
+}
+
+static int sq_team_put(struct store *base, const char *kind, const char *key, const char *value, time_t now)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_TEAM_PUT)))
+		return failed(s);
+	bind_text(st, 1, kind);
+	bind_text(st, 2, key);
+	bind_text(st, 3, value);
+	sqlite3_bind_int64(st, 4, now);
+	return run(s, st, "team_put") < 0 ? failed(s) : 0;
+}
+
+static int sq_team_delete(struct store *base, const char *kind, const char *key)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_TEAM_DELETE)))
+		return failed(s);
+	bind_text(st, 1, kind);
+	bind_text(st, 2, key);
+	if (run(s, st, "team_delete") < 0)
+		return failed(s);
+	if (strcmp(kind, "label") != 0)
+		return 0;
+	if (!(st = q(s, Q_TEAM_UNLABEL)))
+		return failed(s);
+	bind_text(st, 1, key);
+	return run(s, st, "team_unlabel") < 0 ? failed(s) : 0;
 }
 
 /* One process writes a SQLite store: no leases to give up. */
@@ -2841,6 +3903,11 @@ static void sq_prune(struct store *base, const struct store_retention *r, time_t
 			rc = -1;
 		else if (p.state >= (long)batch * 10)
 			p.more = 1;
+		if (rc == 0 && prune_run(s, Q_PRUNE_CONTACTS, (int64_t)now - r->conversations,
+		                         (int64_t)batch * 10, &p.contacts, "prune") < 0)
+			rc = -1;
+		else if (p.contacts >= (long)batch * 10)
+			p.more = 1;
 	}
 	free(ids);
 	if (rc < 0)
@@ -2910,6 +3977,22 @@ static const struct store_backend sqlite_backend = {
     .visitor_find = sq_visitor_find,
     .visitor_add = sq_visitor_add,
     .visitor_set_email = sq_visitor_set_email,
+    .ticket_note = sq_ticket_note,
+    .ticket_label = sq_ticket_label,
+    .ticket_priority = sq_ticket_priority,
+    .ticket_reopen = sq_ticket_reopen,
+    .ticket_snooze = sq_ticket_snooze,
+    .ticket_seen = sq_ticket_seen,
+    .ticket_counts = sq_ticket_counts,
+    .search = sq_search,
+    .contact_update = sq_contact_update,
+    .contact_get = sq_contact_get,
+    .contact_tickets = sq_contact_tickets,
+    .contact_rename = sq_contact_rename,
+    .contact_search = sq_contact_search,
+    .team_list = sq_team_list,
+    .team_put = sq_team_put,
+    .team_delete = sq_team_delete,
     .leader_watch = sq_leader_watch,
     .leader_cancel = sq_leader_cancel,
     .health = sq_health,

@@ -409,3 +409,137 @@ int ss_state_get(struct store *s, const char *connector, const char *kind, const
 	*value = a.value;
 	return a.rc == 0 ? 1 : a.rc == 1 ? 0 : -1;
 }
+
+int ss_note(struct store *s, int64_t id, const char *login, const char *text, time_t now)
+{
+	SYNC_RC(store_ticket_note(s, id, login, text, now, got_rc, &g));
+}
+
+int ss_label(struct store *s, int64_t id, const char *label, int on, time_t now)
+{
+	SYNC_RC(store_ticket_label(s, id, label, on, "sam", now, got_rc, &g));
+}
+
+int ss_priority(struct store *s, int64_t id, const char *priority, time_t due, time_t now)
+{
+	SYNC_RC(store_ticket_priority(s, id, priority, due, "sam", now, got_rc, &g));
+}
+
+int ss_reopen(struct store *s, int64_t id, time_t due, time_t now)
+{
+	SYNC_RC(store_ticket_reopen(s, id, due, "sam", now, got_rc, &g));
+}
+
+int ss_snooze(struct store *s, int64_t id, time_t until, time_t now)
+{
+	SYNC_RC(store_ticket_snooze(s, id, until, "sam", now, got_rc, &g));
+}
+
+static void got_tcounts(void *arg, int rc, const struct store_ticket_counts *c)
+{
+	struct got *g = arg;
+	g->answered = 1;
+	g->rc = rc;
+	if (rc == 0)
+		*(struct store_ticket_counts *)g->out = *c;
+}
+
+int ss_ticket_counts(struct store *s, const char *login, time_t now, struct store_ticket_counts *c)
+{
+	struct got g = {.rc = -9, .out = c};
+	store_ticket_counts(s, login, now, got_tcounts, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+long ss_search(struct store *s, const struct store_search *q, int64_t *ids, size_t max)
+{
+	struct got g = {.rc = -9, .out = ids, .n = max};
+	store_search(s, q, got_ids, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+static void got_contact(void *arg, int rc, const struct store_contact *c)
+{
+	struct got *g = arg;
+	struct store_contact *out = g->out;
+	g->answered = 1;
+	g->rc = rc;
+	if (rc != 0)
+		return;
+	*out = *c;
+	out->name = c->name ? xstrdup(c->name) : NULL;
+	out->email = c->email ? xstrdup(c->email) : NULL;
+	out->handle = c->handle ? xstrdup(c->handle) : NULL;
+	out->platform = c->platform ? xstrdup(c->platform) : NULL;
+	out->external_id = c->external_id ? xstrdup(c->external_id) : NULL;
+}
+
+int ss_contact(struct store *s, int64_t id, struct store_contact *c)
+{
+	struct got g = {.rc = -9, .out = c};
+	memset(c, 0, sizeof(*c));
+	store_contact_get(s, id, got_contact, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+void ss_contact_free(struct store_contact *c)
+{
+	free((char *)c->name);
+	free((char *)c->email);
+	free((char *)c->handle);
+	free((char *)c->platform);
+	free((char *)c->external_id);
+	memset(c, 0, sizeof(*c));
+}
+
+static void got_contact_ids(void *arg, int rc, const struct store_contact *v, size_t n)
+{
+	struct got *g = arg;
+	int64_t *ids = g->out;
+	g->answered = 1;
+	g->rc = rc < 0 ? -1 : (int)n;
+	for (size_t i = 0; rc == 0 && i < n && i < g->n; i++)
+		ids[i] = v[i].id;
+}
+
+long ss_contact_search(struct store *s, const char *text, int64_t *ids, size_t max)
+{
+	struct got g = {.rc = -9, .out = ids, .n = max};
+	store_contact_search(s, text, max, got_contact_ids, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+long ss_contact_ticket_ids(struct store *s, int64_t id, int64_t *ids, size_t max)
+{
+	struct got g = {.rc = -9, .out = ids, .n = max};
+	store_contact_tickets(s, id, max, NULL, got_ids, &g);
+	assert_true(g.answered);
+	return g.rc;
+}
+
+int ss_contact_rename(struct store *s, int64_t id, const char *name)
+{
+	SYNC_RC(store_contact_rename(s, id, name, got_rc, &g));
+}
+
+static void got_team(void *arg, int rc, const struct store_team_item *v, size_t n)
+{
+	struct got *g = arg;
+	char(*out)[128] = g->out;
+	g->answered = 1;
+	g->rc = rc < 0 ? -1 : (int)n;
+	for (size_t i = 0; rc == 0 && i < n && i < g->n; i++)
+		snprintf(out[i], 128, "%s=%s", v[i].key, v[i].value);
+}
+
+long ss_team(struct store *s, const char *kind, char out[][128], size_t max)
+{
+	struct got g = {.rc = -9, .out = out, .n = max};
+	store_team_list(s, kind, got_team, &g);
+	assert_true(g.answered);
+	return g.rc;
+}

@@ -74,4 +74,23 @@ void ss_ticket_free(struct store_ticket *t);
 /* Ids of the tickets a query gives, in order: count or -1. */
 long ss_ticket_ids(struct store *s, const struct store_ticket_query *q, int64_t *ids, size_t max);
 
+/* The team's side (each: the operation's rc). */
+int ss_note(struct store *s, int64_t id, const char *login, const char *text, time_t now);
+int ss_label(struct store *s, int64_t id, const char *label, int on, time_t now);
+int ss_priority(struct store *s, int64_t id, const char *priority, time_t due, time_t now);
+int ss_reopen(struct store *s, int64_t id, time_t due, time_t now);
+int ss_snooze(struct store *s, int64_t id, time_t until, time_t now);
+int ss_ticket_counts(struct store *s, const char *login, time_t now, struct store_ticket_counts *c);
+/* store_search: the ids found, in order, into ids (room for max): count or -1. */
+long ss_search(struct store *s, const struct store_search *q, int64_t *ids, size_t max);
+/* store_contact_get: rc; *c a copy (ss_contact_free). */
+int ss_contact(struct store *s, int64_t id, struct store_contact *c);
+void ss_contact_free(struct store_contact *c);
+/* store_contact_search: the ids found into ids: count or -1. */
+long ss_contact_search(struct store *s, const char *text, int64_t *ids, size_t max);
+long ss_contact_ticket_ids(struct store *s, int64_t id, int64_t *ids, size_t max);
+int ss_contact_rename(struct store *s, int64_t id, const char *name);
+/* store_team_list: "key=value" lines into out (room for max): count or -1. */
+long ss_team(struct store *s, const char *kind, char out[][128], size_t max);
+
 #endif

@@ -159,7 +159,11 @@ static void schema_created_and_private(void **state)
 	struct store *s = open_store();
 	struct stat st;
 	assert_int_equal(count(s, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-	assert_int_equal(count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 9);
+	assert_int_equal(
+	    count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '%fts%'"),
+	    14);
+	assert_int_equal(
+	    count(s, "SELECT count(*) FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%fts5%'"), 3);
 	assert_int_equal(count(s, "PRAGMA wal_autocheckpoint"), 0);
 	assert_int_equal(count(s, "PRAGMA synchronous"), 2); /* FULL without a loop */
 	store_close(s);
@@ -891,6 +895,19 @@ static void migrates_connector_rows_from_cursors(void **state)
 	assert_string_equal(value, "{\"visibility\":\"direct\",\"acct\":\"zoe@remote.example\"}");
 	free(thread);
 	free(value);
+	/* Existing threads got their authors as contacts, and are searchable. */
+	assert_int_equal(count(s, "SELECT count(*) FROM contacts"), 2);
+	assert_int_equal(
+	    count(s, "SELECT count(*) FROM threads t JOIN contact_keys k ON k.contact_id = t.contact_id"
+	             " JOIN posts p ON p.thread_id = t.id AND p.author_id = k.author_id"),
+	    2);
+	struct store_search sq = {.status = TICKETS_ALL, .text = "vouchers"};
+	int64_t found[2];
+	assert_int_equal(ss_search(s, &sq, found, 2), 1);
+	assert_int_equal(found[0], 2);
+	sq.text = "zoe";
+	assert_int_equal(ss_search(s, &sq, found, 2), 1);
+	assert_int_equal(found[0], 1);
 	struct store_thread t;
 	assert_int_equal(ss_thread(s, "mastodon", "500", &t), 0);
 	assert_int_equal(t.ticket_private, 1); /* a complaint: taken offline */
@@ -1367,6 +1384,458 @@ static void health_faults_and_recovery(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A post by a named author in its own thread, escalated: the new ticket's id. */
+static int64_t escalate_as(struct store *s, const char *id, const char *thread, const char *author,
+                           const char *name, const char *text, time_t at)
+{
+	struct decision e = escalation();
+	const char *ack[] = {"A person will reply soon."};
+	struct ss_rec rec = {0};
+	struct post p = mkpost(id, thread, text);
+	p.author_id = author;
+	p.author_handle = author;
+	p.author_name = name;
+	p.created = at;
+	e.due = at + 3600;
+	assert_int_equal(record(s, &p, &e, ack, 1, &rec), 0);
+	assert_true(rec.ticket_id > 0);
+	/* the record helper stamps T0; keep each ticket's own time */
+	char sql[160];
+	snprintf(sql, sizeof(sql), "UPDATE tickets SET created = %lld WHERE id = %lld", (long long)at,
+	         (long long)rec.ticket_id);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	return rec.ticket_id;
+}
+
+static void team_side_of_a_ticket(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct store_ticket t;
+	struct store_ticket_counts c;
+	char lines[8][96];
+
+	int64_t id = escalate_as(s, "n1", "tn", "ann", "Ann", "my cake is late", T0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	int64_t ev0 = t.last_event_id;
+	assert_true(ev0 > 0);
+	assert_int_equal(t.n_labels, 0);
+	ss_ticket_free(&t);
+
+	/* A private note: an event of the ticket, never a message of the
+	 * conversation the customer reads. */
+	assert_int_equal(ss_note(s, id, "sam", "called her, no answer", T0 + 10), 0);
+	assert_int_equal(ss_note(s, 999, "sam", "nobody", T0 + 10), 1);
+	assert_int_equal(ss_note(s, id, "sam", "", T0 + 10), -1);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_history(s, "webchat", "tn", lines, 8), 1);
+	assert_int_equal(ss_ticket_messages(s, id, lines, 8), 2); /* and the acknowledgement being sent */
+	assert_int_equal(count(s, "SELECT count(*) FROM ticket_events WHERE kind = 'note' AND actor = 'sam'"
+	                          " AND detail = 'called her, no answer'"),
+	                 1);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_true(t.last_event_id > ev0);
+	ss_ticket_free(&t);
+
+	/* Labels: on, again (nothing to do), off; sorted in the read model. */
+	assert_int_equal(ss_label(s, id, "vip", 1, T0 + 20), 0);
+	assert_int_equal(ss_label(s, id, "billing", 1, T0 + 20), 0);
+	assert_int_equal(ss_label(s, id, "vip", 1, T0 + 20), 1);
+	assert_int_equal(ss_label(s, id, "late", 0, T0 + 20), 1);
+	assert_int_equal(ss_label(s, 999, "vip", 1, T0 + 20), 1);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_int_equal(t.n_labels, 2);
+	assert_string_equal(t.labels[0], "billing");
+	assert_string_equal(t.labels[1], "vip");
+	struct store_ticket copy;
+	store_ticket_copy(&copy, &t);
+	ss_ticket_free(&t);
+	assert_string_equal(copy.labels[1], "vip");
+	store_ticket_free(&copy);
+	/* Removing a label from the team's list takes it off every ticket. */
+	assert_int_equal(store_team_put(s, "label", "billing", "#0f766e", T0), 0);
+	assert_int_equal(store_team_delete(s, "label", "billing"), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_int_equal(t.n_labels, 1);
+	assert_string_equal(t.labels[0], "vip");
+	ss_ticket_free(&t);
+
+	/* Priority: a new due time; the marks recorded before stop counting. */
+	assert_int_equal(ss_mark(s, id, "missed", T0 + 3700), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_int_equal(t.missed, 1);
+	ss_ticket_free(&t);
+	assert_int_equal(ss_priority(s, id, "low", T0 + 86400, T0 + 3800), 0);
+	assert_int_equal(ss_priority(s, id, "low", T0 + 86400, T0 + 3800), 1);
+	assert_int_equal(ss_priority(s, id, "whenever", T0 + 86400, T0 + 3800), -1);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_string_equal(t.priority, "low");
+	assert_int_equal(t.due, T0 + 86400);
+	assert_int_equal(t.missed, 0);
+	ss_ticket_free(&t);
+	assert_int_equal(ss_mark(s, id, "missed", T0 + 90000), 0); /* can be missed again */
+	assert_int_equal(commit(s), 0);
+
+	/* Snooze: out of the counts until the time, or until the customer writes. */
+	int64_t other = escalate_as(s, "n2", "to", "bob", "Bob", "where is my bread", T0);
+	assert_int_equal(ss_claim(s, other, "sam", T0 + 5), 0);
+	assert_int_equal(ss_snooze(s, id, T0 + 7200, T0 + 30), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket_counts(s, "SAM", T0 + 60, &c), 0);
+	assert_int_equal(c.open, 1);
+	assert_int_equal(c.waiting, 0);
+	assert_int_equal(c.mine, 1);
+	assert_int_equal(c.snoozed, 1);
+	assert_int_equal(ss_ticket_counts(s, "kim", T0 + 7300, &c), 0);
+	assert_int_equal(c.open, 2);
+	assert_int_equal(c.mine, 0);
+	assert_int_equal(c.snoozed, 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_int_equal(t.snoozed_until, T0 + 7200);
+	ss_ticket_free(&t);
+	struct decision app;
+	memset(&app, 0, sizeof(app));
+	app.action = ACTION_ACK;
+	app.append_ticket = 1;
+	struct ss_rec rec = {0};
+	struct post again = mkpost("n3", "tn", "hello??");
+	again.author_id = "ann";
+	assert_int_equal(record(s, &again, &app, NULL, 0, &rec), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_int_equal(t.snoozed_until, 0);
+	int64_t latest = t.latest.id;
+	ss_ticket_free(&t);
+
+	/* Read marks, per agent, only forward. */
+	assert_int_equal(store_ticket_seen(s, id, "sam", latest), 0);
+	assert_int_equal(store_ticket_seen(s, id, "sam", latest - 1), 0);
+	assert_int_equal(store_ticket_seen(s, 999, "sam", 1), 0); /* gone: nothing to mark */
+	assert_int_equal(commit(s), 0);
+	struct store_ticket_query qv = {.id = id, .viewer = "Sam"};
+	int64_t ids[4];
+	assert_int_equal(ss_ticket_ids(s, &qv, ids, 4), 1);
+	struct store_ticket_query qa = {.filter = TICKETS_OPEN, .viewer = "sam"};
+	assert_int_equal(ss_ticket_ids(s, &qa, ids, 4), 2);
+
+	/* Reopen: only a resolved ticket, only the thread's newest. */
+	assert_int_equal(ss_reopen(s, id, T0 + 99999, T0 + 100), 1);
+	assert_int_equal(ss_snooze(s, id, T0 + 7200, T0 + 100), 0);
+	assert_int_equal(ss_resolve(s, id, "sam", T0 + 200), 0);
+	assert_int_equal(ss_snooze(s, id, T0 + 9000, T0 + 210), 1);
+	assert_int_equal(commit(s), 0);
+	struct store_thread th;
+	assert_int_equal(ss_thread(s, "webchat", "tn", &th), 0);
+	assert_int_equal(th.owner, THREAD_BOT);
+	assert_int_equal(ss_reopen(s, id, T0 + 20000, T0 + 300), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, id, &t), 1);
+	assert_string_equal(t.status, "waiting");
+	assert_null(t.assignee);
+	assert_int_equal(t.resolved, 0);
+	assert_int_equal(t.due, T0 + 20000);
+	assert_int_equal(t.reopened, T0 + 300);
+	assert_int_equal(t.snoozed_until, 0);
+	ss_ticket_free(&t);
+	assert_int_equal(ss_thread(s, "webchat", "tn", &th), 0);
+	assert_int_equal(th.owner, THREAD_WAITING);
+	assert_int_equal(th.ticket_id, id);
+	/* Resolved again, and the customer opens a newer ticket: the old one
+	 * can no longer be reopened. */
+	assert_int_equal(ss_resolve(s, id, "sam", T0 + 400), 0);
+	assert_int_equal(commit(s), 0);
+	struct post p5 = mkpost("n5", "tn", "one more thing");
+	struct decision e = escalation();
+	assert_int_equal(ss_thread(s, "webchat", "tn", &th), 0);
+	assert_int_equal(record(s, &p5, &e, NULL, 0, &rec), 0);
+	int64_t newer = rec.ticket_id;
+	assert_true(newer > id);
+	assert_int_equal(ss_resolve(s, newer, "sam", T0 + 500), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_reopen(s, id, T0 + 20000, T0 + 600), 1);
+	assert_int_equal(ss_reopen(s, newer, T0 + 20000, T0 + 600), 0);
+	assert_int_equal(commit(s), 0);
+	store_close(s);
+}
+
+static void contacts_from_posts_and_identity(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct store_contact c;
+	struct store_ticket t;
+	int64_t ids[8];
+
+	/* Every new thread files its author under a contact. */
+	int64_t t1 = escalate_as(s, "c1", "v-one", "v-one", NULL, "is my order ready", T0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, t1, &t), 1);
+	int64_t c1 = t.contact_id;
+	assert_true(c1 > 0);
+	assert_null(t.contact_name);
+	ss_ticket_free(&t);
+	assert_int_equal(ss_contact(s, c1, &c), 0);
+	assert_string_equal(c.platform, "webchat");
+	assert_string_equal(c.handle, "v-one");
+	assert_null(c.name);
+	assert_int_equal(c.conversations, 1);
+	assert_int_equal(c.first_seen, T0);
+	ss_contact_free(&c);
+	assert_int_equal(ss_contact(s, 999, &c), 1);
+
+	/* A name typed in a form, then an e-mail address. */
+	struct store_contact_info ci = {
+	    .platform = "webchat", .author_id = "v-one", .name = "Ann Smith", .name_source = NAME_VISITOR};
+	assert_int_equal(store_contact_update(s, &ci, T0 + 5), 0);
+	struct store_contact_info mail = {
+	    .platform = "webchat", .author_id = "v-one", .email = "ann@example.com"};
+	assert_int_equal(store_contact_update(s, &mail, T0 + 6), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_contact(s, c1, &c), 0);
+	assert_string_equal(c.name, "Ann Smith");
+	assert_string_equal(c.email, "ann@example.com");
+	assert_int_equal(c.name_source, NAME_VISITOR);
+	ss_contact_free(&c);
+	assert_int_equal(ss_ticket(s, t1, &t), 1);
+	assert_string_equal(t.contact_name, "Ann Smith");
+	ss_ticket_free(&t);
+
+	/* The same customer, signed in on the shop's site from another
+	 * device, then on the first one: one contact, with both threads. */
+	int64_t t2 = escalate_as(s, "c2", "v-two", "v-two", NULL, "hello again", T0 + 100);
+	struct store_contact_info id2 = {.platform = "webchat",
+	                                 .author_id = "v-two",
+	                                 .name = "Ann S.",
+	                                 .email = "ann@example.com",
+	                                 .external_id = "cust-42"};
+	assert_int_equal(store_contact_update(s, &id2, T0 + 101), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, t2, &t), 1);
+	int64_t c2 = t.contact_id;
+	ss_ticket_free(&t);
+	assert_true(c2 != c1);
+	struct store_contact_info id1 = {
+	    .platform = "webchat", .author_id = "v-one", .external_id = "cust-42"};
+	assert_int_equal(store_contact_update(s, &id1, T0 + 102), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_contact(s, c1, &c), 1); /* merged away */
+	assert_int_equal(ss_contact(s, c2, &c), 0);
+	assert_string_equal(c.external_id, "cust-42");
+	assert_string_equal(c.name, "Ann S.");
+	assert_int_equal(c.name_source, NAME_VERIFIED);
+	assert_int_equal(c.conversations, 2);
+	ss_contact_free(&c);
+	assert_int_equal(ss_contact_ticket_ids(s, c2, ids, 8), 2);
+	assert_int_equal(ids[0], t2);
+	assert_int_equal(ids[1], t1);
+	/* A conversation of one signed-in customer is not handed to another. */
+	struct store_contact_info other = {
+	    .platform = "webchat", .author_id = "v-one", .external_id = "cust-7"};
+	assert_int_equal(store_contact_update(s, &other, T0 + 103), 1);
+	/* A weaker source does not overwrite the verified name; an agent's does,
+	 * and nothing overwrites the agent's afterwards. */
+	struct store_contact_info typed = {
+	    .platform = "webchat", .author_id = "v-one", .name = "Mallory", .name_source = NAME_VISITOR};
+	assert_int_equal(store_contact_update(s, &typed, T0 + 104), 0);
+	assert_int_equal(ss_contact_rename(s, c2, "Ann Smith (bakery club)"), 0);
+	assert_int_equal(ss_contact_rename(s, 999, "Nobody"), 1);
+	struct store_contact_info verified = {
+	    .platform = "webchat", .author_id = "v-two", .name = "A. Smith", .external_id = "cust-42"};
+	assert_int_equal(store_contact_update(s, &verified, T0 + 105), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_contact(s, c2, &c), 0);
+	assert_string_equal(c.name, "Ann Smith (bakery club)");
+	assert_int_equal(c.name_source, NAME_AGENT);
+	ss_contact_free(&c);
+
+	/* Someone else on another channel with the same (unverified) address:
+	 * their conversation is listed too. */
+	int64_t t3 = escalate_as(s, "c3", "m-thread", "acct-9", "Ann on Mastodon", "toot", T0 + 200);
+	struct store_contact_info m = {
+	    .platform = "webchat", .author_id = "acct-9", .email = "ANN@example.com"};
+	assert_int_equal(store_contact_update(s, &m, T0 + 201), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_contact_ticket_ids(s, c2, ids, 8), 3);
+	assert_int_equal(ids[0], t3);
+
+	/* The address a web chat visitor leaves is their contact's, whether
+	 * they wrote before or after leaving it. */
+	assert_int_equal(store_visitor_set_email(s, "tok-three", "v-three", "late@example.com", T0 + 300), 0);
+	int64_t t4 = escalate_as(s, "c4", "v-three", "v-three", NULL, "is anyone there", T0 + 301);
+	assert_int_equal(store_visitor_set_email(s, "tok-two", "v-two", "ann.new@example.com", T0 + 302), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, t4, &t), 1);
+	assert_int_equal(ss_contact(s, t.contact_id, &c), 0);
+	assert_string_equal(c.email, "late@example.com");
+	ss_contact_free(&c);
+	ss_ticket_free(&t);
+	assert_int_equal(ss_contact(s, c2, &c), 0);
+	assert_string_equal(c.email, "ann.new@example.com");
+	ss_contact_free(&c);
+
+	/* Limits. */
+	char longname[STORE_MAX_CONTACT + 2];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	struct store_contact_info big = {.platform = "webchat", .author_id = "v-one", .name = longname};
+	assert_int_equal(store_contact_update(s, &big, T0), -1);
+	struct store_contact_info nokey = {.platform = "webchat", .name = "x"};
+	assert_int_equal(store_contact_update(s, &nokey, T0), -1);
+	store_close(s);
+}
+
+static void search_finds_tickets_and_contacts(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	int64_t ids[16];
+
+	int64_t a = escalate_as(s, "s1", "ta", "ta", NULL, "I want a refund for the crème brûlée", T0);
+	int64_t b = escalate_as(s, "s2", "tb", "tb", NULL, "Where is my wedding cake order?", T0 + 86400);
+	int64_t c =
+	    escalate_as(s, "s3", "tc", "tc", "Zoë Quinn", "do you deliver to the park", T0 + 2 * 86400);
+	int64_t d =
+	    escalate_as(s, "s4", "td", "td", NULL, "refund please, the bread was stale", T0 + 3 * 86400);
+	assert_int_equal(ss_note(s, b, "sam", "customer prefers the lemon sponge", T0 + 86500), 0);
+	assert_int_equal(ss_claim(s, d, "kim", T0 + 3 * 86400 + 10), 0);
+	assert_int_equal(ss_label(s, a, "refunds", 1, T0), 0);
+	assert_int_equal(ss_priority(s, a, "urgent", T0 + 600, T0 + 1), 0);
+	assert_int_equal(ss_resolve(s, a, "sam", T0 + 50), 0);
+	assert_int_equal(commit(s), 0);
+
+	struct store_search q = {.status = TICKETS_ALL};
+	/* Words, prefixes, accents and case folded; newest first. */
+	q.text = "REFUN";
+	assert_int_equal(ss_search(s, &q, ids, 16), 2);
+	assert_int_equal(ids[0], d);
+	assert_int_equal(ids[1], a);
+	q.text = "creme brulee";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], a);
+	q.text = "refund stale";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], d);
+	q.text = "refund wedding"; /* every word, in one message */
+	assert_int_equal(ss_search(s, &q, ids, 16), 0);
+	/* Private notes and the customer's contact are searched too. */
+	q.text = "lemon";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], b);
+	q.text = "zoe";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], c);
+	/* What a person types is never query syntax. */
+	static const char *const odd[] = {"\"",    "refund\" OR \"cake", "AND (",  "*", "NEAR(refund)", "-",
+	                                  "cake)", "col:refund",         "^refund"};
+	for (size_t i = 0; i < ARRAY_LEN(odd); i++) {
+		q.text = odd[i];
+		assert_true(ss_search(s, &q, ids, 16) >= 0);
+	}
+	q.text = "cake)";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+
+	/* Filters, with words (both ways of searching) and alone. */
+	q.text = "refund";
+	q.status = TICKETS_OPEN;
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], d);
+	q.status = TICKETS_RESOLVED;
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], a);
+	q.status = TICKETS_ALL;
+	q.priority = "urgent";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], a);
+	q.priority = NULL;
+	q.label = "refunds";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	q.label = NULL;
+	q.assignee = "KIM";
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], d);
+	q.assignee = ""; /* nobody's: a was resolved without being claimed */
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], a);
+	q.assignee = NULL;
+	q.platform = "mastodon";
+	assert_int_equal(ss_search(s, &q, ids, 16), 0);
+	q.platform = "webchat";
+	q.since = T0 + 86400;
+	q.until = T0 + 4 * 86400;
+	assert_int_equal(ss_search(s, &q, ids, 16), 1);
+	assert_int_equal(ids[0], d);
+	q.text = NULL; /* filters alone */
+	assert_int_equal(ss_search(s, &q, ids, 16), 3);
+	assert_int_equal(ids[0], d);
+	assert_int_equal(ids[2], b);
+	q.platform = NULL;
+	q.since = q.until = 0;
+	q.assignee = "";
+	assert_int_equal(ss_search(s, &q, ids, 16), 3);
+	q.assignee = NULL;
+	q.limit = 2;
+	assert_int_equal(ss_search(s, &q, ids, 16), 2);
+	assert_int_equal(ids[0], d);
+	assert_int_equal(ids[1], c);
+
+	/* A message written after a ticket's resolution is not that ticket's. */
+	struct decision ans = answer();
+	struct ss_rec rec = {0};
+	struct post later = mkpost("s5", "ta", "thanks, the pistachio macarons were lovely");
+	assert_int_equal(record(s, &later, &ans, NULL, 0, &rec), 0);
+	assert_int_equal(sqlite3_exec(store_sqlite_db(s),
+	                              "UPDATE messages SET ts = ts + 100 WHERE text LIKE 'thanks%'", NULL,
+	                              NULL, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(commit(s), 0);
+	struct store_search p = {.status = TICKETS_ALL, .text = "pistachio"};
+	assert_int_equal(ss_search(s, &p, ids, 16), 0);
+
+	/* Contacts by name, e-mail address or handle. */
+	struct store_contact_info ci = {.platform = "webchat",
+	                                .author_id = "tb",
+	                                .name = "Björn Borg",
+	                                .email = "bjorn@tennis.example",
+	                                .name_source = NAME_VISITOR};
+	assert_int_equal(store_contact_update(s, &ci, T0), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_contact_search(s, "bjorn", ids, 16), 1);
+	assert_int_equal(ss_contact_search(s, "tennis", ids, 16), 1);
+	assert_int_equal(ss_contact_search(s, "zo", ids, 16), 1);
+	assert_int_equal(ss_contact_search(s, "nobody", ids, 16), 0);
+	assert_int_equal(ss_contact_search(s, "   ", ids, 16), 0);
+	p.text = "borg";
+	assert_int_equal(ss_search(s, &p, ids, 16), 1);
+	assert_int_equal(ids[0], b);
+	store_close(s);
+}
+
+static void team_settings(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	char out[8][128];
+	assert_int_equal(store_team_put(s, "canned", "Refund policy", "We refund within 14 days.", T0), 0);
+	assert_int_equal(store_team_put(s, "agent", "kim", "{\"name\":\"Kim\",\"role\":\"agent\"}", T0), 0);
+	assert_int_equal(
+	    store_team_put(s, "agent", "KIM", "{\"name\":\"Kim Lee\",\"role\":\"admin\"}", T0 + 1), 0);
+	assert_int_equal(store_team_put(s, "agent", "", "x", T0), -1);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_team(s, "agent", out, 8), 1); /* logins ignore case */
+	assert_string_equal(out[0], "KIM={\"name\":\"Kim Lee\",\"role\":\"admin\"}");
+	assert_int_equal(ss_team(s, "canned", out, 8), 1);
+	assert_int_equal(ss_team(s, "label", out, 8), 0);
+	assert_int_equal(store_team_delete(s, "agent", "kim"), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_team(s, "agent", out, 8), 0);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1388,6 +1857,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(retention_prunes_what_is_done, setup, teardown),
 	    cmocka_unit_test_setup_teardown(history_pages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(visitor_email_on_ticket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(team_side_of_a_ticket, setup, teardown),
+	    cmocka_unit_test_setup_teardown(contacts_from_posts_and_identity, setup, teardown),
+	    cmocka_unit_test_setup_teardown(search_finds_tickets_and_contacts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(team_settings, setup, teardown),
 	};
 	log_threshold = LOG_ERROR + 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
