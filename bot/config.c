@@ -1368,9 +1368,9 @@ static void parse_connectors(struct ld *L, yaml_node_t *root)
 	}
 }
 
-static int login_ok(const char *s)
+int config_login_ok(const char *s)
 {
-	if (strlen(s) > 64)
+	if (!s || !*s || strlen(s) > 64)
 		return 0;
 	for (const char *p = s; *p; p++)
 		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-' && *p != '@')
@@ -1541,8 +1541,10 @@ static void parse_dashboard_keys(struct ld *L, yaml_node_t *root, yaml_node_t **
 	                                   "limits",
 	                                   "metrics_token_env",
 	                                   "metrics_token_file",
+	                                   "labels",
 	                                   NULL};
-	static const char *const akeys[] = {"login", "name", "password_hash", NULL};
+	static const char *const akeys[] = {"login", "name", "password_hash", "role", NULL};
+	static const char *const roles[] = {"agent", "admin", NULL};
 	static const char *const lkeys[] = {"connections", "connections_per_address", NULL};
 	struct config *c = L->c;
 	yaml_node_t *s = section(L, root, "dashboard", "dashboard", keys);
@@ -1603,7 +1605,7 @@ static void parse_dashboard_keys(struct ld *L, yaml_node_t *root, yaml_node_t **
 		yml_check_keys(L->d, L->y, m, akeys, what);
 		struct agent_conf *ag = &c->agents[c->nagents++];
 		ag->login = req_str(L, m, "login", what, NULL);
-		if (ag->login && !login_ok(ag->login)) {
+		if (ag->login && !config_login_ok(ag->login)) {
 			yml_error(L->d, L->y, get(L, m, "login"),
 			          "%s.login: '%s' may only hold letters, digits and . _ - @ (at most 64)",
 			          what, ag->login);
@@ -1618,6 +1620,12 @@ static void parse_dashboard_keys(struct ld *L, yaml_node_t *root, yaml_node_t **
 		ag->name = opt_str(L, m, "name", path);
 		if (!ag->name && ag->login)
 			ag->name = xstrdup(ag->login);
+		yaml_node_t *rn = get(L, m, "role");
+		if (rn) {
+			snprintf(path, sizeof(path), "%s.role", what);
+			const char *r = choice(L, rn, path, roles);
+			ag->admin = r && strcmp(r, "admin") == 0;
+		}
 		ag->password_hash = req_str(L, m, "password_hash", what, "(make one with: frontdesk passwd)");
 		if (ag->password_hash && !hash_ok(ag->password_hash))
 			yml_error(L->d, L->y, get(L, m, "password_hash"),
@@ -1628,10 +1636,94 @@ static void parse_dashboard_keys(struct ld *L, yaml_node_t *root, yaml_node_t **
 	}
 }
 
+/* "#rgb" or "#rrggbb". */
+static int colour_ok(const char *c)
+{
+	size_t n = c ? strlen(c) : 0;
+	if ((n != 4 && n != 7) || c[0] != '#')
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if (!strchr("0123456789abcdefABCDEF", c[i]))
+			return 0;
+	return 1;
+}
+
+time_t config_due(const struct config *c, enum priority p, time_t from)
+{
+	long target = p >= 0 && p < PRIO_COUNT ? c->target[p] : c->target[PRIO_NORMAL];
+	time_t due = hours_add(c->hours, from, target);
+	return due == (time_t)-1 ? from + target : due;
+}
+
+int config_label_ok(const char *name, const char *colour)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n > CONFIG_MAX_LABEL || (colour && !colour_ok(colour)))
+		return 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == ',')
+			return 0;
+	return 1;
+}
+
+/* dashboard.labels: [{ name: refund, color: "#e11d48" }, ...] or plain names. */
+static void parse_labels(struct ld *L, yaml_node_t *dash)
+{
+	static const char *const lkeys[] = {"name", "color", NULL};
+	struct config *c = L->c;
+	yaml_node_t *a = dash ? get(L, dash, "labels") : NULL;
+	if (!a || yml_want_seq(L->d, L->y, a,
+	                       "dashboard.labels (a list like [{ name: refund, color: \"#e11d48\" }])") < 0)
+		return;
+	if (yml_len(a) > MAX_LIST) {
+		yml_error(L->d, L->y, a, "dashboard.labels: more than %d", MAX_LIST);
+		return;
+	}
+	c->labels = xcalloc((size_t)yml_len(a) + 1, sizeof(*c->labels));
+	for (int i = 0; i < yml_len(a); i++) {
+		yaml_node_t *m = yml_item(L->y, a, i);
+		char what[64];
+		snprintf(what, sizeof(what), "dashboard.labels[%d]", i);
+		struct label_conf lc = {0};
+		if (m && m->type == YAML_SCALAR_NODE) {
+			const char *v = str_at(L, m, what);
+			lc.name = v ? xstrdup(v) : NULL;
+		} else if (yml_want_map(L->d, L->y, m, what) == 0) {
+			yml_check_keys(L->d, L->y, m, lkeys, what);
+			lc.name = req_str(L, m, "name", what, NULL);
+			char path[96];
+			snprintf(path, sizeof(path), "%s.color", what);
+			lc.color = opt_str(L, m, "color", path);
+		} else {
+			continue;
+		}
+		if (!lc.name) {
+			free(lc.color);
+			continue;
+		}
+		int dup = 0;
+		for (size_t j = 0; j < c->nlabels; j++)
+			dup |= strcasecmp(c->labels[j].name, lc.name) == 0;
+		if (!config_label_ok(lc.name, lc.color) || dup) {
+			yml_error(
+			    L->d, L->y, m,
+			    dup ? "%s: the label '%s' is listed twice"
+			        : "%s: '%s' needs a name of 1 to %d characters without commas, and a colour "
+			          "like \"#e11d48\"",
+			    what, lc.name, CONFIG_MAX_LABEL);
+			free(lc.name);
+			free(lc.color);
+			continue;
+		}
+		c->labels[c->nlabels++] = lc;
+	}
+}
+
 static void parse_dashboard(struct ld *L, yaml_node_t *root)
 {
 	yaml_node_t *s = NULL;
 	parse_dashboard_keys(L, root, &s);
+	parse_labels(L, s);
 	check_dashboard_exposure(L, s);
 }
 
@@ -1937,6 +2029,11 @@ void config_free(struct config *c)
 		free(c->agents[i].password_hash);
 	}
 	free(c->agents);
+	for (size_t i = 0; i < c->nlabels; i++) {
+		free(c->labels[i].name);
+		free(c->labels[i].color);
+	}
+	free(c->labels);
 	for (size_t i = 0; i < c->nnotify; i++) {
 		struct notify_conf *n = &c->notify[i];
 		free(n->type);

@@ -94,6 +94,14 @@ struct agent_conf {
 	char *login;
 	char *name;          /* display name shown to customers; defaults to login */
 	char *password_hash; /* crypt(3) hash: $y$, $gy$, $7$, $2b$, $6$, $5$ */
+	int admin;           /* role: admin (manages the team from the dashboard) or agent (0) */
+};
+
+/* A label agents put on conversations (dashboard.labels). */
+#define CONFIG_MAX_LABEL 64 /* bytes of a label's name (store.h's STORE_MAX_LABEL) */
+struct label_conf {
+	char *name;
+	char *color; /* "#rrggbb" / "#rgb", or NULL (the dashboard picks one) */
 };
 
 #define CONFIG_DEFAULT_MIN_FREE           (16LL << 20)   /* store.min_free */
@@ -153,6 +161,8 @@ struct config {
 	struct config_secret metrics_token;
 	struct agent_conf *agents;
 	size_t nagents;
+	struct label_conf *labels; /* dashboard.labels */
+	size_t nlabels;
 	struct notify_conf *notify;
 	size_t nnotify;
 	long cooldown; /* bot.cooldown: min seconds between two acknowledgements in a thread (10m) */
@@ -187,6 +197,21 @@ void config_free(struct config *c);
 
 /* The connector called `name`, or NULL. */
 const struct connector_conf *config_connector(const struct config *c, const char *name);
+
+/*
+ * When a response at priority p to something that arrived at `from` is due:
+ * the response target counted in opening hours (a business that is never
+ * open counts wall-clock time).  The pipeline's `due` and the dashboard's
+ * change of priority use it.
+ */
+time_t config_due(const struct config *c, enum priority p, time_t from);
+
+/* A label's name (1..CONFIG_MAX_LABEL bytes, no control characters or
+ * commas) and colour (NULL, "#rgb" or "#rrggbb") are acceptable: 1 or 0. */
+int config_label_ok(const char *name, const char *colour);
+
+/* A login an agent may have: letters, digits and . _ - @, 1..64 bytes.  1 or 0. */
+int config_login_ok(const char *login);
 
 /* The agent with login `login`, or NULL. */
 const struct agent_conf *config_agent(const struct config *c, const char *login);

@@ -4,7 +4,6 @@
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid configuration.
  * `-c CONFIG` may stand anywhere after `frontdesk`, for every command.
  */
-#include <crypt.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "daemon.h"
 #include "examples.h"
@@ -27,7 +27,7 @@
 
 #define EXIT_USAGE       2
 #define REPLAY_MAX_LINE  (1u << 20)
-#define PASSWD_MIN_CHARS 10 /* frontdesk passwd refuses shorter passwords */
+#define PASSWD_MIN_CHARS AUTH_MIN_PASSWORD /* frontdesk passwd refuses shorter passwords */
 
 static const char *usage_text =
     "usage: frontdesk [-c CONFIG] COMMAND [ARGS]\n"
@@ -676,8 +676,7 @@ static int read_secret(const char *prompt, char *out, size_t n)
 
 static int cmd_passwd(int argc, char **argv)
 {
-	char pw[512], again[512], salt[CRYPT_GENSALT_OUTPUT_SIZE];
-	struct crypt_data cd;
+	char pw[512], again[512];
 
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		puts("usage: frontdesk passwd\n\n"
@@ -690,11 +689,7 @@ static int cmd_passwd(int argc, char **argv)
 		fprintf(stderr, "frontdesk passwd: no password given\n");
 		return EXIT_USAGE;
 	}
-	/* Characters, not bytes: "café" is four. */
-	size_t chars = 0;
-	for (const char *p = pw; *p; p++)
-		if (((unsigned char)*p & 0xC0) != 0x80)
-			chars++;
+	size_t chars = auth_password_chars(pw);
 	if (chars < PASSWD_MIN_CHARS) {
 		explicit_bzero(pw, sizeof(pw));
 		fprintf(stderr,
@@ -709,16 +704,12 @@ static int cmd_passwd(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt))) {
-		fprintf(stderr, "frontdesk passwd: cannot make a salt: %s\n", strerror(errno));
-		return 1;
-	}
-	memset(&cd, 0, sizeof(cd));
-	char *h = crypt_rn(pw, salt, &cd, sizeof(cd));
+	char h[AUTH_HASH_MAX];
+	int rc = auth_hash_password(pw, h, sizeof(h));
 	explicit_bzero(pw, sizeof(pw));
 	explicit_bzero(again, sizeof(again));
-	if (!h || h[0] == '*') {
-		fprintf(stderr, "frontdesk passwd: hashing failed\n");
+	if (rc < 0) {
+		fprintf(stderr, "frontdesk passwd: hashing failed (no randomness for a salt?)\n");
 		return 1;
 	}
 	puts(h);

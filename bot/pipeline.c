@@ -169,13 +169,9 @@ void engine_free(struct engine *e)
 	free(e);
 }
 
-/* Due time of a response at priority p: the target counted in open time.
- * A business that is never open counts wall-clock time instead. */
 static time_t due_for(const struct engine *e, enum priority p, time_t now)
 {
-	long target = e->cfg->target[p];
-	time_t due = hours_add(e->cfg->hours, now, target);
-	return due == (time_t)-1 ? now + target : due;
+	return config_due(e->cfg, p, now);
 }
 
 /*

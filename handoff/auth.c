@@ -23,6 +23,7 @@ struct agent {
 	char *login;
 	char *name;
 	char *hash;
+	int admin;
 };
 
 struct rate {
@@ -105,6 +106,7 @@ void auth_set_agents(struct auth *a, const struct auth_agent *agents, size_t n)
 		g->login = xstrdup(agents[i].login);
 		g->name = xstrdup(agents[i].name && *agents[i].name ? agents[i].name : agents[i].login);
 		g->hash = xstrdup(agents[i].password_hash);
+		g->admin = agents[i].admin;
 	}
 
 	/* A session survives only if its agent is still there with the same
@@ -121,6 +123,7 @@ void auth_set_agents(struct auth *a, const struct auth_agent *agents, size_t n)
 			continue;
 		}
 		copy_str(s->name, sizeof(s->name), now->name);
+		s->admin = now->admin;
 		i++;
 	}
 	for (size_t j = 0; j < n_old; j++) {
@@ -173,6 +176,34 @@ int auth_verify_password(const char *password, const char *hash)
 	explicit_bzero(cd, sizeof(*cd));
 	free(cd);
 	return rc;
+}
+
+int auth_hash_password(const char *password, char *out, size_t n)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	if (!password || strlen(password) >= AUTH_MAX_PASSWORD)
+		return -1;
+	if (!crypt_gensalt_rn("$y$", 0, NULL, 0, salt, sizeof(salt)))
+		return -1;
+	struct crypt_data *cd = xcalloc(1, sizeof(*cd));
+	const char *h = crypt_rn(password, salt, cd, (int)sizeof(*cd));
+	int rc = -1;
+	if (h && h[0] != '*' && strlen(h) < n) {
+		snprintf(out, n, "%s", h);
+		rc = 0;
+	}
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return rc;
+}
+
+size_t auth_password_chars(const char *password)
+{
+	size_t chars = 0;
+	for (const char *p = password ? password : ""; *p; p++)
+		if (((unsigned char)*p & 0xC0) != 0x80)
+			chars++;
+	return chars;
 }
 
 /* --- rate limit ----------------------------------------------------------- */
@@ -327,6 +358,7 @@ const struct auth_session *auth_session_new(struct auth *a, const char *login, t
 		return NULL;
 	copy_str(s.login, sizeof(s.login), g->login);
 	copy_str(s.name, sizeof(s.name), g->name);
+	s.admin = g->admin;
 	s.created = now;
 	s.last_seen = now;
 

@@ -57,6 +57,7 @@ struct auth_agent {
 	const char *login;
 	const char *name;          /* display name; the login when NULL */
 	const char *password_hash; /* anything crypt(3) verifies: $y$, $6$, $2b$ */
+	int admin;                 /* may manage the team (team.h) */
 };
 
 struct auth_session {
@@ -64,6 +65,7 @@ struct auth_session {
 	char csrf[AUTH_TOKEN_HEX + 1];
 	char login[AUTH_MAX_LOGIN + 1];
 	char name[AUTH_MAX_NAME + 1];
+	int admin; /* the agent's role, kept up to date by auth_set_agents */
 	time_t created;
 	time_t last_seen;
 };
@@ -76,7 +78,7 @@ void auth_free(struct auth *a);
 /*
  * Replace the agent list (copied).  Sessions of agents that are gone, or
  * whose password hash changed, end; the others keep going and pick up a new
- * display name.
+ * display name and role.
  */
 void auth_set_agents(struct auth *a, const struct auth_agent *agents, size_t n);
 
@@ -99,6 +101,18 @@ const char *auth_dummy_hash(void);
  * thread-safe: the dashboard runs it on libuv's thread pool.
  */
 int auth_verify_password(const char *password, const char *hash);
+
+/*
+ * A new yescrypt hash of `password` (a fresh salt) into out: 0, or -1 (no
+ * randomness, password too long, out too small).  Slow and thread-safe,
+ * as auth_verify_password; `frontdesk passwd` and the dashboard's password
+ * change share it.
+ */
+#define AUTH_MIN_PASSWORD 10 /* characters a new password needs at least */
+#define AUTH_HASH_MAX     256
+int auth_hash_password(const char *password, char *out, size_t n);
+/* Characters (not bytes) of a password: "café" is four. */
+size_t auth_password_chars(const char *password);
 
 /*
  * Seconds `peer` (may be NULL) must still wait before its next login
