@@ -6,6 +6,8 @@
  * slow on purpose and runs on libuv's thread pool (uv_queue_work).
  */
 #include "dashboard.h"
+#include "dashboard_int.h"
+#include "embedded.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 #include "server.h"
 #include "sla.h"
 #include "store.h"
+#include "team.h"
 #include "url.h"
 #include "util.h"
 
@@ -35,14 +38,6 @@
 #define LOGINS_IN_FLIGHT 8             /* password verifications at once, all clients */
 #define PREVIEW_BYTES    280           /* last_message in list answers */
 #define KICK_MS          10            /* coalescing delay of change notifications */
-#define MAX_HINTS        64
-
-/* One published event; ring[seq % DASHBOARD_RING]. */
-struct event {
-	uint64_t seq;
-	char *json;
-	size_t len;
-};
 
 /* What was last published about an open ticket. */
 struct published {
@@ -71,39 +66,9 @@ struct login_work {
 	struct login_work *prev, *next;
 };
 
-struct dashboard {
-	struct dashboard_env env;
-	struct listener *li;
-	struct auth *auth;
-	char metrics_token[CONFIG_SECRET_MAX + 1]; /* "" = none: /metrics for this machine only */
-
-	char epoch[17];
-	uint64_t seq;
-	struct event ring[DASHBOARD_RING];
-	struct published *pub;
-	size_t n_pub;
-	int scanned;          /* the first scan only records, it publishes nothing */
-	uint64_t fingerprint; /* of the store when the safety-net scan last ran */
-	int scanning;         /* a rescan's read is under way */
-	int64_t hints[MAX_HINTS];
-	size_t n_hints;
-
-	struct live_client *clients;
-	size_t n_clients;
-	struct login_work *logins;
-	unsigned n_logins;
-
-	uv_timer_t kick, scan;
-	int timers_open;
-	int stopped;
-	int warned_no_agents;
-
-	struct metric *m_logins, *m_events, *m_writes;
-};
-
 /* ---- small helpers ------------------------------------------------------- */
 
-static void iso_or_null(json_t *o, const char *key, time_t t)
+void dashboard_iso(json_t *o, const char *key, time_t t)
 {
 	if (t <= 0) {
 		json_object_set_new(o, key, json_null());
@@ -116,7 +81,7 @@ static void iso_or_null(json_t *o, const char *key, time_t t)
 
 /* Text as a JSON string; invalid UTF-8 (it should not be stored, but a bad
  * row must not break the page) becomes null. */
-static json_t *text_json(const char *t)
+json_t *dashboard_text(const char *t)
 {
 	json_t *s = t ? json_string(t) : NULL;
 	return s ? s : json_null();
@@ -141,7 +106,22 @@ static json_t *preview(const char *s, size_t len, size_t max)
 	return j ? j : json_null();
 }
 
-static void respond_json(struct server_req *req, int status, json_t *j)
+json_t *dashboard_body(struct server_req *req)
+{
+	size_t len;
+	const char *raw = server_req_body(req, &len);
+	if (!raw || !len)
+		return json_object();
+	json_t *body = json_loadb(raw, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		server_respond_error(req, 400, "the body must be a JSON object");
+		return NULL;
+	}
+	return body;
+}
+
+void dashboard_respond(struct server_req *req, int status, json_t *j)
 {
 	char *s = json_dumps(j, JSON_COMPACT);
 	json_decref(j);
@@ -178,29 +158,44 @@ static json_t *quote_json(const struct store_quote *q)
  * `frontdesk queue list --json` and a few more.  `last_message` is the
  * customer's latest message of the ticket, `opening_message` the one that
  * caused the escalation. */
-static json_t *ticket_json(const struct store_ticket *t, time_t now)
+json_t *dashboard_ticket_json(const struct store_ticket *t, time_t now)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "id", json_integer(t->id));
-	json_object_set_new(o, "status", text_json(t->status));
-	json_object_set_new(o, "priority", text_json(t->priority));
-	json_object_set_new(o, "reason", text_json(t->reason));
-	json_object_set_new(o, "platform", text_json(t->platform));
-	json_object_set_new(o, "author", text_json(t->author));
-	iso_or_null(o, "due", t->due);
-	iso_or_null(o, "created", t->created);
-	iso_or_null(o, "updated", t->updated);
-	json_object_set_new(o, "assignee", text_json(t->assignee));
+	json_object_set_new(o, "status", dashboard_text(t->status));
+	json_object_set_new(o, "priority", dashboard_text(t->priority));
+	json_object_set_new(o, "reason", dashboard_text(t->reason));
+	json_object_set_new(o, "platform", dashboard_text(t->platform));
+	json_object_set_new(o, "author", dashboard_text(t->author));
+	dashboard_iso(o, "due", t->due);
+	dashboard_iso(o, "created", t->created);
+	dashboard_iso(o, "updated", t->updated);
+	json_object_set_new(o, "assignee", dashboard_text(t->assignee));
 	json_object_set_new(o, "last_message", quote_json(&t->latest));
 	json_object_set_new(o, "opening_message", quote_json(&t->opening));
-	iso_or_null(o, "first_response", t->first_response);
-	iso_or_null(o, "resolved", t->resolved);
+	dashboard_iso(o, "first_response", t->first_response);
+	dashboard_iso(o, "resolved", t->resolved);
 	json_object_set_new(o, "missed", json_boolean(ticket_missed(t, now)));
-	json_object_set_new(o, "connector", text_json(t->connector));
+	json_object_set_new(o, "connector", dashboard_text(t->connector));
 	json_object_set_new(o, "private", json_boolean(t->is_private));
 	json_object_set_new(o, "last_message_id", json_integer(t->last_message_id));
 	json_object_set_new(o, "sending", json_integer(t->sending));
-	json_object_set_new(o, "email", text_json(t->email));
+	json_object_set_new(o, "email", dashboard_text(t->email));
+	/* The team's side. */
+	json_object_set_new(o, "latest_id", json_integer(t->latest.id));
+	json_object_set_new(o, "last_event_id", json_integer(t->last_event_id));
+	dashboard_iso(o, "snoozed_until", t->snoozed_until > now ? t->snoozed_until : 0);
+	dashboard_iso(o, "reopened", t->reopened);
+	json_t *labels = json_array();
+	for (size_t i = 0; i < t->n_labels; i++)
+		json_array_append_new(labels, dashboard_text(t->labels[i]));
+	json_object_set_new(o, "labels", labels);
+	json_object_set_new(o, "contact_id", t->contact_id ? json_integer(t->contact_id) : json_null());
+	json_object_set_new(o, "contact_name", dashboard_text(t->contact_name));
+	/* The asking agent's read mark: in their lists only (live events go to
+	 * everyone and carry none). */
+	if (t->seen)
+		json_object_set_new(o, "seen", json_integer(t->seen));
 	return o;
 }
 
@@ -285,7 +280,7 @@ static void publish_found(void *arg, int rc, const struct store_ticket *v, size_
 	struct dashboard *d = arg;
 	time_t now = time(NULL);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		json_t *t = ticket_json(&v[i], now);
+		json_t *t = dashboard_ticket_json(&v[i], now);
 		publish(d, t);
 		json_decref(t);
 	}
@@ -314,7 +309,7 @@ static void rescanned(void *arg, int rc, const struct store_ticket *v, size_t n)
 		return;
 	struct published *next = n ? xcalloc(n, sizeof(*next)) : NULL;
 	for (size_t i = 0; i < n; i++) {
-		json_t *t = ticket_json(&v[i], now);
+		json_t *t = dashboard_ticket_json(&v[i], now);
 		char *s = json_dumps(t, JSON_COMPACT | JSON_SORT_KEYS);
 		next[i].id = v[i].id;
 		next[i].hash = s ? hash64(s, strlen(s)) : 0;
@@ -384,6 +379,9 @@ void dashboard_notify_change(struct dashboard *d, int64_t ticket_id)
 {
 	if (!d || d->stopped)
 		return;
+	/* Another process may have changed the team's settings too. */
+	if (ticket_id == 0)
+		dashboard_team_read(d);
 	if (ticket_id > 0 && d->n_hints < MAX_HINTS) {
 		size_t i;
 		for (i = 0; i < d->n_hints && d->hints[i] != ticket_id; i++)
@@ -509,22 +507,27 @@ static int same_origin(struct server_req *req)
 	return rest && strcmp(rest, host) == 0;
 }
 
-static void agents_json(struct dashboard *d, json_t *o)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; d->env.cfg && i < d->env.cfg->nagents; i++) {
-		const struct agent_conf *g = &d->env.cfg->agents[i];
-		json_array_append_new(a, json_pack("{s:s, s:s}", "login", g->login, "name",
-		                                   g->name && *g->name ? g->name : g->login));
-	}
-	json_object_set_new(o, "agents", a);
-}
-
+/* Who is signed in, their CSRF token, the live stream's position, and the
+ * team (agents, labels) the page needs. */
 static json_t *me_json(struct dashboard *d, const struct auth_session *s)
 {
-	json_t *o = json_pack("{s:s, s:{s:s, s:s}, s:s, s:I}", "csrf", s->csrf, "agent", "login", s->login,
-	                      "name", s->name, "epoch", d->epoch, "seq", (json_int_t)d->seq);
-	agents_json(d, o);
+	const struct team_agent *a = team_agent(d->team, s->login);
+	json_t *o = json_pack("{s:s, s:{s:s, s:s, s:s, s:b}, s:s, s:I}", "csrf", s->csrf, "agent", "login",
+	                      s->login, "name", s->name, "role", s->admin ? "admin" : "agent",
+	                      "password_changeable", a != NULL, "epoch", d->epoch, "seq", (json_int_t)d->seq);
+	dashboard_team_json(d, o, s->admin);
+	/* The channels conversations come from, for search's filter. */
+	json_t *ch = json_array();
+	const struct config *c = d->env.cfg;
+	for (size_t i = 0; c && i < c->nconnectors; i++) {
+		const char *type = c->connectors[i].type;
+		size_t j;
+		for (j = 0; j < i && strcmp(c->connectors[j].type, type) != 0; j++)
+			;
+		if (j == i)
+			json_array_append_new(ch, json_string(type));
+	}
+	json_object_set_new(o, "channels", ch);
 	return o;
 }
 
@@ -590,7 +593,7 @@ static void login_done(uv_work_t *w, int status)
 		server_req_add_header(lw->req, "Set-Cookie", cookie);
 		log_info("agent logged in", "login=%s peer=%s", qlogin, lw->peer);
 		metric_add_l(d->m_logins, 1, "ok");
-		respond_json(lw->req, 200, me_json(d, s));
+		dashboard_respond(lw->req, 200, me_json(d, s));
 	} else {
 		long lock = auth_rate_fail(d->auth, lw->peer, lw->login, now);
 		log_warn("dashboard login failed", "login=%s peer=%s locked_seconds=%ld", qlogin, lw->peer,
@@ -651,7 +654,8 @@ static enum server_handled api_login(struct dashboard *d, struct server_req *req
 		refuse_rate(d, req, 1);
 		return SERVER_DONE;
 	}
-	if (d->env.cfg && d->env.cfg->nagents == 0 && !d->warned_no_agents) {
+	const struct team_agent *everyone;
+	if (team_agents(d->team, &everyone) == 0 && !d->warned_no_agents) {
 		log_warn("dashboard login refused: no agents configured",
 		         "hint=\"add dashboard.agents with a hash from 'frontdesk passwd'\"");
 		d->warned_no_agents = 1;
@@ -685,25 +689,8 @@ static enum server_handled api_login(struct dashboard *d, struct server_req *req
 
 /* ---- ticket actions ------------------------------------------------------ */
 
-/*
- * One API request on its way through the store (each step may answer now
- * or later).  The session is copied: it may end meanwhile.
- */
-struct op {
-	struct dashboard *d;
-	struct server_req *req;
-	int64_t id;
-	char login[AUTH_MAX_LOGIN + 1];  /* who acts */
-	char name[AUTH_MAX_NAME + 1];    /* their display name */
-	char target[AUTH_MAX_LOGIN + 1]; /* claim/assign: for whom */
-	int take_over;
-	char *text; /* reply: the text as typed */
-	json_t *t;  /* GET one ticket: the answer being built */
-	json_int_t seq;
-};
-
-static struct op *op_new(struct dashboard *d, struct server_req *req, const struct auth_session *s,
-                         int64_t id)
+struct op *dashboard_op_new(struct dashboard *d, struct server_req *req, const struct auth_session *s,
+                            int64_t id)
 {
 	struct op *o = xcalloc(1, sizeof(*o));
 	o->d = d;
@@ -716,9 +703,10 @@ static struct op *op_new(struct dashboard *d, struct server_req *req, const stru
 	return o;
 }
 
-static void op_free(struct op *o)
+void dashboard_op_free(struct op *o)
 {
 	free(o->text);
+	free(o->arg);
 	json_decref(o->t);
 	free(o);
 }
@@ -730,8 +718,8 @@ static void answer_ticket(void *arg, int rc, const struct store_ticket *v, size_
 	if (rc < 0 || n != 1)
 		server_respond_error(o->req, 500, "the ticket could not be read back");
 	else
-		respond_json(o->req, 200, ticket_json(&v[0], time(NULL)));
-	op_free(o);
+		dashboard_respond(o->req, 200, dashboard_ticket_json(&v[0], time(NULL)));
+	dashboard_op_free(o);
 }
 
 static void read_ticket(struct op *o, store_tickets_fn cb)
@@ -746,7 +734,7 @@ static void saved(void *arg, int rc)
 	struct op *o = arg;
 	if (rc < 0) {
 		server_respond_error(o->req, 500, "the change could not be saved; try again");
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
 	dashboard_notify_change(o->d, o->id);
@@ -763,7 +751,7 @@ static void acted(struct op *o, int rc, const char *busy)
 		return;
 	}
 	server_respond_error(o->req, rc == 1 ? 409 : 500, rc == 1 ? busy : "store error");
-	op_free(o);
+	dashboard_op_free(o);
 }
 
 static void claim_done(void *arg, int rc)
@@ -812,10 +800,10 @@ static void claim_checked(void *arg, int rc, const struct store_ticket *v, size_
 	struct op *o = arg;
 	int held = check_holder(o, rc, v, n, o->target);
 	if (held < 0) {
-		op_free(o);
+		dashboard_op_free(o);
 	} else if (held == 1) {
-		respond_json(o->req, 200, ticket_json(&v[0], time(NULL)));
-		op_free(o);
+		dashboard_respond(o->req, 200, dashboard_ticket_json(&v[0], time(NULL)));
+		dashboard_op_free(o);
 	} else {
 		store_ticket_claim(o->d->env.store, o->id, o->target, time(NULL), claim_done, o);
 	}
@@ -889,7 +877,7 @@ static void reply_checked(void *arg, int rc, const struct store_ticket *v, size_
 	struct op *o = arg;
 	char *parts[STORE_MAX_PARTS];
 	if (check_holder(o, rc, v, n, o->login) < 0) {
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
 	size_t np = dashboard_reply_parts(o->d->env.cfg, v[0].connector ? v[0].connector : "", o->text,
@@ -908,7 +896,7 @@ static void act_reply(struct op *o, json_t *body)
 		text++;
 	if (!text || !*text) {
 		server_respond_error(o->req, 400, "expected {\"text\": \"...\"} with some text");
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
 	size_t chars = 0;
@@ -916,7 +904,7 @@ static void act_reply(struct op *o, json_t *body)
 		chars += ((unsigned char)*p & 0xC0) != 0x80;
 	if (chars > DASHBOARD_MAX_REPLY) {
 		server_respond_error(o->req, 413, "the reply is too long");
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
 	o->text = xstrdup(text);
@@ -925,32 +913,182 @@ static void act_reply(struct op *o, json_t *body)
 }
 
 /* Every ticket action answers exactly once, now or later. */
+/* The store said rc to a change that may have nothing to do (a label
+ * already there, the same priority): that is no error, answer with the
+ * ticket as it is. */
+static void acted_or_same(struct op *o, int rc)
+{
+	if (rc == 1)
+		read_ticket(o, answer_ticket);
+	else
+		acted(o, rc, "");
+}
+
+static void note_done(void *arg, int rc)
+{
+	acted(arg, rc, "no such ticket");
+}
+
+static void act_note(struct op *o, json_t *body)
+{
+	const char *text = json_string_value(json_object_get(body, "text"));
+	while (text && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t'))
+		text++;
+	if (!text || !*text) {
+		server_respond_error(o->req, 400, "expected {\"text\": \"...\"} with some text");
+		dashboard_op_free(o);
+		return;
+	}
+	if (strlen(text) > STORE_MAX_NOTE) {
+		server_respond_error(o->req, 413, "the note is too long");
+		dashboard_op_free(o);
+		return;
+	}
+	store_ticket_note(o->d->env.store, o->id, o->login, text, time(NULL), note_done, o);
+}
+
+static void label_done(void *arg, int rc)
+{
+	acted_or_same(arg, rc);
+}
+
+/* {"label": "refund", "on": true|false}: only the team's labels go on. */
+static void act_label(struct op *o, json_t *body)
+{
+	const char *label = json_string_value(json_object_get(body, "label"));
+	json_t *on = json_object_get(body, "on");
+	const struct team_label *l = label ? team_label(o->d->team, label) : NULL;
+	if (!label || (on && !json_is_boolean(on)) || strlen(label) > STORE_MAX_LABEL) {
+		server_respond_error(o->req, 400, "expected {\"label\": \"...\", \"on\": true|false}");
+		dashboard_op_free(o);
+		return;
+	}
+	int put = !on || json_is_true(on);
+	if (put && !l) {
+		server_respond_error(o->req, 400, "no such label: an admin adds labels under Settings");
+		dashboard_op_free(o);
+		return;
+	}
+	store_ticket_label(o->d->env.store, o->id, l ? l->name : label, put, o->login, time(NULL), label_done,
+	                   o);
+}
+
+static void priority_done(void *arg, int rc)
+{
+	struct op *o = arg;
+	if (rc == 1)
+		server_respond_error(o->req, 409, "the ticket is resolved");
+	else
+		acted(o, rc, "");
+}
+
+/* The new due time counts from the ticket's creation, in business time. */
+static void priority_read(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc < 0 || n != 1) {
+		server_respond_error(o->req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
+		dashboard_op_free(o);
+		return;
+	}
+	if (v[0].priority && !strcmp(v[0].priority, o->arg)) {
+		dashboard_respond(o->req, 200, dashboard_ticket_json(&v[0], time(NULL)));
+		dashboard_op_free(o);
+		return;
+	}
+	time_t due = config_due(o->d->env.cfg, priority_parse(o->arg), v[0].created);
+	store_ticket_priority(o->d->env.store, o->id, o->arg, due, o->login, time(NULL), priority_done, o);
+}
+
+static void act_priority(struct op *o, json_t *body)
+{
+	const char *p = json_string_value(json_object_get(body, "priority"));
+	if (!p || priority_parse(p) == PRIO_NONE || !o->d->env.cfg) {
+		server_respond_error(o->req, 400, "expected {\"priority\": \"urgent|high|normal|low\"}");
+		dashboard_op_free(o);
+		return;
+	}
+	o->arg = xstrdup(p);
+	read_ticket(o, priority_read);
+}
+
+static void reopen_done(void *arg, int rc)
+{
+	acted(arg, rc,
+	      "only the conversation's latest ticket can be reopened, once it is resolved and the customer "
+	      "has no other one open");
+}
+
+/* Due again by its priority's target, counted from now. */
+static void reopen_read(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc < 0 || n != 1) {
+		server_respond_error(o->req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
+		dashboard_op_free(o);
+		return;
+	}
+	time_t now = time(NULL);
+	time_t due = o->d->env.cfg ? config_due(o->d->env.cfg, priority_parse(v[0].priority), now) : 0;
+	store_ticket_reopen(o->d->env.store, o->id, due, o->login, now, reopen_done, o);
+}
+
+static void snooze_done(void *arg, int rc)
+{
+	acted(arg, rc, "the ticket is resolved");
+}
+
+/* {"until": "ISO-8601"} in the future (within DASHBOARD_MAX_SNOOZE), or null to wake it. */
+static void act_snooze(struct op *o, json_t *body)
+{
+	json_t *u = json_object_get(body, "until");
+	time_t until = 0, now = time(NULL);
+	if (!json_is_null(u) && (!json_is_string(u) || time_parse_iso(json_string_value(u), &until) < 0 ||
+	                         until <= now || until > now + DASHBOARD_MAX_SNOOZE)) {
+		server_respond_error(
+		    o->req, 400,
+		    "expected {\"until\": \"<a time within a year, ISO-8601>\"} or {\"until\": null}");
+		dashboard_op_free(o);
+		return;
+	}
+	store_ticket_snooze(o->d->env.store, o->id, until, o->login, now, snooze_done, o);
+}
+
+/* {"message_id": N}: the agent read the ticket up to there.  A read mark
+ * waits for the next group (nobody waits for it). */
+static void act_seen(struct op *o, json_t *body)
+{
+	json_t *m = json_object_get(body, "message_id");
+	if (!json_is_integer(m) || json_integer_value(m) < 0) {
+		server_respond_error(o->req, 400, "expected {\"message_id\": N}");
+	} else if (store_ticket_seen(o->d->env.store, o->id, o->login, (int64_t)json_integer_value(m)) < 0) {
+		server_respond_error(o->req, 500, "store error");
+	} else {
+		server_respond(o->req, 200, NULL, "{}", 2);
+	}
+	dashboard_op_free(o);
+}
+
+/* Every ticket action answers exactly once, now or later. */
 static void ticket_action(struct dashboard *d, struct server_req *req, const struct auth_session *s,
                           int64_t id, const char *action)
 {
-	size_t len;
-	const char *raw = server_req_body(req, &len);
-	json_t *body = NULL;
+	json_t *body = dashboard_body(req);
 	struct op *o;
 
-	if (raw && len) {
-		body = json_loadb(raw, len, 0, NULL);
-		if (!json_is_object(body)) {
-			json_decref(body);
-			server_respond_error(req, 400, "the body must be a JSON object");
-			return;
-		}
-	}
-	o = op_new(d, req, s, id);
+	if (!body)
+		return;
+	o = dashboard_op_new(d, req, s, id);
 	if (!strcmp(action, "claim")) {
 		act_claim(o, s->login, json_is_true(json_object_get(body, "take_over")));
 	} else if (!strcmp(action, "assign")) {
 		const char *to = json_string_value(json_object_get(body, "login"));
-		if (!to || !d->env.cfg || !config_agent(d->env.cfg, to)) {
+		const struct team_agent *a = to ? team_agent(d->team, to) : NULL;
+		if (!a) {
 			server_respond_error(req, 400, "expected {\"login\": \"<an agent's login>\"}");
-			op_free(o);
+			dashboard_op_free(o);
 		} else {
-			act_claim(o, to, 1);
+			act_claim(o, a->login, 1);
 		}
 	} else if (!strcmp(action, "release")) {
 		store_ticket_release(d->env.store, id, s->login, time(NULL), release_done, o);
@@ -958,9 +1096,21 @@ static void ticket_action(struct dashboard *d, struct server_req *req, const str
 		store_ticket_resolve(d->env.store, id, s->login, time(NULL), resolve_done, o);
 	} else if (!strcmp(action, "reply")) {
 		act_reply(o, body);
+	} else if (!strcmp(action, "note")) {
+		act_note(o, body);
+	} else if (!strcmp(action, "label")) {
+		act_label(o, body);
+	} else if (!strcmp(action, "priority")) {
+		act_priority(o, body);
+	} else if (!strcmp(action, "reopen")) {
+		read_ticket(o, reopen_read);
+	} else if (!strcmp(action, "snooze")) {
+		act_snooze(o, body);
+	} else if (!strcmp(action, "seen")) {
+		act_seen(o, body);
 	} else {
 		server_respond_error(req, 404, "unknown action");
-		op_free(o);
+		dashboard_op_free(o);
 	}
 	json_decref(body);
 }
@@ -1004,8 +1154,6 @@ static json_t *canned_json(struct dashboard *d, const char *agent_name, const st
 	time_t now = time(NULL);
 	uint64_t ticket_id = t ? (uint64_t)t->id : 0;
 
-	if (!r)
-		return a;
 	if (c && c->hours)
 		hours_summary(c->hours, hours, sizeof(hours));
 	if (t) {
@@ -1031,7 +1179,7 @@ static json_t *canned_json(struct dashboard *d, const char *agent_name, const st
 	    .ticket = ticket[0] ? ticket : NULL,
 	    .agent = agent_name,
 	};
-	for (size_t i = 0; i < replies_count(r); i++) {
+	for (size_t i = 0; r && i < replies_count(r); i++) {
 		const char *key = replies_key(r, i);
 		struct buf out;
 		if (!canned_key(key))
@@ -1046,6 +1194,7 @@ static json_t *canned_json(struct dashboard *d, const char *agent_name, const st
 		}
 		buf_free(&out);
 	}
+	dashboard_team_canned(d, a, &v);
 	return a;
 }
 
@@ -1053,8 +1202,8 @@ static void canned_found(void *arg, int rc, const struct store_ticket *v, size_t
 {
 	struct op *o = arg;
 	json_t *a = canned_json(o->d, o->name, rc == 0 && n == 1 ? &v[0] : NULL);
-	respond_json(o->req, 200, json_pack("{s:o}", "replies", a));
-	op_free(o);
+	dashboard_respond(o->req, 200, json_pack("{s:o}", "replies", a));
+	dashboard_op_free(o);
 }
 
 /* ---- the API dispatcher -------------------------------------------------- */
@@ -1078,19 +1227,19 @@ static void listed(void *arg, int rc, const struct store_ticket *v, size_t n)
 	struct op *o = arg;
 	if (rc < 0) {
 		server_respond_error(o->req, 500, "store error");
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
 	json_t *list = json_array();
 	time_t now = time(NULL);
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(list, ticket_json(&v[i], now));
-	respond_json(o->req, 200,
-	             json_pack("{s:I, s:s, s:o}", "seq", o->seq, "epoch", o->d->epoch, "tickets", list));
-	op_free(o);
+		json_array_append_new(list, dashboard_ticket_json(&v[i], now));
+	dashboard_respond(o->req, 200,
+	                  json_pack("{s:I, s:s, s:o}", "seq", o->seq, "epoch", o->d->epoch, "tickets", list));
+	dashboard_op_free(o);
 }
 
-static void api_tickets(struct dashboard *d, struct server_req *req)
+static void api_tickets(struct dashboard *d, struct server_req *req, const struct auth_session *s)
 {
 	char status[16];
 	size_t f = 0;
@@ -1105,9 +1254,10 @@ static void api_tickets(struct dashboard *d, struct server_req *req)
 	}
 	/* The sequence number comes first: an event published after it is
 	 * replayed to a client that connects with since=seq. */
-	struct op *o = op_new(d, req, NULL, 0);
+	struct op *o = dashboard_op_new(d, req, s, 0);
 	o->seq = (json_int_t)d->seq;
-	struct store_ticket_query q = {.filter = (enum store_ticket_filter)f, .limit = DASHBOARD_MAX_LIST};
+	struct store_ticket_query q = {
+	    .filter = (enum store_ticket_filter)f, .limit = DASHBOARD_MAX_LIST, .viewer = o->login};
 	store_tickets(d->env.store, &q, listed, o);
 }
 
@@ -1116,26 +1266,26 @@ static void ticket_events_read(void *arg, int rc, const struct store_event *v, s
 	struct op *o = arg;
 	if (rc < 0) {
 		server_respond_error(o->req, 500, "store error");
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
 	json_t *evs = json_array();
 	for (size_t i = 0; i < n; i++) {
 		json_t *e = json_object();
 		char iso[40];
-		json_object_set_new(e, "kind", text_json(v[i].kind));
-		json_object_set_new(e, "actor", text_json(v[i].actor));
+		json_object_set_new(e, "kind", dashboard_text(v[i].kind));
+		json_object_set_new(e, "actor", dashboard_text(v[i].actor));
 		time_iso_utc(v[i].ts, iso, sizeof(iso));
 		json_object_set_new(e, "ts", json_string(iso));
 		json_object_set_new(e, "message_id",
 		                    v[i].message_id ? json_integer(v[i].message_id) : json_null());
-		json_object_set_new(e, "detail", text_json(v[i].detail));
+		json_object_set_new(e, "detail", dashboard_text(v[i].detail));
 		json_array_append_new(evs, e);
 	}
 	json_object_set_new(o->t, "events", evs);
-	respond_json(o->req, 200, o->t);
+	dashboard_respond(o->req, 200, o->t);
 	o->t = NULL;
-	op_free(o);
+	dashboard_op_free(o);
 }
 
 static void ticket_messages_read(void *arg, int rc, const struct store_msg *v, size_t n)
@@ -1143,7 +1293,7 @@ static void ticket_messages_read(void *arg, int rc, const struct store_msg *v, s
 	struct op *o = arg;
 	if (rc != 0) {
 		server_respond_error(o->req, rc == 1 ? 404 : 500, rc == 1 ? "no such ticket" : "store error");
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
 	json_t *msgs = json_array();
@@ -1151,12 +1301,12 @@ static void ticket_messages_read(void *arg, int rc, const struct store_msg *v, s
 		json_t *m = json_object();
 		char iso[40];
 		json_object_set_new(m, "id", json_integer(v[i].id));
-		json_object_set_new(m, "from", text_json(v[i].from));
-		json_object_set_new(m, "agent", text_json(v[i].agent));
-		json_object_set_new(m, "text", text_json(v[i].text));
+		json_object_set_new(m, "from", dashboard_text(v[i].from));
+		json_object_set_new(m, "agent", dashboard_text(v[i].agent));
+		json_object_set_new(m, "text", dashboard_text(v[i].text));
 		time_iso_utc(v[i].ts, iso, sizeof(iso));
 		json_object_set_new(m, "ts", json_string(iso));
-		json_object_set_new(m, "state", text_json(v[i].state));
+		json_object_set_new(m, "state", dashboard_text(v[i].state));
 		json_array_append_new(msgs, m);
 	}
 	json_object_set_new(o->t, "messages", msgs);
@@ -1168,10 +1318,10 @@ static void ticket_read(void *arg, int rc, const struct store_ticket *v, size_t 
 	struct op *o = arg;
 	if (rc < 0 || n != 1) {
 		server_respond_error(o->req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
-		op_free(o);
+		dashboard_op_free(o);
 		return;
 	}
-	o->t = ticket_json(&v[0], time(NULL));
+	o->t = dashboard_ticket_json(&v[0], time(NULL));
 	json_object_set_new(
 	    o->t, "reply_signed",
 	    json_boolean(dashboard_reply_signed(o->d->env.cfg, v[0].connector ? v[0].connector : "")));
@@ -1201,7 +1351,22 @@ static void api_ticket(struct dashboard *d, struct server_req *req, const struct
 		server_respond_error(req, 405, "use GET");
 		return;
 	}
-	read_ticket(op_new(d, req, s, id), ticket_read);
+	read_ticket(dashboard_op_new(d, req, s, id), ticket_read);
+}
+
+/* The queue tabs' counts: {"open", "waiting", "mine", "snoozed", "overdue"}. */
+static void counted(void *arg, int rc, const struct store_ticket_counts *c)
+{
+	struct op *o = arg;
+	if (rc < 0)
+		server_respond_error(o->req, 500, "store error");
+	else
+		dashboard_respond(o->req, 200,
+		                  json_pack("{s:I, s:I, s:I, s:I, s:I}", "open", (json_int_t)c->open,
+		                            "waiting", (json_int_t)c->waiting, "mine", (json_int_t)c->mine,
+		                            "snoozed", (json_int_t)c->snoozed, "overdue",
+		                            (json_int_t)c->overdue));
+	dashboard_op_free(o);
 }
 
 static void stats_done(void *arg, int rc, const struct sla_stats *st)
@@ -1209,10 +1374,10 @@ static void stats_done(void *arg, int rc, const struct sla_stats *st)
 	struct op *o = arg;
 	json_t *j = rc == 0 ? stats_json(st) : NULL;
 	if (j)
-		respond_json(o->req, 200, j);
+		dashboard_respond(o->req, 200, j);
 	else
 		server_respond_error(o->req, 500, "store error");
-	op_free(o);
+	dashboard_op_free(o);
 }
 
 static enum server_handled api(struct server_req *req, void *arg)
@@ -1252,26 +1417,38 @@ static enum server_handled api(struct server_req *req, void *arg)
 		server_respond(req, 200, NULL, "{}", 2);
 	} else if (!strncmp(path, "/api/tickets/", 13)) {
 		api_ticket(d, req, s);
+	} else if (!strcmp(path, "/api/me/password")) {
+		dashboard_api_password(d, req, s);
+	} else if (!strcmp(path, "/api/team") || !strncmp(path, "/api/team/", 10)) {
+		dashboard_api_team(d, req, s);
+	} else if (!strncmp(path, "/api/contacts/", 14)) {
+		dashboard_api_contact(d, req, s);
 	} else if (write && (!strcmp(path, "/api/me") || !strcmp(path, "/api/tickets") ||
-	                     !strcmp(path, "/api/canned") || !strcmp(path, "/api/stats"))) {
+	                     !strcmp(path, "/api/canned") || !strcmp(path, "/api/stats") ||
+	                     !strcmp(path, "/api/counts") || !strcmp(path, "/api/search"))) {
 		server_respond_error(req, 405, "use GET");
 	} else if (write) {
 		server_respond_error(req, 404, "not found");
 	} else if (!strcmp(path, "/api/me")) {
-		respond_json(req, 200, me_json(d, s));
+		dashboard_respond(req, 200, me_json(d, s));
 	} else if (!strcmp(path, "/api/tickets")) {
-		api_tickets(d, req);
+		api_tickets(d, req, s);
+	} else if (!strcmp(path, "/api/counts")) {
+		store_ticket_counts(d->env.store, s->login, now, counted, dashboard_op_new(d, req, s, 0));
+	} else if (!strcmp(path, "/api/search")) {
+		dashboard_api_search(d, req, s);
 	} else if (!strcmp(path, "/api/canned")) {
 		char arg_s[24];
 		long id = 0;
 		if (server_req_arg(req, "ticket", arg_s, sizeof(arg_s)) == 0 && parse_long(arg_s, &id) < 0)
 			id = 0;
 		if (id > 0)
-			read_ticket(op_new(d, req, s, id), canned_found);
+			read_ticket(dashboard_op_new(d, req, s, id), canned_found);
 		else
-			respond_json(req, 200, json_pack("{s:o}", "replies", canned_json(d, s->name, NULL)));
+			dashboard_respond(req, 200,
+			                  json_pack("{s:o}", "replies", canned_json(d, s->name, NULL)));
 	} else if (!strcmp(path, "/api/stats")) {
-		sla_stats(d->env.store, now, stats_done, op_new(d, req, s, 0));
+		sla_stats(d->env.store, now, stats_done, dashboard_op_new(d, req, s, 0));
 	} else {
 		server_respond_error(req, 404, "not found");
 	}
@@ -1348,17 +1525,74 @@ static int configure_listener(struct dashboard *d, const struct config *cfg, cha
 	return listener_configure(d->li, &o, err, errn);
 }
 
-static void set_agents(struct dashboard *d, const struct config *cfg)
+void dashboard_set_agents(struct dashboard *d)
 {
-	size_t n = cfg ? cfg->nagents : 0;
+	const struct team_agent *v;
+	size_t n = team_agents(d->team, &v);
 	struct auth_agent *a = n ? xcalloc(n, sizeof(*a)) : NULL;
 	for (size_t i = 0; i < n; i++) {
-		a[i].login = cfg->agents[i].login;
-		a[i].name = cfg->agents[i].name;
-		a[i].password_hash = cfg->agents[i].password_hash;
+		a[i].login = v[i].login;
+		a[i].name = v[i].name;
+		a[i].password_hash = v[i].password_hash;
+		a[i].admin = v[i].admin;
 	}
 	auth_set_agents(d->auth, a, n);
 	free(a);
+	live_check_sessions(d, time(NULL));
+}
+
+/* The stored part of the team, kind by kind (the store may answer later). */
+struct team_read {
+	struct dashboard *d;
+	size_t kind;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static const char *const team_kinds[] = {"agent", "label", "canned"};
+
+static void team_kind_read(void *arg, int rc, const struct store_team_item *v, size_t n)
+{
+	struct team_read *r = arg;
+	struct dashboard *d = r->d;
+	if (rc == 0)
+		team_set_stored(d->team, team_kinds[r->kind], v, n);
+	else
+		log_error("dashboard: the team's settings could not be read: the previous ones stay",
+		          "kind=%s", team_kinds[r->kind]);
+	if (++r->kind < ARRAY_LEN(team_kinds) && (!d->stopped || r->done)) {
+		store_team_list(d->env.store, team_kinds[r->kind], team_kind_read, r);
+		return;
+	}
+	if (!r->done)
+		d->team_reading = 0;
+	dashboard_set_agents(d);
+	if (r->done)
+		r->done(r->arg);
+	free(r);
+}
+
+void dashboard_team_read_then(struct dashboard *d, void (*done)(void *arg), void *arg)
+{
+	if (!done && (d->team_reading || d->stopped))
+		return;
+	struct team_read *r = xcalloc(1, sizeof(*r));
+	r->d = d;
+	r->done = done;
+	r->arg = arg;
+	if (!done)
+		d->team_reading = 1;
+	store_team_list(d->env.store, team_kinds[0], team_kind_read, r);
+}
+
+void dashboard_team_read(struct dashboard *d)
+{
+	dashboard_team_read_then(d, NULL, NULL);
+}
+
+void dashboard_commit(struct dashboard *d, store_done_fn done, void *arg)
+{
+	d->env.commit(d->env.arg, done, arg);
 }
 
 static double gauge_clients(void *arg)
@@ -1399,7 +1633,9 @@ struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, si
 		return NULL;
 	}
 	d->auth = auth_new();
-	set_agents(d, env->cfg);
+	d->team = team_new();
+	team_set_config(d->team, env->cfg);
+	dashboard_set_agents(d);
 	read_metrics_token(d, env->cfg);
 	if (rand_bytes(rnd, sizeof(rnd)) < 0) {
 		uint64_t h = time_mono_ns() ^ (uint64_t)time(NULL);
@@ -1412,6 +1648,17 @@ struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, si
 		if (server_route_embedded(d->li, statics[i][0], statics[i][1]) < 0) {
 			snprintf(err, errn, "dashboard file %s is not embedded or %s is taken", statics[i][1],
 			         statics[i][0]);
+			goto fail;
+		}
+	}
+	/* The views: every handoff/web/dash-*.js file (one a view), at /dash-*.js. */
+	for (const struct embedded_file *f = embedded_files; f->name; f++) {
+		char route[128];
+		if (strncmp(f->name, "dash-", 5) != 0)
+			continue;
+		snprintf(route, sizeof(route), "/%s", f->name);
+		if (server_route_embedded(d->li, route, f->name) < 0) {
+			snprintf(err, errn, "dashboard route %s is taken", route);
 			goto fail;
 		}
 	}
@@ -1448,12 +1695,14 @@ struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, si
 	d->scan.data = d;
 	d->timers_open = 1;
 	rescan(d);
+	dashboard_team_read(d);
 	uv_timer_start(&d->scan, on_scan, DASHBOARD_SCAN_MS, DASHBOARD_SCAN_MS);
 	log_info("dashboard listening", "addr=%s port=%d agents=%zu", addr, listener_port(d->li),
 	         env->cfg ? env->cfg->nagents : (size_t)0);
 	return d;
 fail:
 	auth_free(d->auth);
+	team_free(d->team);
 	free(d);
 	return NULL;
 }
@@ -1474,8 +1723,8 @@ void dashboard_reload(struct dashboard *d, const struct config *cfg, const struc
 	read_metrics_token(d, cfg);
 	if (configure_listener(d, cfg, err, sizeof(err)) < 0)
 		log_error("dashboard: the new hosts / trusted_proxies were not applied", "error=\"%s\"", err);
-	set_agents(d, cfg);
-	live_check_sessions(d, time(NULL));
+	team_set_config(d->team, cfg);
+	dashboard_set_agents(d);
 }
 
 void dashboard_stop(struct dashboard *d)
@@ -1497,6 +1746,7 @@ void dashboard_free(struct dashboard *d)
 		free(d->ring[i].json);
 	free(d->pub);
 	auth_free(d->auth);
+	team_free(d->team);
 	explicit_bzero(d->metrics_token, sizeof(d->metrics_token));
 	free(d);
 }

@@ -71,12 +71,14 @@ struct replies;
 struct metrics;
 struct dashboard;
 
-#define DASHBOARD_RING         512  /* events kept for resuming clients */
-#define DASHBOARD_SCAN_MS      2000 /* safety-net rescan of the open queue */
-#define DASHBOARD_MAX_LIST     500  /* tickets in one list answer */
-#define DASHBOARD_MAX_MESSAGES 1000 /* most recent messages (and events) in one ticket answer */
-#define DASHBOARD_MAX_REPLY    4000 /* characters of one agent reply */
-#define DASHBOARD_MAX_CLIENTS  64   /* live WebSocket connections */
+#define DASHBOARD_RING         512                /* events kept for resuming clients */
+#define DASHBOARD_SCAN_MS      2000               /* safety-net rescan of the open queue */
+#define DASHBOARD_MAX_LIST     500                /* tickets in one list answer */
+#define DASHBOARD_MAX_MESSAGES 1000               /* most recent messages (and events) in one ticket answer */
+#define DASHBOARD_MAX_REPLY    4000               /* characters of one agent reply */
+#define DASHBOARD_MAX_CLIENTS  64                 /* live WebSocket connections */
+#define DASHBOARD_MAX_SNOOZE   (366L * 24 * 3600) /* how far ahead a ticket can be snoozed */
+#define DASHBOARD_SEARCH       50                 /* tickets (and contacts) in one search answer */
 
 struct dashboard_env {
 	struct loop *loop;

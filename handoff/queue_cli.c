@@ -23,6 +23,7 @@
 #include "markup.h"
 #include "outbox.h"
 #include "store.h"
+#include "team.h"
 #include "util.h"
 
 #define EXIT_USAGE          2
@@ -43,13 +44,29 @@ static const char usage_text[] =
     "                             the running daemon delivers it within a second\n"
     "  release ID [--agent LOGIN] give the ticket back to the queue\n"
     "  resolve ID [--agent LOGIN] close the ticket: the thread is the bot's again\n"
+    "  reopen ID [--agent LOGIN]  a resolved ticket waits for a person again\n"
+    "  note ID --agent LOGIN TEXT...\n"
+    "                             a private note: agents see it, the customer never does\n"
+    "  label ID LABEL [--remove] [--agent LOGIN]\n"
+    "                             put a label on the ticket (or take it off)\n"
+    "  priority ID urgent|high|normal|low [--agent LOGIN]\n"
+    "                             change the priority; the due time follows\n"
+    "  snooze ID UNTIL|off [--agent LOGIN]\n"
+    "                             out of the queue until UNTIL (2h, 1d, or an ISO-8601\n"
+    "                             time) or until the customer writes; off: back now\n"
+    "  search [WORDS...] [--json] [--status S] [--priority P] [--channel PLATFORM]\n"
+    "         [--assignee LOGIN|none] [--label LABEL] [--since TIME] [--until TIME]\n"
+    "                             conversations holding every word (in a message, a\n"
+    "                             note or the customer's name), newest first\n"
     "\n"
-    "LOGIN must be an agent of the configuration (dashboard.agents).  --json prints\n"
+    "LOGIN must be an agent of the configuration (dashboard.agents) or one added in\n"
+    "the dashboard.  --json prints\n"
     "{\"id\", \"status\", \"priority\", \"reason\", \"platform\", \"author\", \"due\", \"created\",\n"
     "\"assignee\", \"last_message\", \"opening_message\"} per ticket (times ISO-8601 UTC;\n"
     "opening_message is the customer message that opened the ticket, last_message the\n"
-    "customer's latest in it, email the address a web chat visitor left or null); show\n"
-    "adds \"messages\":[{\"from\",\"text\",\"ts\"}].\n"
+    "customer's latest in it, email the address a web chat visitor left or null, and\n"
+    "\"labels\", \"snoozed_until\"); show adds \"messages\":[{\"from\",\"text\",\"ts\"}] and\n"
+    "\"notes\":[{\"agent\",\"text\",\"ts\"}].\n"
     "Exit status: 0 ok, 1 runtime failure (e.g. no such ticket), 2 bad usage.\n";
 
 enum status_filter { ST_OPEN = 0, ST_WAITING, ST_CLAIMED, ST_RESOLVED, ST_ALL };
@@ -59,6 +76,7 @@ static const char *const status_names[] = {"open", "waiting", "claimed", "resolv
 struct queue {
 	struct config *cfg;
 	struct store *store;
+	struct team *team; /* the config's agents and labels, and the dashboard's */
 	time_t now;
 	int json;
 	json_t *shown; /* show --json: the messages read */
@@ -237,6 +255,12 @@ static json_t *ticket_json(const struct store_ticket *t)
 	json_object_set_new(o, "first_response", json_time(t->first_response));
 	json_object_set_new(o, "resolved", json_time(t->resolved));
 	json_object_set_new(o, "email", json_text_or_null(t->email));
+	json_t *labels = json_array();
+	for (size_t i = 0; i < t->n_labels; i++)
+		json_array_append_new(labels, json_text(t->labels[i]));
+	json_object_set_new(o, "labels", labels);
+	json_object_set_new(o, "snoozed_until",
+	                    json_time(t->snoozed_until > time(NULL) ? t->snoozed_until : 0));
 	return o;
 }
 
@@ -301,6 +325,7 @@ struct listing {
 	struct queue *q;
 	enum status_filter f;
 	int rc;
+	int search; /* an empty answer says "nothing found" */
 };
 
 static void listed(void *arg, int rc, const struct store_ticket *v, size_t n)
@@ -320,7 +345,10 @@ static void listed(void *arg, int rc, const struct store_ticket *v, size_t n)
 		return;
 	}
 	if (n == 0) {
-		printf("no %s tickets\n", status_names[l->f]);
+		if (l->search)
+			printf("nothing found\n");
+		else
+			printf("no %s tickets\n", status_names[l->f]);
 		l->rc = fflush(stdout) == 0 ? 0 : 1;
 		return;
 	}
@@ -418,6 +446,44 @@ static void show_messages(void *arg, int rc, const struct store_msg *v, size_t n
 	sh->rc = fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* The ticket's private notes: after the conversation in text, "notes" in JSON. */
+static void show_notes(void *arg, int rc, const struct store_event *v, size_t n)
+{
+	struct showing *sh = arg;
+	struct queue *q = sh->q;
+	struct buf out;
+	if (rc < 0) {
+		db_fail("read the notes");
+		sh->rc = 1;
+		return;
+	}
+	buf_init(&out, 0);
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i].kind || strcmp(v[i].kind, "note") != 0)
+			continue;
+		if (q->shown) {
+			json_t *o = json_object();
+			json_object_set_new(o, "agent", json_text(v[i].actor));
+			json_object_set_new(o, "text", json_text(v[i].detail));
+			json_object_set_new(o, "ts", json_time(v[i].ts));
+			json_array_append_new(q->shown, o);
+			continue;
+		}
+		char when[40];
+		local_time(q, v[i].ts, when, sizeof(when));
+		buf_printf(&out, "[%s] private note by ", when);
+		queue_fit(&out, v[i].actor ? v[i].actor : "?", 40);
+		buf_puts(&out, ":\n    ");
+		queue_fit(&out, v[i].detail, QUEUE_MAX_REPLY);
+		buf_putc(&out, '\n');
+	}
+	if (!q->shown && out.len) {
+		fwrite(out.p, 1, out.len, stdout);
+		sh->rc = fflush(stdout) == 0 ? 0 : 1;
+	}
+	buf_free(&out);
+}
+
 static void show_ticket(void *arg, int rc, const struct store_ticket *v, size_t n)
 {
 	struct showing *sh = arg;
@@ -454,6 +520,19 @@ static void show_ticket(void *arg, int rc, const struct store_ticket *v, size_t 
 		}
 		buf_printf(&out, "\ncreated:  %s\ndue:      %s (%s)\nassignee: ", created, due, rel);
 		queue_fit(&out, t->assignee ? t->assignee : "-", 60);
+		if (t->n_labels) {
+			buf_puts(&out, "\nlabels:   ");
+			for (size_t i = 0; i < t->n_labels; i++) {
+				if (i)
+					buf_puts(&out, ", ");
+				queue_fit(&out, t->labels[i], 64);
+			}
+		}
+		if (t->snoozed_until > q->now) {
+			char until[40];
+			local_time(q, t->snoozed_until, until, sizeof(until));
+			buf_printf(&out, "\nsnoozed:  until %s", until);
+		}
 		buf_puts(&out, "\n\n");
 		fwrite(out.p, 1, out.len, stdout);
 		buf_free(&out);
@@ -465,10 +544,15 @@ static void show_ticket(void *arg, int rc, const struct store_ticket *v, size_t 
 	if (q->json && q->shown) {
 		json_t *obj = ticket_json(t);
 		json_object_set_new(obj, "messages", q->shown);
+		q->shown = json_array();
+		store_ticket_events(q->store, sh->id, QUEUE_SHOW_MESSAGES, show_notes, sh);
+		json_object_set_new(obj, "notes", q->shown);
 		q->shown = NULL;
 		sh->rc = print_json(obj);
 	} else if (q->json) {
 		sh->rc = 1;
+	} else if (sh->rc == 0) {
+		store_ticket_events(q->store, sh->id, QUEUE_SHOW_MESSAGES, show_notes, sh);
 	}
 }
 
@@ -482,32 +566,28 @@ static int cmd_show(struct queue *q, int64_t id)
 
 /* ---- actions -------------------------------------------------------------------- */
 
-struct status_read {
-	char *status, *assignee, *connector;
-	size_t n, an, cn;
+struct ticket_read {
+	struct store_ticket t;
 	int rc;
 };
 
-static void status_got(void *arg, int rc, const struct store_ticket *v, size_t n)
+static void ticket_got(void *arg, int rc, const struct store_ticket *v, size_t n)
 {
-	struct status_read *r = arg;
+	struct ticket_read *r = arg;
 	r->rc = rc < 0 ? -1 : n == 1;
-	if (r->rc == 1) {
-		snprintf(r->status, r->n, "%s", v[0].status ? v[0].status : "");
-		snprintf(r->assignee, r->an, "%s", v[0].assignee ? v[0].assignee : "");
-		snprintf(r->connector, r->cn, "%s", v[0].connector ? v[0].connector : "");
-	}
+	if (r->rc == 1)
+		store_ticket_copy(&r->t, &v[0]);
 }
 
-/* Status, assignee and connector of ticket id: 1 found, 0 absent, -1 error. */
-static int ticket_status(struct queue *q, int64_t id, char *status, size_t n, char *assignee, size_t an,
-                         char *connector, size_t cn)
+/* Ticket id into *t (store_ticket_free): 1 found, 0 absent, -1 error. */
+static int ticket_read(struct queue *q, int64_t id, struct store_ticket *t)
 {
-	struct status_read r = {status, assignee, connector, n, an, cn, -1};
+	struct ticket_read r = {.rc = -1};
 	struct store_ticket_query tq = {.id = id};
-	store_tickets(q->store, &tq, status_got, &r);
+	store_tickets(q->store, &tq, ticket_got, &r);
 	if (r.rc < 0)
 		db_fail("read the ticket");
+	*t = r.t;
 	return r.rc;
 }
 
@@ -535,22 +615,34 @@ static int commit(struct queue *q, int rc)
 	return 0;
 }
 
-enum action_kind { A_CLAIM, A_REPLY, A_RELEASE, A_RESOLVE };
+enum action_kind { A_CLAIM, A_REPLY, A_RELEASE, A_RESOLVE, A_REOPEN, A_NOTE, A_LABEL, A_PRIORITY, A_SNOOZE };
 
-static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const struct agent_conf *agent,
-                      const char *text)
+static int cmd_team_side(struct queue *q, enum action_kind a, const struct store_ticket *t, const char *login,
+                         const char *text, int remove);
+
+static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const struct team_agent *agent,
+                      const char *text, int remove)
 {
 	char status[16], assignee[STORE_MAX_NAME], connector[STORE_MAX_KEY];
 	const char *login = agent ? agent->login : "cli";
+	struct store_ticket tk;
 	int rc;
 
-	rc = ticket_status(q, id, status, sizeof(status), assignee, sizeof(assignee), connector,
-	                   sizeof(connector));
+	rc = ticket_read(q, id, &tk);
 	if (rc <= 0) {
 		if (rc == 0)
 			fprintf(stderr, "frontdesk queue: ticket %lld not found\n", (long long)id);
 		return 1;
 	}
+	snprintf(status, sizeof(status), "%s", tk.status ? tk.status : "");
+	snprintf(assignee, sizeof(assignee), "%s", tk.assignee ? tk.assignee : "");
+	snprintf(connector, sizeof(connector), "%s", tk.connector ? tk.connector : "");
+	if (a >= A_REOPEN) {
+		rc = cmd_team_side(q, a, &tk, login, text, remove);
+		store_ticket_free(&tk);
+		return rc;
+	}
+	store_ticket_free(&tk);
 	int resolved = strcmp(status, "resolved") == 0;
 	switch (a) {
 	case A_CLAIM:
@@ -619,8 +711,129 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 			return 1;
 		printf("ticket %lld resolved\n", (long long)id);
 		return 0;
+	default: break;
 	}
 	return 1;
+}
+
+/* reopen, note, label, priority, snooze on ticket t. */
+static int cmd_team_side(struct queue *q, enum action_kind a, const struct store_ticket *t, const char *login,
+                         const char *text, int remove)
+{
+	long long id = (long long)t->id;
+	int resolved = t->status && !strcmp(t->status, "resolved");
+	int rc = -1;
+	switch (a) {
+	case A_REOPEN: {
+		if (!resolved) {
+			printf("ticket %lld is not resolved (%s)\n", id, t->status ? t->status : "?");
+			return 0;
+		}
+		time_t due = config_due(q->cfg, priority_parse(t->priority), q->now);
+		store_ticket_reopen(q->store, t->id, due, login, q->now, set_rc, &rc);
+		if (rc == 1) {
+			fprintf(stderr,
+			        "frontdesk queue: ticket %lld cannot be reopened: the customer has written "
+			        "since and "
+			        "has a newer ticket\n",
+			        id);
+			store_rollback(q->store);
+			return 1;
+		}
+		if (commit(q, rc))
+			return 1;
+		printf("ticket %lld reopened: waiting for a person again\n", id);
+		return 0;
+	}
+	case A_NOTE:
+		while (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t')
+			text++;
+		if (!*text || strlen(text) > STORE_MAX_NOTE) {
+			fprintf(stderr, "frontdesk queue: the note is empty or too long\n");
+			return EXIT_USAGE;
+		}
+		store_ticket_note(q->store, t->id, login, text, q->now, set_rc, &rc);
+		if (commit(q, rc))
+			return 1;
+		printf("note added to ticket %lld (agents see it; the customer never does)\n", id);
+		return 0;
+	case A_LABEL: {
+		const struct team_label *l = team_label(q->team, text);
+		if (!l && !remove) {
+			fprintf(stderr,
+			        "frontdesk queue: no label '%s' (dashboard.labels, or Settings in the "
+			        "dashboard)\n",
+			        text);
+			return EXIT_USAGE;
+		}
+		store_ticket_label(q->store, t->id, l ? l->name : text, !remove, login, q->now, set_rc, &rc);
+		if (rc == 1) {
+			store_rollback(q->store);
+			printf("ticket %lld %s label '%s' already\n", id,
+			       remove ? "does not have the" : "has the", text);
+			return 0;
+		}
+		if (commit(q, rc))
+			return 1;
+		printf("ticket %lld: label '%s' %s\n", id, l ? l->name : text, remove ? "removed" : "added");
+		return 0;
+	}
+	case A_PRIORITY: {
+		enum priority p = priority_parse(text);
+		if (p == PRIO_NONE) {
+			fprintf(stderr,
+			        "frontdesk queue: priority must be urgent, high, normal or low, not '%s'\n",
+			        text);
+			return EXIT_USAGE;
+		}
+		if (resolved) {
+			fprintf(stderr, "frontdesk queue: ticket %lld is resolved\n", id);
+			return 1;
+		}
+		time_t due = config_due(q->cfg, p, t->created);
+		store_ticket_priority(q->store, t->id, text, due, login, q->now, set_rc, &rc);
+		if (rc == 1) {
+			store_rollback(q->store);
+			printf("ticket %lld is %s already\n", id, text);
+			return 0;
+		}
+		if (commit(q, rc))
+			return 1;
+		char rel[48];
+		queue_relative(due, q->now, rel, sizeof(rel));
+		printf("ticket %lld is %s now, due %s\n", id, text, rel);
+		return 0;
+	}
+	case A_SNOOZE: {
+		time_t until = 0;
+		long secs;
+		if (strcmp(text, "off") != 0) {
+			if (parse_duration(text, &secs) == 0 && secs > 0)
+				until = q->now + secs;
+			else if (time_parse_iso(text, &until) < 0 || until <= q->now) {
+				fprintf(stderr, "frontdesk queue: snooze until when? (2h, 1d, an ISO-8601 "
+				                "time, or off)\n");
+				return EXIT_USAGE;
+			}
+		}
+		if (resolved) {
+			fprintf(stderr, "frontdesk queue: ticket %lld is resolved\n", id);
+			return 1;
+		}
+		store_ticket_snooze(q->store, t->id, until, login, q->now, set_rc, &rc);
+		if (commit(q, rc))
+			return 1;
+		if (until) {
+			char when[48];
+			local_time(q, until, when, sizeof(when));
+			printf("ticket %lld snoozed until %s (or until the customer writes)\n", id, when);
+		} else {
+			printf("ticket %lld is back in the queue\n", id);
+		}
+		return 0;
+	}
+	default: return 1;
+	}
 }
 
 /* ---- the command line --------------------------------------------------------------- */
@@ -655,10 +868,47 @@ struct args {
 	int have_id;
 	int json;
 	enum status_filter status;
+	int have_status;
 	const char *agent;
 	struct buf text;
 	int have_text;
+	int remove;
+	/* search filters */
+	const char *priority, *channel, *assignee, *label, *since, *until;
 };
+
+/* Commands that take words after the ticket number (all of them joined),
+ * and those that take no ticket number. */
+static int takes_words(const char *cmd)
+{
+	static const char *const v[] = {"reply", "note", "label", "priority", "snooze", "search", NULL};
+	for (size_t i = 0; v[i]; i++)
+		if (!strcmp(cmd, v[i]))
+			return 1;
+	return 0;
+}
+
+static int takes_no_id(const char *cmd)
+{
+	return !strcmp(cmd, "list") || !strcmp(cmd, "search");
+}
+
+/* --name VALUE or --name=VALUE at argv[*i] into *out: 1 matched, 0 not this
+ * option, -1 a usage error (said). */
+static int opt_value(int argc, char **argv, int *i, const char *name, const char **out)
+{
+	size_t n = strlen(name);
+	const char *s = argv[*i];
+	if (strncmp(s, name, n) != 0 || (s[n] != '\0' && s[n] != '='))
+		return 0;
+	const char *v = s[n] == '=' ? s + n + 1 : (*i + 1 < argc ? argv[++*i] : NULL);
+	if (!v || !*v) {
+		usage_error("%s needs a value", name);
+		return -1;
+	}
+	*out = v;
+	return 1;
+}
 
 /* Parse argv[1..] into a; returns 0, or the exit code of a usage error. */
 static int parse_args(int argc, char **argv, struct args *a)
@@ -683,20 +933,35 @@ static int parse_args(int argc, char **argv, struct args *a)
 				    "--status wants open, waiting, claimed, resolved or all, not '%s'",
 				    v ? v : "");
 			a->status = (enum status_filter)k;
+			a->have_status = 1;
 		} else if (!only_words && (!strcmp(s, "--agent") || !strncmp(s, "--agent=", 8))) {
 			const char *v = s[7] == '=' ? s + 8 : (i + 1 < argc ? argv[++i] : NULL);
 			if (!v || !*v)
 				return usage_error("%s needs an agent login", "--agent");
 			a->agent = v;
+		} else if (!only_words && !strcmp(s, "--remove")) {
+			a->remove = 1;
+		} else if (!only_words && s[0] == '-' && s[1] == '-') {
+			static const char *const names[] = {"--priority", "--channel", "--assignee",
+			                                    "--label",    "--since",   "--until"};
+			const char **slots[] = {&a->priority, &a->channel, &a->assignee,
+			                        &a->label,    &a->since,   &a->until};
+			int m = 0;
+			for (size_t k = 0; k < ARRAY_LEN(names) && m == 0; k++)
+				m = opt_value(argc, argv, &i, names[k], slots[k]);
+			if (m < 0)
+				return EXIT_USAGE;
+			if (m == 0)
+				return usage_error("unknown option '%s'", s);
 		} else if (!only_words && s[0] == '-' && s[1] != '\0' && !(s[1] >= '0' && s[1] <= '9')) {
 			return usage_error("unknown option '%s'", s);
-		} else if (!a->have_id && strcmp(a->cmd, "list") != 0) {
+		} else if (!a->have_id && !takes_no_id(a->cmd)) {
 			if (parse_id(s, &a->id) < 0)
 				return usage_error("'%s' is not a ticket number", s);
 			a->have_id = 1;
-		} else if (!strcmp(a->cmd, "reply")) {
+		} else if (takes_words(a->cmd)) {
 			if ((a->have_text && buf_putc(&a->text, ' ') < 0) || buf_puts(&a->text, s) < 0) {
-				fprintf(stderr, "frontdesk queue: the reply is longer than %u bytes\n",
+				fprintf(stderr, "frontdesk queue: the text is longer than %u bytes\n",
 				        QUEUE_MAX_REPLY);
 				return EXIT_USAGE;
 			}
@@ -712,26 +977,83 @@ static int parse_args(int argc, char **argv, struct args *a)
 static int check_args(const struct args *a)
 {
 	int is_list = !strcmp(a->cmd, "list"), is_show = !strcmp(a->cmd, "show");
+	int is_search = !strcmp(a->cmd, "search");
 	int is_reply = !strcmp(a->cmd, "reply"), is_claim = !strcmp(a->cmd, "claim");
+	int is_note = !strcmp(a->cmd, "note");
+	int filters = a->priority || a->channel || a->assignee || a->label || a->since || a->until;
 
-	if (!is_list && !a->have_id)
+	if (!takes_no_id(a->cmd) && !a->have_id)
 		return usage_error("%s needs a ticket number", a->cmd);
-	if (a->json && !is_list && !is_show)
-		return usage_error("--json is for list and show, not %s", a->cmd);
-	if (a->status != ST_OPEN && !is_list)
-		return usage_error("--status is for list, not %s", a->cmd);
-	if (a->agent && (is_list || is_show))
+	if (a->json && !is_list && !is_show && !is_search)
+		return usage_error("--json is for list, show and search, not %s", a->cmd);
+	if (a->have_status && !is_list && !is_search)
+		return usage_error("--status is for list and search, not %s", a->cmd);
+	if (filters && !is_search)
+		return usage_error(
+		    "--priority, --channel, --assignee, --label, --since and --until are for search, "
+		    "not %s",
+		    a->cmd);
+	if (a->remove && strcmp(a->cmd, "label") != 0)
+		return usage_error("--remove is for label, not %s", a->cmd);
+	if (a->agent && (is_list || is_show || is_search))
 		return usage_error("--agent is not for %s", a->cmd);
-	if ((is_reply || is_claim) && !a->agent)
+	if ((is_reply || is_claim || is_note) && !a->agent)
 		return usage_error("%s needs --agent LOGIN", a->cmd);
-	if (is_reply && !a->have_text)
-		return usage_error("%s needs the reply text", a->cmd);
+	if (takes_words(a->cmd) && !is_search && !a->have_text)
+		return usage_error("%s needs what to write after the ticket number", a->cmd);
 	return 0;
+}
+
+/* ---- search ------------------------------------------------------------------- */
+
+static int cmd_search(struct queue *q, const struct args *a)
+{
+	struct store_search sq = {
+	    .text = a->text.p,
+	    .status = a->have_status ? (enum store_ticket_filter)a->status : TICKETS_ALL,
+	    .priority = a->priority,
+	    .platform = a->channel,
+	    .assignee = a->assignee && !strcmp(a->assignee, "none") ? "" : a->assignee,
+	    .label = a->label,
+	    .limit = STORE_SEARCH_MAX,
+	};
+	long secs;
+	const char *const bounds[] = {a->since, a->until};
+	time_t *outs[] = {&sq.since, &sq.until};
+	for (size_t i = 0; i < 2; i++) {
+		if (!bounds[i])
+			continue;
+		/* An ISO-8601 time, or how long ago: --since 7d. */
+		if (parse_duration(bounds[i], &secs) == 0)
+			*outs[i] = q->now - secs;
+		else if (time_parse_iso(bounds[i], outs[i]) < 0)
+			return usage_error("'%s' is neither a time (ISO-8601) nor a duration like 7d",
+			                   bounds[i]);
+	}
+	if (sq.priority && priority_parse(sq.priority) == PRIO_NONE)
+		return usage_error("--priority wants urgent, high, normal or low, not '%s'", sq.priority);
+	struct listing l = {.q = q, .f = a->have_status ? a->status : ST_ALL, .rc = 1, .search = 1};
+	store_search(q->store, &sq, listed, &l);
+	return l.rc;
+}
+
+struct team_load {
+	struct team *team;
+	const char *kind;
+};
+
+static void team_loaded(void *arg, int rc, const struct store_team_item *v, size_t n)
+{
+	struct team_load *tl = arg;
+	if (rc == 0)
+		team_set_stored(tl->team, tl->kind, v, n);
 }
 
 int queue_main(const char *config_path, int argc, char **argv)
 {
-	static const char *const commands[] = {"list", "show", "claim", "reply", "release", "resolve", NULL};
+	static const char *const commands[] = {"list",    "show",   "claim", "reply", "release",
+	                                       "resolve", "reopen", "note",  "label", "priority",
+	                                       "snooze",  "search", NULL};
 	struct args a;
 	struct diag d;
 	struct queue q;
@@ -786,15 +1108,6 @@ int queue_main(const char *config_path, int argc, char **argv)
 	}
 	diag_free(&d);
 
-	const struct agent_conf *agent = NULL;
-	if (a.agent && !(agent = config_agent(q.cfg, a.agent))) {
-		fprintf(stderr, "frontdesk queue: '%s' is not an agent in %s (dashboard.agents)\n", a.agent,
-		        q.cfg->path);
-		config_free(q.cfg);
-		buf_free(&a.text);
-		return EXIT_USAGE;
-	}
-
 	/* The daemon creates the store; a missing one means a wrong -c or a
 	 * daemon that never ran, not an empty queue. */
 	char err[256];
@@ -816,19 +1129,47 @@ int queue_main(const char *config_path, int argc, char **argv)
 	q.now = time(NULL);
 	q.json = a.json;
 
-	if (!strcmp(a.cmd, "list"))
-		rc = cmd_list(&q, a.status);
-	else if (!strcmp(a.cmd, "show"))
-		rc = cmd_show(&q, a.id);
-	else if (!strcmp(a.cmd, "claim"))
-		rc = cmd_action(&q, A_CLAIM, a.id, agent, NULL);
-	else if (!strcmp(a.cmd, "reply"))
-		rc = cmd_action(&q, A_REPLY, a.id, agent, a.text.p);
-	else if (!strcmp(a.cmd, "release"))
-		rc = cmd_action(&q, A_RELEASE, a.id, agent, NULL);
-	else
-		rc = cmd_action(&q, A_RESOLVE, a.id, agent, NULL);
+	/* The team: config.yaml's agents and labels, and the dashboard's. */
+	q.team = team_new();
+	team_set_config(q.team, q.cfg);
+	static const char *const kinds[] = {"agent", "label"};
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+		struct team_load tl = {.team = q.team, .kind = kinds[i]};
+		store_team_list(q.store, kinds[i], team_loaded, &tl);
+	}
+	const struct team_agent *agent = NULL;
+	if (a.agent && !(agent = team_agent(q.team, a.agent))) {
+		fprintf(stderr,
+		        "frontdesk queue: '%s' is not an agent in %s (dashboard.agents) or added in the "
+		        "dashboard\n",
+		        a.agent, q.cfg->path);
+		team_free(q.team);
+		store_close(q.store);
+		config_free(q.cfg);
+		buf_free(&a.text);
+		return EXIT_USAGE;
+	}
 
+	static const struct {
+		const char *cmd;
+		enum action_kind a;
+	} actions[] = {{"claim", A_CLAIM},     {"reply", A_REPLY},       {"release", A_RELEASE},
+	               {"resolve", A_RESOLVE}, {"reopen", A_REOPEN},     {"note", A_NOTE},
+	               {"label", A_LABEL},     {"priority", A_PRIORITY}, {"snooze", A_SNOOZE}};
+	if (!strcmp(a.cmd, "list")) {
+		rc = cmd_list(&q, a.status);
+	} else if (!strcmp(a.cmd, "show")) {
+		rc = cmd_show(&q, a.id);
+	} else if (!strcmp(a.cmd, "search")) {
+		rc = cmd_search(&q, &a);
+	} else {
+		rc = EXIT_USAGE;
+		for (size_t i = 0; i < ARRAY_LEN(actions); i++)
+			if (!strcmp(a.cmd, actions[i].cmd))
+				rc = cmd_action(&q, actions[i].a, a.id, agent, a.text.p, a.remove);
+	}
+
+	team_free(q.team);
 	store_close(q.store);
 	config_free(q.cfg);
 	buf_free(&a.text);

@@ -187,7 +187,7 @@ test('customer escalated, agent claims and replies, customer sees who wrote it, 
 		const actx = await browser.newContext({ viewport: { width: 1366, height: 820 } });
 		const agent = await newPage(actx);
 		await login(agent, 'sam');
-		assert.equal(await agent.locator('.qi').count(), 0);
+		assert.equal(await agent.locator('#queue .qi').count(), 0);
 		assert.match(await agent.textContent('#queue-empty'), /Nothing waiting/);
 
 		// The customer writes something the bot cannot answer: escalated.
@@ -198,7 +198,7 @@ test('customer escalated, agent claims and replies, customer sees who wrote it, 
 		assert.match(await ack.textContent(), /A person will reply by/);
 
 		// The ticket arrives in the open dashboard without a reload.
-		const item = agent.locator('.qi').first();
+		const item = agent.locator('#queue .qi').first();
 		await item.waitFor({ timeout: 5000 });
 		assert.match(await item.locator('.qi-preview').textContent(), /My order #123 never arrived/);
 		assert.equal(await item.locator('.badge').textContent(), 'normal');
@@ -255,11 +255,14 @@ test('customer escalated, agent claims and replies, customer sees who wrote it, 
 		await agent.selectOption('#a-assign', 'kim');
 		await agent.waitForFunction(() => /claimed by Kim/.test(document.querySelector('#t-meta').textContent));
 		assert.equal(await agent.textContent('#a-claim'), 'Take over');
-		assert.equal(await agent.locator('#reply').isVisible(), false);
+		// Only a private note can be written while Kim has it.
+		assert.equal(await agent.locator('#mode-reply').isDisabled(), true);
+		assert.equal(await agent.textContent('#reply-submit'), 'Add note');
 		assert.match(await agent.textContent('#reply-held'), /Kim has this conversation/);
 		await agent.click('#a-claim');
 		await agent.waitForFunction(() => /claimed by Sam/.test(document.querySelector('#t-meta').textContent));
 		assert.equal(await agent.locator('#a-claim').isVisible(), false);
+		await agent.click('#mode-reply');
 
 		// A follow-up reaches the open conversation live.
 		await sayToPerson(cust, 'Great, thank you!');
@@ -272,7 +275,8 @@ test('customer escalated, agent claims and replies, customer sees who wrote it, 
 		// Resolve: the thread is the bot's again.
 		await agent.click('#a-resolve');
 		await agent.waitForSelector('.chip-resolved');
-		assert.equal(await agent.locator('#reply').isVisible(), false);
+		assert.equal(await agent.locator('#mode-reply').isDisabled(), true);
+		assert.equal(await agent.locator('#a-reopen').isVisible(), true);
 		await agent.waitForFunction(() => document.querySelectorAll('#queue .qi').length === 0);
 		const bots = await cust.locator('.fd-msg.fd-bot').count();
 		await say(cust, 'when are you open?');
@@ -281,8 +285,8 @@ test('customer escalated, agent claims and replies, customer sees who wrote it, 
 
 		// The resolved tab lists it, with its first-response time kept.
 		await agent.click('.tab[data-filter="resolved"]');
-		await agent.locator('.qi').first().waitFor();
-		assert.equal(await agent.locator('.qi').count(), 1);
+		await agent.locator('#queue .qi').first().waitFor();
+		assert.equal(await agent.locator('#queue .qi').count(), 1);
 		// The stats show the first-reply and resolution times the store holds.
 		await agent.waitForFunction(() => {
 			const t = document.querySelector('#stats').textContent;
@@ -304,13 +308,13 @@ test('phone viewport: queue, conversation and back', { skip, timeout: 60000 }, a
 	const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
 	const agent = await newPage(ctx);
 	await login(agent, 'kim');
-	await agent.locator('.qi').first().waitFor();
+	await agent.locator('#queue .qi').first().waitFor();
 	// One pane at a time, nothing wider than the screen.
 	assert.equal(await agent.locator('#ticket-pane').isVisible(), false);
 	assert.ok(await agent.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth));
 	await agent.screenshot({ path: path.join(ARTIFACTS, 'dashboard-queue-phone.png') });
 
-	await agent.locator('.qi a', { hasText: 'different name' }).tap();
+	await agent.locator('#queue .qi a', { hasText: 'different name' }).tap();
 	await agent.waitForSelector('#thread .msg-customer');
 	assert.equal(await agent.locator('#queue-pane').isVisible(), false);
 	assert.equal(await agent.locator('#back').isVisible(), true);
