@@ -15,23 +15,16 @@
 //   BUILD=build node --test tests/e2e/desk.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startDaemon, wsClient, httpRequest, daemonMissing, sleep, AGENT_HASH, AGENT_PASSWORD } from './lib/daemon.mjs';
+import { startDaemon, wsClient, daemonMissing, sleep, AGENT_HASH, AGENT_PASSWORD } from './lib/daemon.mjs';
+import { browserMissing, launchBrowser, dashboardLogin } from './lib/browser.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(HERE, 'artifacts');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 
-let chromium = null;
-let skip = daemonMissing();
-try {
-	({ chromium } = await import('playwright-core'));
-} catch (e) {
-	skip = skip || 'playwright-core is not installed (npm install in tests/e2e)';
-}
-if (!skip && !existsSync(CHROMIUM)) skip = `no browser at ${CHROMIUM} (apt-get install chromium)`;
+const skip = daemonMissing() || (await browserMissing());
 
 const XSS = '<img src=x onerror="window.__xss=1">';
 const RULES = `- id: opening-hours
@@ -73,11 +66,7 @@ dashboard:
     - { login: kim, name: Kim, password_hash: "${AGENT_HASH}" }
 `,
 	});
-	browser = await chromium.launch({
-		executablePath: CHROMIUM,
-		headless: true,
-		args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-	});
+	browser = await launchBrowser();
 });
 
 after(async () => {
@@ -103,12 +92,7 @@ async function page(ctxOptions = { viewport: DESKTOP }) {
 }
 
 async function login(p, who = 'sam', password = AGENT_PASSWORD) {
-	await p.goto(D.url('/', 'dashboard'));
-	await p.waitForSelector('#login-form');
-	await p.fill('#login-name', who);
-	await p.fill('#login-password', password);
-	await p.click('#login-submit');
-	await p.waitForSelector('#app:not([hidden])');
+	await dashboardLogin(p, D.url('/', 'dashboard'), who, password);
 	await p.waitForSelector('#live.live-on');
 }
 
