@@ -180,23 +180,28 @@ static void search_tickets_read(void *arg, int rc, const struct store_ticket *v,
 		search_contacts_read(o, 0, NULL, 0);
 }
 
-/* One filter argument into out: 1 given, 0 absent, -1 after answering 400. */
+/* Is argument `name` in the query at all ("name=..." at its start or after '&')? */
+static int has_arg(const char *query, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = query; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+		if (!strncmp(p, name, n) && (p[n] == '=' || p[n] == '&' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* One filter argument into out: 1 given, 0 absent or empty, -1 after
+ * answering 400 (longer than any value we take). */
 static int filter_arg(struct server_req *req, const char *name, char *out, size_t n)
 {
-	if (server_req_arg(req, name, out, n) < 0) {
-		/* Absent, or longer than any value we take. */
-		char probe[2];
-		if (server_req_arg(req, name, probe, sizeof(probe)) == 0 && !probe[0])
-			return 0;
-		if (strstr(server_req_query(req), name)) {
-			char *msg = xasprintf("the %s filter is too long", name);
-			server_respond_error(req, 400, msg);
-			free(msg);
-			return -1;
-		}
+	if (server_req_arg(req, name, out, n) == 0)
+		return out[0] ? 1 : 0;
+	if (!has_arg(server_req_query(req), name))
 		return 0;
-	}
-	return out[0] ? 1 : 0;
+	char *msg = xasprintf("the %s filter is too long", name);
+	server_respond_error(req, 400, msg);
+	free(msg);
+	return -1;
 }
 
 static int bad_filter(struct server_req *req, const char *what)
@@ -215,7 +220,7 @@ void dashboard_api_search(struct dashboard *d, struct server_req *req, const str
 	struct store_search q = {.status = TICKETS_ALL, .limit = DASHBOARD_SEARCH};
 	int r;
 
-	if (server_req_arg(req, "q", text, sizeof(text)) < 0 && strstr(server_req_query(req), "q=")) {
+	if (server_req_arg(req, "q", text, sizeof(text)) < 0 && has_arg(server_req_query(req), "q")) {
 		server_respond_error(req, 400, "the search is too long");
 		return;
 	}

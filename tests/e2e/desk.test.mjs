@@ -298,6 +298,11 @@ test('search: words, notes, contacts and filters', { skip, timeout: 120000 }, as
 	assert.equal(r.json.tickets.length, 0);
 	r = await api(agent, 'GET', '/api/search?status=bogus');
 	assert.equal(r.status, 400);
+	// Words that look like a filter's name are words ("to", "from", "label").
+	r = await api(agent, 'GET', '/api/search?q=' + encodeURIComponent('macarons to Leith from label'));
+	assert.equal(r.status, 200, JSON.stringify(r.json));
+	r = await api(agent, 'GET', '/api/search?q=' + encodeURIComponent('macarons to Leith'));
+	assert.deepEqual(r.json.tickets.map((t) => t.id), [mac]);
 	// Query syntax typed by a person is just text.
 	r = await api(agent, 'GET', '/api/search?q=' + encodeURIComponent('"money" OR NEAR(x) *'));
 	assert.equal(r.status, 200);
