@@ -299,7 +299,7 @@ test('customer escalated, agent claims and replies, customer sees who wrote it, 
 		await cust.context().close();
 	});
 
-test('phone viewport: queue, conversation and back', { skip, timeout: 60000 }, async () => {
+test('phone viewport: queue, conversation and back', { skip, timeout: 120000 }, async () => {
 	const cust = await customer({ width: 390, height: 844 });
 	await say(cust, 'Hello, the cake for Saturday needs a different name on it, is that possible?');
 	await cust.locator('.fd-msg.fd-bot').first().waitFor();
@@ -339,7 +339,7 @@ test('phone viewport: queue, conversation and back', { skip, timeout: 60000 }, a
 	await cust.context().close();
 });
 
-test('live updates resume after a reconnect without losing events', { skip, timeout: 60000 }, async () => {
+test('live updates resume after a reconnect without losing events', { skip, timeout: 120000 }, async () => {
 	const ctx = await browser.newContext();
 	const agent = await newPage(ctx);
 	await login(agent, 'sam');
