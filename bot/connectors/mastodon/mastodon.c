@@ -38,6 +38,7 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "store.h"
+#include "rest.h"
 #include "url.h"
 #include "util.h"
 #include "wsclient.h"
@@ -58,8 +59,8 @@ struct mastodon;
 
 /* One reply (an outbox row) on its way, possibly as several statuses. */
 struct ms_job {
+	struct rest_job link; /* first: the queue's */
 	struct mastodon *ms;
-	struct ms_job *next;
 	int64_t id;
 	char *parts[MASTODON_MAX_PARTS];
 	size_t nparts, next_part;
@@ -98,7 +99,7 @@ struct mastodon {
 	enum boot_state boot;
 	int unauthorized;
 	int stopping, closing, timers;
-	uv_timer_t pace_timer, catch_timer;
+	uv_timer_t catch_timer;
 
 	char self_id[MASTODON_MAX_ID + 1];
 	char self_acct[MASTODON_MAX_ACCT + 1];
@@ -119,12 +120,10 @@ struct mastodon {
 	int64_t read_wait_ms; /* GETs wait until then (rate limit) */
 	int read_strikes;
 
-	/* sends */
-	struct ms_job *q_head, *q_tail;
-	unsigned inflight;
+	/* sends (rest.h: the queue, at most MASTODON_MAX_INFLIGHT at a time,
+	 * held by the write rate limit) */
+	struct rest *rest;
 	struct ms_progress *progress;
-	int write_strikes;
-	int64_t limited_logged; /* the pause already announced in the log */
 
 	struct metric *m_events, *m_limited;
 };
@@ -602,16 +601,9 @@ const char *mastodon_reply_visibility(const char *answered, int is_private)
 
 int64_t mastodon_rate_wait_ms(const struct http_response *r, int64_t now_ms, int64_t min_wait_ms)
 {
-	int64_t until = http_retry_at_ms(r, now_ms);
-	if (r->status != 429)
-		return until > now_ms ? until : 0;
 	/* A 429 from Mastodon names no Retry-After; a server on 127.0.0.1 may
 	 * send no headers at all: then a minute. */
-	if (!until)
-		until = now_ms + 60000;
-	if (until < now_ms + min_wait_ms)
-		until = now_ms + min_wait_ms;
-	return until;
+	return rest_wait_until(r, now_ms, min_wait_ms, 60000, 1);
 }
 
 /* --- small services ----------------------------------------------------------- */
@@ -706,73 +698,6 @@ static void status_set(struct mastodon *ms, const char *id, const char *thread, 
 	json_decref(o);
 }
 
-/* --- HTTP ------------------------------------------------------------------------ */
-
-typedef void (*ms_done_fn)(struct mastodon *ms, const struct http_response *r, void *arg);
-
-struct ms_req {
-	struct mastodon *ms;
-	ms_done_fn done;
-	void *arg;
-};
-
-static void req_done(const struct http_response *r, void *arg)
-{
-	struct ms_req *q = arg;
-	q->done(q->ms, r, q->arg);
-	free(q);
-}
-
-/*
- * One API request with the bearer token.  0 when started (done follows
- * exactly once, with HTTP_E_CANCELLED at teardown), -1 when it could not
- * start (logged by http.c; done is not called).
- */
-static int api_call(struct mastodon *ms, const char *method, const char *path, const char *json_body,
-                    const char *const *headers, size_t max_body, ms_done_fn done, void *arg)
-{
-	char url[URL_MAX + 512];
-	if (ms->closing || !ms->loop->http)
-		return -1;
-	if (snprintf(url, sizeof(url), "%s%s", ms->api, path) >= (int)sizeof(url))
-		return -1;
-	struct http_request req = {
-	    .method = method,
-	    .url = url,
-	    .headers = headers,
-	    .content_type = json_body ? "application/json" : NULL,
-	    .body = json_body,
-	    .body_len = json_body ? strlen(json_body) : 0,
-	    .bearer = ms->token,
-	    .max_body = max_body,
-	};
-	struct ms_req *q = xmalloc(sizeof(*q));
-	q->ms = ms;
-	q->done = done;
-	q->arg = arg;
-	if (!http_start(ms->loop->http, &req, req_done, q)) {
-		free(q);
-		return -1;
-	}
-	return 0;
-}
-
-static int ok_status(const struct http_response *r)
-{
-	return r->error == HTTP_E_NONE && r->status >= 200 && r->status < 300;
-}
-
-/* A short description of what went wrong, for logs and /healthz. */
-static void describe(const struct http_response *r, char *out, size_t n)
-{
-	if (r->error == HTTP_E_TRANSPORT)
-		snprintf(out, n, "%s", r->error_text && *r->error_text ? r->error_text : "network error");
-	else if (r->error == HTTP_E_TOO_BIG)
-		snprintf(out, n, "answer too large");
-	else
-		snprintf(out, n, "HTTP %ld", r->status);
-}
-
 /* --- health, retries, 401 ------------------------------------------------------------ */
 
 #define UNAUTHORIZED_DETAIL "401 from instance: check the token"
@@ -831,12 +756,13 @@ static void boot_failed(struct mastodon *ms, const char *why, enum wsclient_next
 
 /* --- boot: account, instance, notification policy ------------------------------------- */
 
-static void on_policy(struct mastodon *ms, const struct http_response *r, void *arg)
+static void on_policy(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mastodon *ms = ctx;
 	(void)arg;
 	if (r->error == HTTP_E_CANCELLED)
 		return;
-	if (ok_status(r)) {
+	if (rest_ok(r)) {
 		log_info("mastodon: direct messages from accounts the bot does not follow are accepted",
 		         "connector=%s policy=for_private_mentions=accept", ms->c->name);
 	} else if (r->error == HTTP_E_NONE && (r->status == 404 || r->status == 405 || r->status == 410)) {
@@ -850,7 +776,7 @@ static void on_policy(struct mastodon *ms, const struct http_response *r, void *
 		         "connector=%s status=403", ms->c->name);
 	} else {
 		char d[128];
-		describe(r, d, sizeof(d));
+		rest_describe(r, d, sizeof(d));
 		log_warn("mastodon: notification policy not changed", "connector=%s error=\"%s\"",
 		         ms->c->name, d);
 	}
@@ -861,8 +787,8 @@ static void on_policy(struct mastodon *ms, const struct http_response *r, void *
 static void set_policy(struct mastodon *ms)
 {
 	ms->boot = BOOT_POLICY;
-	if (api_call(ms, "PATCH", "/api/v2/notifications/policy", "{\"for_private_mentions\":\"accept\"}",
-	             NULL, 0, on_policy, NULL) < 0) {
+	if (rest_api(ms->rest, "PATCH", "/api/v2/notifications/policy",
+	             "{\"for_private_mentions\":\"accept\"}", 0, on_policy, NULL) < 0) {
 		ms->boot = BOOT_DONE;
 		connect_ready(ms);
 	}
@@ -886,8 +812,9 @@ static void take_streaming_url(struct mastodon *ms, const char *url)
 	snprintf(ms->stream, sizeof(ms->stream), "%s", url);
 }
 
-static void on_instance(struct mastodon *ms, const struct http_response *r, void *arg)
+static void on_instance(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mastodon *ms = ctx;
 	int v1 = arg != NULL;
 	if (r->error == HTTP_E_CANCELLED)
 		return;
@@ -898,10 +825,10 @@ static void on_instance(struct mastodon *ms, const struct http_response *r, void
 	}
 	if (!v1 && r->error == HTTP_E_NONE && r->status == 404) {
 		/* Before Mastodon 4.0 (and some other servers): v1. */
-		if (api_call(ms, "GET", "/api/v1/instance", NULL, NULL, 0, on_instance, (void *)1) == 0)
+		if (rest_api(ms->rest, "GET", "/api/v1/instance", NULL, 0, on_instance, (void *)1) == 0)
 			return;
 	}
-	if (ok_status(r)) {
+	if (rest_ok(r)) {
 		json_t *o = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
 		json_t *conf = json_object_get(o, "configuration");
 		json_t *mc = json_object_get(json_object_get(conf, "statuses"), "max_characters");
@@ -915,7 +842,7 @@ static void on_instance(struct mastodon *ms, const struct http_response *r, void
 		json_decref(o);
 	} else {
 		char d[128];
-		describe(r, d, sizeof(d));
+		rest_describe(r, d, sizeof(d));
 		log_warn("mastodon: instance information unavailable: using defaults",
 		         "connector=%s error=\"%s\" "
 		         "max_characters=%zu",
@@ -926,8 +853,9 @@ static void on_instance(struct mastodon *ms, const struct http_response *r, void
 	set_policy(ms);
 }
 
-static void on_verify(struct mastodon *ms, const struct http_response *r, void *arg)
+static void on_verify(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mastodon *ms = ctx;
 	char d[128];
 	(void)arg;
 	if (r->error == HTTP_E_CANCELLED)
@@ -942,9 +870,9 @@ static void on_verify(struct mastodon *ms, const struct http_response *r, void *
 		boot_failed(ms, "rate limited by the instance", WSCLIENT_RETRY, (long)(until - now_ms()));
 		return;
 	}
-	if (!ok_status(r)) {
+	if (!rest_ok(r)) {
 		char why[192];
-		describe(r, d, sizeof(d));
+		rest_describe(r, d, sizeof(d));
 		snprintf(why, sizeof(why), "cannot reach the instance: %s", d);
 		boot_failed(ms, why, WSCLIENT_RETRY, 0);
 		return;
@@ -964,7 +892,7 @@ static void on_verify(struct mastodon *ms, const struct http_response *r, void *
 	log_info("mastodon: signed in", "connector=%s account=@%s id=%s", ms->c->name, ms->self_acct,
 	         ms->self_id);
 	ms->boot = BOOT_INSTANCE;
-	if (api_call(ms, "GET", "/api/v2/instance", NULL, NULL, 0, on_instance, NULL) < 0)
+	if (rest_api(ms->rest, "GET", "/api/v2/instance", NULL, 0, on_instance, NULL) < 0)
 		set_policy(ms);
 }
 
@@ -980,7 +908,7 @@ static void boot_begin(struct mastodon *ms)
 		stream_auth(ms);
 	}
 	ms->boot = BOOT_VERIFY;
-	if (api_call(ms, "GET", "/api/v1/accounts/verify_credentials", NULL, NULL, 0, on_verify, NULL) < 0)
+	if (rest_api(ms->rest, "GET", "/api/v1/accounts/verify_credentials", NULL, 0, on_verify, NULL) < 0)
 		boot_failed(ms, "cannot start a request", WSCLIENT_RETRY, 0);
 }
 
@@ -1243,8 +1171,9 @@ static void page_finished(struct mastodon *ms)
 	fetch_page(ms, ms->cu.next_min);
 }
 
-static void on_page(struct mastodon *ms, const struct http_response *r, void *arg)
+static void on_page(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mastodon *ms = ctx;
 	uint64_t gen = (uint64_t)(uintptr_t)arg;
 	char err[256], max_id[MASTODON_MAX_ID + 1];
 	struct mastodon_mention *items = NULL;
@@ -1277,8 +1206,8 @@ static void on_page(struct mastodon *ms, const struct http_response *r, void *ar
 		unauthorized(ms, "notifications");
 		return;
 	}
-	if (!ok_status(r)) {
-		describe(r, err, sizeof(err));
+	if (!rest_ok(r)) {
+		rest_describe(r, err, sizeof(err));
 		catchup_failed(ms, err);
 		return;
 	}
@@ -1345,7 +1274,7 @@ static void fetch_page(struct mastodon *ms, const char *min_id)
 	else
 		snprintf(path, sizeof(path), "/api/v1/notifications?types%%5B%%5D=mention&limit=%d&min_id=%s",
 		         MASTODON_PAGE_LIMIT, min_id);
-	if (api_call(ms, "GET", path, NULL, NULL, CATCHUP_BODY_MAX, on_page, (void *)(uintptr_t)ms->cu.gen) <
+	if (rest_api(ms->rest, "GET", path, NULL, CATCHUP_BODY_MAX, on_page, (void *)(uintptr_t)ms->cu.gen) <
 	    0)
 		catchup_failed(ms, "cannot start the request");
 }
@@ -1435,32 +1364,6 @@ static void progress_keep(struct mastodon *ms, const struct ms_job *j)
 	snprintf(p->chain, sizeof(p->chain), "%s", j->chain);
 }
 
-static void queue_push(struct mastodon *ms, struct ms_job *j, int front)
-{
-	j->next = NULL;
-	if (!ms->q_head) {
-		ms->q_head = ms->q_tail = j;
-	} else if (front) {
-		j->next = ms->q_head;
-		ms->q_head = j;
-	} else {
-		ms->q_tail->next = j;
-		ms->q_tail = j;
-	}
-}
-
-static struct ms_job *queue_pop(struct mastodon *ms)
-{
-	struct ms_job *j = ms->q_head;
-	if (j) {
-		ms->q_head = j->next;
-		if (!ms->q_head)
-			ms->q_tail = NULL;
-		j->next = NULL;
-	}
-	return j;
-}
-
 /* Give the row back to the outbox to be retried (progress kept). */
 static void job_retry(struct mastodon *ms, struct ms_job *j, long retry_after, const char *detail)
 {
@@ -1470,78 +1373,33 @@ static void job_retry(struct mastodon *ms, struct ms_job *j, long retry_after, c
 }
 
 static void post_part(struct mastodon *ms, struct ms_job *j);
-static void pump(struct mastodon *ms);
 
-static void pace_cb(uv_timer_t *t)
+/* The queue's start: post the next part of the reply. */
+static void job_start(void *ctx, struct rest_job *link)
 {
-	pump(t->data);
+	post_part(ctx, (struct ms_job *)link);
 }
 
-/* Start queued sends while the rate limit and the concurrency cap allow. */
-static void pump(struct mastodon *ms)
+static void on_posted(void *ctx, const struct http_response *r, void *arg)
 {
-	if (ms->closing)
-		return;
-	while (ms->q_head && ms->inflight < MASTODON_MAX_INFLIGHT) {
-		int64_t now = now_ms();
-		if (ms->c->paused_until_ms > now) {
-			if (!uv_is_active((uv_handle_t *)&ms->pace_timer))
-				timer_in(ms, &ms->pace_timer, pace_cb, ms->c->paused_until_ms - now);
-			return;
-		}
-		post_part(ms, queue_pop(ms));
-	}
-}
-
-static void pause_writes(struct mastodon *ms, int64_t until, int limited)
-{
-	int64_t now = now_ms();
-	if (until <= now)
-		return;
-	if (until > ms->c->paused_until_ms)
-		ms->c->paused_until_ms = until;
-	if (ms->limited_logged != ms->c->paused_until_ms) {
-		ms->limited_logged = ms->c->paused_until_ms;
-		char iso[40];
-		time_iso_utc((time_t)(ms->c->paused_until_ms / 1000), iso, sizeof(iso));
-		log_warn(limited ? "mastodon: rate limited (429): replies wait for the reset"
-		                 : "mastodon: rate limit reached: replies wait for the reset",
-		         "connector=%s until=%s wait_ms=%lld", ms->c->name, iso,
-		         (long long)(ms->c->paused_until_ms - now));
-	}
-	if (ms->timers) {
-		uv_timer_stop(&ms->pace_timer);
-		timer_in(ms, &ms->pace_timer, pace_cb, ms->c->paused_until_ms - now);
-	}
-}
-
-static void on_posted(struct mastodon *ms, const struct http_response *r, void *arg)
-{
+	struct mastodon *ms = ctx;
 	struct ms_job *j = arg;
 	char d[192];
-	int64_t now = now_ms();
 
-	ms->inflight--;
+	rest_ended(ms->rest);
 	if (r->error == HTTP_E_CANCELLED) {
 		/* Teardown: the row stays pending in the store. */
 		job_free(j);
 		return;
 	}
-	if (r->error == HTTP_E_NONE && r->status == 429) {
-		if (ms->write_strikes < 6)
-			ms->write_strikes++;
-		metric_add_l(ms->m_limited, 1, ms->c->name);
-		pause_writes(ms, mastodon_rate_wait_ms(r, now, 1000L << (ms->write_strikes - 1)), 1);
+	if (rest_note_limits(ms->rest, r)) {
 		/* A rate-limited reply waits; it does not count as a failure. */
-		queue_push(ms, j, 1);
-		pump(ms);
+		rest_requeue(ms->rest, &j->link);
+		rest_pump(ms->rest);
 		return;
 	}
-	ms->write_strikes = 0;
-	if (r->error == HTTP_E_NONE)
-		pause_writes(ms, mastodon_rate_wait_ms(r, now, 0), 0);
 
-	if (ok_status(r)) {
+	if (rest_ok(r)) {
 		char id[MASTODON_MAX_ID + 1] = "";
 		json_t *o = json_loadb(r->body, r->body_len, JSON_ALLOW_NUL, NULL);
 		if (get_id(o, "id", id, sizeof(id)) == 0) {
@@ -1554,7 +1412,7 @@ static void on_posted(struct mastodon *ms, const struct http_response *r, void *
 		json_decref(o);
 		j->next_part++;
 		if (j->next_part < j->nparts) {
-			queue_push(ms, j, 1);
+			rest_requeue(ms->rest, &j->link);
 		} else {
 			log_debug("mastodon: reply posted", "connector=%s outbox=%lld status=%s parts=%zu",
 			          ms->c->name, (long long)j->id, id, j->nparts);
@@ -1563,7 +1421,7 @@ static void on_posted(struct mastodon *ms, const struct http_response *r, void *
 			job_free(j);
 		}
 	} else if (r->error != HTTP_E_NONE || r->status >= 500 || r->status == 408) {
-		describe(r, d, sizeof(d));
+		rest_describe(r, d, sizeof(d));
 		job_retry(ms, j, 0, d);
 	} else if (r->status == 401) {
 		unauthorized(ms, "statuses");
@@ -1578,7 +1436,7 @@ static void on_posted(struct mastodon *ms, const struct http_response *r, void *
 		connector_send_done(ms->c, j->id, SEND_FAIL, 0, d);
 		job_free(j);
 	}
-	pump(ms);
+	rest_pump(ms->rest);
 }
 
 static void post_part(struct mastodon *ms, struct ms_job *j)
@@ -1602,9 +1460,16 @@ static void post_part(struct mastodon *ms, struct ms_job *j)
 		job_free(j);
 		return;
 	}
-	ms->inflight++;
-	if (api_call(ms, "POST", "/api/v1/statuses", body, headers, STATUS_BODY_MAX, on_posted, j) < 0) {
-		ms->inflight--;
+	struct rest_req req = {
+	    .method = "POST",
+	    .path = "/api/v1/statuses",
+	    .json = body,
+	    .headers = headers,
+	    .max_body = STATUS_BODY_MAX,
+	};
+	rest_started(ms->rest);
+	if (rest_call(ms->rest, &req, on_posted, j) < 0) {
+		rest_ended(ms->rest);
 		job_retry(ms, j, 0, "cannot start the request");
 	}
 	free(body);
@@ -1649,8 +1514,7 @@ static int ms_send(struct connector *c, const struct outmsg *m)
 		j->next_part = p->next_part;
 		snprintf(j->chain, sizeof(j->chain), "%s", p->chain);
 	}
-	queue_push(ms, j, 0);
-	pump(ms);
+	rest_queue(ms->rest, &j->link);
 	return 0;
 }
 
@@ -1659,27 +1523,26 @@ static int ms_send(struct connector *c, const struct outmsg *m)
 static int ms_idle(struct connector *c)
 {
 	struct mastodon *ms = c->priv;
-	return !ms || (ms->inflight == 0 && !ms->q_head);
+	return !ms || rest_idle(ms->rest);
+}
+
+/* Replies held by a rate limit go back to the outbox, which keeps them
+ * for the next start. */
+static void give_back(void *ctx, struct rest_job *link, long secs)
+{
+	job_retry(ctx, (struct ms_job *)link, secs, "rate limited until the reset");
 }
 
 static void ms_stop(struct connector *c)
 {
 	struct mastodon *ms = c->priv;
-	int64_t now = now_ms();
 	if (!ms)
 		return;
 	ms->stopping = 1;
 	if (ms->timers)
 		uv_timer_stop(&ms->catch_timer);
 	wsclient_stop(ms->ws);
-	/* Replies held by a rate limit go back to the outbox, which keeps
-	 * them for the next start. */
-	if (ms->c->paused_until_ms > now) {
-		long secs = (long)((ms->c->paused_until_ms - now + 999) / 1000);
-		struct ms_job *j;
-		while ((j = queue_pop(ms)))
-			job_retry(ms, j, secs, "rate limited until the reset");
-	}
+	rest_stop(ms->rest, give_back);
 }
 
 static void ms_close(struct connector *c)
@@ -1689,21 +1552,22 @@ static void ms_close(struct connector *c)
 		return;
 	ms->closing = 1;
 	if (ms->timers) {
-		uv_close((uv_handle_t *)&ms->pace_timer, NULL);
 		uv_close((uv_handle_t *)&ms->catch_timer, NULL);
 		ms->timers = 0;
 	}
+	rest_close(ms->rest);
 	wsclient_close(ms->ws);
 }
 
 static void ms_destroy(struct connector *c)
 {
 	struct mastodon *ms = c->priv;
-	struct ms_job *j;
+	struct rest_job *j;
 	if (!ms)
 		return;
-	while ((j = queue_pop(ms)))
-		job_free(j);
+	while (ms->rest && (j = rest_pop(ms->rest)))
+		job_free((struct ms_job *)j);
+	rest_free(ms->rest);
 	while (ms->progress) {
 		struct ms_progress *p = ms->progress;
 		ms->progress = p->next;
@@ -1764,10 +1628,23 @@ static int ms_start(struct connector *c)
 	ms->m_limited = metrics_counter(mx, "mastodon_rate_limited_total", "Mastodon requests answered 429.",
 	                                "connector");
 
-	uv_timer_init(&ms->loop->uv, &ms->pace_timer);
 	uv_timer_init(&ms->loop->uv, &ms->catch_timer);
-	ms->pace_timer.data = ms->catch_timer.data = ms;
+	ms->catch_timer.data = ms;
 	ms->timers = 1;
+	/* A 429 from Mastodon names no time: a minute, and repeated ones at
+	 * least 1 s, 2 s, ... whatever they say. */
+	struct rest_conf rc = {
+	    .label = "mastodon",
+	    .max_inflight = MASTODON_MAX_INFLIGHT,
+	    .unnamed_wait_ms = 60000,
+	    .strike_floor = 1,
+	    .m_limited = ms->m_limited,
+	};
+	static const struct rest_ops rops = {.start = job_start};
+	ms->rest = rest_new(c, &rc, &rops, ms);
+	rest_set_bearer(ms->rest, ms->token);
+	if (rest_set_base(ms->rest, ms->api) < 0)
+		return -1;
 
 	/* The server pings every 30 s and drops a client that did not pong:
 	 * lws pongs; a stream silent for DEAD_MS is a zombie. */

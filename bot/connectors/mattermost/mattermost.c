@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "store.h"
+#include "rest.h"
 #include "url.h"
 #include "util.h"
 #include "wsclient.h"
@@ -57,8 +58,8 @@ struct mm;
 
 /* One reply (an outbox row) on its way, possibly as several posts. */
 struct mm_job {
+	struct rest_job link; /* first: the queue's */
 	struct mm *mm;
-	struct mm_job *next;
 	int64_t id;
 	char *text; /* until cut into parts, once the server's limit is known */
 	char *parts[MATTERMOST_MAX_PARTS];
@@ -99,7 +100,7 @@ struct mm {
 	struct wsclient *ws;
 	enum boot_state boot;
 	int unauthorized, stopping, closing, timers;
-	uv_timer_t pace_timer, refill_timer;
+	uv_timer_t refill_timer;
 	char self_id[MM_MAX_ID + 1];
 	size_t max_chars;
 	int limits_known; /* max_chars is the server's (or its default, asked once) */
@@ -132,12 +133,9 @@ struct mm {
 	} rf;
 
 	/* sends */
-	struct mm_job *q_head, *q_tail;
-	unsigned inflight;
+	struct rest *rest; /* requests, and the queue of replies (rest.h) */
 	struct mm_tried *tried;
-	int write_strikes;
 	int dm_refused;
-	int64_t limited_logged;
 
 	struct metric *m_events, *m_limited;
 };
@@ -162,78 +160,14 @@ static void timer_in(struct mm *mm, uv_timer_t *t, uv_timer_cb cb, int64_t ms)
 
 /* --- HTTP -------------------------------------------------------------------- */
 
-typedef void (*mm_done_fn)(struct mm *mm, const struct http_response *r, void *arg);
-
-struct mm_req {
-	struct mm *mm;
-	mm_done_fn done;
-	void *arg;
-};
-
-static void req_done(const struct http_response *r, void *arg)
-{
-	struct mm_req *q = arg;
-	q->done(q->mm, r, q->arg);
-	free(q);
-}
-
-/* One API request with the bearer token: 0 started (done follows once,
- * HTTP_E_CANCELLED at teardown), -1 not started (done is not called). */
-static int api_call(struct mm *mm, const char *method, const char *path, const char *json_body,
-                    size_t max_body, mm_done_fn done, void *arg)
-{
-	char url[URL_MAX + 512];
-	if (mm->closing || !mm->loop->http)
-		return -1;
-	if (snprintf(url, sizeof(url), "%s%s", mm->api, path) >= (int)sizeof(url))
-		return -1;
-	struct http_request req = {
-	    .method = method,
-	    .url = url,
-	    .content_type = json_body ? "application/json" : NULL,
-	    .body = json_body,
-	    .body_len = json_body ? strlen(json_body) : 0,
-	    .bearer = mm->token,
-	    .max_body = max_body,
-	};
-	struct mm_req *q = xmalloc(sizeof(*q));
-	q->mm = mm;
-	q->done = done;
-	q->arg = arg;
-	if (!http_start(mm->loop->http, &req, req_done, q)) {
-		free(q);
-		return -1;
-	}
-	return 0;
-}
-
-static int ok_status(const struct http_response *r)
-{
-	return r->error == HTTP_E_NONE && r->status >= 200 && r->status < 300;
-}
-
 /* "HTTP 403: api.context.permissions.app_error" and the like. */
 static void describe(const struct http_response *r, char *out, size_t n)
 {
 	char id[128];
-	if (r->error == HTTP_E_TRANSPORT)
-		snprintf(out, n, "%s", r->error_text && *r->error_text ? r->error_text : "network error");
-	else if (r->error == HTTP_E_TOO_BIG)
-		snprintf(out, n, "answer too large");
-	else if (mm_error_id(r->body, r->body_len, id, sizeof(id)) == 0)
+	if (r->error == HTTP_E_NONE && mm_error_id(r->body, r->body_len, id, sizeof(id)) == 0)
 		snprintf(out, n, "HTTP %ld: %s", r->status, id);
 	else
-		snprintf(out, n, "HTTP %ld", r->status);
-}
-
-/* When requests may go again after response r: epoch ms, 0 for now.  A 429
- * with no usable header waits `fallback_ms`. */
-static int64_t rate_wait(const struct http_response *r, int64_t now, int64_t fallback_ms)
-{
-	int64_t until = http_retry_at_ms(r, now);
-	if (r->status != 429)
-		return until > now ? until : 0;
-	return until > now ? until : now + (fallback_ms > 0 ? fallback_ms : 1000);
+		rest_describe(r, out, n);
 }
 
 /* --- session state ------------------------------------------------------------ */
@@ -365,12 +299,13 @@ static void connect_ready(struct mm *mm)
 	wsclient_connect_url(mm->ws, url);
 }
 
-static void on_config(struct mm *mm, const struct http_response *r, void *arg)
+static void on_config(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mm *mm = ctx;
 	(void)arg;
 	if (r->error == HTTP_E_CANCELLED)
 		return;
-	size_t max = ok_status(r) ? mm_max_post_size(r->body, r->body_len) : 0;
+	size_t max = rest_ok(r) ? mm_max_post_size(r->body, r->body_len) : 0;
 	if (max)
 		mm->max_chars = max;
 	log_info("mattermost: server", "connector=%s instance=%s max_post_size=%zu", mm->c->name, mm->api,
@@ -381,8 +316,9 @@ static void on_config(struct mm *mm, const struct http_response *r, void *arg)
 	pump(mm); /* replies held until the bot knew its id and the limit */
 }
 
-static void on_me(struct mm *mm, const struct http_response *r, void *arg)
+static void on_me(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mm *mm = ctx;
 	char d[160];
 	(void)arg;
 	if (r->error == HTTP_E_CANCELLED)
@@ -395,11 +331,11 @@ static void on_me(struct mm *mm, const struct http_response *r, void *arg)
 	if (r->error == HTTP_E_NONE && r->status == 429) {
 		int64_t now = now_ms();
 		boot_failed(mm, "rate limited by the server", WSCLIENT_RETRY,
-		            (long)(rate_wait(r, now, 5000) - now));
+		            (long)(rest_wait_until(r, now, 5000, 0, 0) - now));
 		return;
 	}
 	char id[MM_MAX_ID + 1];
-	if (!ok_status(r) || mm_parse_id(r->body, r->body_len, id, sizeof(id)) < 0) {
+	if (!rest_ok(r) || mm_parse_id(r->body, r->body_len, id, sizeof(id)) < 0) {
 		char why[200];
 		describe(r, d, sizeof(d));
 		snprintf(why, sizeof(why), "cannot reach the server: %s", d);
@@ -414,7 +350,7 @@ static void on_me(struct mm *mm, const struct http_response *r, void *arg)
 	mm->unauthorized = 0;
 	log_info("mattermost: signed in", "connector=%s user_id=%s", mm->c->name, mm->self_id);
 	mm->boot = BOOT_CONFIG;
-	if (api_call(mm, "GET", "/api/v4/config/client?format=old", NULL, 0, on_config, NULL) < 0) {
+	if (rest_api(mm->rest, "GET", "/api/v4/config/client?format=old", NULL, 0, on_config, NULL) < 0) {
 		mm->boot = BOOT_DONE;
 		mm->limits_known = 1;
 		connect_ready(mm);
@@ -431,7 +367,7 @@ static void boot_begin(struct mm *mm)
 		socket_auth(mm);
 	}
 	mm->boot = BOOT_ME;
-	if (api_call(mm, "GET", "/api/v4/users/me", NULL, 0, on_me, NULL) < 0)
+	if (rest_api(mm->rest, "GET", "/api/v4/users/me", NULL, 0, on_me, NULL) < 0)
 		boot_failed(mm, "cannot start a request", WSCLIENT_RETRY, 0);
 }
 
@@ -753,8 +689,9 @@ static void since_got(void *arg, int rc, const struct store_state *st)
 	}
 }
 
-static void on_refill_page(struct mm *mm, const struct http_response *r, void *arg)
+static void on_refill_page(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mm *mm = ctx;
 	uint64_t gen = (uint64_t)(uintptr_t)arg;
 	if (r->error == HTTP_E_CANCELLED || gen != mm->rf.gen || !mm->rf.running)
 		return;
@@ -781,7 +718,7 @@ static void on_refill_page(struct mm *mm, const struct http_response *r, void *a
 	}
 	if (r->error == HTTP_E_NONE && r->status == 429) {
 		int64_t now = now_ms();
-		int64_t until = rate_wait(r, now, 5000);
+		int64_t until = rest_wait_until(r, now, 5000, 0, 0);
 		mm->rf.running = 1;
 		log_warn("mattermost: rate limited: refill waits for the reset",
 		         "connector=%s wait_ms=%" PRId64, mm->c->name, until - now);
@@ -789,7 +726,7 @@ static void on_refill_page(struct mm *mm, const struct http_response *r, void *a
 		timer_in(mm, &mm->refill_timer, refill_timer_cb, until - now);
 		return;
 	}
-	if (!ok_status(r)) {
+	if (!rest_ok(r)) {
 		describe(r, d, sizeof(d));
 		refill_failed(mm, d);
 		return;
@@ -874,12 +811,14 @@ static void refill_next(struct mm *mm)
 	}
 	snprintf(path, sizeof(path), "/api/v4/channels/%s/posts?since=%" PRId64, mm->rf.chans[mm->rf.i].id,
 	         mm->rf.since);
-	if (api_call(mm, "GET", path, NULL, LIST_BODY_MAX, on_refill_page, (void *)(uintptr_t)mm->rf.gen) < 0)
+	if (rest_api(mm->rest, "GET", path, NULL, LIST_BODY_MAX, on_refill_page,
+	             (void *)(uintptr_t)mm->rf.gen) < 0)
 		refill_failed(mm, "cannot start the request");
 }
 
-static void on_channels(struct mm *mm, const struct http_response *r, void *arg)
+static void on_channels(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mm *mm = ctx;
 	uint64_t gen = (uint64_t)(uintptr_t)arg;
 	char d[200];
 	if (r->error == HTTP_E_CANCELLED || gen != mm->rf.gen || !mm->rf.running)
@@ -893,10 +832,10 @@ static void on_channels(struct mm *mm, const struct http_response *r, void *arg)
 		int64_t now = now_ms();
 		refill_end(mm);
 		metric_add_l(mm->m_limited, 1, mm->c->name);
-		timer_in(mm, &mm->refill_timer, refill_timer_cb, rate_wait(r, now, 5000) - now);
+		timer_in(mm, &mm->refill_timer, refill_timer_cb, rest_wait_until(r, now, 5000, 0, 0) - now);
 		return;
 	}
-	if (!ok_status(r)) {
+	if (!rest_ok(r)) {
 		describe(r, d, sizeof(d));
 		refill_failed(mm, d);
 		return;
@@ -933,7 +872,8 @@ static void refill_start(struct mm *mm)
 	mm->rf.outstanding = 0;
 	mm->rf.failed = 0;
 	snprintf(path, sizeof(path), "/api/v4/users/%s/channels", mm->self_id);
-	if (api_call(mm, "GET", path, NULL, LIST_BODY_MAX, on_channels, (void *)(uintptr_t)mm->rf.gen) < 0)
+	if (rest_api(mm->rest, "GET", path, NULL, LIST_BODY_MAX, on_channels, (void *)(uintptr_t)mm->rf.gen) <
+	    0)
 		refill_failed(mm, "cannot start the request");
 }
 
@@ -974,32 +914,6 @@ static void job_free(struct mm_job *j)
 	free(j);
 }
 
-static void queue_push(struct mm *mm, struct mm_job *j, int front)
-{
-	j->next = NULL;
-	if (!mm->q_head) {
-		mm->q_head = mm->q_tail = j;
-	} else if (front) {
-		j->next = mm->q_head;
-		mm->q_head = j;
-	} else {
-		mm->q_tail->next = j;
-		mm->q_tail = j;
-	}
-}
-
-static struct mm_job *queue_pop(struct mm *mm)
-{
-	struct mm_job *j = mm->q_head;
-	if (j) {
-		mm->q_head = j->next;
-		if (!mm->q_head)
-			mm->q_tail = NULL;
-		j->next = NULL;
-	}
-	return j;
-}
-
 /* The outcome of a row: SEND_OK and SEND_FAIL forget it. */
 static void job_finish(struct mm *mm, struct mm_job *j, enum send_result r, long retry_after,
                        const char *detail)
@@ -1014,47 +928,14 @@ static void job_finish(struct mm *mm, struct mm_job *j, enum send_result r, long
 	job_free(j);
 }
 
-static void job_start(struct mm *mm, struct mm_job *j);
-static void pump(struct mm *mm);
+static void job_start(void *ctx, struct rest_job *link);
 
-static void pace_cb(uv_timer_t *t)
-{
-	pump(t->data);
-}
-
+/* Nothing goes before the bot knows who it is (its DMs, its own posts)
+ * and how long a post may be. */
 static void pump(struct mm *mm)
 {
-	/* Nothing goes before the bot knows who it is (its DMs, its own posts). */
-	if (mm->closing || !mm->self_id[0] || !mm->limits_known)
-		return;
-	while (mm->q_head && mm->inflight < MATTERMOST_MAX_INFLIGHT) {
-		int64_t now = now_ms();
-		if (mm->c->paused_until_ms > now) {
-			if (!uv_is_active((uv_handle_t *)&mm->pace_timer))
-				timer_in(mm, &mm->pace_timer, pace_cb, mm->c->paused_until_ms - now);
-			return;
-		}
-		job_start(mm, queue_pop(mm));
-	}
-}
-
-static void pause_writes(struct mm *mm, int64_t until, int limited)
-{
-	int64_t now = now_ms();
-	if (until <= now)
-		return;
-	if (until > mm->c->paused_until_ms)
-		mm->c->paused_until_ms = until;
-	if (mm->limited_logged != mm->c->paused_until_ms) {
-		mm->limited_logged = mm->c->paused_until_ms;
-		log_warn(limited ? "mattermost: rate limited (429): replies wait for the reset"
-		                 : "mattermost: rate limit reached: replies wait for the reset",
-		         "connector=%s wait_ms=%" PRId64, mm->c->name, mm->c->paused_until_ms - now);
-	}
-	if (mm->timers) {
-		uv_timer_stop(&mm->pace_timer);
-		timer_in(mm, &mm->pace_timer, pace_cb, mm->c->paused_until_ms - now);
-	}
+	if (!mm->closing)
+		rest_hold(mm->rest, mm->self_id[0] && mm->limits_known);
 }
 
 static void part_key(const struct mm_job *j, size_t k, char *out, size_t n)
@@ -1065,45 +946,28 @@ static void part_key(const struct mm_job *j, size_t k, char *out, size_t n)
 		snprintf(out, n, "%s-%zu", j->key, k);
 }
 
-/* A 429 or a "remaining 0": hold sends; 1 when the response was a 429. */
-static int note_limits(struct mm *mm, const struct http_response *r)
-{
-	int64_t now = now_ms();
-	if (r->error != HTTP_E_NONE)
-		return 0;
-	if (r->status == 429) {
-		if (mm->write_strikes < 6)
-			mm->write_strikes++;
-		metric_add_l(mm->m_limited, 1, mm->c->name);
-		pause_writes(mm, rate_wait(r, now, 1000L << (mm->write_strikes - 1)), 1);
-		return 1;
-	}
-	mm->write_strikes = 0;
-	pause_writes(mm, rate_wait(r, now, 0), 0);
-	return 0;
-}
-
 static void post_part(struct mm *mm, struct mm_job *j);
 
-static void on_created(struct mm *mm, const struct http_response *r, void *arg)
+static void on_created(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mm *mm = ctx;
 	struct mm_job *j = arg;
 	char d[200], eid[128];
-	mm->inflight--;
+	rest_ended(mm->rest);
 	if (r->error == HTTP_E_CANCELLED) {
 		job_free(j);
 		return;
 	}
-	if (note_limits(mm, r)) {
+	if (rest_note_limits(mm->rest, r)) {
 		/* Not created: it waits for the reset, it does not fail. */
-		queue_push(mm, j, 1);
+		rest_requeue(mm->rest, &j->link);
 		pump(mm);
 		return;
 	}
-	if (ok_status(r)) {
+	if (rest_ok(r)) {
 		j->next_part++;
 		if (j->next_part < j->nparts) {
-			queue_push(mm, j, 1);
+			rest_requeue(mm->rest, &j->link);
 		} else {
 			log_debug("mattermost: reply posted", "connector=%s outbox=%" PRId64 " parts=%zu",
 			          mm->c->name, j->id, j->nparts);
@@ -1143,9 +1007,9 @@ static void post_part(struct mm *mm, struct mm_job *j)
 		job_finish(mm, j, SEND_FAIL, 0, "the reply is not valid UTF-8");
 		return;
 	}
-	mm->inflight++;
-	if (api_call(mm, "POST", "/api/v4/posts", body, POST_BODY_MAX, on_created, j) < 0) {
-		mm->inflight--;
+	rest_started(mm->rest);
+	if (rest_api(mm->rest, "POST", "/api/v4/posts", body, POST_BODY_MAX, on_created, j) < 0) {
+		rest_ended(mm->rest);
 		job_finish(mm, j, SEND_RETRY, 0, "cannot start the request");
 	}
 	free(body);
@@ -1153,23 +1017,24 @@ static void post_part(struct mm *mm, struct mm_job *j)
 
 /* Our own posts of this row already on the server (by the key in their
  * props): the parts found in order are done. */
-static void on_checked(struct mm *mm, const struct http_response *r, void *arg)
+static void on_checked(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mm *mm = ctx;
 	struct mm_job *j = arg;
 	char d[200];
-	mm->inflight--;
+	rest_ended(mm->rest);
 	if (r->error == HTTP_E_CANCELLED) {
 		job_free(j);
 		return;
 	}
-	if (note_limits(mm, r)) {
-		queue_push(mm, j, 1);
+	if (rest_note_limits(mm->rest, r)) {
+		rest_requeue(mm->rest, &j->link);
 		pump(mm);
 		return;
 	}
 	struct mm_post *items = NULL;
 	long n = -1;
-	if (ok_status(r))
+	if (rest_ok(r))
 		n = mm_parse_post_list(r->body, r->body_len, &items, NULL, d, sizeof(d));
 	else
 		describe(r, d, sizeof(d));
@@ -1200,15 +1065,17 @@ static void on_checked(struct mm *mm, const struct http_response *r, void *arg)
 	if (j->next_part >= j->nparts)
 		job_finish(mm, j, SEND_OK, 0, NULL);
 	else
-		queue_push(mm, j, 1);
+		rest_requeue(mm->rest, &j->link);
 	pump(mm);
 }
 
 static void open_direct(struct connector *c, const char *recipient, struct connector_dm_req *req);
 static void dm_ready(void *arg, int rc, const char *channel);
 
-static void job_start(struct mm *mm, struct mm_job *j)
+static void job_start(void *ctx, struct rest_job *link)
 {
+	struct mm *mm = ctx;
+	struct mm_job *j = (struct mm_job *)link;
 	char path[256];
 	if (j->text) {
 		j->nparts = mm_build_reply(j->text, mm->max_chars, j->parts, MATTERMOST_MAX_PARTS);
@@ -1224,7 +1091,7 @@ static void job_start(struct mm *mm, struct mm_job *j)
 	if (j->need_dm) {
 		/* Taken offline: the direct message with the author. */
 		j->need_dm = 0;
-		mm->inflight++;
+		rest_started(mm->rest);
 		connector_dm_channel(mm->c, j->recipient, open_direct, dm_ready, j);
 		return;
 	}
@@ -1237,22 +1104,22 @@ static void job_start(struct mm *mm, struct mm_job *j)
 	else
 		snprintf(path, sizeof(path), "/api/v4/channels/%s/posts?since=%" PRId64, j->channel,
 		         ((int64_t)j->written - 60) * 1000);
-	mm->inflight++;
-	if (api_call(mm, "GET", path, NULL, LIST_BODY_MAX, on_checked, j) < 0) {
-		mm->inflight--;
+	rest_started(mm->rest);
+	if (rest_api(mm->rest, "GET", path, NULL, LIST_BODY_MAX, on_checked, j) < 0) {
+		rest_ended(mm->rest);
 		job_finish(mm, j, SEND_RETRY, 0, "cannot start the request");
 	}
 }
 
 static void job_queue(struct mm *mm, struct mm_job *j)
 {
-	queue_push(mm, j, 0);
-	pump(mm);
+	rest_queue(mm->rest, &j->link);
 }
 
 /* connector_dm_channel's open: POST /api/v4/channels/direct. */
-static void on_direct(struct mm *mm, const struct http_response *r, void *arg)
+static void on_direct(void *ctx, const struct http_response *r, void *arg)
 {
+	struct mm *mm = ctx;
 	struct connector_dm_req *req = arg;
 	char id[MM_MAX_ID + 1];
 	if (r->error == HTTP_E_CANCELLED) {
@@ -1260,10 +1127,10 @@ static void on_direct(struct mm *mm, const struct http_response *r, void *arg)
 		connector_dm_opened(req, NULL);
 		return;
 	}
-	note_limits(mm, r);
+	rest_note_limits(mm->rest, r);
 	mm->dm_refused = r->error == HTTP_E_NONE && r->status >= 400 && r->status < 500 && r->status != 429 &&
 	                 r->status != 408 && r->status != 401;
-	if (ok_status(r) && mm_parse_id(r->body, r->body_len, id, sizeof(id)) == 0) {
+	if (rest_ok(r) && mm_parse_id(r->body, r->body_len, id, sizeof(id)) == 0) {
 		connector_dm_opened(req, id);
 	} else {
 		char d[200];
@@ -1282,7 +1149,7 @@ static void open_direct(struct connector *c, const char *recipient, struct conne
 	char *body = a && mm->self_id[0] && mm_id_ok(recipient) ? json_dumps(a, JSON_COMPACT) : NULL;
 	json_decref(a);
 	if (!body ||
-	    api_call(mm, "POST", "/api/v4/channels/direct", body, POST_BODY_MAX, on_direct, req) < 0) {
+	    rest_api(mm->rest, "POST", "/api/v4/channels/direct", body, POST_BODY_MAX, on_direct, req) < 0) {
 		mm->dm_refused = !body;
 		connector_dm_opened(req, NULL);
 		mm->dm_refused = 0;
@@ -1294,7 +1161,7 @@ static void dm_ready(void *arg, int rc, const char *channel)
 {
 	struct mm_job *j = arg;
 	struct mm *mm = j->mm;
-	mm->inflight--;
+	rest_ended(mm->rest);
 	if (rc != 0 || !mm_id_ok(channel) || strlen(channel) > MM_MAX_ID) {
 		job_finish(mm, j, mm->dm_refused ? SEND_FAIL : SEND_RETRY, 0,
 		           mm->dm_refused ? "the direct message was refused"
@@ -1303,7 +1170,7 @@ static void dm_ready(void *arg, int rc, const char *channel)
 	}
 	snprintf(j->channel, sizeof(j->channel), "%s", channel);
 	j->root[0] = '\0';
-	queue_push(mm, j, 1);
+	rest_requeue(mm->rest, &j->link);
 	pump(mm);
 }
 
@@ -1364,13 +1231,18 @@ static int mm_send(struct connector *c, const struct outmsg *m)
 static int mm_idle(struct connector *c)
 {
 	struct mm *mm = c->priv;
-	return !mm || (mm->inflight == 0 && !mm->q_head);
+	return !mm || rest_idle(mm->rest);
+}
+
+/* Replies held by a rate limit go back to the outbox with the wait. */
+static void give_back(void *ctx, struct rest_job *link, long secs)
+{
+	job_finish(ctx, (struct mm_job *)link, SEND_RETRY, secs, "rate limited until the reset");
 }
 
 static void mm_stop(struct connector *c)
 {
 	struct mm *mm = c->priv;
-	int64_t now = now_ms();
 	if (!mm)
 		return;
 	mm->stopping = 1;
@@ -1379,12 +1251,7 @@ static void mm_stop(struct connector *c)
 	if (mm->conn_id[0] && mm->durable_seq != mm->saved_seq)
 		session_save(mm);
 	wsclient_stop(mm->ws);
-	if (mm->c->paused_until_ms > now) {
-		long secs = (long)((mm->c->paused_until_ms - now + 999) / 1000);
-		struct mm_job *j;
-		while ((j = queue_pop(mm)))
-			job_finish(mm, j, SEND_RETRY, secs, "rate limited until the reset");
-	}
+	rest_stop(mm->rest, give_back);
 }
 
 static void mm_close(struct connector *c)
@@ -1394,21 +1261,22 @@ static void mm_close(struct connector *c)
 		return;
 	mm->closing = 1;
 	if (mm->timers) {
-		uv_close((uv_handle_t *)&mm->pace_timer, NULL);
 		uv_close((uv_handle_t *)&mm->refill_timer, NULL);
 		mm->timers = 0;
 	}
+	rest_close(mm->rest);
 	wsclient_close(mm->ws);
 }
 
 static void mm_destroy(struct connector *c)
 {
 	struct mm *mm = c->priv;
-	struct mm_job *j;
+	struct rest_job *j;
 	if (!mm)
 		return;
-	while ((j = queue_pop(mm)))
-		job_free(j);
+	while (mm->rest && (j = rest_pop(mm->rest)))
+		job_free((struct mm_job *)j);
+	rest_free(mm->rest);
 	while (mm->tried) {
 		struct mm_tried *t = mm->tried;
 		mm->tried = t->next;
@@ -1482,10 +1350,20 @@ static int mm_start(struct connector *c)
 	mm->m_limited = metrics_counter(mx, "mattermost_rate_limited_total",
 	                                "Mattermost requests answered 429.", "connector");
 
-	uv_timer_init(&mm->loop->uv, &mm->pace_timer);
 	uv_timer_init(&mm->loop->uv, &mm->refill_timer);
-	mm->pace_timer.data = mm->refill_timer.data = mm;
+	mm->refill_timer.data = mm;
 	mm->timers = 1;
+	struct rest_conf rc = {
+	    .label = "mattermost",
+	    .max_inflight = MATTERMOST_MAX_INFLIGHT,
+	    .m_limited = mm->m_limited,
+	};
+	static const struct rest_ops rops = {.start = job_start};
+	mm->rest = rest_new(c, &rc, &rops, mm);
+	rest_hold(mm->rest, 0);
+	rest_set_bearer(mm->rest, mm->token);
+	if (rest_set_base(mm->rest, mm->api) < 0)
+		return -1;
 
 	struct wsclient_conf wc = {
 	    .label = "mattermost",
