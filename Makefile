@@ -7,7 +7,8 @@
 #   make eval       measure complaint detection on ../shared/data (skipped when absent)
 #   make train-complaints  refit rules/lexicon/model.yaml on ../shared/data
 #   make lint       clang-format check + cppcheck
-#   make fuzz       run the libFuzzer targets for FUZZ_SECONDS each (needs clang)
+#   make fuzz       run the libFuzzer targets for FUZZ_SECONDS each (needs clang;
+#                   FUZZ_ONLY=name runs one)
 #   make install    PREFIX=/usr/local DESTDIR=   (binary, rules, replies, docs, man pages, unit)
 #   make uninstall  PREFIX=/usr/local DESTDIR=
 #
@@ -147,6 +148,14 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	tools/fuzz.sh $(FUZZ_SECONDS)
 
+# What tools/fuzz.sh compiles and links with clang: the library's sources
+# and libraries exactly as the build has them, so a new library or source
+# folder never leaves the fuzz targets unable to link.
+fuzz-flags:
+	@echo "SRCS=$(LIBSRCS)"
+	@echo "CFLAGS=-std=c11 -D_GNU_SOURCE -Ibot -Ihandoff -Ibuild/gen $(PKG_CFLAGS)"
+	@echo "LIBS=$(shell pkg-config --libs $(PKGS) 2>/dev/null) $(filter-out $(PKG_LIBS),$(LDLIBS))"
+
 lint:
 	@# The store is the only place that knows its database (bot/store/).
 	@if grep -n 'sqlite3_\|sqlite3\.h' $(filter-out bot/store/%,$(SRCS)) $(wildcard bot/*.h bot/connectors/*/*.h handoff/*.h); then \
@@ -200,7 +209,7 @@ uninstall:
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps unit test all-tests run bench eval train-complaints fuzz lint install uninstall clean
+.PHONY: all deps unit test all-tests run bench eval train-complaints fuzz fuzz-flags lint install uninstall clean
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
