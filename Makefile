@@ -17,7 +17,7 @@
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := libwebsockets libuv libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc libcrypt
+PKGS     := libwebsockets libuv libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc libcrypt libcrypto
 
 ifeq ($(SAN),1)
 B        := build-san
