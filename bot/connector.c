@@ -170,6 +170,15 @@ int connector_state_put(struct connector *c, const char *kind, const char *key, 
 	return s ? store_state_put(s, c->name, kind, key, thread_key, value, connector_now(c)) : -1;
 }
 
+int connector_contact(struct connector *c, const struct store_contact_info *ci)
+{
+	struct store *s = connector_store(c);
+	struct store_contact_info v = *ci;
+	if (!v.platform)
+		v.platform = c->ops ? c->ops->type : NULL;
+	return s ? store_contact_update(s, &v, connector_now(c)) : -1;
+}
+
 int connector_state_delete(struct connector *c, const char *kind, const char *key)
 {
 	struct store *s = connector_store(c);

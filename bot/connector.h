@@ -268,6 +268,20 @@ int connector_state_delete(struct connector *c, const char *kind, const char *ke
 int connector_state_prune(struct connector *c, const char *kind, time_t before);
 
 /*
+ * Who the customer is (store.h, "contacts"): every author of a post is
+ * filed under a contact from the post's author_id, author_handle and
+ * author_name, with nothing else to do.  What a connector learns besides
+ * (an e-mail address, a name typed in a form, a profile's display name
+ * fetched later, an identity the business's site vouches for: identity.h)
+ * it tells with this one call, for the author `ci->author_id` on this
+ * connector's platform (ci->platform NULL: the connector's type).  A group
+ * write, durable with the next commit: 0, 1 when the author's contact
+ * belongs to another verified identity (nothing changed), -1.
+ */
+struct store_contact_info;
+int connector_contact(struct connector *c, const struct store_contact_info *ci);
+
+/*
  * Private replies where a direct message is a channel of its own (Slack,
  * Discord, Mattermost): the DM channel with a customer (outmsg.recipient),
  * opened once and then remembered in the connector state (kind "dm", key

@@ -11,6 +11,14 @@
  * that finds the visitor gone is mailed there, with a link back here
  * (#frontdesk=TOKEN, which this script takes up and removes from the
  * address bar).
+ *
+ * A shop whose customers sign in can tell the chat who the visitor is:
+ *   frontdeskChat.identify({ id: 'cust-42', name: 'Ann', email: 'ann@example.com',
+ *                            hash: '<hex HMAC-SHA256 of id, made by your server>' })
+ * (README, "Identity verification").  A different id than before starts a
+ * new conversation: one customer never sees another's.  Where the chat is
+ * set up with a pre-chat form, a new visitor who has not been identified
+ * gives a name and e-mail address before the first message.
  * Protocol: docs/webchat-protocol.md in the sources.
  */
 (function () {
@@ -76,6 +84,21 @@
 	mailForm.appendChild(mailInput);
 	mailForm.appendChild(mailBtn);
 
+	/* The pre-chat form (shown when the server asks for it). */
+	var pre = el('form', { class: 'fd-pre', hidden: '' });
+	var preIntro = el('p', { class: 'fd-pre-intro' }, 'Before we start: who are we talking to?');
+	var preName = el('input', { id: uid + '-pn', type: 'text', autocomplete: 'name', maxlength: '128' });
+	var preMail = el('input', { id: uid + '-pe', type: 'email', autocomplete: 'email', maxlength: '254' });
+	var preNameL = el('label', { for: uid + '-pn' }, 'Your name');
+	var preMailL = el('label', { for: uid + '-pe' }, 'Your e-mail address');
+	var preBtn = el('button', { type: 'submit' }, 'Start chatting');
+	pre.appendChild(preIntro);
+	pre.appendChild(preNameL);
+	pre.appendChild(preName);
+	pre.appendChild(preMailL);
+	pre.appendChild(preMail);
+	pre.appendChild(preBtn);
+
 	var form = el('form', { class: 'fd-form' });
 	var label = el('label', { for: uid + '-i', class: 'fd-sr' }, 'Your message');
 	var input = el('textarea', { id: uid + '-i', rows: '2', maxlength: String(MAX_TEXT), placeholder: 'Type your message\u2026', 'aria-describedby': uid + '-h' });
@@ -90,12 +113,15 @@
 	panel.appendChild(status);
 	panel.appendChild(log);
 	panel.appendChild(mailForm);
+	panel.appendChild(pre);
 	panel.appendChild(form);
 	root.appendChild(launch);
 	root.appendChild(panel);
 	document.body.appendChild(root);
 
 	var ws = null, ready = false, attempt = 0, timer = null, business = '';
+	var identity = null;                /* what identify() was given, sent after every welcome */
+	var welcome = null;                 /* the last welcome: {f, history} (for the pre-chat form) */
 	var isOpen = true, ticket = false, mailSending = false;
 	var shown = {};                     /* message ids on screen */
 	var pending = load('pending', []);  /* [{c: client_id, t: text}] not yet confirmed */
@@ -209,6 +235,7 @@
 				setMore(f.more);
 			}
 			else if (f.type === 'email') onEmail(f);
+			else if (f.type === 'identify') onIdentified(f);
 			else if (f.type === 'ticket') {
 				ticket = !!f.open;
 				offerMail();
@@ -248,6 +275,9 @@
 		ticket = !!f.ticket;
 		if (f.email) save('email', f.email);
 		offerMail();
+		welcome = { f: f, history: (f.history || []).length > 0 || pending.length > 0 };
+		preChat(f, welcome.history);
+		sendIdentity();
 		var confirmed = {};
 		(f.history || []).forEach(function (m) {
 			if (m.client_id) confirmed[m.client_id] = true;
@@ -286,6 +316,58 @@
 		mailForm.hidden = true;
 		status.textContent = "Thanks, we'll follow up at " + f.email + '.';
 	}
+	/* Who the visitor is: sent after every welcome (the server keeps it
+	 * with the conversation from the first message on). */
+	function sendIdentity() {
+		if (ready && identity) ws.send(JSON.stringify({ type: 'identify', id: identity.id, name: identity.name,
+			email: identity.email, hash: identity.hash }));
+	}
+	function onIdentified(f) {
+		if (f.verified) {
+			pre.hidden = true;
+			form.hidden = false;
+		} else {
+			/* Refused: the visitor is anonymous, as if identify was never
+			 * called (the pre-chat form, where there is one). */
+			identity = null;
+			if (welcome) preChat(welcome.f, welcome.history);
+			if (window.console) console.warn('frontdesk chat: identify refused: ' + (f.error || 'the hash does not match'));
+		}
+	}
+	/* The pre-chat form for a new visitor, when the chat asks for one and
+	 * the visitor is neither identified nor has filled it in before. */
+	function preChat(f, history) {
+		var p = f.pre_chat;
+		var want = p && (p.name !== 'off' || p.email !== 'off');
+		if (!want || identity || load('prechat', false) || history) {
+			pre.hidden = true;
+			form.hidden = false;
+			return;
+		}
+		preName.hidden = preNameL.hidden = p.name === 'off';
+		preMail.hidden = preMailL.hidden = p.email === 'off';
+		preName.required = p.name === 'required';
+		preMail.required = p.email === 'required';
+		preNameL.textContent = 'Your name' + (p.name === 'optional' ? ' (optional)' : '');
+		preMailL.textContent = 'Your e-mail address' + (p.email === 'optional' ? ' (optional)' : '');
+		pre.hidden = false;
+		form.hidden = true;
+		mailForm.hidden = true;
+	}
+	pre.addEventListener('submit', function (e) {
+		e.preventDefault();
+		if (!ready) return;
+		var frame = { type: 'contact' };
+		if (!preName.hidden && preName.value.trim()) frame.name = preName.value.trim();
+		if (!preMail.hidden && preMail.value.trim()) frame.email = preMail.value.trim();
+		ws.send(JSON.stringify(frame));
+		save('prechat', true);
+		pre.hidden = true;
+		form.hidden = false;
+		offerMail();
+		input.focus();
+	});
+
 	function onMessage(m) {
 		if (m.from === 'customer' && m.client_id) settle(m.client_id);
 		show(m);
@@ -371,6 +453,26 @@
 	}
 	/* A returning visitor gets replies written while away without opening. */
 	if (load('visitor', '') || pending.length) connect();
-	window.frontdeskChat = { open: function () { open(true); } };
+	window.frontdeskChat = {
+		open: function () { open(true); },
+		/* {id, name?, email?, hash}: see the top of this file. */
+		identify: function (who) {
+			if (!who || typeof who.id !== 'string' || typeof who.hash !== 'string') return;
+			var before = load('identified', '');
+			identity = { id: who.id, name: who.name || undefined, email: who.email || undefined, hash: who.hash };
+			save('identified', who.id);
+			if (before && before !== who.id) {
+				/* Someone else signed in on this browser: their own conversation. */
+				save('visitor', '');
+				save('pending', []);
+				save('prechat', false);
+				save('email', '');
+				pending = [];
+				if (ws) ws.close();
+				return;
+			}
+			sendIdentity();
+		},
+	};
 	if (link || (script && script.hasAttribute('data-open'))) open(true);
 })();

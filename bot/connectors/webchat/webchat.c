@@ -18,6 +18,7 @@
 #include "config.h"
 #include "embedded.h"
 #include "hours.h"
+#include "identity.h"
 #include "loop.h"
 #include "metrics.h"
 #include "pipeline.h"
@@ -55,6 +56,12 @@ struct wc_conn {
 	int ticket;                /* the conversation has an open ticket (the visitor was told) */
 	char email[MAX_EMAIL + 1]; /* the address the visitor left, "" none */
 	int linked;
+	/* Who the visitor is (identify, the pre-chat form), kept until the
+	 * visitor is stored (with its first message): a visitor who never
+	 * writes leaves nothing behind. */
+	char *who_id, *who_name;
+	int who_verified;
+	char *who_email;      /* a verified address (identify); the form's goes the e-mail way */
 	struct wc_conn *next; /* same thread bucket */
 };
 
@@ -66,6 +73,8 @@ struct wc_pending {
 
 struct webchat {
 	struct connector *c;
+	char secret[CONFIG_SECRET_MAX + 1]; /* identity_secret ("" = identify refused) */
+	size_t secret_len;
 	struct listener *li;
 	int port;
 	long max_conns, mpm;
@@ -202,10 +211,25 @@ static void unlink_conn(struct webchat *wc, struct wc_conn *k)
 	k->linked = 0;
 }
 
+static void who_free(struct wc_conn *k)
+{
+	free(k->who_id);
+	free(k->who_name);
+	free(k->who_email);
+	k->who_id = k->who_name = k->who_email = NULL;
+	k->who_verified = 0;
+}
+
+static void conn_free(struct wc_conn *k)
+{
+	who_free(k);
+	free(k);
+}
+
 static void conn_unref(struct wc_conn *k)
 {
 	if (--k->refs <= 0 && !k->ws)
-		free(k);
+		conn_free(k);
 }
 
 static void send_obj(struct server_ws *ws, json_t *o)
@@ -358,6 +382,19 @@ static json_t *page_json(const struct store_msg *v, size_t n, size_t limit, int 
 	return list;
 }
 
+/* What the welcome says about who the visitor can say they are. */
+static void welcome_who(struct webchat *wc, json_t *o)
+{
+	static const char *const fields[] = {"off", "optional", "required"};
+	const struct webchat_conf *w = wc->c->conf ? wc->c->conf->settings : NULL;
+	if (wc->secret_len)
+		json_object_set_new(o, "identity", json_true());
+	if (w && (w->pre_chat_name || w->pre_chat_email))
+		json_object_set_new(o, "pre_chat",
+		                    json_pack("{s:s, s:s}", "name", fields[w->pre_chat_name], "email",
+		                              fields[w->pre_chat_email]));
+}
+
 /* The welcome frame once the store answered with the end of the
  * conversation so far. */
 static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
@@ -377,6 +414,7 @@ static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
 			json_object_set_new(o, "business", json_string(business));
 		if (k->email[0])
 			json_object_set_new(o, "email", json_string(k->email));
+		welcome_who(wc, o);
 		k->ready = 1;
 		send_obj(k->ws, o);
 	}
@@ -553,6 +591,77 @@ static void visitor_keep(struct wc_conn *k)
 		k->stored = 1;
 }
 
+/* What agents see as the author: readable, and not the resume token (the
+ * thread key is a separate random value).  Not a name, so replies do not
+ * greet the customer with it. */
+static void visitor_handle(const struct wc_conn *k, char *out, size_t n)
+{
+	snprintf(out, n, "web visitor %.6s", k->thread_key + 2);
+}
+
+/* File who the visitor said they are under their contact (the visitor is
+ * stored, or about to be with its first message).  connector_contact's rc. */
+static int who_file(struct wc_conn *k)
+{
+	char handle[32];
+	if (!k->who_id && !k->who_name && !k->who_email)
+		return 0;
+	visitor_handle(k, handle, sizeof(handle));
+	struct store_contact_info ci = {
+	    .platform = "webchat",
+	    .author_id = k->thread_key,
+	    .handle = handle,
+	    .name = k->who_name,
+	    .name_source = k->who_verified ? NAME_VERIFIED : NAME_VISITOR,
+	    .email = k->who_email,
+	    .external_id = k->who_verified ? k->who_id : NULL,
+	};
+	int rc = connector_contact(k->wc->c, &ci);
+	if (rc == 1)
+		log_info(
+		    "web chat identify: this conversation belongs to another signed-in customer: kept as "
+		    "it is",
+		    "connector=%s", k->wc->c->name);
+	who_free(k);
+	return rc;
+}
+
+/* A name a visitor gives: 1..WEBCHAT_MAX_NAME characters of valid UTF-8 on
+ * one line, not only spaces. */
+static int name_ok(const char *n)
+{
+	utf8proc_ssize_t len = n ? (utf8proc_ssize_t)strlen(n) : 0, i = 0, chars = 0;
+	int visible = 0;
+	while (i < len) {
+		utf8proc_int32_t c;
+		utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)n + i, len - i, &c);
+		if (k <= 0 || c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0) || c == 0x2028 || c == 0x2029)
+			return 0;
+		visible |= c != ' ';
+		i += k;
+		chars++;
+	}
+	return visible && chars <= WEBCHAT_MAX_NAME;
+}
+
+/* Keep who the visitor is until it is stored, or file it now when it is:
+ * connector_contact's rc (0 when kept). */
+static int who_keep(struct wc_conn *k, const char *id, const char *name, const char *email, int verified)
+{
+	if (verified) {
+		who_free(k);
+		k->who_id = xstrdup(id);
+		k->who_verified = 1;
+		if (email)
+			k->who_email = xstrdup(email);
+	}
+	if (name) {
+		free(k->who_name);
+		k->who_name = xstrdup(name);
+	}
+	return k->stored ? who_file(k) : 0;
+}
+
 static void on_message(struct wc_conn *k, json_t *msg)
 {
 	struct webchat *wc = k->wc;
@@ -593,11 +702,8 @@ static void on_message(struct wc_conn *k, json_t *msg)
 		random_token(rnd, sizeof(rnd), 12);
 		snprintf(post_id, sizeof(post_id), "%s/~%s", k->thread_key, rnd);
 	}
-	/* What agents see as the author: readable, and not the resume token
-	 * (the thread key is a separate random value).  Not a name, so
-	 * replies do not greet the customer with it. */
 	char handle[32];
-	snprintf(handle, sizeof(handle), "web visitor %.6s", k->thread_key + 2);
+	visitor_handle(k, handle, sizeof(handle));
 	const struct connector_conf *cc = wc->c->conf;
 	struct post p = {
 	    .platform = "webchat",
@@ -618,6 +724,8 @@ static void on_message(struct wc_conn *k, json_t *msg)
 	pend->text = text;
 	k->refs++;
 	visitor_keep(k);
+	if (k->stored)
+		who_file(k);
 	if (connector_deliver_post(wc->c, &p, pend) < 0) {
 		send_error(k->ws, "the message could not be taken: please send it again in a moment",
 		           client_id);
@@ -668,16 +776,12 @@ static int email_ok(const char *e)
 	return 1;
 }
 
-static void on_email(struct wc_conn *k, json_t *msg)
+/* Keep address e for the visitor (visitor_set_email, which gives it to
+ * the visitor's contact too) and answer {"type":"email"} once durable. */
+static void email_store(struct wc_conn *k, const char *e)
 {
 	struct webchat *wc = k->wc;
 	struct store *s = connector_store(wc->c);
-	const char *e = json_string_value(json_object_get(msg, "email"));
-
-	if (!email_ok(e)) {
-		send_error(k->ws, "that does not look like an e-mail address", NULL);
-		return;
-	}
 	if (connector_stopping(wc->c) || !store_takes_work(s) ||
 	    store_visitor_set_email(s, k->token, k->thread_key, e, connector_now(wc->c)) < 0) {
 		send_error(k->ws, "the e-mail address could not be saved: please try again in a moment",
@@ -690,6 +794,79 @@ static void on_email(struct wc_conn *k, json_t *msg)
 	m->email = xstrdup(e);
 	k->refs++;
 	connector_commit(wc->c, email_saved, m);
+}
+
+static void on_email(struct wc_conn *k, json_t *msg)
+{
+	const char *e = json_string_value(json_object_get(msg, "email"));
+	if (!email_ok(e)) {
+		send_error(k->ws, "that does not look like an e-mail address", NULL);
+		return;
+	}
+	email_store(k, e);
+}
+
+/*
+ * {"type":"identify","id","name"?,"email"?,"hash"}: the business's site
+ * vouches for who the visitor is (identity.h).  A hash that does not match
+ * is refused and the visitor stays anonymous.
+ */
+static void on_identify(struct wc_conn *k, json_t *msg)
+{
+	struct webchat *wc = k->wc;
+	const char *id = json_string_value(json_object_get(msg, "id"));
+	const char *hash = json_string_value(json_object_get(msg, "hash"));
+	json_t *jn = json_object_get(msg, "name"), *je = json_object_get(msg, "email");
+	const char *name = json_string_value(jn), *email = json_string_value(je);
+	const char *why = NULL;
+
+	if (!wc->secret_len)
+		why = "identity verification is not set up on this chat (identity_secret)";
+	else if (!id || !hash || (jn && !json_is_null(jn) && (!name || !name_ok(name))) ||
+	         (je && !json_is_null(je) && (!email || !email_ok(email))) || strlen(id) > IDENTITY_MAX_ID)
+		why = "identify needs an id, a hash, and a name and e-mail address if given";
+	else if (!identity_verify(wc->secret, wc->secret_len, id, hash))
+		why = "the hash does not match the id";
+	if (why) {
+		log_warn("web chat identify refused: the visitor stays anonymous",
+		         "connector=%s reason=\"%s\"", wc->c->name, why);
+		send_obj(k->ws,
+		         json_pack("{s:s, s:b, s:s}", "type", "identify", "verified", 0, "error", why));
+		return;
+	}
+	if (who_keep(k, id, name, email, 1) == 1) {
+		send_obj(
+		    k->ws,
+		    json_pack("{s:s, s:b, s:s}", "type", "identify", "verified", 0, "error",
+		              "this conversation belongs to another signed-in customer: start a new one"));
+		return;
+	}
+	send_obj(k->ws, json_pack("{s:s, s:b}", "type", "identify", "verified", 1));
+}
+
+/* {"type":"contact","name"?,"email"?}: the pre-chat form.  The address
+ * goes the way of the e-mail form (answered {"type":"email"}). */
+static void on_contact(struct wc_conn *k, json_t *msg)
+{
+	json_t *jn = json_object_get(msg, "name"), *je = json_object_get(msg, "email");
+	const char *name = json_string_value(jn), *email = json_string_value(je);
+	if (name && !*name)
+		name = NULL;
+	if (email && !*email)
+		email = NULL;
+	if ((jn && !json_is_null(jn) && !json_is_string(jn)) || (name && !name_ok(name)) ||
+	    (je && !json_is_null(je) && !json_is_string(je)) || (email && !email_ok(email))) {
+		send_error(k->ws, "a name of up to 128 characters and an e-mail address, please", NULL);
+		return;
+	}
+	if (name)
+		who_keep(k, NULL, name, NULL, 0);
+	json_t *o = json_pack("{s:s}", "type", "contact");
+	if (name)
+		json_object_set_new(o, "name", json_string(name));
+	send_obj(k->ws, o);
+	if (email)
+		email_store(k, email);
 }
 
 /* {"type":"history","before":"<id>"}: the page of messages before that one. */
@@ -738,12 +915,17 @@ static void ws_text(struct server_ws *ws, const char *text, size_t len, void *ar
 	}
 	const char *type = json_string_value(json_object_get(msg, "type"));
 	if (!k->ready && type &&
-	    (!strcmp(type, "message") || !strcmp(type, "email") || !strcmp(type, "history"))) {
+	    (!strcmp(type, "message") || !strcmp(type, "email") || !strcmp(type, "history") ||
+	     !strcmp(type, "identify") || !strcmp(type, "contact"))) {
 		send_error(ws, "the conversation is still opening: send again after the welcome", NULL);
 	} else if (type && strcmp(type, "message") == 0) {
 		on_message(k, msg);
 	} else if (type && strcmp(type, "email") == 0) {
 		on_email(k, msg);
+	} else if (type && strcmp(type, "identify") == 0) {
+		on_identify(k, msg);
+	} else if (type && strcmp(type, "contact") == 0) {
+		on_contact(k, msg);
 	} else if (type && strcmp(type, "history") == 0) {
 		on_history(k, msg);
 	} else {
@@ -784,7 +966,7 @@ static void ws_close(struct server_ws *ws, void *arg)
 	wc->nconns--;
 	metric_set(wc->m_conns, (double)wc->nconns);
 	if (k->refs <= 0)
-		free(k);
+		conn_free(k);
 }
 
 static const struct server_ws_ops ws_ops = {
@@ -1006,6 +1188,15 @@ static int wc_start(struct connector *c)
 
 	c->priv = wc;
 	wc->c = c;
+	if (wcc && (wcc->identity_secret.env || wcc->identity_secret.file)) {
+		if (config_secret_read(&wcc->identity_secret, wc->secret, sizeof(wc->secret), err,
+		                       sizeof(err)) < 0) {
+			log_error("web chat: cannot read the identity secret", "connector=%s error=\"%s\"",
+			          c->name, err);
+			return -1;
+		}
+		wc->secret_len = strlen(wc->secret);
+	}
 	wc->max_conns =
 	    wcc && wcc->connections_per_address > 0 ? wcc->connections_per_address : WEBCHAT_DEFAULT_CONNS;
 	wc->mpm = wcc && wcc->messages_per_minute > 0 ? wcc->messages_per_minute : WEBCHAT_DEFAULT_MPM;
@@ -1066,7 +1257,7 @@ static void wc_destroy(struct connector *c)
 		while (wc->threads[b]) {
 			struct wc_conn *k = wc->threads[b];
 			wc->threads[b] = k->next;
-			free(k);
+			conn_free(k);
 		}
 		while (wc->addrs[b]) {
 			struct wc_addr *a = wc->addrs[b];
@@ -1074,6 +1265,7 @@ static void wc_destroy(struct connector *c)
 			free(a);
 		}
 	}
+	explicit_bzero(wc->secret, sizeof(wc->secret));
 	free(wc);
 	c->priv = NULL;
 }
@@ -1114,6 +1306,26 @@ static void *wc_parse(struct config_parser *p)
 		}
 	}
 	w->allowed_origins = list;
+	config_key_secret(p, "identity_secret", 0,
+	                  "the key of the HMAC your site computes over a customer id", &w->identity_secret);
+	static const char *const pkeys[] = {"name", "email", NULL};
+	struct config_parser pc;
+	if (config_key_section(p, "pre_chat", pkeys, &pc) > 0) {
+		enum webchat_field *slots[] = {&w->pre_chat_name, &w->pre_chat_email};
+		for (size_t i = 0; i < 2; i++) {
+			char *v = config_key_str(&pc, pkeys[i], 0, NULL);
+			if (!v)
+				continue;
+			if (!strcmp(v, "optional"))
+				*slots[i] = WEBCHAT_OPTIONAL;
+			else if (!strcmp(v, "required"))
+				*slots[i] = WEBCHAT_REQUIRED;
+			else if (strcmp(v, "off") != 0)
+				config_key_error(&pc, pkeys[i],
+				                 "expected off, optional or required, not '%s'", v);
+			free(v);
+		}
+	}
 	return w;
 }
 
@@ -1123,11 +1335,21 @@ static void wc_free_settings(void *settings)
 	strv_free(w->allowed_origins);
 	free(w->page_url);
 	config_proxies_free(&w->proxies);
+	free(w->identity_secret.env);
+	free(w->identity_secret.file);
 	free(w);
 }
 
-static const char *const wc_keys[] = {
-    "listen", "limits", "allowed_origins", "page_url", "trusted_proxies", "proxy_header", NULL};
+static const char *const wc_keys[] = {"listen",
+                                      "limits",
+                                      "allowed_origins",
+                                      "page_url",
+                                      "trusted_proxies",
+                                      "proxy_header",
+                                      "identity_secret_env",
+                                      "identity_secret_file",
+                                      "pre_chat",
+                                      NULL};
 
 const struct connector_ops webchat_ops = {
     .type = "webchat",

@@ -24,6 +24,16 @@
  * finds no open connection of its visitor is mailed to the address the
  * visitor left (connector_mail_away), with a link back to the
  * conversation: page_url (or the bot's own page) with #frontdesk=TOKEN.
+ * Who the visitor is (docs/webchat-protocol.md):
+ *   client -> {"type":"identify","id":"..","name"?,"email"?,"hash":"<hex HMAC-SHA256 of id>"}
+ *   server -> {"type":"identify","verified":true|false,"error"?:".."}
+ *   client -> {"type":"contact","name"?:"..","email"?:".."}   (the pre-chat form)
+ *   server -> {"type":"contact","name"?}, and {"type":"email"} for an address
+ * and the welcome says "identity": true when identify is set up, and
+ * "pre_chat": {"name": "off|optional|required", "email": ...} when the form
+ * is.  A hash that does not match is refused (the visitor stays
+ * anonymous); what either tells is filed under the visitor's contact once
+ * the visitor is stored.
  *
  * A customer message is echoed only after the transaction that stored it
  * committed; a re-sent client_id is echoed again with its original id and
@@ -54,6 +64,7 @@
 #define WEBCHAT_DEFAULT_CONNS       20  /* limits.connections_per_address */
 #define WEBCHAT_DEFAULT_CONNECTIONS 512 /* limits.connections (the whole listener) */
 #define WEBCHAT_DEFAULT_MPM         30  /* limits.messages_per_minute */
+#define WEBCHAT_MAX_NAME            128 /* characters of a name a visitor gives */
 
 /*
  * The settings of one web chat (its connector_conf's settings), besides
@@ -62,9 +73,13 @@
  *   allowed_origins: ["https://www.example.com", ...]
  *   page_url: https://www.example.com/contact  (links in e-mails to visitors)
  *   trusted_proxies: [127.0.0.1, ...], proxy_header: x-forwarded-for | forwarded
+ *   identity_secret_env | identity_secret_file: NAME
+ *   pre_chat: { name: off|optional|required, email: off|optional|required }
  * The connection limits and the proxies are the listener's (server.h):
  * they count every connection from its accept on, before any upgrade.
  */
+enum webchat_field { WEBCHAT_OFF = 0, WEBCHAT_OPTIONAL, WEBCHAT_REQUIRED };
+
 struct webchat_conf {
 	long max_connections;
 	long connections_per_address;
@@ -73,6 +88,11 @@ struct webchat_conf {
 	char *page_url;         /* the page of the business's site with the chat (links in
 	                           e-mails to visitors), NULL = the bot's own page */
 	struct config_proxies proxies;
+	/* identity_secret_env / _file: the key of the HMAC a site's server
+	 * computes over a customer id (identity.h); unset: identify is refused. */
+	struct config_secret identity_secret;
+	/* pre_chat: a form before a new visitor's first message (off when both are). */
+	enum webchat_field pre_chat_name, pre_chat_email;
 };
 
 extern const struct connector_ops webchat_ops;
