@@ -55,6 +55,7 @@ struct http_call {
 	int detached;     /* owner is gone (cancelled): after_work only frees */
 	CURLcode code;    /* result of curl_easy_perform */
 	char *retry_after, *rl_remaining, *rl_reset, *rl_reset_after, *content_type, *link;
+	char *rl_bucket, *rl_scope, *rl_global;
 	char errbuf[CURL_ERROR_SIZE];
 	http_done_fn done;
 	void *arg;
@@ -140,6 +141,9 @@ static void call_free(struct http_call *c)
 	free(c->rl_reset_after);
 	free(c->content_type);
 	free(c->link);
+	free(c->rl_bucket);
+	free(c->rl_scope);
+	free(c->rl_global);
 	free(c);
 }
 
@@ -190,6 +194,9 @@ static void call_finish(struct http_call *c, CURLcode code, enum http_error forc
 	r.ratelimit_reset_after = c->rl_reset_after;
 	r.content_type = c->content_type;
 	r.link = c->link;
+	r.ratelimit_bucket = c->rl_bucket;
+	r.ratelimit_scope = c->rl_scope;
+	r.ratelimit_global = c->rl_global;
 
 	if (c->h->m_requests)
 		metric_add_l(c->h->m_requests, 1, c->is_smtp ? "smtp" : "http", result_label(&r));
@@ -422,7 +429,8 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *userp)
 
 	if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
 		char **all[] = {&c->retry_after,    &c->rl_remaining, &c->rl_reset,
-		                &c->rl_reset_after, &c->content_type, &c->link};
+		                &c->rl_reset_after, &c->content_type, &c->link,
+		                &c->rl_bucket,      &c->rl_scope,     &c->rl_global};
 		for (size_t i = 0; i < ARRAY_LEN(all); i++) {
 			free(*all[i]);
 			*all[i] = NULL;
@@ -450,6 +458,9 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *userp)
 	    {"x-ratelimit-reset-after", offsetof(struct http_call, rl_reset_after), HDR_VALUE_MAX},
 	    {"content-type", offsetof(struct http_call, content_type), HDR_VALUE_MAX},
 	    {"link", offsetof(struct http_call, link), LINK_VALUE_MAX},
+	    {"x-ratelimit-bucket", offsetof(struct http_call, rl_bucket), HDR_VALUE_MAX},
+	    {"x-ratelimit-scope", offsetof(struct http_call, rl_scope), HDR_VALUE_MAX},
+	    {"x-ratelimit-global", offsetof(struct http_call, rl_global), HDR_VALUE_MAX},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(keep); i++)
 		if (strlen(keep[i].name) == nl && strncasecmp(p, keep[i].name, nl) == 0)

@@ -74,6 +74,9 @@ struct http_response {
 	const char *ratelimit_reset_after; /* X-RateLimit-Reset-After (seconds) */
 	const char *content_type;          /* Content-Type, NULL when absent */
 	const char *link;                  /* Link (pagination, <= 2048 bytes), NULL when absent */
+	const char *ratelimit_bucket;      /* X-RateLimit-Bucket (Discord: the bucket's hash) */
+	const char *ratelimit_scope;       /* X-RateLimit-Scope (Discord: user, global, shared) */
+	const char *ratelimit_global;      /* X-RateLimit-Global (Discord: "true" on a global 429) */
 	double seconds;                    /* total transfer time */
 };
 

@@ -351,6 +351,48 @@ static void delivers_in_thread_order(void **state)
 	assert_true(outbox_idle(e->f.o, 0));
 }
 
+/* SEND_LATER: a rate limit of the row's own route.  The wait is stored
+ * with the row, no attempt is counted, and nothing else is held. */
+static void later_waits_without_an_attempt(void **state)
+{
+	struct env *e = *state;
+	struct ss_rec r1 = {0}, r2 = {0};
+	const char *a[] = {"one"}, *b[] = {"two"};
+	e->f.result = SEND_LATER;
+	e->f.retry_after = 3;
+	add_post(e, "p1", "ta", a, 1, &r1, 0);
+	outbox_run(e->f.o);
+	assert_int_equal(e->f.nsent, 1);
+	struct store_out o;
+	assert_int_equal(ss_pending_row(e->s, r1.outbox[0], &o), 1);
+	assert_int_equal(o.attempts, 0);
+	assert_int_equal(o.not_before_ms, fake_now + 3000);
+	int64_t due = o.not_before_ms;
+	store_out_free(&o);
+	/* The connector is not held: only SEND_RETRY with a wait pauses it. */
+	connector_send_done(&e->f.c, 0, SEND_LATER, 3, NULL);
+	assert_int_equal(e->f.c.paused_until_ms, 0);
+	connector_send_done(&e->f.c, 0, SEND_RETRY, 3, NULL);
+	assert_int_equal(e->f.c.paused_until_ms, fake_now + 3000);
+	e->f.c.paused_until_ms = 0;
+	/* Another conversation goes meanwhile. */
+	e->f.result = SEND_OK;
+	add_post(e, "p2", "tb", b, 1, &r2, 0);
+	outbox_run(e->f.o);
+	assert_int_equal(e->f.nsent, 2);
+	assert_string_equal(e->f.sent[1], "two");
+	/* The held row waits for its time, then goes. */
+	fake_now = due - 1;
+	outbox_run(e->f.o);
+	assert_int_equal(e->f.nsent, 2);
+	fake_now = due;
+	outbox_run(e->f.o);
+	assert_int_equal(e->f.nsent, 3);
+	assert_string_equal(e->f.sent[2], "one");
+	assert_int_equal(store_commit_sync(e->s), 0);
+	assert_int_equal(state_count(e, "sent"), 2);
+}
+
 static void retry_with_backoff_and_retry_after(void **state)
 {
 	struct env *e = *state;
@@ -521,6 +563,7 @@ int main(void)
 	    cmocka_unit_test(split_invalid_bytes_kept),
 	    cmocka_unit_test_setup_teardown(delivers_in_thread_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(retry_with_backoff_and_retry_after, setup, teardown),
+	    cmocka_unit_test_setup_teardown(later_waits_without_an_attempt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(permanent_failure_and_give_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(withdrawn_when_claimed_before_sending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(settled_by_sink_before_its_turn, setup, teardown),
