@@ -39,6 +39,7 @@
 #define QUICK_CLOSE_MS      1000              /* an open connection shorter than this was not a success */
 #define CLOSE_GRACE_US      (2 * 1000 * 1000) /* a close that does not finish is forced */
 #define AUTH_MAX            (4096 + 64)
+#define WS_WRITE_CLOSE      ((enum lws_write_protocol)4) /* lws's LWS_WRITE_CLOSE (private) */
 
 enum ws_state { WS_IDLE = 0, WS_URL, WS_CONNECTING, WS_OPEN };
 
@@ -400,9 +401,21 @@ static int writeable(struct wsclient *w, struct lws *wsi)
 	 * acknowledgement queued just before a stop must still leave); the
 	 * grace timer of request_close bounds the wait. */
 	if ((w->want_close || w->closing) && (!w->q_head || w->zombie)) {
+		/* The close frame is written here: with a foreign libuv loop,
+		 * lws 4.1.6 kills the socket without one when a client returns
+		 * -1 after lws_close_reason() (its "uv repeat test" closes again
+		 * at once), and the server would see no code (Discord: only our
+		 * 1000/1001 end a session, so the code must arrive as sent).
+		 * WS_WRITE_CLOSE is lws's own value for a close frame, which its
+		 * public header leaves to lws_close_reason(). */
+		unsigned char frame[LWS_PRE + 2 + sizeof(w->close_reason)];
 		const char *r = w->close_reason[0] ? w->close_reason : "bye";
-		lws_close_reason(wsi, (enum lws_close_status)(w->close_code ? w->close_code : 1000),
-		                 (unsigned char *)r, strlen(r));
+		int code = w->close_code ? w->close_code : 1000;
+		size_t rl = strlen(r);
+		frame[LWS_PRE] = (unsigned char)(code >> 8);
+		frame[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+		memcpy(frame + LWS_PRE + 2, r, rl);
+		lws_write(wsi, frame + LWS_PRE, 2 + rl, WS_WRITE_CLOSE);
 		return -1;
 	}
 	if (w->ping_due) {
