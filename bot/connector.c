@@ -22,7 +22,8 @@
 	X(webchat)                                                                                           \
 	X(mastodon)                                                                                          \
 	X(mattermost)                                                                                        \
-	X(slack)
+	X(slack)                                                                                             \
+	X(discord)
 
 #define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
 CONNECTOR_TYPES(DECLARE_OPS)
