@@ -98,6 +98,10 @@ $(B)/tools/train-complaints: $(B)/obj/tools/train_complaints.o $(B)/libfrontdesk
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/tools/eval-cluster: $(B)/obj/tools/eval_cluster.o $(B)/libfrontdesk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(B)/bench/%: $(B)/obj/tests/bench/%.o $(B)/libfrontdesk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -133,7 +137,7 @@ bench: deps
 	$(MAKE) --no-print-directory $(B)/frontdesk $(BENCH_SRCS:tests/bench/%.c=$(B)/bench/%)
 	tests/bench/run.sh $(B)
 
-eval: $(B)/frontdesk
+eval: $(B)/frontdesk $(B)/tools/eval-cluster
 	tools/eval.sh $(B)/frontdesk
 
 # Refit the complaint model (rules/lexicon/model.yaml) on the labelled posts

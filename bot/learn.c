@@ -1069,6 +1069,102 @@ struct learn_model *learn_train(const struct learn_example *ex, size_t n, uint32
 	return m;
 }
 
+/* ---------------------------------------------------------------- vectors */
+
+struct learn_vectors *learn_vectorize(const char *const *texts, size_t n, const char *const *background,
+                                      size_t nbackground, const struct learn_params *params)
+{
+	struct learn_params p;
+	struct trainer T;
+	struct text tx;
+
+	if (params)
+		p = *params;
+	else
+		learn_params_default(&p);
+	memset(&T, 0, sizeof(T));
+	T.p = &p;
+	learn_features_init(&T.fx);
+	T.fx.gram_min = p.gram_min;
+	T.fx.gram_max = p.gram_max;
+	text_init(&tx);
+	uint32_t *doc_of = xmalloc((n ? n : 1) * sizeof(*doc_of));
+	for (size_t i = 0; i < n; i++) {
+		size_t before = T.ndocs;
+		add_doc(&T, &tx, texts[i] ? texts[i] : "", 0, DOC_EXAMPLE);
+		doc_of[i] = T.ndocs > before ? (uint32_t)before : UINT32_MAX;
+	}
+	/* Words every kind of message uses ("do you", "can I") are common in
+	 * the background too, and weigh little. */
+	for (size_t i = 0; background && i < nbackground; i++)
+		if (background[i])
+			add_doc(&T, &tx, background[i], 0, DOC_OFFTOPIC);
+	if (p.offtopic)
+		for (size_t i = 0; learn_offtopic[i]; i++)
+			add_doc(&T, &tx, learn_offtopic[i], 0, DOC_OFFTOPIC);
+	text_free(&tx);
+	build_docs(&T);
+
+	struct learn_vectors *v = xcalloc(1, sizeof(*v));
+	v->n = n;
+	v->nfeat = T.ngids;
+	v->start = xmalloc((n + 1) * sizeof(*v->start));
+	size_t nv = T.ndocs ? T.dstart[T.ndocs] : 0; /* an upper bound of what the texts use */
+	v->feat = xmalloc((nv ? nv : 1) * sizeof(*v->feat));
+	v->val = xmalloc((nv ? nv : 1) * sizeof(*v->val));
+	uint32_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		v->start[i] = o;
+		if (doc_of[i] == UINT32_MAX)
+			continue;
+		uint32_t a = T.dstart[doc_of[i]], b = T.dstart[doc_of[i] + 1];
+		/* Rarity counts twice here: to tell what two questions are
+		 * about, "gift card" says much more than "do you have" (grouping
+		 * measured better so on labelled questions, BENCHMARKS.md).  The
+		 * vector is then scaled to exactly 1, for cosines. */
+		double n2 = 0;
+		for (uint32_t k = a; k < b; k++) {
+			double x = (double)T.dval[k] * T.gid_idf[T.dgid[k]];
+			n2 += x * x;
+		}
+		float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
+		for (uint32_t k = a; k < b; k++) {
+			v->feat[o + k - a] = T.dgid[k];
+			v->val[o + k - a] = T.dval[k] * T.gid_idf[T.dgid[k]] * inv;
+		}
+		o += b - a;
+	}
+	v->start[n] = o;
+	free(doc_of);
+	trainer_free(&T);
+	return v;
+}
+
+void learn_vectors_free(struct learn_vectors *v)
+{
+	if (!v)
+		return;
+	free(v->start);
+	free(v->feat);
+	free(v->val);
+	free(v);
+}
+
+double learn_vectors_dot(const struct learn_vectors *v, size_t a, size_t b)
+{
+	uint32_t i = v->start[a], ie = v->start[a + 1], j = v->start[b], je = v->start[b + 1];
+	double s = 0;
+	while (i < ie && j < je) {
+		if (v->feat[i] == v->feat[j])
+			s += (double)v->val[i++] * v->val[j++];
+		else if (v->feat[i] < v->feat[j])
+			i++;
+		else
+			j++;
+	}
+	return s;
+}
+
 /* ---------------------------------------------------------------- prediction */
 
 static inline void accumulate(struct learn_model *m, uint32_t e, float scale)

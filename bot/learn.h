@@ -117,4 +117,30 @@ typedef int (*learn_filter_fn)(void *ctx, uint32_t cls);
 size_t learn_predict(struct learn_model *m, const struct text *t, learn_filter_fn filter, void *ctx,
                      struct learn_guess *out, size_t k);
 
+/*
+ * Texts as the learner sees them, to compare them with each other (grouping
+ * the questions the bot could not answer, cluster.h): each text's features
+ * (p's weights; p NULL: the defaults), weighed by the square of their
+ * rarity (idf: what a question is about counts more than how it is asked)
+ * among these texts, the `background` texts (NULL / 0: none; e.g. the rules' examples)
+ * and, when p->offtopic, the built-in off-topic messages, and scaled to
+ * length 1, so that the dot product of two vectors is
+ * their cosine similarity, 0 (nothing shared) .. 1.  Vector i is text i;
+ * a text without words (or NULL) has an empty vector.  Feature ids are
+ * 0 .. nfeat - 1, ascending within a vector.  Reads only its arguments (any
+ * thread).  Never fails; free with learn_vectors_free().
+ */
+struct learn_vectors {
+	size_t n;        /* texts */
+	size_t nfeat;    /* distinct features over all of them */
+	uint32_t *start; /* vector i is [start[i], start[i + 1]) of feat and val */
+	uint32_t *feat;
+	float *val;
+};
+struct learn_vectors *learn_vectorize(const char *const *texts, size_t n, const char *const *background,
+                                      size_t nbackground, const struct learn_params *p);
+void learn_vectors_free(struct learn_vectors *v);
+/* The cosine similarity of vectors a and b. */
+double learn_vectors_dot(const struct learn_vectors *v, size_t a, size_t b);
+
 #endif

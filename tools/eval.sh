@@ -47,3 +47,21 @@ done
 # FAQ answers learned from examples, on HINT3 (its own data check).
 echo
 python3 tools/eval_hint3.py "$BIN" "${EVAL_HINT3:-../shared/data/hint3}"
+
+# Grouping of questions the bot could not answer (insights): B-cubed
+# precision and recall of cluster.h against HINT3's labels.
+HINT3=${EVAL_HINT3:-../shared/data/hint3}
+CLUSTER=$(dirname "$BIN")/tools/eval-cluster
+if [ -x "$CLUSTER" ] && [ -d "$HINT3" ]; then
+	for f in "$HINT3"/*_train.csv; do
+		[ -f "$f" ] || continue
+		echo
+		echo "grouping $(basename "$f" .csv):"
+		python3 -c 'import csv, sys
+for r in csv.DictReader(open(sys.argv[1], newline="")):
+    print(r["label"] + "\t" + " ".join(r["sentence"].split()))' "$f" | "$CLUSTER"
+	done
+else
+	echo
+	echo "skipped: grouping (no $CLUSTER or no $HINT3)"
+fi
