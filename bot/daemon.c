@@ -23,9 +23,11 @@
 #include "outbox.h"
 #include "pipeline.h"
 #include "retention.h"
+#include "rules.h"
 #include "server.h"
 #include "sla.h"
 #include "store.h"
+#include "taught.h"
 #include "util.h"
 
 #define BATCH_MAX 4096 /* posts per group before an early commit */
@@ -97,6 +99,9 @@ struct daemon {
 	int stopping;
 	struct reload *reload; /* a reload being read off the loop, or NULL */
 	int reload_again;      /* SIGHUP came during it: read once more after */
+	struct taught taught;  /* what the team taught, as last read from the store:
+	                          learned at every load; a reload's worker reads it */
+	int booting;           /* start-up: the store answers taught_list now or later */
 
 	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch, *m_sync;
 	struct metric *m_refused;
@@ -671,7 +676,9 @@ struct reload {
 static void reload_read(uv_work_t *w)
 {
 	struct reload *r = w->data;
-	r->e = engine_load(r->d->config_path, &r->dg);
+	/* d->taught changes only on the loop before a reload is queued, and
+	 * one reload runs at a time. */
+	r->e = engine_load_ex(r->d->config_path, r->d->taught.v, r->d->taught.n, &r->dg);
 }
 
 static void start_reload(struct daemon *d);
@@ -722,13 +729,36 @@ static void reload_apply(uv_work_t *w, int status)
 		if (e->cfg->log_level)
 			log_threshold = level_parse(e->cfg->log_level);
 		log_warnings(e->cfg);
-		log_info("configuration reloaded", "path=%s load_ms=%ld", d->config_path, ms);
+		log_info("configuration reloaded", "path=%s load_ms=%ld taught=%zu", d->config_path, ms,
+		         d->taught.n);
 	}
 	diag_free(&r->dg);
 	free(r);
 	if (d->reload_again) {
 		d->reload_again = 0;
 		start_reload(d);
+	}
+}
+
+/* The taught examples are read (on the loop, from the store) before the
+ * reload is handed to the thread pool. */
+static void reload_taught(void *arg, int rc, const struct store_taught *v, size_t n)
+{
+	struct reload *r = arg;
+	struct daemon *d = r->d;
+	if (rc == 0)
+		taught_from_store(&d->taught, v, n);
+	else
+		log_warn("taught examples not read: the last ones read are learned again", "taught=%zu",
+		         d->taught.n);
+	if (d->stopping || uv_queue_work(&d->loop.uv, &r->work, reload_read, reload_apply) != 0) {
+		if (!d->stopping)
+			log_error("reload refused: cannot start reading the configuration", "path=%s",
+			          d->config_path);
+		d->reload = NULL;
+		d->reload_again = 0;
+		diag_free(&r->dg);
+		free(r);
 	}
 }
 
@@ -739,15 +769,28 @@ static void start_reload(struct daemon *d)
 	r->work.data = r;
 	r->started_ms = time_mono_ms();
 	diag_init(&r->dg);
-	if (uv_queue_work(&d->loop.uv, &r->work, reload_read, reload_apply) != 0) {
-		log_error("reload refused: cannot start reading the configuration", "path=%s",
-		          d->config_path);
-		diag_free(&r->dg);
-		free(r);
-		return;
-	}
 	d->reload = r;
 	log_info("reloading: reading the configuration", "path=%s", d->config_path);
+	store_taught_list(d->store, reload_taught, r);
+}
+
+/* The engine decisions use now (the dashboard's suggestions). */
+static struct engine *current_engine(void *arg)
+{
+	return ((struct daemon *)arg)->engine;
+}
+
+/* Learn again with what the team taught (a teach or an untaught in the
+ * dashboard): a reload, as SIGHUP does. */
+static void relearn(void *arg)
+{
+	struct daemon *d = arg;
+	if (d->stopping)
+		return;
+	if (d->reload)
+		d->reload_again = 1;
+	else
+		start_reload(d);
 }
 
 static void on_reload(struct loop *l, void *arg)
@@ -820,7 +863,7 @@ static void on_teardown(struct loop *l, void *arg)
 		dashboard_stop(d->dash);
 	/* A reload not yet started is dropped; one being read finishes on its
 	 * thread and is then discarded (reload_apply). */
-	if (d->reload)
+	if (d->reload && d->reload->work.loop)
 		uv_cancel((uv_req_t *)&d->reload->work);
 	d->reload_again = 0;
 	if (d->handles) {
@@ -885,6 +928,8 @@ static int start_handoff(struct daemon *d)
 	    .metrics = d->metrics,
 	    .commit = commit_then,
 	    .queued = env_queued,
+	    .engine = current_engine,
+	    .relearn = relearn,
 	    .arg = d,
 	};
 	d->dash = dashboard_start(&de, err, sizeof(err));
@@ -967,6 +1012,46 @@ static void store_timing(void *arg, enum store_timing t, double seconds)
 	metric_observe(t == STORE_T_SYNC ? d->m_sync : d->m_commit, seconds);
 }
 
+/* At start: what the team taught, learned before anything borrows the
+ * boot engine when the store answers at once (SQLite); a store that
+ * answers later gets a reload instead. */
+static void boot_taught(void *arg, int rc, const struct store_taught *v, size_t n)
+{
+	struct daemon *d = arg;
+	if (!d->booting) {
+		relearn(d);
+		return;
+	}
+	if (rc != 0) {
+		log_error("taught examples not read: the bot runs without them until a reload", "%s", "");
+		return;
+	}
+	taught_from_store(&d->taught, v, n);
+}
+
+static void learn_taught(struct daemon *d)
+{
+	d->booting = 1;
+	store_taught_list(d->store, boot_taught, d);
+	d->booting = 0;
+	if (!d->taught.n)
+		return;
+	struct diag dg;
+	diag_init(&dg);
+	uint64_t t0 = time_mono_ms();
+	struct engine *e = engine_load_ex(d->config_path, d->taught.v, d->taught.n, &dg);
+	if (e) {
+		engine_free(d->boot);
+		d->boot = d->engine = e;
+		log_info("taught examples learned", "taught=%zu skipped=%zu load_ms=%ld", d->taught.n,
+		         rules_extra_skipped(e->rules), (long)(time_mono_ms() - t0));
+	} else {
+		log_error("taught examples not learned: the configuration changed and is refused",
+		          "errors=%d", dg.errors);
+	}
+	diag_free(&dg);
+}
+
 static int start_connectors(struct daemon *d)
 {
 	const struct config *cfg = d->boot->cfg;
@@ -1012,6 +1097,7 @@ static void daemon_free(struct daemon *d)
 	if (d->engine != d->boot)
 		engine_free(d->engine);
 	engine_free(d->boot);
+	taught_free(&d->taught);
 	metrics_free(d->metrics);
 	if (d->open)
 		group_free(d->open);
@@ -1081,6 +1167,7 @@ int daemon_run(const char *config_path)
 	}
 	store_on_timing(d->store, store_timing, d);
 	store_metrics(d);
+	learn_taught(d);
 	d->server = server_new(&d->loop);
 	server_set_health(d->server, health_cb, d);
 	d->outbox = outbox_new(&d->loop.uv, d->store, find_connector, d);

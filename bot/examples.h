@@ -37,9 +37,11 @@ struct rule;
  * Run every example and not_example; one line per failure is appended to
  * report ("file:line: rule 'x': example \"...\" was decided ...").
  * *passed and the return value count the outcomes as the rules expect and
- * the failures.
+ * the failures.  A taught example (one from the store, taught.h) that is
+ * not decided by its rule is a warning line in warn instead, not a
+ * failure: the team taught it, the files are not wrong.
  */
-int examples_run(struct engine *e, struct buf *report, int *passed);
+int examples_run(struct engine *e, struct buf *report, struct buf *warn, int *passed);
 
 /* One example the cross-validation did not see decided by its rule. */
 struct cv_miss {

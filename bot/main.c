@@ -23,6 +23,7 @@
 #include "rules.h"
 #include "normalize.h"
 #include "sentiment.h"
+#include "taught.h"
 #include "util.h"
 
 #define EXIT_USAGE       2
@@ -66,6 +67,22 @@ static const char *default_config(void)
 	return NULL;
 }
 
+/*
+ * The engine with what the team taught the bot (taught.h), as the daemon
+ * runs it: check, try and replay show what the running bot does.  A store
+ * that exists but cannot be read is a warning, not a refusal.
+ */
+static struct engine *engine_taught(const char *path, struct diag *d)
+{
+	struct taught t;
+	char err[256];
+	if (taught_read(path, &t, err, sizeof(err)) < 0)
+		fprintf(stderr, "warning: taught examples left out: %s\n", err);
+	struct engine *e = engine_load_ex(path, t.v, t.n, d);
+	taught_free(&t);
+	return e;
+}
+
 /* Load the engine or print every error; exits 2 on an invalid configuration. */
 static struct engine *load_or_exit(const char *path)
 {
@@ -78,7 +95,7 @@ static struct engine *load_or_exit(const char *path)
 		exit(EXIT_USAGE);
 	}
 	diag_init(&d);
-	e = engine_load(path, &d);
+	e = engine_taught(path, &d);
 	if (!e) {
 		fputs(d.out.p ? d.out.p : "", stderr);
 		fprintf(stderr, "%s: configuration refused (%d error%s)\n", path, d.errors,
@@ -147,7 +164,7 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 	if (json) {
 		struct diag dg;
 		diag_init(&dg);
-		e = cfgpath ? engine_load(cfgpath, &dg) : NULL;
+		e = cfgpath ? engine_taught(cfgpath, &dg) : NULL;
 		if (!e) {
 			check_json(cfgpath, 0, cfgpath ? dg.out.p : "no configuration found: pass -c FILE",
 			           -1, 0, NULL);
@@ -165,7 +182,7 @@ static int cmd_check(const char *cfgpath, int argc, char **argv)
 
 	buf_init(&report, 0);
 	buf_init(&warn, 0);
-	failed = examples_run(e, &report, &passed);
+	failed = examples_run(e, &report, &warn, &passed);
 	examples_crossval(e, CHECK_FOLDS, &cv);
 	examples_cv_text(&cv, &warn);
 	if (json) {

@@ -581,6 +581,39 @@ int store_visitor_set_email(struct store *s, const char *token, const char *thre
 	return s->be->visitor_set_email(s, token, thread_key, email, now);
 }
 
+/* --- what the team taught ----------------------------------------------------------------- */
+
+void store_taught_list(struct store *s, store_taught_fn cb, void *arg)
+{
+	s->be->taught_list(s, cb, arg);
+}
+
+void store_teach(struct store *s, const struct store_taught *t, time_t now, store_taught_fn cb, void *arg)
+{
+	if (!t || !key_ok(t->rule) || !t->text || !*t->text || strlen(t->text) > STORE_MAX_TAUGHT_TEXT ||
+	    (t->by && strlen(t->by) > STORE_MAX_NAME)) {
+		cb(arg, -1, NULL, 0);
+		return;
+	}
+	s->be->teach(s, t, now, cb, arg);
+}
+
+void store_untaught(struct store *s, int64_t id, store_done_fn cb, void *arg)
+{
+	if (id <= 0) {
+		cb(arg, 1);
+		return;
+	}
+	s->be->untaught(s, id, cb, arg);
+}
+
+void store_unanswered(struct store *s, time_t since, size_t limit, store_questions_fn cb, void *arg)
+{
+	if (limit == 0 || limit > STORE_MAX_QUESTIONS)
+		limit = STORE_MAX_QUESTIONS;
+	s->be->unanswered(s, since, limit, cb, arg);
+}
+
 /* --- leadership ------------------------------------------------------------------------ */
 
 struct store_leader *store_leader_watch(struct store *s, const char *name, store_leader_fn cb, void *arg)

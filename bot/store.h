@@ -798,4 +798,58 @@ int store_team_put(struct store *s, const char *kind, const char *key, const cha
 /* Delete (group write; a "label" is taken off every ticket too): 0, -1. */
 int store_team_delete(struct store *s, const char *kind, const char *key);
 
+/* --- what the team taught the bot ------------------------------------------------- */
+
+/*
+ * Taught examples (issue "learning from the team"): a customer's question an
+ * agent recorded as an example (or, `negative`, a not_example) of a rule,
+ * from the dashboard or `frontdesk queue teach`.  They are kept until
+ * removed (retention does not touch them: they are part of the rules now)
+ * and learned with the rule files' examples at every load (rules.h:
+ * rules_load_ex).  Texts are at most STORE_MAX_TAUGHT_TEXT bytes; a store
+ * keeps at most STORE_MAX_TAUGHT of them.
+ */
+#define STORE_MAX_TAUGHT_TEXT 1000
+#define STORE_MAX_TAUGHT      20000
+
+struct store_taught {
+	int64_t id;
+	const char *rule; /* the rule's id */
+	const char *text;
+	int negative;      /* a not_example */
+	const char *by;    /* the agent's login, NULL when unknown */
+	int64_t ticket_id; /* the ticket it was taught from, 0 none */
+	time_t created;
+};
+typedef void (*store_taught_fn)(void *arg, int rc, const struct store_taught *v, size_t n);
+/* Every taught example, oldest first.  rc 0 or -1. */
+void store_taught_list(struct store *s, store_taught_fn cb, void *arg);
+/*
+ * Record t (its id and created are ignored; now is used) in the open group,
+ * with a "taught" event on its ticket when it has one.  rc 0 with the new
+ * row, 1 when the rule already has this text the same way (the row kept),
+ * 2 when the store holds STORE_MAX_TAUGHT already, -1 error or invalid
+ * (empty or too long a text or rule id).
+ */
+void store_teach(struct store *s, const struct store_taught *t, time_t now, store_taught_fn cb, void *arg);
+/* Forget taught example id, in the open group.  rc 0, 1 no such example, -1. */
+void store_untaught(struct store *s, int64_t id, store_done_fn cb, void *arg);
+
+/*
+ * The customers' questions the bot could not answer (decided "unmatched":
+ * handed to a person for want of a rule), received since `since`, newest
+ * first, at most `limit` (0: STORE_MAX_QUESTIONS); questions whose text was
+ * taught since are left out.  For grouping (the insights page).  rc 0 or -1.
+ */
+#define STORE_MAX_QUESTIONS 5000
+struct store_question {
+	int64_t post_id;
+	int64_t ticket_id; /* the ticket it opened or joined, 0 none */
+	const char *platform;
+	const char *text;
+	time_t created;
+};
+typedef void (*store_questions_fn)(void *arg, int rc, const struct store_question *v, size_t n);
+void store_unanswered(struct store *s, time_t since, size_t limit, store_questions_fn cb, void *arg);
+
 #endif

@@ -69,6 +69,7 @@ struct store_out;
 struct config;
 struct replies;
 struct metrics;
+struct engine;
 struct dashboard;
 
 #define DASHBOARD_RING         512                /* events kept for resuming clients */
@@ -93,6 +94,11 @@ struct dashboard_env {
 	/* An outbox row the dashboard wrote (an agent's reply): deliver it
 	 * once the group is durable.  Required for replies to go out. */
 	void (*queued)(void *arg, const struct store_out *row);
+	/* The engine deciding now (its rules give the suggestions of a
+	 * ticket), and: learn again, with what the team taught (after a teach
+	 * or its removal; the daemon reloads off the loop).  Optional. */
+	struct engine *(*engine)(void *arg);
+	void (*relearn)(void *arg);
 	void *arg;
 };
 

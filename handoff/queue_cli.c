@@ -24,6 +24,7 @@
 #include "outbox.h"
 #include "store.h"
 #include "team.h"
+#include "teach_cli.h"
 #include "util.h"
 
 #define EXIT_USAGE          2
@@ -58,6 +59,9 @@ static const char usage_text[] =
     "         [--assignee LOGIN|none] [--label LABEL] [--since TIME] [--until TIME]\n"
     "                             conversations holding every word (in a message, a\n"
     "                             note or the customer's name), newest first\n"
+    "  teach ID RULE [--not] [--message MSG] [--agent LOGIN]\n"
+    "                             the ticket's question becomes an example of RULE\n"
+    "  taught [--json]            what the team taught; untaught N forgets one\n"
     "\n"
     "LOGIN must be an agent of the configuration (dashboard.agents) or one added in\n"
     "the dashboard.  --json prints\n"
@@ -1051,9 +1055,9 @@ static void team_loaded(void *arg, int rc, const struct store_team_item *v, size
 
 int queue_main(const char *config_path, int argc, char **argv)
 {
-	static const char *const commands[] = {"list",    "show",   "claim", "reply", "release",
-	                                       "resolve", "reopen", "note",  "label", "priority",
-	                                       "snooze",  "search", NULL};
+	static const char *const commands[] = {
+	    "list",  "show",     "claim",  "reply",  "release", "resolve", "reopen",   "note",
+	    "label", "priority", "snooze", "search", "teach",   "taught",  "untaught", NULL};
 	struct args a;
 	struct diag d;
 	struct queue q;
@@ -1063,6 +1067,8 @@ int queue_main(const char *config_path, int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
+	if (teach_cli_command(argv[1]))
+		return teach_cli_main(config_path, argc, argv);
 	for (int i = 1; i < argc; i++) {
 		if (is_help(argv[i])) {
 			fputs(usage_text, stdout);

@@ -131,6 +131,13 @@ struct store_backend {
 	void (*health)(const struct store *s, struct store_health *h);
 	void (*prune)(struct store *s, const struct store_retention *r, time_t now, size_t batch,
 	              store_pruned_fn cb, void *arg);
+
+	/* What the team taught, and the questions nobody answered. */
+	void (*taught_list)(struct store *s, store_taught_fn cb, void *arg);
+	void (*teach)(struct store *s, const struct store_taught *t, time_t now, store_taught_fn cb,
+	              void *arg);
+	void (*untaught)(struct store *s, int64_t id, store_done_fn cb, void *arg);
+	void (*unanswered)(struct store *s, time_t since, size_t limit, store_questions_fn cb, void *arg);
 };
 
 /* One name watched for leadership (store_leader_watch). */

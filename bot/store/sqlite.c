@@ -300,11 +300,29 @@ static const char schema_v4[] =
 	" INSERT INTO contacts_fts (contacts_fts, rowid, name, email, handle)"
 	"  VALUES ('delete', old.id, old.name, old.email, old.handle); END;"
 	"INSERT INTO contacts_fts (contacts_fts) VALUES ('rebuild');";
+/*
+ * Version 5: what the team taught the bot (store_teach), and the index the
+ * insights page's unanswered questions are read by (posts handed to a
+ * person without a rule, by time).
+ */
+static const char schema_v5[] =
+	"CREATE TABLE taught ("
+	" id INTEGER PRIMARY KEY,"
+	" rule TEXT NOT NULL,"
+	" text TEXT NOT NULL,"
+	" negative INTEGER NOT NULL DEFAULT 0,"
+	" by_login TEXT,"
+	" ticket_id INTEGER,"
+	" created INTEGER NOT NULL,"
+	" UNIQUE (rule, text, negative));"
+	"CREATE INDEX taught_text ON taught (text);"
+	"CREATE INDEX posts_unanswered ON posts (created) WHERE action = 'escalate' AND rule IS NULL;";
 
 /* clang-format on */
 
 /* Migrations: migrations[v] takes the schema from version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                             schema_v5};
 
 enum q {
 	Q_BEGIN,
@@ -397,6 +415,12 @@ enum q {
 	Q_TEAM_DELETE,
 	Q_TEAM_UNLABEL,
 	Q_TICKET_UPDATED,
+	Q_TAUGHT_LIST,
+	Q_TAUGHT_FIND,
+	Q_TAUGHT_COUNT,
+	Q_TAUGHT_INSERT,
+	Q_TAUGHT_DELETE,
+	Q_UNANSWERED,
 	Q_COUNT
 };
 
@@ -550,6 +574,21 @@ static const char *const sql[Q_COUNT] = {
 	[Q_STATE_PUT] = "INSERT OR REPLACE INTO connector_state (connector, kind, key, thread_key, value, updated)"
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_STATE_DELETE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND key = ?3",
+	[Q_TAUGHT_LIST] = "SELECT id, rule, text, negative, by_login, COALESCE(ticket_id, 0), created FROM taught ORDER BY id",
+	[Q_TAUGHT_FIND] = "SELECT id, rule, text, negative, by_login, COALESCE(ticket_id, 0), created FROM taught"
+			  " WHERE rule = ?1 AND text = ?2 AND negative = ?3",
+	[Q_TAUGHT_COUNT] = "SELECT count(*) FROM taught",
+	[Q_TAUGHT_INSERT] = "INSERT INTO taught (rule, text, negative, by_login, ticket_id, created)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[Q_TAUGHT_DELETE] = "DELETE FROM taught WHERE id = ?1",
+	/* Unmatched: escalated without a rule for want of one (the decision's
+	 * reason), the ticket from the event that filed the message. */
+	[Q_UNANSWERED] = "SELECT p.id, COALESCE((SELECT e.ticket_id FROM ticket_events e WHERE e.message_id = p.message_id"
+			 " AND e.kind IN ('opened', 'message') LIMIT 1), 0), p.platform, p.text, p.created"
+			 " FROM posts p WHERE p.action = 'escalate' AND p.rule IS NULL AND p.created >= ?1"
+			 " AND json_extract(p.decision, '$.reason') = 'unmatched'"
+			 " AND NOT EXISTS (SELECT 1 FROM taught t WHERE t.text = p.text)"
+			 " ORDER BY p.created DESC LIMIT ?2",
 	[Q_STATE_PRUNE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND updated < ?3",
 	[Q_CONTACT_KEY] = "SELECT contact_id FROM contact_keys WHERE platform = ?1 AND author_id = ?2",
 	/* A web chat visitor who left an address before writing brings it. */
@@ -3929,6 +3968,183 @@ static void sq_leader_cancel(struct store *base, struct store_leader *l)
 	(void)l;
 }
 
+/* --- what the team taught ----------------------------------------------------- */
+
+static void taught_read(sqlite3_stmt *st, struct store_taught *t)
+{
+	*t = (struct store_taught){
+	    .id = sqlite3_column_int64(st, 0),
+	    .rule = dup_col(st, 1),
+	    .text = dup_col(st, 2),
+	    .negative = sqlite3_column_int(st, 3),
+	    .by = dup_col(st, 4),
+	    .ticket_id = sqlite3_column_int64(st, 5),
+	    .created = (time_t)sqlite3_column_int64(st, 6),
+	};
+}
+
+static void taught_free(struct store_taught *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free((char *)v[i].rule);
+		free((char *)v[i].text);
+		free((char *)v[i].by);
+	}
+}
+
+static void sq_taught_list(struct store *base, store_taught_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st = q(s, Q_TAUGHT_LIST);
+	struct store_taught *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_ERROR;
+	if (st) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			taught_read(st, &v[n++]);
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			db_error(s, "taught_list");
+	}
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	taught_free(v, n);
+	free(v);
+}
+
+static void sq_teach(struct store *base, const struct store_taught *t, time_t now, store_taught_fn cb,
+                     void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st = q(s, Q_TAUGHT_FIND);
+	struct store_taught row;
+	int rc = -1, step;
+	if (!st)
+		goto out_err;
+	bind_text(st, 1, t->rule);
+	bind_text(st, 2, t->text);
+	sqlite3_bind_int(st, 3, t->negative ? 1 : 0);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		taught_read(st, &row);
+		sqlite3_reset(st);
+		cb(arg, 1, &row, 1);
+		taught_free(&row, 1);
+		return;
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE) {
+		db_error(s, "teach");
+		goto out_err;
+	}
+	if (!(st = q(s, Q_TAUGHT_COUNT)))
+		goto out_err;
+	step = sqlite3_step(st);
+	int64_t count = step == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_reset(st);
+	if (count < 0) {
+		db_error(s, "teach");
+		goto out_err;
+	}
+	if (count >= STORE_MAX_TAUGHT) {
+		cb(arg, 2, NULL, 0);
+		return;
+	}
+	if (begin(s) < 0 || !(st = q(s, Q_TAUGHT_INSERT))) {
+		failed(s);
+		goto out_err;
+	}
+	bind_text(st, 1, t->rule);
+	bind_text(st, 2, t->text);
+	sqlite3_bind_int(st, 3, t->negative ? 1 : 0);
+	bind_text(st, 4, t->by);
+	bind_id(st, 5, t->ticket_id);
+	sqlite3_bind_int64(st, 6, now);
+	row = *t;
+	row.created = now;
+	if (insert(s, st, "teach", &row.id) < 0) {
+		failed(s);
+		goto out_err;
+	}
+	if (t->ticket_id > 0) {
+		char detail[STORE_MAX_KEY + 16];
+		snprintf(detail, sizeof(detail), "%s%s", t->negative ? "not " : "", t->rule);
+		sqlite3_stmt *ex = q(s, Q_TICKET_EXISTS);
+		int exists = 0;
+		if (ex) {
+			sqlite3_bind_int64(ex, 1, t->ticket_id);
+			exists = sqlite3_step(ex) == SQLITE_ROW;
+			sqlite3_reset(ex);
+		}
+		if (exists && event_insert(s, t->ticket_id, now, "taught", t->by, 0, detail) < 0) {
+			failed(s);
+			goto out_err;
+		}
+	}
+	rc = 0;
+	cb(arg, rc, &row, 1);
+	return;
+out_err:
+	cb(arg, -1, NULL, 0);
+}
+
+static void sq_untaught(struct store *base, int64_t id, store_done_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_TAUGHT_DELETE))) {
+		failed(s);
+		cb(arg, -1);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	if (run(s, st, "untaught") < 0) {
+		failed(s);
+		cb(arg, -1);
+		return;
+	}
+	cb(arg, sqlite3_changes(s->db) > 0 ? 0 : 1);
+}
+
+static void sq_unanswered(struct store *base, time_t since, size_t limit, store_questions_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st = q(s, Q_UNANSWERED);
+	struct store_question *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_ERROR;
+	if (st) {
+		sqlite3_bind_int64(st, 1, since);
+		sqlite3_bind_int64(st, 2, (int64_t)limit);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, cap * sizeof(*v));
+			}
+			v[n++] = (struct store_question){
+			    .post_id = sqlite3_column_int64(st, 0),
+			    .ticket_id = sqlite3_column_int64(st, 1),
+			    .platform = dup_col(st, 2),
+			    .text = dup_col(st, 3),
+			    .created = (time_t)sqlite3_column_int64(st, 4),
+			};
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			db_error(s, "unanswered");
+	}
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, v, rc == SQLITE_DONE ? n : 0);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)v[i].platform);
+		free((char *)v[i].text);
+	}
+	free(v);
+}
+
 sqlite3 *store_sqlite_db(struct store *base)
 {
 	return sq(base)->db;
@@ -3999,4 +4215,8 @@ static const struct store_backend sqlite_backend = {
     .prune = sq_prune,
     .visitor_of_thread = sq_visitor_of_thread,
     .reply_note = sq_reply_note,
+    .taught_list = sq_taught_list,
+    .teach = sq_teach,
+    .untaught = sq_untaught,
+    .unanswered = sq_unanswered,
 };
