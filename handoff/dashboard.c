@@ -1145,40 +1145,48 @@ static char *canned_title(const char *key)
 	return b.p ? buf_steal(&b) : xstrdup("");
 }
 
-static json_t *canned_json(struct dashboard *d, const char *agent_name, const struct store_ticket *t)
+void dashboard_vars(struct dashboard *d, const char *agent_name, const struct store_ticket *t,
+                    struct dashboard_vars *dv)
 {
-	json_t *a = json_array();
-	const struct replies *r = d->env.replies;
 	const struct config *c = d->env.cfg;
-	char hours[256] = "", ticket[24] = "", due[96] = "", opens[96] = "";
 	time_t now = time(NULL);
-	uint64_t ticket_id = t ? (uint64_t)t->id : 0;
 
+	memset(dv, 0, sizeof(*dv));
 	if (c && c->hours)
-		hours_summary(c->hours, hours, sizeof(hours));
+		hours_summary(c->hours, dv->hours, sizeof(dv->hours));
 	if (t) {
-		snprintf(ticket, sizeof(ticket), "%lld", (long long)t->id);
+		snprintf(dv->ticket, sizeof(dv->ticket), "%lld", (long long)t->id);
 		if (c && c->hours && t->due > 0)
-			hours_phrase(c->hours, now, t->due, due, sizeof(due));
+			hours_phrase(c->hours, now, t->due, dv->due, sizeof(dv->due));
 	}
 	if (c && c->hours && !hours_is_open(c->hours, now)) {
 		time_t next = hours_next_open(c->hours, now);
 		if (next > 0)
-			hours_phrase(c->hours, now, next, opens, sizeof(opens));
+			hours_phrase(c->hours, now, next, dv->opens, sizeof(dv->opens));
 	}
 	/* No {{author}}: what the store calls the author may be a label for
 	 * agents (a web chat visitor's pseudonym), not a name to greet; the
 	 * person sending sees who they are writing to. */
-	struct reply_vars v = {
+	dv->v = (struct reply_vars){
 	    .business = c ? c->business_name : NULL,
-	    .opens_at = opens[0] ? opens : NULL,
-	    .due = due[0] ? due : NULL,
-	    .hours = hours[0] ? hours : NULL,
+	    .opens_at = dv->opens[0] ? dv->opens : NULL,
+	    .due = dv->due[0] ? dv->due : NULL,
+	    .hours = dv->hours[0] ? dv->hours : NULL,
 	    .phone = c ? c->phone : NULL,
 	    .email = c ? c->email : NULL,
-	    .ticket = ticket[0] ? ticket : NULL,
+	    .ticket = dv->ticket[0] ? dv->ticket : NULL,
 	    .agent = agent_name,
 	};
+}
+
+static json_t *canned_json(struct dashboard *d, const char *agent_name, const struct store_ticket *t)
+{
+	json_t *a = json_array();
+	const struct replies *r = d->env.replies;
+	uint64_t ticket_id = t ? (uint64_t)t->id : 0;
+	struct dashboard_vars dv;
+	dashboard_vars(d, agent_name, t, &dv);
+	const struct reply_vars v = dv.v;
 	for (size_t i = 0; r && i < replies_count(r); i++) {
 		const char *key = replies_key(r, i);
 		struct buf out;
@@ -1423,6 +1431,8 @@ static enum server_handled api(struct server_req *req, void *arg)
 		dashboard_api_team(d, req, s);
 	} else if (!strncmp(path, "/api/contacts/", 14)) {
 		dashboard_api_contact(d, req, s);
+	} else if (!strncmp(path, "/api/learn/", 11)) {
+		dashboard_api_learn(d, req, s);
 	} else if (write && (!strcmp(path, "/api/me") || !strcmp(path, "/api/tickets") ||
 	                     !strcmp(path, "/api/canned") || !strcmp(path, "/api/stats") ||
 	                     !strcmp(path, "/api/counts") || !strcmp(path, "/api/search"))) {

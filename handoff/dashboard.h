@@ -19,6 +19,13 @@
  *   POST /api/tickets/ID/claim|release|resolve|reply {text}|assign {login}
  *   GET  /api/canned?ticket=ID        canned replies rendered for the ticket
  *   GET  /api/stats                   first-response / resolution times, misses
+ *   GET  /api/learn/ticket/ID         the customer's latest question, the FAQ answers
+ *                                     it is most like {rule, confidence, text}, the rules
+ *   POST /api/learn/teach {ticket, message_id, rule, negative}
+ *                                     a customer message becomes a taught example
+ *                                     (kept in the store; the daemon relearns at once)
+ *   GET  /api/learn/taught            POST /api/learn/taught/ID/remove
+ *   GET  /api/learn/questions?days=N  unanswered questions grouped by subject
  *   WS   /api/live?since=N&epoch=E&csrf=T   ticket events with sequence numbers
  * Every request whose Host is not one of cfg->dashboard_hosts answers 421
  * (server.h), so a page of another site that resolves to this address (DNS

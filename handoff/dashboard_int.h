@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "config.h"
 #include "dashboard.h"
+#include "replies.h"
 #include "server.h"
 #include "store.h"
 
@@ -118,6 +119,14 @@ void dashboard_team_read(struct dashboard *d);
 void dashboard_team_read_then(struct dashboard *d, void (*done)(void *arg), void *arg);
 /* Commit the open group; done(arg, rc) once durable (0) or lost (-1). */
 void dashboard_commit(struct dashboard *d, store_done_fn done, void *arg);
+/* The variables a reply rendered for ticket t (may be NULL) by agent
+ * agent_name gets (canned replies, suggested answers): v points into dv. */
+struct dashboard_vars {
+	char hours[256], ticket[24], due[96], opens[96];
+	struct reply_vars v;
+};
+void dashboard_vars(struct dashboard *d, const char *agent_name, const struct store_ticket *t,
+                    struct dashboard_vars *dv);
 
 /* ---- dashboard_team.c ---- */
 
@@ -136,5 +145,11 @@ void dashboard_team_canned(struct dashboard *d, json_t *a, const struct reply_va
 /* GET/POST /api/contacts/ID and GET /api/search: answer exactly once. */
 void dashboard_api_contact(struct dashboard *d, struct server_req *req, const struct auth_session *s);
 void dashboard_api_search(struct dashboard *d, struct server_req *req, const struct auth_session *s);
+
+/* ---- dashboard_learn.c ---- */
+
+/* /api/learn/...: a ticket's suggested answers, teach, the taught
+ * examples, the unanswered questions grouped.  Answers exactly once. */
+void dashboard_api_learn(struct dashboard *d, struct server_req *req, const struct auth_session *s);
 
 #endif

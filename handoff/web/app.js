@@ -11,7 +11,8 @@
  *   FD.route(re, fn)            a view: fn(match) when location.hash matches re;
  *                               the first that matches wins, '#/' is the queue
  *   FD.key(keys, help, fn)      a keyboard shortcut, listed under `?`
- *   FD.show(name)               which main area is shown: 'panes', 'search', 'settings'
+ *   FD.show(name)               which main area is shown: 'panes', 'search', 'settings',
+ *                               'insights'
  * and one file per view adds itself (handoff/web/dash-*.js, loaded after this
  * one, in the order dashboard.html lists them): dash-queue.js (the queue and
  * its tabs), dash-ticket.js (a conversation), dash-contact.js (who the
@@ -267,6 +268,7 @@
     $('panes').hidden = name !== 'panes';
     $('view-search').hidden = name !== 'search';
     $('view-settings').hidden = name !== 'settings';
+    $('view-insights').hidden = name !== 'insights';
     document.body.setAttribute('data-view', name);
   };
 
