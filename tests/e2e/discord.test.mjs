@@ -513,6 +513,17 @@ test('the gateway misbehaves one way at a time: beat requests, a zombie, op 7 be
 		emu.unpleasant('beat');
 		await emu.waitFor(() => emu.stats.heartbeats > beats, 1500, 'the requested beat');
 
+		// A flood of requests: answered while the socket's 120 frames a
+		// minute leave room for the regular beats, never past them (4008
+		// would cost a resume).
+		const before = emu.stats.heartbeats;
+		const resumesBefore = emu.stats.resumes;
+		for (let i = 0; i < 150; i++) emu.unpleasant('beat');
+		await sleep(2000);
+		assert.equal(emu.stats.tooFast, 0, 'closed with 4008: more than 120 frames in 60 s');
+		assert.equal(emu.stats.resumes, resumesBefore, 'the socket stayed up');
+		assert.ok(emu.stats.heartbeats - before >= 10, `the requests were answered (${emu.stats.heartbeats - before})`);
+
 		// A zombie: no ACK, nothing delivered.  The bot notices, closes with
 		// a code that keeps the session, resumes, and gets what it missed.
 		emu.unpleasant('zombie');

@@ -55,6 +55,7 @@
 #define GUILDS_WAIT_MS  5000 /* catch-up waits this long for the GUILD_CREATEs READY announced */
 #define BACKFILL_FAILS  8    /* a page failing this often is given up (logged) */
 #define MAX_BACKFILL_CH 4096
+#define GW_FRAMES       120 /* frames one socket may send in 60 s (Discord closes with 4008 past it) */
 
 /* --- state ------------------------------------------------------------------- */
 
@@ -177,6 +178,8 @@ struct discord {
 	int token_refused;
 	long hb_ms;
 	int hb_acked;
+	int64_t gw_sent[GW_FRAMES]; /* when this socket sent its last frames (a ring) */
+	unsigned gw_sent_i;         /* the oldest slot, written next */
 	int64_t last_identify_ms;
 	long start_remaining; /* IDENTIFYs left (from /gateway/bot), -1 unknown */
 	int64_t start_reset_ms;
@@ -727,9 +730,29 @@ static void token_refused(struct discord *dc, const char *where)
 
 static void gw_send(struct discord *dc, const struct buf *b, const char *what)
 {
-	if (b->len > DISCORD_MAX_SEND || wsclient_send(dc->ws, b->p, b->len, 0) < 0)
+	if (b->len > DISCORD_MAX_SEND || wsclient_send(dc->ws, b->p, b->len, 0) < 0) {
 		log_warn("discord: gateway frame not sent", "connector=%s frame=%s bytes=%zu", dc->c->name,
 		         what, b->len);
+		return;
+	}
+	dc->gw_sent[dc->gw_sent_i] = now_ms();
+	dc->gw_sent_i = (dc->gw_sent_i + 1) % GW_FRAMES;
+}
+
+/*
+ * 1 when this socket may send a beat the server asked for: the frames it
+ * sent in the last 60 s leave room for the regular beats of the next 60 s
+ * and an IDENTIFY or RESUME besides.
+ */
+static int gw_budget_left(const struct discord *dc)
+{
+	int64_t now = now_ms();
+	long regular = dc->hb_ms > 0 ? 60000 / dc->hb_ms + 1 : 0;
+	long room = GW_FRAMES - 4 - regular, sent = 0;
+	for (size_t k = 0; k < GW_FRAMES; k++)
+		if (dc->gw_sent[k] && now - dc->gw_sent[k] < 60000)
+			sent++;
+	return sent < room;
 }
 
 static void heartbeat_send(struct discord *dc)
@@ -930,6 +953,8 @@ static void ws_open(void *arg)
 	dc->why = WHY_NONE;
 	dc->hb_ms = 0;
 	dc->hb_acked = 1;
+	memset(dc->gw_sent, 0, sizeof(dc->gw_sent));
+	dc->gw_sent_i = 0;
 	timer_in(dc, &dc->hello_timer, hello_cb, HELLO_WAIT_MS);
 }
 
@@ -1539,8 +1564,14 @@ static void ws_message(void *arg, const char *data, size_t len, int binary)
 		break;
 	case DISCORD_OP_HEARTBEAT_ACK: dc->hb_acked = 1; break;
 	case DISCORD_OP_HEARTBEAT:
-		/* The server asks for a beat now. */
-		heartbeat_send(dc);
+		/* The server asks for a beat now: sent at once, unless it asks so
+		 * often that the socket's 120 frames a minute would run out (a
+		 * closed 4008 would cost a resume; the regular beats go on). */
+		if (gw_budget_left(dc))
+			heartbeat_send(dc);
+		else
+			log_debug("discord: beat request not answered: the socket's send budget is spent",
+			          "connector=%s", dc->c->name);
 		break;
 	case DISCORD_OP_RECONNECT:
 		log_info("discord: the gateway asks to reconnect (op 7)", "connector=%s", dc->c->name);
