@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startDaemon, daemonMissing, sleep, BIN, BUILD, AGENT_HASH } from './lib/daemon.mjs';
+import { LEXICON } from './lib/contract.mjs';
 import { startDiscordEmulator, chars } from './discord-emulator.mjs';
 
 const SLOW = BUILD.includes('san') ? 3 : 1; // sanitizer builds are slower
@@ -30,9 +31,6 @@ waiting: "We have your message; {{#agent}}{{agent}}{{/agent}}{{^agent}}a person{
 `;
 // The short public reply of a conversation taken offline (the `offline` key).
 const OFFLINE = 'offline: "{{#author}}{{author}}, {{/author}}I\'ve sent you a direct message so we can sort this out."\n';
-const LEXICON = `threshold: -0.3
-words: { terrible: -3, awful: -3, great: 2 }
-`;
 
 // A daemon with a web chat (for /healthz) and the Discord connector pointing
 // at the emulator.  `restart` keeps the directory, the ports and the store.

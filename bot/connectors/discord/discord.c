@@ -36,6 +36,7 @@
 #include "metrics.h"
 #include "outbox.h"
 #include "rand.h"
+#include "rest.h"
 #include "store.h"
 #include "url.h"
 #include "util.h"
@@ -62,12 +63,12 @@
 struct discord;
 
 /* REST: a request waiting for (or on) its route. */
-struct rest_answer {
+struct api_answer {
 	const struct http_response *r; /* NULL when held */
 	int held;                      /* a rate limit holds the route: nothing was sent */
 	int64_t until_ms;              /* ... until then */
 };
-typedef void (*rest_done_fn)(struct discord *dc, const struct rest_answer *a, void *arg);
+typedef void (*api_done_fn)(struct discord *dc, const struct api_answer *a, void *arg);
 
 struct rq {
 	struct rq *next;
@@ -75,7 +76,7 @@ struct rq {
 	size_t max_body;
 	int bounce; /* a route held longer than HOLD_MEMORY_MS answers at once (held) instead of waiting */
 	int tries;  /* 429s met */
-	rest_done_fn done;
+	api_done_fn done;
 	void *arg;
 };
 
@@ -494,8 +495,8 @@ static struct route_q *route_get(struct discord *dc, const char *route)
  * names one, wait in the queue.  Requests of one route go one at a time,
  * in order.
  */
-static void rest(struct discord *dc, const char *method, const char *path, const char *body, size_t max_body,
-                 int bounce, rest_done_fn done, void *arg)
+static void api(struct discord *dc, const char *method, const char *path, const char *body, size_t max_body,
+                int bounce, api_done_fn done, void *arg)
 {
 	char route[DISCORD_ROUTE_MAX];
 	struct rq *q = xcalloc(1, sizeof(*q));
@@ -523,7 +524,7 @@ static void cancel_answer(struct discord *dc, struct rq *q)
 	r.error = HTTP_E_CANCELLED;
 	r.error_text = "cancelled";
 	r.body = "";
-	struct rest_answer a = {.r = &r};
+	struct api_answer a = {.r = &r};
 	q->done(dc, &a, q->arg);
 }
 
@@ -543,7 +544,7 @@ static void log_limited(struct discord *dc, const char *route, const struct disc
 	         n->scope[0] ? n->scope : "-", (long long)(n->until_ms - now));
 }
 
-static void rest_answered(const struct http_response *r, void *arg)
+static void api_answered(const struct http_response *r, void *arg)
 {
 	struct inflight *f = arg;
 	struct discord *dc = f->dc;
@@ -553,7 +554,7 @@ static void rest_answered(const struct http_response *r, void *arg)
 	free(f);
 	rt->busy = 0;
 	if (r->error == HTTP_E_CANCELLED) {
-		q->done(dc, &(struct rest_answer){.r = r}, q->arg);
+		q->done(dc, &(struct api_answer){.r = r}, q->arg);
 		rq_free(q);
 		return;
 	}
@@ -575,7 +576,7 @@ static void rest_answered(const struct http_response *r, void *arg)
 		pump(dc);
 		return;
 	}
-	q->done(dc, &(struct rest_answer){.r = r}, q->arg);
+	q->done(dc, &(struct api_answer){.r = r}, q->arg);
 	rq_free(q);
 	pump(dc);
 }
@@ -602,7 +603,7 @@ static int rq_start(struct discord *dc, struct route_q *rt, struct rq *q)
 	f->q = q;
 	rt->busy = 1;
 	discord_limits_sent(dc->limits, rt->route, now_ms());
-	struct http_call *call = dc->loop->http ? http_start(dc->loop->http, &req, rest_answered, f) : NULL;
+	struct http_call *call = dc->loop->http ? http_start(dc->loop->http, &req, api_answered, f) : NULL;
 	explicit_bzero(auth, sizeof(auth));
 	if (!call) {
 		rt->busy = 0;
@@ -636,7 +637,7 @@ static void pump(struct discord *dc)
 				rt->tail = NULL;
 			q->next = NULL;
 			if (until > now) {
-				q->done(dc, &(struct rest_answer){.held = 1, .until_ms = until}, q->arg);
+				q->done(dc, &(struct api_answer){.held = 1, .until_ms = until}, q->arg);
 				rq_free(q);
 				continue;
 			}
@@ -647,7 +648,7 @@ static void pump(struct discord *dc)
 				r.error = HTTP_E_TRANSPORT;
 				r.error_text = "cannot start the request";
 				r.body = "";
-				q->done(dc, &(struct rest_answer){.r = &r}, q->arg);
+				q->done(dc, &(struct api_answer){.r = &r}, q->arg);
 				rq_free(q);
 			}
 		}
@@ -665,35 +666,25 @@ static void pump(struct discord *dc)
 	}
 }
 
-static int ok_status(const struct http_response *r)
-{
-	return r && r->error == HTTP_E_NONE && r->status >= 200 && r->status < 300;
-}
-
-/* A short description of what went wrong, for logs and /healthz. */
+/* A short description of what went wrong, for logs and /healthz; an answer
+ * from Discord adds its message and code ("HTTP 403: Missing Access (50001)"). */
 static void describe(const struct http_response *r, char *out, size_t n)
 {
-	if (!r)
+	if (!r) {
 		snprintf(out, n, "rate limited");
-	else if (r->error == HTTP_E_TRANSPORT)
-		snprintf(out, n, "%s", r->error_text && *r->error_text ? r->error_text : "network error");
-	else if (r->error == HTTP_E_TOO_BIG)
-		snprintf(out, n, "answer too large");
-	else if (r->error == HTTP_E_CANCELLED)
-		snprintf(out, n, "cancelled");
-	else {
-		json_t *o = json_loadb(r->body, r->body_len, 0, NULL);
-		const char *m = json_string_value(json_object_get(o, "message"));
-		json_t *code = json_object_get(o, "code");
-		if (m && json_is_integer(code) && json_integer_value(code))
-			snprintf(out, n, "HTTP %ld: %.100s (%lld)", r->status, m,
-			         (long long)json_integer_value(code));
-		else if (m)
-			snprintf(out, n, "HTTP %ld: %.100s", r->status, m);
-		else
-			snprintf(out, n, "HTTP %ld", r->status);
-		json_decref(o);
+		return;
 	}
+	json_t *o = r->error == HTTP_E_NONE ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
+	const char *m = json_string_value(json_object_get(o, "message"));
+	json_t *code = json_object_get(o, "code");
+	if (m && json_is_integer(code) && json_integer_value(code))
+		snprintf(out, n, "HTTP %ld: %.100s (%lld)", r->status, m,
+		         (long long)json_integer_value(code));
+	else if (m)
+		snprintf(out, n, "HTTP %ld: %.100s", r->status, m);
+	else
+		rest_describe(r, out, n);
+	json_decref(o);
 }
 
 /* --- token ---------------------------------------------------------------------------- */
@@ -835,7 +826,7 @@ static void resume_send(struct discord *dc)
 static void connect_gateway(struct discord *dc);
 
 /* The answer to GET /gateway/bot: the URL and the IDENTIFY budget. */
-static void on_gateway_bot(struct discord *dc, const struct rest_answer *a, void *arg)
+static void on_gateway_bot(struct discord *dc, const struct api_answer *a, void *arg)
 {
 	const struct http_response *r = a->r;
 	char d[192];
@@ -847,7 +838,7 @@ static void on_gateway_bot(struct discord *dc, const struct rest_answer *a, void
 		wsclient_url_failed(dc->ws, TOKEN_DETAIL, WSCLIENT_FATAL, 0);
 		return;
 	}
-	if (!ok_status(r)) {
+	if (!(r && rest_ok(r))) {
 		describe(r, d, sizeof(d));
 		if (dc->gateway_url[0] && r && r->status != 429) {
 			log_warn("discord: gateway/bot unavailable: using the cached gateway address",
@@ -933,7 +924,7 @@ static enum wsclient_url ws_url(void *arg, char *url, size_t n)
 	if ((dc->resuming || budget_known) && gateway_address(dc, url, n) == 0)
 		return WSCLIENT_URL_READY;
 	/* A new session: the URL and the IDENTIFY budget first. */
-	rest(dc, "GET", "/gateway/bot", NULL, 64 * 1024, 0, on_gateway_bot, NULL);
+	api(dc, "GET", "/gateway/bot", NULL, 64 * 1024, 0, on_gateway_bot, NULL);
 	return WSCLIENT_URL_PENDING;
 }
 
@@ -1244,7 +1235,7 @@ static long page_of(struct discord *dc, const struct http_response *r, struct di
 	size_t bad = 0;
 	*items = NULL;
 	*n = 0;
-	if (!ok_status(r)) {
+	if (!(r && rest_ok(r))) {
 		describe(r, err, errn);
 		return -1;
 	}
@@ -1314,7 +1305,7 @@ static void backfill_done(struct discord *dc)
 	session_changed(dc);
 }
 
-static void on_bf_page(struct discord *dc, const struct rest_answer *a, void *arg)
+static void on_bf_page(struct discord *dc, const struct api_answer *a, void *arg)
 {
 	const struct http_response *r = a->r;
 	uint64_t gen = (uint64_t)(uintptr_t)arg;
@@ -1395,7 +1386,7 @@ static void bf_page(struct discord *dc)
 	const char *ch = dc->bf.ch[dc->bf.at];
 	snprintf(path, sizeof(path), "/channels/%s/messages?after=%s&limit=100", ch,
 	         dc->bf.cursor[0] ? dc->bf.cursor : dc->bf.after);
-	rest(dc, "GET", path, NULL, PAGE_BODY_MAX, 0, on_bf_page, (void *)(uintptr_t)dc->bf.gen);
+	api(dc, "GET", path, NULL, PAGE_BODY_MAX, 0, on_bf_page, (void *)(uintptr_t)dc->bf.gen);
 }
 
 /* A post of the current page settled (or the page's own count). */
@@ -1745,7 +1736,7 @@ static void job_held(struct job *j, int64_t until_ms)
  * at teardown (the row stays pending in the store).  1 when it was that
  * (the job is gone), else 0.
  */
-static int job_answer_settled(struct job *j, const struct rest_answer *a)
+static int job_answer_settled(struct job *j, const struct api_answer *a)
 {
 	if (a->held) {
 		job_held(j, a->until_ms);
@@ -1759,7 +1750,7 @@ static int job_answer_settled(struct job *j, const struct rest_answer *a)
 	return 0;
 }
 
-static void on_part(struct discord *dc, const struct rest_answer *a, void *arg)
+static void on_part(struct discord *dc, const struct api_answer *a, void *arg)
 {
 	struct job *j = arg;
 	const struct http_response *r = a->r;
@@ -1767,7 +1758,7 @@ static void on_part(struct discord *dc, const struct rest_answer *a, void *arg)
 
 	if (job_answer_settled(j, a))
 		return;
-	if (ok_status(r)) {
+	if (r && rest_ok(r)) {
 		if (j->in_guild) {
 			/* A customer answering this message joins the conversation. */
 			json_t *o = json_loadb(r->body, r->body_len, 0, NULL);
@@ -1824,7 +1815,7 @@ static void part_send(struct job *j)
 		return;
 	}
 	snprintf(path, sizeof(path), "/channels/%s/messages", j->channel);
-	rest(dc, "POST", path, body, REPLY_BODY_MAX, 1, on_part, j);
+	api(dc, "POST", path, body, REPLY_BODY_MAX, 1, on_part, j);
 	free(body);
 }
 
@@ -1843,7 +1834,7 @@ static void job_go(struct job *j)
 }
 
 /* Our recent messages in the channel: is a part of this reply among them? */
-static void on_verify(struct discord *dc, const struct rest_answer *a, void *arg)
+static void on_verify(struct discord *dc, const struct api_answer *a, void *arg)
 {
 	struct job *j = arg;
 	const struct http_response *r = a->r;
@@ -1906,7 +1897,7 @@ static void verify_page(struct job *j)
 {
 	char path[128];
 	snprintf(path, sizeof(path), "/channels/%s/messages?after=%s&limit=100", j->channel, j->verify_after);
-	rest(j->dc, "GET", path, NULL, PAGE_BODY_MAX, 1, on_verify, j);
+	api(j->dc, "GET", path, NULL, PAGE_BODY_MAX, 1, on_verify, j);
 }
 
 /* The reply goes out, after the check when its nonce may be forgotten. */
@@ -1924,7 +1915,7 @@ static void job_start(struct job *j)
 }
 
 /* POST /users/@me/channels answered (connector_dm_channel's `open`). */
-static void on_dm_open(struct discord *dc, const struct rest_answer *a, void *arg)
+static void on_dm_open(struct discord *dc, const struct api_answer *a, void *arg)
 {
 	struct connector_dm_req *req = arg;
 	const struct http_response *r = a->r;
@@ -1932,7 +1923,7 @@ static void on_dm_open(struct discord *dc, const struct rest_answer *a, void *ar
 	json_t *o = NULL;
 	char d[192];
 	dc->dm_refused = 0;
-	if (ok_status(r)) {
+	if (r && rest_ok(r)) {
 		o = json_loadb(r->body, r->body_len, 0, NULL);
 		id = json_string_value(json_object_get(o, "id"));
 		if (id && !discord_id_ok(id))
@@ -1956,7 +1947,7 @@ static void dm_open(struct connector *c, const char *recipient, struct connector
 	json_t *o = json_pack("{s:s}", "recipient_id", recipient);
 	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
-	rest(c->priv, "POST", "/users/@me/channels", body, 64 * 1024, 0, on_dm_open, req);
+	api(c->priv, "POST", "/users/@me/channels", body, 64 * 1024, 0, on_dm_open, req);
 	free(body);
 }
 
