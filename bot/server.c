@@ -1488,6 +1488,7 @@ static int ws_filter(struct lws *wsi, struct listener *li)
 	char *origin = header_dup(wsi, WSI_TOKEN_ORIGIN, NULL);
 	char *cookie = header_dup(wsi, WSI_TOKEN_HTTP_COOKIE, NULL);
 	char *ua = header_dup(wsi, WSI_TOKEN_HTTP_USER_AGENT, NULL);
+	char *authz = header_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, NULL);
 	struct server_ws_info info = {
 	    .path = path,
 	    .query = ws->args.joined,
@@ -1496,8 +1497,10 @@ static int ws_filter(struct lws *wsi, struct listener *li)
 	    .host = host,
 	    .cookie = cookie,
 	    .user_agent = ua,
+	    .authorization = authz,
 	};
 	int status = r->ops->on_open(ws, &info, r->arg);
+	free(authz);
 	free(origin);
 	free(cookie);
 	free(ua);

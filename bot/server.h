@@ -241,6 +241,7 @@ struct server_ws_info {
 	const char *host;   /* Host header ("127.0.0.1:8080"), NULL when absent */
 	const char *cookie; /* Cookie header, NULL when absent */
 	const char *user_agent;
+	const char *authorization; /* Authorization header ("Bearer ..."), NULL when absent */
 };
 
 struct server_ws_ops {
