@@ -23,7 +23,8 @@
 	X(mastodon)                                                                                          \
 	X(mattermost)                                                                                        \
 	X(slack)                                                                                             \
-	X(discord)
+	X(discord)                                                                                           \
+	X(bridge)
 
 #define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
 CONNECTOR_TYPES(DECLARE_OPS)

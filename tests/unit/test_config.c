@@ -412,8 +412,8 @@ static void test_connector_errors(void **state)
 	    connector_type_list());
 	assert_contains(e, runs);
 	assert_non_null(strstr(connector_type_list(), "webchat, mastodon"));
-	assert_contains(e, "config.yaml:11:13: connectors[8].type: this build of frontdesk has no 'bridge' "
-	                   "connector");
+	assert_contains(e, "config.yaml:11:5: connectors[8]: missing token_env or token_file (the token your "
+	                   "adapter sends)");
 	assert_contains(e, "config.yaml:12:5: connectors[9]: another connector (line 8) is also named 'w3'");
 	assert_contains(
 	    e, "config.yaml:12:63: connectors[9].limits.messages_per_minute: expected a whole number "
