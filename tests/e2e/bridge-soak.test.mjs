@@ -16,27 +16,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { daemonMissing, freePort, sleep, waitUntil } from './lib/daemon.mjs';
+import { daemonMissing, freePort, sleep, waitUntil, seededRandom } from './lib/daemon.mjs';
 import { bridgeDaemon, SLOW, TOKEN } from './lib/bridge.mjs';
 import { startBridgePeer } from './bridge-peer.mjs';
 
 const TOTAL = 1000;
 const LIMIT = 160;
 
-function rng(seed) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 test('soak: 1,000 messages, sockets cut at random, replies failed or left unconfirmed, a 2 s rate limit and two SIGKILLs: each answered once, in place', { skip: daemonMissing(), timeout: 180000 * SLOW }, async () => {
 	const seed = Number(process.env.SOAK_SEED || Date.now() % 100000);
-	const rand = rng(seed);
+	const rand = seededRandom(seed);
 	const pick = (a) => a[Math.floor(rand() * a.length)];
 	const t0 = Date.now();
 	const port = await freePort();

@@ -14,26 +14,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startSlackEmulator } from './slack-emulator.mjs';
-import { daemonMissing, sleep, waitUntil } from './lib/daemon.mjs';
+import { daemonMissing, sleep, waitUntil, seededRandom } from './lib/daemon.mjs';
 import { slackDaemon, SLOW } from './lib/slack.mjs';
 
 const TOTAL = 1000;
 
-// A small seeded generator, so a failing mix can be run again.
-function rng(seed) {
-	let a = seed >>> 0;
-	return () => {
-		a = (a + 0x6d2b79f5) >>> 0;
-		let t = a;
-		t = Math.imul(t ^ (t >>> 15), t | 1);
-		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-	};
-}
 
 test('soak: 1,000 messages, random socket drops, refreshes, a 429 storm and two SIGKILLs: each answered once, in place', { skip: daemonMissing(), timeout: 240000 * SLOW }, async () => {
 	const seed = Number(process.env.SOAK_SEED || Date.now() % 100000);
-	const rand = rng(seed);
+	const rand = seededRandom(seed);
 	const pick = (a) => a[Math.floor(rand() * a.length)];
 	const t0 = Date.now();
 	const emu = await startSlackEmulator({

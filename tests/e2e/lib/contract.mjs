@@ -79,6 +79,16 @@ export const LEXICON = `threshold: -0.3
 words: { terrible: -3, awful: -3, great: 2 }
 `;
 
+// The replies besides the FAQ answers, for a connector's own tests too.
+export const REPLY_TEXTS = `escalated: "Thanks! A person will reply by {{due}}."
+escalated.refund: "Sorry about that. A person will look at the refund and reply by {{due}}."
+negative: "Sorry to hear that. Please reply here with the details; a person will reply by {{due}}."
+abusive: "We've received your message."
+human: "A person will reply by {{due}}."
+waiting: "We have your message; a person will reply soon."
+offline: "I've sent you a direct message so we can sort this out."
+`;
+
 // Reply texts; the menu is long enough to need several messages on any
 // platform whose limit the suite sets to `limit`.
 function replies(limit) {
@@ -88,26 +98,15 @@ function replies(limit) {
 	while (menu.length + sentence.length < want) menu += sentence;
 	return `faq.opening_hours: "Hi{{#author}} {{author}}{{/author}}! We bake from 7:00 every day."
 faq.menu: "${menu.trim()}"
-escalated: "Thanks! A person will reply by {{due}}."
-escalated.refund: "Sorry about that. A person will look at the refund and reply by {{due}}."
-negative: "Sorry to hear that. Please reply here with the details; a person will reply by {{due}}."
-abusive: "We've received your message."
-human: "A person will reply by {{due}}."
-waiting: "We have your message; a person will reply soon."
-offline: "I've sent you a direct message so we can sort this out."
-`;
+${REPLY_TEXTS}`;
 }
 
-const sql = (d, q) => execFileSync('sqlite3', [d.db, q]).toString().trim();
-
-async function daemon(adapter, emu, restart = null) {
-	const { yaml, env } = adapter.connector(emu);
-	const opts = {
-		files: { 'rules.yaml': RULES, 'replies.yaml': replies(adapter.limit || adapter.maxLength), 'lexicon.yaml': LEXICON },
-		env,
-		timeoutMs: 15000 * SLOW,
-		config: ({ ports }) => `business:
-  name: Contract Bakery
+// The configuration every connector test runs with: a business open around
+// the clock, the suite's files, a web chat, the connector's one-line YAML
+// entry, and the dashboard with the agent sam.  For startDaemon's `config`.
+export function connectorConfig(business, yaml) {
+	return ({ ports }) => `business:
+  name: ${business}
   timezone: UTC
   hours: { mon-sun: "00:00-24:00" }
 rules: [rules.yaml]
@@ -120,7 +119,18 @@ connectors:
 dashboard:
   listen: "127.0.0.1:${ports.dashboard}"
   agents: [ { login: sam, name: Sam, password_hash: "${AGENT_HASH}" } ]
-`,
+`;
+}
+
+const sql = (d, q) => execFileSync('sqlite3', [d.db, q]).toString().trim();
+
+async function daemon(adapter, emu, restart = null) {
+	const { yaml, env } = adapter.connector(emu);
+	const opts = {
+		files: { 'rules.yaml': RULES, 'replies.yaml': replies(adapter.limit || adapter.maxLength), 'lexicon.yaml': LEXICON },
+		env,
+		timeoutMs: 15000 * SLOW,
+		config: connectorConfig('Contract Bakery', yaml),
 	};
 	if (restart) Object.assign(opts, { dir: restart.dir, ports: restart.ports });
 	const d = await startDaemon(opts);

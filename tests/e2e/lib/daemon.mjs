@@ -45,6 +45,19 @@ export function daemonMissing() {
 	return false;
 }
 
+// A small seeded generator (numbers in [0, 1)), so that a failing random
+// mix (a soak's) can be run again with the same seed.
+export function seededRandom(seed) {
+	let a = seed >>> 0;
+	return () => {
+		a = (a + 0x6d2b79f5) >>> 0;
+		let t = a;
+		t = Math.imul(t ^ (t >>> 15), t | 1);
+		t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+		return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+	};
+}
+
 // A TCP port nobody listens on right now (loopback).
 export function freePort() {
 	return new Promise((resolve, reject) => {
