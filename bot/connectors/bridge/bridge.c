@@ -27,6 +27,7 @@
 #define REFUSED_LOG_MS 60000 /* at most one line a minute about refused adapters */
 #define STOP_HOLD_SECS 10    /* a row no adapter can take while stopping waits for the next process */
 #define FRAME_ID_MAX   (BRIDGE_MAX_REPLY_ID + 1)
+#define RESUME_MAX     1024 /* rows remembered part-way */
 
 struct bridge;
 
@@ -60,6 +61,16 @@ struct bjob {
 	struct bjob *prev, *next; /* every job */
 };
 
+/* Where a row cut into parts goes on when it is handed over again after a
+ * `failed` (or no answer) for a later part: the parts before were
+ * delivered.  Kept in memory only (after a restart the adapter's
+ * idempotency makes sending them again harmless). */
+struct bresume {
+	int64_t id;
+	size_t nparts, next;
+	struct bresume *nx;
+};
+
 struct bridge {
 	struct connector *c;
 	struct listener *li;
@@ -70,6 +81,7 @@ struct bridge {
 	struct bjob *jobs;
 	struct bjob *byid[JOB_BUCKETS];
 	size_t njobs;
+	struct bresume *resume; /* newest first, at most RESUME_MAX */
 	uv_timer_t tick;
 	int tick_on, stopping, closing;
 	uint64_t refused_logged_ms;
@@ -152,6 +164,42 @@ static void job_free(struct bjob *j)
 	free(j);
 }
 
+/* Remember that row j got up to its current part (parts before it were
+ * delivered), for when the outbox hands it over again. */
+static void resume_keep(struct bridge *br, const struct bjob *j)
+{
+	if (j->cur == 0)
+		return;
+	struct bresume *r = xcalloc(1, sizeof(*r));
+	r->id = j->id;
+	r->nparts = j->nparts;
+	r->next = j->cur;
+	r->nx = br->resume;
+	br->resume = r;
+	size_t n = 0;
+	for (struct bresume **pp = &br->resume; *pp; pp = &(*pp)->nx)
+		if (++n > RESUME_MAX) {
+			struct bresume *old = *pp;
+			*pp = old->nx;
+			free(old);
+			break;
+		}
+}
+
+/* The part row `id` goes on from (0 when none was remembered); forgets it. */
+static size_t resume_take(struct bridge *br, int64_t id, size_t nparts)
+{
+	for (struct bresume **pp = &br->resume; *pp; pp = &(*pp)->nx)
+		if ((*pp)->id == id) {
+			struct bresume *r = *pp;
+			size_t next = r->nparts == nparts && r->next < nparts ? r->next : 0;
+			*pp = r->nx;
+			free(r);
+			return next;
+		}
+	return 0;
+}
+
 /* The row's outcome: the job leaves the index first (the outbox may hand
  * the connector the thread's next row from inside connector_send_done). */
 static void job_finish(struct bridge *br, struct bjob *j, enum send_result r, long retry_after,
@@ -218,6 +266,7 @@ static void on_answer(struct bridge *br, const struct bridge_frame *f)
 	         f->retry_after_ms, q.p);
 	char detail[300];
 	snprintf(detail, sizeof(detail), "adapter: %s", f->error ? f->error : "failed");
+	resume_keep(br, j);
 	if (f->retry_after_ms >= 0)
 		job_finish(br, j, SEND_LATER, (f->retry_after_ms + 999) / 1000, detail);
 	else
@@ -237,6 +286,7 @@ static void tick_cb(uv_timer_t *t)
 		if (j->on && now - j->sent_ms > (uint64_t)BRIDGE_ANSWER_SECS * 1000) {
 			log_warn("bridge: no answer from the adapter for a reply",
 			         "connector=%s outbox=%" PRId64, br->c->name, j->id);
+			resume_keep(br, j);
 			job_finish(br, j, SEND_RETRY, 0, "no answer from the adapter");
 		}
 		j = next;
@@ -481,6 +531,7 @@ static int br_send(struct connector *c, const struct outmsg *m)
 		connector_send_done(c, m->id, SEND_FAIL, 0, "empty reply");
 		return 0;
 	}
+	j->cur = resume_take(br, m->id, j->nparts);
 	j->key = xstrdup(m->idem_key);
 	j->thread = xstrdup(m->thread_key);
 	j->reply_to = m->reply_to_id ? xstrdup(m->reply_to_id) : NULL;
@@ -547,6 +598,11 @@ static void br_destroy(struct connector *c)
 		struct bjob *j = br->jobs;
 		br->jobs = j->next;
 		job_free(j);
+	}
+	while (br->resume) {
+		struct bresume *r = br->resume;
+		br->resume = r->nx;
+		free(r);
 	}
 	while (br->conns) {
 		struct bconn *k = br->conns;

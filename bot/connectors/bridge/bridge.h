@@ -39,7 +39,10 @@
  * character boundaries (outbox_split) and its parts go one after the
  * other, the next once the previous one was delivered; part ids are
  * "<key>/1", "<key>/2"... (bridge_part_id), the row's idempotency key
- * when it is one part.  A frame that was sent and not answered when the
+ * when it is one part.  When a later part fails, the row goes back to the
+ * outbox and, handed over again, goes on from that part (remembered in
+ * memory; after a restart it starts again at part 1, which the adapter's
+ * idempotency makes harmless).  A frame that was sent and not answered when the
  * socket went away is sent again, same id, on the next adapter's socket;
  * rows wait (in the outbox, in flight) while no adapter is connected, and
  * a frame unanswered for BRIDGE_ANSWER_SECS goes back to the outbox to be
