@@ -19,6 +19,7 @@
 #include "hours.h"
 #include "pipeline.h"
 #include "queue_cli.h"
+#include "report_cli.h"
 #include "replies.h"
 #include "rules.h"
 #include "normalize.h"
@@ -41,6 +42,8 @@ static const char *usage_text =
     "  replay [--json] FILE.jsonl|-          decide every post of a JSON-lines file\n"
     "  queue list|show|claim|reply|release|resolve ...\n"
     "                                        work the human queue (see frontdesk queue --help)\n"
+    "  report [--json] [--since WHEN] [--by day|week]\n"
+    "                                        what the bot saves the team, per day and channel\n"
     "  passwd                                read a password, print a hash for the config\n"
     "\n"
     "options:\n"
@@ -778,6 +781,8 @@ int main(int argc, char **argv)
 		rc = cmd_replay(cfgpath, n, args);
 	} else if (!strcmp(cmd, "passwd")) {
 		rc = cmd_passwd(n, args);
+	} else if (!strcmp(cmd, "report")) {
+		rc = report_cli_main(cfgpath, n, args);
 	} else if (!strcmp(cmd, "queue")) {
 		if (!cfgpath && !(n > 1 && (!strcmp(args[1], "--help") || !strcmp(args[1], "-h")))) {
 			fprintf(stderr, "frontdesk: no configuration found: pass -c FILE\n");

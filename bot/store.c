@@ -614,6 +614,24 @@ void store_unanswered(struct store *s, time_t since, size_t limit, store_questio
 	s->be->unanswered(s, since, limit, cb, arg);
 }
 
+int store_rating_put(struct store *s, int64_t ticket_id, int score, const char *comment, time_t now)
+{
+	if (ticket_id <= 0 || score < 1 || score > 5 || (comment && strlen(comment) > STORE_MAX_TAUGHT_TEXT))
+		return -1;
+	return s->be->rating_put(s, ticket_id, score, comment, now);
+}
+
+void store_report(struct store *s, time_t since, time_t until, time_t origin, long period, store_report_fn cb,
+                  void *arg)
+{
+	if (period <= 0 || until <= since) {
+		struct store_report none = {0};
+		cb(arg, period <= 0 ? -1 : 0, &none);
+		return;
+	}
+	s->be->report(s, since, until, origin, period, cb, arg);
+}
+
 /* --- leadership ------------------------------------------------------------------------ */
 
 struct store_leader *store_leader_watch(struct store *s, const char *name, store_leader_fn cb, void *arg)

@@ -852,4 +852,46 @@ struct store_question {
 typedef void (*store_questions_fn)(void *arg, int rc, const struct store_question *v, size_t n);
 void store_unanswered(struct store *s, time_t since, size_t limit, store_questions_fn cb, void *arg);
 
+/* --- satisfaction and the figures of the insights page ------------------------------ */
+
+/*
+ * A customer's satisfaction rating of ticket id (score RATING_MIN..MAX, 1..5;
+ * comment NULL or at most STORE_MAX_TAUGHT_TEXT bytes), as a group write:
+ * a later answer replaces an earlier one.  0, or -1 (invalid, or refused).
+ */
+int store_rating_put(struct store *s, int64_t ticket_id, int score, const char *comment, time_t now);
+
+/* Posts of one period and channel, counted by the store. */
+struct store_report_posts {
+	time_t start;        /* the period's first second */
+	const char *channel; /* the platform */
+	long posts;          /* decided (not ignored) customer posts */
+	long answered, acknowledged, escalated;
+	long handled; /* answered or acknowledged, and no ticket for the conversation
+	                 within a day after: the bot handled it without a person */
+};
+/* A ticket opened in the window, for the figures computed from them. */
+struct store_report_ticket {
+	int64_t id;
+	const char *channel;
+	const char *reason;                            /* NULL: a rule's escalation */
+	time_t created, due, first_response, resolved; /* 0 none */
+	int rating;                                    /* the customer's, 0 none */
+};
+struct store_report {
+	const struct store_report_posts *posts; /* by start, then channel */
+	size_t nposts;
+	const struct store_report_ticket *tickets; /* by creation */
+	size_t ntickets;
+};
+typedef void (*store_report_fn)(void *arg, int rc, const struct store_report *r);
+/*
+ * What the insights page and `frontdesk report` count, for posts received
+ * and tickets opened in [since, until): posts per period of `period`
+ * seconds (a day, a week) starting at `origin` (a local midnight, or a
+ * Monday's), per channel; the tickets one by one.  rc 0 or -1.
+ */
+void store_report(struct store *s, time_t since, time_t until, time_t origin, long period, store_report_fn cb,
+                  void *arg);
+
 #endif

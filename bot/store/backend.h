@@ -138,6 +138,9 @@ struct store_backend {
 	              void *arg);
 	void (*untaught)(struct store *s, int64_t id, store_done_fn cb, void *arg);
 	void (*unanswered)(struct store *s, time_t since, size_t limit, store_questions_fn cb, void *arg);
+	int (*rating_put)(struct store *s, int64_t ticket_id, int score, const char *comment, time_t now);
+	void (*report)(struct store *s, time_t since, time_t until, time_t origin, long period,
+	               store_report_fn cb, void *arg);
 };
 
 /* One name watched for leadership (store_leader_watch). */

@@ -318,11 +318,24 @@ static const char schema_v5[] =
 	"CREATE INDEX taught_text ON taught (text);"
 	"CREATE INDEX posts_unanswered ON posts (created) WHERE action = 'escalate' AND rule IS NULL;";
 
+/*
+ * Version 6: the customers' satisfaction ratings (one per ticket), and what
+ * the insights figures read posts and tickets by (time received, opened).
+ */
+static const char schema_v6[] =
+	"CREATE TABLE ratings ("
+	" ticket_id INTEGER PRIMARY KEY REFERENCES tickets(id) ON DELETE CASCADE,"
+	" score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),"
+	" comment TEXT,"
+	" created INTEGER NOT NULL);"
+	"CREATE INDEX posts_received ON posts (received);"
+	"CREATE INDEX tickets_created ON tickets (created);";
+
 /* clang-format on */
 
 /* Migrations: migrations[v] takes the schema from version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                             schema_v5};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
+                                                             schema_v4, schema_v5, schema_v6};
 
 enum q {
 	Q_BEGIN,
@@ -421,6 +434,9 @@ enum q {
 	Q_TAUGHT_INSERT,
 	Q_TAUGHT_DELETE,
 	Q_UNANSWERED,
+	Q_RATING_PUT,
+	Q_REPORT_POSTS,
+	Q_REPORT_TICKETS,
 	Q_COUNT
 };
 
@@ -589,6 +605,20 @@ static const char *const sql[Q_COUNT] = {
 			 " AND json_extract(p.decision, '$.reason') = 'unmatched'"
 			 " AND NOT EXISTS (SELECT 1 FROM taught t WHERE t.text = p.text)"
 			 " ORDER BY p.created DESC LIMIT ?2",
+	[Q_RATING_PUT] = "INSERT OR REPLACE INTO ratings (ticket_id, score, comment, created)"
+			 " SELECT id, ?2, ?3, ?4 FROM tickets WHERE id = ?1",
+	/* Handled: answered or acknowledged, and the conversation had no ticket
+	 * opened within a day after it. */
+	[Q_REPORT_POSTS] = "SELECT ((p.received - ?3) / ?4) * ?4 + ?3 AS b, p.platform, count(*),"
+			   " total(p.action = 'answer'), total(p.action = 'acknowledge'), total(p.action = 'escalate'),"
+			   " total(p.action IN ('answer', 'acknowledge') AND NOT EXISTS (SELECT 1 FROM tickets k"
+			   "  WHERE k.thread_id = p.thread_id AND k.created >= p.received AND k.created < p.received + 86400))"
+			   " FROM posts p WHERE p.received >= ?1 AND p.received < ?2 AND p.action <> 'ignore'"
+			   " GROUP BY b, p.platform ORDER BY b, p.platform",
+	[Q_REPORT_TICKETS] = "SELECT k.id, k.platform, k.reason, k.created, COALESCE(k.due, 0), COALESCE(k.first_response, 0),"
+			     " COALESCE(k.resolved, 0), COALESCE(r.score, 0)"
+			     " FROM tickets k LEFT JOIN ratings r ON r.ticket_id = k.id"
+			     " WHERE k.created >= ?1 AND k.created < ?2 ORDER BY k.created, k.id",
 	[Q_STATE_PRUNE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND updated < ?3",
 	[Q_CONTACT_KEY] = "SELECT contact_id FROM contact_keys WHERE platform = ?1 AND author_id = ?2",
 	/* A web chat visitor who left an address before writing brings it. */
@@ -4145,6 +4175,91 @@ static void sq_unanswered(struct store *base, time_t since, size_t limit, store_
 	free(v);
 }
 
+/* --- satisfaction and the insights figures ------------------------------------ */
+
+static int sq_rating_put(struct store *base, int64_t ticket_id, int score, const char *comment, time_t now)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st;
+	if (begin(s) < 0 || !(st = q(s, Q_RATING_PUT)))
+		return failed(s);
+	sqlite3_bind_int64(st, 1, ticket_id);
+	sqlite3_bind_int(st, 2, score);
+	bind_text(st, 3, comment);
+	sqlite3_bind_int64(st, 4, now);
+	return run(s, st, "rating_put") < 0 ? failed(s) : 0;
+}
+
+static void sq_report(struct store *base, time_t since, time_t until, time_t origin, long period,
+                      store_report_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct store_report_posts *pv = NULL;
+	struct store_report_ticket *tv = NULL;
+	size_t np = 0, pcap = 0, nt = 0, tcap = 0;
+	int rc = SQLITE_ERROR;
+	sqlite3_stmt *st = q(s, Q_REPORT_POSTS);
+	if (st) {
+		sqlite3_bind_int64(st, 1, since);
+		sqlite3_bind_int64(st, 2, until);
+		sqlite3_bind_int64(st, 3, origin);
+		sqlite3_bind_int64(st, 4, period);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (np == pcap) {
+				pcap = pcap ? pcap * 2 : 64;
+				pv = xrealloc(pv, pcap * sizeof(*pv));
+			}
+			pv[np++] = (struct store_report_posts){
+			    .start = (time_t)sqlite3_column_int64(st, 0),
+			    .channel = dup_col(st, 1),
+			    .posts = (long)sqlite3_column_int64(st, 2),
+			    .answered = (long)sqlite3_column_int64(st, 3),
+			    .acknowledged = (long)sqlite3_column_int64(st, 4),
+			    .escalated = (long)sqlite3_column_int64(st, 5),
+			    .handled = (long)sqlite3_column_int64(st, 6),
+			};
+		}
+		sqlite3_reset(st);
+	}
+	if (rc == SQLITE_DONE && (st = q(s, Q_REPORT_TICKETS))) {
+		sqlite3_bind_int64(st, 1, since);
+		sqlite3_bind_int64(st, 2, until);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (nt == tcap) {
+				tcap = tcap ? tcap * 2 : 64;
+				tv = xrealloc(tv, tcap * sizeof(*tv));
+			}
+			tv[nt++] = (struct store_report_ticket){
+			    .id = sqlite3_column_int64(st, 0),
+			    .channel = dup_col(st, 1),
+			    .reason = dup_col(st, 2),
+			    .created = (time_t)sqlite3_column_int64(st, 3),
+			    .due = (time_t)sqlite3_column_int64(st, 4),
+			    .first_response = (time_t)sqlite3_column_int64(st, 5),
+			    .resolved = (time_t)sqlite3_column_int64(st, 6),
+			    .rating = sqlite3_column_int(st, 7),
+			};
+		}
+		sqlite3_reset(st);
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_ERROR;
+	}
+	if (rc != SQLITE_DONE)
+		db_error(s, "report");
+	struct store_report r = {.posts = pv, .nposts = np, .tickets = tv, .ntickets = nt};
+	if (rc != SQLITE_DONE)
+		memset(&r, 0, sizeof(r));
+	cb(arg, rc == SQLITE_DONE ? 0 : -1, &r);
+	for (size_t i = 0; i < np; i++)
+		free((char *)pv[i].channel);
+	for (size_t i = 0; i < nt; i++) {
+		free((char *)tv[i].channel);
+		free((char *)tv[i].reason);
+	}
+	free(pv);
+	free(tv);
+}
+
 sqlite3 *store_sqlite_db(struct store *base)
 {
 	return sq(base)->db;
@@ -4219,4 +4334,6 @@ static const struct store_backend sqlite_backend = {
     .teach = sq_teach,
     .untaught = sq_untaught,
     .unanswered = sq_unanswered,
+    .rating_put = sq_rating_put,
+    .report = sq_report,
 };

@@ -1,7 +1,8 @@
 // Learning from the team: a question the bot could not answer is taught
 // as an example of a rule (`frontdesk queue teach`), kept in the store,
 // learned at the next reload and at the next start, and answered by the
-// bot from then on; `taught` lists it, `untaught` forgets it.
+// bot from then on; `taught` lists it, `untaught` forgets it; `frontdesk
+// report` counts what happened.
 //
 //   BUILD=build node --test tests/e2e/teach.test.mjs
 import { test } from 'node:test';
@@ -75,6 +76,21 @@ test('a taught question is answered after a reload and after a restart', { skip:
 		await d.waitLog(/taught examples learned.*taught=1/);
 		const restarted = await ask(d, QUESTION, 'q3');
 		assert.match(restarted.text, /pay|card|cash/i);
+
+		// `frontdesk report`: the week's figures, from the same store.
+		const rep = spawnSync(BIN, ['-c', d.config, 'report', '--json', '--since', '1d'], { cwd: d.dir, encoding: 'utf8' });
+		assert.equal(rep.status, 0, rep.stderr);
+		const r = JSON.parse(rep.stdout);
+		assert.equal(r.period, 'day');
+		assert.equal(r.total.posts, 3, rep.stdout);
+		assert.equal(r.total.answered, 2);
+		assert.equal(r.total.tickets, 1);
+		assert.equal(r.total.escalations.unmatched, 1);
+		assert.ok(r.periods.at(-1).channels.webchat, rep.stdout);
+		const table = spawnSync(BIN, ['-c', d.config, 'report'], { cwd: d.dir, encoding: 'utf8' });
+		assert.equal(table.status, 0);
+		assert.match(table.stdout, /^total\s+all\s+3\b/m);
+		assert.equal(spawnSync(BIN, ['-c', d.config, 'report', '--by', 'month'], { cwd: d.dir }).status, 2);
 
 		// Forgotten: unanswered again after the next reload.
 		assert.equal(queue(d, 'untaught', String(list[0].id)).code, 0);

@@ -161,7 +161,7 @@ static void schema_created_and_private(void **state)
 	assert_int_equal(count(s, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
 	assert_int_equal(
 	    count(s, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '%fts%'"),
-	    15);
+	    16);
 	assert_int_equal(
 	    count(s, "SELECT count(*) FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%fts5%'"), 3);
 	assert_int_equal(count(s, "PRAGMA wal_autocheckpoint"), 0);
