@@ -50,7 +50,7 @@
 
 /* Defaults of answers.min_confidence and answers.min_margin: one setting for
  * every business, chosen on held-out data (BENCHMARKS.md, "Learning"). */
-#define CONFIG_MIN_CONFIDENCE 0.4
+#define CONFIG_MIN_CONFIDENCE 0.52
 #define CONFIG_MIN_MARGIN     0.1
 
 struct connector_ops;

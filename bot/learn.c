@@ -60,6 +60,7 @@ void learn_params_default(struct learn_params *p)
 	p->prune = 0.2f;
 	p->idf = 1;
 	p->negation_mismatch = 0.3;
+	p->norm_floor = 1.0;
 }
 
 /* ---------------------------------------------------------------- key table */
@@ -144,6 +145,7 @@ struct learn_model {
 	uint8_t *negates;  /* some example of the class negates */
 	uint32_t *by_bias; /* classes, highest bias first */
 	float idf_unknown; /* weight of a feature never seen in training */
+	double norm_floor; /* added to every post's squared length (see build_docs) */
 	struct ktab keys;  /* feature key -> entries[] */
 	struct entry *entries;
 	size_t nentries;
@@ -288,6 +290,7 @@ struct trainer {
 	uint32_t *res_gid, *res_cls;
 	float *res_w;
 	size_t nres, res_cap;
+	double norm_floor; /* added to every document's squared length */
 };
 
 static uint32_t gid_for(struct trainer *T, uint64_t key, uint8_t kind)
@@ -492,6 +495,16 @@ static void build_docs(struct trainer *T)
 		}
 		un->norm2 = (float)n2;
 	}
+	/* The length every post is counted with at least: norm_floor times
+	 * the squared length of an average written word. */
+	double sum = 0;
+	size_t nwords = 0;
+	for (size_t i = 0; i < T->nitems; i++)
+		if (!(T->items[i] & ITEM_FEAT)) {
+			sum += T->units[T->items[i]].norm2;
+			nwords++;
+		}
+	T->norm_floor = nwords ? p->norm_floor * sum / (double)nwords : 0.0;
 	T->dstart = xmalloc((T->ndocs + 1) * sizeof(*T->dstart));
 	T->dstart[0] = 0;
 	for (size_t d = 0; d < T->ndocs; d++) {
@@ -521,7 +534,7 @@ static void build_docs(struct trainer *T)
 			T->dgid = xrealloc(T->dgid, T->vals_cap * sizeof(*T->dgid));
 			T->dval = xrealloc(T->dval, T->vals_cap * sizeof(*T->dval));
 		}
-		float inv = (float)(1.0 / sqrt(n2));
+		float inv = (float)(1.0 / sqrt(n2 + T->norm_floor));
 		for (size_t j = 0; j < k; j++) {
 			T->dgid[T->nvals + j] = T->tmp_gid[j];
 			T->dval[T->nvals + j] = T->tmp_val[j] * inv;
@@ -887,6 +900,7 @@ static void build_model(struct learn_model *m, struct trainer *T)
 	free(entry_of);
 	free(byg);
 	free(gstart);
+	m->norm_floor = T->norm_floor;
 	m->idf_unknown = p->idf ? (float)(log((double)T->ndocs + 1.0) + 1.0) : 1.0f;
 	m->post = xrealloc(m->post, (m->npost ? m->npost : 1) * sizeof(*m->post));
 	m->entries = xrealloc(m->entries, (m->nentries ? m->nentries : 1) * sizeof(*m->entries));
@@ -1352,7 +1366,7 @@ size_t learn_predict(struct learn_model *m, const struct text *t, learn_filter_f
 		return 0; /* nothing in it was ever seen in training */
 
 	/* Scores of the touched classes; the others keep their bias. */
-	float inv = (float)(1.0 / sqrt(norm2));
+	float inv = (float)(1.0 / sqrt(norm2 + m->norm_floor));
 	struct learn_guess cand[MAX_CANDIDATES];
 	size_t nc = 0;
 	for (size_t j = 0; j < m->ntouched; j++) {

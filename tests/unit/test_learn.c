@@ -254,6 +254,32 @@ static void test_not_examples_and_negation(void **state)
 	learn_free(without);
 }
 
+/* A post of one word says less than a question: the length floor makes it
+ * less sure than the same word in a whole question, and less sure than the
+ * same model without the floor makes it. */
+static void test_short_posts(void **state)
+{
+	struct learn_params p;
+	learn_params_default(&p);
+	assert_true(p.norm_floor > 0);
+	struct learn_model *floored = learn_train(shop, ARRAY_LEN(shop), NCLASSES, &p);
+	p.norm_floor = 0;
+	struct learn_model *unit = learn_train(shop, ARRAY_LEN(shop), NCLASSES, &p);
+	float one, question, one_unit;
+	(void)state;
+
+	assert_int_equal(top(floored, "refund", &one), REFUND);
+	assert_int_equal(top(floored, "can i have a refund please", &question), REFUND);
+	assert_int_equal(top(unit, "refund", &one_unit), REFUND);
+	assert_true(one < question);
+	assert_true(one < one_unit);
+	/* Whole questions are still answered surely. */
+	assert_int_equal(top(floored, "do u deliver to leeds", &question), DELIVERY);
+	assert_true(question > 0.5f);
+	learn_free(floored);
+	learn_free(unit);
+}
+
 static int no_delivery(void *ctx, uint32_t cls)
 {
 	(void)ctx;
@@ -462,15 +488,11 @@ static void test_thousand_classes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_words_and_stems),
-	    cmocka_unit_test(test_grams),
-	    cmocka_unit_test(test_paraphrases),
-	    cmocka_unit_test(test_not_examples_and_negation),
-	    cmocka_unit_test(test_deterministic_and_filtered),
-	    cmocka_unit_test(test_threads),
-	    cmocka_unit_test(test_odd_posts),
-	    cmocka_unit_test(test_one_class),
-	    cmocka_unit_test(test_thousand_classes),
+	    cmocka_unit_test(test_words_and_stems), cmocka_unit_test(test_grams),
+	    cmocka_unit_test(test_paraphrases),     cmocka_unit_test(test_not_examples_and_negation),
+	    cmocka_unit_test(test_short_posts),     cmocka_unit_test(test_deterministic_and_filtered),
+	    cmocka_unit_test(test_threads),         cmocka_unit_test(test_odd_posts),
+	    cmocka_unit_test(test_one_class),       cmocka_unit_test(test_thousand_classes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
