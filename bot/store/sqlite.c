@@ -2456,16 +2456,31 @@ static const char *order_outer(const char *inner);
  * ?3 the limit, ?4 the viewer, ?5 `list` (a JSON array of ids, for
  * "k.id IN (SELECT value FROM json_each(?5))").  The tickets go to cb.
  */
+/* Orders of the ticket views, on tickets k (inner) and on the read model q
+ * (outer), in the same sense. */
+#define ORDER_DUE              "COALESCE(k.due, 0) = 0, k.due, " PRIORITY_RANK("k") ", k.id"
+#define ORDER_RESOLVED         "k.resolved DESC, k.id DESC"
+#define ORDER_NEWEST           "k.id DESC"
+#define TICKETS_WHERE_RESOLVED "k.status = 'resolved'"
+#define PRIORITY_RANK(k)                                                                                     \
+	"CASE " k ".priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+
 static void tickets_where(struct sqlite *s, const char *where, const char *order, int64_t id, int64_t since,
                           size_t limit, const char *viewer, const char *list, store_tickets_fn cb, void *arg)
 {
 	/* The tickets are chosen (and cut to the limit) before the read
 	 * model's columns are computed for them: a long history costs an
 	 * index walk, not a subquery per ticket. */
-	char *text = xasprintf(
-	    TICKET_SELECT "k.id IN (SELECT k.id FROM tickets k WHERE %s ORDER BY %s LIMIT ?3)" TICKET_FROM_END
-	                  " ORDER BY %s",
-	    where, order, order_outer(order));
+	/* The resolved tab walks the resolved tickets' own index, newest
+	 * first (SQLite would rather sort them all: 8 ms at 20,000 tickets,
+	 * 0.6 ms this way). */
+	const char *from = !strcmp(where, TICKETS_WHERE_RESOLVED) && !strcmp(order, ORDER_RESOLVED)
+	                       ? "tickets k INDEXED BY tickets_resolved"
+	                       : "tickets k";
+	char *text = xasprintf(TICKET_SELECT
+	                       "k.id IN (SELECT k.id FROM %s WHERE %s ORDER BY %s LIMIT ?3)" TICKET_FROM_END
+	                       " ORDER BY %s",
+	                       from, where, order, order_outer(order));
 	sqlite3_stmt *st = NULL;
 	struct store_ticket *v = NULL;
 	size_t n = 0, cap = 0;
@@ -2497,14 +2512,6 @@ static void tickets_where(struct sqlite *s, const char *where, const char *order
 	free(v);
 }
 
-/* Orders of the ticket views, on tickets k (inner) and on the read model q
- * (outer), in the same sense. */
-#define ORDER_DUE      "COALESCE(k.due, 0) = 0, k.due, " PRIORITY_RANK("k") ", k.id"
-#define ORDER_RESOLVED "k.resolved DESC, k.id DESC"
-#define ORDER_NEWEST   "k.id DESC"
-#define PRIORITY_RANK(k)                                                                                     \
-	"CASE " k ".priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
-
 static const char *order_outer(const char *inner)
 {
 	if (!strcmp(inner, ORDER_RESOLVED))
@@ -2522,7 +2529,7 @@ static void sq_tickets(struct store *base, const struct store_ticket_query *qr, 
 	    [TICKETS_OPEN] = "k.status IN ('waiting', 'claimed')",
 	    [TICKETS_WAITING] = "k.status = 'waiting'",
 	    [TICKETS_CLAIMED] = "k.status = 'claimed'",
-	    [TICKETS_RESOLVED] = "k.status = 'resolved'",
+	    [TICKETS_RESOLVED] = TICKETS_WHERE_RESOLVED,
 	    [TICKETS_ALL] = "1",
 	};
 	const char *w = qr->id > 0 ? "k.id = ?1"
@@ -3488,10 +3495,13 @@ static int cmp_desc(const void *a, const void *b)
 /*
  * Two ways to find the tickets: from the full-text index (each hit leads
  * to the tickets that show it, newest hits first, until enough are found)
- * when the filters let most tickets through; from the tickets the filters
- * leave (a few: the open ones, one agent's, one label's), each asked of the
- * index, when they are selective.
+ * unless the filters leave at most SEARCH_PER_TICKET tickets; those few
+ * are each asked of the index.  Asked per ticket, the index is looked up
+ * by row id for each of the ticket's own messages, notes and contact (the
+ * CROSS JOINs keep SQLite from running the whole word query once per
+ * ticket: 3 s for a common word and one label's 5,000 tickets).
  */
+#define SEARCH_PER_TICKET 50 /* tickets a search asks the index about one by one */
 static void sq_search(struct store *base, const struct store_search *q, store_tickets_fn cb, void *arg)
 {
 	struct sqlite *s = sq(base);
@@ -3517,18 +3527,33 @@ static void sq_search(struct store *base, const struct store_search *q, store_ti
 		free(v);
 		return;
 	}
-	int selective =
-	    (q->status != TICKETS_ALL && q->status != TICKETS_RESOLVED) || q->assignee || q->label;
+	int selective = 0;
+	if ((q->status != TICKETS_ALL && q->status != TICKETS_RESOLVED) || q->assignee || q->label) {
+		/* Few enough to ask the index per ticket?  A word's prefix query
+		 * costs about as much per ticket as the whole walk of its hits
+		 * (FTS5 merges the doclists of every word it begins), so only a
+		 * handful of tickets are asked one by one. */
+		char *text = xasprintf("SELECT count(*) FROM (SELECT 1 FROM tickets k WHERE %s LIMIT %d)",
+		                       where.p, SEARCH_PER_TICKET + 1);
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(s->db, text, -1, &st, NULL) == SQLITE_OK) {
+			bind_text(st, 5, v);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				selective = sqlite3_column_int64(st, 0) <= SEARCH_PER_TICKET;
+		}
+		sqlite3_finalize(st);
+		free(text);
+	}
 	if (selective) {
 		char *text = xasprintf(
 		    "SELECT k.id FROM tickets k WHERE %s AND ("
-		    " EXISTS (SELECT 1 FROM messages m JOIN messages_fts f ON f.rowid = m.id"
+		    " EXISTS (SELECT 1 FROM messages m CROSS JOIN messages_fts f ON f.rowid = m.id"
 		    "  WHERE m.thread_id = k.thread_id AND (k.resolved IS NULL OR m.ts <= k.resolved)"
 		    "  AND messages_fts MATCH json_extract(?5, '$.q'))"
-		    " OR EXISTS (SELECT 1 FROM ticket_events e JOIN notes_fts f ON f.rowid = e.id"
+		    " OR EXISTS (SELECT 1 FROM ticket_events e CROSS JOIN notes_fts f ON f.rowid = e.id"
 		    "  WHERE e.ticket_id = k.id AND e.kind = 'note' AND notes_fts MATCH json_extract(?5, "
 		    "'$.q'))"
-		    " OR EXISTS (SELECT 1 FROM threads t JOIN contacts_fts f ON f.rowid = t.contact_id"
+		    " OR EXISTS (SELECT 1 FROM threads t CROSS JOIN contacts_fts f ON f.rowid = t.contact_id"
 		    "  WHERE t.id = k.thread_id AND contacts_fts MATCH json_extract(?5, '$.q')))"
 		    " ORDER BY k.id DESC",
 		    where.p);
