@@ -31,24 +31,14 @@ static int mac(const char *secret, size_t secret_len, const char *id, unsigned c
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int identity_verify(const char *secret, size_t secret_len, const char *id, const char *hash)
 {
 	unsigned char want[32], got[32];
 	if (!hash || strlen(hash) != IDENTITY_HASH_HEX)
 		return 0;
 	for (size_t i = 0; i < 32; i++) {
-		int hi = hexval(hash[2 * i]), lo = hexval(hash[2 * i + 1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)hash[2 * i]),
+		    lo = OPENSSL_hexchar2int((unsigned char)hash[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return 0;
 		got[i] = (unsigned char)(hi << 4 | lo);

@@ -888,17 +888,26 @@ static void reply_checked(void *arg, int rc, const struct store_ticket *v, size_
 		free(parts[i]);
 }
 
-static void act_reply(struct op *o, json_t *body)
+/* body's "text" without leading white space, or NULL after answering 400
+ * (the op is freed) when there is none. */
+static const char *body_text(struct op *o, json_t *body)
 {
 	const char *text = json_string_value(json_object_get(body, "text"));
-
 	while (text && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t'))
 		text++;
 	if (!text || !*text) {
 		server_respond_error(o->req, 400, "expected {\"text\": \"...\"} with some text");
 		dashboard_op_free(o);
-		return;
+		return NULL;
 	}
+	return text;
+}
+
+static void act_reply(struct op *o, json_t *body)
+{
+	const char *text = body_text(o, body);
+	if (!text)
+		return;
 	size_t chars = 0;
 	for (const char *p = text; *p; p++)
 		chars += ((unsigned char)*p & 0xC0) != 0x80;
@@ -931,14 +940,9 @@ static void note_done(void *arg, int rc)
 
 static void act_note(struct op *o, json_t *body)
 {
-	const char *text = json_string_value(json_object_get(body, "text"));
-	while (text && (*text == ' ' || *text == '\n' || *text == '\r' || *text == '\t'))
-		text++;
-	if (!text || !*text) {
-		server_respond_error(o->req, 400, "expected {\"text\": \"...\"} with some text");
-		dashboard_op_free(o);
+	const char *text = body_text(o, body);
+	if (!text)
 		return;
-	}
 	if (strlen(text) > STORE_MAX_NOTE) {
 		server_respond_error(o->req, 413, "the note is too long");
 		dashboard_op_free(o);

@@ -3138,18 +3138,12 @@ static int sq_visitor_set_email(struct store *base, const char *token, const cha
 
 /* --- the team's side of a ticket ------------------------------------------------------ */
 
-static int is_any(const struct ticket_row *t)
-{
-	(void)t;
-	return 1;
-}
-
 static void sq_ticket_note(struct store *base, int64_t id, const char *login, const char *text, time_t now,
                            store_done_fn cb, void *arg)
 {
 	struct sqlite *s = sq(base);
 	struct ticket_row t;
-	int rc = ticket_action(s, id, &t, is_any);
+	int rc = ticket_action(s, id, &t, exists);
 	if (rc == 0 && (event_insert(s, id, now, "note", login, 0, text) < 0 || ticket_touch(s, id, now) < 0))
 		rc = failed(s);
 	cb(arg, rc);
@@ -3169,7 +3163,7 @@ static void sq_ticket_label(struct store *base, int64_t id, const char *label, i
 	struct sqlite *s = sq(base);
 	struct ticket_row t;
 	sqlite3_stmt *st;
-	int rc = ticket_action(s, id, &t, is_any);
+	int rc = ticket_action(s, id, &t, exists);
 	if (rc == 0) {
 		if (!(st = q(s, on ? Q_LABEL_ADD : Q_LABEL_DEL))) {
 			rc = failed(s);
