@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hours.h"
+#include "sla.h"
 
 static const char *const reason_names[RR_COUNT] = {"rule",    "unmatched", "negative", "requested_human",
                                                    "abusive", "other"};
@@ -55,22 +56,6 @@ long report_periods(const struct hours *h, time_t since, time_t until, int days,
 	return days == 7 ? 7L * 86400 : 86400L;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile (as sla.c); -1 when n is 0. */
-static double percentile(double *v, size_t n, int p)
-{
-	if (n == 0)
-		return -1;
-	qsort(v, n, sizeof(*v), cmp_double);
-	size_t rank = (n * (size_t)p + 99) / 100;
-	return v[rank ? rank - 1 : 0];
-}
-
 /* The tickets of one row (period start, or every period: start < 0; one
  * channel, or all: NULL) into f. */
 static void tickets_into(const struct store_report *sr, time_t start, long period, const char *channel,
@@ -107,10 +92,10 @@ static void tickets_into(const struct store_report *sr, time_t start, long perio
 			score_sum += t->rating;
 		}
 	}
-	f->first_response_p50 = percentile(first, nf, 50);
-	f->first_response_p90 = percentile(first, nf, 90);
-	f->resolution_p50 = percentile(res, nr, 50);
-	f->resolution_p90 = percentile(res, nr, 90);
+	f->first_response_p50 = sla_percentile(first, nf, 50);
+	f->first_response_p90 = sla_percentile(first, nf, 90);
+	f->resolution_p50 = sla_percentile(res, nr, 50);
+	f->resolution_p90 = sla_percentile(res, nr, 90);
 	f->rating_avg = f->ratings ? (double)score_sum / (double)f->ratings : -1;
 	free(first);
 	free(res);

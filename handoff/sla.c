@@ -504,8 +504,7 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Nearest-rank percentile of v[0..n) (sorted here); -1 when n is 0. */
-static double percentile(double *v, size_t n, int p)
+double sla_percentile(double *v, size_t n, int p)
 {
 	if (n == 0)
 		return -1;
@@ -563,10 +562,10 @@ static void stats_read(void *arg, int rc, const struct store_ticket *v, size_t n
 			resolution[nres++] = (double)(res - created);
 		}
 	}
-	out->first_response_p50 = percentile(first, nfirst, 50);
-	out->first_response_p90 = percentile(first, nfirst, 90);
-	out->resolution_p50 = percentile(resolution, nres, 50);
-	out->resolution_p90 = percentile(resolution, nres, 90);
+	out->first_response_p50 = sla_percentile(first, nfirst, 50);
+	out->first_response_p90 = sla_percentile(first, nfirst, 90);
+	out->resolution_p50 = sla_percentile(resolution, nres, 50);
+	out->resolution_p90 = sla_percentile(resolution, nres, 90);
 	free(first);
 	free(resolution);
 	q->cb(q->arg, rc < 0 ? -1 : 0, rc < 0 ? NULL : out);

@@ -89,6 +89,10 @@ size_t sla_overdue(const struct sla *s);
 void sla_stop(struct sla *s);
 void sla_free(struct sla *s);
 
+/* The nearest-rank p-th percentile of v[0..n) (sorted in place); -1 when
+ * n is 0.  The one definition of the figures' medians (sla_stats, report.h). */
+double sla_percentile(double *v, size_t n, int p);
+
 /* How well targets are kept, from the store (right after a restart too). */
 struct sla_stats {
 	long open, waiting, claimed;
