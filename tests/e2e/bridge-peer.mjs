@@ -18,8 +18,9 @@
 //     back; the peer reconnects by itself otherwise (also while frontdesk is
 //     down: connection refused, retried every 100-300 ms).
 //
-// Violations the tests assert on: a reply sent again before the
-// `retry_after_ms` the peer gave it had passed (`early`), a reply sent
+// Violations the tests assert on: a reply sent again, on the socket that
+// carried the peer's `failed`, before its `retry_after_ms` had passed
+// (`early`), a reply sent
 // again on the very socket that had confirmed it (`sameSocket`), a frame
 // that breaks the protocol (`bad`).
 import WebSocket from 'ws';
@@ -42,7 +43,7 @@ export function startBridgePeer({ port, token, chaos = 0, rand = Math.random }) 
 		errors: [], // error frames from frontdesk
 		bad: [], // reply frames that break the protocol
 		early: [], // reply ids sent again before their retry_after_ms (must stay empty)
-		notBefore: new Map(), // reply id -> when the peer said it may come again
+		notBefore: new Map(), // reply id -> { until, ws }: when the peer said it may come again, on which socket
 		limitUntil: 0,
 		down: false,
 		closed: false,
@@ -113,7 +114,10 @@ export function startBridgePeer({ port, token, chaos = 0, rand = Math.random }) 
 			return;
 		}
 		const now = Date.now();
-		if ((emu.notBefore.get(f.id) || 0) > now) emu.early.push({ id: f.id, early_ms: emu.notBefore.get(f.id) - now });
+		// Early on the socket that carried the `failed`: frontdesk had it (a
+		// `failed` on a socket that died since may never have arrived).
+		const nb = emu.notBefore.get(f.id);
+		if (nb && nb.until > now && nb.ws === ws) emu.early.push({ id: f.id, early_ms: nb.until - now });
 		if (emu.byId.has(f.id)) {
 			emu.redelivered++;
 			// On the socket that confirmed it: frontdesk ignored a `delivered`.
@@ -122,7 +126,7 @@ export function startBridgePeer({ port, token, chaos = 0, rand = Math.random }) 
 			return;
 		}
 		if (now < emu.limitUntil) {
-			emu.notBefore.set(f.id, emu.limitUntil);
+			emu.notBefore.set(f.id, { until: emu.limitUntil, ws });
 			send({ type: 'failed', id: f.id, retry_after_ms: emu.limitUntil - now, error: 'rate limited' });
 			return;
 		}

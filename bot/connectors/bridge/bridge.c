@@ -84,6 +84,7 @@ struct bridge {
 	struct bresume *resume; /* newest first, at most RESUME_MAX */
 	uv_timer_t tick;
 	int tick_on, stopping, closing;
+	int wait_committing; /* a commit asked for to make a retry wait durable */
 	uint64_t refused_logged_ms;
 	long refused; /* refusals not logged yet */
 	struct metric *m_frames, *m_adapters;
@@ -236,6 +237,13 @@ static void job_send(struct bridge *br, struct bjob *j)
 	buf_free(&b);
 }
 
+static void wait_stored(void *arg, int rc)
+{
+	struct bridge *br = arg;
+	(void)rc;
+	br->wait_committing = 0;
+}
+
 static void on_answer(struct bridge *br, const struct bridge_frame *f)
 {
 	struct bjob *j = job_find(br, f->id);
@@ -267,9 +275,15 @@ static void on_answer(struct bridge *br, const struct bridge_frame *f)
 	char detail[300];
 	snprintf(detail, sizeof(detail), "adapter: %s", f->error ? f->error : "failed");
 	resume_keep(br, j);
-	if (f->retry_after_ms >= 0)
+	if (f->retry_after_ms >= 0) {
 		job_finish(br, j, SEND_LATER, (f->retry_after_ms + 999) / 1000, detail);
-	else
+		/* The wait is a group write: make it durable now, so that a
+		 * crash does not send the reply again before it is over. */
+		if (!br->wait_committing) {
+			br->wait_committing = 1;
+			connector_commit(br->c, wait_stored, br);
+		}
+	} else
 		job_finish(br, j, SEND_RETRY, 0, detail);
 	buf_free(&q);
 }
