@@ -306,12 +306,13 @@ void rest_pump(struct rest *r)
 				int64_t at = r->ops.ready_at(r->ctx, j, now);
 				if (at <= now)
 					break;
-				if (!earliest || at < earliest)
+				if (at != INT64_MAX && (!earliest || at < earliest))
 					earliest = at;
 			}
 		}
 		if (!j) {
-			wake_at(r, earliest, 1);
+			if (earliest)
+				wake_at(r, earliest, 1);
 			return;
 		}
 		unlink_job(r, prev, j);

@@ -64,7 +64,8 @@ struct rest_ops {
 	/* Work on job j now (make its request, or finish it). */
 	void (*start)(void *ctx, struct rest_job *j);
 	/* Optional: 0 when j may start now, else the epoch ms before which
-	 * it must not (the pump skips it and wakes up then). */
+	 * it must not (the pump skips it and wakes up then), or INT64_MAX:
+	 * not until something else pumps the queue. */
 	int64_t (*ready_at)(void *ctx, const struct rest_job *j, int64_t now_ms);
 };
 
