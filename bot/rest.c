@@ -25,6 +25,7 @@ struct rest {
 	char base[REST_URL_MAX + 1];
 	const char *bearer;
 	struct rest_job *head, *tail;
+	struct call *handled; /* calls whose caller holds a handle (rest_cancel) */
 	unsigned inflight;
 	int held;
 	int strikes;
@@ -96,13 +97,25 @@ struct call {
 	rest_done_fn done;
 	void *arg;
 	struct http_call **handle;
+	struct call *next; /* in r->handled, when the caller holds a handle */
 };
+
+static void unlink_call(struct call *k)
+{
+	for (struct call **p = &k->r->handled; *p; p = &(*p)->next)
+		if (*p == k) {
+			*p = k->next;
+			return;
+		}
+}
 
 static void call_done(const struct http_response *resp, void *arg)
 {
 	struct call *k = arg;
-	if (k->handle)
+	if (k->handle) {
 		*k->handle = NULL;
+		unlink_call(k);
+	}
 	k->done(k->r->ctx, resp, k->arg);
 	free(k);
 }
@@ -133,15 +146,32 @@ int rest_call(struct rest *r, const struct rest_req *q, rest_done_fn done, void 
 	k->done = done;
 	k->arg = arg;
 	k->handle = q->handle;
+	k->next = NULL;
 	struct http_call *h = http_start(r->loop->http, &req, call_done, k);
 	explicit_bzero(url, sizeof(url)); /* a Telegram URL holds the token */
 	if (!h) {
 		free(k);
 		return -1;
 	}
-	if (q->handle)
+	if (q->handle) {
 		*q->handle = h;
+		k->next = r->handled;
+		r->handled = k;
+	}
 	return 0;
+}
+
+void rest_cancel(struct rest *r, struct http_call **handle)
+{
+	for (struct call *k = r->handled; k; k = k->next)
+		if (k->handle == handle) {
+			unlink_call(k);
+			if (*handle)
+				http_cancel(*handle);
+			*handle = NULL;
+			free(k);
+			return;
+		}
 }
 
 int rest_api(struct rest *r, const char *method, const char *path, const char *json, size_t max_body,

@@ -101,10 +101,13 @@ struct rest_req {
 	const char *const *headers;
 	size_t max_body;           /* 0: HTTP_MAX_BODY */
 	long timeout_ms;           /* 0: HTTP_TIMEOUT_MS */
-	struct http_call **handle; /* where to keep the call (for http_cancel), or NULL */
+	struct http_call **handle; /* where to keep the call (for rest_cancel), or NULL */
 };
 int rest_call(struct rest *r, const struct rest_req *q, rest_done_fn done, void *arg);
 /* The common case: method, path, JSON body (or NULL), response cap (0: default). */
+/* Abort the call kept in *handle (rest_req.handle), if any: its callback
+ * is not called; *handle is NULL after. */
+void rest_cancel(struct rest *r, struct http_call **handle);
 int rest_api(struct rest *r, const char *method, const char *path, const char *json, size_t max_body,
              rest_done_fn done, void *arg);
 
