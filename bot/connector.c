@@ -24,7 +24,8 @@
 	X(mattermost)                                                                                        \
 	X(slack)                                                                                             \
 	X(discord)                                                                                           \
-	X(bridge)
+	X(bridge)                                                                                            \
+	X(telegram)
 
 #define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
 CONNECTOR_TYPES(DECLARE_OPS)
