@@ -263,6 +263,22 @@ int connector_idem_ok(const char *s)
 	return 1;
 }
 
+int connector_id_ok(const char *s, size_t max)
+{
+	size_t n = 0;
+	if (!s)
+		return 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (n >= max)
+			return 0;
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '_' || c == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
 const char *connector_health_name(enum connector_health h)
 {
 	static const char *const names[] = {"starting", "ok", "degraded", "down"};

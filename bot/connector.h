@@ -306,6 +306,9 @@ void connector_dm_opened(struct connector_dm_req *req, const char *channel);
  * metadata field, a store key): 1..STORE_MAX_KEY printable ASCII
  * characters without spaces; else 0 (the row cannot be sent safely). */
 int connector_idem_ok(const char *key);
+/* 1 when s is a platform id that may go into a URL path, a store key or a
+ * log line as it is: 1..max characters of A-Z a-z 0-9 _ -; else 0. */
+int connector_id_ok(const char *s, size_t max);
 
 /* Health for /healthz and the log (a change of state is logged). */
 void connector_set_health(struct connector *c, enum connector_health h, const char *detail);

@@ -137,18 +137,7 @@ static const struct mastodon_conf *ms_conf(const struct mastodon *ms)
 
 int mastodon_id_ok(const char *s)
 {
-	size_t n = 0;
-	if (!s)
-		return 0;
-	for (; s[n]; n++) {
-		char ch = s[n];
-		if (n >= MASTODON_MAX_ID)
-			return 0;
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      ch == '_' || ch == '-'))
-			return 0;
-	}
-	return n > 0;
+	return connector_id_ok(s, MASTODON_MAX_ID);
 }
 
 int mastodon_id_cmp(const char *a, const char *b)

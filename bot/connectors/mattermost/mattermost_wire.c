@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connector.h"
 #include "markdown.h"
 #include "markup.h"
 #include "outbox.h"
@@ -18,18 +19,7 @@
 
 int mm_id_ok(const char *s)
 {
-	size_t n = 0;
-	if (!s)
-		return 0;
-	for (; s[n]; n++) {
-		char c = s[n];
-		if (n >= MM_MAX_ID)
-			return 0;
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      c == '_' || c == '-'))
-			return 0;
-	}
-	return n > 0;
+	return connector_id_ok(s, MM_MAX_ID);
 }
 
 static const char *get_str(json_t *o, const char *key)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connector.h"
 #include "markup.h"
 #include "outbox.h"
 #include "post.h"
@@ -21,18 +22,7 @@
 
 int slack_id_ok(const char *s)
 {
-	size_t n = 0;
-	if (!s)
-		return 0;
-	for (; s[n]; n++) {
-		char ch = s[n];
-		if (n >= SLACK_MAX_ID)
-			return 0;
-		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      ch == '_' || ch == '-'))
-			return 0;
-	}
-	return n > 0;
+	return connector_id_ok(s, SLACK_MAX_ID);
 }
 
 int slack_ts_ok(const char *s)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "connector.h"
 #include "outbox.h"
 #include "post.h"
 #include "util.h"
@@ -151,18 +152,7 @@ int tg_parse_me(const char *body, size_t len, struct tg_me *me, char *err, size_
 
 int tg_conn_ok(const char *s)
 {
-	size_t n = 0;
-	if (!s)
-		return 0;
-	for (; s[n]; n++) {
-		char c = s[n];
-		if (n >= TG_MAX_CONN)
-			return 0;
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      c == '_' || c == '-'))
-			return 0;
-	}
-	return n > 0;
+	return connector_id_ok(s, TG_MAX_CONN);
 }
 
 static int parse_connection(json_t *o, struct tg_connection *c)
