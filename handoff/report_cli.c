@@ -64,7 +64,9 @@ int report_cli_main(const char *config_path, int argc, char **argv)
 {
 	int json = 0, days = 1;
 	const char *since_s = "7d", *until_s = NULL;
-	time_t now = time(NULL), since, until = now;
+	/* The window is [since, until): by default it ends after this second, so
+	 * a post that arrived a moment ago is counted. */
+	time_t now = time(NULL), since, until = now + 1;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
