@@ -32,20 +32,21 @@
 #include "store.h"
 
 static const time_t T0 = 1767225600; /* 2026-01-01: the year the store holds */
-#define OPEN_LEFT 2000                /* newest conversations left open */
+#define OPEN_LEFT 2000               /* newest conversations left open */
 
 static const char *care[] = {
-    "order",    "refund",   "delivery", "parcel",  "invoice", "payment", "password", "account",
-    "cancel",   "return",   "broken",   "missing", "late",    "address", "discount", "voucher",
-    "size",     "colour",   "exchange", "receipt", "charge",  "card",    "shipping", "tracking",
-    "warranty", "repair",   "booking",  "table",   "cake",    "bread",   "gluten",   "allergy",
-    "opening",  "holiday",  "parking",  "gift",    "wedding", "catering", "subscription", "login"};
+    "order",    "refund",  "delivery", "parcel",  "invoice", "payment",  "password",     "account",
+    "cancel",   "return",  "broken",   "missing", "late",    "address",  "discount",     "voucher",
+    "size",     "colour",  "exchange", "receipt", "charge",  "card",     "shipping",     "tracking",
+    "warranty", "repair",  "booking",  "table",   "cake",    "bread",    "gluten",       "allergy",
+    "opening",  "holiday", "parking",  "gift",    "wedding", "catering", "subscription", "login"};
 #define NCARE (sizeof(care) / sizeof(care[0]))
-static const char *filler[] = {"hello", "please", "thanks", "my",    "the",  "was", "is",   "can",
+static const char *filler[] = {"hello", "please", "thanks", "my",    "the",  "was", "is",    "can",
                                "you",   "help",   "with",   "i",     "a",    "an",  "still", "when",
                                "why",   "not",    "yet",    "today", "week", "for", "again", "hi"};
 #define NFILL (sizeof(filler) / sizeof(filler[0]))
-static const char *syll[] = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "pe", "du", "ga", "zo", "fi", "be", "ho"};
+static const char *syll[] = {"ka", "lo", "mi", "ne", "ru", "ta", "vo", "si",
+                             "pe", "du", "ga", "zo", "fi", "be", "ho"};
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 static unsigned rnd(unsigned n)
@@ -166,8 +167,19 @@ static int cmp_double(const void *a, const void *b)
 static struct store *S;
 static long RUNS = 30;
 
-enum query { Q_QUEUE, Q_RESOLVED, Q_COUNTS, Q_SEARCH_COMMON, Q_SEARCH_TWO, Q_SEARCH_RARE, Q_SEARCH_PREFIX,
-             Q_SEARCH_FILTERED, Q_FILTERS_ONLY, Q_CONTACTS, Q_CONTACT_TICKETS };
+enum query {
+	Q_QUEUE,
+	Q_RESOLVED,
+	Q_COUNTS,
+	Q_SEARCH_COMMON,
+	Q_SEARCH_TWO,
+	Q_SEARCH_RARE,
+	Q_SEARCH_PREFIX,
+	Q_SEARCH_FILTERED,
+	Q_FILTERS_ONLY,
+	Q_CONTACTS,
+	Q_CONTACT_TICKETS
+};
 
 static size_t run_one(enum query q, const char *rare_word, int64_t contact, time_t now)
 {
@@ -183,9 +195,7 @@ static size_t run_one(enum query q, const char *rare_word, int64_t contact, time
 		tq.filter = TICKETS_RESOLVED;
 		store_tickets(S, &tq, on_tickets, &g);
 		break;
-	case Q_COUNTS:
-		store_ticket_counts(S, "sam", now, on_counts, &g);
-		break;
+	case Q_COUNTS: store_ticket_counts(S, "sam", now, on_counts, &g); break;
 	case Q_SEARCH_COMMON:
 		sq.text = "refund";
 		store_search(S, &sq, on_tickets, &g);
@@ -216,9 +226,7 @@ static size_t run_one(enum query q, const char *rare_word, int64_t contact, time
 		sq.label = "billing";
 		store_search(S, &sq, on_tickets, &g);
 		break;
-	case Q_CONTACTS:
-		store_contact_search(S, "customer 4", 50, on_contacts, &g);
-		break;
+	case Q_CONTACTS: store_contact_search(S, "customer 4", 50, on_contacts, &g); break;
 	case Q_CONTACT_TICKETS:
 		store_contact_get(S, contact, on_contact, &g);
 		must(g.rc, "contact_get");
@@ -301,12 +309,14 @@ int main(int argc, char **argv)
 		must(g.rc, "record_post");
 		tickets[i] = g.ticket;
 		if (i % 10 == 3) {
-			store_ticket_label(S, g.ticket, i % 20 == 3 ? "vip" : "billing", 1, "sam", at, on_done, &g);
+			store_ticket_label(S, g.ticket, i % 20 == 3 ? "vip" : "billing", 1, "sam", at,
+			                   on_done, &g);
 			must(g.rc, "label");
 		}
 		if (i % 20 == 7) {
-			store_ticket_note(S, g.ticket, "kim", "Called the courier; they will check the depot.", at + 60,
-			                  on_done, &g);
+			store_ticket_note(S, g.ticket, "kim",
+			                  "Called the courier; they will check the depot.", at + 60, on_done,
+			                  &g);
 			must(g.rc, "note");
 		}
 		if (i < conversations - OPEN_LEFT) {

@@ -811,6 +811,16 @@ static void on_email(struct wc_conn *k, json_t *msg)
  * vouches for who the visitor is (identity.h).  A hash that does not match
  * is refused and the visitor stays anonymous.
  */
+#define BAD_IDENTIFY "identify needs an id, a hash, and a name and e-mail address if given"
+
+/* Identify refused: say why in the log and to the widget. */
+static void identify_refused(struct wc_conn *k, const char *why)
+{
+	log_warn("web chat identify refused: the visitor stays anonymous", "connector=%s reason=\"%s\"",
+	         k->wc->c->name, why);
+	send_obj(k->ws, json_pack("{s:s, s:b, s:s}", "type", "identify", "verified", 0, "error", why));
+}
+
 static void on_identify(struct wc_conn *k, json_t *msg)
 {
 	struct webchat *wc = k->wc;
@@ -820,18 +830,21 @@ static void on_identify(struct wc_conn *k, json_t *msg)
 	const char *name = json_string_value(jn), *email = json_string_value(je);
 	const char *why = NULL;
 
-	if (!wc->secret_len)
-		why = "identity verification is not set up on this chat (identity_secret)";
-	else if (!id || !hash || (jn && !json_is_null(jn) && (!name || !name_ok(name))) ||
-	         (je && !json_is_null(je) && (!email || !email_ok(email))) || strlen(id) > IDENTITY_MAX_ID)
-		why = "identify needs an id, a hash, and a name and e-mail address if given";
+	if (!wc->secret_len) {
+		identify_refused(k, "identity verification is not set up on this chat (identity_secret)");
+		return;
+	}
+	if (!id || !hash) {
+		identify_refused(k, BAD_IDENTIFY);
+		return;
+	}
+	if ((jn && !json_is_null(jn) && (!name || !name_ok(name))) ||
+	    (je && !json_is_null(je) && (!email || !email_ok(email))) || strlen(id) > IDENTITY_MAX_ID)
+		why = BAD_IDENTIFY;
 	else if (!identity_verify(wc->secret, wc->secret_len, id, hash))
 		why = "the hash does not match the id";
 	if (why) {
-		log_warn("web chat identify refused: the visitor stays anonymous",
-		         "connector=%s reason=\"%s\"", wc->c->name, why);
-		send_obj(k->ws,
-		         json_pack("{s:s, s:b, s:s}", "type", "identify", "verified", 0, "error", why));
+		identify_refused(k, why);
 		return;
 	}
 	if (who_keep(k, id, name, email, 1) == 1) {
