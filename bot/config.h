@@ -86,6 +86,11 @@ struct connector_conf {
 	char *listen;   /* "host:port" the connector listens on (set by its parser with
 	                   config_key_listen: listen addresses must not clash), or NULL */
 	char *endpoint; /* where it connects (an instance URL), for `check` and logs, or NULL */
+	/* Where the platform takes free-form replies only within a time after
+	 * the customer's last message (seconds, 0 = always): for the bot's
+	 * replies and for a person's (connector_reply_allowed).  Set by the
+	 * type's parser. */
+	long reply_window, agent_window;
 	const struct connector_ops *ops; /* the type (never NULL in a loaded config) */
 	void *settings;                  /* the type's own struct, or NULL; freed by ops->free_settings */
 };

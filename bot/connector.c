@@ -70,6 +70,10 @@ int connector_type_shows_sender(const char *type)
 	return ops && (ops->caps & CONNECTOR_SHOWS_SENDER);
 }
 
+/* The connectors running in this process (connector_new registers each). */
+static struct connector **running;
+static size_t nrunning;
+
 struct connector *connector_new(const struct connector_conf *cc, const struct connector_host *h)
 {
 	const struct connector_ops *ops = connector_type(cc->type);
@@ -81,6 +85,8 @@ struct connector *connector_new(const struct connector_conf *cc, const struct co
 	c->conf = cc;
 	c->name = xstrdup(cc->name ? cc->name : cc->type);
 	c->health = HEALTH_STARTING;
+	running = xrealloc(running, (nrunning + 1) * sizeof(*running));
+	running[nrunning++] = c;
 	return c;
 }
 
@@ -88,10 +94,82 @@ void connector_free(struct connector *c)
 {
 	if (!c)
 		return;
+	for (size_t i = 0; i < nrunning; i++) {
+		if (running[i] == c) {
+			running[i] = running[--nrunning];
+			break;
+		}
+	}
+	if (!nrunning) {
+		free(running);
+		running = NULL;
+	}
 	if (c->ops->destroy)
 		c->ops->destroy(c);
 	free(c->name);
 	free(c);
+}
+
+struct connector *connector_running(const char *name)
+{
+	for (size_t i = 0; name && i < nrunning; i++)
+		if (strcmp(running[i]->name, name) == 0)
+			return running[i];
+	return NULL;
+}
+
+void connector_mark_read(const char *name, const char *thread_key)
+{
+	struct connector *c = connector_running(name);
+	if (c && c->ops->mark_read && thread_key && *thread_key && !connector_stopping(c))
+		c->ops->mark_read(c, thread_key);
+}
+
+/* --- reply windows ----------------------------------------------------------- */
+
+static long window_of(const struct connector_conf *cc, int agent)
+{
+	if (!cc)
+		return 0;
+	return agent ? cc->agent_window : cc->reply_window;
+}
+
+time_t connector_reply_until(const struct connector_conf *cc, int agent, time_t last_in)
+{
+	long w = window_of(cc, agent);
+	return w > 0 && last_in > 0 ? last_in + w : 0;
+}
+
+/* "24 hours", "7 days", "90 minutes". */
+static void span_words(long s, char *out, size_t n)
+{
+	if (s >= 2 * 86400 && s % 86400 == 0)
+		snprintf(out, n, "%ld days", s / 86400);
+	else if (s >= 2 * 3600)
+		snprintf(out, n, "%ld hours", s / 3600);
+	else
+		snprintf(out, n, "%ld minutes", (s + 59) / 60);
+}
+
+int connector_reply_allowed(const struct connector_conf *cc, int agent, time_t last_in, time_t now, char *why,
+                            size_t n)
+{
+	time_t until = connector_reply_until(cc, agent, last_in);
+	if (!until || now <= until) {
+		if (n)
+			why[0] = '\0';
+		return 1;
+	}
+	const struct connector_ops *ops = cc->ops ? cc->ops : connector_type(cc->type);
+	const char *title = ops && ops->title ? ops->title : cc->type;
+	char win[32], ago[32];
+	span_words(window_of(cc, agent), win, sizeof(win));
+	span_words((long)(now - last_in), ago, sizeof(ago));
+	snprintf(why, n,
+	         "%s takes %s only within %s of the customer's last message, and they last wrote %s ago: "
+	         "the customer must write again before anyone can answer here",
+	         title, agent ? "a person's reply" : "replies", win, ago);
+	return 0;
 }
 
 /* --- services --------------------------------------------------------------- */

@@ -77,6 +77,12 @@ struct outmsg {
 	int is_private;
 	const char *recipient; /* the customer's platform id (the post's author), or NULL */
 	int attempt;           /* 0 on the first try */
+	/* When the customer last wrote in this conversation (the platform's
+	 * time of their newest message), 0 unknown: where replies are allowed
+	 * only within a window after it (connector_conf.reply_window), the
+	 * outbox checked it before the send; Messenger picks its message type
+	 * by it. */
+	time_t last_in;
 };
 
 enum send_result {
@@ -128,8 +134,9 @@ enum {
 
 struct connector_ops {
 	const char *type;
-	size_t max_text; /* platform's message length limit in characters, 0 = none */
-	unsigned caps;   /* CONNECTOR_* */
+	const char *title; /* the platform's name for people ("WhatsApp"), or NULL: the type */
+	size_t max_text;   /* platform's message length limit in characters, 0 = none */
+	unsigned caps;     /* CONNECTOR_* */
 
 	/* Configuration: the keys this type takes besides type, name and
 	 * channel (NULL-terminated), and the parser that reads them.  parse
@@ -151,6 +158,10 @@ struct connector_ops {
 	/* After the group commit: the fate of a post delivered with `cookie`.
 	 * May be NULL when the connector does not care. */
 	void (*post_done)(struct connector *c, void *cookie, const struct post_ack *a);
+	/* A person opened the conversation in the dashboard: show the customer
+	 * their messages were read where the platform can (WhatsApp's blue
+	 * ticks).  Best effort, asynchronous; may be NULL. */
+	void (*mark_read)(struct connector *c, const char *thread_key);
 };
 
 /*
@@ -309,6 +320,34 @@ int connector_idem_ok(const char *key);
 /* 1 when s is a platform id that may go into a URL path, a store key or a
  * log line as it is: 1..max characters of A-Z a-z 0-9 _ -; else 0. */
 int connector_id_ok(const char *s, size_t max);
+
+/*
+ * Reply windows: where the platform takes free-form replies only within a
+ * time after the customer's last message (WhatsApp, Messenger, Instagram:
+ * 24 hours; for a person's reply on Messenger and Instagram, 7 days with
+ * the HUMAN_AGENT tag), cc->reply_window and cc->agent_window say how long
+ * (seconds, 0 = no window; set by the type's parser).  Whether a reply
+ * written now (by a person when `agent`, else by the bot) may still go to
+ * a conversation whose customer last wrote at last_in (0 = unknown: yes):
+ * 1 yes; 0 no, with a sentence for the person in why ("WhatsApp takes
+ * replies only within 24 hours of the customer's last message: that
+ * window closed on ...; the customer must write again first").  One
+ * place for the outbox, the dashboard and `frontdesk queue reply`.
+ */
+int connector_reply_allowed(const struct connector_conf *cc, int agent, time_t last_in, time_t now, char *why,
+                            size_t n);
+/* When that window closes (last_in + the window), 0 when there is none. */
+time_t connector_reply_until(const struct connector_conf *cc, int agent, time_t last_in);
+
+/*
+ * The running connector called `name` (every connector the daemon started
+ * registers itself), or NULL.  Asked by the dashboard for actions on a
+ * conversation's platform.
+ */
+struct connector *connector_running(const char *name);
+/* A person opened conversation thread_key of connector `name`: its
+ * mark_read, when the type has one and the connector runs. */
+void connector_mark_read(const char *name, const char *thread_key);
 
 /* Health for /healthz and the log (a change of state is logged). */
 void connector_set_health(struct connector *c, enum connector_health h, const char *detail);

@@ -519,6 +519,24 @@ static void claimed(void *arg, int rc)
 		reschedule(o, t, e->attempts, c->paused_until_ms);
 		goto out;
 	}
+	/* A platform that takes replies only within a window after the
+	 * customer's last message (WhatsApp's 24 hours): past it, the reply
+	 * is not sent.  A person's reply was checked when it was written;
+	 * this catches one held back (a rate limit, a long outage). */
+	char why[384];
+	int agent = row->sender && strcmp(row->sender, "agent") == 0;
+	if (row->kind == OUT_REPLY &&
+	    !connector_reply_allowed(c->conf, agent, row->last_in, (time_t)(now / 1000), why, sizeof(why))) {
+		struct buf w;
+		buf_init(&w, 0);
+		log_quote(&w, why);
+		log_warn("reply not sent: outside the platform's reply window",
+		         "outbox=%lld connector=%s from=%s why=%s", (long long)id, c->name,
+		         agent ? "agent" : "bot", w.p);
+		buf_free(&w);
+		outbox_done(o, id, SEND_FAIL, 0, why);
+		goto out;
+	}
 	struct outmsg m = {
 	    .id = id,
 	    .thread_key = row->thread_key,
@@ -532,6 +550,7 @@ static void claimed(void *arg, int rc)
 	    .is_private = row->is_private,
 	    .recipient = row->recipient,
 	    .attempt = e->attempts,
+	    .last_in = row->last_in,
 	};
 	/* -1 means "not taken": the connector will not report; the entry may
 	 * have moved if the connector reported synchronously, so look again. */

@@ -15,8 +15,14 @@
  *                 (OUTBOX_BASE_MS * 2^attempt, capped at OUTBOX_CAP_MS), and
  *                 not before retry_after seconds; a retry_after pauses the
  *                 whole connector (rate limits are per account, not per row)
+ *   SEND_LATER -> again not before retry_after seconds, without counting an
+ *                 attempt or pausing the connector (a limit of this row's own)
  *   SEND_FAIL  -> failed (logged), as is a row after OUTBOX_MAX_ATTEMPTS
  *
+ * Reply windows: a reply row whose connector takes replies only within a
+ * window after the customer's last message (connector_reply_allowed) is
+ * failed, not sent, once that window has closed (logged with the reason,
+ * which the conversation shows).
  * Rows of one thread go out one at a time and in order (the parts of a long
  * reply, a reply and the agent's follow-up); threads are independent.
  *

@@ -389,6 +389,13 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 		out->ignored = "own_post";
 		return 0;
 	}
+	if (p->from_staff) {
+		/* A person answered on the platform itself: the conversation is
+		 * theirs now, and stays so until its ticket is resolved. */
+		out->ignored = "staff";
+		out->take_over = 1;
+		return 0;
+	}
 	if (p->author_is_bot) {
 		out->ignored = "bot";
 		return 0;
@@ -529,6 +536,8 @@ void decision_json(const struct engine *e, const struct decision *d, const char 
 	json_object_set_new(o, "intent", d->intent ? json_string(d->intent) : json_null());
 	json_object_set_new(o, "confidence",
 	                    d->intent ? json_real(round(d->confidence * 1000.0) / 1000.0) : json_null());
+	if (d->take_over)
+		json_object_set_new(o, "take_over", json_true());
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	if (s) {
 		buf_puts(out, s);

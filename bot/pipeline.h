@@ -7,7 +7,8 @@
  * scratch buffers, so the daemon, `frontdesk try` and `frontdesk replay` run
  * exactly the same code.  The order of the decision is fixed:
  *
- *   ignore (own post, bot, duplicate)
+ *   ignore (own post, bot, duplicate; a person of the business writing on
+ *   the platform itself takes the conversation over: ignored "staff")
  *   -> thread with the team (append to the ticket; while it waits for a
  *      person at most one "a person will reply" notice per
  *      bot.human_ack_interval; once claimed, nothing)
@@ -114,12 +115,17 @@ struct decision {
 	char *reply;           /* rendered reply, or NULL: owned */
 	const char *reply_key; /* which replies key produced it ("faq.delivery.negative") */
 	const char *ignored;   /* why nothing happens: "own_post", "bot", "duplicate",
-	                          "cooldown", "human_thread", "abusive_public", "empty" */
-	long closed_day;       /* a date the post names on which the business is closed all day
-	                          (day number, hours.h), when that changed the decision; -1 none */
-	char closed_on[64];    /* that date as said to the customer: "on Friday 25 December" */
-	int open_ticket;       /* a new ticket must be opened (escalations) */
-	int append_ticket;     /* append to the thread's existing ticket */
+	                          "cooldown", "human_thread", "abusive_public", "empty",
+	                          "staff" */
+	/* A person of the business wrote the post on the platform (post
+	 * from_staff): their message joins the conversation and the thread is
+	 * theirs (its ticket claimed by them, one opened when there is none). */
+	int take_over;
+	long closed_day;    /* a date the post names on which the business is closed all day
+	                       (day number, hours.h), when that changed the decision; -1 none */
+	char closed_on[64]; /* that date as said to the customer: "on Friday 25 December" */
+	int open_ticket;    /* a new ticket must be opened (escalations) */
+	int append_ticket;  /* append to the thread's existing ticket */
 	/* "Take it offline" (the decision record's `private`): the reply, and
 	 * what follows in the conversation, goes to a private channel.  A
 	 * private post (a DM, web chat) is answered in private anyway; a public

@@ -27,8 +27,14 @@ struct post {
 	const char *client_id;     /* web chat: client's message id, or NULL */
 	int author_is_bot;
 	int is_self;
+	/* Written by a person of the business on the platform itself (a reply
+	 * from the Facebook Page's inbox, seen as an echo from no app of
+	 * ours): the conversation is theirs now and the bot stays out of it.
+	 * author_name says who, as the dashboard shows it ("a person on
+	 * Messenger"); the customer is the thread's. */
+	int from_staff;
 	int is_public;  /* public timeline vs private / direct */
-	time_t created; /* UTC */
+	time_t created; /* UTC, the platform's time (reply windows count from it) */
 };
 
 #endif

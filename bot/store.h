@@ -183,6 +183,8 @@ struct store_thread {
 	char ticket_reason[32]; /* the open ticket's reason, "" none */
 	int ticket_private;     /* the open ticket is handled in private (the pipeline's
 	                           `private` when it opened it) */
+	time_t last_in;         /* the platform's time of the customer's newest message, 0 none:
+	                           reply windows count from it */
 };
 
 /* What store_lookup found. */
@@ -250,7 +252,8 @@ struct store_out {
 	int attempts;
 	int64_t not_before_ms; /* epoch ms */
 	time_t created;
-	int64_t guard; /* bot replies: the thread's claim_seq when decided, -1 none */
+	int64_t guard;  /* bot replies: the thread's claim_seq when decided, -1 none */
+	time_t last_in; /* the thread's last_in when the row was written or read, 0 none */
 };
 void store_out_copy(struct store_out *dst, const struct store_out *src);
 void store_out_free(struct store_out *o);
@@ -274,7 +277,12 @@ typedef void (*store_recorded_fn)(void *arg, int rc, const struct store_recorded
  * public row for the pointer when there is one), and the ticket change the
  * decision asks for (open_ticket: a new waiting ticket, private as the
  * decision, with the post's author as the recipient of later replies;
- * append_ticket: an event on the thread's ticket).  rc 0 with what was written (the outbox rows in full,
+ * append_ticket: an event on the thread's ticket; take_over, a person of
+ * the business writing on the platform: their message is stored as an
+ * agent's, named by the post's author, and the thread's ticket becomes
+ * theirs, claimed, or one is opened for them).  The thread's last_in
+ * moves to the post's created time when that is later (a customer's post
+ * only).  rc 0 with what was written (the outbox rows in full,
  * so delivery never reads them back), 1 when the post is stored already
  * (by another writer first, or earlier in this group: the loser drops its
  * copy, nothing of it was written and the group goes on), 2 when the
@@ -407,6 +415,8 @@ struct store_ticket {
 	time_t reopened;          /* when it was last reopened (0: never) */
 	int64_t contact_id;       /* the customer's contact (0: none yet) */
 	const char *contact_name; /* its name when one is known, else NULL */
+	time_t last_in;           /* the platform's time of the customer's newest message in the
+	                             thread, 0 none (reply windows: connector_reply_allowed) */
 };
 typedef void (*store_tickets_fn)(void *arg, int rc, const struct store_ticket *v, size_t n);
 /* A ticket from a callback is borrowed; a copy is the caller's (its strings

@@ -880,6 +880,16 @@ static void reply_checked(void *arg, int rc, const struct store_ticket *v, size_
 		dashboard_op_free(o);
 		return;
 	}
+	/* Past the platform's window the reply could never be delivered:
+	 * refused here, with the reason, rather than failed later. */
+	char why[384];
+	const struct connector_conf *cc =
+	    o->d->env.cfg && v[0].connector ? config_connector(o->d->env.cfg, v[0].connector) : NULL;
+	if (!connector_reply_allowed(cc, 1, v[0].last_in, time(NULL), why, sizeof(why))) {
+		server_respond_error(o->req, 409, why);
+		dashboard_op_free(o);
+		return;
+	}
 	size_t np = dashboard_reply_parts(o->d->env.cfg, v[0].connector ? v[0].connector : "", o->text,
 	                                  o->name, parts, STORE_MAX_PARTS);
 	store_agent_reply(o->d->env.store, o->id, o->login, o->name, (const char *const *)parts, np,
@@ -1333,10 +1343,24 @@ static void ticket_read(void *arg, int rc, const struct store_ticket *v, size_t 
 		dashboard_op_free(o);
 		return;
 	}
-	o->t = dashboard_ticket_json(&v[0], time(NULL));
+	time_t now = time(NULL);
+	o->t = dashboard_ticket_json(&v[0], now);
 	json_object_set_new(
 	    o->t, "reply_signed",
 	    json_boolean(dashboard_reply_signed(o->d->env.cfg, v[0].connector ? v[0].connector : "")));
+	/* Where the platform takes replies only for a while after the
+	 * customer's last message: until when, and why not any more. */
+	const struct connector_conf *cc =
+	    o->d->env.cfg && v[0].connector ? config_connector(o->d->env.cfg, v[0].connector) : NULL;
+	char why[384];
+	dashboard_iso(o->t, "reply_until", connector_reply_until(cc, 1, v[0].last_in));
+	json_object_set_new(o->t, "reply_closed",
+	                    connector_reply_allowed(cc, 1, v[0].last_in, now, why, sizeof(why))
+	                        ? json_null()
+	                        : json_string(why));
+	/* A person opened the conversation: the customer may see it was read. */
+	if (v[0].connector && v[0].thread_key && strcmp(v[0].status ? v[0].status : "", "resolved") != 0)
+		connector_mark_read(v[0].connector, v[0].thread_key);
 	store_ticket_messages(o->d->env.store, o->id, DASHBOARD_MAX_MESSAGES, ticket_messages_read, o);
 }
 

@@ -537,6 +537,21 @@ static void show_ticket(void *arg, int rc, const struct store_ticket *v, size_t 
 			local_time(q, t->snoozed_until, until, sizeof(until));
 			buf_printf(&out, "\nsnoozed:  until %s", until);
 		}
+		/* WhatsApp, Messenger, Instagram: replies only for a while after
+		 * the customer's last message. */
+		const struct connector_conf *cc =
+		    t->connector ? config_connector(q->cfg, t->connector) : NULL;
+		time_t until = connector_reply_until(cc, 1, t->last_in);
+		char why[384];
+		if (until && t->status && strcmp(t->status, "resolved") != 0) {
+			if (connector_reply_allowed(cc, 1, t->last_in, q->now, why, sizeof(why))) {
+				char when[40];
+				local_time(q, until, when, sizeof(when));
+				buf_printf(&out, "\nreplies:  possible until %s", when);
+			} else {
+				buf_printf(&out, "\nreplies:  not possible: %s", why);
+			}
+		}
 		buf_puts(&out, "\n\n");
 		fwrite(out.p, 1, out.len, stdout);
 		buf_free(&out);
@@ -641,6 +656,7 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 	snprintf(status, sizeof(status), "%s", tk.status ? tk.status : "");
 	snprintf(assignee, sizeof(assignee), "%s", tk.assignee ? tk.assignee : "");
 	snprintf(connector, sizeof(connector), "%s", tk.connector ? tk.connector : "");
+	time_t last_in = tk.last_in; /* the customer's newest message (reply windows) */
 	if (a >= A_REOPEN) {
 		rc = cmd_team_side(q, a, &tk, login, text, remove);
 		store_ticket_free(&tk);
@@ -675,8 +691,15 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 			        (long long)id);
 			return 1;
 		}
-		char *parts[STORE_MAX_PARTS];
+		char *parts[STORE_MAX_PARTS], why[384];
 		const char *name = agent->name ? agent->name : login;
+		/* Past the platform's window the reply could never be delivered. */
+		if (!connector_reply_allowed(config_connector(q->cfg, connector), 1, last_in, q->now, why,
+		                             sizeof(why))) {
+			fprintf(stderr, "frontdesk queue: reply to ticket %lld refused: %s\n", (long long)id,
+			        why);
+			return 1;
+		}
 		const char *t = text;
 		while (*t == ' ' || *t == '\n' || *t == '\r' || *t == '\t')
 			t++;

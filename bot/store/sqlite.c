@@ -331,11 +331,21 @@ static const char schema_v6[] =
 	"CREATE INDEX posts_received ON posts (received);"
 	"CREATE INDEX tickets_created ON tickets (created);";
 
+/*
+ * Version 7: reply windows.  A thread remembers when its customer last
+ * wrote (the platform's time of their newest message), because WhatsApp,
+ * Messenger and Instagram take replies only within a window after it.
+ */
+static const char schema_v7[] =
+	"ALTER TABLE threads ADD COLUMN last_in INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE threads SET last_in = COALESCE((SELECT max(p.created) FROM posts p"
+	" WHERE p.thread_id = threads.id), 0);";
+
 /* clang-format on */
 
 /* Migrations: migrations[v] takes the schema from version v to v + 1. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3,
-                                                             schema_v4, schema_v5, schema_v6};
+static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                             schema_v5, schema_v6, schema_v7};
 
 enum q {
 	Q_BEGIN,
@@ -446,7 +456,7 @@ enum q {
 	" COALESCE(o.message_id, 0), o.kind, o.connector, o.thread_key, o.reply_to, o.text, o.idem_key,"     \
 	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
 	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END," \
-	" o.recipient"
+	" o.recipient, COALESCE((SELECT t.last_in FROM threads t WHERE t.id = o.thread_id), 0)"
 
 /* The contact columns every contact read selects, in struct store_contact
  * order: last seen is the newest change of one of its threads. */
@@ -466,22 +476,23 @@ static const char *const sql[Q_COUNT] = {
 	[Q_LOOKUP] = "SELECT COALESCE(t.id, 0), t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0),"
 		     " COALESCE(k.assignee, ''), COALESCE(t.last_ack, 0), COALESCE(t.last_waiting_notice, 0),"
 		     " COALESCE(t.claim_seq, 0), COALESCE(k.reason, ''), COALESCE(k.private, 0),"
-		     " p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
+		     " COALESCE(t.last_in, 0), p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
 		     " FROM (SELECT 1) x"
 		     " LEFT JOIN threads t ON t.platform = ?1 AND t.thread_key = ?2"
 		     " LEFT JOIN tickets k ON k.id = t.ticket_id"
 		     " LEFT JOIN posts p ON p.platform = ?1 AND p.post_id = ?3"
 		     " LEFT JOIN messages m ON m.id = p.message_id",
 	[Q_THREAD_GET] = "SELECT t.id, t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0), COALESCE(k.assignee, ''),"
-			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, ''), COALESCE(k.private, 0)"
-			 " FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
+			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, ''), COALESCE(k.private, 0),"
+			 " t.last_in FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
 			 " WHERE t.platform = ?1 AND t.thread_key = ?2",
 	[Q_THREAD_INSERT] = "INSERT INTO threads (platform, thread_key, connector, is_private, author, last_ack,"
-			    " last_waiting_notice, last_post_id, created, updated, contact_id)"
-			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
+			    " last_waiting_notice, last_post_id, created, updated, contact_id, last_in)"
+			    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
 	[Q_THREAD_UPDATE] = "UPDATE threads SET owner = ?2, ticket_id = ?3, last_ack = ?4, last_waiting_notice = ?5,"
-			    " last_post_id = ?6, updated = ?7 WHERE id = ?1",
-	[Q_THREAD_TICKET] = "UPDATE threads SET owner = 'waiting', ticket_id = ?2 WHERE id = ?1",
+			    " last_post_id = COALESCE(?6, last_post_id), updated = ?7, claim_seq = claim_seq + ?8,"
+			    " last_in = ?9 WHERE id = ?1",
+	[Q_THREAD_TICKET] = "UPDATE threads SET owner = ?3, ticket_id = ?2, claim_seq = claim_seq + ?4 WHERE id = ?1",
 	[Q_MSG_INSERT] = "INSERT INTO messages (thread_id, sender, agent, text, ts, client_id, state)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_POST_INSERT] = "INSERT INTO posts (platform, post_id, connector, thread_id, message_id, author_id,"
@@ -492,7 +503,8 @@ static const char *const sql[Q_COUNT] = {
 			 " sender, agent, message_id, guard, created, recipient)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12, ?13)",
 	[Q_TICKET_INSERT] = "INSERT INTO tickets (thread_id, status, priority, reason, platform, author, due, created,"
-			    " updated, private, recipient) VALUES (?1, 'waiting', ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+			    " updated, private, recipient, assignee) VALUES (?1, ?10, ?2, ?3, ?4,"
+			    " COALESCE(?5, (SELECT author FROM threads WHERE id = ?1)), ?6, ?7, ?7, ?8, ?9, ?11)",
 	/* A customer's message wakes a snoozed ticket. */
 	[Q_TICKET_TOUCH] = "UPDATE tickets SET updated = ?2, snoozed_until = NULL WHERE id = ?1",
 	[Q_EVENT_INSERT] = "INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)"
@@ -527,7 +539,7 @@ static const char *const sql[Q_COUNT] = {
 			      " last_waiting_notice = 0, updated = ?2 WHERE id = ?1 AND ticket_id = ?3",
 	[Q_MSG_DELETE] = "DELETE FROM messages WHERE id = ?1",
 	[Q_THREAD_DELETE] = "DELETE FROM threads WHERE id = ?1",
-	[Q_THREAD_BY_ID] = "SELECT connector, thread_key, last_post_id, is_private FROM threads WHERE id = ?1",
+	[Q_THREAD_BY_ID] = "SELECT connector, thread_key, last_post_id, is_private, last_in FROM threads WHERE id = ?1",
 	[Q_TICKET_FIRST_RESPONSE] = "UPDATE tickets SET first_response = COALESCE(first_response, ?2), updated = ?2"
 				    " WHERE id = ?1",
 	[Q_TICKET_MESSAGES] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state"
@@ -1653,6 +1665,7 @@ static void thread_read(sqlite3_stmt *st, struct store_thread *t)
 	t->claim_seq = sqlite3_column_int64(st, 7);
 	copy_col(st, 8, t->ticket_reason, sizeof(t->ticket_reason));
 	t->ticket_private = sqlite3_column_int(st, 9);
+	t->last_in = (time_t)sqlite3_column_int64(st, 10);
 }
 
 static void sq_lookup(struct store *base, const char *platform, const char *post_id, const char *thread_key,
@@ -1674,9 +1687,9 @@ static void sq_lookup(struct store *base, const char *platform, const char *post
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		thread_read(st, &l.thread);
-		l.duplicate = sqlite3_column_type(st, 10) != SQLITE_NULL;
-		l.message_id = sqlite3_column_int64(st, 11);
-		l.ts = (time_t)sqlite3_column_int64(st, 12);
+		l.duplicate = sqlite3_column_type(st, 11) != SQLITE_NULL;
+		l.message_id = sqlite3_column_int64(st, 12);
+		l.ts = (time_t)sqlite3_column_int64(st, 13);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW) {
@@ -1848,6 +1861,48 @@ static int contact_of(struct sqlite *s, const char *platform, const char *author
 	return run(s, st, "contact_key_insert");
 }
 
+static int ticket_set(struct sqlite *s, int64_t id, const char *status, const char *assignee, time_t now);
+
+/*
+ * A person of the business wrote in the thread on the platform itself
+ * (record, decision take_over): the thread's ticket becomes theirs, or a
+ * ticket is opened for them, claimed; a ticket a person of ours claimed
+ * stays theirs and only notes the message.  *ticket in/out.
+ */
+static int take_over(struct sqlite *s, const struct store_record *r, const struct store_recorded *out,
+                     enum thread_owner owner, int64_t *ticket)
+{
+	const struct post *p = r->post;
+	const char *who = store_author_of(p) ? store_author_of(p) : "a person on the platform";
+	sqlite3_stmt *st;
+
+	if (owner == THREAD_CLAIMED && *ticket > 0)
+		return event_insert(s, *ticket, r->now, "message", who, out->message_id, NULL);
+	if (owner == THREAD_BOT || *ticket <= 0) {
+		if (!(st = q(s, Q_TICKET_INSERT)))
+			return -1;
+		sqlite3_bind_int64(st, 1, out->thread_id);
+		bind_text(st, 2, priority_name(PRIO_NORMAL));
+		bind_text(st, 3, NULL);
+		bind_text(st, 4, p->platform);
+		bind_text(st, 5, NULL);
+		sqlite3_bind_null(st, 6);
+		sqlite3_bind_int64(st, 7, r->now);
+		sqlite3_bind_int(st, 8, 1);
+		bind_text(st, 9, NULL);
+		bind_text(st, 10, "claimed");
+		bind_text(st, 11, who);
+		if (insert(s, st, "ticket_insert", ticket) < 0 ||
+		    event_insert(s, *ticket, r->now, "opened", who, out->message_id,
+		                 "taken over on the platform") < 0)
+			return -1;
+	} else if (ticket_set(s, *ticket, "claimed", who, r->now) < 0 ||
+	           event_insert(s, *ticket, r->now, "message", who, out->message_id, NULL) < 0) {
+		return -1;
+	}
+	return event_insert(s, *ticket, r->now, "claimed", who, 0, "answered on the platform itself");
+}
+
 /* The writes of store_record_post, in the open group: 0, 1 (stored
  * before: nothing written), or -1. */
 static int record(struct sqlite *s, const struct store_record *r, struct store_recorded *out)
@@ -1856,10 +1911,17 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 	const struct decision *d = r->decision;
 	const struct store_thread *t = r->thread;
 	const char *connector = p->connector ? p->connector : p->platform;
-	const char *last_post = p->reply_to_id ? p->reply_to_id : p->post_id;
+	/* A person of the business writing on the platform (decision
+	 * take_over): their message, not the customer's.  Neither what
+	 * replies answer nor the reply window moves. */
+	int staff = d->take_over;
+	const char *last_post = staff ? NULL : p->reply_to_id ? p->reply_to_id : p->post_id;
 	enum thread_owner owner = t->owner;
 	int64_t ticket = t->ticket_id;
 	time_t last_ack = t->last_ack, last_notice = t->last_waiting_notice;
+	time_t created = p->created ? p->created : r->now;
+	time_t last_in = staff || created <= t->last_in ? t->last_in : created;
+	int bump = 0; /* claim_seq: pending bot replies of the thread are withdrawn */
 	size_t n = r->n_parts < STORE_MAX_PARTS ? r->n_parts : STORE_MAX_PARTS;
 	sqlite3_stmt *st;
 
@@ -1874,7 +1936,8 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 	out->thread_id = t->id;
 	if (!out->thread_id) {
 		int64_t contact = 0;
-		if (p->author_id && *p->author_id && strlen(p->author_id) <= STORE_MAX_KEY &&
+		/* A person of the business opening the thread is not its customer. */
+		if (!staff && p->author_id && *p->author_id && strlen(p->author_id) <= STORE_MAX_KEY &&
 		    contact_of(s, p->platform, p->author_id, p->author_handle, p->author_name, r->now,
 		               &contact) < 0)
 			return -1;
@@ -1884,17 +1947,18 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 		bind_text(st, 2, p->thread_key);
 		bind_text(st, 3, connector);
 		sqlite3_bind_int(st, 4, !p->is_public);
-		bind_text(st, 5, store_author_of(p));
+		bind_text(st, 5, staff ? NULL : store_author_of(p));
 		sqlite3_bind_int64(st, 6, last_ack);
 		sqlite3_bind_int64(st, 7, last_notice);
 		bind_text(st, 8, last_post);
 		sqlite3_bind_int64(st, 9, r->now);
 		bind_id(st, 10, contact);
+		sqlite3_bind_int64(st, 11, last_in);
 		if (insert(s, st, "thread_insert", &out->thread_id) < 0)
 			return -1;
 	}
-	if (msg_insert(s, out->thread_id, "customer", NULL, p->text ? p->text : "", r->now, p->client_id,
-	               "sent", &out->message_id) < 0)
+	if (msg_insert(s, out->thread_id, staff ? "agent" : "customer", staff ? store_author_of(p) : NULL,
+	               p->text ? p->text : "", r->now, p->client_id, "sent", &out->message_id) < 0)
 		return -1;
 
 	if (!(st = q(s, Q_POST_INSERT)))
@@ -1908,7 +1972,7 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 	bind_text(st, 7, p->author_handle);
 	bind_text(st, 8, p->author_name);
 	bind_text(st, 9, p->text ? p->text : "");
-	sqlite3_bind_int64(st, 10, p->created ? p->created : r->now);
+	sqlite3_bind_int64(st, 10, created);
 	sqlite3_bind_int64(st, 11, r->now);
 	bind_text(st, 12, d->ignored ? "ignore" : action_name(d->action));
 	bind_text(st, 13, d->rule);
@@ -1919,7 +1983,14 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 		return undo_duplicate(s, t->id == 0 ? out->thread_id : 0, out->message_id);
 
 	int ticket_changed = 0;
-	if (d->open_ticket && owner == THREAD_BOT) {
+	if (staff) {
+		if (take_over(s, r, out, owner, &ticket) < 0)
+			return -1;
+		ticket_changed = owner != THREAD_CLAIMED;
+		bump = ticket_changed;
+		owner = THREAD_CLAIMED;
+		out->ticket_id = ticket;
+	} else if (d->open_ticket && owner == THREAD_BOT) {
 		enum priority pr = d->priority != PRIO_NONE ? d->priority : PRIO_NORMAL;
 		if (!(st = q(s, Q_TICKET_INSERT)))
 			return -1;
@@ -1935,6 +2006,8 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 		sqlite3_bind_int64(st, 7, r->now);
 		sqlite3_bind_int(st, 8, d->is_private);
 		bind_text(st, 9, p->author_id);
+		bind_text(st, 10, "waiting");
+		bind_text(st, 11, NULL);
 		if (insert(s, st, "ticket_insert", &ticket) < 0)
 			return -1;
 		if (event_insert(s, ticket, r->now, "opened", NULL, out->message_id, d->reason) < 0)
@@ -1980,6 +2053,7 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 		    .recipient = (char *)p->author_id,
 		    .created = r->now,
 		    .guard = t->claim_seq,
+		    .last_in = last_in,
 		};
 		if (out_insert(s, o) < 0)
 			return -1;
@@ -1995,6 +2069,8 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 			return -1;
 		sqlite3_bind_int64(st, 1, out->thread_id);
 		sqlite3_bind_int64(st, 2, ticket);
+		bind_text(st, 3, thread_owner_name(owner));
+		sqlite3_bind_int(st, 4, bump);
 		return run(s, st, "thread_ticket");
 	}
 	if (!(st = q(s, Q_THREAD_UPDATE)))
@@ -2006,6 +2082,8 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 	sqlite3_bind_int64(st, 5, last_notice);
 	bind_text(st, 6, last_post);
 	sqlite3_bind_int64(st, 7, r->now);
+	sqlite3_bind_int(st, 8, bump);
+	sqlite3_bind_int64(st, 9, last_in);
 	return run(s, st, "thread_update");
 }
 
@@ -2119,6 +2197,7 @@ static int out_read(sqlite3_stmt *st, struct store_out *o)
 	o->created = (time_t)sqlite3_column_int64(st, 14);
 	o->guard = sqlite3_column_int64(st, 15);
 	o->recipient = dup_col(st, 16);
+	o->last_in = (time_t)sqlite3_column_int64(st, 17);
 	if (!o->connector || !o->thread_key || !o->text || !o->idem_key || !o->sender) {
 		log_error("outbox row is incomplete", "id=%lld", (long long)o->id);
 		store_out_free(o);
@@ -2377,7 +2456,8 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 	              " (SELECT max(e.id) FROM ticket_events e WHERE e.ticket_id = k.id),"                   \
 	              " COALESCE((SELECT s.message_id FROM ticket_seen s WHERE s.ticket_id = k.id AND "      \
 	              "s.login = ?4), 0),"                                                                   \
-	              " COALESCE(th.contact_id, 0) AS contact_id, COALESCE(k.reopened, 0)"                   \
+	              " COALESCE(th.contact_id, 0) AS contact_id, COALESCE(k.reopened, 0),"                  \
+	              " th.last_in"                                                                          \
 	              " FROM tickets k JOIN threads th ON th.id = k.thread_id WHERE "
 
 #define TICKET_FROM_END                                                                                      \
@@ -2437,12 +2517,13 @@ static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 	t->seen = sqlite3_column_int64(st, 26);
 	t->contact_id = sqlite3_column_int64(st, 27);
 	t->reopened = (time_t)sqlite3_column_int64(st, 28);
-	t->opening.text = dup_col(st, 29);
-	t->opening.ts = (time_t)sqlite3_column_int64(st, 30);
-	t->latest.text = dup_col(st, 31);
-	t->latest.ts = (time_t)sqlite3_column_int64(st, 32);
-	t->contact_name = dup_col(st, 33);
-	t->email = dup_col(st, 34);
+	t->last_in = (time_t)sqlite3_column_int64(st, 29);
+	t->opening.text = dup_col(st, 30);
+	t->opening.ts = (time_t)sqlite3_column_int64(st, 31);
+	t->latest.text = dup_col(st, 32);
+	t->latest.ts = (time_t)sqlite3_column_int64(st, 33);
+	t->contact_name = dup_col(st, 34);
+	t->email = dup_col(st, 35);
 	if (!t->opening.text)
 		t->opening.id = 0;
 	if (!t->latest.text)
@@ -2815,6 +2896,7 @@ static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t,
 	sqlite3_stmt *st;
 	char *connector = NULL, *thread_key = NULL, *reply_to = NULL;
 	int is_private = 0, rc = -1;
+	time_t last_in = 0;
 
 	if ((strcmp(t->status, "claimed") != 0 || strcmp(t->assignee, login) != 0) &&
 	    claim(s, id, t, login, now) < 0)
@@ -2827,6 +2909,7 @@ static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t,
 		thread_key = dup_col(st, 1);
 		reply_to = dup_col(st, 2);
 		is_private = sqlite3_column_int(st, 3);
+		last_in = (time_t)sqlite3_column_int64(st, 4);
 		rc = connector && thread_key ? 0 : -1;
 	}
 	sqlite3_reset(st);
@@ -2856,6 +2939,7 @@ static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t,
 		    .recipient = t->recipient[0] ? (char *)t->recipient : NULL,
 		    .created = now,
 		    .guard = -1,
+		    .last_in = last_in,
 		};
 		rc = out_insert(s, o);
 		if (rc == 0)

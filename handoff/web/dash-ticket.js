@@ -187,12 +187,16 @@
     const other = t.status === 'claimed' && !mine;
     /* Notes can be written on any conversation; replies only on an open
      * one the agent may answer. */
-    const canReply = open && !other;
+    /* WhatsApp, Messenger and Instagram take replies only for a while after
+     * the customer's last message: past that, the server says why. */
+    const closed = open && !other && t.reply_closed;
+    const canReply = open && !other && !closed;
     if (!canReply && T.mode === 'reply') setMode('note', true);
     $('mode-reply').disabled = !canReply;
     $('reply-held').hidden = canReply;
     $('reply-held').textContent = !open ? 'This conversation is resolved. Reopen it to reply; notes can still be added.'
-      : other ? FD.agentName(t.assignee) + ' has this conversation. Take it over to reply; notes can still be added.' : '';
+      : other ? FD.agentName(t.assignee) + ' has this conversation. Take it over to reply; notes can still be added.'
+        : closed ? t.reply_closed + '. Notes can still be added.' : '';
     if (T.mode === 'reply')
       $('reply-text').placeholder = t.status === 'waiting' ? 'Write a reply (sending it claims the conversation)…' : 'Write a reply…';
     FD.tick();

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "config.h"
 #include "outbox.h"
 #include "store.h"
 #include "store_sync.h"
@@ -287,6 +288,8 @@ static int teardown(void **state)
 
 /* Record a post in thread th with the given reply parts and commit; the
  * outbox gets the rows as the commit wrote them. */
+static time_t post_created; /* the next posts' platform time, 0 = now */
+
 static void add_post(struct env *e, const char *id, const char *th, const char *const *parts, size_t n,
                      struct ss_rec *rec, int escalate)
 {
@@ -295,7 +298,8 @@ static void add_post(struct env *e, const char *id, const char *th, const char *
 	                 .post_id = id,
 	                 .thread_key = th,
 	                 .author_id = th,
-	                 .text = "hi"};
+	                 .text = "hi",
+	                 .created = post_created};
 	struct decision d;
 	memset(&d, 0, sizeof(d));
 	d.action = escalate ? ACTION_ESCALATE : ACTION_ANSWER;
@@ -391,6 +395,46 @@ static void later_waits_without_an_attempt(void **state)
 	assert_string_equal(e->f.sent[2], "one");
 	assert_int_equal(store_commit_sync(e->s), 0);
 	assert_int_equal(state_count(e, "sent"), 2);
+}
+
+/* A platform that takes replies only within a window after the customer's
+ * last message: past it the reply fails with the reason, not sent; a
+ * newer message from the customer opens the window again. */
+static void reply_window_closed(void **state)
+{
+	struct env *e = *state;
+	struct ss_rec r = {0};
+	struct connector_conf cc;
+	const char *a[] = {"We open at 9."};
+	memset(&cc, 0, sizeof(cc));
+	cc.type = "webchat";
+	cc.reply_window = 24 * 3600;
+	cc.agent_window = 24 * 3600;
+	e->f.c.conf = &cc;
+	e->f.result = SEND_OK;
+	time_t now = (time_t)(fake_now / 1000);
+
+	post_created = now - 25 * 3600; /* redelivered a day late */
+	add_post(e, "old", "ta", a, 1, &r, 0);
+	int64_t old_row = r.outbox[0];
+	post_created = now - 3600;
+	add_post(e, "fresh", "tb", a, 1, &r, 0);
+	outbox_run(e->f.o);
+	assert_int_equal(e->f.nsent, 1);
+	assert_int_equal(e->f.sent_ids[0], r.outbox[0]);
+	assert_int_equal(store_commit_sync(e->s), 0);
+	assert_int_equal(state_count(e, "failed"), 1);
+	assert_int_equal(state_count(e, "sent"), 1);
+	struct store_out o;
+	assert_int_equal(ss_pending_row(e->s, old_row, &o), 0);
+
+	/* The customer writes again: the new reply goes. */
+	post_created = now - 60;
+	add_post(e, "again", "ta", a, 1, &r, 0);
+	outbox_run(e->f.o);
+	assert_int_equal(e->f.nsent, 2);
+	post_created = 0;
+	e->f.c.conf = NULL;
 }
 
 static void retry_with_backoff_and_retry_after(void **state)
@@ -562,6 +606,7 @@ int main(void)
 	    cmocka_unit_test(split_too_many_parts_ends_with_ellipsis),
 	    cmocka_unit_test(split_invalid_bytes_kept),
 	    cmocka_unit_test_setup_teardown(delivers_in_thread_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reply_window_closed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(retry_with_backoff_and_retry_after, setup, teardown),
 	    cmocka_unit_test_setup_teardown(later_waits_without_an_attempt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(permanent_failure_and_give_up, setup, teardown),

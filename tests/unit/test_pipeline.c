@@ -5,7 +5,7 @@
  * tests/data/pipeline/config.yaml.  A bug is fixed when a case for it exists.
  *
  * Case file:
- *   {"at": ISO-8601, "post": {"text", "public"?, "is_self"?, "bot"?, "author_name"?, "channel"?},
+ *   {"at": ISO-8601, "post": {"text", "public"?, "is_self"?, "bot"?, "staff"?, "author_name"?, "channel"?},
  *    "thread": {"owner"?: "waiting|claimed", "agent"?, "ticket_id"?, "ticket_due"?,
  *               "last_ack"?, "last_waiting_notice"?, "duplicate"?, "ticket_private"?},
  *    "expect": {<decision record fields>..., "reply_contains"?: [substrings]}}
@@ -87,6 +87,7 @@ static int run_case(struct engine *e, const char *path, struct buf *why)
 	p.is_public = json_is_true(json_object_get(jp, "public"));
 	p.is_self = json_is_true(json_object_get(jp, "is_self"));
 	p.author_is_bot = json_is_true(json_object_get(jp, "bot"));
+	p.from_staff = json_is_true(json_object_get(jp, "staff"));
 	p.created = now;
 
 	memset(&ts, 0, sizeof(ts));

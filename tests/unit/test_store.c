@@ -757,6 +757,116 @@ static void offline_pointer_and_private_ticket(void **state)
 	store_close(s);
 }
 
+/* Reply windows count from the customer's newest message (the platform's
+ * time, whatever order posts arrive in); a person of the business
+ * writing on the platform itself takes the conversation over. */
+static void reply_windows_and_take_over(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision a = answer(), e = escalation();
+	const char *part[] = {"We open at 9."};
+	struct ss_rec rec = {0};
+	struct store_thread t;
+	struct store_out o;
+
+	struct post p1 = mkpost("w1", "wa", "when are you open?");
+	p1.created = T0 - 100;
+	assert_int_equal(record(s, &p1, &a, part, 1, &rec), 0);
+	assert_int_equal(rec.rows[0].last_in, T0 - 100);
+	int64_t row1 = rec.outbox[0];
+	/* An older message delivered late does not move it back. */
+	struct post p2 = mkpost("w2", "wa", "hello");
+	p2.created = T0 - 5000;
+	assert_int_equal(record(s, &p2, &a, part, 1, &rec), 0);
+	assert_int_equal(rec.rows[0].last_in, T0 - 100);
+	struct post p3 = mkpost("w3", "wa", "I want a refund");
+	p3.created = T0 + 50;
+	assert_int_equal(record(s, &p3, &e, part, 1, &rec), 0);
+	int64_t ticket = rec.ticket_id;
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_thread(s, "webchat", "wa", &t), 0);
+	assert_int_equal(t.last_in, T0 + 50);
+	/* Rows read back carry the thread's newest time, not their own. */
+	assert_int_equal(ss_pending_row(s, row1, &o), 1);
+	assert_int_equal(o.last_in, T0 + 50);
+	store_out_free(&o);
+	struct store_ticket tk;
+	assert_int_equal(ss_ticket(s, ticket, &tk), 1);
+	assert_int_equal(tk.last_in, T0 + 50);
+	ss_ticket_free(&tk);
+	int64_t ids[1] = {0};
+	assert_int_equal(ss_agent_reply(s, ticket, "sam", "Sam", part, 1, T0 + 60, ids), 0);
+	assert_int_equal(ss_pending_row(s, ids[0], &o), 1);
+	assert_int_equal(o.last_in, T0 + 50);
+	store_out_free(&o);
+	assert_int_equal(commit(s), 0);
+
+	/* A person answers on the platform in a conversation the bot has:
+	 * a ticket opens, claimed by them; their words are an agent's; the
+	 * bot's pending reply is withdrawn; the window does not move. */
+	struct post q1 = mkpost("m1", "page:psid", "do you deliver?");
+	q1.created = T0 - 10;
+	assert_int_equal(record(s, &q1, &a, part, 1, &rec), 0);
+	int64_t pending = rec.outbox[0];
+	assert_int_equal(commit(s), 0);
+	struct decision staff;
+	memset(&staff, 0, sizeof(staff));
+	staff.action = ACTION_IGNORE;
+	staff.priority = PRIO_NONE;
+	staff.ignored = "staff";
+	staff.take_over = 1;
+	struct post q2 = mkpost("m2", "page:psid", "Yes, we do. Sara");
+	q2.author_name = "a person on Messenger";
+	q2.from_staff = 1;
+	q2.created = T0 + 20;
+	assert_int_equal(record(s, &q2, &staff, NULL, 0, &rec), 0);
+	assert_true(rec.ticket_id > 0);
+	assert_int_equal(rec.n_outbox, 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_thread(s, "webchat", "page:psid", &t), 0);
+	assert_int_equal(t.owner, THREAD_CLAIMED);
+	assert_string_equal(t.assignee, "a person on Messenger");
+	assert_int_equal(t.last_in, T0 - 10);
+	assert_int_equal(ss_claim_row(s, pending), 1);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, rec.ticket_id, &tk), 1);
+	assert_string_equal(tk.status, "claimed");
+	assert_string_equal(tk.author, "page:psid");
+	ss_ticket_free(&tk);
+	char lines[8][96];
+	/* The customer's question, and the person's answer (the bot's,
+	 * withdrawn, is not part of the conversation). */
+	assert_int_equal(ss_ticket_messages(s, rec.ticket_id, lines, 8), 2);
+	assert_string_equal(lines[0], "customer:do you deliver?");
+	assert_string_equal(lines[1], "agent:Yes, we do. Sara");
+
+	/* In a conversation that waits for a person, the ticket is theirs;
+	 * one of ours keeps a ticket they claimed. */
+	struct post r1 = mkpost("r1", "page:other", "refund please");
+	assert_int_equal(record(s, &r1, &e, part, 1, &rec), 0);
+	int64_t waiting = rec.ticket_id;
+	struct post r2 = mkpost("r2", "page:other", "Sorted, refunded.");
+	r2.author_name = "a person on Instagram";
+	r2.from_staff = 1;
+	assert_int_equal(record(s, &r2, &staff, NULL, 0, &rec), 0);
+	assert_int_equal(rec.ticket_id, waiting);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_thread(s, "webchat", "page:other", &t), 0);
+	assert_int_equal(t.owner, THREAD_CLAIMED);
+	assert_string_equal(t.assignee, "a person on Instagram");
+	assert_int_equal(ss_claim(s, waiting, "sam", T0 + 30), 0);
+	struct post r3 = mkpost("r3", "page:other", "And another thing.");
+	r3.author_name = "a person on Instagram";
+	r3.from_staff = 1;
+	assert_int_equal(record(s, &r3, &staff, NULL, 0, &rec), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_thread(s, "webchat", "page:other", &t), 0);
+	assert_string_equal(t.assignee, "sam");
+	assert_int_equal(count(s, "SELECT count(*) FROM tickets"), 3);
+	store_close(s);
+}
+
 /* Connector-private state: a table of its own, durable with the group. */
 static void connector_state_table(void **state)
 {
@@ -1850,6 +1960,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(visitors_cursors_notify_and_external_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(offline_pointer_and_private_ticket, setup, teardown),
 	    cmocka_unit_test_setup_teardown(connector_state_table, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reply_windows_and_take_over, setup, teardown),
 	    cmocka_unit_test_setup_teardown(migrates_connector_rows_from_cursors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(refuses_missing_or_long_keys, setup, teardown),
 	    cmocka_unit_test_setup_teardown(full_disk_fails_one_post, setup, teardown),
