@@ -151,6 +151,7 @@ static const struct {
     {"referer", WSI_TOKEN_HTTP_REFERER, NULL},
     {"user-agent", WSI_TOKEN_HTTP_USER_AGENT, NULL},
     {"accept", WSI_TOKEN_HTTP_ACCEPT, NULL},
+    {"x-hub-signature-256", -1, "x-hub-signature-256:"},
 };
 #define NHDR (sizeof(req_headers) / sizeof(req_headers[0]))
 

@@ -198,8 +198,9 @@ int server_route_api(struct listener *li, const char *path, unsigned methods, se
 
 /* The request, for handlers.  Header lookups cover the headers a handler
  * needs: "cookie", "origin", "x-csrf-token", "content-type", "authorization",
- * "host", "referer", "user-agent", "accept" (case-insensitive); NULL when
- * absent or not in that list. */
+ * "host", "referer", "user-agent", "accept", "x-hub-signature-256" (a
+ * webhook's signature, webhook.h) (case-insensitive); NULL when absent or
+ * not in that list. */
 enum server_method server_req_method(const struct server_req *req);
 const char *server_req_path(const struct server_req *req); /* "/api/tickets/12" */
 /* The query arguments, URL-decoded, joined with '&' ("a=1&b=2"); "" if none.

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -119,4 +120,26 @@ void url_host_port(const struct url_parts *u, char *out, size_t n)
 		snprintf(out, n, v6 ? "[%s]" : "%s", u->host);
 	else
 		snprintf(out, n, v6 ? "[%s]:%d" : "%s:%d", u->host, u->port);
+}
+
+int url_add_query(const char *url, const char *name, const char *value, char *out, size_t n)
+{
+	CURLU *h = curl_url();
+	char *full = NULL, *arg;
+	int rc = -1;
+	if (!h)
+		fatal("out of memory (curl_url)");
+	arg = xasprintf("%s=%s", name, value);
+	if (url && curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+	    curl_url_set(h, CURLUPART_QUERY, arg, CURLU_APPENDQUERY | CURLU_URLENCODE) == CURLUE_OK &&
+	    curl_url_get(h, CURLUPART_URL, &full, 0) == CURLUE_OK)
+		rc = take(out, n, full);
+	if (full) {
+		explicit_bzero(full, strlen(full));
+		curl_free(full);
+	}
+	explicit_bzero(arg, strlen(arg));
+	free(arg);
+	curl_url_cleanup(h);
+	return rc;
 }

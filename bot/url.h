@@ -39,4 +39,10 @@ int url_parse(const char *url, struct url_parts *u);
  * scheme's own, IPv6 in brackets.  Into out (n bytes). */
 void url_host_port(const struct url_parts *u, char *out, size_t n);
 
+/* url with name=value appended to its query (value URL-encoded by curl),
+ * into out (n bytes).  0, or -1 when url does not parse or out is too
+ * small.  For a secret in a query (Meta's access_token): no copy is left
+ * behind. */
+int url_add_query(const char *url, const char *name, const char *value, char *out, size_t n);
+
 #endif
