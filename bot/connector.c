@@ -25,7 +25,8 @@
 	X(slack)                                                                                             \
 	X(discord)                                                                                           \
 	X(bridge)                                                                                            \
-	X(telegram)
+	X(telegram)                                                                                          \
+	X(whatsapp)
 
 #define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
 CONNECTOR_TYPES(DECLARE_OPS)
