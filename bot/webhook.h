@@ -56,8 +56,10 @@
 #include "connector.h"
 
 #define WEBHOOK_MAX_BODY            (3u * 1024u * 1024u) /* Meta: deliveries are at most 3 MB */
-#define WEBHOOK_DEFAULT_CONNECTIONS 32                   /* per listener, unless configured */
-#define WEBHOOK_DEFAULT_PER_ADDRESS 16                   /* per client address, unless configured */
+#define WEBHOOK_DEFAULT_CONNECTIONS 64                   /* per listener, unless configured */
+/* Per client address: the platform's servers are the clients, several
+ * deliveries at once from one of them is normal. */
+#define WEBHOOK_DEFAULT_PER_ADDRESS 64
 #define WEBHOOK_SIG_HEADER          "x-hub-signature-256"
 #define WEBHOOK_MAX_CHALLENGE       128
 

@@ -14,7 +14,8 @@
 //   - batched: several entries per POST, several changes / messaging items
 //     per entry (WhatsApp: `messages` and `statuses` in the same `messages`
 //     field), up to `batchMax` events;
-//   - out of order (`reorder`), duplicated (`dupRate`: a delivered batch is
+//   - out of order (`reorder`: any of the next 64 waiting events may go
+//     first), duplicated (`dupRate`: a delivered batch is
 //     delivered again later; sometimes the same batch twice at once), from
 //     several connections at a time (`concurrency`);
 //   - anything but a 200 (or no answer within `timeoutMs`) is retried, at
@@ -97,6 +98,7 @@ export async function startMetaEmulator(opts = {}) {
 	const customers = new Map(); // key product:id -> { lastAt, sends: [times] }
 	const events = new Map(); // message id -> event (for redelivery)
 	const queue = []; // events waiting for delivery
+	const retries = []; // batches whose retry is due: { product, evs, dup }
 	const callbacks = {}; // product -> url
 	const deliveries = []; // every POST we made: { product, at, status, ids, forged, dup }
 	const sent = []; // every accepted message: { product, at, to, text, id, context, marker, messagingType, tag, from }
@@ -209,10 +211,15 @@ export async function startMetaEmulator(opts = {}) {
 					setTimeout(() => { if (!closed) for (const e of evs) queue.push({ ...e, dupOf: true }); pump(); }, rnd(10, 300));
 				}
 			} else if (!closed) {
-				// Retried: at once, then less often.
+				// Retried on a schedule of its own (at once, then less often),
+				// not behind whatever new traffic queued up meanwhile.
 				for (const e of evs) e.tries = (e.tries || 0) + 1;
 				const wait = Math.min(o.retryMaxMs, o.retryMinMs * 2 ** Math.min(evs[0].tries, 8));
-				setTimeout(() => { if (!closed) { for (const e of evs) queue.push(e); pump(); } }, evs[0].tries === 1 ? 0 : wait);
+				setTimeout(() => {
+					if (closed) return;
+					retries.push({ product, evs, dup });
+					pump();
+				}, evs[0].tries === 1 ? 0 : wait);
 			}
 		} finally {
 			inflight--;
@@ -221,10 +228,16 @@ export async function startMetaEmulator(opts = {}) {
 	}
 
 	function pump() {
+		// Retries due first, then new traffic; never more than `concurrency`
+		// connections at once.
+		while (!closed && retries.length && inflight < o.concurrency) {
+			const r = retries.shift();
+			deliver(r.product, r.evs, r.dup);
+		}
 		while (!closed && queue.length && inflight < o.concurrency) {
 			if (o.reorder) {
-				// Out of order: any waiting event may go first.
-				const i = rnd(0, queue.length - 1);
+				// Out of order: any of the next few waiting events may go first.
+				const i = rnd(0, Math.min(queue.length, 64) - 1);
 				const t = queue[0];
 				queue[0] = queue[i];
 				queue[i] = t;
@@ -562,7 +575,7 @@ export async function startMetaEmulator(opts = {}) {
 		inThread(ref) {
 			return sent.filter((s) => s.thread === ref.thread);
 		},
-		pending: () => queue.length + inflight,
+		pending: () => queue.length + retries.length + inflight,
 		async close() {
 			closed = true;
 			await new Promise((r) => server.close(r));

@@ -303,10 +303,12 @@ test('meta soak: 1,000 messages per platform, duplicates, reordering, a storm, f
 		const stored = new Set(execFileSync('sqlite3', [d.db, "SELECT post_id FROM posts"]).toString().split('\n'));
 		const lost = acked.filter((id) => !stored.has(id));
 		assert.equal(lost.length, 0, `answered 200 but not stored: ${lost.slice(0, 5)}`);
+		// Refused (401), or not even received while the daemon was down.
 		for (const f of forgedDone) {
-			assert.equal(f.status, 401);
+			assert.ok(f.status === 401 || f.status === 0, `a forged delivery answered ${f.status}`);
 			assert.ok(!stored.has(f.id), `forged ${f.id} stored`);
 		}
+		assert.ok(forgedDone.filter((f) => f.status === 401).length >= forgedDone.length / 2);
 		assert.equal(emu.sent.filter((s) => s.to === '4900000000000').length, 0, 'a forged message answered');
 		assert.equal(sql(d, "SELECT count(*) FROM outbox WHERE state <> 'sent' AND kind = 'reply'"), '0');
 		const all = earlier + d.log();
