@@ -436,6 +436,19 @@ static void test_text(void **state)
 	                 3);                          /* an invalid byte counts one */
 	assert_int_equal(tg_text_len("\xf0\x9f"), 2); /* a cut sequence: bytes */
 
+	/* One grapheme longer than the limit (a letter and 20 combining
+	 * accents) still goes within it, cut at a code point. */
+	char mark[64] = "e";
+	for (int i = 0; i < 20; i++)
+		strcat(mark, "\xcc\x81");
+	char *cut[4];
+	size_t ncut = tg_split(mark, 5, cut, 4);
+	assert_true(ncut >= 1);
+	for (size_t i = 0; i < ncut; i++) {
+		assert_true(tg_text_len(cut[i]) <= 5);
+		free(cut[i]);
+	}
+
 	/* 9,000 characters of words: three messages, none over 4,096, nothing lost. */
 	char *text = malloc(9001);
 	for (size_t i = 0; i < 9000; i++)

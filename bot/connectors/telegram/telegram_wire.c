@@ -588,27 +588,49 @@ enum tg_probe tg_probe_result(long status, const char *body, size_t len)
 
 /* --- texts and keys --------------------------------------------------------------------------- */
 
+/* One character at p: its bytes, and in *units what Telegram counts for it
+ * (UTF-16 code units; an invalid byte is one byte and one unit). */
+static size_t char_step(const unsigned char *p, size_t *units)
+{
+	int len = *p < 0x80             ? 1
+	          : (*p & 0xE0) == 0xC0 ? 2
+	          : (*p & 0xF0) == 0xE0 ? 3
+	          : (*p & 0xF8) == 0xF0 ? 4
+	                                : 0;
+	int k = 1;
+	while (len > 1 && k < len && (p[k] & 0xC0) == 0x80)
+		k++;
+	if (len == 0 || k < len) {
+		*units = 1;
+		return 1;
+	}
+	*units = len == 4 ? 2 : 1;
+	return (size_t)len;
+}
+
 size_t tg_text_len(const char *s)
 {
-	size_t n = 0;
+	size_t n = 0, u;
 	for (const unsigned char *p = (const unsigned char *)s; p && *p;) {
-		int len = *p < 0x80             ? 1
-		          : (*p & 0xE0) == 0xC0 ? 2
-		          : (*p & 0xF0) == 0xE0 ? 3
-		          : (*p & 0xF8) == 0xF0 ? 4
-		                                : 0;
-		int k = 1;
-		while (len > 1 && k < len && (p[k] & 0xC0) == 0x80)
-			k++;
-		if (len == 0 || k < len) {
-			n++; /* an invalid byte counts one */
-			p++;
-			continue;
-		}
-		n += len == 4 ? 2 : 1;
-		p += len;
+		p += char_step(p, &u);
+		n += u;
 	}
 	return n;
+}
+
+/* Cut s after the last whole character within max units (in place). */
+static void cut_to_units(char *s, size_t max)
+{
+	size_t n = 0, u;
+	unsigned char *p = (unsigned char *)s;
+	while (*p) {
+		size_t b = char_step(p, &u);
+		if (n + u > max)
+			break;
+		n += u;
+		p += b;
+	}
+	*p = '\0';
 }
 
 size_t tg_split(const char *text, size_t max, char **parts, size_t max_parts)
@@ -623,8 +645,16 @@ size_t tg_split(const char *text, size_t max, char **parts, size_t max_parts)
 			if (l > longest)
 				longest = l;
 		}
-		if (longest <= max || chars <= 1)
+		if (longest <= max)
 			return n;
+		if (chars <= 1) {
+			/* One character as the splitter sees it (a grapheme cluster:
+			 * a letter and its marks) is longer than the limit: it can
+			 * only be sent cut, at a code point. */
+			for (size_t i = 0; i < n; i++)
+				cut_to_units(parts[i], max);
+			return n;
+		}
 		/* Characters beyond U+FFFF count two: cut shorter and again. */
 		for (size_t i = 0; i < n; i++)
 			free(parts[i]);
