@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <utf8proc.h>
 
+#include "cli_store.h"
 #include "config.h"
 #include "connector.h"
 #include "dashboard.h"
@@ -1082,7 +1083,6 @@ int queue_main(const char *config_path, int argc, char **argv)
 	    "list",  "show",     "claim",  "reply",  "release", "resolve", "reopen",   "note",
 	    "label", "priority", "snooze", "search", "teach",   "taught",  "untaught", NULL};
 	struct args a;
-	struct diag d;
 	struct queue q;
 	int rc;
 
@@ -1118,42 +1118,11 @@ int queue_main(const char *config_path, int argc, char **argv)
 		buf_free(&a.text);
 		return rc;
 	}
-	if (!config_path) {
-		buf_free(&a.text);
-		fprintf(stderr, "frontdesk queue: no configuration found: pass -c FILE\n");
-		return EXIT_USAGE;
-	}
-
 	memset(&q, 0, sizeof(q));
-	diag_init(&d);
-	q.cfg = config_load(config_path, &d);
-	if (!q.cfg) {
-		fputs(d.out.p ? d.out.p : "", stderr);
-		fprintf(stderr, "%s: configuration refused (%d error%s)\n", config_path, d.errors,
-		        d.errors == 1 ? "" : "s");
-		diag_free(&d);
+	rc = cli_store_open("queue", config_path, &q.cfg, &q.store);
+	if (rc != 0) {
 		buf_free(&a.text);
-		return EXIT_USAGE;
-	}
-	diag_free(&d);
-
-	/* The daemon creates the store; a missing one means a wrong -c or a
-	 * daemon that never ran, not an empty queue. */
-	char err[256];
-	if (access(q.cfg->store_path, F_OK) != 0) {
-		fprintf(stderr, "frontdesk queue: no store at %s (has `frontdesk run -c %s` run yet?)\n",
-		        q.cfg->store_path, config_path);
-		config_free(q.cfg);
-		buf_free(&a.text);
-		return 1;
-	}
-	struct store_conf sc = {.path = q.cfg->store_path, .sync_full = q.cfg->store_sync_full};
-	q.store = store_open(&sc, err, sizeof(err));
-	if (!q.store) {
-		fprintf(stderr, "frontdesk queue: %s\n", err);
-		config_free(q.cfg);
-		buf_free(&a.text);
-		return 1;
+		return rc;
 	}
 	q.now = time(NULL);
 	q.json = a.json;

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "cli_store.h"
 #include "config.h"
 #include "hours.h"
 #include "report.h"
@@ -109,40 +109,15 @@ int report_cli_main(const char *config_path, int argc, char **argv)
 		        REPORT_MAX_DAYS);
 		return EXIT_USAGE;
 	}
-	if (!config_path) {
-		fprintf(stderr, "frontdesk report: no configuration found: pass -c FILE\n");
-		return EXIT_USAGE;
-	}
-	struct diag d;
-	diag_init(&d);
-	struct config *cfg = config_load(config_path, &d);
-	if (!cfg) {
-		fputs(d.out.p ? d.out.p : "", stderr);
-		fprintf(stderr, "%s: configuration refused (%d error%s)\n", config_path, d.errors,
-		        d.errors == 1 ? "" : "s");
-		diag_free(&d);
-		return EXIT_USAGE;
-	}
-	diag_free(&d);
-	if (access(cfg->store_path, F_OK) != 0) {
-		fprintf(stderr, "frontdesk report: no store at %s (has `frontdesk run -c %s` run yet?)\n",
-		        cfg->store_path, config_path);
-		config_free(cfg);
-		return 1;
-	}
-	char err[256];
-	struct store_conf sc = {.path = cfg->store_path, .sync_full = cfg->store_sync_full};
-	struct store *s = store_open(&sc, err, sizeof(err));
-	if (!s) {
-		fprintf(stderr, "frontdesk report: %s\n", err);
-		config_free(cfg);
-		return 1;
-	}
+	struct config *cfg;
+	struct store *s;
+	int rc = cli_store_open("report", config_path, &cfg, &s);
+	if (rc != 0)
+		return rc;
 	struct report r = {0};
 	struct built b = {.r = &r, .since = since, .until = until, .now = now, .rc = -1};
 	b.period = report_periods(cfg->hours, since, until, days, &b.origin);
 	store_report(s, since, until, b.origin, b.period, reported, &b);
-	int rc = 0;
 	if (b.rc != 0) {
 		fprintf(stderr, "frontdesk report: cannot read the store (see the log line above)\n");
 		rc = 1;

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "cli_store.h"
 #include "config.h"
 #include "rules.h"
 #include "store.h"
@@ -276,36 +276,11 @@ int teach_cli_main(const char *config_path, int argc, char **argv)
 		             cmd);
 	if (want && parse_id(pos[0], &id) < 0)
 		return usage("not a number: '%s'", pos[0]);
-	if (!config_path) {
-		fprintf(stderr, "frontdesk queue: no configuration found: pass -c FILE\n");
-		return EXIT_USAGE;
-	}
-
-	struct diag d;
-	diag_init(&d);
-	struct config *cfg = config_load(config_path, &d);
-	if (!cfg) {
-		fputs(d.out.p ? d.out.p : "", stderr);
-		fprintf(stderr, "%s: configuration refused (%d error%s)\n", config_path, d.errors,
-		        d.errors == 1 ? "" : "s");
-		diag_free(&d);
-		return EXIT_USAGE;
-	}
-	diag_free(&d);
-	if (access(cfg->store_path, F_OK) != 0) {
-		fprintf(stderr, "frontdesk queue: no store at %s (has `frontdesk run -c %s` run yet?)\n",
-		        cfg->store_path, config_path);
-		config_free(cfg);
-		return 1;
-	}
-	char err[256];
-	struct store_conf sc = {.path = cfg->store_path, .sync_full = cfg->store_sync_full};
-	struct store *s = store_open(&sc, err, sizeof(err));
-	if (!s) {
-		fprintf(stderr, "frontdesk queue: %s\n", err);
-		config_free(cfg);
-		return 1;
-	}
+	struct config *cfg;
+	struct store *s;
+	int rc = cli_store_open("queue", config_path, &cfg, &s);
+	if (rc != 0)
+		return rc;
 
 	/* An agent of config.yaml or one added in the dashboard. */
 	if (login) {
@@ -326,7 +301,6 @@ int teach_cli_main(const char *config_path, int argc, char **argv)
 		}
 	}
 
-	int rc;
 	if (want == 2) {
 		rc = cmd_teach(s, cfg, id, pos[1], negative, msg, login);
 	} else if (want == 1) {
