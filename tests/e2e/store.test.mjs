@@ -8,8 +8,8 @@
 //   - a full disk (a 2 MiB tmpfs this test mounts, filled to the last
 //     byte) turns new messages away with an error frame and makes /healthz
 //     answer 503 with "store"; /metrics counts what was refused; freeing
-//     one page more than store.min_free is enough for the daemon to recover
-//     by itself (healthz 200), and the message sent again is stored once.
+//     room for a few posts past store.min_free is enough for the daemon to
+//     recover by itself (healthz 200), and the message sent again is stored once.
 // Mounting needs root; without it the disk test is skipped with a message.
 //
 //   BUILD=build node --test tests/e2e/store.test.mjs
