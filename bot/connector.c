@@ -342,6 +342,25 @@ int connector_idem_ok(const char *s)
 	return 1;
 }
 
+int connector_secret_read(struct connector *c, const struct config_secret *s, const char *what, char *out,
+                          size_t n)
+{
+	char err[256];
+	if (config_secret_read(s, out, n, err, sizeof(err)) == 0)
+		return 0;
+	if (n)
+		explicit_bzero(out, n);
+	char msg[128];
+	struct buf q;
+	snprintf(msg, sizeof(msg), "%s: cannot read %s", c->ops && c->ops->type ? c->ops->type : "connector",
+	         what ? what : "a secret");
+	buf_init(&q, 0);
+	log_quote(&q, err);
+	log_error(msg, "connector=%s error=%s", c->name ? c->name : "-", q.p ? q.p : "\"\"");
+	buf_free(&q);
+	return -1;
+}
+
 int connector_id_ok(const char *s, size_t max)
 {
 	size_t n = 0;

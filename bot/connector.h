@@ -313,6 +313,20 @@ void connector_dm_channel(struct connector *c, const char *recipient, connector_
                           connector_dm_fn cb, void *arg);
 void connector_dm_opened(struct connector_dm_req *req, const char *channel);
 
+/*
+ * Read a secret the configuration names (config.h: a *_env / *_file pair,
+ * config_secret_read) into out (n bytes; at most CONFIG_SECRET_MAX bytes
+ * are taken): 0 with the secret, its trailing newline dropped; or -1 with
+ * one error line "<type>: cannot read <what>" naming the connector and the
+ * reason (variable not set, file missing or readable by others with the
+ * chmod to run, too long, empty, a line break), and out zeroed.  `what` is
+ * the secret as people know it ("the bot token").  Read anew each time it
+ * is called: a file replaced on disk is picked up after a refused token.
+ */
+struct config_secret;
+int connector_secret_read(struct connector *c, const struct config_secret *s, const char *what, char *out,
+                          size_t n);
+
 /* 1 when an outbox row's idempotency key can travel as it is (a header, a
  * metadata field, a store key): 1..STORE_MAX_KEY printable ASCII
  * characters without spaces; else 0 (the row cannot be sent safely). */

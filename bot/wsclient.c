@@ -697,6 +697,18 @@ void wsclient_set_authorization(struct wsclient *w, const char *value)
 	w->authorization = value ? xstrdup(value) : NULL;
 }
 
+void wsclient_set_bearer(struct wsclient *w, const char *token)
+{
+	if (!token || !*token || strpbrk(token, "\r\n")) {
+		wsclient_set_authorization(w, NULL);
+		return;
+	}
+	char *v = xasprintf("Bearer %s", token);
+	wsclient_set_authorization(w, v);
+	explicit_bzero(v, strlen(v));
+	free(v);
+}
+
 void wsclient_healthy(struct wsclient *w)
 {
 	if (w)

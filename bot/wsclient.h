@@ -151,6 +151,9 @@ void wsclient_close_now(struct wsclient *w, int code, const char *reason);
 /* Replace the Authorization value for the next attempts (a token re-read
  * after a 401); NULL = none. */
 void wsclient_set_authorization(struct wsclient *w, const char *value);
+/* The same with "Bearer <token>" (an OAuth-style access token); a NULL or
+ * empty token, or one with a line break, sets none. */
+void wsclient_set_bearer(struct wsclient *w, const char *token);
 /* Forget the backoff: the connection proved healthy (hello, READY). */
 void wsclient_healthy(struct wsclient *w);
 

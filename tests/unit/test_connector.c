@@ -3,8 +3,9 @@
  * capabilities) and the services connectors share: connector-private state
  * under the connector's name, the DM channel of a private reply opened once
  * and remembered across restarts, health and fatal errors, and the rate
- * limit a send reports holding every later send.  A real SQLite store, no
- * network.
+ * limit a send reports holding every later send, and the one reader of a
+ * connector's secrets (its error line).  A real SQLite store, real files,
+ * no network.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -228,6 +230,101 @@ static void test_health_and_rate_limit(void **state)
 	assert_int_equal(connector_deliver_post(&f.c, &p, NULL), -1);
 }
 
+/* --- secrets ------------------------------------------------------------------------ */
+
+/* Run connector_secret_read with stderr (the log) captured into log. */
+static int read_logged(struct connector *c, const struct config_secret *s, const char *what, char *out,
+                       size_t n, char *log, size_t logn)
+{
+	fflush(stderr);
+	int saved = dup(2);
+	FILE *tmp = tmpfile();
+	assert_non_null(tmp);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(tmp), 2) >= 0);
+	int rc = connector_secret_read(c, s, what, out, n);
+	fflush(stderr);
+	assert_true(dup2(saved, 2) >= 0);
+	close(saved);
+	rewind(tmp);
+	size_t got = fread(log, 1, logn - 1, tmp);
+	log[got] = '\0';
+	fclose(tmp);
+	return rc;
+}
+
+static void write_secret(const char *p, const char *text, mode_t mode)
+{
+	FILE *fp = fopen(p, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	assert_int_equal(chmod(p, mode), 0);
+}
+
+static void test_secret_read(void **state)
+{
+	(void)state;
+	static const struct connector_ops tg_ops = {.type = "telegram"};
+	struct connector c = {.ops = &tg_ops, .name = "tg-shop"};
+	char out[64], log[2048], file[192];
+	struct config_secret s = {0};
+
+	/* From the environment, as it is. */
+	setenv("FD_TEST_SECRET", "123:abc", 1);
+	s.env = "FD_TEST_SECRET";
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), 0);
+	assert_string_equal(out, "123:abc");
+	assert_string_equal(log, "");
+
+	/* A variable not set: one error line naming the connector, the
+	 * secret and why; nothing left in out. */
+	unsetenv("FD_TEST_SECRET");
+	memset(out, 'x', sizeof(out));
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), -1);
+	assert_non_null(strstr(log,
+	                       "level=error msg=\"telegram: cannot read the bot token\" connector=tg-shop "
+	                       "error=\"environment variable FD_TEST_SECRET is not set\""));
+	assert_null(strchr(strchr(log, '\n') + 1, '\n')); /* one line */
+	for (size_t i = 0; i < sizeof(out); i++)
+		assert_int_equal(out[i], 0);
+
+	/* From a file: the trailing newline (CRLF too) is not part of it. */
+	s.env = NULL;
+	s.file = file;
+	snprintf(file, sizeof(file), "%s/token", dir);
+	write_secret(file, "s3cret\r\n", 0600);
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), 0);
+	assert_string_equal(out, "s3cret");
+
+	/* Readable by others: refused, with the chmod to run. */
+	assert_int_equal(chmod(file, 0644), 0);
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), -1);
+	assert_non_null(strstr(log, "accessible by group or others (mode 644): run chmod 600"));
+	assert_string_equal(out, "");
+
+	/* Over the room given (or CONFIG_SECRET_MAX): too long, not cut. */
+	char big[200];
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	write_secret(file, big, 0600);
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), -1);
+	assert_non_null(strstr(log, "is too long for a secret (at most 62 bytes)"));
+	assert_string_equal(out, "");
+
+	/* Empty, two lines, missing. */
+	write_secret(file, "\n", 0600);
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), -1);
+	assert_non_null(strstr(log, "is empty"));
+	write_secret(file, "a\nb\n", 0600);
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), -1);
+	assert_non_null(strstr(log, "contains a line break"));
+	assert_int_equal(unlink(file), 0);
+	assert_int_equal(read_logged(&c, &s, "the bot token", out, sizeof(out), log, sizeof(log)), -1);
+	assert_non_null(strstr(log, "cannot open "));
+	assert_non_null(strstr(log, "No such file or directory"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +332,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dm_channel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_and_cursor, setup, teardown),
 	    cmocka_unit_test(test_health_and_rate_limit),
+	    cmocka_unit_test_setup_teardown(test_secret_read, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
  * fragments, a message over the cap reported as lost, sends queued and
  * written, the close-code policy (a platform's fatal code and a refused
  * upgrade reported in the connector's health; a "reconnect now"), the
- * backoff between attempts, the zombie watchdog, and a clean stop.
+ * backoff between attempts, the zombie watchdog, the Authorization header
+ * (a bearer token set after creation, as after a refused token), and a
+ * clean stop.
  *
  * Timing is never asserted tightly: delays are short and only their order
  * and lower bounds are checked, with a generous overall deadline.
@@ -57,6 +59,7 @@ struct fx {
 	/* server side */
 	int server_opens, server_closes;
 	char echoed[64];
+	char auth_seen[4][64]; /* Authorization of each upgrade, "-" when absent */
 };
 
 static const struct connector_ops test_ops = {.type = "test"};
@@ -74,6 +77,9 @@ static int srv_open(struct server_ws *ws, const struct server_ws_info *info, voi
 	struct fx *f = arg;
 	if (f->mode == M_REFUSE)
 		return 401;
+	if (f->server_opens < 4)
+		snprintf(f->auth_seen[f->server_opens], sizeof(f->auth_seen[0]), "%s",
+		         info->authorization ? info->authorization : "-");
 	f->server_opens++;
 	switch (f->mode) {
 	case M_BIG: {
@@ -230,6 +236,10 @@ static void teardown_hook(struct loop *l, void *arg)
 	uv_close((uv_handle_t *)&f->later, NULL);
 }
 
+/* When set, run() gives the client this bearer token after creating it. */
+static int use_bearer;
+static const char *bearer_token;
+
 /* Run one scenario; `finish_after_ms` > 0 stops the loop after that long. */
 static void run(struct fx *f, enum mode mode, const struct wsclient_conf *conf, long finish_after_ms)
 {
@@ -251,6 +261,8 @@ static void run(struct fx *f, enum mode mode, const struct wsclient_conf *conf, 
 	f->c.name = "t1";
 	f->w = wsclient_new(&f->c, conf, &client_ops, f);
 	assert_non_null(f->w);
+	if (use_bearer)
+		wsclient_set_bearer(f->w, bearer_token);
 	wsclient_start(f->w);
 
 	uv_timer_init(&f->L.uv, &f->deadline);
@@ -278,6 +290,36 @@ static void test_echo(void **state)
 	assert_string_equal(f.echoed, "ping-me");
 	assert_int_equal(f.c.health, HEALTH_OK); /* ok on open by default */
 	assert_int_equal(f.server_closes, 1);    /* the stop closed it */
+}
+
+/* A token set after creation, as a connector does at start and again after
+ * a 401: "Bearer <token>" on the upgrade, replacing the configured value;
+ * a token that would break the header, or none, sends no Authorization. */
+static void test_bearer(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct wsclient_conf conf = {.label = "test", .authorization = "Bearer old"};
+	static const struct {
+		const char *token, *seen;
+	} cases[] = {
+	    {"t0k-en.1", "Bearer t0k-en.1"},
+	    {"bad\r\nX-Injected: 1", "-"},
+	    {"", "-"},
+	    {NULL, "-"},
+	};
+	use_bearer = 1;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bearer_token = cases[i].token;
+		run(&f, M_ECHO, &conf, 0);
+		assert_false(f.timed_out);
+		assert_int_equal(f.server_opens, 1);
+		assert_string_equal(f.auth_seen[0], cases[i].seen);
+	}
+	use_bearer = 0;
+	/* Without it the configured value goes. */
+	run(&f, M_ECHO, &conf, 0);
+	assert_string_equal(f.auth_seen[0], "Bearer old");
 }
 
 static void test_reassembly_and_cap(void **state)
@@ -377,6 +419,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_echo),
+	    cmocka_unit_test(test_bearer),
 	    cmocka_unit_test(test_reassembly_and_cap),
 	    cmocka_unit_test(test_fatal_close_code),
 	    cmocka_unit_test(test_refused_upgrade),

@@ -643,10 +643,8 @@ static int br_start(struct connector *c)
 	c->priv = br;
 	br->c = c;
 	br->max_len = bc->max_length > 0 ? (size_t)bc->max_length : 0;
-	if (config_secret_read(&bc->token, br->token, sizeof(br->token), err, sizeof(err)) < 0) {
-		log_error("bridge: the token cannot be read", "connector=%s error=\"%s\"", c->name, err);
+	if (connector_secret_read(c, &bc->token, "the token", br->token, sizeof(br->token)) < 0)
 		return -1;
-	}
 	br->li = server_listen(connector_server(c), listen, c->name, err, sizeof(err));
 	if (!br->li) {
 		struct buf q;

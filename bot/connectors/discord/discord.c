@@ -693,14 +693,9 @@ static void describe(const struct http_response *r, char *out, size_t n)
 
 static int read_token(struct discord *dc)
 {
-	char err[256];
-	if (config_secret_read(&dc_conf(dc)->token, dc->token, sizeof(dc->token), err, sizeof(err)) < 0) {
-		struct buf b;
-		quote(&b, err);
-		log_error("discord: cannot read the bot token", "connector=%s error=%s", dc->c->name, b.p);
-		buf_free(&b);
+	if (connector_secret_read(dc->c, &dc_conf(dc)->token, "the bot token", dc->token, sizeof(dc->token)) <
+	    0)
 		return -1;
-	}
 	/* People paste the header value: "Bot xxx" is the token xxx. */
 	if (strncmp(dc->token, "Bot ", 4) == 0)
 		memmove(dc->token, dc->token + 4, strlen(dc->token + 4) + 1);

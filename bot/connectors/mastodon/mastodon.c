@@ -712,28 +712,10 @@ static void unauthorized(struct mastodon *ms, const char *where)
 		wsclient_close_now(ms->ws, 1000, "unauthorized");
 }
 
-/* The Authorization header of the stream, from the current token. */
-static void stream_auth(struct mastodon *ms)
-{
-	char auth[CONFIG_SECRET_MAX + 16];
-	snprintf(auth, sizeof(auth), "Bearer %s", ms->token);
-	wsclient_set_authorization(ms->ws, auth);
-	explicit_bzero(auth, sizeof(auth));
-}
-
 static int read_token(struct mastodon *ms)
 {
-	char err[256];
 	const struct mastodon_conf *mc = ms->c->conf->settings;
-	if (config_secret_read(&mc->token, ms->token, sizeof(ms->token), err, sizeof(err)) < 0) {
-		struct buf b;
-		quote(&b, err);
-		log_error("mastodon: cannot read the access token", "connector=%s error=%s", ms->c->name,
-		          b.p);
-		buf_free(&b);
-		return -1;
-	}
-	return 0;
+	return connector_secret_read(ms->c, &mc->token, "the access token", ms->token, sizeof(ms->token));
 }
 
 /* Boot failed: the stream waits (the WebSocket client retries). */
@@ -894,7 +876,7 @@ static void boot_begin(struct mastodon *ms)
 			boot_failed(ms, "cannot read the token", WSCLIENT_FATAL, 0);
 			return;
 		}
-		stream_auth(ms);
+		wsclient_set_bearer(ms->ws, ms->token);
 	}
 	ms->boot = BOOT_VERIFY;
 	if (rest_api(ms->rest, "GET", "/api/v1/accounts/verify_credentials", NULL, 0, on_verify, NULL) < 0)
@@ -1651,7 +1633,7 @@ static int ms_start(struct connector *c)
 	ms->ws = wsclient_new(c, &wc, &ws_ops, ms);
 	if (!ms->ws)
 		return -1;
-	stream_auth(ms);
+	wsclient_set_bearer(ms->ws, ms->token);
 
 	connector_set_health(c, HEALTH_STARTING, "connecting");
 	/* Statuses nobody answered for half a year need not be remembered. */

@@ -236,27 +236,10 @@ static void unauthorized(struct mm *mm, const char *where)
 		wsclient_close_now(mm->ws, 1000, "unauthorized");
 }
 
-static void socket_auth(struct mm *mm)
-{
-	char auth[CONFIG_SECRET_MAX + 16];
-	snprintf(auth, sizeof(auth), "Bearer %s", mm->token);
-	wsclient_set_authorization(mm->ws, auth);
-	explicit_bzero(auth, sizeof(auth));
-}
-
 static int read_token(struct mm *mm)
 {
-	char err[256];
 	const struct mattermost_conf *mc = mm->c->conf->settings;
-	if (config_secret_read(&mc->token, mm->token, sizeof(mm->token), err, sizeof(err)) < 0) {
-		struct buf b;
-		quote(&b, err);
-		log_error("mattermost: cannot read the access token", "connector=%s error=%s", mm->c->name,
-		          b.p);
-		buf_free(&b);
-		return -1;
-	}
-	return 0;
+	return connector_secret_read(mm->c, &mc->token, "the access token", mm->token, sizeof(mm->token));
 }
 
 static void boot_failed(struct mm *mm, const char *why, enum wsclient_next next, long delay_ms)
@@ -364,7 +347,7 @@ static void boot_begin(struct mm *mm)
 			boot_failed(mm, "cannot read the token", WSCLIENT_FATAL, 0);
 			return;
 		}
-		socket_auth(mm);
+		wsclient_set_bearer(mm->ws, mm->token);
 	}
 	mm->boot = BOOT_ME;
 	if (rest_api(mm->rest, "GET", "/api/v4/users/me", NULL, 0, on_me, NULL) < 0)
@@ -1379,7 +1362,7 @@ static int mm_start(struct connector *c)
 	mm->ws = wsclient_new(c, &wc, &ws_ops, mm);
 	if (!mm->ws)
 		return -1;
-	socket_auth(mm);
+	wsclient_set_bearer(mm->ws, mm->token);
 	connector_set_health(c, HEALTH_STARTING, "connecting");
 	connector_state_prune(c, "dm", connector_now(c) - (time_t)MATTERMOST_STATE_DAYS * 86400);
 	connector_state_prune(c, CHANNEL_KIND, connector_now(c) - (time_t)MATTERMOST_STATE_DAYS * 86400);

@@ -294,15 +294,7 @@ int meta_port(const struct meta *m)
 
 static int read_token(struct meta *m)
 {
-	char err[256];
-	if (config_secret_read(&m->conf->token, m->token, sizeof(m->token), err, sizeof(err)) < 0) {
-		struct buf b;
-		quote(&b, err);
-		log_error("meta: cannot read the access token", "connector=%s error=%s", m->c->name, b.p);
-		buf_free(&b);
-		return -1;
-	}
-	return 0;
+	return connector_secret_read(m->c, &m->conf->token, "the access token", m->token, sizeof(m->token));
 }
 
 /* The URL of path under the API, with ?access_token= where the type wants
@@ -1009,20 +1001,6 @@ int meta_post(struct meta *m, const char *path, const char *json, const char *wh
 /* --- life cycle -------------------------------------------------------------------------------------------
  */
 
-static int read_secret(struct meta *m, const struct config_secret *s, char *out, size_t n, const char *what)
-{
-	char err[256];
-	if (config_secret_read(s, out, n, err, sizeof(err)) < 0) {
-		struct buf b;
-		quote(&b, err);
-		log_error("meta: cannot read a secret", "connector=%s secret=%s error=%s", m->c->name, what,
-		          b.p);
-		buf_free(&b);
-		return -1;
-	}
-	return 0;
-}
-
 struct meta *meta_start(struct connector *c, const struct meta_conf *mc, const struct meta_hooks *h,
                         void *arg)
 {
@@ -1042,8 +1020,9 @@ struct meta *meta_start(struct connector *c, const struct meta_conf *mc, const s
 	}
 	snprintf(m->api, sizeof(m->api), "%s/%s", mc->instance,
 	         mc->version ? mc->version : META_DEFAULT_VERSION);
-	if (read_token(m) < 0 || read_secret(m, &mc->app_secret, secret, sizeof(secret), "app_secret") < 0 ||
-	    read_secret(m, &mc->verify_token, verify, sizeof(verify), "verify_token") < 0) {
+	if (read_token(m) < 0 ||
+	    connector_secret_read(c, &mc->app_secret, "the app secret", secret, sizeof(secret)) < 0 ||
+	    connector_secret_read(c, &mc->verify_token, "the verify token", verify, sizeof(verify)) < 0) {
 		explicit_bzero(m->token, sizeof(m->token));
 		explicit_bzero(secret, sizeof(secret));
 		free(m);

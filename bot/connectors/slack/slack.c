@@ -200,25 +200,12 @@ static long secs_until(int64_t until, int64_t now)
 
 /* --- secrets ------------------------------------------------------------------------- */
 
-static int read_secret(struct slack *sl, const struct config_secret *s, char *out, size_t n, const char *what)
-{
-	char err[256];
-	if (config_secret_read(s, out, n, err, sizeof(err)) < 0) {
-		struct buf b;
-		quote(&b, err);
-		log_error("slack: cannot read a token", "connector=%s token=%s error=%s", sl->c->name, what,
-		          b.p);
-		buf_free(&b);
-		return -1;
-	}
-	return 0;
-}
-
 static int read_tokens(struct slack *sl)
 {
 	const struct slack_conf *sc = sl_conf(sl);
-	if (read_secret(sl, &sc->token, sl->token, sizeof(sl->token), "token") < 0 ||
-	    read_secret(sl, &sc->app_token, sl->app_token, sizeof(sl->app_token), "app_token") < 0)
+	if (connector_secret_read(sl->c, &sc->token, "the bot token", sl->token, sizeof(sl->token)) < 0 ||
+	    connector_secret_read(sl->c, &sc->app_token, "the app-level token", sl->app_token,
+	                          sizeof(sl->app_token)) < 0)
 		return -1;
 	if (strncmp(sl->token, "xapp-", 5) == 0 || strncmp(sl->app_token, "xoxb-", 5) == 0) {
 		log_error(
@@ -830,7 +817,8 @@ static void open_url(struct slack_sock *k)
 	sl->open_tokens -= 1.0;
 	if (sl->app_refused) {
 		const struct slack_conf *sc = sl_conf(sl);
-		if (read_secret(sl, &sc->app_token, sl->app_token, sizeof(sl->app_token), "app_token") < 0) {
+		if (connector_secret_read(sl->c, &sc->app_token, "the app-level token", sl->app_token,
+		                          sizeof(sl->app_token)) < 0) {
 			wsclient_url_failed(k->ws, "cannot read the app-level token", WSCLIENT_FATAL, 0);
 			return;
 		}
@@ -928,7 +916,8 @@ static void boot(struct slack *sl)
 	}
 	if (sl->bot_refused) {
 		const struct slack_conf *sc = sl_conf(sl);
-		if (read_secret(sl, &sc->token, sl->token, sizeof(sl->token), "token") < 0) {
+		if (connector_secret_read(sl->c, &sc->token, "the bot token", sl->token, sizeof(sl->token)) <
+		    0) {
 			boot_finish(sl, "cannot read the bot token", WSCLIENT_FATAL, 0);
 			return;
 		}
@@ -1367,7 +1356,7 @@ static void pump(struct slack *sl)
 	if (sl->bot_refused && sl->bot_retry_ms && sl->bot_retry_ms <= now_ms()) {
 		/* After a refused token, try again with what the file says now. */
 		const struct slack_conf *sc = sl_conf(sl);
-		read_secret(sl, &sc->token, sl->token, sizeof(sl->token), "token");
+		connector_secret_read(sl->c, &sc->token, "the bot token", sl->token, sizeof(sl->token));
 		sl->bot_retry_ms = 0;
 	}
 	do {

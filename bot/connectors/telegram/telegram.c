@@ -356,15 +356,9 @@ static void poll_later(struct tg *tg, long ms);
 
 static int read_token(struct tg *tg)
 {
-	char err[256];
 	const struct telegram_conf *tc = tg->c->conf->settings;
-	if (config_secret_read(&tc->token, tg->token, sizeof(tg->token), err, sizeof(err)) < 0) {
-		struct buf b;
-		quote(&b, err);
-		log_error("telegram: cannot read the bot token", "connector=%s error=%s", tg->c->name, b.p);
-		buf_free(&b);
+	if (connector_secret_read(tg->c, &tc->token, "the bot token", tg->token, sizeof(tg->token)) < 0)
 		return -1;
-	}
 	/* A token is "123456:ABC-..."; anything that would change the URL is
 	 * refused rather than sent. */
 	if (strlen(tg->token) > 256) {

@@ -1202,12 +1202,9 @@ static int wc_start(struct connector *c)
 	c->priv = wc;
 	wc->c = c;
 	if (wcc && (wcc->identity_secret.env || wcc->identity_secret.file)) {
-		if (config_secret_read(&wcc->identity_secret, wc->secret, sizeof(wc->secret), err,
-		                       sizeof(err)) < 0) {
-			log_error("web chat: cannot read the identity secret", "connector=%s error=\"%s\"",
-			          c->name, err);
+		if (connector_secret_read(c, &wcc->identity_secret, "the identity secret", wc->secret,
+		                          sizeof(wc->secret)) < 0)
 			return -1;
-		}
 		wc->secret_len = strlen(wc->secret);
 	}
 	wc->max_conns =
