@@ -184,6 +184,7 @@ export async function startMetaEmulator(opts = {}) {
 					res.resume();
 					res.on('end', () => resolve(res.statusCode));
 					res.on('error', () => resolve(0));
+					res.on('close', () => resolve(res.complete ? res.statusCode : 0));
 				},
 			);
 			req.setTimeout(timeoutMs, () => req.destroy(new Error('timeout')));
@@ -342,8 +343,18 @@ export async function startMetaEmulator(opts = {}) {
 			const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers, agent: false }, (res) => {
 				res.resume();
 				res.on('end', () => resolve(res.statusCode));
+				// The daemon killed between the answer's head and its end:
+				// the response is cut, neither 'end' nor the request's 'error'
+				// follows.  Counted as not received, as Meta would.
+				res.on('error', () => resolve(0));
+				res.on('close', () => resolve(res.complete ? res.statusCode : 0));
 			});
 			req.on('error', () => resolve(0));
+			// A webhook that never answers is a finding, not a hang.
+			req.setTimeout(o.timeoutMs, () => {
+				req.destroy();
+				resolve(-1);
+			});
 			req.end(body);
 		});
 		deliveries.push({ product, at: Date.now(), status, ids: [fid], forged: true });
@@ -388,7 +399,10 @@ export async function startMetaEmulator(opts = {}) {
 		}
 		const to = body.to;
 		const text = body.text && body.text.body;
-		const rec = { product: 'whatsapp', at: Date.now(), to, text, pnid, context: body.context && body.context.message_id, marker: body.biz_opaque_callback_data };
+		// One clock reading for the record and the storm check: a send
+		// accepted the millisecond the storm ends is not "during" it.
+		const now = Date.now();
+		const rec = { product: 'whatsapp', at: now, to, text, pnid, context: body.context && body.context.message_id, marker: body.biz_opaque_callback_data };
 		const c = customers.get(`whatsapp:${to}`);
 		const refuse = (status, code, msg, extra) => {
 			refused.push({ ...rec, code });
@@ -398,7 +412,7 @@ export async function startMetaEmulator(opts = {}) {
 		if (c.number && c.number !== pnid) return refuse(400, 131026, 'Message undeliverable', { error_data: { details: 'the customer wrote to another number' } });
 		if (body.type !== 'text' || typeof text !== 'string' || !text.length) return refuse(400, 100, '(#100) Invalid parameter');
 		if ([...text].length > 4096) return refuse(400, 100, '(#100) Param text[\'body\'] must be at most 4096 characters long.');
-		if (Date.now() < stormUntil.whatsapp) return refuse(400, 130429, 'Rate limit hit', { error_data: { details: 'Cloud API message throughput has been reached.' } });
+		if (now < stormUntil.whatsapp) return refuse(400, 130429, 'Rate limit hit', { error_data: { details: 'Cloud API message throughput has been reached.' } });
 		if (Date.now() - c.lastAt > DAY) return refuse(400, 131047, 'Re-engagement message', { error_data: { details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.' } });
 		if (pairCheck(c, to)) return refuse(400, 131056, '(Business Account, Consumer Account) pair rate limit hit', { error_data: { details: 'Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.' } });
 		c.sends.push(Date.now());
@@ -434,7 +448,8 @@ export async function startMetaEmulator(opts = {}) {
 			return c ? json(res, 200, { recipient_id: to }) : graphError(res, 400, 100, '(#100) No matching user found', { error_subcode: 2018001 });
 		}
 		const text = body && body.message && body.message.text;
-		const rec = { product, at: Date.now(), to, text, messagingType: body && body.messaging_type, tag: body && body.tag,
+		const now = Date.now();
+		const rec = { product, at: now, to, text, messagingType: body && body.messaging_type, tag: body && body.tag,
 			marker: body && body.message && body.message.metadata, context: body && body.reply_to && body.reply_to.mid };
 		const refuse = (status, code, msg, extra) => {
 			refused.push({ ...rec, code });
@@ -444,7 +459,7 @@ export async function startMetaEmulator(opts = {}) {
 		if (typeof text !== 'string' || !text.length) return refuse(400, 100, '(#100) Invalid parameter');
 		if (product === 'messenger' && [...text].length > 2000) return refuse(400, 100, '(#100) Length of param message[text] must be less than or equal to 2000');
 		if (product === 'instagram' && Buffer.byteLength(text) > 1000) return refuse(400, 100, '(#100) Length of param message[text] must be less than or equal to 1000 bytes');
-		if (Date.now() < stormUntil[product]) return refuse(400, 613, 'Calls to this api have exceeded the rate limit.');
+		if (now < stormUntil[product]) return refuse(400, 613, 'Calls to this api have exceeded the rate limit.');
 		const age = Date.now() - c.lastAt;
 		const type = rec.messagingType;
 		const windowClosed = () => product === 'instagram'
@@ -522,11 +537,16 @@ export async function startMetaEmulator(opts = {}) {
 			const challenge = String(rnd(100000000, 999999999));
 			const q = `?hub.mode=subscribe&hub.challenge=${challenge}&hub.verify_token=${encodeURIComponent(verifyToken)}`;
 			const r = await new Promise((resolve) => {
-				http.get(url + q, { agent: false }, (res) => {
+				const req = http.get(url + q, { agent: false }, (res) => {
 					let b = '';
 					res.on('data', (c) => (b += c));
 					res.on('end', () => resolve({ status: res.statusCode, body: b }));
+					res.on('close', () => resolve({ status: res.complete ? res.statusCode : 0, body: b }));
 				}).on('error', (e) => resolve({ status: 0, body: String(e) }));
+				req.setTimeout(o.timeoutMs, () => {
+					req.destroy();
+					resolve({ status: -1, body: `no answer in ${o.timeoutMs} ms` });
+				});
 			});
 			verifies.push({ product, ...r });
 			if (r.status === 200 && r.body === challenge) {

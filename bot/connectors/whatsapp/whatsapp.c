@@ -79,13 +79,17 @@ static void in_got(void *arg, int rc, const struct store_state *st)
 {
 	struct in_update *u = arg;
 	time_t known = 0;
+	int same = 0;
 	if (rc == 0 && st->value) {
 		json_t *o = json_loads(st->value, 0, NULL);
 		known = (time_t)json_integer_value(json_object_get(o, "at"));
+		const char *id = json_string_value(json_object_get(o, "id"));
+		same = id && strcmp(id, u->id) == 0;
 		json_decref(o);
 	}
-	/* Deliveries come out of order: keep the newest. */
-	if (rc >= 0 && (rc == 1 || u->at >= known)) {
+	/* Deliveries come out of order: keep the newest.  Meta delivers the
+	 * same message again at will; that must not forget it was marked read. */
+	if (rc >= 0 && !same && (rc == 1 || u->at >= known)) {
 		json_t *o = json_pack("{s:s, s:I}", "id", u->id, "at", (json_int_t)u->at);
 		char *v = o ? json_dumps(o, JSON_COMPACT) : NULL;
 		if (v)
