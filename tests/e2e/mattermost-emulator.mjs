@@ -300,7 +300,11 @@ export async function startMattermostEmulator(opts = {}) {
 	emu.setSaveDelayMs = (ms) => (o.saveDelayMs = ms);
 
 	async function createFromApi(res, body) {
-		if (Date.now() < emu.stormUntil) return tooMany(res, Math.max(1, Math.ceil((emu.stormUntil - Date.now()) / 1000)));
+		// `at` of a bot post is when its request was let through the rate
+		// limit, not when the (possibly delayed) save ended: a request let
+		// through just before a storm is not a post made during it.
+		const admitted = Date.now();
+		if (admitted < emu.stormUntil) return tooMany(res, Math.max(1, Math.ceil((emu.stormUntil - admitted) / 1000)));
 		let b;
 		try {
 			b = JSON.parse(body);
@@ -333,7 +337,7 @@ export async function startMattermostEmulator(opts = {}) {
 		if (o.saveDelayMs) await new Promise((r) => setTimeout(r, o.saveDelayMs));
 		const p = createPost({ user_id: me.id, channel_id: c.id, message: b.message, root_id: b.root_id || '', props: { ...(b.props || {}), from_bot: 'true' } });
 		if (key) emu.pending.get(key).postId = p.id;
-		emu.botPosts.push({ post: p, at: Date.now() });
+		emu.botPosts.push({ post: p, at: admitted });
 		if (emu.holdAnswers > 0) {
 			emu.holdAnswers--;
 			emu.held.push(res);
