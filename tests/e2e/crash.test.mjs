@@ -15,7 +15,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { freePort } from './lib/daemon.mjs';
+import { freePort, track } from './lib/daemon.mjs';
 
 const BUILD = process.env.BUILD || 'build';
 const BIN = path.resolve(BUILD, 'frontdesk');
@@ -60,7 +60,7 @@ dashboard: { listen: "127.0.0.1:${dash}" }
 
 function start(d) {
 	d.log = '';
-	d.proc = spawn(BIN, ['run', '-c', d.config], { cwd: d.dir, stdio: ['ignore', 'ignore', 'pipe'] });
+	d.proc = track(spawn(BIN, ['run', '-c', d.config], { cwd: d.dir, stdio: ['ignore', 'ignore', 'pipe'] }));
 	d.exited = new Promise((resolve) => d.proc.on('exit', (code, signal) => resolve({ code, signal })));
 	return new Promise((resolve, reject) => {
 		const t = setTimeout(() => reject(new Error('daemon did not start:\n' + d.log)), 10000);

@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './lib/daemon.mjs';
+import { freePort, track } from './lib/daemon.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BUILD = process.env.BUILD || 'build';
@@ -90,7 +90,7 @@ dashboard:
 `);
 	}
 	d.log = '';
-	d.proc = spawn(BIN, ['run', '-c', path.join(d.dir, 'config.yaml')], { cwd: d.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+	d.proc = track(spawn(BIN, ['run', '-c', path.join(d.dir, 'config.yaml')], { cwd: d.dir, stdio: ['ignore', 'pipe', 'pipe'] }));
 	d.exited = new Promise((resolve) => d.proc.on('exit', (code, signal) => resolve({ code, signal })));
 	await new Promise((resolve, reject) => {
 		const t = setTimeout(() => reject(new Error('daemon did not start:\n' + d.log)), 10000);

@@ -23,7 +23,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { AGENT_HASH, BUILD, REPO, freePort, waitUntil } from './lib/daemon.mjs';
+import { AGENT_HASH, BUILD, REPO, freePort, waitUntil, track } from './lib/daemon.mjs';
 import { startSmtpSink } from './lib/smtp.mjs';
 import { dashboardLogin } from './lib/browser.mjs';
 
@@ -176,7 +176,7 @@ test('the installed bot runs: a closed day gets no cheerful yes, canned replies 
 		const dir = path.join(T, 'run');
 		const file = await writeConfig(dir, { chat, dash, smtp: sink.port });
 		let log = '';
-		const proc = spawn(BIN, ['run', '-c', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+		const proc = track(spawn(BIN, ['run', '-c', file], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
 		const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
 		let browser;
 		try {

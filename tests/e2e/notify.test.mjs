@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { startWebhookReceiver } from './lib/receivers-http.mjs';
-import { freePort } from './lib/daemon.mjs';
+import { freePort, track } from './lib/daemon.mjs';
 import { startSmtpSink } from './lib/smtp.mjs';
 
 const BUILD = process.env.BUILD || 'build';
@@ -87,11 +87,11 @@ notify:
     min_priority: high
 `);
 	const d = { dir, port, config: path.join(dir, 'config.yaml'), db: path.join(dir, 'fd.db'), log: '' };
-	d.proc = spawn(BIN, ['run', '-c', d.config], {
+	d.proc = track(spawn(BIN, ['run', '-c', d.config], {
 		cwd: dir,
 		stdio: ['ignore', 'pipe', 'pipe'],
 		env: { ...process.env, FD_TEST_SMTP_PASSWORD: SMTP_PASSWORD },
-	});
+	}));
 	d.proc.stdout.on('data', (b) => (d.log += b));
 	d.exited = new Promise((resolve) => d.proc.on('exit', (code, signal) => resolve({ code, signal })));
 	await new Promise((resolve, reject) => {

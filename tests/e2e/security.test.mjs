@@ -24,7 +24,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { freePort } from './lib/daemon.mjs';
+import { freePort, track } from './lib/daemon.mjs';
 
 const BUILD = process.env.BUILD || 'build';
 const BIN = path.resolve(BUILD, 'frontdesk');
@@ -75,7 +75,7 @@ dashboard:
     - { login: sam, name: Sam, password_hash: "${HASH}" }
     - { login: kim, name: Kim, password_hash: "${HASH}" }
 `);
-	d.proc = spawn(BIN, ['run', '-c', path.join(d.dir, 'config.yaml')], { cwd: d.dir, stdio: ['ignore', 'pipe', 'pipe'] });
+	d.proc = track(spawn(BIN, ['run', '-c', path.join(d.dir, 'config.yaml')], { cwd: d.dir, stdio: ['ignore', 'pipe', 'pipe'] }));
 	d.exited = new Promise((resolve) => d.proc.on('exit', (code, signal) => resolve({ code, signal })));
 	await new Promise((resolve, reject) => {
 		const t = setTimeout(() => reject(new Error('daemon did not start:\n' + d.log)), 10000);

@@ -19,7 +19,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, chmodSync, openSync, writeSync, closeSync, ftruncateSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { daemonMissing, defaultConfig, startDaemon, wsClient, httpGet, waitUntil, BIN, freePort } from './lib/daemon.mjs';
+import { daemonMissing, defaultConfig, startDaemon, wsClient, httpGet, waitUntil, BIN, freePort, track } from './lib/daemon.mjs';
 import { startMastodonEmulator } from './mastodon-emulator.mjs';
 
 const missing = daemonMissing();
@@ -57,7 +57,7 @@ function configWithStore(ports, storePath, storeExtra = '') {
 function runToExit(config, cwd, ms = 15000) {
 	return new Promise((resolve, reject) => {
 		let log = '';
-		const p = spawn(BIN, ['run', '-c', config], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+		const p = track(spawn(BIN, ['run', '-c', config], { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
 		p.stdout.on('data', (b) => (log += b));
 		p.stderr.on('data', (b) => (log += b));
 		const t = setTimeout(() => {

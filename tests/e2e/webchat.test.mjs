@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { freePort } from './lib/daemon.mjs';
+import { freePort, track } from './lib/daemon.mjs';
 
 const BUILD = process.env.BUILD || 'build';
 const BIN = path.resolve(BUILD, 'frontdesk');
@@ -68,7 +68,7 @@ ${limits ? `    limits: ${limits}\n` : ''}${origins ? `    allowed_origins: ${or
   agents: [ { login: sam, name: Sam, password_hash: "${HASH}" } ]
 `);
 	const d = { dir, port, config: path.join(dir, 'config.yaml'), db: path.join(dir, 'fd.db'), log: '' };
-	d.proc = spawn(BIN, ['run', '-c', d.config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+	d.proc = track(spawn(BIN, ['run', '-c', d.config], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
 	d.proc.stdout.on('data', (b) => (d.log += b));
 	d.exited = new Promise((resolve) => d.proc.on('exit', (code, signal) => resolve({ code, signal })));
 	await new Promise((resolve, reject) => {

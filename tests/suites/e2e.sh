@@ -23,5 +23,13 @@ fi
 set -- tests/e2e/*.test.mjs
 [ -f "$1" ] || { echo "e2e: no tests"; exit 0; }
 # Several test files start daemons and browsers; two at a time keeps a
-# small machine from timing out.
-exec node --test --test-concurrency=2 "$@"
+# small machine from timing out.  A test without its own timeout gets ten
+# minutes (thirty under the sanitizer build); --test-force-exit ends a test
+# file once its tests are done even when a timed-out test left a server or a
+# daemon behind (lib/daemon.mjs kills its daemons on exit), so one stuck test
+# fails that test instead of hanging the whole run.
+case $BUILD in
+*san*) limit=1800000 ;;
+*) limit=600000 ;;
+esac
+exec node --test --test-concurrency=2 --test-force-exit --test-timeout=$limit "$@"

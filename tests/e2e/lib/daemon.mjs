@@ -154,6 +154,25 @@ ${extra}`;
  *   stop({ signal='SIGTERM', timeoutMs=10000 }) -> {code, signal},
  *   kill() (SIGKILL), peakRssKb(), cleanup() (removes the directory).
  */
+// Daemons still running when the test process exits (a test that timed out
+// never reached its `finally`) are killed, so none outlives its test file.
+const live = new Set();
+process.on('exit', () => {
+	for (const p of live) {
+		try {
+			p.kill('SIGKILL');
+		} catch {
+			/* already gone */
+		}
+	}
+});
+
+export function track(proc) {
+	live.add(proc);
+	proc.on('exit', () => live.delete(proc));
+	return proc;
+}
+
 export async function startDaemon(opts = {}) {
 	const dir = opts.dir || mkdtempSync(path.join(tmpdir(), 'frontdesk-e2e-'));
 	const ports = opts.ports || { webchat: await freePort(), dashboard: await freePort() };
@@ -169,6 +188,7 @@ export async function startDaemon(opts = {}) {
 		env: { ...process.env, ...(opts.env || {}) },
 		stdio: ['ignore', 'pipe', 'pipe'],
 	});
+	track(proc);
 	proc.stdout.on('data', (b) => (log += b));
 	proc.stderr.on('data', (b) => (log += b));
 	const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
