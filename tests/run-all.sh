@@ -7,6 +7,15 @@
 #             end-to-end tests with real peers (each exits non-zero on failure)
 B=${1:-build}
 cd "$(dirname "$0")/.." || exit 1
+# Nothing may hang the run: a unit binary or corpus replay gets 5 minutes, a
+# suite 40 (three times that under the sanitizer build), then it is killed
+# and counted as failed.
+case $B in
+*san*) slow=3 ;;
+*) slow=1 ;;
+esac
+unit_limit=$((300 * slow))
+suite_limit=$((2400 * slow))
 pass=0
 fail=0
 failed=""
@@ -26,16 +35,16 @@ run() {
 
 for t in "$B"/tests/test_*; do
 	[ -x "$t" ] || continue
-	run "unit/$(basename "$t")" "$t"
+	run "unit/$(basename "$t")" timeout -k 10 $unit_limit "$t"
 done
 for f in "$B"/fuzz/fuzz_*; do
 	[ -x "$f" ] || continue
 	n=$(basename "$f")
-	run "fuzz-corpus/$n" "$f" "tests/fuzz/corpus/${n#fuzz_}"
+	run "fuzz-corpus/$n" timeout -k 10 $unit_limit "$f" "tests/fuzz/corpus/${n#fuzz_}"
 done
 for s in tests/suites/*.sh; do
 	[ -f "$s" ] || continue
-	run "suite/$(basename "$s" .sh)" env BUILD="$B" sh "$s"
+	run "suite/$(basename "$s" .sh)" timeout -k 10 $suite_limit env BUILD="$B" sh "$s"
 done
 
 [ -n "$failed" ] && printf 'failed:%s\n' "$failed"
