@@ -120,7 +120,7 @@ static void test_second_signal_skips_drain(void **state)
 	uv_timer_start(&f.t2, send_term, 5, 0);
 	uint64_t t0 = time_mono_ms();
 	assert_int_equal(loop_run(&f.L), 0);
-	assert_true(time_mono_ms() - t0 < 2000);
+	assert_true(time_mono_ms() - t0 < 20000); /* not the 60 s drain */
 	assert_string_equal(f.order, "stop,teardown");
 	loop_free(&f.L);
 }
@@ -134,7 +134,9 @@ static void test_drain_deadline(void **state)
 	uint64_t t0 = time_mono_ms();
 	assert_int_equal(loop_run(&f.L), 0);
 	uint64_t took = time_mono_ms() - t0;
-	assert_true(took >= 140 && took < 1500);
+	/* Upper bound: the 150 ms deadline ends the drain, nothing else does
+	 * (generous: a loaded test machine can be seconds late). */
+	assert_true(took >= 140 && took < 5000);
 	assert_true(f.drained_calls >= 5);
 	assert_string_equal(f.order, "stop,teardown");
 	loop_free(&f.L);
