@@ -1864,6 +1864,20 @@ static void parse_bot(struct ld *L, yaml_node_t *root)
 	         MAX_INTERVAL);
 }
 
+static void parse_satisfaction(struct ld *L, yaml_node_t *root)
+{
+	static const char *const keys[] = {"ask", "window", NULL};
+	static const char *const flags[] = {"on", "off", "true", "false", "yes", "no", NULL};
+	yaml_node_t *s = section(L, root, "satisfaction", "satisfaction", keys);
+	if (!s)
+		return;
+	yaml_node_t *n = get(L, s, "ask");
+	const char *v = n ? choice(L, n, "satisfaction.ask", flags) : NULL;
+	if (v)
+		L->c->satisfaction_ask = !strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes");
+	duration(L, s, "window", "satisfaction.window", &L->c->satisfaction_window, 60, 90L * 86400);
+}
+
 static void parse_log(struct ld *L, yaml_node_t *root)
 {
 	static const char *const keys[] = {"level", NULL};
@@ -1881,8 +1895,9 @@ static void parse_log(struct ld *L, yaml_node_t *root)
 
 /* ---- loading ---- */
 
-static const char *const top_keys[] = {"business",   "rules",     "replies", "sentiment", "answers", "store",
-                                       "connectors", "dashboard", "notify",  "bot",       "log",     NULL};
+static const char *const top_keys[] = {"business", "rules",        "replies",   "sentiment", "answers",
+                                       "store",    "connectors",   "dashboard", "notify",    "bot",
+                                       "log",      "satisfaction", NULL};
 
 /* The directory part of path (absolute when it exists); malloc'd. */
 static char *dir_of(const char *path)
@@ -1912,6 +1927,8 @@ static struct config *config_new(void)
 	c->retention.visitors = CONFIG_DEFAULT_KEEP_VISITORS;
 	c->cooldown = 10 * 60;
 	c->human_ack_interval = 3600;
+	c->satisfaction_ask = 1;
+	c->satisfaction_window = 3 * 86400;
 	c->negative_threshold = NAN;
 	c->min_confidence = CONFIG_MIN_CONFIDENCE;
 	c->min_margin = CONFIG_MIN_MARGIN;
@@ -1943,6 +1960,7 @@ static struct config *config_build(struct config *c, struct yml_doc *y, struct d
 		parse_notify(&L, root);
 		parse_bot(&L, root);
 		parse_log(&L, root);
+		parse_satisfaction(&L, root);
 	}
 	if (d->errors > before) {
 		config_free(c);

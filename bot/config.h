@@ -179,6 +179,11 @@ struct config {
 	double min_margin;         /* answers.min_margin: nor when the next rule is this close
 	                              (CONFIG_MIN_MARGIN) */
 	char *log_level;           /* log.level: debug|info|warn|error (default info) */
+	/* satisfaction: after a person resolves a conversation, the customer is
+	 * asked to rate it (replies key `satisfaction.ask`): ask on|off
+	 * (default on), and how long the question stands (window, default 3d). */
+	int satisfaction_ask;
+	long satisfaction_window;
 	/* What is allowed but unwise ("file:line: ..."), NULL-terminated or
 	 * NULL: `check` prints them, the daemon logs them at start and reload. */
 	char **warnings;

@@ -126,6 +126,19 @@ void connector_mark_read(const char *name, const char *thread_key)
 		c->ops->mark_read(c, thread_key);
 }
 
+void connector_typing(const char *name, const char *thread_key, const char *agent, int on)
+{
+	struct connector *c = connector_running(name);
+	if (c && c->ops->typing && thread_key && *thread_key && !connector_stopping(c))
+		c->ops->typing(c, thread_key, agent, on);
+}
+
+void connector_customer_typing(struct connector *c, const char *thread_key, int on)
+{
+	if (c->host && c->host->typing && thread_key && *thread_key)
+		c->host->typing(c->host->arg, c, thread_key, on);
+}
+
 /* --- reply windows ----------------------------------------------------------- */
 
 static long window_of(const struct connector_conf *cc, int agent)

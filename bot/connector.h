@@ -83,6 +83,9 @@ struct outmsg {
 	 * outbox checked it before the send; Messenger picks its message type
 	 * by it. */
 	time_t last_in;
+	/* The message is the satisfaction question for this ticket (0: not):
+	 * where the platform can, show rating buttons with it (web chat). */
+	int64_t rating;
 };
 
 enum send_result {
@@ -162,6 +165,11 @@ struct connector_ops {
 	 * their messages were read where the platform can (WhatsApp's blue
 	 * ticks).  Best effort, asynchronous; may be NULL. */
 	void (*mark_read)(struct connector *c, const char *thread_key);
+	/* A person of the team is typing a reply in conversation thread_key
+	 * (on 1), or stopped (on 0): show it to the customer where the
+	 * platform can (the web chat's "Sam is typing...").  Best effort; may
+	 * be NULL. */
+	void (*typing)(struct connector *c, const char *thread_key, const char *agent, int on);
 };
 
 /*
@@ -186,6 +194,8 @@ struct connector_host {
 	void (*commit)(void *arg, void (*done)(void *done_arg, int rc), void *done_arg);
 	/* Mail an agent's message to its customer (see connector_mail_away). */
 	int (*mail_away)(void *arg, struct connector *c, const struct connector_mail *m);
+	/* The customer is typing (see connector_customer_typing); may be NULL. */
+	void (*typing)(void *arg, struct connector *c, const char *thread_key, int on);
 };
 
 struct connector {
@@ -362,6 +372,13 @@ struct connector *connector_running(const char *name);
 /* A person opened conversation thread_key of connector `name`: its
  * mark_read, when the type has one and the connector runs. */
 void connector_mark_read(const char *name, const char *thread_key);
+/* A person (display name `agent`) is typing in conversation thread_key of
+ * connector `name` (on 1) or stopped (0): its ops->typing, when the type
+ * has one and the connector runs. */
+void connector_typing(const char *name, const char *thread_key, const char *agent, int on);
+/* Called by a connector whose customer is typing in thread_key (on 1) or
+ * stopped (0): the team sees it beside the conversation.  Best effort. */
+void connector_customer_typing(struct connector *c, const char *thread_key, int on);
 
 /* Health for /healthz and the log (a change of state is logged). */
 void connector_set_health(struct connector *c, enum connector_health h, const char *detail);

@@ -103,7 +103,8 @@ struct daemon {
 	                          learned at every load; a reload's worker reads it */
 	int booting;           /* start-up: the store answers taught_list now or later */
 
-	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch, *m_sync;
+	struct metric *m_posts, *m_decisions, *m_dups, *m_commit, *m_commit_fail, *m_batch, *m_sync,
+	    *m_ratings;
 	struct metric *m_refused;
 };
 
@@ -160,6 +161,14 @@ static int host_mail_away(void *arg, struct connector *c, const struct connector
 	if (rc > 0 && store_reply_note(d->store, m->message_id, "emailed", m->to, now) < 0)
 		return -1;
 	return rc < 0 ? -1 : 0;
+}
+
+/* A customer is typing: the team sees it beside the conversation. */
+static void host_typing(void *arg, struct connector *c, const char *thread_key, int on)
+{
+	struct daemon *d = arg;
+	if (d->dash && !d->stopping)
+		dashboard_typing(d->dash, c->name, thread_key, on);
 }
 
 /* --- the per-post path --------------------------------------------------- */
@@ -369,6 +378,13 @@ static void recorded(void *arg, int rc, const struct store_recorded *rec)
 		log_decision(p, &k->dec, rec);
 		metric_add_l(d->m_decisions, 1, k->dec.ignored ? "ignore" : action_name(k->dec.action),
 		             k->dec.reason ? k->dec.reason : "", k->dec.rule ? k->dec.rule : "");
+		if (k->dec.rating > 0) {
+			/* The answer to the satisfaction question: the rated ticket changed. */
+			char score[4];
+			snprintf(score, sizeof(score), "%d", k->dec.rating % 10);
+			metric_add_l(d->m_ratings, 1, p->channel ? p->channel : p->platform, score);
+			push_ticket(d, k->thread.rating_ticket);
+		}
 	}
 	/* rc 1: another writer stored this post first; it is theirs to answer. */
 	push_ack(d, k->c, k->cookie,
@@ -412,6 +428,9 @@ static void looked_up(void *arg, int rc, const struct store_lookup *l)
 	st.last_ack = l->thread.last_ack;
 	st.last_waiting_notice = l->thread.last_waiting_notice;
 	st.ticket_private = l->thread.ticket_private;
+	st.rating_ticket = l->thread.rating_ticket;
+	st.rating_asked = l->thread.rating_asked;
+	st.rating_next = l->thread.rating_next;
 	if (l->thread.assignee[0]) {
 		const struct agent_conf *a = config_agent(e->cfg, l->thread.assignee);
 		st.agent = a && a->name ? a->name : l->thread.assignee;
@@ -952,6 +971,9 @@ static void register_metrics(struct daemon *d)
 	d->m_posts = metrics_counter(m, "posts_total", "Posts received, by connector.", "connector");
 	d->m_decisions = metrics_counter(m, "decisions_total", "Decisions taken, by action, reason and rule.",
 	                                 "action,reason,rule");
+	d->m_ratings = metrics_counter(m, "satisfaction_ratings_total",
+	                               "Customers' satisfaction ratings received, by channel and score.",
+	                               "channel,score");
 	d->m_dups =
 	    metrics_counter(m, "posts_duplicate_total", "Posts received again and not decided again.", NULL);
 	d->m_commit =
@@ -1183,6 +1205,7 @@ int daemon_run(const char *config_path)
 	    .send_done = host_send_done,
 	    .commit = commit_then,
 	    .mail_away = host_mail_away,
+	    .typing = host_typing,
 	};
 	outbox_metrics(d->outbox, d->metrics);
 

@@ -551,6 +551,7 @@ static void claimed(void *arg, int rc)
 	    .recipient = row->recipient,
 	    .attempt = e->attempts,
 	    .last_in = row->last_in,
+	    .rating = row->rating,
 	};
 	/* -1 means "not taken": the connector will not report; the entry may
 	 * have moved if the connector reported synchronously, so look again. */

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "dates.h"
 #include "hours.h"
+#include "rating.h"
 #include "replies.h"
 #include "rules.h"
 #include "sentiment.h"
@@ -288,6 +289,9 @@ static int render_to(struct engine *e, const struct post *p, const struct thread
 	return 0;
 }
 
+/* The thanks for a rating when the replies define no `satisfaction.thanks`. */
+#define SATISFACTION_THANKS "Thank you for your feedback!"
+
 /* The pointer's words when the replies define no `offline` key. */
 #define POINTER_DEFAULT "I've sent you a direct message so we can sort this out in private."
 
@@ -406,6 +410,19 @@ int pipeline_decide(struct engine *e, const struct post *p, const struct thread_
 	}
 
 	const char *txt = p->text ? p->text : "";
+	struct rating rt;
+	if (ts->owner == THREAD_BOT && ts->rating_ticket > 0 && ts->rating_next &&
+	    now - ts->rating_asked <= e->cfg->satisfaction_window && rating_parse(txt, &rt)) {
+		out->action = ACTION_ACK;
+		out->rating = rt.score;
+		out->rating_comment = rt.comment;
+		out->rating_comment_len = rt.comment_len;
+		out->is_private = reply_private(p, ts, out);
+		if (replies_has(e->replies, "satisfaction.thanks"))
+			return render(e, p, ts, "satisfaction.thanks", now, out);
+		out->reply = xstrdup(SATISFACTION_THANKS);
+		return 0;
+	}
 	text_normalize(&e->text, txt, strlen(txt));
 	sentiment_analyze(e->lexicon, &e->text, e->threshold, &s);
 	out->sentiment = s.score;
@@ -538,6 +555,8 @@ void decision_json(const struct engine *e, const struct decision *d, const char 
 	                    d->intent ? json_real(round(d->confidence * 1000.0) / 1000.0) : json_null());
 	if (d->take_over)
 		json_object_set_new(o, "take_over", json_true());
+	if (d->rating > 0)
+		json_object_set_new(o, "rating", json_integer(d->rating));
 	char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	if (s) {
 		buf_puts(out, s);

@@ -9,6 +9,10 @@
  *
  *   ignore (own post, bot, duplicate; a person of the business writing on
  *   the platform itself takes the conversation over: ignored "staff")
+ *   -> the answer to the satisfaction question (the customer's first
+ *      message after it, within satisfaction.window, read by rating.h:
+ *      "5", "4/5 quick and kind"): kept, thanked (reply key
+ *      `satisfaction.thanks`), never decided as a question
  *   -> thread with the team (append to the ticket; while it waits for a
  *      person at most one "a person will reply" notice per
  *      bot.human_ack_interval; once claimed, nothing)
@@ -100,6 +104,9 @@ struct thread_state {
 	time_t last_waiting_notice; /* last "a person will reply" notice, 0 none */
 	int duplicate;              /* this post id is already stored */
 	int ticket_private;         /* the open ticket was taken private ("take it offline") */
+	int64_t rating_ticket;      /* the satisfaction question is pending for this ticket, 0 none */
+	time_t rating_asked;        /* when it was asked */
+	int rating_next;            /* this post is the customer's first message since */
 };
 
 struct decision {
@@ -146,6 +153,12 @@ struct decision {
 	double confidence;  /* of intent: 1.0 for a phrase or regex, else what the examples
 	                       say (0..1); -1 when intent is NULL */
 	int by_examples;    /* `rule` was recognised from its examples, not a phrase */
+	/* The post answers the satisfaction question: its score (1..5; 0 it
+	 * does not) and the comment after it, borrowed from the post's text
+	 * (NULL, 0 when none).  Decided as an acknowledgement (the thanks). */
+	int rating;
+	const char *rating_comment;
+	size_t rating_comment_len;
 	/* The two rules the post is most like by their examples, even when
 	 * neither is close enough to act on (explanations: `frontdesk try`);
 	 * rule NULL where there is none. */

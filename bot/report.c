@@ -183,6 +183,56 @@ void report_build(const struct store_report *sr, time_t since, time_t until, tim
 	tickets_into(sr, -1, period, NULL, now, &out->total);
 }
 
+/* The busiest hours: each hour's posts at its local weekday and hour. */
+static void busiest_into(const struct store_report *sr, const struct hours *h, struct report *r)
+{
+	for (size_t i = 0; i < sr->nhours; i++) {
+		time_t t = sr->hours[i].start;
+		long off = zone_offset(h, t);
+		long local = (long)t + off;
+		long date = local >= 0 ? local / 86400 : 0;
+		int hour = (int)((local % 86400 + 86400) % 86400 / 3600);
+		r->busiest[hours_weekday(date)][hour] += sr->hours[i].posts;
+	}
+}
+
+/* report_compute's state while the store reads. */
+struct compute {
+	const struct hours *h;
+	time_t since, until, origin, now;
+	long period;
+	report_done_fn done;
+	void *arg;
+};
+
+static void computed(void *arg, int rc, const struct store_report *sr)
+{
+	struct compute *c = arg;
+	struct report r;
+	memset(&r, 0, sizeof(r));
+	if (rc == 0) {
+		report_build(sr, c->since, c->until, c->origin, c->period, c->now, &r);
+		busiest_into(sr, c->h, &r);
+	}
+	c->done(c->arg, rc, &r);
+	report_free(&r);
+	free(c);
+}
+
+void report_compute(struct store *s, const struct hours *h, time_t since, time_t until, int days, time_t now,
+                    report_done_fn done, void *arg)
+{
+	struct compute *c = xcalloc(1, sizeof(*c));
+	c->h = h;
+	c->since = since;
+	c->until = until;
+	c->now = now;
+	c->done = done;
+	c->arg = arg;
+	c->period = report_periods(h, since, until, days == 7 ? 7 : 1, &c->origin);
+	store_report(s, since, until, c->origin, c->period, computed, c);
+}
+
 void report_free(struct report *r)
 {
 	free(r->rows);
@@ -265,6 +315,26 @@ json_t *report_json(const struct report *r, const struct hours *h)
 		}
 	}
 	json_object_set_new(o, "periods", periods);
+	static const char *const days[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+	json_t *b = json_object(), *grid = json_array();
+	int pd = 0, ph = 0;
+	for (int d = 0; d < 7; d++) {
+		json_t *row = json_array();
+		for (int hr = 0; hr < 24; hr++) {
+			json_array_append_new(row, json_integer(r->busiest[d][hr]));
+			if (r->busiest[d][hr] > r->busiest[pd][ph]) {
+				pd = d;
+				ph = hr;
+			}
+		}
+		json_array_append_new(grid, row);
+	}
+	json_object_set_new(b, "posts", grid);
+	json_object_set_new(b, "peak",
+	                    r->busiest[pd][ph] ? json_pack("{s:s, s:i, s:I}", "weekday", days[pd], "hour", ph,
+	                                                   "posts", (json_int_t)r->busiest[pd][ph])
+	                                       : json_null());
+	json_object_set_new(o, "busiest", b);
 	return o;
 }
 
@@ -339,6 +409,17 @@ void report_text(const struct report *r, const struct hours *h, struct buf *out)
 		out->p[out->len - 1] = '\n';
 	else
 		buf_puts(out, " none\n");
+	static const char *const days[7] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+	int pd = 0, ph = 0;
+	for (int d = 0; d < 7; d++)
+		for (int hr = 0; hr < 24; hr++)
+			if (r->busiest[d][hr] > r->busiest[pd][ph]) {
+				pd = d;
+				ph = hr;
+			}
+	if (r->busiest[pd][ph])
+		buf_printf(out, "busiest hour: %s %02d:00-%02d:00 (%ld posts)\n", days[pd], ph, (ph + 1) % 24,
+		           r->busiest[pd][ph]);
 	buf_puts(out,
 	         "by bot: answered or acknowledged, and no person needed within a day; reply and resolved: "
 	         "medians; late: response targets missed; satisfied: ratings of 4 or 5\n");

@@ -63,6 +63,9 @@ struct report_row {
 
 struct report {
 	time_t since, until;
+	/* Posts by local weekday (0 Monday .. 6 Sunday) and hour of the day:
+	 * when the customers write (the busiest hours). */
+	long busiest[7][24];
 	long period;             /* seconds: 86400 or 604800 */
 	struct report_row *rows; /* by start; each period's total ("") first, then its channels */
 	size_t nrows;
@@ -75,6 +78,17 @@ struct report {
  * and its length in seconds.  h NULL: UTC.
  */
 long report_periods(const struct hours *h, time_t since, time_t until, int days, time_t *origin);
+
+/*
+ * The whole computation, the one every view uses (the insights page,
+ * `frontdesk report`, /metrics): periods of `days` (1 or 7) in h's zone,
+ * the store's rows, the figures (busiest hours included) at `now`.
+ * done(arg, rc, r) runs once, now or later (the store's way): rc 0 with r
+ * (borrowed for the call), or -1 (r empty).
+ */
+typedef void (*report_done_fn)(void *arg, int rc, const struct report *r);
+void report_compute(struct store *s, const struct hours *h, time_t since, time_t until, int days, time_t now,
+                    report_done_fn done, void *arg);
 
 /* Figures from the store's rows (store_report with the same window and
  * periods) at `now` (targets not yet due are neither met nor missed). */
@@ -91,6 +105,8 @@ void report_free(struct report *r);
  * "responded","met","missed","met_share","resolved","csat":{"ratings",
  * "satisfied_share","average"}} (seconds; null when there is nothing to
  * measure).  Times ISO-8601 in the business's zone (h NULL: UTC).
+ * "busiest": {"posts":[[24 counts] x 7, Monday first], "peak":
+ * {"weekday":"Mon","hour":14,"posts":N} | null}.
  */
 json_t *report_json(const struct report *r, const struct hours *h);
 /* A table for people, one line per period and channel. */

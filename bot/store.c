@@ -262,6 +262,7 @@ void store_ticket_copy(struct store_ticket *dst, const struct store_ticket *src)
 	dst->latest.text = dup_or_null(src->latest.text);
 	dst->email = dup_or_null(src->email);
 	dst->contact_name = dup_or_null(src->contact_name);
+	dst->rating_comment = dup_or_null(src->rating_comment);
 	if (src->n_labels) {
 		char **l = xcalloc(src->n_labels + 1, sizeof(*l));
 		for (size_t i = 0; i < src->n_labels; i++)
@@ -284,6 +285,7 @@ void store_ticket_free(struct store_ticket *t)
 	free((char *)t->latest.text);
 	free((char *)t->email);
 	free((char *)t->contact_name);
+	free((char *)t->rating_comment);
 	for (size_t i = 0; i < t->n_labels; i++)
 		free((char *)t->labels[i]);
 	free((void *)t->labels);
@@ -619,6 +621,28 @@ int store_rating_put(struct store *s, int64_t ticket_id, int score, const char *
 	if (ticket_id <= 0 || score < 1 || score > 5 || (comment && strlen(comment) > STORE_MAX_TAUGHT_TEXT))
 		return -1;
 	return s->be->rating_put(s, ticket_id, score, comment, now);
+}
+
+void store_rating_ask(struct store *s, int64_t id, const char *const *parts, size_t n_parts, time_t now,
+                      store_rows_fn cb, void *arg)
+{
+	if (id <= 0 || n_parts == 0 || n_parts > STORE_MAX_PARTS) {
+		cb(arg, -1, NULL, 0);
+		return;
+	}
+	s->be->rating_ask(s, id, parts, n_parts, now, cb, arg);
+}
+
+void store_rating_answer(struct store *s, const char *platform, const char *thread_key, int64_t ticket,
+                         int score, const char *comment, time_t asked_since, time_t now, store_done_fn cb,
+                         void *arg)
+{
+	if (!platform || !thread_key || !sized(thread_key, STORE_MAX_KEY) || score < 1 || score > 5 ||
+	    (comment && strlen(comment) > STORE_MAX_TAUGHT_TEXT)) {
+		cb(arg, -1);
+		return;
+	}
+	s->be->rating_answer(s, platform, thread_key, ticket, score, comment, asked_since, now, cb, arg);
 }
 
 void store_report(struct store *s, time_t since, time_t until, time_t origin, long period, store_report_fn cb,

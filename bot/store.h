@@ -185,6 +185,11 @@ struct store_thread {
 	                           `private` when it opened it) */
 	time_t last_in;         /* the platform's time of the customer's newest message, 0 none:
 	                           reply windows count from it */
+	/* The satisfaction question (store_rating_ask) pending in the thread. */
+	int64_t rating_ticket; /* the resolved ticket the customer was asked to rate, 0 none */
+	time_t rating_asked;   /* when */
+	int rating_next;       /* nothing came from the customer since: their next message may
+	                          be the answer in words */
 };
 
 /* What store_lookup found. */
@@ -254,6 +259,7 @@ struct store_out {
 	time_t created;
 	int64_t guard;  /* bot replies: the thread's claim_seq when decided, -1 none */
 	time_t last_in; /* the thread's last_in when the row was written or read, 0 none */
+	int64_t rating; /* the message asks the customer to rate this ticket (store_rating_ask), 0 none */
 };
 void store_out_copy(struct store_out *dst, const struct store_out *src);
 void store_out_free(struct store_out *o);
@@ -409,14 +415,16 @@ struct store_ticket {
 	time_t snoozed_until;      /* out of the queue until then (0: not snoozed) */
 	const char *const *labels; /* the ticket's labels, sorted; n_labels of them */
 	size_t n_labels;
-	int64_t last_event_id;    /* newest event of the ticket (a note, a label...) */
-	int64_t seen;             /* query.viewer's read mark: the newest message id they
-	                             saw (0: never opened it, or no viewer asked) */
-	time_t reopened;          /* when it was last reopened (0: never) */
-	int64_t contact_id;       /* the customer's contact (0: none yet) */
-	const char *contact_name; /* its name when one is known, else NULL */
-	time_t last_in;           /* the platform's time of the customer's newest message in the
-	                             thread, 0 none (reply windows: connector_reply_allowed) */
+	int64_t last_event_id;      /* newest event of the ticket (a note, a label...) */
+	int64_t seen;               /* query.viewer's read mark: the newest message id they
+	                               saw (0: never opened it, or no viewer asked) */
+	time_t reopened;            /* when it was last reopened (0: never) */
+	int64_t contact_id;         /* the customer's contact (0: none yet) */
+	const char *contact_name;   /* its name when one is known, else NULL */
+	time_t last_in;             /* the platform's time of the customer's newest message in the
+	                               thread, 0 none (reply windows: connector_reply_allowed) */
+	int rating;                 /* the customer's satisfaction rating, 1..5, 0 none */
+	const char *rating_comment; /* what they said with it, or NULL */
 };
 typedef void (*store_tickets_fn)(void *arg, int rc, const struct store_ticket *v, size_t n);
 /* A ticket from a callback is borrowed; a copy is the caller's (its strings
@@ -565,8 +573,10 @@ int store_state_prune(struct store *s, const char *connector, const char *kind, 
 struct store_visitor {
 	const char *token;
 	const char *thread_key;
-	const char *email; /* NULL none */
-	int ticket_open;   /* the conversation is with a person (an open ticket) */
+	const char *email;     /* NULL none */
+	int ticket_open;       /* the conversation is with a person (an open ticket) */
+	int64_t rating_ticket; /* the satisfaction question pending: the ticket to rate, 0 none */
+	time_t rating_asked;   /* when it was asked */
 };
 typedef void (*store_visitor_fn)(void *arg, int rc, const struct store_visitor *v);
 void store_visitor_find(struct store *s, const char *token, time_t now, store_visitor_fn cb, void *arg);
@@ -871,6 +881,30 @@ void store_unanswered(struct store *s, time_t since, size_t limit, store_questio
  */
 int store_rating_put(struct store *s, int64_t ticket_id, int score, const char *comment, time_t now);
 
+/*
+ * The satisfaction question after a person resolved ticket id: one bot
+ * message (pending) and one outbox row per part of the question (marked
+ * with the ticket: store_out.rating), a "rating_asked" event, and the thread
+ * remembers the question (store_thread.rating_*: the customer's next
+ * message may be the answer, read by the pipeline).  rc 0 with the new
+ * rows, 1 when the ticket is not resolved, is not its thread's newest, or
+ * the thread is with a person again; -1.
+ */
+void store_rating_ask(struct store *s, int64_t id, const char *const *parts, size_t n_parts, time_t now,
+                      store_rows_fn cb, void *arg);
+/*
+ * The customer of (platform, thread_key) answers the question pending
+ * there (the web chat's buttons): the rating of that ticket (`ticket`, or
+ * 0 for whichever is pending), with a "rated" event; the question is
+ * answered then.  rc 0, 1 when no question is pending (none was asked, it
+ * was answered, it is for another ticket, or it was asked before
+ * asked_since), -1.  A rating from the customer's words is kept by
+ * store_record_post (decision rating).  score and comment as store_rating_put.
+ */
+void store_rating_answer(struct store *s, const char *platform, const char *thread_key, int64_t ticket,
+                         int score, const char *comment, time_t asked_since, time_t now, store_done_fn cb,
+                         void *arg);
+
 /* Posts of one period and channel, counted by the store. */
 struct store_report_posts {
 	time_t start;        /* the period's first second */
@@ -888,9 +922,16 @@ struct store_report_ticket {
 	time_t created, due, first_response, resolved; /* 0 none */
 	int rating;                                    /* the customer's, 0 none */
 };
+/* Posts of one hour (UTC), for the busiest hours. */
+struct store_report_hour {
+	time_t start; /* the hour's first second */
+	long posts;   /* as store_report_posts.posts */
+};
 struct store_report {
 	const struct store_report_posts *posts; /* by start, then channel */
 	size_t nposts;
+	const struct store_report_hour *hours; /* by start; hours without posts left out */
+	size_t nhours;
 	const struct store_report_ticket *tickets; /* by creation */
 	size_t ntickets;
 };
@@ -899,7 +940,9 @@ typedef void (*store_report_fn)(void *arg, int rc, const struct store_report *r)
  * What the insights page and `frontdesk report` count, for posts received
  * and tickets opened in [since, until): posts per period of `period`
  * seconds (a day, a week) starting at `origin` (a local midnight, or a
- * Monday's), per channel; the tickets one by one.  rc 0 or -1.
+ * Monday's), per channel; the posts per hour; the tickets one by one.
+ * Posts are customers' messages decided (not ignored), without the answers
+ * to the satisfaction question.  rc 0 or -1.
  */
 void store_report(struct store *s, time_t since, time_t until, time_t origin, long period, store_report_fn cb,
                   void *arg);

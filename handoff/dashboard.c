@@ -26,6 +26,7 @@
 #include "rand.h"
 #include "replies.h"
 #include "server.h"
+#include "satisfaction.h"
 #include "sla.h"
 #include "store.h"
 #include "team.h"
@@ -192,6 +193,11 @@ json_t *dashboard_ticket_json(const struct store_ticket *t, time_t now)
 	json_object_set_new(o, "labels", labels);
 	json_object_set_new(o, "contact_id", t->contact_id ? json_integer(t->contact_id) : json_null());
 	json_object_set_new(o, "contact_name", dashboard_text(t->contact_name));
+	json_object_set_new(o, "thread_key", dashboard_text(t->thread_key));
+	json_object_set_new(o, "rating",
+	                    t->rating ? json_pack("{s:i, s:o}", "score", t->rating, "comment",
+	                                          dashboard_text(t->rating_comment))
+	                              : json_null());
 	/* The asking agent's read mark: in their lists only (live events go to
 	 * everyone and carry none). */
 	if (t->seen)
@@ -260,6 +266,19 @@ static void publish(struct dashboard *d, json_t *t)
 	live_check_sessions(d, time(NULL));
 	for (struct live_client *c = d->clients; c; c = c->next)
 		server_ws_send(c->ws, ev->json, ev->len);
+}
+
+void dashboard_typing(struct dashboard *d, const char *connector, const char *thread_key, int on)
+{
+	json_t *e = json_pack("{s:s, s:s, s:s, s:b}", "type", "typing", "connector", connector, "thread_key",
+	                      thread_key, "on", on);
+	char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+	json_decref(e);
+	if (!s)
+		return;
+	for (struct live_client *c = d->clients; c; c = c->next)
+		server_ws_send(c->ws, s, strlen(s));
+	free(s);
 }
 
 static int cmp_pub(const void *a, const void *b)
@@ -764,9 +783,43 @@ static void release_done(void *arg, int rc)
 	acted(arg, rc, "the ticket is not claimed");
 }
 
+/* The satisfaction question is written: it goes out once the group is durable. */
+static void rating_asked(void *arg, int rc, const struct store_out *rows, size_t n)
+{
+	struct op *o = arg;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		if (o->d->env.queued)
+			o->d->env.queued(o->d->env.arg, &rows[i]);
+	acted(o, rc < 0 ? -1 : 0, NULL);
+}
+
+/* The resolved ticket as the read model has it: ask the customer to rate
+ * the conversation when satisfaction.h says so. */
+static void resolved_read(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	char *parts[STORE_MAX_PARTS];
+	size_t k = rc == 0 && n == 1 ? satisfaction_question(o->d->env.cfg, o->d->env.replies, &v[0], parts,
+	                                                     STORE_MAX_PARTS)
+	                             : 0;
+	if (!k) {
+		acted(o, 0, NULL);
+		return;
+	}
+	store_rating_ask(o->d->env.store, o->id, (const char *const *)parts, k, time(NULL), rating_asked, o);
+	for (size_t i = 0; i < k; i++)
+		free(parts[i]);
+}
+
 static void resolve_done(void *arg, int rc)
 {
-	acted(arg, rc, "the ticket is already resolved");
+	struct op *o = arg;
+	if (rc != 0 || !o->d->env.cfg->satisfaction_ask) {
+		acted(o, rc, "the ticket is already resolved");
+		return;
+	}
+	struct store_ticket_query q = {.id = o->id, .filter = TICKETS_ALL};
+	store_tickets(o->d->env.store, &q, resolved_read, o);
 }
 
 /*
@@ -1083,6 +1136,22 @@ static void act_seen(struct op *o, json_t *body)
 	dashboard_op_free(o);
 }
 
+/* The agent is typing in an open ticket: the customer may see it. */
+static void typing_read(void *arg, int rc, const struct store_ticket *v, size_t n)
+{
+	struct op *o = arg;
+	if (rc < 0 || n != 1) {
+		server_respond_error(o->req, rc < 0 ? 500 : 404, rc < 0 ? "store error" : "no such ticket");
+	} else {
+		if (strcmp(v[0].status ? v[0].status : "", "resolved") != 0 && v[0].connector &&
+		    v[0].thread_key)
+			connector_typing(v[0].connector, v[0].thread_key, o->name[0] ? o->name : o->login,
+			                 o->flag);
+		server_respond(o->req, 200, NULL, "{}", 2);
+	}
+	dashboard_op_free(o);
+}
+
 /* Every ticket action answers exactly once, now or later. */
 static void ticket_action(struct dashboard *d, struct server_req *req, const struct auth_session *s,
                           int64_t id, const char *action)
@@ -1122,6 +1191,9 @@ static void ticket_action(struct dashboard *d, struct server_req *req, const str
 		act_snooze(o, body);
 	} else if (!strcmp(action, "seen")) {
 		act_seen(o, body);
+	} else if (!strcmp(action, "typing")) {
+		o->flag = json_is_true(json_object_get(body, "on"));
+		read_ticket(o, typing_read);
 	} else {
 		server_respond_error(req, 404, "unknown action");
 		dashboard_op_free(o);
@@ -1461,6 +1533,8 @@ static enum server_handled api(struct server_req *req, void *arg)
 		dashboard_api_contact(d, req, s);
 	} else if (!strncmp(path, "/api/learn/", 11)) {
 		dashboard_api_learn(d, req, s);
+	} else if (!strcmp(path, "/api/report")) {
+		dashboard_api_report(d, req, s);
 	} else if (write && (!strcmp(path, "/api/me") || !strcmp(path, "/api/tickets") ||
 	                     !strcmp(path, "/api/canned") || !strcmp(path, "/api/stats") ||
 	                     !strcmp(path, "/api/counts") || !strcmp(path, "/api/search"))) {

@@ -17,6 +17,9 @@
  *   GET  /api/tickets?status=open|waiting|claimed|resolved|all
  *   GET  /api/tickets/ID              the ticket, its messages and events
  *   POST /api/tickets/ID/claim|release|resolve|reply {text}|assign {login}
+ *   POST /api/tickets/ID/typing {on}  the agent is typing a reply (the customer
+ *                                     sees "Sam is typing..." where the platform can)
+ *   GET  /api/report?days=N|since=&until=&by=day|week   the insights figures (report.h)
  *   GET  /api/canned?ticket=ID        canned replies rendered for the ticket
  *   GET  /api/stats                   first-response / resolution times, misses
  *   GET  /api/learn/ticket/ID         the customer's latest question, the FAQ answers
@@ -134,6 +137,14 @@ void dashboard_reload(struct dashboard *d, const struct config *cfg, const struc
  * wrote).  Cheap: changes are coalesced and published on the next loop turn.
  */
 void dashboard_notify_change(struct dashboard *d, int64_t ticket_id);
+
+/*
+ * The customer of conversation thread_key on connector `connector` is
+ * typing (on 1) or stopped (0): every live client hears
+ * {"type":"typing","connector","thread_key","on"} (not numbered, not kept:
+ * it means nothing a moment later).
+ */
+void dashboard_typing(struct dashboard *d, const char *connector, const char *thread_key, int on);
 
 /*
  * `text` signed: trailing white space dropped, then the display name on a

@@ -151,5 +151,9 @@ void dashboard_api_search(struct dashboard *d, struct server_req *req, const str
 /* /api/learn/...: a ticket's suggested answers, teach, the taught
  * examples, the unanswered questions grouped.  Answers exactly once. */
 void dashboard_api_learn(struct dashboard *d, struct server_req *req, const struct auth_session *s);
+/* GET /api/report: the insights figures (report.h: report_compute, the same
+ * as `frontdesk report`).  Answers exactly once. */
+#define REPORT_DAYS 7 /* the window when the request names none */
+void dashboard_api_report(struct dashboard *d, struct server_req *req, const struct auth_session *s);
 
 #endif

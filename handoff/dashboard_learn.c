@@ -21,6 +21,7 @@
 #include "hours.h"
 #include "pipeline.h"
 #include "replies.h"
+#include "report.h"
 #include "rules.h"
 #include "util.h"
 
@@ -403,6 +404,68 @@ static void questions_read(void *arg, int rc, const struct store_question *v, si
 	free(texts);
 	dashboard_respond(o->req, 200, j);
 	lop_free(o);
+}
+
+/* ---- GET /api/report?days=N|since=&until=&by=day|week ----------------------------- */
+
+static void report_done(void *arg, int rc, const struct report *r)
+{
+	struct learn_op *o = arg;
+	if (rc != 0) {
+		fail(o, 500, "store error");
+		return;
+	}
+	dashboard_respond(o->req, 200, report_json(r, o->d->env.cfg ? o->d->env.cfg->hours : NULL));
+	lop_free(o);
+}
+
+/* A date (2026-11-01) or a time (ISO-8601) of the query, into *t: 0, 1 absent, -1 malformed. */
+static int query_time(struct server_req *req, const char *name, time_t *t)
+{
+	char v[40], buf[48];
+	if (server_req_arg(req, name, v, sizeof(v)) != 0)
+		return 1;
+	if (strlen(v) == 10) {
+		snprintf(buf, sizeof(buf), "%sT00:00:00Z", v);
+		return time_parse_iso(buf, t) < 0 ? -1 : 0;
+	}
+	return time_parse_iso(v, t) < 0 ? -1 : 0;
+}
+
+void dashboard_api_report(struct dashboard *d, struct server_req *req, const struct auth_session *s)
+{
+	char arg[16];
+	long days = REPORT_DAYS;
+	time_t now = time(NULL), since, until = now + 1;
+	int by = 1;
+
+	if (server_req_method(req) != SERVER_GET) {
+		server_respond_error(req, 405, "use GET");
+		return;
+	}
+	if (server_req_arg(req, "days", arg, sizeof(arg)) == 0 &&
+	    (parse_long(arg, &days) < 0 || days < 1 || days > REPORT_MAX_DAYS)) {
+		server_respond_error(req, 400, "days: 1 to 366");
+		return;
+	}
+	if (server_req_arg(req, "by", arg, sizeof(arg)) == 0) {
+		if (strcmp(arg, "day") && strcmp(arg, "week")) {
+			server_respond_error(req, 400, "by: day or week");
+			return;
+		}
+		by = arg[0] == 'w' ? 7 : 1;
+	}
+	since = now - days * 86400;
+	int a = query_time(req, "since", &since), b = query_time(req, "until", &until);
+	if (a < 0 || b < 0 || until <= since || until - since > (time_t)REPORT_MAX_DAYS * 86400) {
+		server_respond_error(
+		    req, 400,
+		    "since and until: dates or ISO-8601 times, until after since, at most 366 days");
+		return;
+	}
+	struct learn_op *o = lop_new(d, req, s);
+	report_compute(d->env.store, d->env.cfg ? d->env.cfg->hours : NULL, since, until, by, now,
+	               report_done, o);
 }
 
 /* ---- routing ------------------------------------------------------------------- */

@@ -23,6 +23,8 @@
 #include "hours.h"
 #include "markup.h"
 #include "outbox.h"
+#include "replies.h"
+#include "satisfaction.h"
 #include "store.h"
 #include "team.h"
 #include "teach_cli.h"
@@ -260,6 +262,10 @@ static json_t *ticket_json(const struct store_ticket *t)
 	json_object_set_new(o, "first_response", json_time(t->first_response));
 	json_object_set_new(o, "resolved", json_time(t->resolved));
 	json_object_set_new(o, "email", json_text_or_null(t->email));
+	json_object_set_new(o, "rating",
+	                    t->rating ? json_pack("{s:i, s:o}", "score", t->rating, "comment",
+	                                          json_text_or_null(t->rating_comment))
+	                              : json_null());
 	json_t *labels = json_array();
 	for (size_t i = 0; i < t->n_labels; i++)
 		json_array_append_new(labels, json_text(t->labels[i]));
@@ -523,6 +529,14 @@ static void show_ticket(void *arg, int rc, const struct store_ticket *v, size_t 
 			buf_puts(&out, "\ne-mail:   ");
 			queue_fit(&out, t->email, 260);
 		}
+		if (t->rating) {
+			buf_printf(&out, "\nrating:   %d/5", t->rating);
+			if (t->rating_comment) {
+				buf_puts(&out, " \"");
+				queue_fit(&out, t->rating_comment, 200);
+				buf_putc(&out, '"');
+			}
+		}
 		buf_printf(&out, "\ncreated:  %s\ndue:      %s (%s)\nassignee: ", created, due, rel);
 		queue_fit(&out, t->assignee ? t->assignee : "-", 60);
 		if (t->n_labels) {
@@ -635,6 +649,38 @@ static int commit(struct queue *q, int rc)
 	return 0;
 }
 
+/*
+ * After ticket id was resolved in the open group: the satisfaction
+ * question, when one is asked (satisfaction.h), in the same group;
+ * *asked says whether.  The store's rc (0 also when none is asked).
+ */
+static int ask_rating(struct queue *q, int64_t id, int *asked)
+{
+	struct store_ticket tk;
+	char *parts[STORE_MAX_PARTS];
+	struct diag d;
+	int rc = 0;
+
+	*asked = 0;
+	if (!q->cfg->satisfaction_ask || ticket_read(q, id, &tk) <= 0)
+		return 0;
+	diag_init(&d);
+	struct replies *r = replies_load(q->cfg->reply_files, &d);
+	diag_free(&d);
+	size_t n = satisfaction_question(q->cfg, r, &tk, parts, STORE_MAX_PARTS);
+	if (n) {
+		store_rating_ask(q->store, id, (const char *const *)parts, n, q->now, rows_rc, &rc);
+		*asked = rc == 0;
+		if (rc == 1)
+			rc = 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(parts[i]);
+	replies_free(r);
+	store_ticket_free(&tk);
+	return rc;
+}
+
 enum action_kind { A_CLAIM, A_REPLY, A_RELEASE, A_RESOLVE, A_REOPEN, A_NOTE, A_LABEL, A_PRIORITY, A_SNOOZE };
 
 static int cmd_team_side(struct queue *q, enum action_kind a, const struct store_ticket *t, const char *login,
@@ -735,9 +781,13 @@ static int cmd_action(struct queue *q, enum action_kind a, int64_t id, const str
 			return 0;
 		}
 		store_ticket_resolve(q->store, id, login, q->now, set_rc, &rc);
+		int asked = 0;
+		if (rc == 0)
+			rc = ask_rating(q, id, &asked);
 		if (commit(q, rc))
 			return 1;
-		printf("ticket %lld resolved\n", (long long)id);
+		printf("ticket %lld resolved%s\n", (long long)id,
+		       asked ? "; the customer is asked to rate the conversation" : "");
 		return 0;
 	default: break;
 	}

@@ -29,19 +29,32 @@ static const char usage_text[] =
     "now (7d, 12h).  Default: the last 7 days, by day.  --json: the same figures as one\n"
     "object (docs/queue-cli.md, \"report\").\n";
 
-struct built {
-	struct report *r;
-	time_t since, until, origin, now;
-	long period;
+/* What `report` prints, once the figures are computed. */
+struct shown {
+	int json;
+	const struct hours *h;
 	int rc;
 };
 
-static void reported(void *arg, int rc, const struct store_report *sr)
+static void reported(void *arg, int rc, const struct report *r)
 {
-	struct built *b = arg;
-	b->rc = rc;
-	if (rc == 0)
-		report_build(sr, b->since, b->until, b->origin, b->period, b->now, b->r);
+	struct shown *w = arg;
+	w->rc = rc;
+	if (rc != 0)
+		return;
+	if (w->json) {
+		json_t *o = report_json(r, w->h);
+		char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(text ? text : "{}");
+		free(text);
+		json_decref(o);
+	} else {
+		struct buf out;
+		buf_init(&out, 0);
+		report_text(r, w->h, &out);
+		fputs(out.p ? out.p : "", stdout);
+		buf_free(&out);
+	}
 }
 
 /* A date, a time or a duration back from now. */
@@ -114,28 +127,13 @@ int report_cli_main(const char *config_path, int argc, char **argv)
 	int rc = cli_store_open("report", config_path, &cfg, &s);
 	if (rc != 0)
 		return rc;
-	struct report r = {0};
-	struct built b = {.r = &r, .since = since, .until = until, .now = now, .rc = -1};
-	b.period = report_periods(cfg->hours, since, until, days, &b.origin);
-	store_report(s, since, until, b.origin, b.period, reported, &b);
-	if (b.rc != 0) {
+	/* A store without a loop answers before it returns. */
+	struct shown w = {.json = json, .h = cfg->hours, .rc = -1};
+	report_compute(s, cfg->hours, since, until, days, now, reported, &w);
+	if (w.rc != 0) {
 		fprintf(stderr, "frontdesk report: cannot read the store (see the log line above)\n");
 		rc = 1;
-	} else if (json) {
-		json_t *o = report_json(&r, cfg->hours);
-		char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		puts(text ? text : "{}");
-		free(text);
-		json_decref(o);
-	} else {
-		struct buf out;
-		buf_init(&out, 0);
-		report_text(&r, cfg->hours, &out);
-		fputs(out.p ? out.p : "", stdout);
-		buf_free(&out);
 	}
-	if (b.rc == 0)
-		report_free(&r);
 	store_close(s);
 	config_free(cfg);
 	return rc;

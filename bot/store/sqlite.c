@@ -341,11 +341,23 @@ static const char schema_v7[] =
 	"UPDATE threads SET last_in = COALESCE((SELECT max(p.created) FROM posts p"
 	" WHERE p.thread_id = threads.id), 0);";
 
+/*
+ * Version 8: the satisfaction question.  A thread remembers the resolved
+ * ticket its customer was asked to rate (and when, and whether their next
+ * message may still be the answer), and an outbox row that asks says for
+ * which ticket (the web chat shows its rating buttons).
+ */
+static const char schema_v8[] =
+	"ALTER TABLE threads ADD COLUMN rating_ticket INTEGER;"
+	"ALTER TABLE threads ADD COLUMN rating_asked INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE threads ADD COLUMN rating_next INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE outbox ADD COLUMN rating INTEGER;";
+
 /* clang-format on */
 
 /* Migrations: migrations[v] takes the schema from version v to v + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
-                                                             schema_v5, schema_v6, schema_v7};
+                                                             schema_v5, schema_v6, schema_v7, schema_v8};
 
 enum q {
 	Q_BEGIN,
@@ -445,8 +457,12 @@ enum q {
 	Q_TAUGHT_DELETE,
 	Q_UNANSWERED,
 	Q_RATING_PUT,
+	Q_THREAD_RATING,
+	Q_RATING_THREAD,
+	Q_RATING_FIND,
 	Q_REPORT_POSTS,
 	Q_REPORT_TICKETS,
+	Q_REPORT_HOURS,
 	Q_COUNT
 };
 
@@ -456,7 +472,8 @@ enum q {
 	" COALESCE(o.message_id, 0), o.kind, o.connector, o.thread_key, o.reply_to, o.text, o.idem_key,"     \
 	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
 	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END," \
-	" o.recipient, COALESCE((SELECT t.last_in FROM threads t WHERE t.id = o.thread_id), 0)"
+	" o.recipient, COALESCE((SELECT t.last_in FROM threads t WHERE t.id = o.thread_id), 0),"             \
+	" COALESCE(o.rating, 0)"
 
 /* The contact columns every contact read selects, in struct store_contact
  * order: last seen is the newest change of one of its threads. */
@@ -476,7 +493,8 @@ static const char *const sql[Q_COUNT] = {
 	[Q_LOOKUP] = "SELECT COALESCE(t.id, 0), t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0),"
 		     " COALESCE(k.assignee, ''), COALESCE(t.last_ack, 0), COALESCE(t.last_waiting_notice, 0),"
 		     " COALESCE(t.claim_seq, 0), COALESCE(k.reason, ''), COALESCE(k.private, 0),"
-		     " COALESCE(t.last_in, 0), p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
+		     " COALESCE(t.last_in, 0), p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received),"
+		     " COALESCE(t.rating_ticket, 0), COALESCE(t.rating_asked, 0), COALESCE(t.rating_next, 0)"
 		     " FROM (SELECT 1) x"
 		     " LEFT JOIN threads t ON t.platform = ?1 AND t.thread_key = ?2"
 		     " LEFT JOIN tickets k ON k.id = t.ticket_id"
@@ -484,7 +502,8 @@ static const char *const sql[Q_COUNT] = {
 		     " LEFT JOIN messages m ON m.id = p.message_id",
 	[Q_THREAD_GET] = "SELECT t.id, t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0), COALESCE(k.assignee, ''),"
 			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, ''), COALESCE(k.private, 0),"
-			 " t.last_in FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
+			 " t.last_in, COALESCE(t.rating_ticket, 0), t.rating_asked, t.rating_next"
+			 " FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
 			 " WHERE t.platform = ?1 AND t.thread_key = ?2",
 	[Q_THREAD_INSERT] = "INSERT INTO threads (platform, thread_key, connector, is_private, author, last_ack,"
 			    " last_waiting_notice, last_post_id, created, updated, contact_id, last_in)"
@@ -500,8 +519,8 @@ static const char *const sql[Q_COUNT] = {
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
 			  " ON CONFLICT (platform, post_id) DO NOTHING",
 	[Q_OUT_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, reply_to, private, text, idem_key, kind,"
-			 " sender, agent, message_id, guard, created, recipient)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12, ?13)",
+			 " sender, agent, message_id, guard, created, recipient, rating)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'reply', ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	[Q_TICKET_INSERT] = "INSERT INTO tickets (thread_id, status, priority, reason, platform, author, due, created,"
 			    " updated, private, recipient, assignee) VALUES (?1, ?10, ?2, ?3, ?4,"
 			    " COALESCE(?5, (SELECT author FROM threads WHERE id = ?1)), ?6, ?7, ?7, ?8, ?9, ?11)",
@@ -557,10 +576,12 @@ static const char *const sql[Q_COUNT] = {
 	[Q_CURSOR_GET] = "SELECT value FROM cursors WHERE connector = ?1",
 	[Q_CURSOR_SET] = "INSERT INTO cursors (connector, value, updated) VALUES (?1, ?2, ?3)"
 			 " ON CONFLICT (connector) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-	[Q_VISITOR_FIND] = "SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0)"
+	[Q_VISITOR_FIND] = "SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0),"
+			   " COALESCE(t.rating_ticket, 0), COALESCE(t.rating_asked, 0)"
 			   " FROM visitors v LEFT JOIN threads t ON t.platform = 'webchat' AND t.thread_key = v.thread_key"
 			   " WHERE v.token = ?1",
-	[Q_VISITOR_OF_THREAD] = "SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0)"
+	[Q_VISITOR_OF_THREAD] = "SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0),"
+				" COALESCE(t.rating_ticket, 0), COALESCE(t.rating_asked, 0)"
 				" FROM visitors v LEFT JOIN threads t ON t.platform = 'webchat'"
 				" AND t.thread_key = v.thread_key WHERE v.thread_key = ?1",
 	[Q_REPLY_NOTE] = "INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)"
@@ -619,6 +640,13 @@ static const char *const sql[Q_COUNT] = {
 			 " ORDER BY p.created DESC LIMIT ?2",
 	[Q_RATING_PUT] = "INSERT OR REPLACE INTO ratings (ticket_id, score, comment, created)"
 			 " SELECT id, ?2, ?3, ?4 FROM tickets WHERE id = ?1",
+	/* The satisfaction question pending in a thread (rating_next: the
+	 * customer's next message may answer it in words). */
+	[Q_THREAD_RATING] = "UPDATE threads SET rating_ticket = ?2, rating_asked = ?3, rating_next = ?4 WHERE id = ?1",
+	[Q_RATING_THREAD] = "SELECT t.owner, (SELECT max(k.id) FROM tickets k WHERE k.thread_id = t.id)"
+			    " FROM threads t WHERE t.id = ?1",
+	[Q_RATING_FIND] = "SELECT id, COALESCE(rating_ticket, 0), rating_asked FROM threads"
+			  " WHERE platform = ?1 AND thread_key = ?2",
 	/* Handled: answered or acknowledged, and the conversation had no ticket
 	 * opened within a day after it. */
 	[Q_REPORT_POSTS] = "SELECT ((p.received - ?3) / ?4) * ?4 + ?3 AS b, p.platform, count(*),"
@@ -626,7 +654,11 @@ static const char *const sql[Q_COUNT] = {
 			   " total(p.action IN ('answer', 'acknowledge') AND NOT EXISTS (SELECT 1 FROM tickets k"
 			   "  WHERE k.thread_id = p.thread_id AND k.created >= p.received AND k.created < p.received + 86400))"
 			   " FROM posts p WHERE p.received >= ?1 AND p.received < ?2 AND p.action <> 'ignore'"
+			   " AND json_extract(p.decision, '$.rating') IS NULL"
 			   " GROUP BY b, p.platform ORDER BY b, p.platform",
+	[Q_REPORT_HOURS] = "SELECT (p.received / 3600) * 3600 AS h, count(*) FROM posts p"
+			   " WHERE p.received >= ?1 AND p.received < ?2 AND p.action <> 'ignore'"
+			   " AND json_extract(p.decision, '$.rating') IS NULL GROUP BY h ORDER BY h",
 	[Q_REPORT_TICKETS] = "SELECT k.id, k.platform, k.reason, k.created, COALESCE(k.due, 0), COALESCE(k.first_response, 0),"
 			     " COALESCE(k.resolved, 0), COALESCE(r.score, 0)"
 			     " FROM tickets k LEFT JOIN ratings r ON r.ticket_id = k.id"
@@ -1652,9 +1684,13 @@ static enum thread_owner owner_parse(const char *s)
 	return THREAD_BOT;
 }
 
-/* The thread columns 0..9 of Q_LOOKUP / Q_THREAD_GET into t. */
-static void thread_read(sqlite3_stmt *st, struct store_thread *t)
+/* The thread columns 0..10 of Q_LOOKUP / Q_THREAD_GET into t, and the
+ * satisfaction question's three from column `rating` on. */
+static void thread_read(sqlite3_stmt *st, struct store_thread *t, int rating)
 {
+	t->rating_ticket = sqlite3_column_int64(st, rating);
+	t->rating_asked = (time_t)sqlite3_column_int64(st, rating + 1);
+	t->rating_next = sqlite3_column_int(st, rating + 2);
 	t->id = sqlite3_column_int64(st, 0);
 	t->owner = owner_parse(col(st, 1));
 	t->ticket_id = sqlite3_column_int64(st, 2);
@@ -1686,7 +1722,7 @@ static void sq_lookup(struct store *base, const char *platform, const char *post
 	bind_text(st, 3, post_id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
-		thread_read(st, &l.thread);
+		thread_read(st, &l.thread, 14);
 		l.duplicate = sqlite3_column_type(st, 11) != SQLITE_NULL;
 		l.message_id = sqlite3_column_int64(st, 12);
 		l.ts = (time_t)sqlite3_column_int64(st, 13);
@@ -1715,7 +1751,7 @@ static void sq_thread_get(struct store *base, const char *platform, const char *
 	bind_text(st, 2, thread_key);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
-		thread_read(st, &t);
+		thread_read(st, &t, 11);
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		db_error(s, "thread_get");
@@ -1792,6 +1828,7 @@ static int out_insert(struct sqlite *s, struct store_out *o)
 		sqlite3_bind_null(st, 11);
 	sqlite3_bind_int64(st, 12, o->created);
 	bind_text(st, 13, o->recipient && *o->recipient ? o->recipient : NULL);
+	bind_id(st, 14, o->rating);
 	return insert(s, st, "outbox_insert", &o->id);
 }
 
@@ -1905,6 +1942,9 @@ static int take_over(struct sqlite *s, const struct store_record *r, const struc
 
 /* The writes of store_record_post, in the open group: 0, 1 (stored
  * before: nothing written), or -1. */
+static int rating_after_post(struct sqlite *s, const struct store_record *r, int64_t thread_id,
+                             int64_t message_id, int ticket_opened);
+
 static int record(struct sqlite *s, const struct store_record *r, struct store_recorded *out)
 {
 	const struct post *p = r->post;
@@ -2061,6 +2101,9 @@ static int record(struct sqlite *s, const struct store_record *r, struct store_r
 		k++;
 	}
 	out->rows = s->rows;
+	if (rating_after_post(s, r, out->thread_id, out->message_id,
+	                      owner == THREAD_WAITING && ticket_changed) < 0)
+		return -1;
 
 	if (t->id == 0 && !ticket_changed)
 		return 0; /* the new thread was inserted as it is */
@@ -2198,6 +2241,7 @@ static int out_read(sqlite3_stmt *st, struct store_out *o)
 	o->guard = sqlite3_column_int64(st, 15);
 	o->recipient = dup_col(st, 16);
 	o->last_in = (time_t)sqlite3_column_int64(st, 17);
+	o->rating = sqlite3_column_int64(st, 18);
 	if (!o->connector || !o->thread_key || !o->text || !o->idem_key || !o->sender) {
 		log_error("outbox row is incomplete", "id=%lld", (long long)o->id);
 		store_out_free(o);
@@ -2435,7 +2479,8 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 	"  AND r.kind IN ('priority', 'reopened'))),"
 #define TICKET_SELECT                                                                                        \
 	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, c.name, COALESCE((SELECT v.email FROM visitors v"       \
-	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email) FROM (SELECT k.id,"        \
+	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email), COALESCE(rt.score, 0),"   \
+	" rt.comment FROM (SELECT k.id,"                                                                     \
 	" k.status, k.priority, k.reason, k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due,"      \
 	" k.created, k.updated,"                                                                             \
 	" COALESCE(k.first_response, 0), COALESCE(k.resolved, 0) AS resolved_at, k.thread_id,"               \
@@ -2462,7 +2507,7 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 
 #define TICKET_FROM_END                                                                                      \
 	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"          \
-	" LEFT JOIN contacts c ON c.id = q.contact_id"
+	" LEFT JOIN contacts c ON c.id = q.contact_id LEFT JOIN ratings rt ON rt.ticket_id = q.id"
 
 /* Split "a\nb" (labels as group_concat gives them) into a NULL-terminated
  * array of copies. */
@@ -2524,6 +2569,8 @@ static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 	t->latest.ts = (time_t)sqlite3_column_int64(st, 33);
 	t->contact_name = dup_col(st, 34);
 	t->email = dup_col(st, 35);
+	t->rating = sqlite3_column_int(st, 36);
+	t->rating_comment = dup_col(st, 37);
 	if (!t->opening.text)
 		t->opening.id = 0;
 	if (!t->latest.text)
@@ -2889,18 +2936,23 @@ static void sq_ticket_mark(struct store *base, int64_t id, const char *kind, con
 	cb(arg, event_insert(s, id, now, kind, NULL, 0, detail) < 0 ? failed(s) : 0);
 }
 
-/* The writes of store_agent_reply for ticket id (open, row t). */
-static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t, const char *login,
-                       const char *agent_name, const char *const *parts, size_t n_parts, time_t now)
+/*
+ * Messages from the business into ticket id's thread (row t): one message
+ * (pending) and one outbox row per part into s->rows, from `sender` ("agent"
+ * with its display name, or "bot"), addressed as the ticket's replies are;
+ * `rating`: the ticket the message asks the customer to rate (0 none).
+ * For an agent, each part is a "reply" event by `login`.  The rows borrow
+ * the thread's strings, which the caller frees (rows_release).  0 or -1.
+ */
+static int thread_rows(struct sqlite *s, int64_t id, const struct ticket_row *t, const char *sender,
+                       const char *login, const char *agent_name, const char *const *parts, size_t n_parts,
+                       int64_t rating, time_t now)
 {
 	sqlite3_stmt *st;
 	char *connector = NULL, *thread_key = NULL, *reply_to = NULL;
-	int is_private = 0, rc = -1;
+	int is_private = 0, rc = -1, agent = !strcmp(sender, "agent");
 	time_t last_in = 0;
 
-	if ((strcmp(t->status, "claimed") != 0 || strcmp(t->assignee, login) != 0) &&
-	    claim(s, id, t, login, now) < 0)
-		return -1;
 	if (!(st = q(s, Q_THREAD_BY_ID)))
 		return -1;
 	sqlite3_bind_int64(st, 1, t->thread_id);
@@ -2913,17 +2965,23 @@ static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t,
 		rc = connector && thread_key ? 0 : -1;
 	}
 	sqlite3_reset(st);
-	if (rc < 0)
+	if (rc < 0) {
 		db_error(s, "thread_by_id");
+		free(connector);
+		free(thread_key);
+		free(reply_to);
+		return -1;
+	}
 	for (size_t i = 0; rc == 0 && i < n_parts; i++) {
 		struct store_out *o = &s->rows[i];
 		int64_t mid = 0;
 		char num[32];
-		rc = msg_insert(s, t->thread_id, "agent", agent_name, parts[i], now, NULL, "pending", &mid);
+		rc = msg_insert(s, t->thread_id, sender, agent ? agent_name : NULL, parts[i], now, NULL,
+		                "pending", &mid);
 		if (rc < 0)
 			break;
 		snprintf(num, sizeof(num), "%lld", (long long)mid);
-		store_idem_key(s->idem[i], "agent", num, i);
+		store_idem_key(s->idem[i], sender, num, i);
 		*o = (struct store_out){
 		    .thread_id = t->thread_id,
 		    .message_id = mid,
@@ -2933,18 +2991,49 @@ static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t,
 		    .reply_to = reply_to,
 		    .text = (char *)parts[i],
 		    .idem_key = s->idem[i],
-		    .sender = "agent",
-		    .agent = (char *)agent_name,
+		    .sender = (char *)sender,
+		    .agent = agent ? (char *)agent_name : NULL,
 		    .is_private = is_private || t->is_private,
 		    .recipient = t->recipient[0] ? (char *)t->recipient : NULL,
 		    .created = now,
 		    .guard = -1,
 		    .last_in = last_in,
+		    .rating = rating,
 		};
 		rc = out_insert(s, o);
-		if (rc == 0)
+		if (rc == 0 && agent)
 			rc = event_insert(s, id, now, "reply", login, mid, NULL);
 	}
+	if (n_parts == 0) {
+		free(connector);
+		free(thread_key);
+		free(reply_to);
+	}
+	return rc;
+}
+
+/* Free the thread's strings thread_rows lent its n rows, and forget them. */
+static void rows_release(struct sqlite *s, size_t n)
+{
+	if (n) {
+		free(s->rows[0].connector);
+		free(s->rows[0].thread_key);
+		free(s->rows[0].reply_to);
+	}
+	memset(s->rows, 0, sizeof(s->rows));
+}
+
+/* The writes of store_agent_reply for ticket id (open, row t). */
+static int agent_reply(struct sqlite *s, int64_t id, const struct ticket_row *t, const char *login,
+                       const char *agent_name, const char *const *parts, size_t n_parts, time_t now)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if ((strcmp(t->status, "claimed") != 0 || strcmp(t->assignee, login) != 0) &&
+	    claim(s, id, t, login, now) < 0)
+		return -1;
+	rc = thread_rows(s, id, t, "agent", login, agent_name, parts, n_parts, 0, now);
 	if (rc == 0 && (st = q(s, Q_TICKET_FIRST_RESPONSE))) {
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, now);
@@ -2969,12 +3058,7 @@ static void sq_agent_reply(struct store *base, int64_t id, const char *login, co
 		cb(arg, 0, s->rows, n_parts);
 	}
 	/* The rows borrowed the thread's strings: release them now. */
-	if (n_parts) {
-		free(s->rows[0].connector);
-		free(s->rows[0].thread_key);
-		free(s->rows[0].reply_to);
-	}
-	memset(s->rows, 0, sizeof(s->rows));
+	rows_release(s, n_parts);
 }
 
 /* --- cursors and visitors ---------------------------------------------------------- */
@@ -3099,6 +3183,8 @@ static time_t visitor_read(sqlite3_stmt *st, struct store_visitor *v)
 	v->thread_key = col(st, 1);
 	v->email = col(st, 2);
 	v->ticket_open = sqlite3_column_int64(st, 4) > 0;
+	v->rating_ticket = sqlite3_column_int64(st, 5);
+	v->rating_asked = (time_t)sqlite3_column_int64(st, 6);
 	return (time_t)sqlite3_column_int64(st, 3);
 }
 
@@ -4293,13 +4379,148 @@ static int sq_rating_put(struct store *base, int64_t ticket_id, int score, const
 	return run(s, st, "rating_put") < 0 ? failed(s) : 0;
 }
 
+/* Thread id's satisfaction question: ticket (0: none), asked at, whether
+ * the next message may answer it. */
+static int thread_rating(struct sqlite *s, int64_t thread_id, int64_t ticket, time_t asked, int next)
+{
+	sqlite3_stmt *st = q(s, Q_THREAD_RATING);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, thread_id);
+	bind_id(st, 2, ticket);
+	sqlite3_bind_int64(st, 3, asked);
+	sqlite3_bind_int(st, 4, next);
+	return run(s, st, "thread_rating");
+}
+
+/* The customer's rating of ticket (their answer: message_id, 0 for the
+ * web chat's buttons), a "rated" event with the score, and the question
+ * is answered.  0 or -1. */
+static int rating_record(struct sqlite *s, int64_t thread_id, int64_t ticket, int score, const char *comment,
+                         int64_t message_id, time_t now)
+{
+	char detail[8];
+	snprintf(detail, sizeof(detail), "%d", score);
+	sqlite3_stmt *st = q(s, Q_RATING_PUT);
+	if (!st)
+		return -1;
+	sqlite3_bind_int64(st, 1, ticket);
+	sqlite3_bind_int(st, 2, score);
+	bind_text(st, 3, comment && *comment ? comment : NULL);
+	sqlite3_bind_int64(st, 4, now);
+	if (run(s, st, "rating_put") < 0 ||
+	    event_insert(s, ticket, now, "rated", NULL, message_id, detail) < 0)
+		return -1;
+	return thread_rating(s, thread_id, 0, 0, 0);
+}
+
+/*
+ * What a customer's post does to the satisfaction question of its thread
+ * (record): the answer is kept (decision rating); any other message means
+ * the words that follow are no answer any more, and a new ticket ends the
+ * question.  0 or -1.
+ */
+static int rating_after_post(struct sqlite *s, const struct store_record *r, int64_t thread_id,
+                             int64_t message_id, int ticket_opened)
+{
+	const struct store_thread *t = r->thread;
+	const struct decision *d = r->decision;
+	if (!t->id || t->rating_ticket <= 0 || d->take_over)
+		return 0;
+	if (d->rating > 0) {
+		char *comment =
+		    d->rating_comment_len ? xstrndup(d->rating_comment, d->rating_comment_len) : NULL;
+		int rc =
+		    rating_record(s, thread_id, t->rating_ticket, d->rating, comment, message_id, r->now);
+		free(comment);
+		return rc;
+	}
+	if (ticket_opened)
+		return thread_rating(s, thread_id, 0, 0, 0);
+	if (t->rating_next)
+		return thread_rating(s, thread_id, t->rating_ticket, t->rating_asked, 0);
+	return 0;
+}
+
+static void sq_rating_ask(struct store *base, int64_t id, const char *const *parts, size_t n_parts,
+                          time_t now, store_rows_fn cb, void *arg)
+{
+	struct sqlite *s = sq(base);
+	struct ticket_row t;
+	sqlite3_stmt *st;
+	int rc = ticket_action(s, id, &t, is_resolved);
+	if (rc == 0) {
+		/* Only the thread's newest ticket, while the bot has the thread. */
+		if (!(st = q(s, Q_RATING_THREAD))) {
+			rc = -1;
+		} else {
+			sqlite3_bind_int64(st, 1, t.thread_id);
+			int step = sqlite3_step(st);
+			if (step == SQLITE_ROW)
+				rc = strcmp(col(st, 0) ? col(st, 0) : "", "bot") == 0 &&
+				             sqlite3_column_int64(st, 1) == id
+				         ? 0
+				         : 1;
+			else
+				rc = -1;
+			sqlite3_reset(st);
+			if (rc < 0)
+				db_error(s, "rating_thread");
+		}
+	}
+	if (rc == 0 &&
+	    (thread_rows(s, id, &t, "bot", NULL, NULL, parts, n_parts, id, now) < 0 ||
+	     thread_rating(s, t.thread_id, id, now, 1) < 0 ||
+	     event_insert(s, id, now, "rating_asked", NULL, n_parts ? s->rows[0].message_id : 0, NULL) < 0))
+		rc = -1;
+	if (rc < 0)
+		cb(arg, failed(s), NULL, 0);
+	else
+		cb(arg, rc, rc == 0 ? s->rows : NULL, rc == 0 ? n_parts : 0);
+	rows_release(s, rc == 0 ? n_parts : 0);
+}
+
+static void sq_rating_answer(struct store *base, const char *platform, const char *thread_key, int64_t ticket,
+                             int score, const char *comment, time_t asked_since, time_t now, store_done_fn cb,
+                             void *arg)
+{
+	struct sqlite *s = sq(base);
+	sqlite3_stmt *st;
+	int64_t thread_id = 0, pending = 0;
+	time_t asked = 0;
+	if (begin(s) < 0 || !(st = q(s, Q_RATING_FIND))) {
+		cb(arg, failed(s));
+		return;
+	}
+	bind_text(st, 1, platform);
+	bind_text(st, 2, thread_key);
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		thread_id = sqlite3_column_int64(st, 0);
+		pending = sqlite3_column_int64(st, 1);
+		asked = (time_t)sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		db_error(s, "rating_find");
+		cb(arg, -1);
+		return;
+	}
+	if (pending <= 0 || (ticket > 0 && pending != ticket) || asked < asked_since) {
+		cb(arg, 1);
+		return;
+	}
+	cb(arg, rating_record(s, thread_id, pending, score, comment, 0, now) < 0 ? failed(s) : 0);
+}
+
 static void sq_report(struct store *base, time_t since, time_t until, time_t origin, long period,
                       store_report_fn cb, void *arg)
 {
 	struct sqlite *s = sq(base);
 	struct store_report_posts *pv = NULL;
 	struct store_report_ticket *tv = NULL;
-	size_t np = 0, pcap = 0, nt = 0, tcap = 0;
+	struct store_report_hour *hv = NULL;
+	size_t np = 0, pcap = 0, nt = 0, tcap = 0, nh = 0, hcap = 0;
 	int rc = SQLITE_ERROR;
 	sqlite3_stmt *st = q(s, Q_REPORT_POSTS);
 	if (st) {
@@ -4347,9 +4568,27 @@ static void sq_report(struct store *base, time_t since, time_t until, time_t ori
 	} else if (rc == SQLITE_DONE) {
 		rc = SQLITE_ERROR;
 	}
+	if (rc == SQLITE_DONE && (st = q(s, Q_REPORT_HOURS))) {
+		sqlite3_bind_int64(st, 1, since);
+		sqlite3_bind_int64(st, 2, until);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (nh == hcap) {
+				hcap = hcap ? hcap * 2 : 64;
+				hv = xrealloc(hv, hcap * sizeof(*hv));
+			}
+			hv[nh++] = (struct store_report_hour){
+			    .start = (time_t)sqlite3_column_int64(st, 0),
+			    .posts = (long)sqlite3_column_int64(st, 1),
+			};
+		}
+		sqlite3_reset(st);
+	} else if (rc == SQLITE_DONE) {
+		rc = SQLITE_ERROR;
+	}
 	if (rc != SQLITE_DONE)
 		db_error(s, "report");
-	struct store_report r = {.posts = pv, .nposts = np, .tickets = tv, .ntickets = nt};
+	struct store_report r = {
+	    .posts = pv, .nposts = np, .hours = hv, .nhours = nh, .tickets = tv, .ntickets = nt};
 	if (rc != SQLITE_DONE)
 		memset(&r, 0, sizeof(r));
 	cb(arg, rc == SQLITE_DONE ? 0 : -1, &r);
@@ -4361,6 +4600,7 @@ static void sq_report(struct store *base, time_t since, time_t until, time_t ori
 	}
 	free(pv);
 	free(tv);
+	free(hv);
 }
 
 sqlite3 *store_sqlite_db(struct store *base)
@@ -4438,5 +4678,7 @@ static const struct store_backend sqlite_backend = {
     .untaught = sq_untaught,
     .unanswered = sq_unanswered,
     .rating_put = sq_rating_put,
+    .rating_ask = sq_rating_ask,
+    .rating_answer = sq_rating_answer,
     .report = sq_report,
 };

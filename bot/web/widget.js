@@ -19,6 +19,14 @@
  * new conversation: one customer never sees another's.  Where the chat is
  * set up with a pre-chat form, a new visitor who has not been identified
  * gives a name and e-mail address before the first message.
+ * When a person resolves the conversation, the chat asks the visitor to
+ * rate it: five buttons and an optional comment under the question.  While
+ * a person writes a reply, "Sam is typing..." shows under the conversation
+ * (and the team sees when the visitor types).  Links in messages are
+ * clickable (http and https only, opened in a new tab, rel="noopener
+ * nofollow").  Colour, title, greeting, position, the launcher's words and
+ * every other string come from the chat's configuration (`widget:` in the
+ * web chat connector's settings), filled in by the server below.
  * Protocol: docs/webchat-protocol.md in the sources.
  */
 (function () {
@@ -29,6 +37,33 @@
 	var wsUrl = (base.protocol === 'https:' ? 'wss://' : 'ws://') + base.host + '/chat';
 	var ns = 'frontdesk:' + base.host + ':';
 	var MAX_TEXT = 2000;
+	/* The chat's settings, filled in by the server that serves this file. */
+	var settings = /*FRONTDESK_SETTINGS*/null;
+	var S = {
+		launcher: 'Chat with us', title: 'Chat with us', title_business: 'Chat with {business}',
+		greeting: 'Hi! Ask us anything. We answer common questions right away and pass the rest to a person.',
+		unread: 'Chat with us (new reply)', close: 'Close chat', conversation: 'Conversation',
+		older: 'Show earlier messages', loading: 'Loading\u2026', placeholder: 'Type your message\u2026',
+		message_label: 'Your message', hint: 'Enter sends; Shift+Enter starts a new line.', send: 'Send',
+		you: 'You', staff: 'Staff', assistant: 'Assistant', assistant_of: '{business} (assistant)',
+		connecting: 'Connecting\u2026', reconnecting: 'Reconnecting\u2026', lost: 'Connection lost. Reconnecting\u2026',
+		closed: "We're closed right now; a person will reply when we're back.",
+		sending: 'Sending\u2026', waiting: 'Waiting for connection\u2026',
+		mail_open: "A person will answer here. Leave your e-mail (optional) and we'll also send the answer there if you've left by then:",
+		mail_closed: "We're closed right now. Leave your e-mail (optional) and a person will follow up:",
+		mail_save: 'Save', mail_thanks: "Thanks, we'll follow up at {email}.",
+		prechat_intro: 'Before we start: who are we talking to?', prechat_name: 'Your name',
+		prechat_email: 'Your e-mail address', prechat_optional: ' (optional)', prechat_start: 'Start chatting',
+		rate_label: 'Rate this conversation', rate_comment: 'Anything you would like to add? (optional)',
+		rate_send: 'Send rating', rate_thanks: 'Thank you for your feedback!',
+		rate_names: 'Very poor|Poor|OK|Good|Excellent', typing: '{name} is typing\u2026',
+	};
+	if (settings && settings.strings) for (var sk in settings.strings) if (typeof settings.strings[sk] === 'string') S[sk] = settings.strings[sk];
+	if (settings && settings.launcher) S.launcher = settings.launcher;
+	if (settings && settings.greeting) S.greeting = settings.greeting;
+	function fill(t, vars) {
+		return String(t).replace(/\{(\w+)\}/g, function (m, k) { return vars && k in vars ? vars[k] : m; });
+	}
 
 	function load(key, dflt) {
 		try {
@@ -59,39 +94,59 @@
 	document.head.appendChild(css);
 
 	var uid = 'fd-' + newId();
-	var root = el('div', { class: 'fd-chat' });
-	var launch = el('button', { type: 'button', class: 'fd-launch', 'aria-expanded': 'false', 'aria-controls': uid }, 'Chat with us');
+	var root = el('div', { class: 'fd-chat' + (settings && settings.position === 'left' ? ' fd-left' : '') });
+	if (settings && /^#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?$/.test(settings.color || '')) root.style.setProperty('--fd-accent', settings.color);
+	var launch = el('button', { type: 'button', class: 'fd-launch', 'aria-expanded': 'false', 'aria-controls': uid }, S.launcher);
 	var panel = el('section', { id: uid, class: 'fd-panel', role: 'dialog', 'aria-labelledby': uid + '-t', hidden: '' });
 	var head = el('header', { class: 'fd-head' });
-	var title = el('h2', { id: uid + '-t' }, 'Chat with us');
-	var close = el('button', { type: 'button', class: 'fd-close', 'aria-label': 'Close chat' }, '\u00d7');
+	var title = el('h2', { id: uid + '-t' }, settings && settings.title ? settings.title : S.title);
+	var close = el('button', { type: 'button', class: 'fd-close', 'aria-label': S.close }, '\u00d7');
 	head.appendChild(title);
 	head.appendChild(close);
 	var status = el('p', { class: 'fd-status', role: 'status', 'aria-live': 'polite' });
-	var log = el('ol', { class: 'fd-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Conversation', tabindex: '0' });
-	var intro = el('li', { class: 'fd-intro' }, 'Hi! Ask us anything. We answer common questions right away and pass the rest to a person.');
+	var log = el('ol', { class: 'fd-log', role: 'log', 'aria-live': 'polite', 'aria-label': S.conversation, tabindex: '0' });
+	var intro = el('li', { class: 'fd-intro' }, S.greeting);
 	log.appendChild(intro);
 	var moreItem = el('li', { class: 'fd-more', hidden: '' });
-	var moreBtn = el('button', { type: 'button' }, 'Show earlier messages');
+	var moreBtn = el('button', { type: 'button' }, S.older);
+	var typingLine = el('p', { class: 'fd-typing', 'aria-live': 'polite', hidden: '' });
+
+	/* The satisfaction question's answer: 1-5 and an optional comment. */
+	var rate = el('form', { class: 'fd-rate', hidden: '' });
+	var rateLabel = el('p', { class: 'fd-rate-label', id: uid + '-r' }, S.rate_label);
+	var rateRow = el('div', { class: 'fd-rate-row', role: 'radiogroup', 'aria-labelledby': uid + '-r' });
+	var rateNames = S.rate_names.split('|');
+	var rateBtns = [1, 2, 3, 4, 5].map(function (n) {
+		var b = el('button', { type: 'button', class: 'fd-star', role: 'radio', 'aria-checked': 'false',
+			'aria-label': n + ' / 5' + (rateNames[n - 1] ? ' \u2013 ' + rateNames[n - 1] : ''), 'data-score': String(n) }, '\u2605');
+		rateRow.appendChild(b);
+		return b;
+	});
+	var rateComment = el('textarea', { rows: '2', maxlength: '1000', 'aria-label': S.rate_comment, placeholder: S.rate_comment });
+	var rateSend = el('button', { type: 'submit', disabled: '' }, S.rate_send);
+	rate.appendChild(rateLabel);
+	rate.appendChild(rateRow);
+	rate.appendChild(rateComment);
+	rate.appendChild(rateSend);
 	moreItem.appendChild(moreBtn);
 	log.appendChild(moreItem);
 
 	var mailForm = el('form', { class: 'fd-mail', hidden: '' });
 	var mailLabel = el('label', { for: uid + '-m' });
 	var mailInput = el('input', { id: uid + '-m', type: 'email', autocomplete: 'email', maxlength: '254' });
-	var mailBtn = el('button', { type: 'submit' }, 'Save');
+	var mailBtn = el('button', { type: 'submit' }, S.mail_save);
 	mailForm.appendChild(mailLabel);
 	mailForm.appendChild(mailInput);
 	mailForm.appendChild(mailBtn);
 
 	/* The pre-chat form (shown when the server asks for it). */
 	var pre = el('form', { class: 'fd-pre', hidden: '' });
-	var preIntro = el('p', { class: 'fd-pre-intro' }, 'Before we start: who are we talking to?');
+	var preIntro = el('p', { class: 'fd-pre-intro' }, S.prechat_intro);
 	var preName = el('input', { id: uid + '-pn', type: 'text', autocomplete: 'name', maxlength: '128' });
 	var preMail = el('input', { id: uid + '-pe', type: 'email', autocomplete: 'email', maxlength: '254' });
-	var preNameL = el('label', { for: uid + '-pn' }, 'Your name');
-	var preMailL = el('label', { for: uid + '-pe' }, 'Your e-mail address');
-	var preBtn = el('button', { type: 'submit' }, 'Start chatting');
+	var preNameL = el('label', { for: uid + '-pn' }, S.prechat_name);
+	var preMailL = el('label', { for: uid + '-pe' }, S.prechat_email);
+	var preBtn = el('button', { type: 'submit' }, S.prechat_start);
 	pre.appendChild(preIntro);
 	pre.appendChild(preNameL);
 	pre.appendChild(preName);
@@ -100,10 +155,10 @@
 	pre.appendChild(preBtn);
 
 	var form = el('form', { class: 'fd-form' });
-	var label = el('label', { for: uid + '-i', class: 'fd-sr' }, 'Your message');
-	var input = el('textarea', { id: uid + '-i', rows: '2', maxlength: String(MAX_TEXT), placeholder: 'Type your message\u2026', 'aria-describedby': uid + '-h' });
-	var hint = el('span', { id: uid + '-h', class: 'fd-sr' }, 'Enter sends; Shift+Enter starts a new line.');
-	var send = el('button', { type: 'submit' }, 'Send');
+	var label = el('label', { for: uid + '-i', class: 'fd-sr' }, S.message_label);
+	var input = el('textarea', { id: uid + '-i', rows: '2', maxlength: String(MAX_TEXT), placeholder: S.placeholder, 'aria-describedby': uid + '-h' });
+	var hint = el('span', { id: uid + '-h', class: 'fd-sr' }, S.hint);
+	var send = el('button', { type: 'submit' }, S.send);
 	form.appendChild(label);
 	form.appendChild(input);
 	form.appendChild(hint);
@@ -112,6 +167,8 @@
 	panel.appendChild(head);
 	panel.appendChild(status);
 	panel.appendChild(log);
+	panel.appendChild(typingLine);
+	panel.appendChild(rate);
 	panel.appendChild(mailForm);
 	panel.appendChild(pre);
 	panel.appendChild(form);
@@ -128,11 +185,33 @@
 	var items = {};                     /* client_id -> <li> */
 	var oldest = null;                  /* id of the oldest message shown */
 	var more = false, loadingOlder = false;
+	var rateTicket = null, rateScore = 0;  /* the question pending, the score chosen */
+	var typingTimer = null, typingSent = 0; /* the agent's indicator; when ours was last sent */
 
 	function who(m) {
-		if (m.from === 'customer') return 'You';
-		if (m.from === 'agent') return m.agent || 'Staff';
-		return business ? business + ' (assistant)' : 'Assistant';
+		if (m.from === 'customer') return S.you;
+		if (m.from === 'agent') return m.agent || S.staff;
+		return business ? fill(S.assistant_of, { business: business }) : S.assistant;
+	}
+	/* Text with its http(s) links as links: built from text nodes and
+	 * <a> elements (never markup from the message), so nothing in a
+	 * message can run or style anything. */
+	var LINK = /\bhttps?:\/\/[^\s<>"']+/gi;
+	function linked(tag, cls, text) {
+		var p = el(tag, { class: cls });
+		var s = String(text || ''), at = 0, m;
+		LINK.lastIndex = 0;
+		while ((m = LINK.exec(s))) {
+			var url = m[0].replace(/[.,;:!?)\]}]+$/, '');
+			if (!url.length) continue;
+			if (m.index > at) p.appendChild(document.createTextNode(s.slice(at, m.index)));
+			var a = el('a', { href: url, target: '_blank', rel: 'noopener nofollow noreferrer' }, url);
+			p.appendChild(a);
+			at = m.index + url.length;
+			LINK.lastIndex = at;
+		}
+		if (at < s.length) p.appendChild(document.createTextNode(s.slice(at)));
+		return p;
 	}
 	function time(ts) {
 		var d = new Date(ts);
@@ -143,7 +222,7 @@
 		var meta = el('span', { class: 'fd-who' }, who(m));
 		if (m.ts) meta.appendChild(el('time', { datetime: m.ts }, ' ' + time(m.ts)));
 		li.appendChild(meta);
-		li.appendChild(el('p', { class: 'fd-text' }, m.text));
+		li.appendChild(linked('p', 'fd-text', m.text));
 		if (state) li.appendChild(el('span', { class: 'fd-state' }, state));
 		return li;
 	}
@@ -164,7 +243,7 @@
 		loadingOlder = false;
 		moreItem.hidden = !more;
 		moreBtn.disabled = false;
-		moreBtn.textContent = 'Show earlier messages';
+		moreBtn.textContent = S.older;
 	}
 	function noteOldest(id) {
 		if (id && (oldest === null || Number(id) < Number(oldest))) oldest = id;
@@ -185,7 +264,7 @@
 		if (!ready || !more || loadingOlder || oldest === null) return;
 		loadingOlder = true;
 		moreBtn.disabled = true;
-		moreBtn.textContent = 'Loading\u2026';
+		moreBtn.textContent = S.loading;
 		ws.send(JSON.stringify({ type: 'history', before: String(oldest) }));
 	}
 	function show(m) {
@@ -200,10 +279,11 @@
 			return;
 		}
 		log.appendChild(render(m));
+		if (m.from === 'agent') showTyping(null);
 		scroll();
 		if (panel.hidden && m.from !== 'customer') {
 			launch.classList.add('fd-unread');
-			launch.textContent = 'Chat with us (new reply)';
+			launch.textContent = S.unread;
 		}
 	}
 	function settle(cid) {
@@ -218,7 +298,7 @@
 		timer = null;
 		var token = load('visitor', '');
 		ready = false;
-		status.textContent = attempt ? 'Reconnecting\u2026' : 'Connecting\u2026';
+		status.textContent = attempt ? S.reconnecting : S.connecting;
 		try {
 			ws = new WebSocket(wsUrl + (token ? '?visitor=' + encodeURIComponent(token) : ''));
 		} catch (e) {
@@ -240,6 +320,9 @@
 				ticket = !!f.open;
 				offerMail();
 			}
+			else if (f.type === 'rate') askRating(f.rate);
+			else if (f.type === 'rating') onRated(f);
+			else if (f.type === 'typing') showTyping(f.on ? f : null);
 		};
 		ws.onclose = function () {
 			ready = false;
@@ -250,14 +333,15 @@
 		if (timer) return;
 		/* Exponential backoff with full jitter, 1 s .. 30 s. */
 		var cap = Math.min(30000, 1000 * Math.pow(2, attempt++));
-		status.textContent = 'Connection lost. Reconnecting\u2026';
+		status.textContent = S.lost;
+		showTyping(null);
 		timer = setTimeout(connect, 500 + Math.random() * cap);
 	}
 	function onWelcome(f) {
 		attempt = 0;
 		ready = true;
 		business = f.business || '';
-		if (business) title.textContent = 'Chat with ' + business;
+		if (business && !(settings && settings.title)) title.textContent = fill(S.title_business, { business: business });
 		var keepOlder = false;
 		if (f.visitor !== load('visitor', '')) {
 			/* A new conversation: what was on screen belongs to the old one. */
@@ -270,7 +354,7 @@
 			/* Reconnected: pages read before are still on screen. */
 			keepOlder = oldest !== null && f.history && f.history.length && Number(oldest) < Number(f.history[0].id);
 		}
-		status.textContent = f.open ? '' : "We're closed right now; a person will reply when we're back.";
+		status.textContent = f.open ? '' : S.closed;
 		isOpen = !!f.open;
 		ticket = !!f.ticket;
 		if (f.email) save('email', f.email);
@@ -284,10 +368,11 @@
 			show(m);
 		});
 		if (!keepOlder) setMore(f.more);
+		askRating(f.rate || null);
 		pending.forEach(function (p) {
 			if (confirmed[p.c]) return;
 			if (!items[p.c]) {
-				items[p.c] = render({ from: 'customer', text: p.t }, 'Sending\u2026');
+				items[p.c] = render({ from: 'customer', text: p.t }, S.sending);
 				log.appendChild(items[p.c]);
 			}
 			transmit(p);
@@ -303,9 +388,7 @@
 			mailForm.hidden = true;
 			return;
 		}
-		mailLabel.textContent = isOpen
-			? "A person will answer here. Leave your e-mail (optional) and we'll also send the answer there if you've left by then:"
-			: "We're closed right now. Leave your e-mail (optional) and a person will follow up:";
+		mailLabel.textContent = isOpen ? S.mail_open : S.mail_closed;
 		mailForm.hidden = false;
 	}
 	function onEmail(f) {
@@ -314,7 +397,7 @@
 		mailBtn.disabled = false;
 		save('email', f.email);
 		mailForm.hidden = true;
-		status.textContent = "Thanks, we'll follow up at " + f.email + '.';
+		status.textContent = fill(S.mail_thanks, { email: f.email });
 	}
 	/* Who the visitor is: sent after every welcome (the server keeps it
 	 * with the conversation from the first message on). */
@@ -348,8 +431,8 @@
 		preMail.hidden = preMailL.hidden = p.email === 'off';
 		preName.required = p.name === 'required';
 		preMail.required = p.email === 'required';
-		preNameL.textContent = 'Your name' + (p.name === 'optional' ? ' (optional)' : '');
-		preMailL.textContent = 'Your e-mail address' + (p.email === 'optional' ? ' (optional)' : '');
+		preNameL.textContent = S.prechat_name + (p.name === 'optional' ? S.prechat_optional : '');
+		preMailL.textContent = S.prechat_email + (p.email === 'optional' ? S.prechat_optional : '');
 		pre.hidden = false;
 		form.hidden = true;
 		mailForm.hidden = true;
@@ -372,6 +455,63 @@
 		if (m.from === 'customer' && m.client_id) settle(m.client_id);
 		show(m);
 	}
+	/* The satisfaction question ({ticket}) is pending, or (null) not. */
+	function askRating(r) {
+		rateTicket = r && r.ticket ? String(r.ticket) : null;
+		rate.hidden = !rateTicket;
+		if (!rateTicket) return;
+		/* Asked once a person resolved the conversation: no e-mail offer now. */
+		ticket = false;
+		offerMail();
+		rateScore = 0;
+		rateSend.disabled = true;
+		rateBtns.forEach(function (b) { b.setAttribute('aria-checked', 'false'); b.classList.remove('fd-on'); });
+		scroll();
+	}
+	function onRated(f) {
+		rateTicket = null;
+		rate.hidden = true;
+		rateComment.value = '';
+		status.textContent = S.rate_thanks;
+	}
+	rateBtns.forEach(function (b) {
+		b.addEventListener('click', function () {
+			rateScore = Number(b.getAttribute('data-score'));
+			rateBtns.forEach(function (x) {
+				var on = Number(x.getAttribute('data-score')) <= rateScore;
+				x.classList.toggle('fd-on', on);
+				x.setAttribute('aria-checked', String(x === b));
+			});
+			rateSend.disabled = false;
+		});
+	});
+	rate.addEventListener('submit', function (e) {
+		e.preventDefault();
+		if (!ready || !rateTicket || !rateScore) return;
+		var frame = { type: 'rating', ticket: rateTicket, score: rateScore };
+		var c = rateComment.value.trim();
+		if (c) frame.comment = c.slice(0, 1000);
+		rateSend.disabled = true;
+		ws.send(JSON.stringify(frame));
+	});
+	/* "Sam is typing..." ({agent}), or nothing (null); it goes by itself
+	 * when no word comes for a while. */
+	function showTyping(f) {
+		clearTimeout(typingTimer);
+		typingLine.hidden = !f;
+		typingLine.textContent = f ? fill(S.typing, { name: f.agent || S.staff }) : '';
+		if (f) typingTimer = setTimeout(function () { showTyping(null); }, 8000);
+	}
+	/* Ours: at most one "typing" every 3 s while the visitor writes, and
+	 * "stopped" once the box is empty or the message went. */
+	function typing(on) {
+		if (!ready) return;
+		var now = Date.now();
+		if (on && now - typingSent < 3000) return;
+		if (!on && !typingSent) return;
+		typingSent = on ? now : 0;
+		ws.send(JSON.stringify({ type: 'typing', on: on }));
+	}
 	function onError(f) {
 		if (f.client_id && items[f.client_id]) {
 			/* Not stored: keep it and try again shortly. */
@@ -382,6 +522,11 @@
 			if (mailSending) {
 				mailSending = false;
 				mailBtn.disabled = false;
+			}
+			if (rateTicket && rateSend.disabled && rateScore) {
+				/* The rating was refused: given already (in words), or too late. */
+				rateTicket = null;
+				rate.hidden = true;
 			}
 			status.textContent = f.error;
 		}
@@ -394,16 +539,18 @@
 		var p = { c: newId(), t: text };
 		pending.push(p);
 		save('pending', pending);
-		items[p.c] = render({ from: 'customer', text: text }, ready ? 'Sending\u2026' : 'Waiting for connection\u2026');
+		items[p.c] = render({ from: 'customer', text: text }, ready ? S.sending : S.waiting);
 		log.appendChild(items[p.c]);
 		scroll();
 		input.value = '';
+		typing(false);
 		transmit(p);
 	}
 	form.addEventListener('submit', function (e) {
 		e.preventDefault();
 		submit();
 	});
+	input.addEventListener('input', function () { typing(input.value.trim() !== ''); });
 	input.addEventListener('keydown', function (e) {
 		if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
 			e.preventDefault();
@@ -425,7 +572,7 @@
 		root.classList.toggle('fd-open', state);
 		if (state) {
 			launch.classList.remove('fd-unread');
-			launch.textContent = 'Chat with us';
+			launch.textContent = S.launcher;
 			if (!ws) connect();
 			input.focus();
 			scroll();

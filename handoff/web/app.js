@@ -81,6 +81,31 @@
     return el;
   };
 
+  /* Text with its http(s) links clickable: text nodes and <a> elements
+   * only (never markup from the text), opened in a new tab without
+   * giving the page a handle on this one. */
+  const LINK = /\bhttps?:\/\/[^\s<>"']+/gi;
+  FD.linked = function linked(tag, cls, text) {
+    const el = FD.said(tag, cls, null);
+    const s = FD.shown(text || '');
+    let at = 0, m;
+    LINK.lastIndex = 0;
+    while ((m = LINK.exec(s))) {
+      const url = m[0].replace(/[.,;:!?)\]}]+$/, '');
+      if (!url.length) continue;
+      if (m.index > at) el.appendChild(document.createTextNode(s.slice(at, m.index)));
+      const a = FD.h('a', null, url);
+      a.href = url;
+      a.target = '_blank';
+      a.rel = 'noopener nofollow noreferrer';
+      el.appendChild(a);
+      at = m.index + url.length;
+      LINK.lastIndex = at;
+    }
+    if (at < s.length) el.appendChild(document.createTextNode(s.slice(at)));
+    return el;
+  };
+
   FD.clear = (el) => { while (el.firstChild) el.removeChild(el.firstChild); };
 
   FD.option = (value, text) => {
@@ -403,6 +428,8 @@
       if (e.type === 'ticket') {
         if (state.fetching) state.buffered.push(e);
         else applyEvent(e);
+      } else if (e.type === 'typing') {
+        FD.emit('typing', e);
       } else if (e.type === 'reset') {
         /* Too much was missed, or the daemon restarted (sequence numbers
          * start again): fetch everything anew. */

@@ -5,13 +5,130 @@
  * group like an existing FAQ is taught to it in one click; any group
  * becomes a new FAQ rule (its questions as examples, the owner writes the
  * answer).  Then everything taught so far, removable.
+ *
+ * Above them, the figures of the chosen period (the same computation as
+ * `frontdesk report`, from GET /api/report): posts, the share the bot
+ * handled without a person, people needed and why, first-reply and
+ * resolution times against the targets, customer satisfaction, per day or
+ * week and per channel, and the busiest hours.
  */
 'use strict';
 
 (function () {
   const FD = window.FD, $ = FD.$, h = FD.h, said = FD.said;
 
-  const I = FD.insights = { days: 30, groups: null, taught: null };
+  const I = FD.insights = { days: 30, by: 'day', since: '', until: '', groups: null, taught: null, report: null };
+
+  const REASONS = { rule: 'an escalation rule', unmatched: 'no answer known', negative: 'unhappy customer',
+    requested_human: 'asked for a person', abusive: 'abusive', other: 'other' };
+  const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+  /* 5400 -> "1h 30m", null -> "–" */
+  function span(s) {
+    if (s === null || s === undefined) return '–';
+    const v = Math.round(s), d = Math.floor(v / 86400), hr = Math.floor(v % 86400 / 3600), m = Math.floor(v % 3600 / 60);
+    if (d) return d + 'd ' + hr + 'h';
+    if (hr) return hr + 'h ' + m + 'm';
+    if (m) return m + 'm';
+    return v + 's';
+  }
+  const pct = (x) => (x === null || x === undefined ? '–' : Math.round(x * 100) + '%');
+
+  function tile(cls, label, value, sub) {
+    const t = h('div', 'tile ' + cls);
+    t.appendChild(h('div', 'tile-label', label));
+    t.appendChild(h('div', 'tile-value', value));
+    if (sub) t.appendChild(h('div', 'tile-sub muted small', sub));
+    return t;
+  }
+
+  function renderFigures(root) {
+    const r = I.report;
+    const s = section('What the bot saves you', r
+      ? 'From ' + FD.clock(r.since) + ' to ' + FD.clock(r.until) + ', by ' + r.period + '. The same figures as frontdesk report.'
+      : null);
+    s.id = 'figures';
+    if (!r) { s.appendChild(h('p', 'muted', 'Loading…')); root.appendChild(s); return; }
+    const f = r.total;
+    const tiles = h('div', 'tiles');
+    tiles.appendChild(tile('t-posts', 'Customer messages', String(f.posts)));
+    tiles.appendChild(tile('t-handled', 'Handled by the bot', pct(f.handled_share),
+      f.handled + ' without a person (' + f.answered + ' answered, ' + f.acknowledged + ' acknowledged)'));
+    const why = Object.entries(f.escalations || {}).filter(([, n]) => n).map(([k, n]) => (REASONS[k] || k) + ' ' + n).join(', ');
+    tiles.appendChild(tile('t-people', 'Handed to a person', String(f.tickets), why || 'none'));
+    tiles.appendChild(tile('t-first', 'First reply', span(f.first_response.p50), '90% within ' + span(f.first_response.p90)));
+    tiles.appendChild(tile('t-resolution', 'Resolution', span(f.resolution.p50), '90% within ' + span(f.resolution.p90)));
+    tiles.appendChild(tile('t-targets', 'On time', pct(f.met_share), f.missed + ' response target' + (f.missed === 1 ? '' : 's') + ' missed'));
+    tiles.appendChild(tile('t-csat', 'Satisfied customers', pct(f.csat.satisfied_share),
+      f.csat.ratings ? f.csat.ratings + ' rating' + (f.csat.ratings === 1 ? '' : 's') + ', average ' + f.csat.average.toFixed(1) + ' / 5' : 'no ratings yet'));
+    const peak = r.busiest && r.busiest.peak;
+    tiles.appendChild(tile('t-busiest', 'Busiest hour', peak ? peak.weekday + ' ' + String(peak.hour).padStart(2, '0') + ':00' : '–',
+      peak ? peak.posts + ' message' + (peak.posts === 1 ? '' : 's') : 'no messages'));
+    s.appendChild(tiles);
+
+    /* Per period and channel. */
+    const table = h('table', 'list figures-table');
+    table.id = 'figures-table';
+    const head = h('tr');
+    [r.period === 'week' ? 'Week of' : 'Day', 'Channel', 'Messages', 'By the bot', 'To a person', 'First reply', 'Resolved', 'Late', 'Satisfied']
+      .forEach((c) => head.appendChild(h('th', null, c)));
+    table.appendChild(head);
+    const row = (label, channel, x) => {
+      const tr = h('tr', channel ? 'fig-channel' : 'fig-period');
+      tr.appendChild(h('td', null, label));
+      tr.appendChild(said('td', null, channel || 'all'));
+      tr.appendChild(h('td', 'num', String(x.posts)));
+      tr.appendChild(h('td', 'num', pct(x.handled_share)));
+      tr.appendChild(h('td', 'num', String(x.tickets)));
+      tr.appendChild(h('td', 'num', span(x.first_response.p50)));
+      tr.appendChild(h('td', 'num', span(x.resolution.p50)));
+      tr.appendChild(h('td', 'num', String(x.missed)));
+      tr.appendChild(h('td', 'num', x.csat.ratings ? pct(x.csat.satisfied_share) + ' (' + x.csat.ratings + ')' : '–'));
+      table.appendChild(tr);
+    };
+    let any = false;
+    r.periods.forEach((p) => {
+      if (!p.total.posts && !p.total.tickets) return;
+      any = true;
+      row(String(p.start).slice(0, 10), null, p.total);
+      Object.entries(p.channels).forEach(([c, x]) => row('', c, x));
+    });
+    if (any) {
+      const wrap = h('div', 'table-wrap');
+      wrap.appendChild(table);
+      s.appendChild(wrap);
+    } else {
+      s.appendChild(h('p', 'empty', 'No customer messages in this period.'));
+    }
+
+    /* When customers write: weekday by hour. */
+    if (r.busiest && peak) {
+      const grid = h('table', 'heat');
+      grid.id = 'busiest';
+      grid.setAttribute('aria-label', 'Customer messages by weekday and hour');
+      const top = h('tr');
+      top.appendChild(h('th'));
+      for (let hr = 0; hr < 24; hr++) top.appendChild(h('th', 'heat-hour', hr % 3 ? '' : String(hr)));
+      grid.appendChild(top);
+      r.busiest.posts.forEach((hours, d) => {
+        const tr = h('tr');
+        tr.appendChild(h('th', null, DAYS[d]));
+        hours.forEach((n, hr) => {
+          const td = h('td', 'heat-cell');
+          td.style.setProperty('--heat', String(n / peak.posts));
+          td.title = DAYS[d] + ' ' + String(hr).padStart(2, '0') + ':00 – ' + n + ' message' + (n === 1 ? '' : 's');
+          if (n) td.setAttribute('data-n', String(n));
+          tr.appendChild(td);
+        });
+        grid.appendChild(tr);
+      });
+      s.appendChild(h('h3', 'small', 'When customers write'));
+      const wrap = h('div', 'table-wrap');
+      wrap.appendChild(grid);
+      s.appendChild(wrap);
+    }
+    root.appendChild(s);
+  }
 
   function section(title, sub) {
     const s = h('section', 'card insights-section');
@@ -183,10 +300,44 @@
     sel.setAttribute('aria-label', 'Period');
     [[7, 'Last 7 days'], [30, 'Last 30 days'], [90, 'Last 90 days']].forEach(([v, t]) => sel.appendChild(FD.option(String(v), t)));
     sel.value = String(I.days);
-    sel.addEventListener('change', () => { I.days = Number(sel.value); load(); });
-    head.appendChild(sel);
+    sel.addEventListener('change', () => { I.days = Number(sel.value); I.since = I.until = ''; load(); });
+    const by = h('select', null);
+    by.id = 'insights-by';
+    by.setAttribute('aria-label', 'Figures by');
+    [['day', 'By day'], ['week', 'By week']].forEach(([v, t]) => by.appendChild(FD.option(v, t)));
+    by.value = I.by;
+    by.addEventListener('change', () => { I.by = by.value; load(); });
+    /* Or any dates: from .. to (inclusive). */
+    const range = h('form', 'insights-range');
+    const from = h('input'), to = h('input');
+    from.type = to.type = 'date';
+    from.id = 'insights-from';
+    to.id = 'insights-to';
+    from.value = I.since;
+    to.value = I.until;
+    from.setAttribute('aria-label', 'From');
+    to.setAttribute('aria-label', 'To');
+    const go = h('button', 'btn btn-small', 'Show');
+    go.type = 'submit';
+    range.appendChild(from);
+    range.appendChild(h('span', 'muted small', '–'));
+    range.appendChild(to);
+    range.appendChild(go);
+    range.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (!from.value || !to.value || to.value < from.value) { FD.toast('Choose a start and an end date', true); return; }
+      I.since = from.value;
+      I.until = to.value;
+      load();
+    });
+    const controls = h('div', 'insights-controls');
+    controls.appendChild(sel);
+    controls.appendChild(by);
+    controls.appendChild(range);
+    head.appendChild(controls);
     root.appendChild(head);
     FD.emit('insights-render', root);
+    renderFigures(root);
     renderGroups(root);
     renderTaught(root);
   }
@@ -195,11 +346,22 @@
   async function load() {
     const mine = ++loading;
     render();
-    const [g, t] = await Promise.all([
+    let q = 'by=' + I.by;
+    if (I.since && I.until) {
+      /* The end date counts whole: up to the next midnight. */
+      const end = new Date(I.until + 'T00:00:00Z');
+      end.setUTCDate(end.getUTCDate() + 1);
+      q += '&since=' + I.since + '&until=' + end.toISOString().slice(0, 10);
+    } else {
+      q += '&days=' + I.days;
+    }
+    const [rep, g, t] = await Promise.all([
+      FD.api('GET', '/api/report?' + q).catch((e) => { FD.fail(e, 'Figures'); return null; }),
       FD.api('GET', '/api/learn/questions?days=' + I.days).catch((e) => { FD.fail(e, 'Questions'); return null; }),
       FD.api('GET', '/api/learn/taught').catch((e) => { FD.fail(e, 'Taught'); return null; }),
     ]);
     if (mine !== loading) return;
+    I.report = rep;
     I.groups = g;
     I.taught = t ? t.taught : [];
     render();
@@ -207,5 +369,5 @@
   I.load = load;
 
   FD.route(/^#\/insights$/, () => { FD.show('insights'); load(); });
-  FD.key('I', 'Insights: what the bot could not answer', () => FD.go('#/insights'));
+  FD.key('I', 'Insights: what the bot saves you, and what it could not answer', () => FD.go('#/insights'));
 })();

@@ -19,6 +19,7 @@
     due_soon: 'Response target is near',
     missed: 'Response target missed',
     woken: 'took the conversation out of snooze',
+    rating_asked: 'The customer was asked to rate the conversation',
     reply: null,
     message: null,
     note: null,
@@ -65,7 +66,7 @@
     if (m.state === 'pending') head.appendChild(h('span', 'msg-state', 'sending…'));
     if (m.state === 'failed') head.appendChild(h('span', 'msg-state', 'not delivered'));
     li.appendChild(head);
-    li.appendChild(said('div', 'msg-text', m.text));
+    li.appendChild(FD.linked('div', 'msg-text', m.text));
     return li;
   }
 
@@ -79,7 +80,7 @@
     head.appendChild(h('time', 'msg-time', FD.clock(e.ts)));
     head.appendChild(h('span', 'msg-state', 'only agents see this'));
     li.appendChild(head);
-    li.appendChild(said('div', 'msg-text', e.detail || ''));
+    li.appendChild(FD.linked('div', 'msg-text', e.detail || ''));
     return li;
   }
 
@@ -92,6 +93,7 @@
     else if (e.kind === 'unlabeled') text = FD.agentName(e.actor) + ' removed the label ' + (e.detail || '');
     else if (e.kind === 'priority') text = FD.agentName(e.actor) + ' changed the priority to ' + (e.detail || '');
     else if (e.kind === 'snoozed') text = FD.agentName(e.actor) + ' snoozed it until ' + (e.detail ? FD.clock(e.detail) : '…');
+    else if (e.kind === 'rated') text = 'The customer rated the conversation ' + (e.detail || '?') + '/5';
     else if (e.kind === 'emailed') text = 'The customer had left the chat: also sent by e-mail to ' + (e.detail || 'them');
     else text = EVENTS[e.kind];
     if (text === null) return null;
@@ -132,6 +134,13 @@
     if (FD.snoozed(t)) meta.appendChild(h('span', 'chip chip-snoozed', 'snoozed until ' + FD.clock(t.snoozed_until)));
     meta.appendChild(h('span', 'qi-reason', FD.REASONS[t.reason] || t.reason || ''));
     if (t.email) meta.appendChild(said('span', 'chip chip-email', 'e-mail: ' + t.email));
+    if (t.rating) {
+      const r = h('span', 'chip chip-rating chip-rating-' + t.rating.score,
+        '★'.repeat(t.rating.score) + '☆'.repeat(5 - t.rating.score) + ' ' + t.rating.score + '/5');
+      r.title = 'The customer\'s rating';
+      meta.appendChild(r);
+      if (t.rating.comment) meta.appendChild(said('span', 'rating-comment', '“' + t.rating.comment + '”'));
+    }
 
     const sla = $('t-sla');
     FD.clear(sla);
@@ -383,6 +392,37 @@
     }
   });
   FD.on('reset', () => { if (Q.currentId) load(Q.currentId, false); });
+
+  /* The customer is typing (the web chat tells): shown under the
+   * conversation until they stop, or for a few seconds. */
+  let typingOff = 0;
+  function customerTyping(on) {
+    clearTimeout(typingOff);
+    const p = $('t-typing');
+    p.hidden = !on;
+    p.textContent = on && T.current ? FD.shown(FD.customer(T.current)) + ' is typing…' : '';
+    if (on) typingOff = setTimeout(() => customerTyping(false), 8000);
+  }
+  FD.on('typing', (e) => {
+    const t = T.current;
+    if (t && e.connector === t.connector && e.thread_key === t.thread_key) customerTyping(!!e.on);
+  });
+  FD.on('ticket-shown', () => customerTyping(false));
+  /* Ours: the customer sees "Sam is typing…" where the platform can; at
+   * most one word every 3 s while the reply grows, one when it is sent or
+   * emptied. */
+  let typingSent = 0;
+  function agentTyping(on) {
+    const t = T.current;
+    if (!t || t.status === 'resolved' || T.mode !== 'reply') return;
+    const now = Date.now();
+    if (on && now - typingSent < 3000) return;
+    if (!on && !typingSent) return;
+    typingSent = on ? now : 0;
+    FD.api('POST', '/api/tickets/' + t.id + '/typing', { on }).catch(() => {});
+  }
+  $('reply-text').addEventListener('input', () => agentTyping($('reply-text').value.trim() !== ''));
+  $('reply').addEventListener('submit', () => agentTyping(false));
   FD.on('team', () => { if (T.current) render(false); });
 
   const onTicket = (fn) => () => { if (T.current && document.body.getAttribute('data-view') === 'panes') fn(T.current); };

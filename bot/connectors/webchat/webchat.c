@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "rand.h"
+#include "rating.h"
 #include "server.h"
 #include "store.h"
 #include "url.h"
@@ -50,11 +51,14 @@ struct wc_conn {
 	uint64_t last_ms;
 	double htokens; /* history requests it may still make now */
 	uint64_t hlast_ms;
+	double ttokens; /* typing frames it may still send now */
+	uint64_t tlast_ms;
 	int refs;                  /* posts waiting for their post_done, a welcome waiting for the store */
 	int ready;                 /* welcomed: messages are taken */
 	int stored;                /* the visitor is in the store (or in its open group) */
 	int ticket;                /* the conversation has an open ticket (the visitor was told) */
 	char email[MAX_EMAIL + 1]; /* the address the visitor left, "" none */
+	int64_t rating_ticket;     /* the satisfaction question pending (the ticket), 0 none */
 	int linked;
 	/* Who the visitor is (identify, the pre-chat form), kept until the
 	 * visitor is stored (with its first message): a visitor who never
@@ -82,7 +86,7 @@ struct webchat {
 	size_t nconns;
 	struct wc_conn *threads[BUCKETS];
 	struct wc_addr *addrs[BUCKETS];
-	struct metric *m_conns, *m_frames_bad;
+	struct metric *m_conns, *m_frames_bad, *m_ratings;
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -395,6 +399,14 @@ static void welcome_who(struct webchat *wc, json_t *o)
 		                              fields[w->pre_chat_email]));
 }
 
+/* {"ticket":"N"}: the satisfaction question pending for ticket N. */
+static json_t *rate_obj(int64_t ticket)
+{
+	char id[32];
+	snprintf(id, sizeof(id), "%lld", (long long)ticket);
+	return json_pack("{s:s}", "ticket", id);
+}
+
 /* The welcome frame once the store answered with the end of the
  * conversation so far. */
 static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
@@ -414,6 +426,8 @@ static void history_read(void *arg, int rc, const struct store_msg *v, size_t n)
 			json_object_set_new(o, "business", json_string(business));
 		if (k->email[0])
 			json_object_set_new(o, "email", json_string(k->email));
+		if (k->rating_ticket > 0)
+			json_object_set_new(o, "rate", rate_obj(k->rating_ticket));
 		welcome_who(wc, o);
 		k->ready = 1;
 		send_obj(k->ws, o);
@@ -472,6 +486,9 @@ static void visitor_found(void *arg, int rc, const struct store_visitor *v)
 		k->ticket = v->ticket_open;
 		snprintf(k->email, sizeof(k->email), "%s",
 		         v->email && strlen(v->email) <= MAX_EMAIL ? v->email : "");
+		if (v->rating_ticket > 0 && !v->ticket_open &&
+		    connector_now(wc->c) - v->rating_asked <= connector_config(wc->c)->satisfaction_window)
+			k->rating_ticket = v->rating_ticket;
 	} else if (k->token[0] && (twin = live_visitor(wc, k->token)) != NULL) {
 		/* Not stored yet, but open in another tab: the same conversation
 		 * (a token the server issued and a connection still holds, so no
@@ -911,6 +928,153 @@ static void on_history(struct wc_conn *k, json_t *msg)
 	              page_read, pg);
 }
 
+/* A rating on its way to the store and its commit. */
+struct wc_rating {
+	struct wc_conn *conn;
+	int64_t ticket;
+	int score;
+	char *comment;
+};
+
+/* Every open connection of k's visitor. */
+#define EACH_VISITOR_CONN(wc, k, x)                                                                          \
+	for (struct wc_conn *x = (wc)->threads[bucket_of((k)->thread_key)]; x; x = x->next)                  \
+		if (x->ws && strcmp(x->thread_key, (k)->thread_key) == 0)
+
+/* The rating is durable (rc 0) or lost: every tab of the visitor hears of
+ * it, so the buttons go away everywhere. */
+static void rating_saved(void *arg, int rc)
+{
+	struct wc_rating *r = arg;
+	struct wc_conn *k = r->conn;
+	struct webchat *wc = k->wc;
+	if (rc == 0) {
+		char id[32];
+		snprintf(id, sizeof(id), "%lld", (long long)r->ticket);
+		metric_add_l(wc->m_ratings, 1, "webchat",
+		             (const char *[]){"1", "2", "3", "4", "5"}[r->score - 1]);
+		EACH_VISITOR_CONN(wc, k, x)
+		{
+			x->rating_ticket = 0;
+			json_t *o =
+			    json_pack("{s:s, s:s, s:i}", "type", "rating", "ticket", id, "score", r->score);
+			if (r->comment)
+				json_object_set_new(o, "comment", json_string(r->comment));
+			send_obj(x->ws, o);
+		}
+	} else if (k->ws) {
+		send_error(k->ws, "the rating could not be saved: please try again", NULL);
+	}
+	free(r->comment);
+	free(r);
+	conn_unref(k);
+}
+
+/* The store took the rating (rc 0), or there was no question to answer. */
+static void rating_answered(void *arg, int rc)
+{
+	struct wc_rating *r = arg;
+	struct wc_conn *k = r->conn;
+	if (rc == 0) {
+		connector_commit(k->wc->c, rating_saved, r);
+		return;
+	}
+	if (k->ws)
+		send_error(k->ws,
+		           rc == 1
+		               ? "there is no rating to give here: it was given already, or it is too late"
+		               : "the rating could not be saved: please try again",
+		           NULL);
+	if (rc == 1)
+		k->rating_ticket = 0;
+	free(r->comment);
+	free(r);
+	conn_unref(k);
+}
+
+/* {"type":"rating","ticket":"N"?,"score":1..5,"comment":"..."?}: the answer
+ * to the satisfaction question, from the widget's buttons. */
+static void on_rating(struct wc_conn *k, json_t *msg)
+{
+	struct webchat *wc = k->wc;
+	struct store *s = connector_store(wc->c);
+	json_t *js = json_object_get(msg, "score"), *jc = json_object_get(msg, "comment");
+	json_t *jt = json_object_get(msg, "ticket");
+	long ticket = 0;
+	char *comment = NULL;
+	const char *why = NULL;
+
+	if (!json_is_integer(js) || !rating_valid((long)json_integer_value(js))) {
+		send_error(k->ws, "a rating needs a \"score\" from 1 to 5", NULL);
+		return;
+	}
+	if (jt && !json_is_null(jt) &&
+	    (!json_is_string(jt) || parse_long(json_string_value(jt), &ticket) < 0 || ticket <= 0)) {
+		send_error(k->ws, "\"ticket\" must be the id the question came with", NULL);
+		return;
+	}
+	if (jc && !json_is_null(jc)) {
+		if (!json_is_string(jc) || json_string_length(jc) > RATING_MAX_COMMENT) {
+			send_error(k->ws, "a comment is text of at most 1000 bytes", NULL);
+			return;
+		}
+		if (json_string_length(jc) &&
+		    !(comment = clean_text(json_string_value(jc), json_string_length(jc), &why)) &&
+		    strcmp(why, "empty message") != 0) {
+			send_error(k->ws, why, NULL);
+			return;
+		}
+	}
+	if (!k->stored || wc->stopping || !bucket_take(&k->tokens, &k->last_ms, wc->mpm)) {
+		send_error(k->ws,
+		           k->stored
+		               ? "too many messages: please wait a moment before sending more"
+		               : "there is no rating to give here: it was given already, or it is too late",
+		           NULL);
+		free(comment);
+		return;
+	}
+	struct wc_rating *r = xcalloc(1, sizeof(*r));
+	r->conn = k;
+	r->ticket = ticket > 0 ? ticket : k->rating_ticket;
+	r->score = (int)json_integer_value(js);
+	r->comment = comment;
+	k->refs++;
+	time_t now = connector_now(wc->c);
+	store_rating_answer(s, "webchat", k->thread_key, ticket, r->score, comment,
+	                    now - connector_config(wc->c)->satisfaction_window, now, rating_answered, r);
+}
+
+/* {"type":"typing","on":true|false}: the visitor is typing (the team sees
+ * it).  Nothing is answered; a visitor not yet stored (no conversation to
+ * show it beside) and frames past WEBCHAT_TYPING_PER_MINUTE are dropped. */
+static void on_typing(struct wc_conn *k, json_t *msg)
+{
+	json_t *on = json_object_get(msg, "on");
+	if (!json_is_boolean(on)) {
+		send_error(k->ws, "a typing frame needs \"on\": true or false", NULL);
+		return;
+	}
+	if (k->stored && bucket_take(&k->ttokens, &k->tlast_ms, WEBCHAT_TYPING_PER_MINUTE))
+		connector_customer_typing(k->wc->c, k->thread_key, json_is_true(on));
+}
+
+/* A person is typing a reply: {"type":"typing","from":"agent","agent":"Sam","on":B}
+ * to every open tab of the visitor. */
+static void wc_typing(struct connector *c, const char *thread_key, const char *agent, int on)
+{
+	struct webchat *wc = c->priv;
+	struct wc_conn key;
+	snprintf(key.thread_key, sizeof(key.thread_key), "%s", thread_key);
+	EACH_VISITOR_CONN(wc, &key, x)
+	{
+		json_t *o = json_pack("{s:s, s:s, s:b}", "type", "typing", "from", "agent", "on", on);
+		if (agent && *agent)
+			json_object_set_new(o, "agent", json_string(agent));
+		send_obj(x->ws, o);
+	}
+}
+
 static void ws_text(struct server_ws *ws, const char *text, size_t len, void *arg)
 {
 	struct webchat *wc = arg;
@@ -929,7 +1093,8 @@ static void ws_text(struct server_ws *ws, const char *text, size_t len, void *ar
 	const char *type = json_string_value(json_object_get(msg, "type"));
 	if (!k->ready && type &&
 	    (!strcmp(type, "message") || !strcmp(type, "email") || !strcmp(type, "history") ||
-	     !strcmp(type, "identify") || !strcmp(type, "contact"))) {
+	     !strcmp(type, "identify") || !strcmp(type, "contact") || !strcmp(type, "rating") ||
+	     !strcmp(type, "typing"))) {
 		send_error(ws, "the conversation is still opening: send again after the welcome", NULL);
 	} else if (type && strcmp(type, "message") == 0) {
 		on_message(k, msg);
@@ -941,6 +1106,10 @@ static void ws_text(struct server_ws *ws, const char *text, size_t len, void *ar
 		on_contact(k, msg);
 	} else if (type && strcmp(type, "history") == 0) {
 		on_history(k, msg);
+	} else if (type && strcmp(type, "rating") == 0) {
+		on_rating(k, msg);
+	} else if (type && strcmp(type, "typing") == 0) {
+		on_typing(k, msg);
 	} else {
 		metric_inc(wc->m_frames_bad);
 		send_error(ws, type ? "unknown message type" : "a frame needs a \"type\"", NULL);
@@ -1097,6 +1266,11 @@ static int wc_send(struct connector *c, const struct outmsg *m)
 			message_frame(&frame, m->message_id, m->from, m->agent, m->text, m->ts, NULL);
 		if (server_ws_send(k->ws, frame.p, frame.len) == 0)
 			delivered++;
+		/* The satisfaction question: the widget shows its buttons. */
+		if (m->rating > 0) {
+			k->rating_ticket = m->rating;
+			send_obj(k->ws, json_pack("{s:s, s:o}", "type", "rate", "rate", rate_obj(m->rating)));
+		}
 	}
 	buf_free(&frame);
 	/* Stored is delivered for web chat: a visitor who is away reads it in
@@ -1180,6 +1354,37 @@ static void render_page(struct webchat *wc, const struct embedded_file *f, struc
 	*out = b;
 }
 
+/* The place in widget.js the server fills in with the chat's settings. */
+#define WIDGET_SETTINGS_MARK "/*FRONTDESK_SETTINGS*/null"
+
+/* GET /widget.js: the widget with the connector's `widget` settings filled
+ * in (its defaults when there are none), so that the one file a site
+ * embeds carries them. */
+static enum server_handled widget_get(struct server_req *req, void *arg)
+{
+	struct webchat *wc = arg;
+	const struct webchat_conf *w = wc->c->conf ? wc->c->conf->settings : NULL;
+	const struct embedded_file *f = embedded_find("widget.js");
+	struct buf b;
+	buf_init(&b, 0);
+	const char *mark =
+	    f ? memmem(f->data, f->len, WIDGET_SETTINGS_MARK, strlen(WIDGET_SETTINGS_MARK)) : NULL;
+	if (!f) {
+		server_respond(req, 404, "text/plain; charset=utf-8", "not found\n", 10);
+		return SERVER_DONE;
+	}
+	if (mark && w && w->widget_json) {
+		buf_append(&b, f->data, (size_t)(mark - f->data));
+		buf_puts(&b, w->widget_json);
+		const char *rest = mark + strlen(WIDGET_SETTINGS_MARK);
+		buf_append(&b, rest, (size_t)(f->data + f->len - rest));
+	} else {
+		buf_append(&b, f->data, f->len);
+	}
+	server_respond_buf(req, 200, "text/javascript; charset=utf-8", &b);
+	return SERVER_DONE;
+}
+
 /* GET / : the demo page, rendered for every request from the running
  * configuration, so a reload shows at once (it is a few kilobytes). */
 static enum server_handled page_get(struct server_req *req, void *arg)
@@ -1236,7 +1441,7 @@ static int wc_start(struct connector *c)
 
 	if (embedded_find("index.html"))
 		server_route_api(wc->li, "/", SERVER_GET, page_get, wc, 0);
-	server_route_embedded(wc->li, "/widget.js", "widget.js");
+	server_route_api(wc->li, "/widget.js", SERVER_GET, widget_get, wc, 0);
 	server_route_embedded(wc->li, "/widget.css", "widget.css");
 	if (server_route_ws(wc->li, "/chat", &ws_ops, wc) < 0) {
 		log_error("web chat: /chat is already routed", "connector=%s", c->name);
@@ -1244,6 +1449,9 @@ static int wc_start(struct connector *c)
 	}
 	struct metrics *m = connector_metrics(c);
 	wc->m_conns = metrics_gauge(m, "webchat_connections", "Open web chat connections.", NULL);
+	wc->m_ratings = metrics_counter(m, "satisfaction_ratings_total",
+	                                "Customers' satisfaction ratings received, by channel and score.",
+	                                "channel,score");
 	wc->m_frames_bad =
 	    metrics_counter(m, "webchat_bad_frames_total",
 	                    "Web chat frames refused (malformed, binary, too large, unknown type).", NULL);
@@ -1282,6 +1490,115 @@ static void wc_destroy(struct connector *c)
 
 /* --- configuration --------------------------------------------------------- */
 
+/* The strings of the widget a business may word its own way (widget.js, S). */
+static const char *const widget_strings[] = {"launcher",
+                                             "title",
+                                             "title_business",
+                                             "greeting",
+                                             "unread",
+                                             "close",
+                                             "conversation",
+                                             "older",
+                                             "loading",
+                                             "placeholder",
+                                             "message_label",
+                                             "hint",
+                                             "send",
+                                             "you",
+                                             "staff",
+                                             "assistant",
+                                             "assistant_of",
+                                             "connecting",
+                                             "reconnecting",
+                                             "lost",
+                                             "closed",
+                                             "sending",
+                                             "waiting",
+                                             "mail_open",
+                                             "mail_closed",
+                                             "mail_save",
+                                             "mail_thanks",
+                                             "prechat_intro",
+                                             "prechat_name",
+                                             "prechat_email",
+                                             "prechat_optional",
+                                             "prechat_start",
+                                             "rate_label",
+                                             "rate_comment",
+                                             "rate_send",
+                                             "rate_thanks",
+                                             "rate_names",
+                                             "typing",
+                                             NULL};
+
+#define WIDGET_MAX_STRING 300 /* characters of one of the widget's strings */
+
+/* A string of the widget section: at most WIDGET_MAX_STRING characters. */
+static char *widget_str(struct config_parser *p, const char *key)
+{
+	char *v = config_key_str(p, key, 0, NULL);
+	if (v && utf8proc_decompose((const utf8proc_uint8_t *)v, (utf8proc_ssize_t)strlen(v), NULL, 0, 0) >
+	             WIDGET_MAX_STRING) {
+		config_key_error(p, key, "at most %d characters", WIDGET_MAX_STRING);
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * widget: { color: "#1f5f4a", title, greeting, launcher, position: right|left,
+ *           strings: { send: "Envoyer", ... } }  as the JSON widget.js reads.
+ */
+static char *widget_parse(struct config_parser *p)
+{
+	static const char *const keys[] = {"color",    "colour",   "title",   "greeting",
+	                                   "launcher", "position", "strings", NULL};
+	static const char *const plain[] = {"title", "greeting", "launcher", NULL};
+	struct config_parser wp, sp;
+	if (config_key_section(p, "widget", keys, &wp) <= 0)
+		return NULL;
+	json_t *o = json_object();
+	for (size_t i = 0; plain[i]; i++) {
+		char *v = widget_str(&wp, plain[i]);
+		if (v)
+			json_object_set_new(o, plain[i], json_string(v));
+		free(v);
+	}
+	for (size_t i = 0; i < 2; i++) {
+		const char *key = i ? "colour" : "color";
+		char *v = config_key_str(&wp, key, 0, NULL);
+		size_t n = v ? strlen(v) : 0;
+		int ok = v && v[0] == '#' && (n == 4 || n == 7) &&
+		         strspn(v + 1, "0123456789abcdefABCDEF") == n - 1;
+		if (v && !ok)
+			config_key_error(&wp, key, "expected a colour like #1f5f4a or #185, not '%s'", v);
+		else if (v)
+			json_object_set_new(o, "color", json_string(v));
+		free(v);
+	}
+	char *pos = config_key_str(&wp, "position", 0, NULL);
+	if (pos && strcmp(pos, "right") && strcmp(pos, "left"))
+		config_key_error(&wp, "position", "expected right or left, not '%s'", pos);
+	else if (pos)
+		json_object_set_new(o, "position", json_string(pos));
+	free(pos);
+	if (config_key_section(&wp, "strings", widget_strings, &sp) > 0) {
+		json_t *s = json_object();
+		for (size_t i = 0; widget_strings[i]; i++) {
+			char *v = widget_str(&sp, widget_strings[i]);
+			if (v)
+				json_object_set_new(s, widget_strings[i], json_string(v));
+			free(v);
+		}
+		json_object_set_new(o, "strings", s);
+	}
+	/* ASCII only, so the object is safe anywhere in a script. */
+	char *out = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_decref(o);
+	return out;
+}
+
 #define MAX_ORIGINS 256
 
 static void *wc_parse(struct config_parser *p)
@@ -1316,6 +1633,7 @@ static void *wc_parse(struct config_parser *p)
 		}
 	}
 	w->allowed_origins = list;
+	w->widget_json = widget_parse(p);
 	config_key_secret(p, "identity_secret", 0,
 	                  "the key of the HMAC your site computes over a customer id", &w->identity_secret);
 	static const char *const pkeys[] = {"name", "email", NULL};
@@ -1342,6 +1660,7 @@ static void *wc_parse(struct config_parser *p)
 static void wc_free_settings(void *settings)
 {
 	struct webchat_conf *w = settings;
+	free(w->widget_json);
 	strv_free(w->allowed_origins);
 	free(w->page_url);
 	config_proxies_free(&w->proxies);
@@ -1359,6 +1678,7 @@ static const char *const wc_keys[] = {"listen",
                                       "identity_secret_env",
                                       "identity_secret_file",
                                       "pre_chat",
+                                      "widget",
                                       NULL};
 
 const struct connector_ops webchat_ops = {
@@ -1374,4 +1694,5 @@ const struct connector_ops webchat_ops = {
     .idle = wc_idle,
     .destroy = wc_destroy,
     .post_done = post_done,
+    .typing = wc_typing,
 };

@@ -60,6 +60,7 @@
 #define WEBCHAT_HISTORY             50 /* most recent messages sent in a welcome */
 #define WEBCHAT_HISTORY_PAGE        50 /* older messages sent for one history request */
 #define WEBCHAT_HISTORY_PER_MINUTE  60 /* history requests one connection may make */
+#define WEBCHAT_TYPING_PER_MINUTE   30 /* typing frames of one connection passed on */
 #define WEBCHAT_DEFAULT_LISTEN      "127.0.0.1:8080"
 #define WEBCHAT_DEFAULT_CONNS       20  /* limits.connections_per_address */
 #define WEBCHAT_DEFAULT_CONNECTIONS 512 /* limits.connections (the whole listener) */
@@ -93,6 +94,10 @@ struct webchat_conf {
 	struct config_secret identity_secret;
 	/* pre_chat: a form before a new visitor's first message (off when both are). */
 	enum webchat_field pre_chat_name, pre_chat_email;
+	/* widget: how the widget looks and what it says (colour, title,
+	 * greeting, position, launcher, strings), as the JSON object served
+	 * inside /widget.js; NULL: the widget's own defaults. */
+	char *widget_json;
 };
 
 extern const struct connector_ops webchat_ops;
