@@ -26,7 +26,9 @@
 	X(discord)                                                                                           \
 	X(bridge)                                                                                            \
 	X(telegram)                                                                                          \
-	X(whatsapp)
+	X(whatsapp)                                                                                          \
+	X(messenger)                                                                                         \
+	X(instagram)
 
 #define DECLARE_OPS(name) extern const struct connector_ops name##_ops;
 CONNECTOR_TYPES(DECLARE_OPS)

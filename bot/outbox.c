@@ -797,3 +797,33 @@ size_t outbox_split(const char *text, size_t max_chars, char **parts, size_t max
 	}
 	return n;
 }
+
+size_t outbox_split_units(const char *text, size_t max, size_t (*units)(const char *s),
+                          void (*cut)(char *s, size_t max), char **parts, size_t max_parts)
+{
+	size_t chars = max;
+	for (;;) {
+		size_t n = outbox_split(text, chars, parts, max_parts), longest = 0;
+		for (size_t i = 0; i < n; i++) {
+			size_t l = units(parts[i]);
+			if (l > longest)
+				longest = l;
+		}
+		if (longest <= max)
+			return n;
+		if (chars <= 1) {
+			/* One character is wider than the limit: it can only go
+			 * cut, at a code point. */
+			for (size_t i = 0; i < n; i++)
+				cut(parts[i], max);
+			return n;
+		}
+		/* Wide characters count more than one: cut shorter and again. */
+		for (size_t i = 0; i < n; i++)
+			free(parts[i]);
+		size_t next = chars * max / longest;
+		chars = next < chars ? next : chars - 1;
+		if (!chars)
+			chars = 1;
+	}
+}

@@ -116,4 +116,15 @@ long outbox_backoff_ms(int attempt, uint64_t rnd);
  */
 size_t outbox_split(const char *text, size_t max_chars, char **parts, size_t max_parts);
 
+/*
+ * outbox_split for a limit counted in other units than code points (bytes
+ * of UTF-8 on Instagram, UTF-16 code units on Telegram): units(s) measures
+ * a part, and the text is split at fewer characters until every part is
+ * within max.  Where a single character as outbox_split sees it (a
+ * grapheme cluster: a letter and its marks) is wider than max, cut(part,
+ * max) cuts that part at a code point, in place.  Parts as outbox_split's.
+ */
+size_t outbox_split_units(const char *text, size_t max, size_t (*units)(const char *s),
+                          void (*cut)(char *s, size_t max), char **parts, size_t max_parts);
+
 #endif
