@@ -635,34 +635,9 @@ static void cut_to_units(char *s, size_t max)
 
 size_t tg_split(const char *text, size_t max, char **parts, size_t max_parts)
 {
-	if (!max)
-		max = TG_MAX_TEXT;
-	size_t chars = max;
-	for (;;) {
-		size_t n = outbox_split(text, chars, parts, max_parts), longest = 0;
-		for (size_t i = 0; i < n; i++) {
-			size_t l = tg_text_len(parts[i]);
-			if (l > longest)
-				longest = l;
-		}
-		if (longest <= max)
-			return n;
-		if (chars <= 1) {
-			/* One character as the splitter sees it (a grapheme cluster:
-			 * a letter and its marks) is longer than the limit: it can
-			 * only be sent cut, at a code point. */
-			for (size_t i = 0; i < n; i++)
-				cut_to_units(parts[i], max);
-			return n;
-		}
-		/* Characters beyond U+FFFF count two: cut shorter and again. */
-		for (size_t i = 0; i < n; i++)
-			free(parts[i]);
-		size_t next = chars * max / longest;
-		chars = next < chars ? next : chars - 1;
-		if (!chars)
-			chars = 1;
-	}
+	/* Characters beyond U+FFFF count two; a grapheme cluster longer than
+	 * the limit is cut at a code point. */
+	return outbox_split_units(text, max ? max : TG_MAX_TEXT, tg_text_len, cut_to_units, parts, max_parts);
 }
 
 int tg_thread_key(char *out, size_t n, int64_t chat, int64_t topic, const char *conn)
