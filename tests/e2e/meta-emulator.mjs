@@ -29,6 +29,15 @@
 //     message the Page sends, with app_id and metadata; echoes of a person
 //     answering in the Page inbox (app_id 263902037430900) or another app,
 //     or with no app_id; `standby` events for a thread another app owns.
+//   - Messenger / Instagram beyond messages: delivery and read receipts
+//     (`receipts: true`, after every message the Page sends), reactions,
+//     postbacks (a tapped button: title and payload, no mid), attachments
+//     without text; the handover protocol: `takeThread(product, from,
+//     appId)` gives the conversation to another app (we get a
+//     take_thread_control notice, the customer's messages come under
+//     `standby`, and the Send API refuses us: (#10) without thread control,
+//     code unconfirmed), `passThreadBack(product, from)` returns it (a
+//     pass_thread_control notice naming our app).
 //
 //   Graph API (on emu.url, version in the path)
 //   - WhatsApp: POST /{version}/{phone_number_id}/messages with a Bearer
@@ -92,6 +101,7 @@ export async function startMetaEmulator(opts = {}) {
 		timeoutMs: 10000,
 		statuses: true,
 		echoes: true,
+		receipts: true,
 		pairLimit: null, // { burst, perMs }
 		...opts,
 	};
@@ -279,19 +289,55 @@ export async function startMetaEmulator(opts = {}) {
 		},
 	};
 
-	function pageMessage(product, { from, text, at = Date.now(), standby = false, attachments = null }) {
-		const owner = product === 'instagram' ? o.igId : o.pageId;
-		const mid = (product === 'instagram' ? 'aWdfZ' : 'm_') + id('');
-		const message = { mid };
-		if (text !== undefined && text !== null) message.text = text;
-		if (attachments) message.attachments = attachments;
-		const payload = { sender: { id: from }, recipient: { id: owner }, timestamp: at, message };
+	const ownerOf = (product) => (product === 'instagram' ? o.igId : o.pageId);
+
+	function pageMessage(product, { from, text, at = Date.now(), standby = false, attachments = null, postback = null }) {
+		const owner = ownerOf(product);
 		const c = customer(product, from);
-		if (!standby) c.lastAt = Math.max(c.lastAt, at);
+		// While another app controls the conversation, its events go to us
+		// under `standby`.
+		standby = standby || !!c.threadOwner;
+		let mid = (product === 'instagram' ? 'aWdfZ' : 'm_') + id('');
+		const payload = { sender: { id: from }, recipient: { id: owner }, timestamp: at };
+		if (postback) {
+			// A tapped button: no mid (the daemon makes its id from the
+			// sender and the timestamp).
+			payload.postback = { title: postback.title, payload: postback.payload };
+			mid = `pb.${from}.${at}`;
+		} else {
+			const message = { mid };
+			if (text !== undefined && text !== null) message.text = text;
+			if (attachments) message.attachments = attachments;
+			payload.message = message;
+		}
+		// The window counts every message of the customer, whoever has the
+		// conversation.
+		c.lastAt = Math.max(c.lastAt, at);
 		const ev = { product, kind: 'message', id: mid, payload, standby };
 		events.set(mid, ev);
 		enqueue(ev);
-		return { id: mid, thread: `${owner}:${from}` };
+		return { id: mid, thread: `${owner}:${from}`, standby };
+	}
+
+	// A notice that is no message (receipts, reactions, handovers).
+	function notice(product, from, fields, standby = false) {
+		const payload = { sender: { id: from }, recipient: { id: ownerOf(product) }, timestamp: Date.now(), ...fields };
+		const ev = { product, kind: 'notice', id: `n.${id('')}`, payload, standby };
+		events.set(ev.id, ev);
+		enqueue(ev);
+		return { id: ev.id };
+	}
+
+	function takeThread(product, from, appId = INBOX_APP_ID) {
+		customer(product, from).threadOwner = String(appId);
+		return notice(product, from, { take_thread_control: { previous_owner_app_id: o.appId, new_owner_app_id: String(appId), metadata: 'taken' } });
+	}
+
+	function passThreadBack(product, from) {
+		const c = customer(product, from);
+		const prev = c.threadOwner;
+		c.threadOwner = null;
+		return notice(product, from, { pass_thread_control: { previous_owner_app_id: prev, new_owner_app_id: o.appId, metadata: 'back to the bot' } });
 	}
 
 	// What the Page sends comes back as an echo.
@@ -308,16 +354,19 @@ export async function startMetaEmulator(opts = {}) {
 		return { id: mid };
 	}
 
-	const messenger = {
-		message: (m) => pageMessage('messenger', m),
-		standby: (m) => pageMessage('messenger', { ...m, standby: true }),
-		// A person answers in the Page inbox (or another app does).
-		inboxReply: ({ to, text, appId = INBOX_APP_ID }) => echo('messenger', to, text, appId, null),
-	};
-	const instagram = {
-		message: (m) => pageMessage('instagram', m),
-		inboxReply: ({ to, text, appId = INBOX_APP_ID }) => echo('instagram', to, text, appId, null),
-	};
+	const pageProduct = (product) => ({
+		message: (m) => pageMessage(product, m),
+		standby: (m) => pageMessage(product, { ...m, standby: true }),
+		postback: ({ from, title, payload = 'P', at = Date.now() }) => pageMessage(product, { from, at, postback: { title, payload } }),
+		// A person answers in the Page inbox / the Instagram app (or
+		// another app does; appId null: an echo without app_id).
+		inboxReply: ({ to, text, appId = INBOX_APP_ID }) => echo(product, to, text, appId, null),
+		react: ({ from, mid, emoji = 'love' }) => notice(product, from, { reaction: { mid, action: 'react', reaction: emoji } }),
+		takeThread: (from, appId) => takeThread(product, from, appId),
+		passThreadBack: (from) => passThreadBack(product, from),
+	});
+	const messenger = pageProduct('messenger');
+	const instagram = pageProduct('instagram');
 
 	// A delivery with the right shape and a wrong signature.
 	async function forge(product, text = 'when are you open?') {
@@ -460,6 +509,7 @@ export async function startMetaEmulator(opts = {}) {
 		if (product === 'messenger' && [...text].length > 2000) return refuse(400, 100, '(#100) Length of param message[text] must be less than or equal to 2000');
 		if (product === 'instagram' && Buffer.byteLength(text) > 1000) return refuse(400, 100, '(#100) Length of param message[text] must be less than or equal to 1000 bytes');
 		if (now < stormUntil[product]) return refuse(400, 613, 'Calls to this api have exceeded the rate limit.');
+		if (c.threadOwner) return refuse(400, 10, '(#10) This app does not have thread control of this conversation.', { error_subcode: 2018300 });
 		const age = Date.now() - c.lastAt;
 		const type = rec.messagingType;
 		const windowClosed = () => product === 'instagram'
@@ -475,6 +525,15 @@ export async function startMetaEmulator(opts = {}) {
 		sent.push({ ...rec, id: mid, thread: `${product === 'instagram' ? o.igId : o.pageId}:${to}` });
 		json(res, 200, { recipient_id: to, message_id: mid });
 		if (product === 'instagram' || o.echoes) setTimeout(() => { if (!closed) echo(product, to, text, o.appId, rec.marker); }, rnd(5, 40));
+		if (o.receipts) {
+			// The customer's app reports delivery and reading.
+			setTimeout(() => {
+				if (closed) return;
+				const now = Date.now();
+				if (product === 'messenger') notice(product, to, { delivery: { mids: [mid], watermark: now } });
+				notice(product, to, { read: product === 'instagram' ? { mid } : { watermark: now } });
+			}, rnd(10, 60));
+		}
 	}
 
 	const server = http.createServer((req, res) => {
