@@ -405,6 +405,12 @@ test('messenger soak: 1,000 messages, duplicates, reordering, standby, take-over
 			assert.equal(during.length, 0, `${t}: ${during.length} accepted during the storm`);
 		}
 		assert.ok(emu.refused.some((r) => r.code === 613), 'the storm was met');
+		// Nor hammered: what was on its way when the storm began (at most 16
+		// requests a connector), and a try or two after each growing wait.
+		for (const t of TYPES) {
+			const tries = emu.refused.filter((r) => r.product === t && r.code === 613).length;
+			assert.ok(tries <= 4 * 16, `${t}: ${tries} sends refused during a 1.5 s storm`);
+		}
 		const over = emu.sent.filter((s) => (s.product === 'instagram' ? Buffer.byteLength(s.text) > 1000 : [...s.text].length > 2000));
 		assert.equal(over.length, 0, 'a message over the limit');
 		// Our own replies came back as echoes: none was taken for a person
