@@ -12,6 +12,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "url.h"
 #include "util.h"
 
 #define STRIKES_MAX 6 /* the growing wait of repeated 429s stops at 32 s */
@@ -24,6 +25,7 @@ struct rest {
 	void *ctx;
 	char base[REST_URL_MAX + 1];
 	const char *bearer;
+	const char *query_name, *query_token; /* rest_set_query_token */
 	struct rest_job *head, *tail;
 	struct call *handled; /* calls whose caller holds a handle (rest_cancel) */
 	unsigned inflight;
@@ -90,6 +92,12 @@ void rest_set_bearer(struct rest *r, const char *token)
 	r->bearer = token;
 }
 
+void rest_set_query_token(struct rest *r, const char *name, const char *token)
+{
+	r->query_name = name;
+	r->query_token = token;
+}
+
 /* --- requests ----------------------------------------------------------------------- */
 
 struct call {
@@ -129,6 +137,16 @@ int rest_call(struct rest *r, const struct rest_req *q, rest_done_fn done, void 
 	if (n < 0 || (size_t)n >= sizeof(url)) {
 		explicit_bzero(url, sizeof(url));
 		return -1;
+	}
+	if (r->query_name && r->query_token) {
+		char plain[sizeof(url)];
+		memcpy(plain, url, (size_t)n + 1);
+		int rc = url_add_query(plain, r->query_name, r->query_token, url, sizeof(url));
+		explicit_bzero(plain, sizeof(plain));
+		if (rc < 0) {
+			explicit_bzero(url, sizeof(url));
+			return -1;
+		}
 	}
 	struct http_request req = {
 	    .method = q->method,

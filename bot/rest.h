@@ -1,7 +1,7 @@
 /*
  * rest.h - a connector's calls to its platform's HTTP API and its queue of
  * replies, for the connectors that send over REST (Mastodon, Mattermost,
- * Telegram): one request wrapper, the reading every answer needs (did it
+ * Telegram, WhatsApp, Messenger, Instagram): one request wrapper, the reading every answer needs (did it
  * work, a short description, when a rate limit ends), and one FIFO of
  * reply jobs started at most max_inflight at a time and held while the
  * connector's rate-limit pause (c->paused_until_ms, which the outbox
@@ -93,6 +93,10 @@ void rest_free(struct rest *r);
 int rest_set_base(struct rest *r, const char *base);
 /* "Authorization: Bearer <token>" on every request; borrowed; NULL: none. */
 void rest_set_bearer(struct rest *r, const char *token);
+/* The token as the query parameter name=<token> on every request instead
+ * (Meta's Send API takes ?access_token=); borrowed; NULL: none.  Never
+ * logged, and no copy of the URL is left behind. */
+void rest_set_query_token(struct rest *r, const char *name, const char *token);
 
 struct rest_req {
 	const char *method; /* NULL: GET, or POST with a body */

@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "outbox.h"
+#include "rest.h"
 #include "store.h"
 #include "url.h"
 #include "util.h"
@@ -231,8 +232,8 @@ int meta_marker_ours(const char *s)
 /* --- the running part ------------------------------------------------------------------------------- */
 
 struct meta_job {
+	struct rest_job rj; /* first: the queue's link (rest.h) */
 	struct meta *m;
-	struct meta_job *next;
 	int64_t id;
 	char *thread, *reply_to, *idem;
 	char *parts[META_MAX_PARTS];
@@ -259,10 +260,11 @@ struct meta {
 	char token[CONFIG_SECRET_MAX + 1];
 	char api[API_MAX];
 	int stopping, closing, timers;
-	uv_timer_t signin_timer, pace_timer;
+	uv_timer_t signin_timer;
 	int signin_running, signin_attempt, signed_in, token_bad;
-	struct meta_job *q_head, *q_tail;
-	unsigned inflight; /* jobs between the pump and their outcome */
+	/* Graph API calls, and the queue of replies (a job counts as in
+	 * flight from the pump to its outcome). */
+	struct rest *rest;
 	int throttle_strikes;
 	int64_t throttle_at; /* when the last strike was counted (ms) */
 	int64_t throttle_logged;
@@ -297,20 +299,17 @@ static int read_token(struct meta *m)
 	return connector_secret_read(m->c, &m->conf->token, "the access token", m->token, sizeof(m->token));
 }
 
-/* The URL of path under the API, with ?access_token= where the type wants
- * it there (never logged). */
-static int api_url(const struct meta *m, const char *path, char *out, size_t n, int with_token)
+/* A Graph API call: path under the API ("me/messages"), with the token
+ * (a Bearer header, or ?access_token= where the type wants it). */
+static int api_call(struct meta *m, const char *method, const char *path, const char *json, rest_done_fn done,
+                    void *arg)
 {
-	int len = snprintf(out, n, "%s/%s", m->api, path);
-	if (len < 0 || (size_t)len >= n)
+	char p[PATH_MAX_ + 1];
+	int n = snprintf(p, sizeof(p), "/%s", path);
+	if (n < 0 || (size_t)n >= sizeof(p))
 		return -1;
-	if (with_token && m->conf->token_in_query) {
-		char *plain = xstrdup(out);
-		int rc = url_add_query(plain, "access_token", m->token, out, n);
-		free(plain);
-		return rc;
-	}
-	return 0;
+	struct rest_req q = {.method = method, .path = p, .json = json, .max_body = ANSWER_MAX};
+	return rest_call(m->rest, &q, done, arg);
 }
 
 static void timer_in(struct meta *m, uv_timer_t *t, uv_timer_cb cb, int64_t ms)
@@ -340,8 +339,6 @@ static void describe(const struct http_response *r, const struct meta_error *e, 
 /* --- sign-in ------------------------------------------------------------------------------------------ */
 
 static void signin(struct meta *m);
-static void pump(struct meta *m);
-
 static void signin_cb(uv_timer_t *t)
 {
 	signin(t->data);
@@ -354,6 +351,7 @@ static void token_refused(struct meta *m, const char *where)
 		          "connector=%s where=%s retry_in_s=%d", m->c->name, where, META_TOKEN_RETRY_S);
 	m->token_bad = 1;
 	m->signed_in = 0;
+	rest_hold(m->rest, 0); /* replies wait for a token that works */
 	connector_fatal(m->c, TOKEN_DETAIL);
 	if (!m->signin_running && m->timers && !uv_is_active((uv_handle_t *)&m->signin_timer))
 		timer_in(m, &m->signin_timer, signin_cb, META_TOKEN_RETRY_S * 1000L);
@@ -371,12 +369,13 @@ static void signed_in(struct meta *m, const char *name)
 	m->token_bad = 0;
 	m->signin_attempt = 0;
 	connector_set_health(m->c, HEALTH_OK, "listening; token accepted");
-	pump(m); /* replies held for the token */
+	rest_hold(m->rest, 1); /* replies held for the token go */
 }
 
-static void on_signin(const struct http_response *r, void *arg)
+static void on_signin(void *ctx, const struct http_response *r, void *arg)
 {
-	struct meta *m = arg;
+	struct meta *m = ctx;
+	(void)arg;
 	struct meta_error e = {0};
 	char d[256], name[128] = "";
 	m->signin_running = 0;
@@ -414,7 +413,7 @@ static void on_signin(const struct http_response *r, void *arg)
 
 static void signin(struct meta *m)
 {
-	char path[PATH_MAX_], url[API_MAX + PATH_MAX_ + CONFIG_SECRET_MAX * 3];
+	char path[PATH_MAX_];
 	if (m->closing || m->signin_running || !m->loop->http)
 		return;
 	/* The token is read anew each time: a token_file replaced on disk is
@@ -426,20 +425,11 @@ static void signin(struct meta *m)
 	}
 	path[0] = '\0';
 	m->h->whoami(m->arg, path, sizeof(path));
-	if (api_url(m, path, url, sizeof(url), 1) < 0)
-		return;
-	struct http_request req = {
-	    .method = "GET",
-	    .url = url,
-	    .bearer = m->conf->token_in_query ? NULL : m->token,
-	    .max_body = ANSWER_MAX,
-	};
 	m->signin_running = 1;
-	if (!http_start(m->loop->http, &req, on_signin, m)) {
+	if (api_call(m, "GET", path, NULL, on_signin, NULL) < 0) {
 		m->signin_running = 0;
 		timer_in(m, &m->signin_timer, signin_cb, SIGNIN_MIN_MS);
 	}
-	explicit_bzero(url, sizeof(url));
 }
 
 /* --- sending ----------------------------------------------------------------------------------------- */
@@ -454,46 +444,15 @@ static void job_free(struct meta_job *j)
 	free(j);
 }
 
-static void queue_push(struct meta *m, struct meta_job *j)
-{
-	j->next = NULL;
-	if (m->q_tail)
-		m->q_tail->next = j;
-	else
-		m->q_head = j;
-	m->q_tail = j;
-}
-
-static void queue_front(struct meta *m, struct meta_job *j)
-{
-	j->next = m->q_head;
-	m->q_head = j;
-	if (!m->q_tail)
-		m->q_tail = j;
-}
-
-static struct meta_job *queue_pop(struct meta *m)
-{
-	struct meta_job *j = m->q_head;
-	if (j) {
-		m->q_head = j->next;
-		if (!m->q_head)
-			m->q_tail = NULL;
-		j->next = NULL;
-	}
-	return j;
-}
-
 static void step(struct meta_job *j);
-static void pump(struct meta *m);
 
 /* The job is over (reported, or dropped at teardown): its slot is free. */
 static void job_end(struct meta_job *j)
 {
 	struct meta *m = j->m;
-	m->inflight--;
+	rest_ended(m->rest);
 	job_free(j);
-	pump(m);
+	rest_pump(m->rest);
 }
 
 static void job_report(struct meta_job *j, enum send_result r, long retry_after, const char *detail)
@@ -608,8 +567,9 @@ static void next_part(struct meta_job *j)
 	step(j);
 }
 
-static void on_sent(const struct http_response *r, void *arg)
+static void on_sent(void *ctx, const struct http_response *r, void *arg)
 {
+	(void)ctx;
 	struct meta_job *j = arg;
 	struct meta *m = j->m;
 	struct meta_error e = {0};
@@ -687,8 +647,8 @@ static void on_sent(const struct http_response *r, void *arg)
 		 * token that works (the sign-in check tries again; a restart
 		 * with a new token sends them at once). */
 		token_refused(m, "send");
-		m->inflight--;
-		queue_front(m, j);
+		rest_ended(m->rest);
+		rest_requeue(m->rest, &j->rj);
 		break;
 	case META_REFUSED:
 		log_warn("meta: reply refused by Meta", "connector=%s outbox=%lld error=%s", m->c->name,
@@ -703,7 +663,7 @@ static void on_sent(const struct http_response *r, void *arg)
 static void post_part(struct meta_job *j)
 {
 	struct meta *m = j->m;
-	char path[PATH_MAX_], why[256] = "", url[API_MAX + PATH_MAX_ + CONFIG_SECRET_MAX * 3];
+	char path[PATH_MAX_], why[256] = "";
 	char *body = NULL;
 	struct meta_part p = {
 	    .thread_key = j->thread,
@@ -721,26 +681,10 @@ static void post_part(struct meta_job *j)
 		job_report(j, SEND_FAIL, 0, why[0] ? why : "the reply cannot be sent");
 		return;
 	}
-	if (api_url(m, path, url, sizeof(url), 1) < 0) {
-		free(body);
-		connector_state_delete(m->c, TRY_KIND, j->marker);
-		job_report(j, SEND_FAIL, 0, "the request URL is too long");
-		return;
-	}
-	struct http_request req = {
-	    .method = "POST",
-	    .url = url,
-	    .content_type = "application/json",
-	    .body = body,
-	    .body_len = strlen(body),
-	    .bearer = m->conf->token_in_query ? NULL : m->token,
-	    .max_body = ANSWER_MAX,
-	};
 	j->sent_ms = now_ms();
-	struct http_call *call = http_start(m->loop->http, &req, on_sent, j);
-	explicit_bzero(url, sizeof(url));
+	int rc = api_call(m, "POST", path, body, on_sent, j);
 	free(body);
-	if (!call) {
+	if (rc < 0) {
 		connector_state_delete(m->c, TRY_KIND, j->marker);
 		job_report(j, SEND_RETRY, 0, "cannot start the request");
 	}
@@ -843,27 +787,13 @@ static void step(struct meta_job *j)
 	connector_state_get(j->m->c, SENT_KIND, j->marker, got_sent, j);
 }
 
-static void pace_cb(uv_timer_t *t)
+/* The queue gives a job its turn (rest.h): it counts as in flight until
+ * its outcome. */
+static void job_start(void *ctx, struct rest_job *rj)
 {
-	pump(t->data);
-}
-
-/* Start queued jobs while the slots and the connector's pause allow. */
-static void pump(struct meta *m)
-{
-	if (m->closing || m->token_bad)
-		return;
-	while (m->q_head && m->inflight < META_MAX_INFLIGHT) {
-		int64_t now = now_ms();
-		if (m->c->paused_until_ms > now) {
-			if (m->timers && !uv_is_active((uv_handle_t *)&m->pace_timer))
-				timer_in(m, &m->pace_timer, pace_cb, m->c->paused_until_ms - now);
-			return;
-		}
-		struct meta_job *j = queue_pop(m);
-		m->inflight++;
-		step(j);
-	}
+	struct meta *m = ctx;
+	rest_started(m->rest);
+	step((struct meta_job *)rj);
 }
 
 int meta_send(struct meta *m, const struct outmsg *om, char *const *parts, size_t nparts)
@@ -891,8 +821,7 @@ int meta_send(struct meta *m, const struct outmsg *om, char *const *parts, size_
 	j->last_in = om->last_in;
 	for (size_t i = 0; i < nparts && i < META_MAX_PARTS; i++)
 		j->parts[j->nparts++] = xstrdup(parts[i]);
-	queue_push(m, j);
-	pump(m);
+	rest_queue(m->rest, &j->rj);
 	return 0;
 }
 
@@ -948,8 +877,9 @@ struct side {
 	char what[32];
 };
 
-static void on_side(const struct http_response *r, void *arg)
+static void on_side(void *ctx, const struct http_response *r, void *arg)
 {
+	(void)ctx;
 	struct side *s = arg;
 	struct meta *m = s->m;
 	if (r->error != HTTP_E_CANCELLED && !m->closing) {
@@ -974,24 +904,12 @@ static void on_side(const struct http_response *r, void *arg)
 
 int meta_post(struct meta *m, const char *path, const char *json, const char *what)
 {
-	char url[API_MAX + PATH_MAX_ + CONFIG_SECRET_MAX * 3];
-	if (m->closing || m->stopping || !m->loop->http || api_url(m, path, url, sizeof(url), 1) < 0)
+	if (m->closing || m->stopping)
 		return -1;
-	struct http_request req = {
-	    .method = "POST",
-	    .url = url,
-	    .content_type = "application/json",
-	    .body = json,
-	    .body_len = strlen(json),
-	    .bearer = m->conf->token_in_query ? NULL : m->token,
-	    .max_body = ANSWER_MAX,
-	};
 	struct side *s = xcalloc(1, sizeof(*s));
 	s->m = m;
 	snprintf(s->what, sizeof(s->what), "%s", what);
-	struct http_call *call = http_start(m->loop->http, &req, on_side, s);
-	explicit_bzero(url, sizeof(url));
-	if (!call) {
+	if (api_call(m, "POST", path, json, on_side, s) < 0) {
 		free(s);
 		return -1;
 	}
@@ -1064,9 +982,16 @@ struct meta *meta_start(struct connector *c, const struct meta_conf *mc, const s
 	    mx, "meta_failed_later_total",
 	    "Replies Meta reported as not delivered after accepting them, by connector and verdict.",
 	    "connector,verdict");
+	static const struct rest_ops ro = {.start = job_start};
+	struct rest_conf rc = {.label = "meta", .max_inflight = META_MAX_INFLIGHT};
+	m->rest = rest_new(c, &rc, &ro, m);
+	rest_set_base(m->rest, m->api);
+	if (mc->token_in_query)
+		rest_set_query_token(m->rest, "access_token", m->token);
+	else
+		rest_set_bearer(m->rest, m->token);
 	uv_timer_init(&m->loop->uv, &m->signin_timer);
-	uv_timer_init(&m->loop->uv, &m->pace_timer);
-	m->signin_timer.data = m->pace_timer.data = m;
+	m->signin_timer.data = m;
 	m->timers = 1;
 	/* Marks older than any reply window belong to rows long settled. */
 	time_t before = connector_now(c) - (time_t)META_STATE_DAYS * 86400;
@@ -1093,16 +1018,17 @@ void meta_stop(struct meta *m)
 	 * token usually arrives). */
 	int64_t now = now_ms();
 	long secs = m->c->paused_until_ms > now ? (long)((m->c->paused_until_ms - now + 999) / 1000) : 0;
-	struct meta_job *j;
-	while ((j = queue_pop(m))) {
-		m->inflight++;
-		job_report(j, SEND_RETRY, secs, m->token_bad ? TOKEN_DETAIL : "held by Meta's rate limit");
+	struct rest_job *rj;
+	while ((rj = rest_pop(m->rest))) {
+		rest_started(m->rest);
+		job_report((struct meta_job *)rj, SEND_RETRY, secs,
+		           m->token_bad ? TOKEN_DETAIL : "held by Meta's rate limit");
 	}
 }
 
 int meta_idle(const struct meta *m)
 {
-	return !m || (m->inflight == 0 && !m->q_head);
+	return !m || rest_idle(m->rest);
 }
 
 void meta_close(struct meta *m)
@@ -1113,18 +1039,19 @@ void meta_close(struct meta *m)
 	webhook_close(m->hook);
 	if (m->timers) {
 		uv_close((uv_handle_t *)&m->signin_timer, NULL);
-		uv_close((uv_handle_t *)&m->pace_timer, NULL);
 		m->timers = 0;
 	}
+	rest_close(m->rest);
 }
 
 void meta_free(struct meta *m)
 {
-	struct meta_job *j;
+	struct rest_job *rj;
 	if (!m)
 		return;
-	while ((j = queue_pop(m)))
-		job_free(j);
+	while ((rj = rest_pop(m->rest)))
+		job_free((struct meta_job *)rj);
+	rest_free(m->rest);
 	for (size_t i = 0; i < m->npairs; i++)
 		free(m->pairs[i].thread);
 	webhook_free(m->hook);

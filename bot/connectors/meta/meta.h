@@ -19,7 +19,8 @@
  *               /healthz shows "ok" once it worked, "down" with
  *               "190 from Meta: ..." when the token is refused;
  *   replies     meta_send: one request per part (the connector builds its
- *               body), at most META_MAX_INFLIGHT at a time, with Meta's
+ *               body), at most META_MAX_INFLIGHT at a time (the reply
+ *               queue and the Graph API calls are rest.h's), with Meta's
  *               errors sorted out (meta_classify): a throttle (130429,
  *               613, 4, 80007 ...) holds every reply of the connector
  *               with a growing wait; the per-recipient pair limit
