@@ -449,3 +449,17 @@ int parse_duration(const char *s, long *out)
 	*out = total;
 	return 0;
 }
+
+size_t utf8_fit(const char *s, size_t n, size_t max)
+{
+	if (n <= max)
+		return n;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	return max;
+}
+
+char *xstrdup_cut(const char *s, size_t max)
+{
+	return xstrndup(s, utf8_fit(s, strlen(s), max));
+}

@@ -38,6 +38,11 @@ void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* How many bytes of s (strlen n) fit in max without cutting a UTF-8
+ * sequence: max moved back over continuation bytes (n when it fits). */
+size_t utf8_fit(const char *s, size_t n, size_t max);
+/* A copy of s cut to at most max bytes that way. */
+char *xstrdup_cut(const char *s, size_t max);
 char *xasprintf(const char *fmt, ...) FD_PRINTF(1, 2);
 
 /*

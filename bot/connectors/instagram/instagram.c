@@ -12,17 +12,12 @@
 #include "connectors/messenger/messenger_wire.h"
 #include "connectors/meta/meta.h"
 #include "outbox.h"
+#include "util.h"
 
 /* Cut s after the last whole code point within max bytes (in place). */
 static void cut_bytes(char *s, size_t max)
 {
-	size_t n = strlen(s);
-	if (n <= max)
-		return;
-	n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	s[n] = '\0';
+	s[utf8_fit(s, strlen(s), max)] = '\0';
 }
 
 size_t instagram_split(const char *text, size_t max_bytes, char **parts, size_t max_parts)
@@ -60,11 +55,7 @@ const struct connector_ops instagram_ops = {
     .parse = ig_parse,
     .free_settings = messenger_free_settings,
     .start = messenger_start,
-    .stop = messenger_stop,
     .send = messenger_send,
-    .idle = messenger_idle,
-    .close = messenger_close,
-    .destroy = messenger_destroy,
-    .post_done = meta_post_done,
+    META_CONNECTOR_OPS,
     .mark_read = messenger_mark_read,
 };

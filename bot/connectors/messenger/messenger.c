@@ -39,8 +39,8 @@ struct messenger_conf {
 };
 
 struct messenger {
+	struct meta *meta; /* first: meta.h's META_CONNECTOR_OPS find it there */
 	struct connector *c;
-	struct meta *meta;
 	const struct messenger_conf *conf;
 	char foreign_logged[META_MAX_ID + 1]; /* the last other Page or account seen (logged once) */
 	struct metric *m_events;
@@ -244,36 +244,6 @@ int messenger_start(struct connector *c)
 	return ms->meta ? 0 : -1;
 }
 
-void messenger_stop(struct connector *c)
-{
-	struct messenger *ms = c->priv;
-	if (ms)
-		meta_stop(ms->meta);
-}
-
-int messenger_idle(struct connector *c)
-{
-	struct messenger *ms = c->priv;
-	return !ms || meta_idle(ms->meta);
-}
-
-void messenger_close(struct connector *c)
-{
-	struct messenger *ms = c->priv;
-	if (ms)
-		meta_close(ms->meta);
-}
-
-void messenger_destroy(struct connector *c)
-{
-	struct messenger *ms = c->priv;
-	if (!ms)
-		return;
-	meta_free(ms->meta);
-	free(ms);
-	c->priv = NULL;
-}
-
 /* --- configuration ---------------------------------------------------------------- */
 
 void *messenger_settings_parse(struct config_parser *p, const struct messenger_kind *k)
@@ -325,11 +295,7 @@ const struct connector_ops messenger_ops = {
     .parse = ms_parse,
     .free_settings = messenger_free_settings,
     .start = messenger_start,
-    .stop = messenger_stop,
     .send = messenger_send,
-    .idle = messenger_idle,
-    .close = messenger_close,
-    .destroy = messenger_destroy,
-    .post_done = meta_post_done,
+    META_CONNECTOR_OPS,
     .mark_read = messenger_mark_read,
 };

@@ -76,14 +76,11 @@ void *messenger_settings_parse(struct config_parser *p, const struct messenger_k
 /* The keys every kind takes besides its id key (for its key list). */
 #define MESSENGER_KEYS "app_id", "human_agent"
 
-/* The running half of connector_ops, the same for every kind. */
+/* The running half of connector_ops, the same for every kind (with
+ * meta.h's META_CONNECTOR_OPS). */
 void messenger_free_settings(void *settings);
 int messenger_start(struct connector *c);
-void messenger_stop(struct connector *c);
 int messenger_send(struct connector *c, const struct outmsg *m);
-int messenger_idle(struct connector *c);
-void messenger_close(struct connector *c);
-void messenger_destroy(struct connector *c);
 void messenger_mark_read(struct connector *c, const char *thread_key);
 
 #endif

@@ -17,18 +17,6 @@ static const char *str(json_t *o, const char *key)
 	return json_string_value(json_object_get(o, key));
 }
 
-/* A copy of s cut to at most max bytes, never inside a UTF-8 sequence. */
-static char *dup_cut(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	}
-	return xstrndup(s, n);
-}
-
 /* An id (a string, or a number as Meta sends app_id) into out; 0 or -1. */
 static int take_id(json_t *v, char *out, size_t n)
 {
@@ -72,7 +60,7 @@ static char *message_text(json_t *msg)
 {
 	const char *t = str(msg, "text");
 	if (t && *t)
-		return dup_cut(t, POST_MAX_TEXT);
+		return xstrdup_cut(t, POST_MAX_TEXT);
 	json_t *att = json_object_get(msg, "attachments");
 	if (json_array_size(att) > 0)
 		return xstrdup(placeholder(str(json_array_get(att, 0), "type")));
@@ -170,7 +158,7 @@ static void parse_event(struct messenger_delivery *d, json_t *ev, const char *ow
 			snprintf(e.mid, sizeof(e.mid), "%s", id);
 		}
 		e.kind = MESSENGER_MESSAGE;
-		e.text = title && *title ? dup_cut(title, POST_MAX_TEXT) : xstrdup("(a button)");
+		e.text = title && *title ? xstrdup_cut(title, POST_MAX_TEXT) : xstrdup("(a button)");
 	}
 	if (!e.text) {
 		d->skipped++;
@@ -184,20 +172,10 @@ static void parse_event(struct messenger_delivery *d, json_t *ev, const char *ow
 int messenger_parse(const char *body, size_t len, const char *object, struct messenger_delivery *d, char *err,
                     size_t errn)
 {
-	json_error_t je;
 	memset(d, 0, sizeof(*d));
-	json_t *root = json_loadb(body, len, 0, &je);
-	if (!json_is_object(root)) {
-		snprintf(err, errn, "not a JSON object: %s", root ? "another JSON value" : je.text);
-		json_decref(root);
+	json_t *root = meta_delivery_load(body, len, object, err, errn);
+	if (!root)
 		return -1;
-	}
-	const char *obj = str(root, "object");
-	if (!obj || strcmp(obj, object) != 0) {
-		snprintf(err, errn, "object is not %s", object);
-		json_decref(root);
-		return -1;
-	}
 	size_t i, k;
 	json_t *entry, *ev;
 	json_array_foreach(json_object_get(root, "entry"), i, entry)

@@ -113,6 +113,26 @@ void meta_conf_free(struct meta_conf *m)
 	config_proxies_free(&m->proxies);
 }
 
+/* --- deliveries ----------------------------------------------------------------------- */
+
+json_t *meta_delivery_load(const char *body, size_t len, const char *object, char *err, size_t errn)
+{
+	json_error_t je;
+	json_t *root = json_loadb(body, len, 0, &je);
+	if (!json_is_object(root)) {
+		snprintf(err, errn, "not a JSON object: %s", root ? "another JSON value" : je.text);
+		json_decref(root);
+		return NULL;
+	}
+	const char *obj = json_string_value(json_object_get(root, "object"));
+	if (!obj || strcmp(obj, object) != 0) {
+		snprintf(err, errn, "object is not %s", object);
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
 /* --- Graph API errors ----------------------------------------------------------------------- */
 
 static void copy_str(json_t *o, const char *key, char *out, size_t n)
@@ -1057,4 +1077,33 @@ void meta_free(struct meta *m)
 	webhook_free(m->hook);
 	explicit_bzero(m->token, sizeof(m->token));
 	free(m);
+}
+
+/* c->priv starts with the connector's struct meta * (meta.h). */
+static struct meta *priv_meta(struct connector *c)
+{
+	struct meta **pm = c->priv;
+	return pm ? *pm : NULL;
+}
+
+void meta_conn_stop(struct connector *c)
+{
+	meta_stop(priv_meta(c));
+}
+
+int meta_conn_idle(struct connector *c)
+{
+	return meta_idle(priv_meta(c));
+}
+
+void meta_conn_close(struct connector *c)
+{
+	meta_close(priv_meta(c));
+}
+
+void meta_conn_destroy(struct connector *c)
+{
+	meta_free(priv_meta(c));
+	free(c->priv);
+	c->priv = NULL;
 }

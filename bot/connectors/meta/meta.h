@@ -66,6 +66,7 @@
 
 struct webhook_batch;
 struct http_response;
+struct json_t;
 
 #define META_DEFAULT_INSTANCE   "https://graph.facebook.com"
 #define META_DEFAULT_VERSION    "v25.0"
@@ -113,6 +114,13 @@ struct meta_error {
 	char message[256]; /* Meta's message (cut), "" none */
 	char title[128];   /* WhatsApp's error title / error_data.details (cut) */
 };
+
+/*
+ * A webhook delivery's JSON, its `object` checked ("page", "instagram",
+ * "whatsapp_business_account"): the root object (json_decref it), or NULL
+ * with the reason in err.
+ */
+struct json_t *meta_delivery_load(const char *body, size_t len, const char *object, char *err, size_t errn);
 
 /* The error object of a Graph API answer ({"error":{...}}): 1 found, 0 not. */
 int meta_error_parse(const char *body, size_t len, struct meta_error *e);
@@ -188,6 +196,20 @@ void meta_free(struct meta *m);  /* after the loop ended */
 int meta_idle(const struct meta *m);
 int meta_port(const struct meta *m); /* the webhook's port */
 struct connector *meta_connector(const struct meta *m);
+
+/*
+ * The connector ops every Meta connector shares: the type's own struct,
+ * c->priv, starts with the struct meta * that meta_start returned, and
+ * these forward to it (destroy frees the priv too).  A type's ops table
+ * lists them with META_CONNECTOR_OPS.
+ */
+void meta_conn_stop(struct connector *c);
+int meta_conn_idle(struct connector *c);
+void meta_conn_close(struct connector *c);
+void meta_conn_destroy(struct connector *c);
+#define META_CONNECTOR_OPS                                                                                   \
+	.stop = meta_conn_stop, .idle = meta_conn_idle, .close = meta_conn_close,                            \
+	.destroy = meta_conn_destroy, .post_done = meta_post_done
 
 /* Hand a customer's post of batch b to the daemon (webhook_deliver). */
 int meta_deliver(struct meta *m, struct webhook_batch *b, const struct post *p);

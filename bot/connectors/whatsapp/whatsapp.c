@@ -51,8 +51,8 @@ struct whatsapp_conf {
 };
 
 struct whatsapp {
+	struct meta *meta; /* first: meta.h's META_CONNECTOR_OPS find it there */
 	struct connector *c;
-	struct meta *meta;
 	const struct whatsapp_conf *conf;
 	char foreign_logged[META_MAX_ID + 1]; /* the last other number we saw (logged once) */
 	struct metric *m_events;
@@ -297,36 +297,6 @@ static int wa_start(struct connector *c)
 	return w->meta ? 0 : -1;
 }
 
-static void wa_stop(struct connector *c)
-{
-	struct whatsapp *w = c->priv;
-	if (w)
-		meta_stop(w->meta);
-}
-
-static int wa_idle(struct connector *c)
-{
-	struct whatsapp *w = c->priv;
-	return !w || meta_idle(w->meta);
-}
-
-static void wa_close(struct connector *c)
-{
-	struct whatsapp *w = c->priv;
-	if (w)
-		meta_close(w->meta);
-}
-
-static void wa_destroy(struct connector *c)
-{
-	struct whatsapp *w = c->priv;
-	if (!w)
-		return;
-	meta_free(w->meta);
-	free(w);
-	c->priv = NULL;
-}
-
 /* --- configuration ---------------------------------------------------------------- */
 
 static void *wa_parse(struct config_parser *p)
@@ -367,11 +337,7 @@ const struct connector_ops whatsapp_ops = {
     .parse = wa_parse,
     .free_settings = wa_free_settings,
     .start = wa_start,
-    .stop = wa_stop,
     .send = wa_send,
-    .idle = wa_idle,
-    .close = wa_close,
-    .destroy = wa_destroy,
-    .post_done = meta_post_done,
+    META_CONNECTOR_OPS,
     .mark_read = wa_mark_read,
 };

@@ -12,18 +12,6 @@
 #include "post.h"
 #include "util.h"
 
-/* A copy of s cut to at most max bytes, never inside a UTF-8 sequence. */
-static char *dup_cut(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n > max) {
-		n = max;
-		while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-			n--;
-	}
-	return xstrndup(s, n);
-}
-
 static const char *str(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
@@ -56,7 +44,7 @@ static char *media_text(json_t *media, const char *placeholder)
 {
 	const char *cap = str(media, "caption");
 	if (cap && *cap)
-		return dup_cut(cap, POST_MAX_TEXT);
+		return xstrdup_cut(cap, POST_MAX_TEXT);
 	return xstrdup(placeholder);
 }
 
@@ -68,11 +56,11 @@ static char *message_text(json_t *msg, const char *type)
 {
 	if (!strcmp(type, "text")) {
 		const char *b = str(json_object_get(msg, "text"), "body");
-		return b ? dup_cut(b, POST_MAX_TEXT) : NULL;
+		return b ? xstrdup_cut(b, POST_MAX_TEXT) : NULL;
 	}
 	if (!strcmp(type, "button")) {
 		const char *t = str(json_object_get(msg, "button"), "text");
-		return t ? dup_cut(t, POST_MAX_TEXT) : NULL;
+		return t ? xstrdup_cut(t, POST_MAX_TEXT) : NULL;
 	}
 	if (!strcmp(type, "interactive")) {
 		json_t *in = json_object_get(msg, "interactive");
@@ -80,7 +68,7 @@ static char *message_text(json_t *msg, const char *type)
 		if (!r)
 			r = json_object_get(in, "list_reply");
 		const char *t = str(r, "title");
-		return t ? dup_cut(t, POST_MAX_TEXT) : xstrdup("(a reply to a menu)");
+		return t ? xstrdup_cut(t, POST_MAX_TEXT) : xstrdup("(a reply to a menu)");
 	}
 	if (!strcmp(type, "image"))
 		return media_text(json_object_get(msg, "image"), "(a photo)");
@@ -92,7 +80,7 @@ static char *message_text(json_t *msg, const char *type)
 		if (str(doc, "caption") && *str(doc, "caption"))
 			return media_text(doc, "");
 		if (fn && *fn) {
-			char *c = dup_cut(fn, 200), *t = xasprintf("(a document: %s)", c);
+			char *c = xstrdup_cut(fn, 200), *t = xasprintf("(a document: %s)", c);
 			free(c);
 			return t;
 		}
@@ -106,7 +94,7 @@ static char *message_text(json_t *msg, const char *type)
 		json_t *loc = json_object_get(msg, "location");
 		const char *name = str(loc, "name"), *addr = str(loc, "address");
 		if ((name && *name) || (addr && *addr)) {
-			char *a = dup_cut(name ? name : "", 200), *b = dup_cut(addr ? addr : "", 400);
+			char *a = xstrdup_cut(name ? name : "", 200), *b = xstrdup_cut(addr ? addr : "", 400);
 			char *t = xasprintf("(a location: %s%s%s)", a, *a && *b ? ", " : "", b);
 			free(a);
 			free(b);
@@ -161,7 +149,7 @@ static void parse_message(struct whatsapp_delivery *d, json_t *msg, json_t *cont
 	}
 	const char *name = contact_name(contacts, m.from);
 	if (name && *name)
-		m.name = dup_cut(name, WHATSAPP_NAME_MAX);
+		m.name = xstrdup_cut(name, WHATSAPP_NAME_MAX);
 	d->msgs = xrealloc(d->msgs, (d->nmsgs + 1) * sizeof(*d->msgs));
 	d->msgs[d->nmsgs++] = m;
 }
@@ -201,20 +189,10 @@ static void parse_status(struct whatsapp_delivery *d, json_t *st, const char *pn
 
 int whatsapp_parse(const char *body, size_t len, struct whatsapp_delivery *d, char *err, size_t errn)
 {
-	json_error_t je;
 	memset(d, 0, sizeof(*d));
-	json_t *root = json_loadb(body, len, 0, &je);
-	if (!json_is_object(root)) {
-		snprintf(err, errn, "not a JSON object: %s", root ? "another JSON value" : je.text);
-		json_decref(root);
+	json_t *root = meta_delivery_load(body, len, WHATSAPP_OBJECT, err, errn);
+	if (!root)
 		return -1;
-	}
-	const char *object = str(root, "object");
-	if (!object || strcmp(object, WHATSAPP_OBJECT) != 0) {
-		snprintf(err, errn, "object is not %s", WHATSAPP_OBJECT);
-		json_decref(root);
-		return -1;
-	}
 	size_t i, k, n;
 	json_t *entry, *change, *item;
 	json_array_foreach(json_object_get(root, "entry"), i, entry)
