@@ -1,56 +1,11 @@
 // The connector contract (lib/contract.mjs) run against the Meta emulator's
 // WhatsApp Cloud API: every conversation is one to one, deliveries come
 // signed, batched, duplicated and out of order, and a "dropped connection"
-// is a moment in which Meta cannot reach the webhook (it retries).
+// is a moment in which Meta cannot reach the webhook (it retries)
+// (lib/meta.mjs).
 //
 //   BUILD=build node --test tests/e2e/whatsapp.contract.test.mjs
-import assert from 'node:assert/strict';
 import { contract } from './lib/contract.mjs';
-import { freePort } from './lib/daemon.mjs';
-import { startMetaEmulator } from './meta-emulator.mjs';
+import { metaAdapter } from './lib/meta.mjs';
 
-const shown = (s) => ({ text: s.text, private: true, at: s.at });
-
-contract({
-	name: 'whatsapp',
-	maxLength: 4096,
-	limit: 4096,
-	length: (t) => [...t].length,
-	privateOnly: true,
-
-	async start() {
-		const emu = await startMetaEmulator({ dupRate: 0.1 });
-		emu.port = await freePort();
-		return emu;
-	},
-	stop: (emu) => emu.close(),
-	connector: (emu) => ({
-		yaml: `{ type: whatsapp, phone_number_id: "${emu.opts.phoneNumberIds[0]}", instance: "${emu.url}", ` +
-			'token_env: FD_CONTRACT_WA_TOKEN, app_secret_env: FD_CONTRACT_META_SECRET, ' +
-			`verify_token_env: FD_CONTRACT_META_VERIFY, listen: "127.0.0.1:${emu.port}", unconfirmed_wait: 3s }`,
-		env: {
-			FD_CONTRACT_WA_TOKEN: emu.opts.tokens.whatsapp,
-			FD_CONTRACT_META_SECRET: emu.opts.appSecret,
-			FD_CONTRACT_META_VERIFY: emu.opts.verifyToken,
-		},
-	}),
-	// The token works and Meta verified the callback URL.
-	async ready(d, emu) {
-		await d.waitLog('meta: token accepted', 15000);
-		const r = await emu.subscribe('whatsapp', `http://127.0.0.1:${emu.port}/webhook`);
-		assert.ok(r.ok, `the subscription check failed: ${JSON.stringify(r)}`);
-	},
-
-	customer: (emu, i) => ({ wa: `4915100000${String(i).padStart(3, '0')}`, name: `Customer ${i}` }),
-	post: (emu, { from, text }) => emu.whatsapp.message({ from: from.wa, name: from.name, text }),
-	redeliver: (emu, ref) => emu.redeliver(ref.id),
-	drop(emu) {
-		emu.setDown(true);
-		setTimeout(() => emu.setDown(false), 300);
-	},
-	setDown: (emu, down) => emu.setDown(down),
-
-	replies: (emu, ref) => emu.repliesTo(ref).map(shown),
-	sent: (emu) => emu.sent.filter((s) => s.product === 'whatsapp').map(shown),
-	rateLimit: (emu, ms) => emu.storm('whatsapp', ms),
-});
+contract(metaAdapter('whatsapp'));
