@@ -422,7 +422,7 @@ static void report_done(void *arg, int rc, const struct report *r)
 /* A date (2026-11-01) or a time (ISO-8601) of the query, into *t: 0, 1 absent, -1 malformed. */
 static int query_time(struct server_req *req, const char *name, time_t *t)
 {
-	char v[40], buf[48];
+	char v[40], buf[64];
 	if (server_req_arg(req, name, v, sizeof(v)) != 0)
 		return 1;
 	if (strlen(v) == 10) {
