@@ -630,6 +630,11 @@ void store_rating_ask(struct store *s, int64_t id, const char *const *parts, siz
 		cb(arg, -1, NULL, 0);
 		return;
 	}
+	/* A backend without the satisfaction question: it is not asked. */
+	if (!s->be->rating_ask) {
+		cb(arg, 1, NULL, 0);
+		return;
+	}
 	s->be->rating_ask(s, id, parts, n_parts, now, cb, arg);
 }
 
@@ -640,6 +645,10 @@ void store_rating_answer(struct store *s, const char *platform, const char *thre
 	if (!platform || !thread_key || !sized(thread_key, STORE_MAX_KEY) || score < 1 || score > 5 ||
 	    (comment && strlen(comment) > STORE_MAX_TAUGHT_TEXT)) {
 		cb(arg, -1);
+		return;
+	}
+	if (!s->be->rating_answer) {
+		cb(arg, 1);
 		return;
 	}
 	s->be->rating_answer(s, platform, thread_key, ticket, score, comment, asked_since, now, cb, arg);

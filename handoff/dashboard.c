@@ -392,6 +392,7 @@ static void on_scan(uv_timer_t *t)
 	time_t now = time(NULL);
 	store_queue_version(d->env.store, now, versioned, d);
 	live_check_sessions(d, now);
+	dashboard_insights_metrics(d, DASHBOARD_INSIGHTS_MS, NULL, NULL);
 }
 
 void dashboard_notify_change(struct dashboard *d, int64_t ticket_id)
@@ -1574,6 +1575,33 @@ static enum server_handled api(struct server_req *req, void *arg)
  * (Authorization: Bearer ...); without one, for this machine only, so a
  * dashboard that other machines reach does not hand its counters to them.
  */
+/* The Prometheus text of every metric, as the answer to req. */
+static void metrics_respond(struct dashboard *d, struct server_req *req)
+{
+	struct buf b;
+	buf_init(&b, 8u << 20);
+	if (metrics_render(d->env.metrics, &b) < 0) {
+		buf_free(&b);
+		server_respond_error(req, 500, "metrics too large");
+		return;
+	}
+	server_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+	buf_free(&b);
+}
+
+/* A scrape waiting for the insights figures. */
+struct scrape {
+	struct dashboard *d;
+	struct server_req *req;
+};
+
+static void scraped(void *arg)
+{
+	struct scrape *sc = arg;
+	metrics_respond(sc->d, sc->req);
+	free(sc);
+}
+
 static enum server_handled metrics_page(struct server_req *req, void *arg)
 {
 	struct dashboard *d = arg;
@@ -1592,15 +1620,14 @@ static enum server_handled metrics_page(struct server_req *req, void *arg)
 		    "metrics_token_file) is set");
 		return SERVER_DONE;
 	}
-	struct buf b;
-	buf_init(&b, 8u << 20);
-	if (metrics_render(d->env.metrics, &b) < 0) {
-		buf_free(&b);
-		server_respond_error(req, 500, "metrics too large");
-		return SERVER_DONE;
-	}
-	server_respond_buf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
-	buf_free(&b);
+	/* Insights figures older than a few seconds are computed first. */
+	struct scrape *sc = xcalloc(1, sizeof(*sc));
+	sc->d = d;
+	sc->req = req;
+	if (dashboard_insights_metrics(d, DASHBOARD_INSIGHTS_SCRAPE_MS, scraped, sc))
+		return SERVER_LATER;
+	free(sc);
+	metrics_respond(d, req);
 	return SERVER_DONE;
 }
 
@@ -1809,6 +1836,7 @@ struct dashboard *dashboard_start(const struct dashboard_env *env, char *err, si
 	rescan(d);
 	dashboard_team_read(d);
 	uv_timer_start(&d->scan, on_scan, DASHBOARD_SCAN_MS, DASHBOARD_SCAN_MS);
+	dashboard_insights_metrics(d, DASHBOARD_INSIGHTS_MS, NULL, NULL);
 	log_info("dashboard listening", "addr=%s port=%d agents=%zu", addr, listener_port(d->li),
 	         env->cfg ? env->cfg->nagents : (size_t)0);
 	return d;

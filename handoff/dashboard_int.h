@@ -65,6 +65,12 @@ struct dashboard {
 	int warned_no_agents;
 
 	struct metric *m_logins, *m_events, *m_writes;
+	/* The insights figures on /metrics (dashboard_insights_metrics). */
+	struct metric *m_insights[8];
+	uint64_t insights_at_ms; /* when they were last computed (monotonic), 0 never */
+	int insights_busy;       /* a computation is under way */
+	void (*insights_then)(void *arg);
+	void *insights_arg;
 
 	struct team *team;           /* agents, labels, canned replies (team.h) */
 	int team_reading;            /* a read of the stored part is under way */
@@ -155,5 +161,17 @@ void dashboard_api_learn(struct dashboard *d, struct server_req *req, const stru
  * as `frontdesk report`).  Answers exactly once. */
 #define REPORT_DAYS 7 /* the window when the request names none */
 void dashboard_api_report(struct dashboard *d, struct server_req *req, const struct auth_session *s);
+/*
+ * The insights figures of the last REPORT_DAYS days on /metrics
+ * (frontdesk_insights_*{window="7d"}): registered when /metrics is served,
+ * computed at start, whenever DASHBOARD_INSIGHTS_MS passed (the
+ * dashboard's scan timer asks) and for a scrape when they are older than
+ * `max_age_ms`.  Returns 1 when a computation started: done(arg) runs once
+ * it ended (now or later); 0 when none was needed (or one is under way):
+ * done is not called.  A store error leaves the last values.
+ */
+#define DASHBOARD_INSIGHTS_MS        60000
+#define DASHBOARD_INSIGHTS_SCRAPE_MS 10000 /* a scrape gets figures at most this old */
+int dashboard_insights_metrics(struct dashboard *d, uint64_t max_age_ms, void (*done)(void *arg), void *arg);
 
 #endif

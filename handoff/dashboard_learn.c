@@ -19,6 +19,7 @@
 #include "cluster.h"
 #include "dashboard_int.h"
 #include "hours.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "replies.h"
 #include "report.h"
@@ -466,6 +467,65 @@ void dashboard_api_report(struct dashboard *d, struct server_req *req, const str
 	struct learn_op *o = lop_new(d, req, s);
 	report_compute(d->env.store, d->env.cfg ? d->env.cfg->hours : NULL, since, until, by, now,
 	               report_done, o);
+}
+
+/* ---- /metrics: the insights figures ------------------------------------------------- */
+
+enum { MI_POSTS, MI_HANDLED, MI_TICKETS, MI_FIRST, MI_RESOLUTION, MI_MISSED, MI_CSAT, MI_RATINGS, MI_COUNT };
+
+static void insights_done(void *arg, int rc, const struct report *r)
+{
+	struct dashboard *d = arg;
+	const struct report_figures *f = &r->total;
+	void (*then)(void *) = d->insights_then;
+	void *then_arg = d->insights_arg;
+	d->insights_busy = 0;
+	d->insights_then = NULL;
+	if (rc == 0) {
+		const double v[MI_COUNT] = {
+		    [MI_POSTS] = (double)f->posts,
+		    [MI_HANDLED] = f->posts ? (double)f->handled / (double)f->posts : 0,
+		    [MI_TICKETS] = (double)f->tickets,
+		    [MI_FIRST] = f->first_response_p50 >= 0 ? f->first_response_p50 : 0,
+		    [MI_RESOLUTION] = f->resolution_p50 >= 0 ? f->resolution_p50 : 0,
+		    [MI_MISSED] = (double)f->missed,
+		    [MI_CSAT] = f->ratings ? (double)f->satisfied / (double)f->ratings : 0,
+		    [MI_RATINGS] = (double)f->ratings,
+		};
+		for (int i = 0; i < MI_COUNT; i++)
+			metric_set_l(d->m_insights[i], v[i], "7d");
+	}
+	if (then)
+		then(then_arg);
+}
+
+int dashboard_insights_metrics(struct dashboard *d, uint64_t max_age_ms, void (*done)(void *arg), void *arg)
+{
+	static const char *const names[MI_COUNT][2] = {
+	    {"insights_posts", "Customer posts decided in the window (the insights figures)."},
+	    {"insights_handled_ratio", "Share of the posts the bot handled without a person."},
+	    {"insights_tickets", "Conversations handed to a person in the window."},
+	    {"insights_first_response_p50_seconds", "Median time to a person's first reply."},
+	    {"insights_resolution_p50_seconds", "Median time to resolution."},
+	    {"insights_targets_missed", "Response targets missed in the window."},
+	    {"insights_satisfied_ratio", "Share of satisfaction ratings of 4 or 5."},
+	    {"insights_ratings", "Satisfaction ratings in the window."},
+	};
+	uint64_t now_ms = time_mono_ms();
+	if (!d->env.metrics || d->insights_busy || d->stopped ||
+	    (d->insights_at_ms && now_ms - d->insights_at_ms < max_age_ms))
+		return 0;
+	if (!d->m_insights[0])
+		for (int i = 0; i < MI_COUNT; i++)
+			d->m_insights[i] = metrics_gauge(d->env.metrics, names[i][0], names[i][1], "window");
+	d->insights_at_ms = now_ms;
+	d->insights_busy = 1;
+	d->insights_then = done;
+	d->insights_arg = arg;
+	time_t now = time(NULL);
+	report_compute(d->env.store, d->env.cfg ? d->env.cfg->hours : NULL, now - REPORT_DAYS * 86400,
+	               now + 1, 1, now, insights_done, d);
+	return 1;
 }
 
 /* ---- routing ------------------------------------------------------------------- */

@@ -139,6 +139,8 @@ struct store_backend {
 	void (*untaught)(struct store *s, int64_t id, store_done_fn cb, void *arg);
 	void (*unanswered)(struct store *s, time_t since, size_t limit, store_questions_fn cb, void *arg);
 	int (*rating_put)(struct store *s, int64_t ticket_id, int score, const char *comment, time_t now);
+	/* The satisfaction question (store_rating_ask / store_rating_answer):
+	 * NULL in a backend without it (the question is then never asked). */
 	void (*rating_ask)(struct store *s, int64_t id, const char *const *parts, size_t n_parts, time_t now,
 	                   store_rows_fn cb, void *arg);
 	void (*rating_answer)(struct store *s, const char *platform, const char *thread_key, int64_t ticket,

@@ -4513,78 +4513,87 @@ static void sq_rating_answer(struct store *base, const char *platform, const cha
 	cb(arg, rating_record(s, thread_id, pending, score, comment, 0, now) < 0 ? failed(s) : 0);
 }
 
+/* One row of each report query into its element. */
+static void report_post_row(sqlite3_stmt *st, void *out)
+{
+	*(struct store_report_posts *)out = (struct store_report_posts){
+	    .start = (time_t)sqlite3_column_int64(st, 0),
+	    .channel = dup_col(st, 1),
+	    .posts = (long)sqlite3_column_int64(st, 2),
+	    .answered = (long)sqlite3_column_int64(st, 3),
+	    .acknowledged = (long)sqlite3_column_int64(st, 4),
+	    .escalated = (long)sqlite3_column_int64(st, 5),
+	    .handled = (long)sqlite3_column_int64(st, 6),
+	};
+}
+
+static void report_ticket_row(sqlite3_stmt *st, void *out)
+{
+	*(struct store_report_ticket *)out = (struct store_report_ticket){
+	    .id = sqlite3_column_int64(st, 0),
+	    .channel = dup_col(st, 1),
+	    .reason = dup_col(st, 2),
+	    .created = (time_t)sqlite3_column_int64(st, 3),
+	    .due = (time_t)sqlite3_column_int64(st, 4),
+	    .first_response = (time_t)sqlite3_column_int64(st, 5),
+	    .resolved = (time_t)sqlite3_column_int64(st, 6),
+	    .rating = sqlite3_column_int(st, 7),
+	};
+}
+
+static void report_hour_row(sqlite3_stmt *st, void *out)
+{
+	*(struct store_report_hour *)out = (struct store_report_hour){
+	    .start = (time_t)sqlite3_column_int64(st, 0),
+	    .posts = (long)sqlite3_column_int64(st, 1),
+	};
+}
+
+/*
+ * Run report query `which` over [since, until) (?1, ?2; ?3 origin and ?4
+ * period where it has them), each row read by `row` into a growing array
+ * *v of `size`-byte elements (*n of them).  SQLITE_DONE, or an error code
+ * (what was read stays in *v for the caller to free).
+ */
+static int report_rows(struct sqlite *s, enum q which, time_t since, time_t until, time_t origin, long period,
+                       void (*row)(sqlite3_stmt *st, void *out), size_t size, void **v, size_t *n)
+{
+	sqlite3_stmt *st = q(s, which);
+	size_t cap = 0;
+	int rc;
+	if (!st)
+		return SQLITE_ERROR;
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, until);
+	if (sqlite3_bind_parameter_count(st) >= 4) {
+		sqlite3_bind_int64(st, 3, origin);
+		sqlite3_bind_int64(st, 4, period);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			*v = xrealloc(*v, cap * size);
+		}
+		row(st, (char *)*v + (*n)++ * size);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
 static void sq_report(struct store *base, time_t since, time_t until, time_t origin, long period,
                       store_report_fn cb, void *arg)
 {
 	struct sqlite *s = sq(base);
-	struct store_report_posts *pv = NULL;
-	struct store_report_ticket *tv = NULL;
-	struct store_report_hour *hv = NULL;
-	size_t np = 0, pcap = 0, nt = 0, tcap = 0, nh = 0, hcap = 0;
-	int rc = SQLITE_ERROR;
-	sqlite3_stmt *st = q(s, Q_REPORT_POSTS);
-	if (st) {
-		sqlite3_bind_int64(st, 1, since);
-		sqlite3_bind_int64(st, 2, until);
-		sqlite3_bind_int64(st, 3, origin);
-		sqlite3_bind_int64(st, 4, period);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (np == pcap) {
-				pcap = pcap ? pcap * 2 : 64;
-				pv = xrealloc(pv, pcap * sizeof(*pv));
-			}
-			pv[np++] = (struct store_report_posts){
-			    .start = (time_t)sqlite3_column_int64(st, 0),
-			    .channel = dup_col(st, 1),
-			    .posts = (long)sqlite3_column_int64(st, 2),
-			    .answered = (long)sqlite3_column_int64(st, 3),
-			    .acknowledged = (long)sqlite3_column_int64(st, 4),
-			    .escalated = (long)sqlite3_column_int64(st, 5),
-			    .handled = (long)sqlite3_column_int64(st, 6),
-			};
-		}
-		sqlite3_reset(st);
-	}
-	if (rc == SQLITE_DONE && (st = q(s, Q_REPORT_TICKETS))) {
-		sqlite3_bind_int64(st, 1, since);
-		sqlite3_bind_int64(st, 2, until);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (nt == tcap) {
-				tcap = tcap ? tcap * 2 : 64;
-				tv = xrealloc(tv, tcap * sizeof(*tv));
-			}
-			tv[nt++] = (struct store_report_ticket){
-			    .id = sqlite3_column_int64(st, 0),
-			    .channel = dup_col(st, 1),
-			    .reason = dup_col(st, 2),
-			    .created = (time_t)sqlite3_column_int64(st, 3),
-			    .due = (time_t)sqlite3_column_int64(st, 4),
-			    .first_response = (time_t)sqlite3_column_int64(st, 5),
-			    .resolved = (time_t)sqlite3_column_int64(st, 6),
-			    .rating = sqlite3_column_int(st, 7),
-			};
-		}
-		sqlite3_reset(st);
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_ERROR;
-	}
-	if (rc == SQLITE_DONE && (st = q(s, Q_REPORT_HOURS))) {
-		sqlite3_bind_int64(st, 1, since);
-		sqlite3_bind_int64(st, 2, until);
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			if (nh == hcap) {
-				hcap = hcap ? hcap * 2 : 64;
-				hv = xrealloc(hv, hcap * sizeof(*hv));
-			}
-			hv[nh++] = (struct store_report_hour){
-			    .start = (time_t)sqlite3_column_int64(st, 0),
-			    .posts = (long)sqlite3_column_int64(st, 1),
-			};
-		}
-		sqlite3_reset(st);
-	} else if (rc == SQLITE_DONE) {
-		rc = SQLITE_ERROR;
-	}
+	void *pv = NULL, *tv = NULL, *hv = NULL;
+	size_t np = 0, nt = 0, nh = 0;
+	int rc = report_rows(s, Q_REPORT_POSTS, since, until, origin, period, report_post_row,
+	                     sizeof(struct store_report_posts), &pv, &np);
+	if (rc == SQLITE_DONE)
+		rc = report_rows(s, Q_REPORT_TICKETS, since, until, origin, period, report_ticket_row,
+		                 sizeof(struct store_report_ticket), &tv, &nt);
+	if (rc == SQLITE_DONE)
+		rc = report_rows(s, Q_REPORT_HOURS, since, until, origin, period, report_hour_row,
+		                 sizeof(struct store_report_hour), &hv, &nh);
 	if (rc != SQLITE_DONE)
 		db_error(s, "report");
 	struct store_report r = {
@@ -4593,10 +4602,10 @@ static void sq_report(struct store *base, time_t since, time_t until, time_t ori
 		memset(&r, 0, sizeof(r));
 	cb(arg, rc == SQLITE_DONE ? 0 : -1, &r);
 	for (size_t i = 0; i < np; i++)
-		free((char *)pv[i].channel);
+		free((char *)((struct store_report_posts *)pv)[i].channel);
 	for (size_t i = 0; i < nt; i++) {
-		free((char *)tv[i].channel);
-		free((char *)tv[i].reason);
+		free((char *)((struct store_report_ticket *)tv)[i].channel);
+		free((char *)((struct store_report_ticket *)tv)[i].reason);
 	}
 	free(pv);
 	free(tv);

@@ -19,7 +19,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDaemon, wsClient, daemonMissing, sleep, AGENT_HASH, AGENT_PASSWORD } from './lib/daemon.mjs';
-import { browserMissing, launchBrowser, dashboardLogin } from './lib/browser.mjs';
+import { browserMissing, launchBrowser, dashboardLogin, dashboardApi } from './lib/browser.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(HERE, 'artifacts');
@@ -109,13 +109,7 @@ async function say(c, text) {
 	await c.next((f) => f.type === 'message' && f.client_id === id, 10000);
 }
 
-async function api(p, method, url, body) {
-	return p.evaluate(async ([m, u, b]) => {
-		const me = await (await fetch('/api/me')).json();
-		const r = await fetch(u, { method: m, headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrf }, body: b ? JSON.stringify(b) : undefined });
-		return { status: r.status, json: await r.json().catch(() => null) };
-	}, [method, url, body]);
-}
+const api = dashboardApi;
 
 async function ticketOf(p, id) {
 	return (await api(p, 'GET', '/api/tickets/' + id)).json;

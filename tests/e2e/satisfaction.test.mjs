@@ -23,7 +23,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN, daemonMissing, httpGet, startDaemon, waitUntil, wsClient, sleep } from './lib/daemon.mjs';
-import { browserMissing, dashboardLogin, launchBrowser } from './lib/browser.mjs';
+import { browserMissing, dashboardApi, dashboardLogin, launchBrowser } from './lib/browser.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ARTIFACTS = path.join(HERE, 'artifacts');
@@ -70,13 +70,7 @@ async function newPage(viewport = { width: 1280, height: 860 }) {
 	return p;
 }
 
-async function api(p, method, url, body) {
-	return p.evaluate(async ([m, u, b]) => {
-		const me = await (await fetch('/api/me')).json();
-		const r = await fetch(u, { method: m, headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrf }, body: b ? JSON.stringify(b) : undefined });
-		return { status: r.status, json: await r.json().catch(() => null) };
-	}, [method, url, body]);
-}
+const api = dashboardApi;
 
 async function agentPage() {
 	const p = await newPage();
@@ -256,6 +250,16 @@ test('insights: the figures of a chosen period, the same as frontdesk report', {
 	assert.ok(api7.busiest.peak.posts >= 1);
 	assert.equal(api7.busiest.posts.length, 7);
 	assert.equal(api7.busiest.posts.flat().reduce((a, b) => a + b, 0), api7.total.posts);
+	// /metrics carries the same figures, at most 10 seconds old.
+	let m = '';
+	await waitUntil(async () => {
+		m = (await httpGet(d.url('/metrics', 'dashboard'))).body;
+		return m.includes(`frontdesk_insights_posts{window="7d"} ${api7.total.posts}\n`);
+	}, 30000, 'the insights figures on /metrics', 1000);
+	assert.match(m, new RegExp(`frontdesk_insights_posts\\{window="7d"\\} ${api7.total.posts}\\b`));
+	assert.match(m, /frontdesk_insights_ratings\{window="7d"\} 2\b/);
+	assert.match(m, /frontdesk_insights_satisfied_ratio\{window="7d"\} 1\b/);
+	assert.match(m, new RegExp(`frontdesk_insights_tickets\\{window="7d"\\} ${api7.total.tickets}\\b`));
 	// The page shows them.
 	assert.equal(await agent.textContent('#figures .t-posts .tile-value'), String(api7.total.posts));
 	assert.equal(await agent.textContent('#figures .t-csat .tile-value'), '100%');

@@ -245,17 +245,24 @@ static void buttons_and_what_ends_the_question(void **state)
 	store_close(s);
 }
 
-/* The pipeline reads a rating only as the first message after the question,
- * within the window; anything else is decided as usual. */
-static void pipeline_reads_the_answer(void **state)
+/* The pipeline's test configuration (its replies have no satisfaction keys). */
+static struct engine *test_engine(void)
 {
-	(void)state;
 	struct diag dg;
 	diag_init(&dg);
 	struct engine *e = engine_load("tests/data/pipeline/config.yaml", &dg);
 	if (!e)
 		fail_msg("%s", dg.out.p);
 	diag_free(&dg);
+	return e;
+}
+
+/* The pipeline reads a rating only as the first message after the question,
+ * within the window; anything else is decided as usual. */
+static void pipeline_reads_the_answer(void **state)
+{
+	(void)state;
+	struct engine *e = test_engine();
 	struct post p = {
 	    .platform = "webchat", .post_id = "x", .thread_key = "t", .author_id = "a", .text = "5"};
 	struct thread_state ts = {.rating_ticket = 7, .rating_asked = T0, .rating_next = 1};
@@ -311,11 +318,7 @@ static void pipeline_reads_the_answer(void **state)
 static void when_the_question_is_asked(void **state)
 {
 	(void)state;
-	struct diag dg;
-	diag_init(&dg);
-	struct engine *e = engine_load("tests/data/pipeline/config.yaml", &dg);
-	assert_non_null(e);
-	diag_free(&dg);
+	struct engine *e = test_engine();
 	struct store_ticket t = {
 	    .id = 9, .platform = "webchat", .connector = "webchat", .is_private = 1, .first_response = T0};
 	char *parts[4];

@@ -43,3 +43,13 @@ export async function dashboardLogin(page, url, login = 'sam', password = AGENT_
 	await page.click('#login-submit');
 	await page.waitForSelector('#app:not([hidden])');
 }
+
+// A dashboard API call from a logged-in page, with its CSRF token:
+// { status, json }.
+export async function dashboardApi(page, method, url, body) {
+	return page.evaluate(async ([m, u, b]) => {
+		const me = await (await fetch('/api/me')).json();
+		const r = await fetch(u, { method: m, headers: { 'content-type': 'application/json', 'x-csrf-token': me.csrf }, body: b ? JSON.stringify(b) : undefined });
+		return { status: r.status, json: await r.json().catch(() => null) };
+	}, [method, url, body]);
+}
