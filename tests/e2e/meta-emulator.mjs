@@ -523,7 +523,10 @@ export async function startMetaEmulator(opts = {}) {
 		} else return refuse(400, 100, '(#100) param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}');
 		const mid = (product === 'instagram' ? 'aWdfZ' : 'm_') + id('out');
 		sent.push({ ...rec, id: mid, thread: `${product === 'instagram' ? o.igId : o.pageId}:${to}` });
-		json(res, 200, { recipient_id: to, message_id: mid });
+		// `answerDelayMs`: the message is taken at once, the answer comes
+		// late (a test can kill the sender in between: outcome unknown).
+		if (o.answerDelayMs) setTimeout(() => { try { json(res, 200, { recipient_id: to, message_id: mid }); } catch { /* gone */ } }, o.answerDelayMs);
+		else json(res, 200, { recipient_id: to, message_id: mid });
 		if (product === 'instagram' || o.echoes) setTimeout(() => { if (!closed) echo(product, to, text, o.appId, rec.marker); }, rnd(5, 40));
 		if (o.receipts) {
 			// The customer's app reports delivery and reading.

@@ -282,6 +282,7 @@ struct meta {
 	int stopping, closing, timers;
 	uv_timer_t signin_timer;
 	int signin_running, signin_attempt, signed_in, token_bad;
+	time_t started; /* when this process began listening (connector clock) */
 	/* Graph API calls, and the queue of replies (a job counts as in
 	 * flight from the pump to its outcome). */
 	struct rest *rest;
@@ -762,7 +763,12 @@ static void got_try(void *arg, int rc, const struct store_state *st)
 		/* An earlier attempt whose outcome is unknown: Meta's confirmation
 		 * (a status, an echo) may still be on its way. */
 		time_t at = try_time(st), now = connector_now(m->c);
-		long wait = (long)(at + m->conf->unconfirmed_wait - now);
+		/* It can only arrive while the webhook listens: an attempt made
+		 * before this start (the process died with it) waits from the
+		 * start, not from the attempt, as Meta redelivers what it could
+		 * not deliver meanwhile. */
+		time_t from = at > m->started ? at : m->started;
+		long wait = (long)(from + m->conf->unconfirmed_wait - now);
 		if (wait > 0) {
 			log_info(
 			    "meta: reply attempted before with no answer: waiting for Meta's confirmation",
@@ -1013,6 +1019,7 @@ struct meta *meta_start(struct connector *c, const struct meta_conf *mc, const s
 	uv_timer_init(&m->loop->uv, &m->signin_timer);
 	m->signin_timer.data = m;
 	m->timers = 1;
+	m->started = connector_now(c);
 	/* Marks older than any reply window belong to rows long settled. */
 	time_t before = connector_now(c) - (time_t)META_STATE_DAYS * 86400;
 	connector_state_prune(c, TRY_KIND, before);

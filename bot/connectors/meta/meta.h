@@ -42,7 +42,8 @@
  * request goes out, a "try" mark with the time is made durable; a reply
  * that finds its own "try" mark but no "sent" mark (the outcome of the
  * earlier attempt is unknown) waits up to unconfirmed_wait (default
- * META_UNCONFIRMED_WAIT_S) for Meta's confirmation, which a restarted
+ * META_UNCONFIRMED_WAIT_S; counted from this process's start when the
+ * attempt was made before it) for Meta's confirmation, which a restarted
  * daemon receives as Meta redelivers what it could not deliver meanwhile;
  * confirmed, it is not sent again; still unconfirmed after the wait, it is
  * sent again (logged: that is the one case left that can show a customer
