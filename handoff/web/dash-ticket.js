@@ -312,7 +312,10 @@
   $('a-claim').addEventListener('click', () => act('claim', { take_over: $('a-claim').textContent === 'Take over' }));
   $('a-release').addEventListener('click', () => act('release'));
   $('a-resolve').addEventListener('click', async () => {
-    if (await act('resolve')) FD.toast('Resolved. The bot answers this customer again.');
+    if (await act('resolve')) {
+      const asked = T.current && (T.current.events || []).some((e) => e.kind === 'rating_asked' && Date.parse(e.ts) >= Date.parse(T.current.resolved));
+      FD.toast('Resolved. The bot answers this customer again' + (asked ? '; they were asked to rate the conversation.' : '.'));
+    }
   });
   $('a-reopen').addEventListener('click', async () => {
     if (await act('reopen')) {

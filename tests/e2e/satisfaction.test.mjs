@@ -144,6 +144,7 @@ test('widget settings, typing both ways, links; then the visitor rates the conve
 
 	// Resolved by the agent: the widget asks for a rating.
 	await agent.click('#a-resolve');
+	await agent.waitForSelector('#toast >> text=asked to rate', { timeout: 15000 });
 	await shop.waitForSelector('.fd-rate:not([hidden])', { timeout: 15000 });
 	await shop.waitForSelector('.fd-msg.fd-bot >> text=rate this conversation');
 	assert.equal(await shop.isDisabled('.fd-rate button[type=submit]'), true);

@@ -951,7 +951,9 @@ static void rating_saved(void *arg, int rc)
 	if (rc == 0) {
 		char id[32];
 		snprintf(id, sizeof(id), "%lld", (long long)r->ticket);
-		metric_add_l(wc->m_ratings, 1, "webchat",
+		/* Labelled by the channel, as the ratings given in words are. */
+		const struct connector_conf *cc = wc->c->conf;
+		metric_add_l(wc->m_ratings, 1, cc && cc->channel ? cc->channel : "webchat",
 		             (const char *[]){"1", "2", "3", "4", "5"}[r->score - 1]);
 		EACH_VISITOR_CONN(wc, k, x)
 		{
