@@ -93,9 +93,9 @@ enum send_result {
 	SEND_RETRY,  /* transient failure: retry with backoff (or after retry_after) */
 	SEND_FAIL,   /* permanent failure: give up and log (e.g. 4xx validation) */
 	SEND_LATER   /* not sent: a rate limit of this row's own route (a Discord channel's
-	                bucket) holds it; retried not before retry_after seconds, stored with
-	                the row, without counting an attempt or holding the connector's
-	                other rows */
+	                bucket), or the connector itself (a refused token at a stop), holds
+	                it; retried not before retry_after seconds, stored with the row,
+	                without counting an attempt or holding the connector's other rows */
 };
 
 /* What became of a post handed to connector_deliver_post. */

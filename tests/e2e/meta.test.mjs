@@ -241,6 +241,10 @@ test('whatsapp: subscription check, signatures, size limit, statuses and error c
 		assert.equal(emu.repliesTo(mh).length, 0);
 		const ex = await d.stop();
 		assert.deepEqual(ex, { code: 0, signal: null }, d.log().slice(-2000));
+		// Held for the token, the reply was not charged attempts at the stop
+		// (each one pushed its backoff further past the next start).
+		const held = sql(d, "SELECT attempts || ' ' || ((not_before / 1000) - strftime('%s','now')) FROM outbox WHERE kind = 'reply' AND state = 'pending'").split(' ').map(Number);
+		assert.ok(held[0] <= 1 && held[1] <= 10, `the held reply: ${held[0]} attempts, due in ${held[1]} s`);
 		emu.expireToken('whatsapp', false);
 		d = await start(emu, ports, ['whatsapp'], { dir: d.dir, ports: d.ports });
 		await until(() => emu.repliesTo(mh).length === 1, 'the held reply after the restart');
@@ -357,7 +361,9 @@ test('meta soak: 1,000 messages per platform, duplicates, reordering, a storm, f
 			assert.ok(f.status === 401 || f.status === 0, f.status === -1 ? 'a forged delivery got no answer' : `a forged delivery answered ${f.status}`);
 			assert.ok(!stored.has(f.id), `forged ${f.id} stored`);
 		}
-		assert.ok(forgedDone.filter((f) => f.status === 401).length >= forgedDone.length / 2);
+		// Some reach a running daemon and are refused by their signature (in
+		// the slower sanitizer build more of them fall on a restart).
+		assert.ok(forgedDone.some((f) => f.status === 401), 'no forged delivery met a running daemon');
 		assert.equal(emu.sent.filter((s) => s.to === '4900000000000').length, 0, 'a forged message answered');
 		assert.equal(sql(d, "SELECT count(*) FROM outbox WHERE state <> 'sent' AND kind = 'reply'"), '0');
 		const all = earlier + d.log();

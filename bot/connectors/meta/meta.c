@@ -29,6 +29,10 @@
 #define PAIRS_MAX       1024 /* customers whose pair-limit strikes are remembered */
 #define TRY_KIND        "try"
 #define SENT_KIND       "sent"
+/* A reply held at a stop (for the token or a rate limit) is due this many
+ * seconds on: just past the daemon's graceful drain, so the drain does not
+ * wait for it, and soon after the next start. */
+#define HELD_S ((LOOP_DRAIN_MS + 999) / 1000 + 1)
 #define TOKEN_DETAIL    "190 from Meta: the access token was refused (expired or revoked): make a new one"
 #define UNKNOWN_ID_TEXT "(no id)"
 
@@ -833,8 +837,11 @@ int meta_send(struct meta *m, const struct outmsg *om, char *const *parts, size_
 		return 0;
 	}
 	if (m->stopping && m->token_bad) {
-		/* Draining with a refused token: the row waits for the next start. */
-		connector_send_done(m->c, om->id, SEND_RETRY, 0, TOKEN_DETAIL);
+		/* Draining with a refused token: the row waits for the next start,
+		 * without counting an attempt (a token is not the reply's fault)
+		 * and past the drain, so the stop does not offer it again and
+		 * again, each time pushing its backoff further out. */
+		connector_send_done(m->c, om->id, SEND_LATER, HELD_S, TOKEN_DETAIL);
 		return 0;
 	}
 	struct meta_job *j = xcalloc(1, sizeof(*j));
@@ -1048,7 +1055,7 @@ void meta_stop(struct meta *m)
 	struct rest_job *rj;
 	while ((rj = rest_pop(m->rest))) {
 		rest_started(m->rest);
-		job_report((struct meta_job *)rj, SEND_RETRY, secs,
+		job_report((struct meta_job *)rj, SEND_LATER, secs > HELD_S ? secs : HELD_S,
 		           m->token_bad ? TOKEN_DETAIL : "held by Meta's rate limit");
 	}
 }
