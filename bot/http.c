@@ -49,6 +49,8 @@ struct http_call {
 	struct buf body;
 	int too_big;
 	int is_smtp;
+	int once;  /* POST/PATCH: never sent a second time (http.h) */
+	int sends; /* times the request was about to go out */
 	/* SMTP on the worker pool */
 	uv_work_t work;
 	atomic_int abort; /* set by the loop: the worker's transfer stops */
@@ -182,7 +184,9 @@ static void call_finish(struct http_call *c, CURLcode code, enum http_error forc
 		r.error_text = "response body too large";
 	} else if (code != CURLE_OK) {
 		r.error = HTTP_E_TRANSPORT;
-		r.error_text = c->errbuf[0] ? c->errbuf : curl_easy_strerror(code);
+		r.error_text = c->once && c->sends > 1 ? HTTP_UNSENT_AGAIN
+		               : c->errbuf[0]          ? c->errbuf
+		                                       : curl_easy_strerror(code);
 	} else {
 		r.error_text = "";
 	}
@@ -571,6 +575,21 @@ static int may_start(struct http *h)
 	return 1;
 }
 
+/* Right before the request goes out on its connection: a second time for
+ * the same transfer is libcurl re-sending it after a reused connection
+ * died, refused for a request that changes something (http.h). */
+static int prereq_cb(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+	struct http_call *c = arg;
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	c->sends++;
+	return c->once && c->sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
 static int header_ok(const char *s)
 {
 	return strchr(s, '\r') == NULL && strchr(s, '\n') == NULL && strchr(s, ':') != NULL;
@@ -605,6 +624,9 @@ struct http_call *http_start(struct http *h, const struct http_request *req, htt
 	                 req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 	                                             : (long)HTTP_CONNECT_TIMEOUT_MS);
 	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	c->once = !req->idempotent && (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, c);
 
 	struct curl_slist *hl = NULL;
 	/* curl would wait up to a second for "100 Continue" on large bodies. */

@@ -10,6 +10,20 @@
  * a hard cap (HTTP_MAX_BODY unless the request sets a smaller or larger one)
  * and never written to stdout.
  *
+ * A request that changes something goes out at most once.  libcurl sends a
+ * request again on a fresh connection when the kept-alive one it reused
+ * died before any byte of the answer came back ("Connection died, retrying
+ * a fresh connect") -- but a server may well have carried out a POST
+ * before the connection died, and a platform without an idempotency key
+ * (Telegram's sendMessage, Slack's chat.postMessage) would then show the
+ * message twice, with the caller none the wiser.  So for POST and PATCH
+ * that second sending is refused (CURLOPT_PREREQFUNCTION) and the request
+ * ends with HTTP_E_TRANSPORT, HTTP_UNSENT_AGAIN in error_text: its outcome
+ * is unknown, and the caller's own rules for that apply (look for the
+ * message before sending it again).  A request that may safely go twice
+ * (a read, a long poll) says so with `idempotent`; GET, HEAD, PUT and
+ * DELETE always may.
+ *
  * Ownership: struct http belongs to the loop (loop.h creates and destroys
  * it; use l->http).  Everything in a struct http_request / smtp_mail is
  * copied by http_start / http_smtp_send, so the caller may free it right
@@ -48,7 +62,12 @@ struct http_request {
 	long timeout_ms;         /* 0 = HTTP_TIMEOUT_MS */
 	long connect_timeout_ms; /* 0 = HTTP_CONNECT_TIMEOUT_MS */
 	size_t max_body;         /* 0 = HTTP_MAX_BODY */
+	int idempotent;          /* POST/PATCH that may go twice (above) */
 };
+
+/* error_text of a request that changes something whose connection died
+ * before the answer, not sent again (see above). */
+#define HTTP_UNSENT_AGAIN "the connection died before the answer: the request may have been carried out"
 
 /* Why a request produced no usable HTTP status (r->error). */
 enum http_error {

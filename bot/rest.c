@@ -158,6 +158,7 @@ int rest_call(struct rest *r, const struct rest_req *q, rest_done_fn done, void 
 	    .bearer = r->bearer,
 	    .timeout_ms = q->timeout_ms,
 	    .max_body = q->max_body,
+	    .idempotent = q->idempotent,
 	};
 	struct call *k = xmalloc(sizeof(*k));
 	k->r = r;

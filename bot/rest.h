@@ -106,6 +106,7 @@ struct rest_req {
 	size_t max_body;           /* 0: HTTP_MAX_BODY */
 	long timeout_ms;           /* 0: HTTP_TIMEOUT_MS */
 	struct http_call **handle; /* where to keep the call (for rest_cancel), or NULL */
+	int idempotent;            /* a POST that may go twice (a read, a poll): http.h */
 };
 int rest_call(struct rest *r, const struct rest_req *q, rest_done_fn done, void *arg);
 /* The common case: method, path, JSON body (or NULL), response cap (0: default). */

@@ -4,6 +4,10 @@
  * Everything runs on one loop: the HTTP peer is the built-in server on a
  * free loopback port, the SMTP peer a tiny line-based server on a uv_tcp
  * handle, so the requests, the peers and the shutdown all share the thread.
+ * A third peer, raw HTTP/1.1 on a uv_tcp handle, keeps each connection
+ * alive after its first answer and cuts it, unanswered, on the second
+ * request: a request that changes something is not sent again by libcurl
+ * behind the caller's back.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +16,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -190,6 +195,11 @@ struct fx {
 	/* SMTP peer */
 	struct buf smtp_log;
 	int smtp_closed;
+	/* the peer that dies on a connection's second request */
+	uv_tcp_t flaky_listen;
+	int flaky_port;
+	int flaky_requests; /* requests it received whole */
+	int flaky_step;
 };
 
 static struct fx *gf;
@@ -275,6 +285,8 @@ static void teardown_hook(struct loop *l, void *arg)
 	uv_close((uv_handle_t *)&f->start, NULL);
 	if (f->smtp_port)
 		uv_close((uv_handle_t *)&f->smtp_listen, NULL);
+	if (f->flaky_port)
+		uv_close((uv_handle_t *)&f->flaky_listen, NULL);
 }
 
 static void fx_free_results(struct fx *f)
@@ -291,6 +303,7 @@ static void fx_free_results(struct fx *f)
 }
 
 static void smtp_start(struct fx *f);
+static void flaky_start(struct fx *f);
 
 static void run(struct fx *f, void (*kick)(struct fx *f), unsigned drain_ms, int with_smtp)
 {
@@ -312,8 +325,10 @@ static void run(struct fx *f, void (*kick)(struct fx *f), unsigned drain_ms, int
 	                 h_json, f, 0);
 	server_route_api(f->li, "/big", SERVER_GET, h_big, f, 0);
 	server_route_api(f->li, "/hang", SERVER_GET, h_hang, f, 0);
-	if (with_smtp)
+	if (with_smtp == 1)
 		smtp_start(f);
+	else if (with_smtp == 2)
+		flaky_start(f);
 	uv_timer_init(&f->L.uv, &f->start);
 	f->start.data = f;
 	uv_timer_start(&f->start, on_start, 0, 0);
@@ -509,6 +524,148 @@ static void test_chained(void **state)
 	struct fx f;
 	run(&f, kick_chain, 0, 0);
 	assert_int_equal(chain_left, 0);
+	metrics_free(f.metrics);
+}
+
+/* ---- a request that changes something goes out once ---------------------------- */
+
+struct flaky_conn {
+	uv_tcp_t tcp;
+	struct fx *f;
+	int requests;
+	struct buf in;
+};
+
+static void flaky_closed(uv_handle_t *h)
+{
+	struct flaky_conn *c = h->data;
+	buf_free(&c->in);
+	free(c);
+}
+
+static void flaky_written(uv_write_t *w, int status)
+{
+	free(w);
+}
+
+static void flaky_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	static char space[16384];
+	*b = uv_buf_init(space, sizeof(space));
+}
+
+/* Whole requests are counted; the first of a connection is answered and
+ * the connection kept, the second cuts it without a byte of answer. */
+static void flaky_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	static char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+	struct flaky_conn *c = s->data;
+	if (n < 0) {
+		if (!uv_is_closing((uv_handle_t *)s))
+			uv_close((uv_handle_t *)s, flaky_closed);
+		return;
+	}
+	buf_append(&c->in, b->base, (size_t)n);
+	for (;;) {
+		char *end = c->in.p ? strstr(c->in.p, "\r\n\r\n") : NULL;
+		if (!end)
+			return;
+		size_t head = (size_t)(end + 4 - c->in.p), body = 0;
+		const char *cl = strcasestr(c->in.p, "\r\ncontent-length:");
+		if (cl && cl < end)
+			body = strtoul(cl + 17, NULL, 10);
+		if (c->in.len < head + body)
+			return;
+		memmove(c->in.p, c->in.p + head + body, c->in.len - head - body + 1);
+		c->in.len -= head + body;
+		c->f->flaky_requests++;
+		if (++c->requests >= 2) {
+			uv_close((uv_handle_t *)s, flaky_closed);
+			return;
+		}
+		uv_write_t *w = xmalloc(sizeof(*w));
+		uv_buf_t out = uv_buf_init(ok, (unsigned)strlen(ok));
+		uv_write(w, s, &out, 1, flaky_written);
+	}
+}
+
+static void flaky_accept(uv_stream_t *server, int status)
+{
+	struct fx *f = server->data;
+	struct flaky_conn *c = xcalloc(1, sizeof(*c));
+	c->f = f;
+	buf_init(&c->in, 0);
+	uv_tcp_init(&f->L.uv, &c->tcp);
+	c->tcp.data = c;
+	assert_int_equal(uv_accept(server, (uv_stream_t *)&c->tcp), 0);
+	uv_read_start((uv_stream_t *)&c->tcp, flaky_alloc, flaky_read);
+}
+
+static void flaky_start(struct fx *f)
+{
+	struct sockaddr_in sa;
+	uv_ip4_addr("127.0.0.1", 0, &sa);
+	uv_tcp_init(&f->L.uv, &f->flaky_listen);
+	f->flaky_listen.data = f;
+	assert_int_equal(uv_tcp_bind(&f->flaky_listen, (struct sockaddr *)&sa, 0), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)&f->flaky_listen, 8, flaky_accept), 0);
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	uv_tcp_getsockname(&f->flaky_listen, (struct sockaddr *)&ss, &len);
+	f->flaky_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Four requests one after the other, each on the connection the one before
+ * left: 0 (POST) is answered; 1 (POST) dies with its connection; 2 (POST,
+ * idempotent) is answered on a new connection; 3 (the same) dies with it
+ * and, being idempotent, is sent again on a fresh one and answered. */
+static void flaky_next(struct fx *f);
+
+static void flaky_cb(const struct http_response *r, void *arg)
+{
+	struct fx *f = gf;
+	f->flaky_step++;
+	if (f->flaky_step < 4)
+		flaky_next(f); /* before done_cb, so the loop does not stop */
+	done_cb(r, arg);
+}
+
+static void flaky_next(struct fx *f)
+{
+	char *u = xasprintf("http://127.0.0.1:%d/send", f->flaky_port);
+	struct http_request rq = {.url = u,
+	                          .body = "{\"text\":\"hi\"}",
+	                          .body_len = 13,
+	                          .content_type = "application/json",
+	                          .idempotent = f->flaky_step >= 2};
+	assert_non_null(http_start(f->L.http, &rq, flaky_cb, (void *)(intptr_t)f->flaky_step));
+	f->pending++;
+	free(u);
+}
+
+static void kick_flaky(struct fx *f)
+{
+	flaky_next(f);
+}
+
+static void test_sent_once(void **state)
+{
+	struct fx f;
+	run(&f, kick_flaky, 0, 2);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(f.got[i], 1);
+	assert_int_equal(f.last[0].error, HTTP_E_NONE);
+	assert_int_equal(f.last[0].status, 200);
+	/* The server received it and may have carried it out: not sent again,
+	 * and the caller hears that the outcome is unknown. */
+	assert_int_equal(f.last[1].error, HTTP_E_TRANSPORT);
+	assert_string_equal(f.last[1].error_text, HTTP_UNSENT_AGAIN);
+	assert_int_equal(f.last[2].status, 200);
+	assert_int_equal(f.last[3].error, HTTP_E_NONE);
+	assert_int_equal(f.last[3].status, 200);
+	/* 0, 1 once; 2; 3 twice. */
+	assert_int_equal(f.flaky_requests, 5);
+	fx_free_results(&f);
 	metrics_free(f.metrics);
 }
 
@@ -819,7 +976,8 @@ int main(void)
 	    cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_not_before),
 	    cmocka_unit_test(test_retry_at_ms),    cmocka_unit_test(test_requests),
 	    cmocka_unit_test(test_cancel_on_stop), cmocka_unit_test(test_chained),
-	    cmocka_unit_test(test_smtp),           cmocka_unit_test(test_tls_verified),
+	    cmocka_unit_test(test_sent_once),      cmocka_unit_test(test_smtp),
+	    cmocka_unit_test(test_tls_verified),
 	};
 	if (getenv("TEST_FILTER"))
 		cmocka_set_test_filter(getenv("TEST_FILTER"));
