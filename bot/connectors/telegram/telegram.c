@@ -52,6 +52,7 @@
 #define POLL_HELD_MS  2000L /* a poll cut after this long was answered by a live server */
 #define PROBE_SLACK   (TELEGRAM_MAX_INFLIGHT + 16)
 #define MARK_KIND     "sending"
+#define OURS_KIND     "ours"
 #define CONN_KIND     "conn"
 #define BCHAT_KIND    "bchat"
 #define LIMIT_KIND    "limit"
@@ -71,8 +72,10 @@ struct tg_chat {
 	int64_t minute[TELEGRAM_GROUP_PER_MIN]; /* groups: the last sends */
 	size_t mi;
 	int64_t max_id;          /* own numbering (supergroups): highest id seen */
-	int64_t sent[SENT_KEEP]; /* ids of our messages here since start */
+	int64_t sent[SENT_KEEP]; /* ids of our messages here: since start, and the
+	                            last TELEGRAM_OURS_KEEP of earlier runs (ours_state) */
 	size_t si;
+	int ours_state; /* those of earlier runs: 0 not read yet, 1 being read, 2 read */
 	time_t last_in; /* Business chats: the last message in it, 0 unknown */
 	int64_t used_ms;
 };
@@ -326,6 +329,46 @@ static int sent_by_us(const struct tg_chat *ch, int64_t id)
 		if (ch->sent[i] == id)
 			return 1;
 	return 0;
+}
+
+/* The highest id of our messages in ch known, 0 none. */
+static int64_t ours_max(const struct tg_chat *ch)
+{
+	int64_t m = 0;
+	for (size_t i = 0; i < SENT_KEEP; i++)
+		if (ch->sent[i] > m)
+			m = ch->sent[i];
+	return m;
+}
+
+static void ours_add(struct tg_chat *ch, int64_t id)
+{
+	if (id > 0 && !sent_by_us(ch, id))
+		ch->sent[ch->si++ % SENT_KEEP] = id;
+}
+
+/*
+ * One of our messages in ch, with its row settled in the same group: the
+ * last TELEGRAM_OURS_KEEP of them are stored (kind "ours"), so that after a restart
+ * a look-up for a reply of unknown fate neither takes a reply of another
+ * row for the one it looks for nor starts below them (the floor of a mark
+ * is never below the last of ours in its chat).
+ */
+static void ours_note(struct tg *tg, struct tg_chat *ch, int64_t id)
+{
+	if (id <= 0)
+		return;
+	ours_add(ch, id);
+	json_t *a = json_array();
+	size_t n = ch->si < TELEGRAM_OURS_KEEP ? ch->si : TELEGRAM_OURS_KEEP;
+	for (size_t k = 0; k < n; k++)
+		json_array_append_new(a, json_integer((json_int_t)ch->sent[(ch->si - 1 - k) % SENT_KEEP]));
+	char *v = json_dumps(a, JSON_COMPACT);
+	if (!v || connector_state_put(tg->c, OURS_KIND, ch->key, ch->key, v) < 0)
+		log_warn("telegram: own message not remembered", "connector=%s chat=%s message=%" PRId64,
+		         tg->c->name, ch->key, id);
+	free(v);
+	json_decref(a);
 }
 
 /* --- marks: "a message of row id may be on its way" ----------------------------------- */
@@ -929,7 +972,7 @@ static void part_done(struct tg_job *j, int64_t message_id)
 	struct tg *tg = j->tg;
 	if (message_id > 0) {
 		saw_id(tg, j->chat_id, j->conn, message_id);
-		j->chat->sent[j->chat->si++ % SENT_KEEP] = message_id;
+		ours_note(tg, j->chat, message_id);
 	}
 	j->next_part++;
 	if (j->next_part >= j->nparts) {
@@ -1107,6 +1150,9 @@ static void after_mark(void *arg, int rc)
 static int64_t mark_floor(struct tg *tg, const struct tg_job *j)
 {
 	int64_t f = space_max(tg, j->chat_id, j->conn);
+	int64_t o = ours_max(j->chat);
+	if (o > f)
+		f = o;
 	return !j->reply_chat && j->reply_to > f ? j->reply_to : f; /* same chat only */
 }
 
@@ -1218,11 +1264,6 @@ static void probe_next(struct tg_job *j)
 
 /* --- taking a row ------------------------------------------------------------------------------------- */
 
-struct mark_read {
-	struct tg_job *j;
-	int answered;
-};
-
 /* The row's mark (if any) is known: queue the job. */
 static void mark_got(void *arg, int rc, const struct store_state *st)
 {
@@ -1248,6 +1289,38 @@ static void mark_got(void *arg, int rc, const struct store_state *st)
 	}
 	j->waiting = 0;
 	rest_queue(tg->rest, &j->link);
+}
+
+static void mark_fetch(struct tg_job *j)
+{
+	char key[32];
+	snprintf(key, sizeof(key), "%" PRId64, j->id);
+	connector_state_get(j->tg->c, MARK_KIND, key, mark_got, j);
+}
+
+/* Our messages in the chat from earlier runs are known: read the mark. */
+static void ours_got(void *arg, int rc, const struct store_state *st)
+{
+	struct tg_job *j = arg;
+	if (rc < 0) {
+		j->chat->ours_state = 0;
+		job_finish(j, SEND_RETRY, 0, "the chat's own messages could not be read");
+		return;
+	}
+	if (rc == 0 && st && st->value) {
+		json_t *a = json_loads(st->value, 0, NULL);
+		size_t i;
+		json_t *v;
+		/* Oldest first, so that the newest stay when the ring is full. */
+		for (i = json_is_array(a) ? json_array_size(a) : 0; i-- > 0;) {
+			v = json_array_get(a, i);
+			if (json_is_integer(v))
+				ours_add(j->chat, (int64_t)json_integer_value(v));
+		}
+		json_decref(a);
+	}
+	j->chat->ours_state = 2;
+	mark_fetch(j);
 }
 
 /* Where a row goes: its conversation, or, taken private from a group, the
@@ -1322,10 +1395,13 @@ static int tg_send(struct connector *c, const struct outmsg *m)
 		job_finish(j, SEND_FAIL, 0, "empty reply");
 		return 0;
 	}
-	char key[32];
-	snprintf(key, sizeof(key), "%" PRId64, m->id);
 	j->waiting = 1;
-	connector_state_get(c, MARK_KIND, key, mark_got, j);
+	if (j->chat->ours_state == 2) {
+		mark_fetch(j);
+	} else {
+		j->chat->ours_state = 1;
+		connector_state_get(c, OURS_KIND, j->chat->key, ours_got, j);
+	}
 	return 0;
 }
 
@@ -1471,6 +1547,7 @@ static int tg_start(struct connector *c)
 	connector_set_health(c, HEALTH_STARTING, "signing in");
 	time_t old = connector_now(c) - (time_t)TELEGRAM_STATE_DAYS * 86400;
 	connector_state_prune(c, MARK_KIND, old);
+	connector_state_prune(c, OURS_KIND, old);
 	connector_state_prune(c, BCHAT_KIND, connector_now(c) - 2 * TELEGRAM_BUSINESS_WINDOW_S);
 	connector_state_get(c, LIMIT_KIND, "until", limit_read, tg);
 	connector_cursor_get(c, cursor_read, tg);

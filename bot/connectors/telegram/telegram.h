@@ -57,26 +57,35 @@
  *
  * No idempotency key: what is and is not guaranteed.  Before a message
  * goes out, a mark says so durably (connector state kind "sending": the
- * row, its part, its chat and the highest message id known in that chat's
- * numbering).  When its outcome is unknown (the process died, the answer
- * never came, a 5xx), the connector looks for it before sending again:
- * editMessageReplyMarkup without markup on each message id after the one
- * marked changes nothing and answers "not modified" only for a message of
- * its own; one found counts as sent.  Ids this process saw since it
- * started (customers' messages in updates, its own sends, in the same
- * numbering: private chats and basic groups share the bot's) are skipped
- * without a request; at most TELEGRAM_PROBE_MAX requests are made.  One
- * message at a time per chat makes the first of the bot's own after the
- * mark the one looked for.  This finds the reply whenever Telegram kept it
- * and the look-up reaches it; it can miss when more than
- * TELEGRAM_PROBE_MAX ids this process did not see came after the mark (a
- * busy group where privacy mode hides most messages, or a restart after a
- * busy minute), and then the reply is sent again: a duplicate is possible
- * there, a lost reply is not.  A Business
+ * row, its part, its chat and its floor: the highest message id known in
+ * that chat's numbering, never below the last message of the bot's own in
+ * the chat).  When its outcome is unknown (the process died, the answer
+ * never came, a 5xx, a kept-alive connection that died before the answer:
+ * http.h never lets libcurl send it again by itself), the connector looks
+ * for it before sending again: editMessageReplyMarkup without markup on
+ * each message id after the floor changes nothing and answers "not
+ * modified" only for a message of its own; one found counts as sent.  Ids
+ * that are known not to be it are skipped without a request: those this
+ * process saw since it started (customers' messages in updates, its own
+ * sends, in the same numbering: private chats and basic groups share the
+ * bot's), and the bot's own last TELEGRAM_OURS_KEEP messages in the chat, which are
+ * stored with the rows they settled (kind "ours"), so that after a restart
+ * an earlier reply in a busy group is never taken for the lost one.  At
+ * most TELEGRAM_PROBE_MAX requests are made.  One message at a time per
+ * chat makes the first of the bot's own after the mark the one looked for.
+ * This finds the reply whenever Telegram kept it and the look-up reaches
+ * it; it can miss when more than TELEGRAM_PROBE_MAX ids this process did
+ * not see came after the mark (a busy group where privacy mode hides most
+ * messages, or a restart after a busy minute), and then the reply is sent
+ * again: a duplicate is possible there.  A lost reply needs a SIGKILL in
+ * the few milliseconds between one reply's answer and the commit of its
+ * outcome while another reply in the same chat waits with an unknown fate
+ * that in truth never went: the look-up for that one could then take the
+ * first one's message for it.  A Business
  * chat's owner writing right after the mark could be taken for the reply
- * (the owner took over then anyway).  Known gap: the 1,000-message soak
- * with two SIGKILLs (FD_TG_SOAK=1) still sees one or two replies of 900
- * sent twice, which this account does not yet explain.
+ * (the owner took over then anyway).  The 1,000-message soak with dropped
+ * connections, lost answers and two SIGKILLs (tests/e2e/telegram.test.mjs)
+ * runs in every `make test`.
  *
  * Ownership: the connector's state hangs off struct connector.priv and is
  * freed by its destroy op.
@@ -102,6 +111,7 @@
 #define TELEGRAM_BUSINESS_WINDOW_S     (24L * 3600)
 #define TELEGRAM_CURSOR_MAX_AGE_S      (6L * 86400)
 #define TELEGRAM_PROBE_MAX             200 /* requests looking for one reply of unknown fate */
+#define TELEGRAM_OURS_KEEP             16  /* own message ids per chat kept across restarts */
 #define TELEGRAM_STATE_DAYS            30
 
 /*
