@@ -57,7 +57,10 @@
 //   - unreliable: emu.fail(n, mode) makes the next n sendMessage requests
 //     'drop-before' (connection cut, nothing sent), 'drop-after' (sent,
 //     connection cut before the answer), '502' (a proxy's page, nothing
-//     sent) or '502-after' (sent, then the proxy's page); emu.dropAll()
+//     sent), '502-after' (sent, then the proxy's page) or 'gap-drop-after'
+//     (as drop-after, 400 ids of the bot's numbering taken by messages it
+//     never sees just before this one, and a customer's message right
+//     after it: emu.gapAfter); emu.dropAll()
 //     cuts every connection (a waiting poll included); emu.down = true
 //     answers 502 to everything.
 //
@@ -436,6 +439,9 @@ export async function startTelegramEmulator(opts = {}) {
 		if (!limitCheck(res, c, { text })) return;
 		const mode = emu.failures.length ? emu.failures.shift() : null;
 		if (mode === 'drop-before') return res.socket.destroy();
+		// Meanwhile messages the bot never sees (a basic group's talk under
+		// privacy mode) took 400 ids of the bot's own numbering.
+		if (mode === 'gap-drop-after' && !numbering(c, conn)) botBox += 400;
 		if (mode === '502') return proxyError(res);
 		const m = { message_id: nextId(c, conn), from: wireUser(me), chat: wireChat(c), date: Math.floor(now() / 1000), text };
 		if (topic) {
@@ -454,7 +460,13 @@ export async function startTelegramEmulator(opts = {}) {
 		const wire = { ...m };
 		delete wire.bySelf;
 		emu.sent.push({ message: wire, at: Date.now(), replyTo, conn: conn ? conn.id : '', parseMode: p.parse_mode || null });
-		if (mode === 'drop-after') return res.socket.destroy();
+		if (mode === 'gap-drop-after') {
+			// ...and right after it a customer writes: the bot sees an id
+			// beyond the lost one.
+			const u = emu.user({ first_name: 'After' });
+			emu.gapAfter = emu.message({ from: u, chat: emu.privateChat(u), text: 'hello, are you there?' });
+		}
+		if (mode === 'drop-after' || mode === 'gap-drop-after') return res.socket.destroy();
 		if (mode === '502-after') return proxyError(res);
 		answer(res, wire);
 	}

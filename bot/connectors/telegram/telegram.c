@@ -49,6 +49,7 @@
 #define SENT_KEEP     32   /* message ids of ours remembered per chat */
 #define KNOWN_KEEP    4096 /* message ids seen, remembered in all */
 #define PROBE_RETRIES 3
+#define DRAIN_POLLS   50    /* full batches read at start before sending anyway */
 #define POLL_HELD_MS  2000L /* a poll cut after this long was answered by a live server */
 #define PROBE_SLACK   (TELEGRAM_MAX_INFLIGHT + 16)
 #define MARK_KIND     "sending"
@@ -145,7 +146,12 @@ struct tg {
 	unsigned outstanding; /* its posts not yet back from post_done */
 	int batch_failed;
 	uint64_t gen;
-	int polled; /* a batch was confirmed since start: its ids are known */
+	/* The updates waiting at start are read and confirmed (a batch shorter
+	 * than a full one came, or DRAIN_POLLS full ones): their ids are known,
+	 * so a look-up for a reply of unknown fate need not ask about them. */
+	int polled;
+	int drain_polls; /* full batches read before that */
+	long batch_n;    /* updates in the batch in hand */
 
 	/* chats */
 	struct tg_chat **chats;
@@ -767,6 +773,7 @@ static void on_updates(void *ctx, const struct http_response *r, void *arg)
 	tg->outstanding = 0;
 	tg->batch_failed = 0;
 	tg->batch_max = max_id;
+	tg->batch_n = n;
 	for (long i = 0; i < n; i++) {
 		take_update(tg, &v[i]);
 		tg_update_free(&v[i]);
@@ -796,7 +803,7 @@ static void batch_synced(void *arg, int rc)
 		snprintf(v, sizeof(v), "%" PRId64 "@%lld", tg->batch_max, (long long)connector_now(tg->c));
 		connector_cursor_set(tg->c, v);
 	}
-	if (!tg->polled) {
+	if (!tg->polled && (tg->batch_n < TELEGRAM_POLL_LIMIT || ++tg->drain_polls >= DRAIN_POLLS)) {
 		tg->polled = 1;
 		rest_pump(tg->rest); /* replies of unknown fate may look now */
 	}
@@ -832,8 +839,9 @@ static void poll_now(struct tg *tg)
 	if (tg->stopping || tg->closing || !tg->leading || tg->boot != BOOT_DONE || tg->poll_call)
 		return;
 	uv_timer_stop(&tg->timer);
-	/* The first poll after a start does not wait: what came meanwhile is
-	 * known at once (replies of unknown fate look only after it). */
+	/* The polls after a start do not wait until the updates waiting then
+	 * are read: their ids are known at once (replies of unknown fate look
+	 * only after that). */
 	char *body = tg_updates_json(tg->offset, TELEGRAM_POLL_LIMIT, tg->polled ? TELEGRAM_POLL_S : 0);
 	tg->poll_began = now_ms();
 	struct rest_req q = {

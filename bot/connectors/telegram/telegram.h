@@ -70,8 +70,10 @@
  * sends, in the same numbering: private chats and basic groups share the
  * bot's), and the bot's own last TELEGRAM_OURS_KEEP messages in the chat, which are
  * stored with the rows they settled (kind "ours"), so that after a restart
- * an earlier reply in a busy group is never taken for the lost one.  At
- * most TELEGRAM_PROBE_MAX requests are made.  One message at a time per
+ * an earlier reply in a busy group is never taken for the lost one.  After
+ * a start nothing is sent or looked for before the updates waiting then
+ * are read (their ids known).  At most TELEGRAM_PROBE_MAX requests are
+ * made.  One message at a time per
  * chat makes the first of the bot's own after the mark the one looked for.
  * This finds the reply whenever Telegram kept it and the look-up reaches
  * it; it can miss when more than TELEGRAM_PROBE_MAX ids this process did
@@ -110,8 +112,8 @@
 #define TELEGRAM_UNAUTHORIZED_RETRY_MS (5L * 60 * 1000)
 #define TELEGRAM_BUSINESS_WINDOW_S     (24L * 3600)
 #define TELEGRAM_CURSOR_MAX_AGE_S      (6L * 86400)
-#define TELEGRAM_PROBE_MAX             200 /* requests looking for one reply of unknown fate */
-#define TELEGRAM_OURS_KEEP             16  /* own message ids per chat kept across restarts */
+#define TELEGRAM_PROBE_MAX             1000 /* requests looking for one reply of unknown fate */
+#define TELEGRAM_OURS_KEEP             16   /* own message ids per chat kept across restarts */
 #define TELEGRAM_STATE_DAYS            30
 
 /*
