@@ -588,7 +588,8 @@ test('soak: 1,000 messages, dropped connections, lost answers and two SIGKILLs: 
 		await killed;
 		const answered = () => expect.filter((m) => emu.repliesTo(m).length >= 1).length;
 		await emu.waitFor(() => answered() === expect.length, 120000 * SLOW, `every answer (${answered()} of ${expect.length})`).catch((e) => {
-			throw new Error(`${e.message}: ${answered()} of ${expect.length}\n${d.logs().slice(-3000)}`);
+			const missing = expect.filter((m) => emu.repliesTo(m).length === 0).map(keyOf);
+			throw new Error(`${e.message}: ${answered()} of ${expect.length}; unanswered: ${missing.join(' ')}\n${lookups(d)}\n${d.logs().slice(-3000)}`);
 		});
 		clearInterval(dropper);
 		await sleep(1500);
