@@ -60,7 +60,8 @@
 //     sent), '502-after' (sent, then the proxy's page) or 'gap-drop-after'
 //     (as drop-after, 400 ids of the bot's numbering taken by messages it
 //     never sees just before this one, and a customer's message right
-//     after it: emu.gapAfter); emu.dropAll()
+//     after it: emu.gapAfter); emu.editsCutUntil (epoch ms) cuts every
+//     editMessageReplyMarkup until then; emu.dropAll()
 //     cuts every connection (a waiting poll included); emu.down = true
 //     answers 502 to everything.
 //
@@ -105,6 +106,7 @@ export async function startTelegramEmulator(opts = {}) {
 		delivered: new Map(), // update_id -> times handed out
 		filtered: [], // updates not queued: their type was not allowed
 		sent: [], // the bot's messages: { message, at, parseMode }
+		sendAttempts: [], // every sendMessage that arrived: { at, chat }
 		requests: [], // { method, at, status, agent, body }
 		violations: [], // sends while a limit held
 		limited: 0, // 429s answered
@@ -401,6 +403,7 @@ export async function startTelegramEmulator(opts = {}) {
 
 	function sendMessage(req, res, p) {
 		const chatId = int(p.chat_id);
+		emu.sendAttempts.push({ at: Date.now(), chat: chatId });
 		const conn = p.business_connection_id ? emu.connections.get(p.business_connection_id) : null;
 		if (p.business_connection_id && (!conn || !conn.enabled)) return answerError(res, 400, 'Bad Request: BUSINESS_CONNECTION_INVALID');
 		if (conn && !conn.canReply) return answerError(res, 403, 'Forbidden: BUSINESS_CONNECTION_NOT_ALLOWED');
@@ -475,11 +478,13 @@ export async function startTelegramEmulator(opts = {}) {
 		res.end('<html><body><h1>502 Bad Gateway</h1></body></html>');
 	}
 	emu.failures = [];
+	emu.editsCutUntil = 0; // editMessageReplyMarkup: connection cut until then
 	emu.fail = (n, mode) => {
 		for (let i = 0; i < n; i++) emu.failures.push(mode);
 	};
 
 	function editMessageReplyMarkup(req, res, p) {
+		if (Date.now() < emu.editsCutUntil) return res.socket.destroy();
 		const c = emu.chats.get(int(p.chat_id));
 		const conn = p.business_connection_id ? emu.connections.get(p.business_connection_id) : null;
 		const m = c ? findMessage(c, int(p.message_id), conn) : null;

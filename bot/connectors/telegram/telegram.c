@@ -49,8 +49,9 @@
 #define SENT_KEEP     32   /* message ids of ours remembered per chat */
 #define KNOWN_KEEP    4096 /* message ids seen, remembered in all */
 #define PROBE_RETRIES 3
-#define DRAIN_POLLS   50    /* full batches read at start before sending anyway */
-#define POLL_HELD_MS  2000L /* a poll cut after this long was answered by a live server */
+#define DRAIN_POLLS   50               /* full batches read at start before sending anyway */
+#define UNRESOLVED_MS (2L * 60 * 1000) /* a chat waits this long at most for a lost reply's look-up */
+#define POLL_HELD_MS  2000L            /* a poll cut after this long was answered by a live server */
 #define PROBE_SLACK   (TELEGRAM_MAX_INFLIGHT + 16)
 #define MARK_KIND     "sending"
 #define OURS_KIND     "ours"
@@ -77,6 +78,12 @@ struct tg_chat {
 	                            last TELEGRAM_OURS_KEEP of earlier runs (ours_state) */
 	size_t si;
 	int ours_state; /* those of earlier runs: 0 not read yet, 1 being read, 2 read */
+	/* A row whose message here may have gone without our knowing (its
+	 * mark in flight): nothing else is sent here until it was looked for
+	 * (or until unresolved_until), or a message of another row could be
+	 * taken for it.  0 none. */
+	int64_t unresolved;
+	int64_t unresolved_until;
 	time_t last_in; /* Business chats: the last message in it, 0 unknown */
 	int64_t used_ms;
 };
@@ -206,7 +213,7 @@ static void chats_prune(struct tg *tg)
 	size_t w = 0;
 	for (size_t i = 0; i < tg->nchats; i++) {
 		struct tg_chat *ch = tg->chats[i];
-		if (!ch->refs && !ch->owner && ch->used_ms < old && !ch->last_in)
+		if (!ch->refs && !ch->owner && ch->used_ms < old && !ch->last_in && !ch->unresolved)
 			free(ch);
 		else
 			tg->chats[w++] = ch;
@@ -893,12 +900,28 @@ static void job_free(struct tg_job *j)
 	free(j);
 }
 
+static void unresolved_set(struct tg_job *j)
+{
+	if (j->chat && (!j->chat->unresolved || j->chat->unresolved == j->id)) {
+		j->chat->unresolved = j->id;
+		j->chat->unresolved_until = now_ms() + UNRESOLVED_MS;
+	}
+}
+
+static void unresolved_clear(struct tg_job *j)
+{
+	if (j->chat && j->chat->unresolved == j->id)
+		j->chat->unresolved = 0;
+}
+
 /* The row's outcome; the chat is free for the next message. */
 static void job_finish(struct tg_job *j, enum send_result r, long retry_after, const char *detail)
 {
 	struct tg *tg = j->tg;
-	if (r != SEND_RETRY)
+	if (r != SEND_RETRY) {
 		mark_drop(tg, j->id);
+		unresolved_clear(j);
+	}
 	connector_send_done(tg->c, j->id, r, retry_after, detail);
 	job_free(j);
 	rest_pump(tg->rest);
@@ -949,6 +972,8 @@ static int64_t job_ready_at(void *ctx, const struct rest_job *link, int64_t now)
 	const struct tg_job *j = (const struct tg_job *)link;
 	if (j->chat->owner && j->chat->owner != j)
 		return INT64_MAX; /* another message of this chat is on its way */
+	if (j->chat->unresolved && j->chat->unresolved != j->id && now < j->chat->unresolved_until)
+		return j->chat->unresolved_until; /* another row's lost message is looked for first */
 	if (!tg->polled)
 		return INT64_MAX; /* the ids of what came meanwhile are not known yet */
 	if (j->probe)
@@ -999,12 +1024,16 @@ static void part_done(struct tg_job *j, int64_t message_id)
 static void give_back(struct tg_job *j, int unknown, long retry_after, const char *detail)
 {
 	if (unknown || j->probe) {
-		/* The mark in flight stays: the next attempt looks first. */
+		/* The mark in flight stays: the next attempt looks first, and
+		 * the chat waits for it. */
+		unresolved_set(j);
 	} else if (j->next_part == 0) {
 		mark_drop(j->tg, j->id); /* nothing of it went */
+		unresolved_clear(j);
 	} else {
 		struct tg_mark m = {.part = (int)j->next_part, .floor = 0, .inflight = 0};
 		mark_put(j->tg, j->id, j, &m);
+		unresolved_clear(j);
 	}
 	job_finish(j, SEND_RETRY, retry_after, detail);
 }
@@ -1285,10 +1314,12 @@ static void mark_got(void *arg, int rc, const struct store_state *st)
 			j->probe = json_is_true(json_object_get(o, "inflight")) ||
 			           json_integer_value(json_object_get(o, "inflight")) == 1;
 			j->floor = json_integer_value(json_object_get(o, "floor"));
-			if (j->probe)
+			if (j->probe) {
+				unresolved_set(j);
 				log_info("telegram: a reply may have been sent before: looking for it first",
 				         "connector=%s outbox=%" PRId64 " part=%zu", tg->c->name, j->id,
 				         j->next_part);
+			}
 		}
 		json_decref(o);
 	} else if (rc < 0) {

@@ -79,11 +79,14 @@
  * it; it can miss when more than TELEGRAM_PROBE_MAX ids this process did
  * not see came after the mark (a busy group where privacy mode hides most
  * messages, or a restart after a busy minute), and then the reply is sent
- * again: a duplicate is possible there.  A lost reply needs a SIGKILL in
- * the few milliseconds between one reply's answer and the commit of its
- * outcome while another reply in the same chat waits with an unknown fate
- * that in truth never went: the look-up for that one could then take the
- * first one's message for it.  A Business
+ * again: a duplicate is possible there.  While a reply of unknown fate
+ * waits to be looked for, nothing else is sent in its chat (for at most 2
+ * minutes), so that the first message of the bot's own after its mark can
+ * only be its own.  A lost reply would need a SIGKILL in the few
+ * milliseconds between one reply's answer and the commit of its outcome
+ * while an earlier reply in the same chat, never sent in truth, waited
+ * with an unknown fate: its look-up could then take the other's message
+ * for it.  A Business
  * chat's owner writing right after the mark could be taken for the reply
  * (the owner took over then anyway).  The 1,000-message soak with dropped
  * connections, lost answers and two SIGKILLs (tests/e2e/telegram.test.mjs)
