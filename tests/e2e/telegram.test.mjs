@@ -80,6 +80,11 @@ async function daemon(emu, { restart = null, env = {}, extra = '' } = {}) {
 // The daemon's look-ups for replies of unknown fate, for a failure message.
 const lookups = (d) => d.logs().split('\n').filter((l) => /telegram: (reply of unknown|reply found|a reply may)/.test(l)).slice(-40).join('\n');
 const sql = (d, q) => execFileSync('sqlite3', [d.db, q]).toString().trim();
+// A forum where the bot is an admin, with two topics, and two customers.
+function twoTopics(emu) {
+	const g = emu.group({ forum: true, botAdmin: true });
+	return { g, t1: emu.topic(g), t2: emu.topic(g), amy: emu.user({ first_name: 'Amy' }), ben: emu.user({ first_name: 'Ben' }) };
+}
 const polling = (d) => d.waitLog(/telegram: polling/, 15000 * SLOW);
 const ours = (emu) => emu.requests.filter((r) => r.agent.startsWith('frontdesk/'));
 
@@ -414,11 +419,7 @@ test('after a restart, a reply of unknown fate is not mistaken for an earlier re
 	let d = await daemon(emu);
 	try {
 		await polling(d);
-		const g = emu.group({ forum: true, botAdmin: true });
-		const t1 = emu.topic(g);
-		const t2 = emu.topic(g);
-		const amy = emu.user({ first_name: 'Amy' });
-		const ben = emu.user({ first_name: 'Ben' });
+		const { g, t1, t2, amy, ben } = twoTopics(emu);
 		const m1 = emu.message({ from: amy, chat: g, topic: t1, text: '@acme_bakery_bot when are you open?' });
 		const m2 = emu.message({ from: ben, chat: g, topic: t2, text: '@acme_bakery_bot menu please' });
 		await emu.waitFor(() => emu.repliesTo(m1).length === 1, 15000 * SLOW, 'the first reply');
@@ -481,11 +482,7 @@ test('while a reply of unknown fate waits to be looked for, nothing else is sent
 	const d = await daemon(emu);
 	try {
 		await polling(d);
-		const g = emu.group({ forum: true, botAdmin: true });
-		const t1 = emu.topic(g);
-		const t2 = emu.topic(g);
-		const amy = emu.user({ first_name: 'Amy' });
-		const ben = emu.user({ first_name: 'Ben' });
+		const { g, t1, t2, amy, ben } = twoTopics(emu);
 		emu.fail(1, 'drop-before'); // the first send: not carried out
 		emu.fail(1, 'drop-after'); // the next: carried out, answer lost
 		const cutUntil = (emu.editsCutUntil = Date.now() + 4000 * SLOW); // and no look-up succeeds for a while

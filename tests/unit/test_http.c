@@ -527,6 +527,21 @@ static void test_chained(void **state)
 	metrics_free(f.metrics);
 }
 
+/* A raw TCP peer on a free loopback port: its port. */
+static int tcp_peer(struct fx *f, uv_tcp_t *lsn, uv_connection_cb on_accept)
+{
+	struct sockaddr_in sa;
+	uv_ip4_addr("127.0.0.1", 0, &sa);
+	uv_tcp_init(&f->L.uv, lsn);
+	lsn->data = f;
+	assert_int_equal(uv_tcp_bind(lsn, (struct sockaddr *)&sa, 0), 0);
+	assert_int_equal(uv_listen((uv_stream_t *)lsn, 8, on_accept), 0);
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	uv_tcp_getsockname(lsn, (struct sockaddr *)&ss, &len);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
 /* ---- a request that changes something goes out once ---------------------------- */
 
 struct flaky_conn {
@@ -603,16 +618,7 @@ static void flaky_accept(uv_stream_t *server, int status)
 
 static void flaky_start(struct fx *f)
 {
-	struct sockaddr_in sa;
-	uv_ip4_addr("127.0.0.1", 0, &sa);
-	uv_tcp_init(&f->L.uv, &f->flaky_listen);
-	f->flaky_listen.data = f;
-	assert_int_equal(uv_tcp_bind(&f->flaky_listen, (struct sockaddr *)&sa, 0), 0);
-	assert_int_equal(uv_listen((uv_stream_t *)&f->flaky_listen, 8, flaky_accept), 0);
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	uv_tcp_getsockname(&f->flaky_listen, (struct sockaddr *)&ss, &len);
-	f->flaky_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	f->flaky_port = tcp_peer(f, &f->flaky_listen, flaky_accept);
 }
 
 /* Four requests one after the other, each on the connection the one before
@@ -792,16 +798,7 @@ static void smtp_accept(uv_stream_t *server, int status)
 
 static void smtp_start(struct fx *f)
 {
-	struct sockaddr_in sa;
-	uv_ip4_addr("127.0.0.1", 0, &sa);
-	uv_tcp_init(&f->L.uv, &f->smtp_listen);
-	f->smtp_listen.data = f;
-	assert_int_equal(uv_tcp_bind(&f->smtp_listen, (struct sockaddr *)&sa, 0), 0);
-	assert_int_equal(uv_listen((uv_stream_t *)&f->smtp_listen, 8, smtp_accept), 0);
-	struct sockaddr_storage ss;
-	int len = sizeof(ss);
-	uv_tcp_getsockname(&f->smtp_listen, (struct sockaddr *)&ss, &len);
-	f->smtp_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	f->smtp_port = tcp_peer(f, &f->smtp_listen, smtp_accept);
 }
 
 static const char mail[] = "From: Bot <bot@acme.example>\r\n"
