@@ -485,7 +485,7 @@ test('while a reply of unknown fate waits to be looked for, nothing else is sent
 		const { g, t1, t2, amy, ben } = twoTopics(emu);
 		emu.fail(1, 'drop-before'); // the first send: not carried out
 		emu.fail(1, 'drop-after'); // the next: carried out, answer lost
-		const cutUntil = (emu.editsCutUntil = Date.now() + 4000 * SLOW); // and no look-up succeeds for a while
+		const cutUntil = (emu.editsCutUntil = Date.now() + 3000); // and no look-up succeeds for a while
 		const m1 = emu.message({ from: amy, chat: g, topic: t1, text: '@acme_bakery_bot when are you open?' });
 		const m2 = emu.message({ from: ben, chat: g, topic: t2, text: '@acme_bakery_bot menu please' });
 		const both = () => emu.repliesTo(m1).length >= 1 && emu.repliesTo(m2).length >= 1;

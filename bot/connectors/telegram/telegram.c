@@ -900,11 +900,14 @@ static void job_free(struct tg_job *j)
 	free(j);
 }
 
+/* The chat waits for j's look-up, UNRESOLVED_MS from the first time at
+ * most: a row failing again and again does not hold its chat for good. */
 static void unresolved_set(struct tg_job *j)
 {
-	if (j->chat && (!j->chat->unresolved || j->chat->unresolved == j->id)) {
+	int64_t now = now_ms();
+	if (j->chat && (!j->chat->unresolved || now >= j->chat->unresolved_until)) {
 		j->chat->unresolved = j->id;
-		j->chat->unresolved_until = now_ms() + UNRESOLVED_MS;
+		j->chat->unresolved_until = now + UNRESOLVED_MS;
 	}
 }
 
