@@ -13,80 +13,16 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startDaemon, daemonMissing, freePort, sleep, waitUntil, BIN, BUILD, REPO, AGENT_HASH, AGENT_PASSWORD } from './lib/daemon.mjs';
+import { daemonMissing, freePort, sleep, waitUntil, BIN, BUILD, REPO } from './lib/daemon.mjs';
 import { startMetaEmulator, INBOX_APP_ID } from './meta-emulator.mjs';
+import { startMetaDaemon, dashLogin, sql } from './lib/meta.mjs';
 
 const SLOW = BUILD.includes('san') ? 3 : 1;
 const skip = daemonMissing();
 const HOUR = 3600 * 1000;
 const TYPES = ['messenger', 'instagram'];
 
-const RULES = `- id: opening-hours
-  match: { any: ["opening hours", "when are you open"] }
-  reply: faq.opening_hours
-- id: refund
-  match: { any: [refund] }
-  escalate: { priority: high }
-`;
-const REPLIES = `faq.opening_hours: "We bake from 7:00 every day."
-escalated: "Thanks! A person will reply by {{due}}."
-negative: "Sorry to hear that. A person will reply by {{due}}."
-abusive: "We've received your message."
-human: "A person will reply by {{due}}."
-waiting: "We have your message; a person will reply soon."
-`;
-
-const sql = (d, q) => execFileSync('sqlite3', [d.db, q]).toString().trim();
-
-// A daemon with a Messenger and an Instagram connector on the emulator,
-// each webhook verified by the emulator's subscription check.
-async function start(emu, ports, extra = {}) {
-	const o = emu.opts;
-	const wait = extra.unconfirmedWait || '3s';
-	const common = `instance: "${emu.url}", app_secret_env: META_SECRET, verify_token_env: META_VERIFY, unconfirmed_wait: ${wait}`;
-	const d = await startDaemon({
-		dir: extra.dir,
-		ports: extra.dir ? extra.ports : undefined,
-		files: { 'rules.yaml': RULES, 'replies.yaml': REPLIES },
-		env: { PAGE_TOKEN: o.tokens.messenger, IG_TOKEN: o.tokens.instagram, META_SECRET: o.appSecret, META_VERIFY: o.verifyToken },
-		timeoutMs: 15000 * SLOW,
-		config: ({ ports: p }) => `business: { name: Test Bakery, timezone: UTC, hours: { mon-sun: "00:00-24:00" } }
-rules: [rules.yaml]
-replies: [replies.yaml]
-store: { path: frontdesk.db, synchronous: normal }
-connectors:
-  - { type: webchat, listen: "127.0.0.1:${p.webchat}" }
-  - { type: messenger, page_id: "${o.pageId}", app_id: "${o.appId}", token_env: PAGE_TOKEN, listen: "127.0.0.1:${ports.messenger}", ${common} }
-  - { type: instagram, account_id: "${o.igId}", token_env: IG_TOKEN, listen: "127.0.0.1:${ports.instagram}", ${common} }
-dashboard:
-  listen: "127.0.0.1:${p.dashboard}"
-  agents: [ { login: sam, name: Sam, password_hash: "${AGENT_HASH}" } ]
-`,
-	});
-	try {
-		await waitUntil(() => (d.log().match(/meta: token accepted/g) || []).length >= TYPES.length, 15000 * SLOW, 'both tokens accepted', 100);
-		for (const t of TYPES) {
-			const r = await emu.subscribe(t, `http://127.0.0.1:${ports[t]}/webhook`);
-			assert.ok(r.ok, JSON.stringify(r));
-		}
-	} catch (e) {
-		await d.kill();
-		d.cleanup();
-		throw e;
-	}
-	return d;
-}
-
-async function dashLogin(d) {
-	const r = await fetch(d.url('/api/login', 'dashboard'), {
-		method: 'POST',
-		headers: { 'Content-Type': 'application/json' },
-		body: JSON.stringify({ login: 'sam', password: AGENT_PASSWORD }),
-	});
-	assert.equal(r.status, 200);
-	const body = await r.json();
-	return { cookie: r.headers.get('set-cookie').split(';')[0], csrf: body.csrf };
-}
+const start = (emu, ports, extra = {}) => startMetaDaemon(emu, ports, TYPES, extra);
 
 test('messenger and instagram: echoes, a person taking over, standby and handover, HUMAN_AGENT, windows and byte limits', { skip, timeout: 240000 * SLOW }, async () => {
 	const emu = await startMetaEmulator({ dupRate: 0.2 });

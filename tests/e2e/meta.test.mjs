@@ -9,69 +9,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import http from 'node:http';
-import { startDaemon, daemonMissing, freePort, sleep, waitUntil, BIN, BUILD, AGENT_HASH, AGENT_PASSWORD } from './lib/daemon.mjs';
+import { daemonMissing, freePort, sleep, waitUntil, BIN, BUILD } from './lib/daemon.mjs';
 import { startMetaEmulator, sign } from './meta-emulator.mjs';
+import { startMetaDaemon, dashLogin, sql } from './lib/meta.mjs';
 
 const SLOW = BUILD.includes('san') ? 3 : 1;
 const skip = daemonMissing();
 const HOUR = 3600 * 1000;
 
-const RULES = `- id: opening-hours
-  match: { any: ["opening hours", "when are you open"] }
-  reply: faq.opening_hours
-- id: refund
-  match: { any: [refund] }
-  escalate: { priority: high }
-`;
-const REPLIES = `faq.opening_hours: "We bake from 7:00 every day."
-escalated: "Thanks! A person will reply by {{due}}."
-negative: "Sorry to hear that. A person will reply by {{due}}."
-abusive: "We've received your message."
-human: "A person will reply by {{due}}."
-waiting: "We have your message; a person will reply soon."
-`;
-
-const sql = (d, q) => execFileSync('sqlite3', [d.db, q]).toString().trim();
-
-// A daemon with the Meta connectors the test names, on the emulator.
-async function start(emu, ports, types = ['whatsapp'], extra = {}) {
-	const wait = extra.unconfirmedWait || '3s';
-	const o = emu.opts;
-	const entries = {
-		whatsapp: `{ type: whatsapp, phone_number_id: "${o.phoneNumberIds[0]}", instance: "${emu.url}", token_env: WA_TOKEN, ` +
-			`app_secret_env: META_SECRET, verify_token_env: META_VERIFY, listen: "127.0.0.1:${ports.whatsapp}", unconfirmed_wait: ${wait} }`,
-	};
-	const d = await startDaemon({
-		dir: extra.dir,
-		ports: extra.dir ? extra.ports : undefined,
-		files: { 'rules.yaml': RULES, 'replies.yaml': REPLIES },
-		env: { WA_TOKEN: o.tokens.whatsapp, META_SECRET: o.appSecret, META_VERIFY: o.verifyToken },
-		timeoutMs: 15000 * SLOW,
-		config: ({ ports: p }) => `business: { name: Test Bakery, timezone: UTC, hours: { mon-sun: "00:00-24:00" } }
-rules: [rules.yaml]
-replies: [replies.yaml]
-store: { path: frontdesk.db, synchronous: normal }
-connectors:
-  - { type: webchat, listen: "127.0.0.1:${p.webchat}" }
-${types.map((t) => `  - ${entries[t]}`).join('\n')}
-dashboard:
-  listen: "127.0.0.1:${p.dashboard}"
-  agents: [ { login: sam, name: Sam, password_hash: "${AGENT_HASH}" } ]
-`,
-	});
-	try {
-		await d.waitLog('meta: token accepted', 15000 * SLOW);
-		for (const t of types) {
-			const r = await emu.subscribe(t, `http://127.0.0.1:${ports[t]}/webhook`);
-			assert.ok(r.ok, JSON.stringify(r));
-		}
-	} catch (e) {
-		await d.kill();
-		d.cleanup();
-		throw e;
-	}
-	return d;
-}
+const start = (emu, ports, types = ['whatsapp'], extra = {}) => startMetaDaemon(emu, ports, types, extra);
 
 // A POST of body; with `head` only its first head bytes are sent (the
 // server must answer from the headers alone: an over-long body is refused
@@ -94,16 +40,6 @@ function rawPost(port, body, headers, head = null) {
 	});
 }
 
-async function dashLogin(d) {
-	const r = await fetch(d.url('/api/login', 'dashboard'), {
-		method: 'POST',
-		headers: { 'Content-Type': 'application/json' },
-		body: JSON.stringify({ login: 'sam', password: AGENT_PASSWORD }),
-	});
-	assert.equal(r.status, 200);
-	const body = await r.json();
-	return { cookie: r.headers.get('set-cookie').split(';')[0], csrf: body.csrf };
-}
 
 test('whatsapp: subscription check, signatures, size limit, statuses and error codes', { skip, timeout: 180000 * SLOW }, async () => {
 	const emu = await startMetaEmulator({ dupRate: 0.2 });
