@@ -17,7 +17,7 @@
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 CC       ?= cc
-PKGS     := libwebsockets libuv libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libutf8proc libcrypt libcrypto
+PKGS     := libwebsockets libuv libcurl jansson yaml-0.1 sqlite3 libpq libpcre2-8 libutf8proc libcrypt libcrypto
 
 ifeq ($(SAN),1)
 B        := build-san
@@ -161,9 +161,9 @@ fuzz-flags:
 	@echo "LIBS=$(shell pkg-config --libs $(PKGS) 2>/dev/null) $(filter-out $(PKG_LIBS),$(LDLIBS))"
 
 lint:
-	@# The store is the only place that knows its database (bot/store/).
-	@if grep -n 'sqlite3_\|sqlite3\.h' $(filter-out bot/store/%,$(SRCS)) $(wildcard bot/*.h bot/connectors/*/*.h handoff/*.h); then \
-		echo "lint: SQLite is used only inside bot/store/ (see bot/store.h)"; exit 1; fi
+	@# The store is the only place that knows its databases (bot/store/).
+	@if grep -n 'sqlite3_\|sqlite3\.h\|libpq-fe\.h\|PGconn\|PGresult' $(filter-out bot/store/%,$(SRCS)) $(wildcard bot/*.h bot/connectors/*/*.h handoff/*.h); then \
+		echo "lint: SQLite and libpq are used only inside bot/store/ (see bot/store.h)"; exit 1; fi
 	clang-format --dry-run --Werror $(SRCS) $(wildcard bot/*.h bot/store/*.h bot/connectors/*/*.h handoff/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c tests/bench/*.c)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
 		--suppress=missingIncludeSystem -Ibot -Ihandoff $(SRCS)

@@ -919,12 +919,38 @@ static void retention(struct ld *L, yaml_node_t *map, const char *key, const cha
 	duration(L, map, key, what, out, 3600, MAX_RETENTION);
 }
 
+static void config_warn(struct ld *L, const yaml_node_t *n, const char *fmt, ...) FD_PRINTF(3, 4);
+
+/* A node name: what the other processes sharing a database see. */
+static int node_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64)
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("._:-", *s))
+			return 0;
+	return 1;
+}
+
+/*
+ * store: SQLite at `path` (the default), or PostgreSQL at `url` (or the URL
+ * in url_env / url_file, which keep a password out of this file).
+ */
 static void parse_store(struct ld *L, yaml_node_t *root)
 {
-	static const char *const keys[] = {"path", "synchronous", "min_free", "retention", NULL};
+	static const char *const keys[] = {"path",     "url",       "url_env", "url_file", "synchronous",
+	                                   "min_free", "retention", "lease",   "node",     NULL};
 	static const char *const rkeys[] = {"conversations", "outbox", "visitors", NULL};
 	static const char *const sync[] = {"full", "normal", NULL};
 	yaml_node_t *s = section(L, root, "store", "store", keys);
+	int given =
+	    s ? !!get(L, s, "path") + !!get(L, s, "url") + !!get(L, s, "url_env") + !!get(L, s, "url_file")
+	      : 0;
+	if (given > 1)
+		yml_error(
+		    L->d, L->y, s,
+		    "store: give one of path (SQLite), url, url_env or url_file (PostgreSQL), not several");
 	char *p = s ? opt_str(L, s, "path", "store.path") : NULL;
 
 	if (p && strcmp(p, ":memory:") != 0) {
@@ -935,7 +961,31 @@ static void parse_store(struct ld *L, yaml_node_t *root)
 	} else {
 		L->c->store_path = resolve(L->c, "frontdesk.db");
 	}
-	yaml_node_t *n = s ? get(L, s, "synchronous") : NULL;
+	yaml_node_t *n = s ? get(L, s, "url") : NULL;
+	if (n) {
+		const char *u = str_at(L, n, "store.url");
+		if (u && strncmp(u, "postgres://", 11) != 0 && strncmp(u, "postgresql://", 13) != 0)
+			yml_error(L->d, L->y, n,
+			          "store.url: expected a PostgreSQL URL like "
+			          "postgresql://frontdesk@db.example/frontdesk"
+			          "?sslmode=verify-full (got '%.40s')",
+			          u);
+		else if (u && strlen(u) > CONFIG_SECRET_MAX)
+			yml_error(L->d, L->y, n, "store.url: longer than %d bytes", CONFIG_SECRET_MAX);
+		else if (u) {
+			L->c->store_url = xstrdup(u);
+			const char *at = strchr(u, '@'), *colon = strchr(u + 13, ':');
+			if (at && colon && colon < at)
+				config_warn(L, n,
+				            "store.url holds a password: put the URL in url_env or url_file "
+				            "(a file only "
+				            "its owner reads) instead");
+		}
+	}
+	if (s && (get(L, s, "url_env") || get(L, s, "url_file")))
+		secret(L, s, "url", "store", 0, "", &L->c->store_url_secret.env,
+		       &L->c->store_url_secret.file);
+	n = s ? get(L, s, "synchronous") : NULL;
 	if (n) {
 		const char *v = choice(L, n, "store.synchronous", sync);
 		if (v)
@@ -958,6 +1008,52 @@ static void parse_store(struct ld *L, yaml_node_t *root)
 		retention(L, r, "outbox", "store.retention.outbox", &L->c->retention.outbox);
 		retention(L, r, "visitors", "store.retention.visitors", &L->c->retention.visitors);
 	}
+	if (s)
+		duration(L, s, "lease", "store.lease", &L->c->store_lease, 5, 3600);
+	n = s ? get(L, s, "node") : NULL;
+	if (n) {
+		const char *v = str_at(L, n, "store.node");
+		if (v && !node_name_ok(v))
+			yml_error(
+			    L->d, L->y, n,
+			    "store.node: expected up to 64 letters, digits and . _ : - (this process's name "
+			    "among those sharing the database; got '%.64s')",
+			    v);
+		else if (v)
+			L->c->store_node = xstrdup(v);
+	}
+	int pg = L->c->store_url || L->c->store_url_secret.env || L->c->store_url_secret.file;
+	if (!pg && s && (get(L, s, "lease") || get(L, s, "node")))
+		yml_error(L->d, L->y, s, "store: lease and node apply to PostgreSQL only (store.url)");
+	if (pg && s && get(L, s, "min_free"))
+		yml_error(L->d, L->y, s,
+		          "store: min_free applies to SQLite only (a file on this machine's disk; "
+		          "PostgreSQL watches its own)");
+}
+
+int config_store_url(const struct config *c, char *out, size_t n, char *err, size_t errn)
+{
+	if (c->store_url) {
+		snprintf(out, n, "%s", c->store_url);
+		return 1;
+	}
+	if (!c->store_url_secret.env && !c->store_url_secret.file) {
+		if (n)
+			out[0] = '\0';
+		return 0;
+	}
+	char e[256];
+	if (config_secret_read(&c->store_url_secret, out, n, e, sizeof(e)) < 0) {
+		snprintf(err, errn, "store.url_%s: %s", c->store_url_secret.env ? "env" : "file", e);
+		return -1;
+	}
+	if (strncmp(out, "postgres://", 11) != 0 && strncmp(out, "postgresql://", 13) != 0) {
+		snprintf(err, errn, "store.url_%s: expected a PostgreSQL URL (postgresql://...)",
+		         c->store_url_secret.env ? "env" : "file");
+		explicit_bzero(out, n);
+		return -1;
+	}
+	return 1;
 }
 
 /* A list of strings (or one string) at node n, each checked by str_at. */
@@ -1379,7 +1475,6 @@ int config_login_ok(const char *s)
 }
 
 /* Something allowed but unwise, at node n (NULL: the file). */
-static void config_warn(struct ld *L, const yaml_node_t *n, const char *fmt, ...) FD_PRINTF(3, 4);
 static void config_warn(struct ld *L, const yaml_node_t *n, const char *fmt, ...)
 {
 	struct config *c = L->c;
@@ -1925,6 +2020,7 @@ static struct config *config_new(void)
 	c->retention.conversations = CONFIG_DEFAULT_KEEP_CONVERSATIONS;
 	c->retention.outbox = CONFIG_DEFAULT_KEEP_OUTBOX;
 	c->retention.visitors = CONFIG_DEFAULT_KEEP_VISITORS;
+	c->store_lease = 60;
 	c->cooldown = 10 * 60;
 	c->human_ack_interval = 3600;
 	c->satisfaction_ask = 1;
@@ -2024,6 +2120,10 @@ void config_free(struct config *c)
 	strv_free(c->lexicon_files);
 	free(c->lexicon_from);
 	free(c->store_path);
+	free(c->store_url);
+	free(c->store_url_secret.env);
+	free(c->store_url_secret.file);
+	free(c->store_node);
 	for (size_t i = 0; i < c->nconnectors; i++) {
 		struct connector_conf *cc = &c->connectors[i];
 		if (cc->settings && cc->ops && cc->ops->free_settings)

@@ -150,6 +150,12 @@ struct config {
 	struct {
 		long conversations, outbox, visitors;
 	} retention;
+	/* PostgreSQL instead of SQLite: store.url, or the URL as a secret
+	 * (store.url_env / url_file); read it with config_store_url. */
+	char *store_url;
+	struct config_secret store_url_secret;
+	long store_lease; /* store.lease: seconds an outbox row stays a process's (60) */
+	char *store_node; /* store.node: this process among those sharing the database */
 	struct connector_conf *connectors;
 	size_t nconnectors;     /* default: one webchat on 127.0.0.1:8080 */
 	char *dashboard_listen; /* default 127.0.0.1:8081 */
@@ -225,6 +231,13 @@ int config_login_ok(const char *login);
 
 /* The agent with login `login`, or NULL. */
 const struct agent_conf *config_agent(const struct config *c, const char *login);
+
+/*
+ * The PostgreSQL URL the configuration names (store.url, or read from
+ * store.url_env / url_file now): 1 with it in out, 0 when the store is
+ * SQLite (store.path), -1 with a reason (never the URL) in err.
+ */
+int config_store_url(const struct config *c, char *out, size_t n, char *err, size_t errn);
 
 /* config_read_secret for a struct config_secret. */
 int config_secret_read(const struct config_secret *s, char *out, size_t n, char *err, size_t errn);

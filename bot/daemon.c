@@ -1169,18 +1169,12 @@ int daemon_run(const char *config_path)
 		return 1;
 	}
 	d->loop_ready = 1;
-	struct store_conf sc = {
-	    .path = d->boot->cfg->store_path,
-	    .sync_full = d->boot->cfg->store_sync_full,
-	    .loop = &d->loop.uv,
-	    .min_free = d->boot->cfg->store_min_free,
-	};
-	d->store = store_open(&sc, err, sizeof(err));
+	d->store = store_open_config(d->boot->cfg, &d->loop.uv, err, sizeof(err));
 	if (!d->store) {
 		struct buf b;
 		buf_init(&b, 0);
 		log_quote(&b, err);
-		log_error("cannot open the store", "path=%s error=%s", d->boot->cfg->store_path, b.p);
+		log_error("cannot open the store", "error=%s", b.p);
 		buf_free(&b);
 		loop_stop(&d->loop);
 		loop_run(&d->loop);

@@ -11,16 +11,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "store/backend.h"
 #include "util.h"
 
 struct store *store_open(const struct store_conf *conf, char *err, size_t errn)
 {
-	if (conf->url && *conf->url) {
-		snprintf(err, errn, "this build has no PostgreSQL backend");
-		return NULL;
-	}
+	if (conf->url && *conf->url)
+		return store_pg_open(conf, err, errn);
 	return store_sqlite_open(conf, err, errn);
+}
+
+struct store *store_open_config(const struct config *cfg, struct uv_loop_s *loop, char *err, size_t errn)
+{
+	char url[CONFIG_SECRET_MAX + 1];
+	int pg = config_store_url(cfg, url, sizeof(url), err, errn);
+	if (pg < 0)
+		return NULL;
+	struct store_conf sc = {
+	    .path = cfg->store_path,
+	    .url = pg ? url : NULL,
+	    .sync_full = cfg->store_sync_full,
+	    .loop = loop,
+	    .node = cfg->store_node,
+	    .lease_seconds = (int)cfg->store_lease,
+	    .min_free = cfg->store_min_free,
+	};
+	struct store *s = store_open(&sc, err, errn);
+	explicit_bzero(url, sizeof(url));
+	return s;
 }
 
 void store_stop(struct store *s)

@@ -96,6 +96,10 @@ struct store_conf {
  * for syncs, a maintenance timer); store_stop() closes them.
  */
 struct store *store_open(const struct store_conf *conf, char *err, size_t errn);
+/* store_open for what a configuration names (store.path, or store.url and
+ * its secret, synchronous, lease, node). */
+struct config;
+struct store *store_open_config(const struct config *cfg, struct uv_loop_s *loop, char *err, size_t errn);
 /* Teardown (on the loop, before it ends): finish or abandon background work
  * and close the store's uv handles.  The open group is not committed. */
 void store_stop(struct store *s);

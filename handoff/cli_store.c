@@ -32,14 +32,15 @@ int cli_store_open(const char *command, const char *config_path, struct config *
 		return 2;
 	}
 	diag_free(&d);
-	if (access(c->store_path, F_OK) != 0) {
+	/* A PostgreSQL store is on its server: no file to look for. */
+	if (!c->store_url && !c->store_url_secret.env && !c->store_url_secret.file &&
+	    access(c->store_path, F_OK) != 0) {
 		fprintf(stderr, "frontdesk %s: no store at %s (has `frontdesk run -c %s` run yet?)\n",
 		        command, c->store_path, config_path);
 		config_free(c);
 		return 1;
 	}
-	struct store_conf sc = {.path = c->store_path, .sync_full = c->store_sync_full};
-	struct store *s = store_open(&sc, err, sizeof(err));
+	struct store *s = store_open_config(c, NULL, err, sizeof(err));
 	if (!s) {
 		fprintf(stderr, "frontdesk %s: %s\n", command, err);
 		config_free(c);

@@ -20,6 +20,23 @@ pass=0
 fail=0
 failed=""
 
+# A throw-away PostgreSQL cluster for the store's second backend (unit
+# suite and end-to-end tests read FRONTDESK_TEST_PG); stopped at the end,
+# whatever happens.  Where none can run here, those tests say they are
+# skipped; where one was started, they must not skip.
+PGTMP=$(mktemp -d /tmp/fd-pgtest-XXXXXX) || exit 1
+trap 'tests/pgcluster.sh stop "$PGTMP"' EXIT
+trap 'exit 130' INT TERM
+if tests/pgcluster.sh start "$PGTMP" >"$PGTMP.env" 2>"$PGTMP.err"; then
+	FRONTDESK_TEST_PG=$(sed -n 's/^FRONTDESK_TEST_PG=//p' "$PGTMP.env")
+	FRONTDESK_TEST_PG_REQUIRED=1
+	export FRONTDESK_TEST_PG FRONTDESK_TEST_PG_REQUIRED
+	printf '== postgresql: throw-away cluster at %s\n' "$FRONTDESK_TEST_PG"
+else
+	printf '== postgresql: no cluster here, PostgreSQL tests skipped: %s\n' "$(cat "$PGTMP.err")"
+fi
+rm -f "$PGTMP.env" "$PGTMP.err"
+
 run() {
 	name=$1
 	shift

@@ -4,7 +4,8 @@
 set -e
 DEBS="build-essential pkg-config libwebsockets-dev libwebsockets-evlib-uv libuv1-dev
 libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev libpcre2-dev
-libutf8proc-dev libcrypt-dev libssl-dev liblinear-dev libstemmer-dev libcmocka-dev tzdata sqlite3 nodejs npm chromium
+libutf8proc-dev libcrypt-dev libssl-dev liblinear-dev libstemmer-dev libcmocka-dev libpq-dev postgresql tzdata sqlite3
+nodejs npm chromium
 python3 python3-aiosmtpd"
 
 missing=""

@@ -5,8 +5,6 @@
 #ifndef FD_STORE_SQLITE_H
 #define FD_STORE_SQLITE_H
 
-#define STORE_SCHEMA_VERSION 8 /* PRAGMA user_version of a current file */
-
 struct store;
 struct sqlite3;
 

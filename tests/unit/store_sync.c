@@ -14,6 +14,20 @@
 
 #include "util.h"
 
+static uv_loop_t *ss_loop;
+
+void ss_use_loop(uv_loop_t *loop)
+{
+	ss_loop = loop;
+}
+
+void ss_wait(int *answered)
+{
+	while (!*answered && ss_loop)
+		uv_run(ss_loop, UV_RUN_ONCE);
+	assert_true(*answered);
+}
+
 struct store *ss_open(const char *path, int sync_full)
 {
 	char err[256] = "";
@@ -103,7 +117,7 @@ int ss_record(struct store *s, const struct store_record *r, struct ss_rec *out)
 	struct got g = {.rc = -9, .out = out};
 	memset(out, 0, sizeof(*out));
 	store_record_post(s, r, got_rec, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -121,7 +135,7 @@ int ss_lookup(struct store *s, const char *platform, const char *post_id, const 
 {
 	struct got g = {.rc = -9, .out = l};
 	store_lookup(s, platform, post_id, thread_key, got_lookup, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -138,7 +152,7 @@ int ss_thread(struct store *s, const char *platform, const char *thread_key, str
 {
 	struct got g = {.rc = -9, .out = t};
 	store_thread_get(s, platform, thread_key, got_thread, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -153,7 +167,7 @@ static void got_rc(void *arg, int rc)
 	do {                                                                                                 \
 		struct got g = {.rc = -9};                                                                   \
 		call;                                                                                        \
-		assert_true(g.answered);                                                                     \
+		ss_wait(&g.answered);                                                                        \
 		return g.rc;                                                                                 \
 	} while (0)
 
@@ -192,7 +206,7 @@ int ss_agent_reply(struct store *s, int64_t id, const char *login, const char *n
 {
 	struct got g = {.rc = -9, .out = ids, .n = n};
 	store_agent_reply(s, id, login, name, parts, n, now, got_rows, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -214,7 +228,7 @@ int ss_pending_row(struct store *s, int64_t id, struct store_out *o)
 	struct got g = {.rc = -9, .out = o, .id = id};
 	memset(o, 0, sizeof(*o));
 	store_outbox_pending(s, got_pending_row, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -232,7 +246,7 @@ long ss_pending_ids(struct store *s, int64_t *ids, size_t max)
 {
 	struct got g = {.rc = -9, .out = ids, .n = max};
 	store_outbox_pending(s, got_pending_ids, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -245,7 +259,7 @@ int ss_claim_row(struct store *s, int64_t id)
 	struct got g = {.rc = -9};
 	store_outbox_claim(s, &o, got_rc, &g);
 	store_out_free(&o);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -263,7 +277,7 @@ int ss_notify(struct store *s, const char *connector, const char *payload, const
 {
 	struct got g = {.rc = -9};
 	store_outbox_notify(s, connector, payload, idem, not_before_ms, now, got_row, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	*id = g.id;
 	return g.rc;
 }
@@ -281,7 +295,7 @@ int ss_counts(struct store *s, struct store_outbox_counts *c)
 {
 	struct got g = {.rc = -9, .out = c};
 	store_outbox_counts(s, got_counts, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -298,7 +312,7 @@ int ss_cursor_get(struct store *s, const char *name, char *out, size_t n)
 {
 	struct got g = {.rc = -9, .out = out, .n = n};
 	store_cursor_get(s, name, got_text, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc == 0 ? 1 : g.rc == 1 ? 0 : -1;
 }
 
@@ -311,7 +325,7 @@ int ss_visitor_find(struct store *s, const char *token, time_t now, char *out, s
 {
 	struct got g = {.rc = -9, .out = out, .n = n};
 	store_visitor_find(s, token, now, got_visitor, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc == 0 ? 1 : g.rc == 1 ? 0 : -1;
 }
 
@@ -329,7 +343,7 @@ long ss_history(struct store *s, const char *platform, const char *thread_key, c
 {
 	struct got g = {.rc = -9, .out = lines, .n = max};
 	store_history(s, platform, thread_key, 0, 0, got_msgs, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -337,7 +351,7 @@ long ss_ticket_messages(struct store *s, int64_t id, char lines[][96], size_t ma
 {
 	struct got g = {.rc = -9, .out = lines, .n = max};
 	store_ticket_messages(s, id, 0, got_msgs, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -356,7 +370,7 @@ int ss_ticket(struct store *s, int64_t id, struct store_ticket *t)
 	struct store_ticket_query q = {.id = id};
 	memset(t, 0, sizeof(*t));
 	store_tickets(s, &q, got_ticket, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -380,12 +394,13 @@ long ss_ticket_ids(struct store *s, const struct store_ticket_query *q, int64_t 
 {
 	struct got g = {.rc = -9, .out = ids, .n = max};
 	store_tickets(s, q, got_ids, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
 struct state_ans {
 	int rc;
+	int answered;
 	char *thread, *value;
 };
 
@@ -393,6 +408,7 @@ static void state_got(void *arg, int rc, const struct store_state *st)
 {
 	struct state_ans *a = arg;
 	a->rc = rc;
+	a->answered = 1;
 	if (rc == 0) {
 		a->thread = st->thread_key ? xstrdup(st->thread_key) : NULL;
 		a->value = xstrdup(st->value);
@@ -404,7 +420,7 @@ int ss_state_get(struct store *s, const char *connector, const char *kind, const
 {
 	struct state_ans a = {.rc = -2};
 	store_state_get(s, connector, kind, key, state_got, &a);
-	assert_int_not_equal(a.rc, -2); /* answered before returning */
+	ss_wait(&a.answered);
 	*thread = a.thread;
 	*value = a.value;
 	return a.rc == 0 ? 1 : a.rc == 1 ? 0 : -1;

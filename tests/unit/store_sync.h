@@ -1,8 +1,10 @@
 /*
  * store_sync.h - the store's operations as plain calls, for tests: a store
  * opened without a loop answers every operation before it returns
- * (store.h), so each wrapper collects the answer and returns it.  Strings
- * handed back are copies the caller frees as each function says.
+ * (store.h), and one that answers later (PostgreSQL on a loop) is waited
+ * for by running the loop given to ss_use_loop; each wrapper collects the
+ * answer and returns it.  Strings handed back are copies the caller frees
+ * as each function says.
  */
 #ifndef FD_TEST_STORE_SYNC_H
 #define FD_TEST_STORE_SYNC_H
@@ -10,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include <uv.h>
 
 #include "store.h"
 
@@ -24,6 +28,12 @@ struct ss_rec {
 	char strings[16384];
 	size_t used;
 };
+/* The loop to run while an answer is awaited (NULL: answers come at once). */
+void ss_use_loop(uv_loop_t *loop);
+/* Run that loop until *answered, then check it (a test that never gets
+ * its answer is ended by its alarm). */
+void ss_wait(int *answered);
+
 /* Forget what r holds (it holds no heap memory). */
 void ss_rec_free(struct ss_rec *r);
 

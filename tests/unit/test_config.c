@@ -740,6 +740,66 @@ static void test_secrets(void **state)
 	free(lines);
 }
 
+/* store: SQLite by path, or PostgreSQL by a URL, given inline (with a
+ * warning when it holds a password) or as a secret; lease and node only for
+ * PostgreSQL; one of them, never several. */
+static void test_store_backends(void **state)
+{
+	(void)state;
+	char url[256], err[256];
+
+	struct config *c =
+	    must_load(MINIMAL "store: { url: \"postgresql://fd@db.example/fd?sslmode=verify-full\","
+	                      " lease: 30s, node: web-1 }\n");
+	assert_int_equal(config_store_url(c, url, sizeof(url), err, sizeof(err)), 1);
+	assert_string_equal(url, "postgresql://fd@db.example/fd?sslmode=verify-full");
+	assert_int_equal(c->store_lease, 30);
+	assert_string_equal(c->store_node, "web-1");
+	assert_null(c->warnings);
+	config_free(c);
+
+	c = must_load(MINIMAL "store: { url: \"postgres://fd:hunter2@db.example/fd\" }\n");
+	assert_non_null(c->warnings);
+	assert_contains(c->warnings[0], "store.url holds a password");
+	assert_null(strstr(c->warnings[0], "hunter2"));
+	assert_int_equal(c->store_lease, 60);
+	config_free(c);
+
+	setenv("FD_TEST_DB", "postgresql://fd:pw@db.example/fd", 1);
+	c = must_load(MINIMAL "store: { url_env: FD_TEST_DB }\n");
+	assert_int_equal(config_store_url(c, url, sizeof(url), err, sizeof(err)), 1);
+	assert_string_equal(url, "postgresql://fd:pw@db.example/fd");
+	setenv("FD_TEST_DB", "/var/lib/frontdesk.db", 1);
+	assert_int_equal(config_store_url(c, url, sizeof(url), err, sizeof(err)), -1);
+	assert_contains(err, "expected a PostgreSQL URL");
+	unsetenv("FD_TEST_DB");
+	config_free(c);
+
+	write_file("db-url", "postgresql://fd:pw@db.example/fd\n", 0600);
+	c = must_load(MINIMAL "store: { url_file: db-url }\n");
+	assert_int_equal(config_store_url(c, url, sizeof(url), err, sizeof(err)), 1);
+	assert_string_equal(url, "postgresql://fd:pw@db.example/fd");
+	config_free(c);
+
+	c = must_load(MINIMAL);
+	assert_int_equal(config_store_url(c, url, sizeof(url), err, sizeof(err)), 0);
+	config_free(c);
+
+	char *e = errors_of(MINIMAL "store: { path: x.db, url: \"postgresql://db.example/fd\" }\n");
+	assert_contains(e, "give one of path (SQLite), url, url_env or url_file");
+	free(e);
+	e = errors_of(MINIMAL "store: { url: \"mysql://db.example/fd\" }\n");
+	assert_contains(e, "store.url: expected a PostgreSQL URL");
+	free(e);
+	e = errors_of(MINIMAL "store: { path: x.db, lease: 30s }\n");
+	assert_contains(e, "lease and node apply to PostgreSQL only");
+	free(e);
+	e = errors_of(MINIMAL "store: { url: \"postgresql://db/fd\", lease: 1s, node: \"a b\" }\n");
+	assert_contains(e, "store.lease: '1s' is out of range");
+	assert_contains(e, "store.node: expected up to 64 letters");
+	free(e);
+}
+
 static void test_listen_check(void **state)
 {
 	(void)state;
@@ -845,21 +905,14 @@ static void test_example_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_full_config),
-	    cmocka_unit_test(test_defaults),
-	    cmocka_unit_test(test_many_errors),
-	    cmocka_unit_test(test_did_you_mean),
-	    cmocka_unit_test(test_connector_errors),
-	    cmocka_unit_test(test_dashboard_and_notify_errors),
-	    cmocka_unit_test(test_document_errors),
-	    cmocka_unit_test(test_globs),
-	    cmocka_unit_test(test_secrets),
-	    cmocka_unit_test(test_listen_check),
-	    cmocka_unit_test(test_example_file),
-	    cmocka_unit_test(test_notify_agent),
-	    cmocka_unit_test(test_default_lexicon),
-	    cmocka_unit_test(test_listener_keys),
-	    cmocka_unit_test(test_dashboard_exposure),
+	    cmocka_unit_test(test_full_config),      cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_many_errors),      cmocka_unit_test(test_did_you_mean),
+	    cmocka_unit_test(test_connector_errors), cmocka_unit_test(test_dashboard_and_notify_errors),
+	    cmocka_unit_test(test_document_errors),  cmocka_unit_test(test_globs),
+	    cmocka_unit_test(test_secrets),          cmocka_unit_test(test_store_backends),
+	    cmocka_unit_test(test_listen_check),     cmocka_unit_test(test_example_file),
+	    cmocka_unit_test(test_notify_agent),     cmocka_unit_test(test_default_lexicon),
+	    cmocka_unit_test(test_listener_keys),    cmocka_unit_test(test_dashboard_exposure),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,10 +1,17 @@
 /*
- * test_store.c - the store (SQLite backend): schema creation and refusal of
- * newer schemas, post dedupe, the group (visible to others only after
- * commit; a failed write fails its whole group, a refused key none),
- * durable commit through the off-loop WAL sync, tickets, the ticket read
- * model and the pre-send withdrawal of bot replies, the outbox state
- * machine across simulated and real (SIGKILL) crashes, visitors, cursors
+ * test_store.c - the store, one suite for every backend: each case of
+ * `common` runs on SQLite and on PostgreSQL (a throw-away cluster `make
+ * test` starts: FRONTDESK_TEST_PG), so an operation added to one backend
+ * and not the other fails here.  Cases that only one backend can have
+ * (SQLite's file, WAL and disk; PostgreSQL's several processes on one
+ * database: deciding once, leases, leadership, notifications, a lost
+ * connection) follow in groups of their own.
+ *
+ * Common: schema creation and refusal of newer schemas, post dedupe, the
+ * group (visible to others only after commit; a refused key fails
+ * nothing), durable commit on a loop, tickets, the ticket read model and
+ * the pre-send withdrawal of bot replies, the outbox state machine across
+ * simulated and real (SIGKILL) crashes, visitors, cursors, connector state
  * and notifications.
  */
 #include <setjmp.h>
@@ -17,6 +24,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -25,43 +33,135 @@
 #include <uv.h>
 
 #include "store.h"
+#include "store/schema.h"
 #include "store/sqlite.h"
 #include "store_sync.h"
+
+enum backend { SQLITE = 0, PG };
+static enum backend be;
+static const char *pg_url; /* FRONTDESK_TEST_PG */
+static uv_loop_t loop;     /* PostgreSQL stores answer later: the suite runs this */
+static int loop_ready;
 
 static char dir[64];
 static char path[128];
 static const time_t T0 = 1795000000; /* 2026-11-17, a fixed clock */
 
+/* One statement on a connection of the test's own: what another process
+ * sees.  PostgreSQL: the result (PQclear it), failing the test on error. */
+static PGresult *pg_exec(const char *sql)
+{
+	PGconn *c = PQconnectdb(pg_url);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("cannot connect to %s: %s", pg_url, PQerrorMessage(c));
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
+
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+	PQfinish(c);
+	return r;
+}
+
 static int setup(void **state)
 {
 	(void)state;
-	ss_tmp_make("fd-store", dir, sizeof(dir), path, sizeof(path));
+	alarm(120); /* a case that waits for ever fails instead */
+	if (be == SQLITE) {
+		ss_tmp_make("fd-store", dir, sizeof(dir), path, sizeof(path));
+		ss_use_loop(NULL);
+		return 0;
+	}
+	PQclear(pg_exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public"));
+	if (!loop_ready) {
+		assert_int_equal(uv_loop_init(&loop), 0);
+		loop_ready = 1;
+	}
+	ss_use_loop(&loop);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	ss_tmp_remove(dir, path);
+	if (be == SQLITE)
+		ss_tmp_remove(dir, path);
+	alarm(0);
 	return 0;
+}
+
+/* A store as the daemon opens it (PostgreSQL: on the suite's loop, as
+ * process `node`), or as a command-line tool (no loop). */
+static struct store *open_as(const char *node, int with_loop)
+{
+	char err[256] = "";
+	if (be == SQLITE)
+		return ss_open(path, 1);
+	struct store_conf c = {.url = pg_url, .sync_full = 1, .loop = with_loop ? &loop : NULL, .node = node};
+	struct store *s = store_open(&c, err, sizeof(err));
+	if (!s)
+		fail_msg("store_open: %s", err);
+	return s;
 }
 
 static struct store *open_store(void)
 {
-	return ss_open(path, 1);
+	return open_as("node-a", 1);
+}
+
+/* Close (a store on the loop stops first, and its handles close). */
+static void close_store(struct store *s)
+{
+	if (be == PG) {
+		store_stop(s);
+		uv_run(&loop, UV_RUN_NOWAIT);
+		uv_run(&loop, UV_RUN_NOWAIT);
+	}
+	store_close(s);
+}
+
+struct committed {
+	int rc;
+	int done;
+};
+
+static void on_committed(void *arg, int rc)
+{
+	struct committed *c = arg;
+	c->rc = rc;
+	c->done++;
+}
+
+/* Run the loop until the commit reported. */
+static int commit_on_loop(uv_loop_t *l, struct store *s)
+{
+	struct committed c = {-9, 0};
+	store_commit(s, on_committed, &c);
+	while (!c.done)
+		uv_run(l, UV_RUN_ONCE);
+	assert_int_equal(c.done, 1);
+	return c.rc;
 }
 
 static int commit(struct store *s)
 {
-	return store_commit_sync(s);
+	return be == SQLITE ? store_commit_sync(s) : commit_on_loop(&loop, s);
 }
 
 /* A count from a second, independent connection: what another process sees. */
 static long outside_count(const char *sql)
 {
+	long n = -1;
+	if (be == PG) {
+		PGresult *r = pg_exec(sql);
+		if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+			n = atol(PQgetvalue(r, 0, 0));
+		PQclear(r);
+		return n;
+	}
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	long n = -1;
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	if (sqlite3_step(st) == SQLITE_ROW)
@@ -71,8 +171,12 @@ static long outside_count(const char *sql)
 	return n;
 }
 
+/* A count as the store itself sees it (SQLite: its own connection, the open
+ * group included; PostgreSQL: committed data only, so callers commit first). */
 static long count(struct store *s, const char *sql)
 {
+	if (be == PG)
+		return outside_count(sql);
 	sqlite3_stmt *st;
 	long n = -1;
 	assert_int_equal(sqlite3_prepare_v2(store_sqlite_db(s), sql, -1, &st, NULL), SQLITE_OK);
@@ -80,6 +184,17 @@ static long count(struct store *s, const char *sql)
 		n = (long)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	return n;
+}
+
+/* Statements from outside the store's operations (a test writing the
+ * clock): SQLite on the store's own connection, PostgreSQL on another
+ * (after a commit). */
+static void exec_sql(struct store *s, const char *sql)
+{
+	if (be == PG)
+		PQclear(pg_exec(sql));
+	else
+		assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
 static struct post mkpost(const char *id, const char *thread, const char *text)
@@ -153,7 +268,52 @@ static struct decision escalation(void)
 	return d;
 }
 
-static void schema_created_and_private(void **state)
+/* The schema version a store says it has. */
+static long schema_version(struct store *s)
+{
+	return be == SQLITE ? count(s, "PRAGMA user_version")
+	                    : outside_count("SELECT max(version) FROM frontdesk_schema");
+}
+
+/*
+ * A new store has the current schema, and every table with exactly the
+ * columns the schema description lists for it (what `frontdesk migrate`
+ * copies); opening it again migrates nothing.
+ */
+static void schema_created(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	assert_int_equal(schema_version(s), STORE_SCHEMA_VERSION);
+	for (size_t t = 0; t < schema_ntables; t++) {
+		struct buf q;
+		buf_init(&q, 0);
+		buf_puts(&q, "SELECT count(*) FROM (SELECT ");
+		for (size_t c = 0; schema_tables[t].columns[c]; c++)
+			buf_printf(&q, "%s%s", c ? ", " : "", schema_tables[t].columns[c]);
+		buf_printf(&q, " FROM %s) x", schema_tables[t].name);
+		assert_int_equal(outside_count(q.p), 0);
+		buf_free(&q);
+		/* ...and no column more. */
+		char *cols = be == SQLITE ? xasprintf("SELECT count(*) FROM pragma_table_info('%s')",
+		                                      schema_tables[t].name)
+		                          : xasprintf("SELECT count(*) FROM information_schema.columns"
+		                                      " WHERE table_schema = 'public' AND table_name = '%s'",
+		                                      schema_tables[t].name);
+		size_t n = 0;
+		while (schema_tables[t].columns[n])
+			n++;
+		assert_int_equal(outside_count(cols), (long)n);
+		free(cols);
+	}
+	close_store(s);
+	s = open_store();
+	assert_int_equal(schema_version(s), STORE_SCHEMA_VERSION);
+	close_store(s);
+}
+
+/* SQLite: the file is its owner's alone; the pragmas the backend relies on. */
+static void sqlite_file_private(void **state)
 {
 	(void)state;
 	struct store *s = open_store();
@@ -166,26 +326,26 @@ static void schema_created_and_private(void **state)
 	    count(s, "SELECT count(*) FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%fts5%'"), 3);
 	assert_int_equal(count(s, "PRAGMA wal_autocheckpoint"), 0);
 	assert_int_equal(count(s, "PRAGMA synchronous"), 2); /* FULL without a loop */
-	store_close(s);
+	close_store(s);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 077, 0);
-	/* Opening again does not migrate twice. */
-	s = open_store();
-	assert_int_equal(count(s, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-	store_close(s);
 }
 
 static void newer_schema_refused(void **state)
 {
 	(void)state;
-	sqlite3 *db;
 	char err[256] = "";
 	struct store *s = open_store();
-	store_close(s);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	struct store_conf c = {.path = path, .sync_full = 1};
+	close_store(s);
+	if (be == SQLITE) {
+		sqlite3 *db;
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	} else {
+		PQclear(pg_exec("UPDATE frontdesk_schema SET version = 99"));
+	}
+	struct store_conf c = {.path = path, .url = be == PG ? pg_url : NULL, .sync_full = 1};
 	assert_null(store_open(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "newer"));
 }
@@ -241,7 +401,7 @@ static void post_recorded_and_deduped(void **state)
 	assert_int_equal(outside_count("SELECT count(*) FROM outbox WHERE state = 'pending'"), 2);
 	assert_int_equal(outside_count("SELECT count(DISTINCT idem_key) FROM outbox"), 2);
 	assert_int_equal(outside_count("SELECT count(*) FROM threads"), 1);
-	store_close(s);
+	close_store(s);
 }
 
 static void group_commit_visibility(void **state)
@@ -273,38 +433,16 @@ static void group_commit_visibility(void **state)
 	store_rollback(s);
 	assert_int_equal(post_find(s, "lost", NULL, NULL), 0);
 	assert_int_equal(outside_count("SELECT count(*) FROM posts"), 1000);
-	store_close(s);
-}
-
-struct committed {
-	int rc;
-	int done;
-};
-
-static void on_committed(void *arg, int rc)
-{
-	struct committed *c = arg;
-	c->rc = rc;
-	c->done++;
-}
-
-/* Run the loop until the commit reported (the sync runs on a worker). */
-static int commit_on_loop(uv_loop_t *loop, struct store *s)
-{
-	struct committed c = {-9, 0};
-	store_commit(s, on_committed, &c);
-	while (!c.done)
-		uv_run(loop, UV_RUN_ONCE);
-	assert_int_equal(c.done, 1);
-	return c.rc;
+	close_store(s);
 }
 
 /*
- * Durable commit is one call: with a loop and synchronous full, commits
- * only write the WAL (synchronous NORMAL) and the commit's callback comes
- * once a worker's fdatasync covered it; groups are reported in order, and
- * a writer killed right after the callback (no close, no checkpoint) has
- * lost nothing.
+ * Durable commit is one call, on the daemon's loop: the commit's callback
+ * comes once the group is durable (SQLite: commits only write the WAL and
+ * a worker's fdatasync covers them; PostgreSQL: COMMIT's answer), groups
+ * are reported in order, a commit with nothing in it is answered after
+ * the groups before it, and a writer killed right after the callback (no
+ * close, no checkpoint) has lost nothing.
  */
 static void durable_commit_off_the_loop(void **state)
 {
@@ -312,38 +450,51 @@ static void durable_commit_off_the_loop(void **state)
 	struct decision d = answer();
 	const char *parts[] = {"hi"};
 	struct ss_rec rec = {0};
-	uv_loop_t loop;
+	uv_loop_t dl;
 	char err[256] = "";
 
-	assert_int_equal(uv_loop_init(&loop), 0);
-	struct store_conf conf = {.path = path, .sync_full = 1, .loop = &loop};
+	assert_int_equal(uv_loop_init(&dl), 0);
+	ss_use_loop(&dl);
+	struct store_conf conf = {
+	    .path = path, .url = be == PG ? pg_url : NULL, .sync_full = 1, .loop = &dl, .node = "node-a"};
 	struct store *s = store_open(&conf, err, sizeof(err));
 	assert_non_null(s);
-	assert_int_equal(count(s, "PRAGMA synchronous"), 1); /* NORMAL: the fsync is the worker's */
+	if (be == SQLITE)
+		assert_int_equal(count(s, "PRAGMA synchronous"), 1); /* NORMAL: the fsync is the worker's */
 
 	/* Two groups in a row: reported in commit order, each exactly once. */
 	struct committed a = {-9, 0}, b = {-9, 0};
 	struct post p1 = mkpost("g1", "th1", "hello");
 	assert_int_equal(record(s, &p1, &d, parts, 1, &rec), 0);
 	store_commit(s, on_committed, &a);
-	assert_int_equal(a.done, 0); /* not before the sync */
+	assert_int_equal(a.done, 0); /* not before it is durable */
 	assert_int_equal(store_committing(s), 1);
 	struct post p2 = mkpost("g2", "th1", "hello again");
 	assert_int_equal(record(s, &p2, &d, parts, 1, &rec), 0);
 	store_commit(s, on_committed, &b);
 	while (!b.done)
-		uv_run(&loop, UV_RUN_ONCE);
+		uv_run(&dl, UV_RUN_ONCE);
 	assert_int_equal(a.done, 1);
 	assert_int_equal(a.rc, 0);
 	assert_int_equal(b.rc, 0);
 	assert_int_equal(store_committing(s), 0);
 	/* Nothing to commit: still answered, after the groups before it. */
-	assert_int_equal(commit_on_loop(&loop, s), 0);
+	struct committed e = {-9, 0};
+	struct post p3 = mkpost("g3", "th1", "and again");
+	assert_int_equal(record(s, &p3, &d, parts, 1, &rec), 0);
+	store_commit(s, on_committed, &a);
+	store_commit(s, on_committed, &e);
+	while (!e.done)
+		uv_run(&dl, UV_RUN_ONCE);
+	assert_int_equal(a.done, 2);
+	assert_int_equal(e.rc, 0);
+	assert_int_equal(commit_on_loop(&dl, s), 0);
 	store_stop(s);
-	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_run(&dl, UV_RUN_DEFAULT);
 	store_close(s);
 	ss_rec_free(&rec);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(uv_loop_close(&dl), 0);
+	ss_use_loop(be == PG ? &loop : NULL);
 
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -351,7 +502,12 @@ static void durable_commit_off_the_loop(void **state)
 		uv_loop_t cl;
 		if (uv_loop_init(&cl) != 0)
 			_exit(2);
-		struct store_conf cc = {.path = path, .sync_full = 1, .loop = &cl};
+		ss_use_loop(&cl);
+		struct store_conf cc = {.path = path,
+		                        .url = be == PG ? pg_url : NULL,
+		                        .sync_full = 1,
+		                        .loop = &cl,
+		                        .node = "node-c"};
 		struct store *c = store_open(&cc, err, sizeof(err));
 		if (!c)
 			_exit(3);
@@ -448,6 +604,7 @@ static void tickets_and_withdrawal(void **state)
 	assert_string_equal(tk.connector, "webchat");
 	assert_string_equal(tk.thread_key, "tx");
 	ss_ticket_free(&tk);
+	assert_int_equal(commit(s), 0);
 	assert_int_equal(count(s, "SELECT first_response FROM tickets"), T0 + 60);
 
 	/* Release, resolve: the thread is the bot's again with no cooldown. */
@@ -482,7 +639,7 @@ static void tickets_and_withdrawal(void **state)
 	struct store_ticket_query resolved = {.filter = TICKETS_RESOLVED};
 	assert_int_equal(ss_ticket_ids(s, &resolved, ids_open, 4), 1);
 	assert_int_equal(ss_ticket_messages(s, 999, lines, 16), -2);
-	store_close(s);
+	close_store(s);
 }
 
 static void outbox_states_survive_restart(void **state)
@@ -505,7 +662,7 @@ static void outbox_states_survive_restart(void **state)
 	assert_int_equal(store_dirty(s), 0);
 	assert_int_equal(store_outbox_sent(s, a, T0 + 1), 0);
 	assert_int_equal(store_dirty(s), 1);
-	store_close(s); /* rolls back the open group, like a crash */
+	close_store(s); /* rolls back the open group, like a crash */
 	s = open_store();
 	assert_int_equal(ss_pending_ids(s, pd, 64), 3);
 	assert_int_equal(pd[0], a);
@@ -522,7 +679,7 @@ static void outbox_states_survive_restart(void **state)
 	assert_int_equal(store_dirty(s), 2);
 	assert_int_equal(commit(s), 0);
 	assert_int_equal(store_dirty(s), 0);
-	store_close(s);
+	close_store(s);
 
 	s = open_store();
 	assert_int_equal(ss_pending_ids(s, pd, 64), 1);
@@ -548,7 +705,7 @@ static void outbox_states_survive_restart(void **state)
 	assert_int_equal(store_outbox_sent(s, c, T0 + 3), 0);
 	assert_int_equal(commit(s), 0);
 	assert_int_equal(count(s, "SELECT count(*) FROM outbox WHERE state = 'failed'"), 1);
-	store_close(s);
+	close_store(s);
 }
 
 /*
@@ -560,11 +717,8 @@ static void outbox_states_survive_restart(void **state)
  */
 static void child_writer(int round, int ready)
 {
-	char err[256];
-	struct store_conf c = {.path = path, .sync_full = 1};
-	struct store *s = store_open(&c, err, sizeof(err));
-	if (!s)
-		_exit(3);
+	ss_use_loop(NULL);
+	struct store *s = open_as("node-k", 0);
 	struct decision d = answer();
 	const char *parts[] = {"part one", "part two"};
 	char id[64], th[32];
@@ -591,7 +745,7 @@ static void killed_writer_leaves_consistent_store(void **state)
 {
 	(void)state;
 	struct store *s = open_store();
-	store_close(s);
+	close_store(s);
 	srand((unsigned)time(NULL));
 	for (int round = 0; round < 6; round++) {
 		int fds[2];
@@ -613,13 +767,15 @@ static void killed_writer_leaves_consistent_store(void **state)
 		assert_true(WIFSIGNALED(status));
 
 		s = open_store();
-		sqlite3_stmt *st;
-		assert_int_equal(
-		    sqlite3_prepare_v2(store_sqlite_db(s), "PRAGMA integrity_check", -1, &st, NULL),
-		    SQLITE_OK);
-		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-		assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
-		sqlite3_finalize(st);
+		if (be == SQLITE) {
+			sqlite3_stmt *st;
+			assert_int_equal(
+			    sqlite3_prepare_v2(store_sqlite_db(s), "PRAGMA integrity_check", -1, &st, NULL),
+			    SQLITE_OK);
+			assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+			assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+			sqlite3_finalize(st);
+		}
 		assert_true(count(s, "SELECT count(*) FROM posts") > 0);
 		assert_int_equal(
 		    count(s, "SELECT count(*) FROM posts p WHERE (SELECT count(*) FROM outbox o"
@@ -632,7 +788,7 @@ static void killed_writer_leaves_consistent_store(void **state)
 		                       "SELECT count(*) FROM outbox o JOIN messages m ON m.id = o.message_id"
 		                       " WHERE m.state <> o.state"),
 		                 0);
-		store_close(s);
+		close_store(s);
 	}
 }
 
@@ -653,6 +809,7 @@ static void visitors_cursors_notify_and_external_writes(void **state)
 	assert_int_equal(store_visitor_add(s, "tok-aaaaaaaaaaaaaaaa", "v-1", T0 + 20), 0);
 	assert_int_equal(
 	    store_visitor_set_email(s, "tok-bbbbbbbbbbbbbbbb", "v-2", "lee@example.org", T0 + 20), 0);
+	assert_int_equal(commit(s), 0);
 	assert_int_equal(count(s, "SELECT count(*) FROM visitors"), 2);
 	assert_int_equal(count(s, "SELECT count(*) FROM visitors WHERE email = 'kim@example.org'"), 1);
 	/* Expired once idle for longer than the TTL. */
@@ -671,14 +828,18 @@ static void visitors_cursors_notify_and_external_writes(void **state)
 	assert_int_equal(commit(s), 0);
 	assert_int_equal(store_external_change(s), 0);
 
-	/* Another connection (the queue CLI) writes: noticed once. */
-	struct store *cli = open_store();
+	/* Another process (the queue CLI: no loop) writes: noticed once
+	 * (PostgreSQL: by its notification, which the loop brings in). */
+	struct store *cli = open_as(NULL, 0);
 	assert_int_equal(store_cursor_set(cli, "other", "x", T0), 0);
-	assert_int_equal(commit(cli), 0);
+	assert_int_equal(store_commit_sync(cli), 0);
 	store_close(cli);
-	assert_int_equal(store_external_change(s), 1);
+	int changed;
+	while (!(changed = store_external_change(s)) && be == PG)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(changed, 1);
 	assert_int_equal(store_external_change(s), 0);
-	store_close(s);
+	close_store(s);
 }
 
 /* "Take it offline": the pointer goes public before the private reply, the
@@ -754,7 +915,7 @@ static void offline_pointer_and_private_ticket(void **state)
 	store_out_free(&o);
 	assert_int_equal(commit(s), 0);
 	ss_rec_free(&rec);
-	store_close(s);
+	close_store(s);
 }
 
 /* Reply windows count from the customer's newest message (the platform's
@@ -864,7 +1025,7 @@ static void reply_windows_and_take_over(void **state)
 	assert_int_equal(ss_thread(s, "webchat", "page:other", &t), 0);
 	assert_string_equal(t.assignee, "sam");
 	assert_int_equal(count(s, "SELECT count(*) FROM tickets"), 3);
-	store_close(s);
+	close_store(s);
 }
 
 /* Connector-private state: a table of its own, durable with the group. */
@@ -912,7 +1073,7 @@ static void connector_state_table(void **state)
 	assert_int_equal(store_state_put(s, "masto", "", "102", NULL, "v", T0), -1);
 	assert_int_equal(ss_state_get(s, "masto", "status", "", &thread, &value), -1);
 	assert_int_equal(commit(s), 0);
-	store_close(s);
+	close_store(s);
 }
 
 /* A store written by the previous version: its Mastodon rows of
@@ -1032,7 +1193,7 @@ static void migrates_connector_rows_from_cursors(void **state)
 	assert_string_equal(o.recipient, "acct-1");
 	store_out_free(&o);
 	assert_int_equal(commit(s), 0);
-	store_close(s);
+	close_store(s);
 }
 
 static void refuses_missing_or_long_keys(void **state)
@@ -1050,7 +1211,7 @@ static void refuses_missing_or_long_keys(void **state)
 	assert_int_equal(record(s, &q, &d, NULL, 0, &rec), -1);
 	assert_int_equal(commit(s), 0);
 	assert_int_equal(count(s, "SELECT count(*) FROM posts"), 0);
-	store_close(s);
+	close_store(s);
 }
 
 /* The disk fills up mid-group: the post that does not fit fails, and so
@@ -1112,7 +1273,413 @@ static void full_disk_fails_one_post(void **state)
 	    count(s, "SELECT count(*) FROM posts p WHERE (SELECT count(*) FROM outbox o"
 	             " WHERE o.reply_to = p.post_id) <> 1 OR message_id NOT IN (SELECT id FROM messages)"),
 	    0);
-	store_close(s);
+	close_store(s);
+}
+
+/* --- PostgreSQL: several processes on one database ------------------------------- */
+
+/* Run the loop for about ms milliseconds. */
+static void run_for(int ms)
+{
+	uv_timer_t t;
+	uv_timer_init(&loop, &t);
+	uv_timer_start(&t, NULL, (uint64_t)ms, 0);
+	uint64_t end = uv_now(&loop) + (uint64_t)ms;
+	while (uv_now(&loop) < end)
+		uv_run(&loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&t, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+struct answer {
+	int rc;
+	int done;
+};
+
+static void got_recorded(void *arg, int rc, const struct store_recorded *r)
+{
+	struct answer *a = arg;
+	(void)r;
+	a->rc = rc;
+	a->done = 1;
+}
+
+static void got_claim(void *arg, int rc)
+{
+	struct answer *a = arg;
+	a->rc = rc;
+	a->done = 1;
+}
+
+static void wait_answer(struct answer *a)
+{
+	while (!a->done)
+		uv_run(&loop, UV_RUN_ONCE);
+}
+
+/* A write that fails on the server (a constraint it breaks) fails its
+ * group: the commit says so, nothing of the group stays, and the store
+ * works on. */
+static void pg_failed_write_fails_group(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision d = answer();
+	const char *parts[] = {"a reply"};
+	struct ss_rec rec = {0};
+	char big[2000];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	PQclear(pg_exec("ALTER TABLE posts ADD CONSTRAINT short_text CHECK (length(text) < 1000)"));
+
+	struct post p = mkpost("before", "tf", "hello");
+	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+	struct post q = mkpost("big", "tf", big);
+	assert_int_equal(record(s, &q, &d, parts, 1, &rec), -1);
+	assert_int_equal(commit(s), -1);
+	assert_int_equal(outside_count("SELECT count(*) FROM posts"), 0);
+	assert_int_equal(outside_count("SELECT count(*) FROM messages"), 0);
+	struct post r = mkpost("after", "tf", "hello again");
+	assert_int_equal(record(s, &r, &d, parts, 1, &rec), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(outside_count("SELECT count(*) FROM posts"), 1);
+	close_store(s);
+}
+
+/*
+ * Two processes receive the same post (a platform redelivers it to both,
+ * a web chat client sends it again to the other): it is decided once.
+ * While the first has it in an open group, the second's record waits for
+ * that group; then it drops its copy: "stored already" (1) when the thread
+ * existed, "the thread changed" (2) when the first made it, after which
+ * the second's lookup finds the post stored.
+ */
+static void pg_post_decided_once(void **state)
+{
+	(void)state;
+	struct store *a = open_as("node-a", 1), *b = open_as("node-b", 1);
+	struct decision d = answer();
+	const char *parts[] = {"We open at nine."};
+	struct ss_rec rec = {0};
+	struct store_lookup la, lb;
+
+	for (int existing = 0; existing < 2; existing++) {
+		const char *id = existing ? "race-2" : "race-1";
+		if (existing) {
+			struct post first = mkpost("race-0", "race-t", "hi");
+			assert_int_equal(record(a, &first, &d, parts, 1, &rec), 0);
+			assert_int_equal(commit(a), 0);
+		}
+		struct post p = mkpost(id, "race-t", "when do you open?");
+		assert_int_equal(ss_lookup(a, "webchat", id, "race-t", &la), 0);
+		assert_int_equal(ss_lookup(b, "webchat", id, "race-t", &lb), 0);
+		assert_false(la.duplicate);
+		assert_false(lb.duplicate);
+		struct store_record ra = {.post = &p,
+		                          .decision = &d,
+		                          .decision_json = "{}",
+		                          .parts = parts,
+		                          .n_parts = 1,
+		                          .now = T0,
+		                          .thread = &la.thread};
+		struct store_record rb = ra;
+		rb.thread = &lb.thread;
+		assert_int_equal(ss_record(a, &ra, &rec), 0);
+		struct answer second = {-9, 0};
+		store_record_post(b, &rb, got_recorded, &second);
+		run_for(200);
+		assert_false(second.done); /* waits for the first's group */
+		assert_int_equal(commit(a), 0);
+		wait_answer(&second);
+		assert_int_equal(second.rc, existing ? 1 : 2);
+		assert_int_equal(commit(b), 0);
+		assert_int_equal(ss_lookup(b, "webchat", id, "race-t", &lb), 0);
+		assert_true(lb.duplicate);
+		char q[128];
+		snprintf(q, sizeof(q), "SELECT count(*) FROM posts WHERE post_id = '%s'", id);
+		assert_int_equal(outside_count(q), 1);
+	}
+	assert_int_equal(outside_count("SELECT count(*) FROM threads"), 1);
+	assert_int_equal(outside_count("SELECT count(*) FROM outbox"), 3);
+	assert_int_equal(outside_count("SELECT count(*) FROM messages WHERE sender = 'customer'"), 3);
+	close_store(a);
+	close_store(b);
+}
+
+/*
+ * Two posts of one thread looked up before either was recorded (the
+ * lookups' answers came in together): the second's decision was taken on
+ * a thread the first changed.  Its record says so (2), and the decision
+ * taken again on the thread as it is now goes into the ticket the first
+ * one opened.
+ */
+static void pg_thread_changed_under_decision(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision e = escalation();
+	const char *ack[] = {"A person will reply."};
+	struct ss_rec rec = {0};
+	struct store_lookup l1, l2;
+
+	struct post p1 = mkpost("c1", "tc", "my order never came");
+	struct post p2 = mkpost("c2", "tc", "hello??");
+	assert_int_equal(ss_lookup(s, "webchat", "c1", "tc", &l1), 0);
+	assert_int_equal(ss_lookup(s, "webchat", "c2", "tc", &l2), 0);
+	struct store_record r1 = {.post = &p1,
+	                          .decision = &e,
+	                          .decision_json = "{}",
+	                          .parts = ack,
+	                          .n_parts = 1,
+	                          .now = T0,
+	                          .thread = &l1.thread};
+	assert_int_equal(ss_record(s, &r1, &rec), 0);
+	int64_t ticket = rec.ticket_id;
+	struct store_record r2 = r1;
+	r2.post = &p2;
+	r2.thread = &l2.thread;
+	assert_int_equal(ss_record(s, &r2, &rec), 2);
+	/* Again, as the daemon does. */
+	assert_int_equal(ss_lookup(s, "webchat", "c2", "tc", &l2), 0);
+	assert_int_equal(l2.thread.owner, THREAD_WAITING);
+	assert_int_equal(l2.thread.ticket_id, ticket);
+	struct decision app;
+	memset(&app, 0, sizeof(app));
+	app.action = ACTION_ACK;
+	app.append_ticket = 1;
+	r2.decision = &app;
+	assert_int_equal(ss_record(s, &r2, &rec), 0);
+	assert_int_equal(rec.ticket_id, ticket);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(outside_count("SELECT count(*) FROM tickets"), 1);
+	assert_int_equal(outside_count("SELECT count(*) FROM ticket_events WHERE kind = 'message'"), 1);
+	close_store(s);
+}
+
+/* store_outbox_claim on row id, as the outbox does once it holds the row. */
+static int claim_id(struct store *s, int64_t id)
+{
+	struct store_out o = {.id = id, .kind = OUT_REPLY, .guard = -1};
+	struct answer ans = {-9, 0};
+	store_outbox_claim(s, &o, got_claim, &ans);
+	wait_answer(&ans);
+	return ans.rc;
+}
+
+/*
+ * Each outbox row is sent by one process: the writer holds its lease, the
+ * other neither loads nor claims it; a lock held in an open group is
+ * skipped, not waited for; once the writer is gone and its lease expired,
+ * the other loads it, claims it and sends it, once.
+ */
+static void pg_outbox_leases(void **state)
+{
+	(void)state;
+	char err[256] = "";
+	struct store_conf ca = {
+	    .url = pg_url, .sync_full = 1, .loop = &loop, .node = "node-a", .lease_seconds = 1};
+	struct store_conf cb = ca;
+	cb.node = "node-b";
+	struct store *a = store_open(&ca, err, sizeof(err)), *b = store_open(&cb, err, sizeof(err));
+	assert_non_null(a);
+	assert_non_null(b);
+	struct decision d = answer();
+	const char *parts[] = {"We open at nine."};
+	struct ss_rec rec = {0};
+	int64_t ids[8];
+
+	struct post p = mkpost("l1", "tl", "when do you open?");
+	assert_int_equal(record(a, &p, &d, parts, 1, &rec), 0);
+	int64_t row = rec.outbox[0];
+	assert_int_equal(commit(a), 0);
+	/* b: not its row, while a's lease lives. */
+	assert_int_equal(ss_pending_ids(b, ids, 8), 0);
+	assert_int_equal(claim_id(b, row), 2);
+	assert_int_equal(commit(b), 0);
+	assert_int_equal(claim_id(a, row), 0);
+	/* a's claim is in a's open group: b skips the locked row at once. */
+	assert_int_equal(ss_pending_ids(b, ids, 8), 0);
+	assert_int_equal(commit(a), 0);
+	assert_int_equal(commit(b), 0);
+	struct store_out o;
+	assert_int_equal(ss_pending_row(a, row, &o), 1);
+	store_out_free(&o);
+	assert_int_equal(commit(a), 0);
+	/* a dies without an outcome; its lease runs out. */
+	close_store(a);
+	run_for(1300);
+	assert_int_equal(ss_pending_ids(b, ids, 8), 1);
+	assert_int_equal(ids[0], row);
+	assert_int_equal(claim_id(b, row), 0);
+	assert_int_equal(store_outbox_sent(b, row, T0 + 5), 0);
+	assert_int_equal(commit(b), 0);
+	assert_int_equal(outside_count("SELECT count(*) FROM outbox WHERE state = 'sent' AND attempts = 1"),
+	                 1);
+	assert_int_equal(
+	    outside_count("SELECT count(*) FROM messages WHERE sender = 'bot' AND state = 'sent'"), 1);
+	/* A released row is anyone's at once. */
+	struct store *c = open_as("node-c", 1);
+	struct post p2 = mkpost("l2", "tl2", "when do you open?");
+	assert_int_equal(record(b, &p2, &d, parts, 1, &rec), 0);
+	assert_int_equal(commit(b), 0);
+	assert_int_equal(claim_id(c, rec.outbox[0]), 2);
+	assert_int_equal(commit(c), 0);
+	assert_int_equal(store_outbox_release(b, rec.outbox[0]), 0);
+	assert_int_equal(commit(b), 0);
+	assert_int_equal(claim_id(c, rec.outbox[0]), 0);
+	assert_int_equal(commit(c), 0);
+	assert_int_equal(claim_id(b, rec.outbox[0]), 2);
+	assert_int_equal(commit(b), 0);
+	close_store(b);
+	close_store(c);
+}
+
+struct lead {
+	int now; /* what the last callback said */
+	int calls;
+};
+
+static void on_lead(void *arg, int leader)
+{
+	struct lead *l = arg;
+	l->now = leader;
+	l->calls++;
+}
+
+/* Wait (running the loop) until l says `want`, at most ms. */
+static int lead_wait(struct lead *l, int want, int ms)
+{
+	for (int waited = 0; l->now != want && waited < ms; waited += 100)
+		run_for(100);
+	return l->now == want;
+}
+
+/* One process alone leads at once; a name must be given. */
+static void leads_alone(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct lead l = {0, 0};
+	assert_null(store_leader_watch(s, "", on_lead, &l));
+	struct store_leader *w = store_leader_watch(s, "mastodon", on_lead, &l);
+	assert_non_null(w);
+	if (be == PG)
+		assert_true(lead_wait(&l, 1, 5000));
+	assert_int_equal(l.now, 1);
+	assert_int_equal(l.calls, 1);
+	store_leader_cancel(w);
+	close_store(s);
+	assert_int_equal(l.calls, 1); /* cancelled: told nothing more */
+}
+
+/* Terminate, from outside, the server sessions frontdesk named `app`. */
+static void terminate(const char *app)
+{
+	char q[256];
+	snprintf(q, sizeof(q),
+	         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '%s'", app);
+	PQclear(pg_exec(q));
+}
+
+/*
+ * A single-consumer connector runs in one process: the first to ask leads;
+ * the other does not while the leader lives; when the leader's connection
+ * goes (the process died, or its database session was killed), the other
+ * leads within seconds, and the one that lost its connection is told.
+ */
+static void pg_leadership_fails_over(void **state)
+{
+	(void)state;
+	struct store *a = open_as("node-a", 1), *b = open_as("node-b", 1);
+	struct lead la = {0, 0}, lb = {0, 0};
+	struct store_leader *wa = store_leader_watch(a, "mastodon", on_lead, &la);
+	assert_non_null(wa);
+	assert_true(lead_wait(&la, 1, 5000));
+	struct store_leader *wb = store_leader_watch(b, "mastodon", on_lead, &lb);
+	run_for(2500);
+	assert_int_equal(lb.now, 0);
+	assert_int_equal(lb.calls, 0);
+	/* Another name is free. */
+	struct lead lo = {0, 0};
+	struct store_leader *wo = store_leader_watch(b, "telegram", on_lead, &lo);
+	assert_true(lead_wait(&lo, 1, 5000));
+
+	/* a's session is killed: a is told it no longer leads, and then one
+	 * of them leads (b, or a again with its new session), never both. */
+	terminate("frontdesk/watch/node-a");
+	assert_true(lead_wait(&la, 0, 5000));
+	for (int waited = 0; la.now + lb.now == 0 && waited < 10000; waited += 100)
+		run_for(100);
+	assert_int_equal(la.now + lb.now, 1);
+	for (int i = 0; i < 15; i++) {
+		run_for(100);
+		assert_int_equal(la.now + lb.now, 1);
+	}
+
+	/* The leader goes away: the other leads. */
+	struct store_leader **w_leader = la.now ? &wa : &wb, **w_other = la.now ? &wb : &wa;
+	struct store *leader = la.now ? a : b, *other = la.now ? b : a;
+	struct lead *l_other = la.now ? &lb : &la;
+	store_leader_cancel(*w_leader);
+	*w_leader = NULL;
+	if (leader == b) {
+		store_leader_cancel(wo);
+		wo = NULL;
+	}
+	close_store(leader);
+	assert_true(lead_wait(l_other, 1, 8000));
+	store_leader_cancel(*w_other);
+	store_leader_cancel(wo);
+	close_store(other);
+}
+
+/* The database connection goes away under an open group: the group is
+ * lost (its commit says -1), operations fail at once while it is down, and
+ * the store works again once it is back. */
+static void pg_connection_lost_and_back(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision d = answer();
+	const char *parts[] = {"hi"};
+	struct ss_rec rec = {0};
+	struct post p = mkpost("x1", "tx", "hello");
+	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+	terminate("frontdesk/store/node-a");
+	struct store_lookup l;
+	/* The next operation finds the connection gone (or fails while it
+	 * is being made again). */
+	int rc = 0;
+	for (int i = 0; i < 50 && rc == 0; i++) {
+		rc = ss_lookup(s, "webchat", "x2", "tx", &l);
+		run_for(20);
+	}
+	assert_int_equal(rc, -1);
+	assert_int_equal(commit(s), -1);
+	/* Back: the same post again, in a new group. */
+	for (int i = 0; i < 100 && ss_lookup(s, "webchat", "x1", "tx", &l) < 0; i++)
+		run_for(100);
+	assert_false(l.duplicate);
+	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(outside_count("SELECT count(*) FROM posts"), 1);
+	close_store(s);
+}
+
+#define CASE(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+static int on_sqlite(void **state)
+{
+	(void)state;
+	be = SQLITE;
+	return 0;
+}
+
+static int on_pg(void **state)
+{
+	(void)state;
+	be = PG;
+	return 0;
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -1120,14 +1687,36 @@ static void tick_cb(uv_timer_t *t)
 	(void)t;
 }
 
+struct visitor_ans {
+	char *out;
+	int answered;
+};
+
 static void on_visitor(void *arg, int rc, const struct store_visitor *v)
 {
-	char *out = arg;
+	struct visitor_ans *a = arg;
+	a->answered = 1;
 	if (rc != 0) {
-		snprintf(out, 256, "rc=%d", rc);
+		snprintf(a->out, 256, "rc=%d", rc);
 		return;
 	}
-	snprintf(out, 256, "%s %s %s %d", v->token, v->thread_key, v->email ? v->email : "-", v->ticket_open);
+	snprintf(a->out, 256, "%s %s %s %d", v->token, v->thread_key, v->email ? v->email : "-",
+	         v->ticket_open);
+}
+
+/* store_visitor_of_thread / store_visitor_find, answered into out. */
+static void visitor_of(struct store *s, const char *thread_key, char *out)
+{
+	struct visitor_ans a = {out, 0};
+	store_visitor_of_thread(s, thread_key, on_visitor, &a);
+	ss_wait(&a.answered);
+}
+
+static void visitor_by_token(struct store *s, const char *token, time_t now, char *out)
+{
+	struct visitor_ans a = {out, 0};
+	store_visitor_find(s, token, now, on_visitor, &a);
+	ss_wait(&a.answered);
 }
 
 /*
@@ -1153,7 +1742,7 @@ static void visitor_email_on_ticket(void **state)
 	assert_int_equal(ss_ticket(s, ticket, &t), 1);
 	assert_null(t.email);
 	ss_ticket_free(&t);
-	store_visitor_of_thread(s, "v-abc", on_visitor, got);
+	visitor_of(s, "v-abc", got);
 	assert_string_equal(got, "tok-cccccccccccccccc v-abc - 1");
 
 	assert_int_equal(
@@ -1162,9 +1751,9 @@ static void visitor_email_on_ticket(void **state)
 	assert_int_equal(ss_ticket(s, ticket, &t), 1);
 	assert_string_equal(t.email, "kim@example.org");
 	ss_ticket_free(&t);
-	store_visitor_find(s, "tok-cccccccccccccccc", T0 + 10, on_visitor, got);
+	visitor_by_token(s, "tok-cccccccccccccccc", T0 + 10, got);
 	assert_string_equal(got, "tok-cccccccccccccccc v-abc kim@example.org 1");
-	store_visitor_of_thread(s, "v-nobody", on_visitor, got);
+	visitor_of(s, "v-nobody", got);
 	assert_string_equal(got, "rc=1");
 
 	const char *reply[] = {"It is ready."};
@@ -1182,20 +1771,22 @@ static void visitor_email_on_ticket(void **state)
 	/* Resolved, the conversation is the bot's again: no open ticket. */
 	assert_int_equal(ss_resolve(s, ticket, "sam", T0 + 30), 0);
 	assert_int_equal(commit(s), 0);
-	store_visitor_of_thread(s, "v-abc", on_visitor, got);
+	visitor_of(s, "v-abc", got);
 	assert_string_equal(got, "tok-cccccccccccccccc v-abc kim@example.org 0");
 	ss_rec_free(&rec);
-	store_close(s);
+	close_store(s);
 }
 
 struct page {
 	int64_t ids[16];
 	size_t n;
+	int answered;
 };
 
 static void on_page(void *arg, int rc, const struct store_msg *v, size_t n)
 {
 	struct page *pg = arg;
+	pg->answered = 1;
 	assert_int_equal(rc, 0);
 	assert_true(n <= 16);
 	pg->n = n;
@@ -1205,6 +1796,14 @@ static void on_page(void *arg, int rc, const struct store_msg *v, size_t n)
 
 /* History a page at a time: the most recent `limit`, then those before the
  * oldest seen, in order, until none is left; together every message once. */
+/* One page of the thread's history into pg. */
+static void history_page(struct store *s, int64_t before, size_t limit, struct page *pg)
+{
+	pg->answered = 0;
+	store_history(s, "webchat", "th-h", before, limit, on_page, pg);
+	ss_wait(&pg->answered);
+}
+
 static void history_pages(void **state)
 {
 	(void)state;
@@ -1229,7 +1828,7 @@ static void history_pages(void **state)
 	struct page pg;
 	int64_t before = 0;
 	do {
-		store_history(s, "webchat", "th-h", before, 3, on_page, &pg);
+		history_page(s, before, 3, &pg);
 		assert_true(pg.n <= 3);
 		for (size_t i = 1; i < pg.n; i++)
 			assert_true(pg.ids[i] > pg.ids[i - 1]);
@@ -1243,11 +1842,11 @@ static void history_pages(void **state)
 	assert_int_equal(nall, 9); /* 5 customer messages, 4 delivered replies */
 	for (size_t i = 1; i < nall; i++)
 		assert_true(all[i] > all[i - 1]);
-	store_history(s, "webchat", "th-h", 0, 0, on_page, &pg);
+	history_page(s, 0, 0, &pg);
 	assert_int_equal(pg.n, nall);
 	assert_memory_equal(pg.ids, all, nall * sizeof(*all));
 	ss_rec_free(&rec);
-	store_close(s);
+	close_store(s);
 }
 
 static void on_pruned(void *arg, int rc, const struct store_pruned *p)
@@ -1342,17 +1941,17 @@ static void retention_prunes_what_is_done(void **state)
 	         "UPDATE outbox SET created = %lld WHERE idem_key = 'n-new-sent';"
 	         "UPDATE visitors SET last_seen = %lld WHERE thread_key <> 'v-lone-new';",
 	         (long long)T0, (long long)T0, (long long)T0, (long long)NOW, (long long)T0);
-	assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	exec_sql(s, sql);
 	snprintf(sql, sizeof(sql),
 	         "UPDATE threads SET updated = %lld WHERE thread_key = 'th-new';"
 	         "UPDATE visitors SET last_seen = %lld WHERE thread_key = 'v-lone-new';",
 	         (long long)NOW, (long long)NOW);
-	assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	exec_sql(s, sql);
 	snprintf(sql, sizeof(sql),
 	         "UPDATE messages SET ts = %lld WHERE thread_id = (SELECT id FROM threads"
 	         " WHERE thread_key = 'th-new')",
 	         (long long)NOW);
-	assert_int_equal(sqlite3_exec(store_sqlite_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+	exec_sql(s, sql);
 	long threads = count(s, "SELECT count(*) FROM threads");
 
 	/* Keeping everything (0) deletes nothing. */
@@ -1388,30 +1987,31 @@ static void retention_prunes_what_is_done(void **state)
 	assert_int_equal(count(s, "SELECT count(*) FROM messages m JOIN threads t ON t.id = m.thread_id"
 	                          " WHERE t.thread_key = 'th-pending' AND m.state = 'pending'"),
 	                 1);
-	assert_int_equal(count(s, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	if (be == SQLITE)
+		assert_int_equal(count(s, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
 	/* Nothing left to do: a call deletes nothing. */
 	t = prune_all(s, &r, NOW, 100, &calls);
 	assert_int_equal(calls, 1);
 	assert_int_equal(t.conversations + t.messages + t.outbox + t.visitors, 0);
 	ss_rec_free(&rec);
-	store_close(s);
+	close_store(s);
 }
 
 /* Run the loop until the store's health is `want` or ~5 s passed. */
-static enum store_health_state wait_state(uv_loop_t *loop, struct store *s, enum store_health_state want)
+static enum store_health_state wait_state(uv_loop_t *hl, struct store *s, enum store_health_state want)
 {
 	uv_timer_t tick;
 	struct store_health h;
-	uv_timer_init(loop, &tick);
+	uv_timer_init(hl, &tick);
 	for (int i = 0; i < 100; i++) {
 		store_health(s, &h);
 		if (h.state == want)
 			break;
 		uv_timer_start(&tick, tick_cb, 50, 0);
-		uv_run(loop, UV_RUN_ONCE);
+		uv_run(hl, UV_RUN_ONCE);
 	}
 	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
+	uv_run(hl, UV_RUN_NOWAIT);
 	store_health(s, &h);
 	return h.state;
 }
@@ -1430,13 +2030,13 @@ static void health_faults_and_recovery(void **state)
 	const char *parts[] = {"a reply"};
 	struct ss_rec rec = {0};
 	struct store_health h;
-	uv_loop_t loop;
+	uv_loop_t hl;
 	char err[256] = "";
 
-	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(uv_loop_init(&hl), 0);
 	/* synchronous normal: a commit reports at once, before the loop runs
 	 * the maintenance timer that would probe the store again. */
-	struct store_conf conf = {.path = path, .sync_full = 0, .loop = &loop};
+	struct store_conf conf = {.path = path, .sync_full = 0, .loop = &hl};
 	struct store *s = store_open(&conf, err, sizeof(err));
 	assert_non_null(s);
 	store_health(s, &h);
@@ -1447,7 +2047,7 @@ static void health_faults_and_recovery(void **state)
 
 	struct post p = mkpost("before", "th", "hello");
 	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
-	assert_int_equal(commit_on_loop(&loop, s), 0);
+	assert_int_equal(commit_on_loop(&hl, s), 0);
 	fill_store(s, "th", 1, &rec);
 	assert_int_equal(commit(s), -1);
 	store_health(s, &h);
@@ -1461,17 +2061,17 @@ static void health_faults_and_recovery(void **state)
 	 * probe writes one page it has already; the end-to-end test fills a
 	 * real file system). */
 	uncap(s);
-	assert_int_equal(wait_state(&loop, s, STORE_OK), STORE_OK);
+	assert_int_equal(wait_state(&hl, s, STORE_OK), STORE_OK);
 	assert_true(store_takes_work(s));
 	struct post r = mkpost("after", "th", "hello again");
 	assert_int_equal(record(s, &r, &d, parts, 1, &rec), 0);
-	assert_int_equal(commit_on_loop(&loop, s), 0);
+	assert_int_equal(commit_on_loop(&hl, s), 0);
 	store_stop(s);
-	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_run(&hl, UV_RUN_DEFAULT);
 	store_close(s);
 
 	/* Less free space than min_free: no new work from the start. */
-	struct store_conf tight = {.path = path, .sync_full = 1, .loop = &loop, .min_free = 1LL << 50};
+	struct store_conf tight = {.path = path, .sync_full = 1, .loop = &hl, .min_free = 1LL << 50};
 	s = store_open(&tight, err, sizeof(err));
 	assert_non_null(s);
 	store_health(s, &h);
@@ -1479,7 +2079,7 @@ static void health_faults_and_recovery(void **state)
 	assert_false(store_takes_work(s));
 	assert_non_null(strstr(h.detail, "min_free"));
 	store_stop(s);
-	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_run(&hl, UV_RUN_DEFAULT);
 	store_close(s);
 
 	/* A file the daemon may not write is refused with the reason (root
@@ -1491,7 +2091,7 @@ static void health_faults_and_recovery(void **state)
 		chmod(path, 0600);
 	}
 	ss_rec_free(&rec);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	assert_int_equal(uv_loop_close(&hl), 0);
 }
 
 /* A post by a named author in its own thread, escalated: the new ticket's id. */
@@ -1948,31 +2548,69 @@ static void team_settings(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(schema_created_and_private, setup, teardown),
-	    cmocka_unit_test_setup_teardown(newer_schema_refused, setup, teardown),
-	    cmocka_unit_test_setup_teardown(post_recorded_and_deduped, setup, teardown),
-	    cmocka_unit_test_setup_teardown(group_commit_visibility, setup, teardown),
-	    cmocka_unit_test_setup_teardown(durable_commit_off_the_loop, setup, teardown),
-	    cmocka_unit_test_setup_teardown(tickets_and_withdrawal, setup, teardown),
-	    cmocka_unit_test_setup_teardown(outbox_states_survive_restart, setup, teardown),
-	    cmocka_unit_test_setup_teardown(killed_writer_leaves_consistent_store, setup, teardown),
-	    cmocka_unit_test_setup_teardown(visitors_cursors_notify_and_external_writes, setup, teardown),
-	    cmocka_unit_test_setup_teardown(offline_pointer_and_private_ticket, setup, teardown),
-	    cmocka_unit_test_setup_teardown(connector_state_table, setup, teardown),
-	    cmocka_unit_test_setup_teardown(reply_windows_and_take_over, setup, teardown),
-	    cmocka_unit_test_setup_teardown(migrates_connector_rows_from_cursors, setup, teardown),
-	    cmocka_unit_test_setup_teardown(refuses_missing_or_long_keys, setup, teardown),
-	    cmocka_unit_test_setup_teardown(full_disk_fails_one_post, setup, teardown),
-	    cmocka_unit_test_setup_teardown(health_faults_and_recovery, setup, teardown),
-	    cmocka_unit_test_setup_teardown(retention_prunes_what_is_done, setup, teardown),
-	    cmocka_unit_test_setup_teardown(history_pages, setup, teardown),
-	    cmocka_unit_test_setup_teardown(visitor_email_on_ticket, setup, teardown),
-	    cmocka_unit_test_setup_teardown(team_side_of_a_ticket, setup, teardown),
-	    cmocka_unit_test_setup_teardown(contacts_from_posts_and_identity, setup, teardown),
-	    cmocka_unit_test_setup_teardown(search_finds_tickets_and_contacts, setup, teardown),
-	    cmocka_unit_test_setup_teardown(team_settings, setup, teardown),
+	/* Every backend answers these alike. */
+	const struct CMUnitTest common[] = {
+	    CASE(schema_created),
+	    CASE(newer_schema_refused),
+	    CASE(post_recorded_and_deduped),
+	    CASE(group_commit_visibility),
+	    CASE(durable_commit_off_the_loop),
+	    CASE(tickets_and_withdrawal),
+	    CASE(outbox_states_survive_restart),
+	    CASE(killed_writer_leaves_consistent_store),
+	    CASE(visitors_cursors_notify_and_external_writes),
+	    CASE(offline_pointer_and_private_ticket),
+	    CASE(connector_state_table),
+	    CASE(reply_windows_and_take_over),
+	    CASE(refuses_missing_or_long_keys),
+	    CASE(leads_alone),
+	    CASE(retention_prunes_what_is_done),
+	    CASE(history_pages),
+	    CASE(visitor_email_on_ticket),
 	};
-	log_threshold = LOG_ERROR + 1;
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* A file, its WAL, its disk, and what older versions wrote. */
+	const struct CMUnitTest sqlite_only[] = {
+	    CASE(sqlite_file_private),
+	    CASE(health_faults_and_recovery),
+	    CASE(migrates_connector_rows_from_cursors),
+	    CASE(full_disk_fails_one_post),
+	    /* The team's side (notes, labels, contacts, search, settings):
+	     * not on PostgreSQL yet. */
+	    CASE(team_side_of_a_ticket),
+	    CASE(contacts_from_posts_and_identity),
+	    CASE(search_finds_tickets_and_contacts),
+	    CASE(team_settings),
+	};
+	/* TEST_STORE_LOG=1 shows the store's log; TEST_STORE_FILTER=name runs
+	 * the cases so named only. */
+	log_threshold = getenv("TEST_STORE_LOG") ? LOG_DEBUG : LOG_ERROR + 1;
+	if (getenv("TEST_STORE_FILTER"))
+		cmocka_set_test_filter(getenv("TEST_STORE_FILTER"));
+	int failed = cmocka_run_group_tests_name("store on SQLite", common, on_sqlite, NULL);
+	failed += cmocka_run_group_tests_name("SQLite only", sqlite_only, on_sqlite, NULL);
+
+	pg_url = getenv("FRONTDESK_TEST_PG");
+	if (!pg_url || !*pg_url) {
+		if (getenv("FRONTDESK_TEST_PG_REQUIRED")) {
+			fprintf(stderr,
+			        "test_store: FRONTDESK_TEST_PG is not set but PostgreSQL was required\n");
+			return 1;
+		}
+		printf("test_store: PostgreSQL cases skipped: FRONTDESK_TEST_PG is not set"
+		       " (`make test` starts a throw-away cluster and sets it)\n");
+		return failed;
+	}
+	/* Several processes on one database. */
+	const struct CMUnitTest pg_only[] = {
+	    CASE(pg_failed_write_fails_group),      CASE(pg_post_decided_once),
+	    CASE(pg_thread_changed_under_decision), CASE(pg_outbox_leases),
+	    CASE(pg_leadership_fails_over),         CASE(pg_connection_lost_and_back),
+	};
+	failed += cmocka_run_group_tests_name("store on PostgreSQL", common, on_pg, NULL);
+	failed += cmocka_run_group_tests_name("PostgreSQL only", pg_only, on_pg, NULL);
+	if (loop_ready) {
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+	}
+	return failed;
 }
