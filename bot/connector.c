@@ -93,10 +93,59 @@ struct connector *connector_new(const struct connector_conf *cc, const struct co
 	return c;
 }
 
+/* The store said whether this process leads c's name (one-consumer types). */
+static void lead_changed(void *arg, int leader)
+{
+	struct connector *c = arg;
+	if (leader) {
+		c->standby = 0;
+		if (c->held && !connector_stopping(c)) {
+			c->held = 0;
+			log_info("connector runs here now", "connector=%s", c->name);
+			if (c->ops->resume)
+				c->ops->resume(c);
+			else
+				log_error("connector cannot resume: it stays stopped", "connector=%s",
+				          c->name);
+		}
+		return;
+	}
+	c->standby = 1;
+	if (!c->held) {
+		c->held = 1;
+		if (c->ops->stop)
+			c->ops->stop(c);
+	}
+	connector_set_health(c, HEALTH_STANDBY, "another frontdesk process runs it");
+}
+
+int connector_start(struct connector *c)
+{
+	if (c->ops->start(c) < 0)
+		return -1;
+	struct store *s = connector_store(c);
+	if (!(c->ops->caps & CONNECTOR_ONE_CONSUMER) || !s)
+		return 0;
+	c->standby = 1; /* until the store says this process leads it */
+	char name[STORE_MAX_KEY];
+	snprintf(name, sizeof(name), "connector/%s", c->name);
+	c->leader = store_leader_watch(s, name, lead_changed, c);
+	if (!c->leader) {
+		log_error("connector cannot ask who runs it", "connector=%s", c->name);
+		return -1;
+	}
+	/* Not leading yet (the answer may come later): wait, stopped. */
+	if (c->standby)
+		lead_changed(c, 0);
+	return 0;
+}
+
 void connector_free(struct connector *c)
 {
 	if (!c)
 		return;
+	store_leader_cancel(c->leader);
+	c->leader = NULL;
 	for (size_t i = 0; i < nrunning; i++) {
 		if (running[i] == c) {
 			running[i] = running[--nrunning];
@@ -394,7 +443,7 @@ int connector_id_ok(const char *s, size_t max)
 
 const char *connector_health_name(enum connector_health h)
 {
-	static const char *const names[] = {"starting", "ok", "degraded", "down"};
+	static const char *const names[] = {"starting", "ok", "degraded", "down", "standby"};
 	return (unsigned)h < ARRAY_LEN(names) ? names[h] : "down";
 }
 

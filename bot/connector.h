@@ -125,7 +125,9 @@ struct connector_mail {
 	const char *link; /* back to the conversation, or NULL */
 };
 
-enum connector_health { HEALTH_STARTING = 0, HEALTH_OK, HEALTH_DEGRADED, HEALTH_DOWN };
+/* HEALTH_STANDBY: a connector that runs in one process at a time, waiting
+ * here while another process runs it (healthy: /healthz says ok). */
+enum connector_health { HEALTH_STARTING = 0, HEALTH_OK, HEALTH_DEGRADED, HEALTH_DOWN, HEALTH_STANDBY };
 
 /* What a platform can do (connector_ops.caps). */
 enum {
@@ -133,6 +135,11 @@ enum {
 	 * beside it): an agent's reply carries no appended signature.  Where
 	 * it cannot (Mastodon and the like), replies are signed "— Sam". */
 	CONNECTOR_SHOWS_SENDER = 1u << 0,
+	/* The platform allows one consumer per account at a time (a Telegram
+	 * poller, one Mastodon stream per token, a Discord gateway session, a
+	 * Slack socket): where several frontdesk processes share a store, the
+	 * connector runs only in the one that leads its name (connector_start). */
+	CONNECTOR_ONE_CONSUMER = 1u << 1,
 };
 
 struct connector_ops {
@@ -152,8 +159,12 @@ struct connector_ops {
 	void *(*parse)(struct config_parser *p);
 	void (*free_settings)(void *settings);
 
-	int (*start)(struct connector *c);                        /* 0 or -1 (logged) */
-	void (*stop)(struct connector *c);                        /* stop intake; keep what delivery needs */
+	int (*start)(struct connector *c); /* 0 or -1 (logged) */
+	void (*stop)(struct connector *c); /* stop intake; keep what delivery needs */
+	/* Take posts in again after a stop that was not the daemon's (this
+	 * process leads the connector again).  Required with
+	 * CONNECTOR_ONE_CONSUMER, unused otherwise. */
+	void (*resume)(struct connector *c);
 	int (*send)(struct connector *c, const struct outmsg *m); /* async; 0 queued, -1 retry later */
 	int (*idle)(struct connector *c);                         /* 1 when nothing is in flight (drain) */
 	void (*close)(struct connector *c);   /* teardown: uv_close its own uv handles (may be NULL) */
@@ -206,6 +217,12 @@ struct connector {
 	enum connector_health health;
 	char health_detail[128]; /* e.g. "401 from instance: check the token" */
 	int64_t paused_until_ms; /* outbox: a rate limit holds every send until then */
+	/* Another process runs it (a CONNECTOR_ONE_CONSUMER type this process
+	 * does not lead): no intake here, and the outbox leaves its replies to
+	 * that process.  0 otherwise. */
+	int standby;
+	int held;                    /* stopped because another process leads it */
+	struct store_leader *leader; /* the watch on its leadership, or NULL */
 	void *priv;
 };
 
@@ -224,6 +241,16 @@ const char *connector_type_list(void);
  */
 struct connector *connector_new(const struct connector_conf *cc, const struct connector_host *h);
 void connector_free(struct connector *c);
+/*
+ * Start c: ops->start, and then, for a CONNECTOR_ONE_CONSUMER type, ask the
+ * store whether it may run here (store_leader_watch on its name): while
+ * another process leads it, it is stopped at once (ops->stop: no intake,
+ * health standby, c->standby: the outbox leaves its replies to the
+ * leader); when this process leads, it runs (ops->resume) until it stops
+ * leading.  A store with one process leads at once.  -1 when ops->start
+ * fails (the daemon then exits).
+ */
+int connector_start(struct connector *c);
 
 /* 1 when the type shows the sender of a message (CONNECTOR_SHOWS_SENDER);
  * unknown types count as not (their replies are signed). */

@@ -634,7 +634,7 @@ static int health_cb(struct buf *out, void *arg)
 	json_t *list = json_array();
 	for (size_t i = 0; i < d->nconns; i++) {
 		struct connector *c = d->conns[i];
-		if (c->health != HEALTH_OK)
+		if (c->health != HEALTH_OK && c->health != HEALTH_STANDBY)
 			ok = 0;
 		json_array_append_new(
 		    list, json_pack("{s:s, s:s, s:s, s:s}", "name", c->name, "type", c->ops->type, "health",
@@ -1088,7 +1088,7 @@ static int start_connectors(struct daemon *d)
 			return -1;
 		}
 		d->conns[d->nconns++] = c;
-		if (c->ops->start(c) < 0) {
+		if (connector_start(c) < 0) {
 			log_error("connector failed to start", "connector=%s", c->name);
 			return -1;
 		}

@@ -563,9 +563,19 @@ out:
 }
 
 /* Take the head row of t off the schedule and ask the store whether it
- * may go (claimed() continues, now or later). */
+ * may go (claimed() continues, now or later).  A row whose connector runs
+ * in another process (it leads that connector) is given up to it. */
 static void dispatch(struct outbox *o, struct tq *t)
 {
+	const struct store_out *row = t->e[t->head].row;
+	struct connector *c = o->find ? o->find(o->find_arg, row->connector) : NULL;
+	if (c && c->standby) {
+		log_debug("outbox row left to the process that runs its connector",
+		          "outbox=%lld connector=%s", (long long)row->id, row->connector);
+		store_outbox_release(o->s, row->id);
+		settle_head(o, t);
+		return;
+	}
 	struct claim *cl = xmalloc(sizeof(*cl));
 	cl->o = o;
 	cl->id = t->e[t->head].id;

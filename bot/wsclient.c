@@ -739,6 +739,16 @@ void wsclient_stop(struct wsclient *w)
 	}
 }
 
+void wsclient_resume(struct wsclient *w)
+{
+	if (!w || w->closing || !w->stopping)
+		return;
+	w->stopping = 0;
+	/* A close the stop asked for ends in the retry path (now resumed). */
+	if (w->state == WS_IDLE)
+		retry_in(w, 0);
+}
+
 void wsclient_close(struct wsclient *w)
 {
 	if (!w)

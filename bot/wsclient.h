@@ -40,6 +40,9 @@
  *   wsclient_new      in ops->start (creates its own lws client vhost)
  *   wsclient_start    first attempt (from a 0 ms timer, never inside new)
  *   wsclient_stop     in ops->stop: no more attempts, close with 1000
+ *   wsclient_resume   in ops->resume: attempts again after a stop (a
+ *                     connector that runs in one process at a time was
+ *                     handed the lead back)
  *   wsclient_close    in ops->close: uv_close the timers, close the socket
  *   wsclient_free     in ops->destroy, after the loop ended
  *
@@ -163,6 +166,8 @@ int wsclient_is_open(const struct wsclient *w);
 unsigned long wsclient_connections(const struct wsclient *w);
 
 void wsclient_stop(struct wsclient *w);
+/* Undo wsclient_stop: connect again (now, or once the close under way ended). */
+void wsclient_resume(struct wsclient *w);
 void wsclient_close(struct wsclient *w);
 void wsclient_free(struct wsclient *w);
 

@@ -615,65 +615,60 @@ static void timer_in(struct mastodon *ms, uv_timer_t *t, uv_timer_cb cb, int64_t
 	uv_timer_start(t, cb, ms_from_now > 0 ? (uint64_t)ms_from_now : 0, 0);
 }
 
-/* Where a status read lands (see status_get). */
-struct status_read {
-	int answered;
+/* What the connector knows of a status (see status_get). */
+struct status_info {
 	int found;
-	int abandoned; /* status_get returned without it: free on arrival */
 	char thread[STORE_MAX_KEY + 1];
 	char vis[16];
 	char acct[MASTODON_MAX_ACCT + 1];
 };
 
+typedef void (*status_fn)(struct mastodon *ms, void *arg, const struct status_info *si);
+
+struct status_read {
+	struct mastodon *ms;
+	status_fn cb;
+	void *arg;
+};
+
 static void status_got(void *arg, int rc, const struct store_state *st)
 {
 	struct status_read *r = arg;
-	if (r->abandoned) {
-		free(r);
-		return;
+	struct status_info si;
+	memset(&si, 0, sizeof(si));
+	if (rc == 0 && st->thread_key && strlen(st->thread_key) < sizeof(si.thread)) {
+		json_t *o = json_loads(st->value, 0, NULL);
+		const char *vis = get_str(o, "visibility"), *acct = get_str(o, "acct");
+		if (vis && acct && strlen(vis) < sizeof(si.vis) && acct_ok(acct)) {
+			snprintf(si.thread, sizeof(si.thread), "%s", st->thread_key);
+			snprintf(si.vis, sizeof(si.vis), "%s", vis);
+			snprintf(si.acct, sizeof(si.acct), "%s", acct);
+			si.found = 1;
+		}
+		json_decref(o);
 	}
-	r->answered = 1;
-	if (rc != 0 || !st->thread_key || strlen(st->thread_key) >= sizeof(r->thread))
-		return;
-	json_t *o = json_loads(st->value, 0, NULL);
-	const char *vis = get_str(o, "visibility"), *acct = get_str(o, "acct");
-	if (vis && acct && strlen(vis) < sizeof(r->vis) && acct_ok(acct)) {
-		snprintf(r->thread, sizeof(r->thread), "%s", st->thread_key);
-		snprintf(r->vis, sizeof(r->vis), "%s", vis);
-		snprintf(r->acct, sizeof(r->acct), "%s", acct);
-		r->found = 1;
-	}
-	json_decref(o);
+	r->cb(r->ms, r->arg, &si);
+	free(r);
 }
 
 /*
  * What the connector knows of a status (its connector state, kind
  * "status"): its thread, its visibility and the customer a reply to it
- * addresses.  1 found, 0 not.  The callers need the answer before they go
- * on, which a local store (SQLite) gives at once; a store that would
- * answer later counts as "not known" here (logged), and the callers fall
- * back as for a missing entry.
+ * addresses.  cb runs once, now or later (the store may answer later), with
+ * si->found 0 when nothing usable is known (or id is empty).
  */
-static int status_get(struct mastodon *ms, const char *id, char *thread, size_t tn, char *vis, size_t vn,
-                      char *acct, size_t an)
+static void status_get(struct mastodon *ms, const char *id, status_fn cb, void *arg)
 {
-	if (!id || !*id)
-		return 0;
+	if (!id || !*id) {
+		struct status_info none = {0};
+		cb(ms, arg, &none);
+		return;
+	}
 	struct status_read *r = xcalloc(1, sizeof(*r));
+	r->ms = ms;
+	r->cb = cb;
+	r->arg = arg;
 	connector_state_get(ms->c, "status", id, status_got, r);
-	if (!r->answered) {
-		log_warn("mastodon: status read did not complete at once", "connector=%s", ms->c->name);
-		r->abandoned = 1; /* the callback frees it */
-		return 0;
-	}
-	int found = r->found && strlen(r->thread) < tn && strlen(r->vis) < vn && strlen(r->acct) < an;
-	if (found) {
-		snprintf(thread, tn, "%s", r->thread);
-		snprintf(vis, vn, "%s", r->vis);
-		snprintf(acct, an, "%s", r->acct);
-	}
-	free(r);
-	return found;
 }
 
 static void status_set(struct mastodon *ms, const char *id, const char *thread, const char *vis,
@@ -1030,37 +1025,36 @@ static void cursor_advance(struct mastodon *ms, const char *id)
 	connector_cursor_set(ms->c, ms->cursor);
 }
 
-/*
- * Hand one mention to the daemon: 1 when a post_done will follow, 0 when
- * it is skipped on purpose (the bot's own status), -1 when the daemon
- * refused it (it is stopping): a catch-up must not move past it then.
- * The status is remembered (thread, visibility, author) in the same
- * transaction as the post.
- */
-static int deliver(struct mastodon *ms, struct mastodon_mention *m, int from_catchup)
+static void ms_post_done(struct connector *c, void *cookie, const struct post_ack *a);
+
+/* A mention on its way to the daemon while its thread is looked up. */
+struct intake {
+	struct mastodon_mention m; /* a copy (text and name owned) */
+	int from_catchup;
+	uint64_t gen;
+	int in_call; /* still inside deliver(): a refusal is its return value */
+	int refused;
+	int done; /* handed over (or refused): freed by whoever comes last */
+};
+
+static void intake_free(struct intake *in)
 {
-	char thread[STORE_MAX_KEY + 1], vis[16], acct[MASTODON_MAX_ACCT + 1];
+	mastodon_mention_free(&in->m);
+	free(in);
+}
+
+static void intake_done(struct intake *in)
+{
+	in->done = 1;
+	if (!in->in_call)
+		intake_free(in);
+}
+
+/* The thread is known: remember the status, hand the post over. */
+static void intake_post(struct mastodon *ms, struct intake *in, const char *thread)
+{
+	struct mastodon_mention *m = &in->m;
 	char handle[MASTODON_MAX_ACCT + 2];
-
-	if (ms->stopping || ms->closing)
-		return -1;
-	if (ms->self_id[0] && strcmp(m->account_id, ms->self_id) == 0) {
-		metric_add_l(ms->m_events, 1, ms->c->name, "self");
-		log_debug("mastodon: own status ignored", "connector=%s status=%s", ms->c->name,
-		          m->status_id);
-		return 0;
-	}
-	/* The thread: the root of the reply chain where it is known.  A status
-	 * seen before keeps the thread it was filed under. */
-	if (!status_get(ms, m->status_id, thread, sizeof(thread), vis, sizeof(vis), acct, sizeof(acct))) {
-		if (!m->in_reply_to[0])
-			snprintf(thread, sizeof(thread), "%s", m->status_id);
-		else if (!status_get(ms, m->in_reply_to, thread, sizeof(thread), vis, sizeof(vis), acct,
-		                     sizeof(acct)))
-			snprintf(thread, sizeof(thread), "%s", m->in_reply_to);
-		status_set(ms, m->status_id, thread, m->visibility, m->acct);
-	}
-
 	snprintf(handle, sizeof(handle), "@%s", m->acct);
 	struct post p = {
 	    .platform = PLATFORM,
@@ -1080,13 +1074,82 @@ static int deliver(struct mastodon *ms, struct mastodon_mention *m, int from_cat
 	};
 	struct ms_cookie *k = xcalloc(1, sizeof(*k));
 	snprintf(k->id, sizeof(k->id), "%s", m->id);
-	k->from_catchup = from_catchup;
-	k->gen = ms->cu.gen;
-	if (connector_deliver_post(ms->c, &p, k) < 0) {
-		free(k);
-		return -1;
+	k->from_catchup = in->from_catchup;
+	k->gen = in->gen;
+	if (ms->stopping || ms->closing || connector_deliver_post(ms->c, &p, k) < 0) {
+		if (in->in_call) {
+			in->refused = 1; /* deliver() returns -1: no post_done follows */
+			free(k);
+		} else if (!ms->closing) {
+			/* deliver() promised a post_done: say it was not stored. */
+			struct post_ack a = {.status = POST_FAILED};
+			ms_post_done(ms->c, k, &a);
+		} else {
+			free(k);
+		}
 	}
-	return 1;
+}
+
+static void intake_parent(struct mastodon *ms, void *arg, const struct status_info *si)
+{
+	struct intake *in = arg;
+	const char *thread = si->found ? si->thread : in->m.in_reply_to;
+	status_set(ms, in->m.status_id, thread, in->m.visibility, in->m.acct);
+	intake_post(ms, in, thread);
+	intake_done(in);
+}
+
+/* What is known of the status itself: a status seen before keeps the
+ * thread it was filed under; else the root of the reply chain where it is
+ * known (its parent's thread), or the parent, or the status itself. */
+static void intake_status(struct mastodon *ms, void *arg, const struct status_info *si)
+{
+	struct intake *in = arg;
+	if (si->found) {
+		intake_post(ms, in, si->thread);
+	} else if (in->m.in_reply_to[0]) {
+		status_get(ms, in->m.in_reply_to, intake_parent, in);
+		return;
+	} else {
+		status_set(ms, in->m.status_id, in->m.status_id, in->m.visibility, in->m.acct);
+		intake_post(ms, in, in->m.status_id);
+	}
+	intake_done(in);
+}
+
+/*
+ * Hand one mention to the daemon: 1 when a post_done will follow (the
+ * thread may still be looked up in the store), 0 when it is skipped on
+ * purpose (the bot's own status), -1 when the daemon refused it at once (it
+ * is stopping): a catch-up must not move past it then.  The status is
+ * remembered (thread, visibility, author) in the same transaction as the
+ * post.
+ */
+static int deliver(struct mastodon *ms, struct mastodon_mention *m, int from_catchup)
+{
+	if (ms->stopping || ms->closing)
+		return -1;
+	if (ms->self_id[0] && strcmp(m->account_id, ms->self_id) == 0) {
+		metric_add_l(ms->m_events, 1, ms->c->name, "self");
+		log_debug("mastodon: own status ignored", "connector=%s status=%s", ms->c->name,
+		          m->status_id);
+		return 0;
+	}
+	struct intake *in = xcalloc(1, sizeof(*in));
+	in->m = *m;
+	in->m.display_name = m->display_name ? xstrdup(m->display_name) : NULL;
+	in->m.text = m->text ? xstrdup(m->text) : NULL;
+	in->from_catchup = from_catchup;
+	in->gen = ms->cu.gen;
+	in->in_call = 1;
+	status_get(ms, m->status_id, intake_status, in);
+	/* Answered at once (SQLite): finished here.  Else the last callback
+	 * frees it, and a refusal then comes as a failed post_done. */
+	int rc = in->refused ? -1 : 1;
+	in->in_call = 0;
+	if (in->done)
+		intake_free(in);
+	return rc;
 }
 
 static void catch_timer_cb(uv_timer_t *t)
@@ -1446,15 +1509,73 @@ static void post_part(struct mastodon *ms, struct ms_job *j)
 	free(body);
 }
 
+/* A reply waiting for what the store knows of the status it answers. */
+struct send_req {
+	int64_t id;
+	int is_private;
+	char *thread_key, *text, *idem, *reply_to;
+};
+
+static void send_req_free(struct send_req *q)
+{
+	free(q->thread_key);
+	free(q->text);
+	free(q->idem);
+	free(q->reply_to);
+	free(q);
+}
+
+/* The status a reply answers is known (or not): queue the reply. */
+static void send_known(struct mastodon *ms, void *arg, const struct status_info *si)
+{
+	struct send_req *q = arg;
+	struct connector *c = ms->c;
+	if (ms->closing) {
+		/* Teardown: the row stays pending for the next start. */
+		send_req_free(q);
+		return;
+	}
+	if (!si->found) {
+		log_warn("mastodon: reply to a status this connector does not know: not sent",
+		         "connector=%s outbox=%lld", c->name, (long long)q->id);
+		connector_send_done(c, q->id, SEND_FAIL, 0, "the status it answers is unknown");
+		send_req_free(q);
+		return;
+	}
+	/* "Take it offline" is the pipeline's: a private row goes direct (its
+	 * public pointer, when there is one, was a row of its own). */
+	const char *v = mastodon_reply_visibility(si->vis, q->is_private);
+
+	struct ms_job *j = xcalloc(1, sizeof(*j));
+	j->ms = ms;
+	j->id = q->id;
+	snprintf(j->thread, sizeof(j->thread), "%s", q->thread_key);
+	snprintf(j->acct, sizeof(j->acct), "%s", si->acct);
+	snprintf(j->visibility, sizeof(j->visibility), "%s", v);
+	snprintf(j->idem, sizeof(j->idem), "%s", q->idem);
+	snprintf(j->chain, sizeof(j->chain), "%s", q->reply_to);
+	j->nparts = mastodon_build_reply(si->acct, q->text, ms->max_chars, j->parts, MASTODON_MAX_PARTS);
+	if (j->nparts == 0) {
+		job_free(j);
+		connector_send_done(c, q->id, SEND_FAIL, 0, "empty reply");
+		send_req_free(q);
+		return;
+	}
+	struct ms_progress *p = progress_find(ms, q->id, 0);
+	if (p && p->next_part < j->nparts) {
+		j->next_part = p->next_part;
+		snprintf(j->chain, sizeof(j->chain), "%s", p->chain);
+	}
+	send_req_free(q);
+	rest_queue(ms->rest, &j->link);
+}
+
+/* A reply: what is known of the status it answers comes from the store,
+ * now or later; the outcome is reported with connector_send_done. */
 static int ms_send(struct connector *c, const struct outmsg *m)
 {
 	struct mastodon *ms = c->priv;
-	char thread[STORE_MAX_KEY + 1], vis[16], acct[MASTODON_MAX_ACCT + 1];
-
-	if (!m->reply_to_id ||
-	    !status_get(ms, m->reply_to_id, thread, sizeof(thread), vis, sizeof(vis), acct, sizeof(acct))) {
-		log_warn("mastodon: reply to a status this connector does not know: not sent",
-		         "connector=%s outbox=%lld", c->name, (long long)m->id);
+	if (!m->reply_to_id || !*m->reply_to_id) {
 		connector_send_done(c, m->id, SEND_FAIL, 0, "the status it answers is unknown");
 		return 0;
 	}
@@ -1462,30 +1583,14 @@ static int ms_send(struct connector *c, const struct outmsg *m)
 		connector_send_done(c, m->id, SEND_FAIL, 0, "unusable idempotency key");
 		return 0;
 	}
-	/* "Take it offline" is the pipeline's: a private row goes direct (its
-	 * public pointer, when there is one, was a row of its own). */
-	const char *v = mastodon_reply_visibility(vis, m->is_private);
-
-	struct ms_job *j = xcalloc(1, sizeof(*j));
-	j->ms = ms;
-	j->id = m->id;
-	snprintf(j->thread, sizeof(j->thread), "%s", m->thread_key);
-	snprintf(j->acct, sizeof(j->acct), "%s", acct);
-	snprintf(j->visibility, sizeof(j->visibility), "%s", v);
-	snprintf(j->idem, sizeof(j->idem), "%s", m->idem_key);
-	snprintf(j->chain, sizeof(j->chain), "%s", m->reply_to_id);
-	j->nparts = mastodon_build_reply(acct, m->text, ms->max_chars, j->parts, MASTODON_MAX_PARTS);
-	if (j->nparts == 0) {
-		job_free(j);
-		connector_send_done(c, m->id, SEND_FAIL, 0, "empty reply");
-		return 0;
-	}
-	struct ms_progress *p = progress_find(ms, m->id, 0);
-	if (p && p->next_part < j->nparts) {
-		j->next_part = p->next_part;
-		snprintf(j->chain, sizeof(j->chain), "%s", p->chain);
-	}
-	rest_queue(ms->rest, &j->link);
+	struct send_req *q = xcalloc(1, sizeof(*q));
+	q->id = m->id;
+	q->is_private = m->is_private;
+	q->thread_key = xstrdup(m->thread_key ? m->thread_key : "");
+	q->text = xstrdup(m->text ? m->text : "");
+	q->idem = xstrdup(m->idem_key);
+	q->reply_to = xstrdup(m->reply_to_id);
+	status_get(ms, m->reply_to_id, send_known, q);
 	return 0;
 }
 
@@ -1565,9 +1670,27 @@ static void cursor_read(void *arg, int rc, const char *value)
 	if (rc < 0)
 		log_warn("mastodon: stored cursor could not be read: starting from the newest mention",
 		         "connector=%s", c->name);
+	if (ms->stopping || ms->closing)
+		return; /* another process runs it: ms_resume reads the cursor again */
 	log_info("mastodon: starting", "connector=%s instance=%s cursor=%s", c->name, ms->api,
 	         ms->cursor[0] ? ms->cursor : "-");
+	wsclient_resume(ms->ws);
 	wsclient_start(ms->ws); /* signs in first (ws_url) */
+}
+
+/*
+ * This process runs the connector again (it leads it: see connector_start):
+ * another process may have streamed and stored meanwhile, so the cursor is
+ * read again before the stream and its catch-up start.
+ */
+static void ms_resume(struct connector *c)
+{
+	struct mastodon *ms = c->priv;
+	if (!ms || ms->closing)
+		return;
+	ms->stopping = 0;
+	connector_set_health(c, HEALTH_STARTING, "connecting");
+	connector_cursor_get(c, cursor_read, ms);
 }
 
 static int ms_start(struct connector *c)
@@ -1673,9 +1796,11 @@ const struct connector_ops mastodon_ops = {
     .keys = ms_keys,
     .parse = ms_parse,
     .free_settings = ms_free_settings,
-    .max_text = 0, /* the connector cuts replies itself: the limit is the instance's */
+    .max_text = 0,                  /* the connector cuts replies itself: the limit is the instance's */
+    .caps = CONNECTOR_ONE_CONSUMER, /* one stream per token */
     .start = ms_start,
     .stop = ms_stop,
+    .resume = ms_resume,
     .send = ms_send,
     .idle = ms_idle,
     .close = ms_close,
