@@ -1,5 +1,6 @@
 /*
- * main.c - the frontdesk command line: run, check, try, replay, queue, passwd.
+ * main.c - the frontdesk command line: run, check, try, replay, queue, passwd,
+ * migrate.
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid configuration.
  * `-c CONFIG` may stand anywhere after `frontdesk`, for every command.
@@ -24,6 +25,7 @@
 #include "rules.h"
 #include "normalize.h"
 #include "sentiment.h"
+#include "store.h"
 #include "taught.h"
 #include "util.h"
 
@@ -45,6 +47,8 @@ static const char *usage_text =
     "  report [--json] [--since WHEN] [--by day|week]\n"
     "                                        what the bot saves the team, per day and channel\n"
     "  passwd                                read a password, print a hash for the config\n"
+    "  migrate --from sqlite:PATH [--to URL] copy a SQLite store into an empty PostgreSQL\n"
+    "                                        database (default: the one store.url names)\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration (default: $FRONTDESK_CONFIG, ./config.yaml,\n"
@@ -694,6 +698,83 @@ static int read_secret(const char *prompt, char *out, size_t n)
 	return 0;
 }
 
+static const char *migrate_usage =
+    "usage: frontdesk [-c CONFIG] migrate --from sqlite:PATH [--to postgresql://...]\n"
+    "\n"
+    "Copies every conversation, ticket, reply and setting of the SQLite store at\n"
+    "PATH into a PostgreSQL database that holds no data yet (its tables are\n"
+    "created).  Without --to, the database the configuration's store.url (or\n"
+    "url_env / url_file) names.  Stop frontdesk first: what it stores after the\n"
+    "copy began is not copied.  A password is best kept out of the command line\n"
+    "(~/.pgpass, or PGPASSWORD).\n";
+
+static int cmd_migrate(const char *cfgpath, int argc, char **argv)
+{
+	const char *from = NULL, *to = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			fputs(migrate_usage, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+			from = argv[++i];
+		} else if (!strcmp(argv[i], "--to") && i + 1 < argc) {
+			to = argv[++i];
+		} else {
+			fprintf(stderr, "frontdesk migrate: unexpected argument '%s'\n\n%s", argv[i],
+			        migrate_usage);
+			return EXIT_USAGE;
+		}
+	}
+	if (!from) {
+		fprintf(stderr, "frontdesk migrate: --from sqlite:PATH is needed\n\n%s", migrate_usage);
+		return EXIT_USAGE;
+	}
+	if (!strncmp(from, "sqlite:", 7))
+		from += 7;
+	if (!*from) {
+		fprintf(stderr, "frontdesk migrate: --from names no file\n");
+		return EXIT_USAGE;
+	}
+	char url[CONFIG_SECRET_MAX + 1], err[512];
+	if (to) {
+		if (strncmp(to, "postgresql://", 13) && strncmp(to, "postgres://", 11)) {
+			fprintf(stderr, "frontdesk migrate: --to must be a postgresql:// URL\n");
+			return EXIT_USAGE;
+		}
+		snprintf(url, sizeof(url), "%s", to);
+	} else {
+		if (!cfgpath) {
+			fprintf(stderr, "frontdesk migrate: no --to and no configuration: pass -c FILE\n");
+			return EXIT_USAGE;
+		}
+		struct diag d;
+		diag_init(&d);
+		struct config *cfg = config_load(cfgpath, &d);
+		if (!cfg) {
+			fputs(d.out.p ? d.out.p : "", stderr);
+			fprintf(stderr, "%s: configuration refused (%d error%s)\n", cfgpath, d.errors,
+			        d.errors == 1 ? "" : "s");
+			diag_free(&d);
+			return EXIT_USAGE;
+		}
+		diag_free(&d);
+		int pg = config_store_url(cfg, url, sizeof(url), err, sizeof(err));
+		config_free(cfg);
+		if (pg <= 0) {
+			fprintf(stderr, "frontdesk migrate: %s\n",
+			        pg < 0 ? err : "the configuration's store is not PostgreSQL: pass --to URL");
+			return pg < 0 ? 1 : EXIT_USAGE;
+		}
+	}
+	int rc = store_copy(from, url, stdout, err, sizeof(err));
+	explicit_bzero(url, sizeof(url));
+	if (rc < 0) {
+		fprintf(stderr, "frontdesk migrate: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_passwd(int argc, char **argv)
 {
 	char pw[512], again[512];
@@ -783,6 +864,8 @@ int main(int argc, char **argv)
 		rc = cmd_passwd(n, args);
 	} else if (!strcmp(cmd, "report")) {
 		rc = report_cli_main(cfgpath, n, args);
+	} else if (!strcmp(cmd, "migrate")) {
+		rc = cmd_migrate(cfgpath, n, args);
 	} else if (!strcmp(cmd, "queue")) {
 		if (!cfgpath && !(n > 1 && (!strcmp(args[1], "--help") || !strcmp(args[1], "-h")))) {
 			fprintf(stderr, "frontdesk: no configuration found: pass -c FILE\n");

@@ -54,6 +54,7 @@
 #define FD_STORE_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -109,6 +110,17 @@ void store_close(struct store *s);
 /* Where the data is (a path, or the database URL without its password),
  * for log lines. */
 const char *store_where(const struct store *s);
+
+/*
+ * `frontdesk migrate`: copy every row of the SQLite store at `path` into
+ * the PostgreSQL database `url`, which must hold no data yet; both are
+ * first brought to the current schema.  The source is read as one
+ * snapshot (a daemon may still be running on it: what it writes later is
+ * not copied), the target written in one transaction (a failure leaves it
+ * empty).  Blocking.  One line per table to `report` (may be NULL).
+ * 0, or -1 with a one-line reason in err.
+ */
+int store_copy(const char *path, const char *url, FILE *report, char *err, size_t errn);
 /* The backend's name: "sqlite" or "postgresql". */
 const char *store_backend_name(const struct store *s);
 

@@ -1,0 +1,160 @@
+// The daemon on PostgreSQL (store.url), against the throw-away cluster
+// `make test` starts (tests/pgcluster.sh sets FRONTDESK_TEST_PG): a web
+// chat conversation answered, handed over, and replied to from the queue
+// command line; and `frontdesk migrate` moving a SQLite store over, after
+// which the same visitor resumes the same conversation on PostgreSQL.
+// Each test gets a database of its own.
+//
+//   FRONTDESK_TEST_PG=postgresql://... BUILD=build node --test tests/e2e/postgres.test.mjs
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { daemonMissing, defaultConfig, startDaemon, wsClient, BIN } from './lib/daemon.mjs';
+
+const PG = process.env.FRONTDESK_TEST_PG || '';
+const skip =
+	daemonMissing() ||
+	(!PG && !process.env.FRONTDESK_TEST_PG_REQUIRED && 'FRONTDESK_TEST_PG is not set (make test starts a cluster and sets it)');
+const SLOW = (process.env.BUILD || '').includes('san') ? 3 : 1;
+
+// psql on url: the output of one statement, trimmed.
+function psql(url, sql) {
+	return execFileSync('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], {
+		encoding: 'utf8',
+	}).trim();
+}
+
+// A fresh database on the test cluster; its URL.
+function freshDatabase(t) {
+	assert.ok(PG, 'FRONTDESK_TEST_PG is required here');
+	const name = `fd_e2e_${randomBytes(6).toString('hex')}`;
+	psql(PG, `CREATE DATABASE ${name}`);
+	const u = new URL(PG);
+	u.pathname = `/${name}`;
+	t.after(() => {
+		try {
+			psql(PG, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+		} catch {
+			/* the cluster goes at the end anyway */
+		}
+	});
+	return u.toString();
+}
+
+const onPg = (url) => (ctx) => defaultConfig({ ports: ctx.ports }).replace('store: { path: frontdesk.db }', `store: { url: "${url}", node: test-node }`);
+
+// One visitor's exchange: send text, wait for the echo and the bot's answer.
+async function say(c, text, cid) {
+	const from = c.frames.length;
+	c.send({ type: 'message', text, client_id: cid });
+	const echo = await c.next((f) => f.type === 'message' && f.client_id === cid, 10000 * SLOW, from);
+	const bot = await c.next((f) => f.type === 'message' && f.from === 'bot', 10000 * SLOW, from);
+	return { echo, bot };
+}
+
+test('on PostgreSQL: a web chat message answered, handed over, and replied to from the command line', { skip, timeout: 90000 * SLOW }, async (t) => {
+	const url = freshDatabase(t);
+	const d = await startDaemon({ config: onPg(url), healthy: true, timeoutMs: 30000 * SLOW });
+	t.after(async () => {
+		await d.stop({ signal: 'SIGKILL' });
+		d.cleanup();
+	});
+	assert.match(d.log(), /postgresql/i);
+	const health = JSON.parse((await (await fetch(d.url('/healthz'))).text()));
+	assert.equal(health.store, 'ok');
+
+	const c = await wsClient(d.wsUrl('/chat'));
+	const w = await c.next((f) => f.type === 'welcome');
+	const faq = await say(c, 'when are you open?', 'pg-1');
+	assert.match(faq.bot.text, /\S/);
+	const hand = await say(c, 'I want to speak to a person', 'pg-2');
+	assert.match(hand.bot.text, /\S/);
+
+	// The rows are in PostgreSQL, not in a file.
+	assert.equal(psql(url, `SELECT count(*) FROM messages WHERE client_id IN ('pg-1', 'pg-2')`), '2');
+	const tickets = JSON.parse(execFileSync(BIN, ['queue', 'list', '--json', '-c', d.config], { encoding: 'utf8' }));
+	assert.equal(tickets.length, 1, JSON.stringify(tickets));
+	assert.equal(tickets[0].status, 'waiting');
+
+	// An agent answers from the command line; the daemon hears of it (NOTIFY)
+	// and the visitor's open chat gets it.
+	const from = c.frames.length;
+	execFileSync(BIN, ['queue', 'reply', String(tickets[0].id), '--agent', 'sam', 'Hello, Sam here: how can I help?', '-c', d.config]);
+	const agent = await c.next((f) => f.type === 'message' && f.from === 'agent', 15000 * SLOW, from);
+	assert.equal(agent.agent, 'Sam');
+	assert.match(agent.text, /^Hello, Sam here/);
+	assert.equal(psql(url, `SELECT state FROM outbox WHERE sender = 'agent'`), 'sent');
+	const after = JSON.parse(execFileSync(BIN, ['queue', 'show', String(tickets[0].id), '--json', '-c', d.config], { encoding: 'utf8' }));
+	assert.equal(after.status, 'claimed');
+	c.close();
+
+	// The same visitor comes back after a restart: the conversation is there.
+	assert.equal((await d.stop()).code, 0);
+	const d2 = await startDaemon({ config: onPg(url), dir: d.dir, ports: d.ports, healthy: true, timeoutMs: 30000 * SLOW });
+	t.after(() => d2.stop({ signal: 'SIGKILL' }));
+	const c2 = await wsClient(d2.wsUrl(`/chat?visitor=${encodeURIComponent(w.visitor)}`));
+	const w2 = await c2.next((f) => f.type === 'welcome');
+	assert.equal(w2.visitor, w.visitor);
+	assert.deepEqual(w2.history.map((m) => m.from), ['customer', 'bot', 'customer', 'bot', 'agent']);
+	c2.close();
+	assert.equal((await d2.stop()).code, 0);
+});
+
+test('frontdesk migrate moves a SQLite store to PostgreSQL, and the conversation goes on there', { skip, timeout: 120000 * SLOW }, async (t) => {
+	const url = freshDatabase(t);
+	const d = await startDaemon({ healthy: true });
+	t.after(async () => {
+		await d.stop({ signal: 'SIGKILL' });
+		d.cleanup();
+	});
+	const c = await wsClient(d.wsUrl('/chat'));
+	const w = await c.next((f) => f.type === 'welcome');
+	await say(c, 'when are you open?', 'm-1');
+	await say(c, 'I want to speak to a person', 'm-2');
+	await say(c, 'it is about a birthday cake\nwith\ttabs and a back\\slash', 'm-3');
+	c.close();
+	assert.equal((await d.stop()).code, 0);
+
+	const tables = ['threads', 'messages', 'posts', 'tickets', 'ticket_events', 'outbox', 'cursors', 'visitors', 'connector_state'];
+	const sq = (sql) => execFileSync('sqlite3', [d.db, sql], { encoding: 'utf8' }).trim();
+	const before = Object.fromEntries(tables.map((n) => [n, sq(`SELECT count(*) FROM ${n}`)]));
+	assert.ok(Number(before.messages) >= 6, JSON.stringify(before));
+
+	// Usage errors are told as such.
+	let r = spawnSync(BIN, ['migrate', '--to', url], { encoding: 'utf8' });
+	assert.equal(r.status, 2, r.stderr);
+	assert.match(r.stderr, /--from/);
+
+	r = spawnSync(BIN, ['migrate', '--from', `sqlite:${d.db}`, '--to', url], { encoding: 'utf8' });
+	assert.equal(r.status, 0, r.stderr);
+	assert.match(r.stdout, /messages\s+\d+ rows/);
+	for (const n of tables) assert.equal(psql(url, `SELECT count(*) FROM ${n}`), before[n], n);
+	// Texts arrive as written (COPY escapes).
+	assert.equal(psql(url, `SELECT text FROM messages WHERE client_id = 'm-3'`), 'it is about a birthday cake\nwith\ttabs and a back\\slash');
+	assert.equal(psql(url, `SELECT max(id) FROM messages`), sq('SELECT max(id) FROM messages'));
+
+	// A second run finds data there and leaves it alone.
+	r = spawnSync(BIN, ['migrate', '--from', `sqlite:${d.db}`, '--to', url], { encoding: 'utf8' });
+	assert.equal(r.status, 1);
+	assert.match(r.stderr, /already holds data/);
+	assert.equal(psql(url, `SELECT count(*) FROM messages`), before.messages);
+
+	// The daemon on PostgreSQL: the visitor resumes, the ticket is there,
+	// new rows take new ids.
+	const d2 = await startDaemon({ config: onPg(url), dir: d.dir, ports: d.ports, healthy: true, timeoutMs: 30000 * SLOW });
+	t.after(() => d2.stop({ signal: 'SIGKILL' }));
+	const tickets = JSON.parse(execFileSync(BIN, ['queue', 'list', '--json', '-c', d2.config], { encoding: 'utf8' }));
+	assert.equal(tickets.length, 1, JSON.stringify(tickets));
+	const c2 = await wsClient(d2.wsUrl(`/chat?visitor=${encodeURIComponent(w.visitor)}`));
+	const w2 = await c2.next((f) => f.type === 'welcome');
+	assert.equal(w2.visitor, w.visitor);
+	assert.equal(w2.history.filter((m) => m.from === 'customer').length, 3);
+	const from = c2.frames.length;
+	c2.send({ type: 'message', text: 'are you still there?', client_id: 'm-4' });
+	const echo = await c2.next((f) => f.type === 'message' && f.client_id === 'm-4', 10000 * SLOW, from);
+	assert.ok(Number(echo.id) > Number(before.messages), `new id ${echo.id} after ${before.messages} copied rows`);
+	assert.equal(psql(url, `SELECT count(*) FROM messages WHERE client_id = 'm-4'`), '1');
+	c2.close();
+	assert.equal((await d2.stop()).code, 0);
+});
