@@ -649,6 +649,14 @@ static int send1(struct pg *s, enum q id, int n, const char *const *vals, pgconn
 	return 0;
 }
 
+/* Who an outbox row this process writes is leased to: the daemon that
+ * wrote it (it sends it next); a command line sends nothing, so its rows
+ * are anyone's at once (NULL). */
+static const char *leaser(const struct pg *s)
+{
+	return s->loop ? s->node : NULL;
+}
+
 /* --- posts and threads --------------------------------------------------------------- */
 
 static enum thread_owner owner_parse(const char *v)
@@ -873,7 +881,7 @@ static void pg_record_post(struct store *base, const struct store_record *r, sto
 	    at.p,
 	    ai.p,
 	    ap.p,
-	    s->node,
+	    leaser(s),
 	    num(b[12], s->lease_ms),
 	};
 	int rc = begin(s, 1) < 0 ? -1 : send1(s, Q_RECORD, 36, v, recorded, op);
@@ -1149,7 +1157,7 @@ static void pg_outbox_notify(struct store *base, const char *connector, const ch
 	                   idem_key,
 	                   num(b[0], not_before_ms),
 	                   num(b[1], now),
-	                   s->node,
+	                   leaser(s),
 	                   num(b[2], s->lease_ms)};
 	if (begin(s, 1) < 0 || send1(s, Q_NOTIFY_ROW, 7, v, notified, op) < 0) {
 		op_free(op);
@@ -1529,7 +1537,7 @@ static void pg_agent_reply(struct store *base, int64_t id, const char *login, co
 		keep(op, parts[i]);
 	buf_init(&at, 0);
 	arr_text(&at, parts, n_parts);
-	const char *v[] = {num(b[0], id),         login, agent_name, at.p, num(b[1], now), s->node,
+	const char *v[] = {num(b[0], id),         login, agent_name, at.p, num(b[1], now), leaser(s),
 	                   num(b[2], s->lease_ms)};
 	int rc = begin(s, 1) < 0 ? -1 : send1(s, Q_AGENT_REPLY, 7, v, replied, op);
 	buf_free(&at);
@@ -2219,8 +2227,14 @@ struct store *store_pg_open(const struct store_conf *conf, char *err, size_t err
 	s->where = where;
 	s->loop = conf->loop;
 	s->lease_ms = (int64_t)(conf->lease_seconds > 0 ? conf->lease_seconds : STORE_LEASE_DEFAULT) * 1000;
-	if (conf->node && *conf->node) {
+	if (conf->node && *conf->node && conf->loop) {
 		s->node = xstrdup(conf->node);
+	} else if (!conf->loop) {
+		/* A command line (frontdesk queue): never a daemon's name, so that
+		 * the daemons hear its notifications as someone else's. */
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		s->node = xasprintf("%s:%ld:cli", host[0] ? host : "node", (long)getpid());
 	} else {
 		char host[256] = "";
 		gethostname(host, sizeof(host) - 1);

@@ -81,7 +81,9 @@ test('on PostgreSQL: a web chat message answered, handed over, and replied to fr
 	// and the visitor's open chat gets it.
 	const from = c.frames.length;
 	execFileSync(BIN, ['queue', 'reply', String(tickets[0].id), '--agent', 'sam', 'Hello, Sam here: how can I help?', '-c', d.config]);
-	const agent = await c.next((f) => f.type === 'message' && f.from === 'agent', 15000 * SLOW, from);
+	const agent = await c.next((f) => f.type === 'message' && f.from === 'agent', 15000 * SLOW, from).catch((e) => {
+		throw new Error(`${e.message}\n--- daemon log ---\n${d.log()}\n--- outbox ---\n${psql(url, 'SELECT id, kind, sender, state, lease_owner, lease_until, not_before FROM outbox')}`);
+	});
 	assert.equal(agent.agent, 'Sam');
 	assert.match(agent.text, /^Hello, Sam here/);
 	assert.equal(psql(url, `SELECT state FROM outbox WHERE sender = 'agent'`), 'sent');
