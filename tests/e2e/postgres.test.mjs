@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { daemonMissing, defaultConfig, startDaemon, wsClient, BIN } from './lib/daemon.mjs';
+import { daemonMissing, defaultConfig, startDaemon, wsClient, BIN, AGENT_PASSWORD } from './lib/daemon.mjs';
 
 const PG = process.env.FRONTDESK_TEST_PG || '';
 const skip =
@@ -159,4 +159,102 @@ test('frontdesk migrate moves a SQLite store to PostgreSQL, and the conversation
 	assert.equal(psql(url, `SELECT count(*) FROM messages WHERE client_id = 'm-4'`), '1');
 	c2.close();
 	assert.equal((await d2.stop()).code, 0);
+});
+
+test('two daemons on one database, one killed with SIGKILL: every message answered exactly once, the survivor shows every ticket', { skip, timeout: 180000 * SLOW }, async (t) => {
+	const url = freshDatabase(t);
+	const conf = (node) => (ctx) =>
+		defaultConfig({ ports: ctx.ports, webchatExtra: '    limits: { messages_per_minute: 100000, connections_per_address: 100 }\n' }).replace(
+			'store: { path: frontdesk.db }',
+			`store: { url: "${url}", node: ${node}, lease: 5s }`,
+		);
+	const A = await startDaemon({ config: conf('node-a'), healthy: true, timeoutMs: 30000 * SLOW });
+	const B = await startDaemon({ config: conf('node-b'), healthy: true, timeoutMs: 30000 * SLOW });
+	t.after(async () => {
+		for (const d of [A, B]) {
+			await d.stop({ signal: 'SIGKILL' });
+			d.cleanup();
+		}
+	});
+	const VISITORS = 60;
+	const TEXTS = ['when are you open?', 'do you deliver?', 'I want to speak to a person'];
+	let aDead = false;
+
+	// One visitor: three messages to its daemon; when that daemon dies under
+	// it, it goes on at the other with its token and sends again what was
+	// not acknowledged (same client_id).
+	async function visitor(i) {
+		let d = i % 2 ? B : A;
+		let c = null;
+		let token = null;
+		for (let m = 0; m < TEXTS.length; ) {
+			try {
+				if (!c) {
+					if (d === A && aDead) d = B;
+					c = await wsClient(d.wsUrl(token ? `/chat?visitor=${encodeURIComponent(token)}` : '/chat'));
+					token = (await c.next((f) => f.type === 'welcome', 10000 * SLOW)).visitor;
+				}
+				const cid = `v${i}-m${m}`;
+				const from = c.frames.length;
+				c.send({ type: 'message', text: TEXTS[m], client_id: cid });
+				await c.next((f) => f.type === 'message' && f.client_id === cid, 10000 * SLOW, from);
+				m++;
+			} catch (e) {
+				if (d !== A || !aDead) throw e;
+				c = null; // A died under us: the same conversation, on B
+			}
+		}
+		c.close();
+		return token;
+	}
+
+	const tokens = [];
+	let next = 0;
+	const worker = async () => {
+		while (next < VISITORS) {
+			const i = next++;
+			if (i === VISITORS / 2 && !aDead) {
+				aDead = true;
+				await A.kill();
+			}
+			tokens[i] = await visitor(i);
+		}
+	};
+	await Promise.all(Array.from({ length: 8 }, worker));
+
+	// Every customer message stored once, answered once; every reply sent
+	// (A's unsent ones by B once their lease ran out).
+	const total = VISITORS * TEXTS.length;
+	assert.equal(psql(url, `SELECT count(*) FROM messages WHERE sender = 'customer'`), String(total));
+	assert.equal(psql(url, `SELECT count(*) FROM posts`), String(total));
+	const t0 = Date.now();
+	while (psql(url, `SELECT count(*) FROM outbox WHERE state <> 'sent'`) !== '0') {
+		assert.ok(Date.now() - t0 < 30000 * SLOW, psql(url, `SELECT id, state, lease_owner, attempts, last_error FROM outbox WHERE state <> 'sent'`));
+		await new Promise((r) => setTimeout(r, 250));
+	}
+	assert.equal(psql(url, `SELECT count(*) FROM messages WHERE sender = 'bot'`), String(total));
+	assert.equal(psql(url, `SELECT count(*) FROM outbox`), String(total));
+	// Each customer message is followed by exactly one bot message.
+	assert.equal(
+		psql(url, `SELECT count(*) FROM messages c WHERE c.sender = 'customer' AND (SELECT count(*) FROM messages b
+		  WHERE b.thread_id = c.thread_id AND b.sender = 'bot' AND b.id > c.id AND b.id < COALESCE((SELECT min(n.id)
+		  FROM messages n WHERE n.thread_id = c.thread_id AND n.sender = 'customer' AND n.id > c.id), 9e18)) <> 1`),
+		'0',
+	);
+	// The survivor's dashboard shows every ticket.
+	const r = await fetch(B.url('/api/login', 'dashboard'), {
+		method: 'POST',
+		headers: { 'Content-Type': 'application/json' },
+		body: JSON.stringify({ login: 'sam', password: AGENT_PASSWORD }),
+	});
+	assert.equal(r.status, 200);
+	const cookie = r.headers.get('set-cookie').split(';')[0];
+	const list = await (await fetch(B.url('/api/tickets', 'dashboard'), { headers: { cookie } })).json();
+	assert.equal(list.tickets.length, VISITORS);
+	// And a visitor whose daemon died finds the whole conversation on B.
+	const c = await wsClient(B.wsUrl(`/chat?visitor=${encodeURIComponent(tokens[0])}`));
+	const w = await c.next((f) => f.type === 'welcome');
+	assert.deepEqual(w.history.map((m) => m.from), ['customer', 'bot', 'customer', 'bot', 'customer', 'bot']);
+	c.close();
+	assert.equal((await B.stop()).code, 0);
 });
