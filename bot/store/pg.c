@@ -993,7 +993,8 @@ static void pending_got(void *arg, const PGresult *r)
 	for (size_t i = 0; i < n; i++)
 		if (out_read(r, (int)i, &v[k]) == 0)
 			k++;
-	qsort(v, k, sizeof(*v), by_id); /* RETURNING keeps no order */
+	if (k > 1)
+		qsort(v, k, sizeof(*v), by_id); /* RETURNING keeps no order */
 	op->cb.rows(op->arg, 0, v, k);
 	free(v);
 	op_free(op);
