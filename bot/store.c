@@ -250,6 +250,31 @@ void store_idem_key(char out[24], const char *a, const char *b, uint64_t n)
 	buf_free(&k);
 }
 
+const char *store_bounded(const char *v, size_t max)
+{
+	return v && *v && strlen(v) <= max ? v : NULL;
+}
+
+const char *const *store_split_lines(const char *v, size_t *n)
+{
+	*n = 0;
+	if (!v || !*v)
+		return NULL;
+	size_t count = 1;
+	for (const char *p = v; *p; p++)
+		count += *p == '\n';
+	char **out = xcalloc(count + 1, sizeof(*out));
+	const char *p = v;
+	for (size_t i = 0; i < count; i++) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		out[i] = xstrndup(p, len);
+		p = e ? e + 1 : p + len;
+	}
+	*n = count;
+	return (const char *const *)out;
+}
+
 const char *store_author_of(const struct post *p)
 {
 	if (p->author_handle && *p->author_handle)

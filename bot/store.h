@@ -795,7 +795,9 @@ struct store_contact_info {
  * the contact that already has it (or the author's contact takes it).
  * Strings over STORE_MAX_CONTACT bytes are refused.  0, 1 when the author's
  * contact already has another external_id (it stays as it is: a conversation
- * is not handed from one signed-in customer to another), or -1.
+ * is not handed from one signed-in customer to another), or -1.  A backend
+ * that answers later (PostgreSQL) returns 0 for a write it queued and logs
+ * the 1 when its answer comes.
  */
 int store_contact_update(struct store *s, const struct store_contact_info *ci, time_t now);
 

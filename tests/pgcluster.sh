@@ -46,7 +46,10 @@ start)
 	mkdir -p "$dir" || exit 2
 	[ "$(id -u)" = 0 ] && chown nobody:nogroup "$dir"
 	chmod 700 "$dir"
-	if ! as_owner "$bindir/initdb" -D "$dir/data" -U frontdesk -A trust -E UTF8 --no-sync \
+	# A UTF-8 locale where there is one, as a real server has: search
+	# folds the case of non-ASCII letters by it.
+	loc=$(locale -a 2>/dev/null | grep -i -m1 -E '^c\.utf-?8$')
+	if ! as_owner "$bindir/initdb" -D "$dir/data" -U frontdesk -A trust -E UTF8 ${loc:+--locale=$loc} --no-sync \
 		>"$dir/initdb.log" 2>&1; then
 		echo "pgcluster: initdb failed:" >&2
 		cat "$dir/initdb.log" >&2

@@ -186,4 +186,13 @@ void store_idem_key(char out[24], const char *a, const char *b, uint64_t n);
 /* The name a post's author goes by in a ticket: handle, name, or id. */
 const char *store_author_of(const struct post *p);
 
+/* v when it is a non-empty string of at most max bytes (a contact's name,
+ * handle or address as a platform gives it), else NULL. */
+const char *store_bounded(const char *v, size_t max);
+
+/* Split "a\nb" (a ticket's labels as the read model joins them) into a
+ * NULL-terminated array of copies (n of them; NULL when none), for a
+ * ticket's labels: store_ticket_free frees them. */
+const char *const *store_split_lines(const char *v, size_t *n);
+
 #endif

@@ -99,6 +99,19 @@ enum q {
 	Q_TEAM_PUT,
 	Q_TEAM_DELETE,
 	Q_TEAM_UNLABEL,
+	Q_TEAM_ACTION,
+	Q_CONTACT_EMAIL,
+	Q_CONTACT_UPDATE,
+	Q_CONTACT_GET,
+	Q_CONTACT_RENAME,
+	Q_CONTACT_SEARCH,
+	Q_TAUGHT_LIST,
+	Q_TEACH,
+	Q_UNTAUGHT,
+	Q_UNANSWERED,
+	Q_RATING_PUT,
+	Q_REPORT_POSTS,
+	Q_REPORT_TICKETS,
 	Q_COUNT
 };
 
@@ -108,7 +121,17 @@ enum q {
 	" COALESCE(o.message_id, 0), o.kind, o.connector, o.thread_key, o.reply_to, o.text, o.idem_key,"     \
 	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
 	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END," \
-	" o.recipient"
+	" o.recipient, COALESCE((SELECT t.last_in FROM threads t WHERE t.id = o.thread_id), 0)"
+
+/* The contact columns every contact read selects, in struct store_contact
+ * order: last seen is the newest change of one of its threads. */
+#define CONTACT_COLUMNS                                                                                      \
+	"c.id, c.name, c.email, c.handle, c.platform, c.external_id, c.name_source, c.created,"              \
+	" COALESCE((SELECT max(t.updated) FROM threads t WHERE t.contact_id = c.id), c.created),"            \
+	" (SELECT count(*) FROM tickets k JOIN threads t ON t.id = k.thread_id WHERE t.contact_id = c.id)"
+
+/* The taught examples' columns, in struct store_taught order. */
+#define TAUGHT_COLUMNS "id, rule, text, negative, by_login, COALESCE(ticket_id, 0), created"
 
 /* clang-format off */
 static const char *const sql[Q_COUNT] = {
@@ -119,19 +142,20 @@ static const char *const sql[Q_COUNT] = {
 	[Q_LOOKUP] = "SELECT COALESCE(t.id, 0), t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0),"
 		     " COALESCE(k.assignee, ''), COALESCE(t.last_ack, 0), COALESCE(t.last_waiting_notice, 0),"
 		     " COALESCE(t.claim_seq, 0), COALESCE(k.reason, ''), COALESCE(k.private, 0),"
-		     " p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
+		     " COALESCE(t.last_in, 0), p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
 		     " FROM (SELECT 1) x"
 		     " LEFT JOIN threads t ON t.platform = $1 AND t.thread_key = $2"
 		     " LEFT JOIN tickets k ON k.id = t.ticket_id"
 		     " LEFT JOIN posts p ON p.platform = $1 AND p.post_id = $3"
 		     " LEFT JOIN messages m ON m.id = p.message_id",
 	[Q_THREAD_GET] = "SELECT t.id, t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0), COALESCE(k.assignee, ''),"
-			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, ''), COALESCE(k.private, 0)"
-			 " FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
+			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, ''), COALESCE(k.private, 0),"
+			 " t.last_in FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
 			 " WHERE t.platform = $1 AND t.thread_key = $2",
-	[Q_RECORD] = "SELECT o_rc, o_thread, o_message, o_post, o_ticket, o_msgs, o_outs FROM fd_record_post("
+	[Q_RECORD] = "SELECT o_rc, o_thread, o_message, o_post, o_ticket, o_msgs, o_outs, o_last_in FROM fd_record_post("
 		     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
-		     " $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)",
+		     " $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38,"
+		     " $39, $40)",
 	[Q_HISTORY] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state FROM messages m"
 		      " WHERE m.thread_id = (SELECT id FROM threads WHERE platform = $1 AND thread_key = $2)"
 		      " AND m.state = 'sent' AND ($4::bigint = 0 OR m.id < $4::bigint)"
@@ -168,10 +192,11 @@ static const char *const sql[Q_COUNT] = {
 			    " (SELECT * FROM ticket_events WHERE ticket_id = $1 ORDER BY id DESC LIMIT $2) e ORDER BY id",
 	[Q_QUEUE_VERSION] = "SELECT (SELECT max(id) FROM ticket_events), (SELECT max(id) FROM messages),"
 			    " (SELECT max(id) FROM outbox), (SELECT count(*) FROM outbox WHERE state = 'pending'),"
-			    " (SELECT count(*) FROM tickets WHERE status IN ('waiting','claimed') AND due < $1)",
+			    " (SELECT count(*) FROM tickets WHERE status IN ('waiting','claimed') AND due < $1),"
+			    " (SELECT count(*) FROM tickets WHERE snoozed_until > $1)",
 	[Q_TICKET_ACTION] = "SELECT fd_ticket_action($1, $2, $3, $4, $5)",
 	[Q_AGENT_REPLY] = "SELECT o_rc, o_id, o_mid, o_thread, o_connector, o_thread_key, o_reply_to, o_private,"
-			  " o_recipient, o_idem FROM fd_agent_reply($1, $2, $3, $4, $5, $6, $7)",
+			  " o_recipient, o_idem, o_last_in FROM fd_agent_reply($1, $2, $3, $4, $5, $6, $7)",
 	[Q_CURSOR_GET] = "SELECT value FROM cursors WHERE connector = $1",
 	[Q_CURSOR_SET] = "INSERT INTO cursors (connector, value, updated) VALUES ($1, $2, $3)"
 			 " ON CONFLICT (connector) DO UPDATE SET value = excluded.value, updated = excluded.updated",
@@ -194,10 +219,11 @@ static const char *const sql[Q_COUNT] = {
 	[Q_VISITOR_EMAIL] = "INSERT INTO visitors (token, thread_key, created, last_seen, email)"
 			    " VALUES ($1, $2, $3, $3, $4)"
 			    " ON CONFLICT (token) DO UPDATE SET email = excluded.email, last_seen = excluded.last_seen",
-	[Q_PRUNE] = "SELECT o_conversations, o_messages, o_outbox, o_visitors, o_state, o_more FROM fd_prune($1, $2, $3, $4)",
+	[Q_PRUNE] = "SELECT o_conversations, o_messages, o_outbox, o_visitors, o_state, o_more, o_contacts"
+		    " FROM fd_prune($1, $2, $3, $4)",
 	/* A read mark on a ticket retention deleted meanwhile is dropped, not
 	 * a failed group. */
-	[Q_SEEN] = "INSERT INTO ticket_seen (ticket_id, login, message_id) SELECT $1, $2, $3"
+	[Q_SEEN] = "INSERT INTO ticket_seen (ticket_id, login, message_id) SELECT $1, lower($2), $3"
 		   " WHERE EXISTS (SELECT 1 FROM tickets WHERE id = $1)"
 		   " ON CONFLICT (ticket_id, login) DO UPDATE"
 		   " SET message_id = greatest(ticket_seen.message_id, excluded.message_id)",
@@ -211,34 +237,105 @@ static const char *const sql[Q_COUNT] = {
 		       " ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
 	[Q_TEAM_DELETE] = "DELETE FROM team WHERE kind = $1 AND lower(key) = lower($2)",
 	[Q_TEAM_UNLABEL] = "DELETE FROM ticket_labels WHERE label = $1",
+	[Q_TEAM_ACTION] = "SELECT fd_team_action($1, $2, $3, $4, $5, $6)",
+	/* One address per customer: the web chat visitor's contact has it too. */
+	[Q_CONTACT_EMAIL] = "UPDATE contacts SET email = $2 WHERE id = (SELECT contact_id FROM contact_keys"
+			    " WHERE platform = 'webchat' AND author_id = $1) AND email IS DISTINCT FROM $2",
+	[Q_CONTACT_UPDATE] = "SELECT fd_contact_update($1, $2, $3, $4, $5, $6, $7, $8)",
+	[Q_CONTACT_GET] = "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE c.id = $1",
+	[Q_CONTACT_RENAME] = "SELECT count(*) FROM (SELECT fd_contact_set(id, NULL, NULL, $2, $3) FROM contacts"
+			     " WHERE id = $1) x",
+	[Q_CONTACT_SEARCH] = "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE fd_text_words("
+			     "COALESCE(c.name, '') || ' ' || COALESCE(c.email, '') || ' ' || COALESCE(c.handle, ''))"
+			     " @@ fd_words($1) ORDER BY c.id DESC LIMIT $2",
+	[Q_TAUGHT_LIST] = "SELECT " TAUGHT_COLUMNS " FROM taught ORDER BY id",
+	/* One round trip: the example as stored (rc 1), none when the store
+	 * holds its maximum (rc 2), or the new one (rc 0), with a note on the
+	 * ticket it was taught from when that still exists. */
+	[Q_TEACH] = "WITH found AS (SELECT " TAUGHT_COLUMNS " FROM taught WHERE rule = $1 AND text = $2 AND negative = $3),"
+		    " room AS (SELECT count(*) < $7 AS ok FROM taught),"
+		    " ins AS (INSERT INTO taught (rule, text, negative, by_login, ticket_id, created)"
+		    "  SELECT $1, $2, $3, $4, NULLIF($5, 0), $6 WHERE NOT EXISTS (SELECT 1 FROM found)"
+		    "  AND (SELECT ok FROM room) RETURNING " TAUGHT_COLUMNS "),"
+		    " ev AS (INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail)"
+		    "  SELECT k.id, $6, 'taught', $4, $8 FROM tickets k WHERE k.id = $5 AND EXISTS (SELECT 1 FROM ins))"
+		    " SELECT 1, * FROM found UNION ALL SELECT 0, * FROM ins"
+		    " UNION ALL SELECT 2, 0, NULL, NULL, 0, NULL, 0, 0 FROM room"
+		    "  WHERE NOT ok AND NOT EXISTS (SELECT 1 FROM found)",
+	[Q_UNTAUGHT] = "DELETE FROM taught WHERE id = $1",
+	/* Unmatched: escalated without a rule for want of one (the decision's
+	 * reason), the ticket from the event that filed the message. */
+	[Q_UNANSWERED] = "SELECT p.id, COALESCE((SELECT e.ticket_id FROM ticket_events e WHERE e.message_id = p.message_id"
+			 " AND e.kind IN ('opened', 'message') LIMIT 1), 0), p.platform, p.text, p.created"
+			 " FROM posts p WHERE p.action = 'escalate' AND p.rule IS NULL AND p.created >= $1"
+			 " AND p.decision::jsonb ->> 'reason' = 'unmatched'"
+			 " AND NOT EXISTS (SELECT 1 FROM taught t WHERE t.text = p.text)"
+			 " ORDER BY p.created DESC LIMIT $2",
+	[Q_RATING_PUT] = "INSERT INTO ratings (ticket_id, score, comment, created) SELECT id, $2, $3, $4 FROM tickets"
+			 " WHERE id = $1 ON CONFLICT (ticket_id) DO UPDATE SET score = excluded.score,"
+			 " comment = excluded.comment, created = excluded.created",
+	/* Handled: answered or acknowledged, and the conversation had no ticket
+	 * opened within a day after it. */
+	[Q_REPORT_POSTS] = "SELECT ((p.received - $3) / $4) * $4 + $3 AS b, p.platform, count(*),"
+			   " count(*) FILTER (WHERE p.action = 'answer'), count(*) FILTER (WHERE p.action = 'acknowledge'),"
+			   " count(*) FILTER (WHERE p.action = 'escalate'),"
+			   " count(*) FILTER (WHERE p.action IN ('answer', 'acknowledge') AND NOT EXISTS (SELECT 1 FROM tickets k"
+			   "  WHERE k.thread_id = p.thread_id AND k.created >= p.received AND k.created < p.received + 86400))"
+			   " FROM posts p WHERE p.received >= $1 AND p.received < $2 AND p.action <> 'ignore'"
+			   " GROUP BY b, p.platform ORDER BY b, p.platform",
+	[Q_REPORT_TICKETS] = "SELECT k.id, k.platform, k.reason, k.created, COALESCE(k.due, 0), COALESCE(k.first_response, 0),"
+			     " COALESCE(k.resolved, 0), COALESCE(r.score, 0)"
+			     " FROM tickets k LEFT JOIN ratings r ON r.ticket_id = k.id"
+			     " WHERE k.created >= $1 AND k.created < $2 ORDER BY k.created, k.id",
 };
 
 /* One query for every ticket view (the SQLite backend's, in PostgreSQL's
  * words).  `opening` is the customer message of the ticket's "opened"
- * event, `latest` the newest customer message of the ticket. */
+ * event, `latest` the newest customer message of the ticket (its
+ * opened/message events): both bounded by the ticket.  The "due soon" and
+ * "missed" marks count from the ticket's last change of priority or
+ * reopening.  $1 is the viewer whose read mark is `seen`, $2 the limit;
+ * the query's own values follow from $3. */
+#define TICKET_MARK(kind)                                                                                    \
+	" (EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = '" kind "'"           \
+	"  AND e.id > (SELECT COALESCE(max(r.id), 0) FROM ticket_events r WHERE r.ticket_id = k.id"          \
+	"  AND r.kind IN ('priority', 'reopened'))))::int,"
 #define TICKET_SELECT                                                                                        \
-	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, (SELECT v.email FROM visitors v WHERE q.platform ="     \
-	" 'webchat' AND v.thread_key = q.thread_key) FROM (SELECT k.id, k.status, k.priority, k.reason,"     \
-	" k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due, k.created, k.updated,"                \
-	" COALESCE(k.first_response, 0) AS first_response, COALESCE(k.resolved, 0) AS resolved_at,"          \
+	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, c.name, COALESCE((SELECT v.email FROM visitors v"       \
+	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email) FROM (SELECT k.id,"        \
+	" k.status, k.priority, k.reason, k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due,"      \
+	" k.created, k.updated, COALESCE(k.first_response, 0), COALESCE(k.resolved, 0) AS resolved_at,"     \
 	" k.thread_id, th.connector, th.thread_key, th.is_private,"                                          \
 	" (SELECT min(e.message_id) FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'opened')"    \
 	"  AS open_id,"                                                                                      \
 	" (SELECT max(e.message_id) FROM ticket_events e WHERE e.ticket_id = k.id"                           \
 	"  AND e.kind IN ('opened', 'message')) AS last_id,"                                                 \
 	" (SELECT max(m.id) FROM messages m WHERE m.thread_id = k.thread_id"                                 \
-	"  AND (k.resolved IS NULL OR m.ts <= k.resolved)) AS newest,"                                       \
+	"  AND (k.resolved IS NULL OR m.ts <= k.resolved)),"                                                 \
 	" (SELECT count(*) FROM messages m WHERE m.thread_id = k.thread_id AND m.sender = 'agent'"           \
-	"  AND m.state = 'pending') AS sending,"                                                             \
-	" (EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'due_soon'))::int"    \
-	"  AS warned,"                                                                                       \
-	" (EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'missed'))::int"      \
-	"  AS missed,"                                                                                       \
-	" CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END AS prank"  \
+	"  AND m.state = 'pending')," TICKET_MARK("due_soon") TICKET_MARK("missed")                          \
+	" CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END AS prank," \
+	" COALESCE(k.snoozed_until, 0),"                                                                     \
+	" (SELECT string_agg(l.label, E'\\n' ORDER BY l.label) FROM ticket_labels l WHERE l.ticket_id = k.id)," \
+	" (SELECT max(e.id) FROM ticket_events e WHERE e.ticket_id = k.id),"                                 \
+	" COALESCE((SELECT max(s.message_id) FROM ticket_seen s WHERE s.ticket_id = k.id"                    \
+	"  AND lower(s.login) = lower($1)), 0),"                                                                  \
+	" COALESCE(th.contact_id, 0) AS contact_id, COALESCE(k.reopened, 0), th.last_in"                     \
 	" FROM tickets k JOIN threads th ON th.id = k.thread_id WHERE "
 
 #define TICKET_FROM_END                                                                                      \
-	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"
+	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"          \
+	" LEFT JOIN contacts c ON c.id = q.contact_id"
+
+/* Orders of the ticket views, on tickets k (inner) and on the read model q
+ * (outer), in the same sense. */
+#define PRIORITY_RANK "CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+#define ORDER_DUE     "COALESCE(k.due, 0) = 0, k.due, " PRIORITY_RANK ", k.id"
+#define OUTER_DUE     "q.due = 0, q.due, q.prank, q.id"
+#define ORDER_RESOLVED "k.resolved DESC, k.id DESC"
+#define OUTER_RESOLVED "q.resolved_at DESC, q.id DESC"
+#define ORDER_NEWEST   "k.id DESC"
+#define OUTER_NEWEST   "q.id DESC"
 /* clang-format on */
 
 struct waiter {
@@ -602,6 +699,11 @@ struct op {
 		store_pruned_fn pruned;
 		store_ticket_counts_fn ticket_counts;
 		store_team_fn team;
+		store_contact_fn contact;
+		store_contacts_fn contacts;
+		store_taught_fn taught;
+		store_questions_fn questions;
+		store_report_fn report;
 	} cb;
 	void *arg;
 	int64_t id;
@@ -668,7 +770,7 @@ static enum thread_owner owner_parse(const char *v)
 	return THREAD_BOT;
 }
 
-/* The thread columns 0..9 of Q_LOOKUP / Q_THREAD_GET into t. */
+/* The thread columns 0..10 of Q_LOOKUP / Q_THREAD_GET into t. */
 static void thread_read(const PGresult *r, struct store_thread *t)
 {
 	t->id = pg_int(r, 0, 0);
@@ -681,6 +783,7 @@ static void thread_read(const PGresult *r, struct store_thread *t)
 	t->claim_seq = pg_int(r, 0, 7);
 	snprintf(t->ticket_reason, sizeof(t->ticket_reason), "%s", pg_text(r, 0, 8));
 	t->ticket_private = (int)pg_int(r, 0, 9);
+	t->last_in = (time_t)pg_int(r, 0, 10);
 }
 
 static void looked_up(void *arg, const PGresult *r)
@@ -693,9 +796,9 @@ static void looked_up(void *arg, const PGresult *r)
 		op->cb.lookup(op->arg, -1, NULL);
 	} else {
 		thread_read(r, &l.thread);
-		l.duplicate = !PQgetisnull(r, 0, 10);
-		l.message_id = pg_int(r, 0, 11);
-		l.ts = (time_t)pg_int(r, 0, 12);
+		l.duplicate = !PQgetisnull(r, 0, 11);
+		l.message_id = pg_int(r, 0, 12);
+		l.ts = (time_t)pg_int(r, 0, 13);
 		op->cb.lookup(op->arg, 0, &l);
 	}
 	op_free(op);
@@ -763,6 +866,7 @@ static void recorded(void *arg, const PGresult *r)
 			out->message_id = pg_int(r, 0, 2);
 			out->post_row = pg_int(r, 0, 3);
 			out->ticket_id = pg_int(r, 0, 4);
+			time_t last_in = (time_t)pg_int(r, 0, 7);
 			out->n_outbox = nm < no ? nm : no;
 			if (out->n_outbox > op->nrows)
 				out->n_outbox = op->nrows;
@@ -778,6 +882,7 @@ static void recorded(void *arg, const PGresult *r)
 				o->recipient = kept(op, K_RECIPIENT);
 				o->text = kept(op, K_FIRST_TEXT + 2 * i);
 				o->idem_key = kept(op, K_FIRST_TEXT + 2 * i + 1);
+				o->last_in = last_in;
 			}
 			out->rows = op->rows;
 		}
@@ -793,7 +898,13 @@ static void pg_record_post(struct store *base, const struct store_record *r, sto
 	const struct decision *d = r->decision;
 	const struct store_thread *t = r->thread;
 	const char *connector = p->connector ? p->connector : p->platform;
-	const char *last_post = p->reply_to_id ? p->reply_to_id : p->post_id;
+	/* A person of the business writing on the platform (decision
+	 * take_over): their message, not the customer's.  Neither what
+	 * replies answer nor the reply window moves. */
+	int staff = d->take_over;
+	const char *last_post = staff ? NULL : p->reply_to_id ? p->reply_to_id : p->post_id;
+	/* A person of the business opening the thread is not its customer. */
+	int contact = !staff && p->author_id && *p->author_id && strlen(p->author_id) <= STORE_MAX_KEY;
 	size_t n = r->n_parts < STORE_MAX_PARTS ? r->n_parts : STORE_MAX_PARTS;
 	size_t total = n + (n && r->pointer ? 1 : 0);
 	time_t last_ack = t->last_ack, last_notice = t->last_waiting_notice;
@@ -846,7 +957,7 @@ static void pg_record_post(struct store *base, const struct store_record *r, sto
 	arr_text(&at, texts, total);
 	arr_text(&ai, idems, total);
 	enum priority pr = d->priority != PRIO_NONE ? d->priority : PRIO_NORMAL;
-	const char *v[36] = {
+	const char *v[40] = {
 	    p->platform,
 	    p->post_id,
 	    p->thread_key,
@@ -883,8 +994,12 @@ static void pg_record_post(struct store *base, const struct store_record *r, sto
 	    ap.p,
 	    leaser(s),
 	    num(b[12], s->lease_ms),
+	    staff ? "t" : "f",
+	    contact ? "t" : "f",
+	    store_bounded(p->author_name, STORE_MAX_CONTACT),
+	    store_bounded(p->author_handle, STORE_MAX_CONTACT),
 	};
-	int rc = begin(s, 1) < 0 ? -1 : send1(s, Q_RECORD, 36, v, recorded, op);
+	int rc = begin(s, 1) < 0 ? -1 : send1(s, Q_RECORD, 40, v, recorded, op);
 	buf_free(&at);
 	buf_free(&ai);
 	buf_free(&ap);
@@ -966,6 +1081,7 @@ static int out_read(const PGresult *r, int row, struct store_out *o)
 	o->created = (time_t)pg_int(r, row, 14);
 	o->guard = pg_int(r, row, 15);
 	o->recipient = PQgetisnull(r, row, 16) ? NULL : PQgetvalue(r, row, 16);
+	o->last_in = (time_t)pg_int(r, row, 17);
 	if (!o->connector || !o->thread_key || !o->text || !o->idem_key || !o->sender) {
 		log_error("outbox row is incomplete", "id=%lld", (long long)o->id);
 		return -1;
@@ -1235,11 +1351,19 @@ static void ticket_read(const PGresult *r, int row, struct store_ticket *t)
 	t->sending = (long)pg_int(r, row, 19);
 	t->warned = (int)pg_int(r, row, 20);
 	t->missed = (int)pg_int(r, row, 21); /* 22 is the priority rank */
-	t->opening.text = nul(r, row, 23);
-	t->opening.ts = (time_t)pg_int(r, row, 24);
-	t->latest.text = nul(r, row, 25);
-	t->latest.ts = (time_t)pg_int(r, row, 26);
-	t->email = nul(r, row, 27);
+	t->snoozed_until = (time_t)pg_int(r, row, 23);
+	t->labels = store_split_lines(nul(r, row, 24), &t->n_labels);
+	t->last_event_id = pg_int(r, row, 25);
+	t->seen = pg_int(r, row, 26);
+	t->contact_id = pg_int(r, row, 27);
+	t->reopened = (time_t)pg_int(r, row, 28);
+	t->last_in = (time_t)pg_int(r, row, 29);
+	t->opening.text = nul(r, row, 30);
+	t->opening.ts = (time_t)pg_int(r, row, 31);
+	t->latest.text = nul(r, row, 32);
+	t->latest.ts = (time_t)pg_int(r, row, 33);
+	t->contact_name = nul(r, row, 34);
+	t->email = nul(r, row, 35);
 	if (!t->opening.text)
 		t->opening.id = 0;
 	if (!t->latest.text)
@@ -1260,8 +1384,45 @@ static void tickets_got(void *arg, const PGresult *r)
 	for (size_t i = 0; i < n; i++)
 		ticket_read(r, (int)i, &v[i]);
 	op->cb.tickets(op->arg, 0, v, n);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < v[i].n_labels; j++)
+			free((char *)v[i].labels[j]);
+		free((void *)v[i].labels);
+	}
 	free(v);
 	op_free(op);
+}
+
+/*
+ * The read model of the tickets `where` chooses (on tickets k, with its
+ * own values vals[0..n) as $3..), `limit` of them (0: all) in `order`
+ * (inner, on k) / `outer` (on the read model q), for viewer.  The tickets
+ * are chosen and cut to the limit before the read model's columns are
+ * computed for them.
+ */
+static void tickets_where(struct pg *s, const char *where, const char *order, const char *outer,
+                          const char *const *vals, int n, size_t limit, const char *viewer,
+                          store_tickets_fn cb, void *arg)
+{
+	struct op *op = op_new(s, arg);
+	const char *v[8];
+	char b[24];
+	op->cb.tickets = cb;
+	v[0] = viewer;
+	v[1] = limit ? num(b, (long long)limit) : NULL;
+	for (int i = 0; i < n && i < 6; i++)
+		v[2 + i] = vals[i];
+	char *text = xasprintf(TICKET_SELECT "k.id IN (SELECT k.id FROM tickets k WHERE %s ORDER BY %s"
+	                                     " LIMIT $2::bigint)" TICKET_FROM_END " ORDER BY %s",
+	                       where, order, outer);
+	int rc = pgconn_query(s->db, -1, text, 2 + (n < 6 ? n : 6), v, tickets_got, op);
+	free(text);
+	if (rc < 0) {
+		op_free(op);
+		cb(arg, -1, NULL, 0);
+		return;
+	}
+	pgconn_sync(s->db);
 }
 
 static void pg_tickets(struct store *base, const struct store_ticket_query *qr, store_tickets_fn cb,
@@ -1274,34 +1435,20 @@ static void pg_tickets(struct store *base, const struct store_ticket_query *qr, 
 	    [TICKETS_RESOLVED] = "k.status = 'resolved'",
 	    [TICKETS_ALL] = "true",
 	};
-	struct pg *s = pgs(base);
-	struct op *op = op_new(s, arg);
-	char b[2][24];
-	const char *v[2];
+	char b[24];
+	const char *v[1];
 	int n = 0;
-	op->cb.tickets = cb;
-	const char *w = qr->id > 0 ? "k.id = $1"
+	const char *w = qr->id > 0 ? "k.id = $3"
 	                : qr->active_since > 0
-	                    ? "(k.status <> 'resolved' OR k.created >= $1 OR k.resolved >= $1)"
+	                    ? "(k.status <> 'resolved' OR k.created >= $3 OR k.resolved >= $3)"
 	                    : where[qr->filter <= TICKETS_ALL ? qr->filter : 0];
 	if (qr->id > 0)
-		v[n++] = num(b[0], qr->id);
+		v[n++] = num(b, qr->id);
 	else if (qr->active_since > 0)
-		v[n++] = num(b[0], qr->active_since);
-	const char *order = qr->filter == TICKETS_RESOLVED && qr->id <= 0 && qr->active_since <= 0
-	                        ? "q.resolved_at DESC, q.id DESC"
-	                        : "q.due = 0, q.due, q.prank, q.id";
-	v[n++] = qr->limit ? num(b[1], (long long)qr->limit) : NULL;
-	char *text =
-	    xasprintf(TICKET_SELECT "%s" TICKET_FROM_END " ORDER BY %s LIMIT $%d::bigint", w, order, n);
-	int rc = pgconn_query(s->db, -1, text, n, v, tickets_got, op);
-	free(text);
-	if (rc < 0) {
-		op_free(op);
-		cb(arg, -1, NULL, 0);
-		return;
-	}
-	pgconn_sync(s->db);
+		v[n++] = num(b, qr->active_since);
+	int resolved = qr->filter == TICKETS_RESOLVED && qr->id <= 0 && qr->active_since <= 0;
+	tickets_where(pgs(base), w, resolved ? ORDER_RESOLVED : ORDER_DUE, resolved ? OUTER_RESOLVED : OUTER_DUE,
+	              v, n, qr->limit, qr->viewer, cb, arg);
 }
 
 /* store_ticket_messages: the messages, then (same operation) whether the
@@ -1404,12 +1551,12 @@ static void pg_ticket_events(struct store *base, int64_t id, size_t limit, store
 static void version_got(void *arg, const PGresult *r)
 {
 	struct op *op = arg;
-	int64_t v[5] = {0};
+	int64_t v[6] = {0};
 	if (!pg_ok(r) || PQntuples(r) != 1) {
 		db_error(op->s, "queue_version", r);
 		op->cb.u64(op->arg, -1, 0);
 	} else {
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			v[i] = pg_int(r, 0, i);
 		op->cb.u64(op->arg, 0, hash64(v, sizeof(v)));
 	}
@@ -1516,6 +1663,7 @@ static void replied(void *arg, const PGresult *r)
 			    .agent = kept(op, KA_NAME),
 			    .created = op->now,
 			    .guard = -1,
+			    .last_in = (time_t)pg_int(r, i, 10),
 			};
 			n++;
 		}
@@ -1702,9 +1850,13 @@ static int pg_visitor_add(struct store *base, const char *token, const char *thr
 static int pg_visitor_set_email(struct store *base, const char *token, const char *thread_key,
                                 const char *email, time_t now)
 {
+	struct pg *s = pgs(base);
 	char b[24];
 	const char *v[] = {token, thread_key, num(b, now), email};
-	return group_write(pgs(base), 1, Q_VISITOR_EMAIL, 4, v);
+	const char *c[] = {thread_key, email};
+	if (group_write(s, 1, Q_VISITOR_EMAIL, 4, v) < 0)
+		return -1;
+	return group_write(s, 1, Q_CONTACT_EMAIL, 2, c);
 }
 
 /* --- retention and health ------------------------------------------------------------- */
@@ -1723,6 +1875,7 @@ static void pruned(void *arg, const PGresult *r)
 		    .visitors = (long)pg_int(r, 0, 3),
 		    .state = (long)pg_int(r, 0, 4),
 		    .more = (int)pg_int(r, 0, 5),
+		    .contacts = (long)pg_int(r, 0, 6),
 		};
 		op->cb.pruned(op->arg, 0, &p);
 	}
@@ -1867,113 +2020,570 @@ static int pg_team_delete(struct store *base, const char *kind, const char *key)
 	return group_write(s, 1, Q_TEAM_UNLABEL, 1, l);
 }
 
-/*
- * Not on PostgreSQL yet: private notes, labels, priority, reopening and
- * snoozing a ticket, search, contacts, taught examples and unanswered
- * questions.  Each answers "failed" (the
- * dashboard says the action did not work) and says why in the log.
- */
-static void not_yet(const char *op)
+/* --- the team's side of a ticket --------------------------------------------------------- */
+
+static void team_acted(void *arg, const PGresult *r)
 {
-	log_warn("store: not available on PostgreSQL in this version", "op=%s", op);
+	struct op *op = arg;
+	int rc = -1;
+	if (!pg_ok(r) || PQntuples(r) != 1)
+		db_error(op->s, "team_action", r);
+	else
+		rc = (int)pg_int(r, 0, 0);
+	op->cb.done(op->arg, rc);
+	op_free(op);
+}
+
+/* One of fd_team_action's actions on ticket id, as a group write. */
+static void team_action(struct pg *s, const char *what, int64_t id, const char *actor, time_t now,
+                        const char *text, time_t when, store_done_fn cb, void *arg)
+{
+	struct op *op = op_new(s, arg);
+	char b[3][24];
+	op->cb.done = cb;
+	const char *v[] = {what, num(b[0], id), actor, num(b[1], now), text, num(b[2], when > 0 ? when : 0)};
+	if (begin(s, 1) < 0 || send1(s, Q_TEAM_ACTION, 6, v, team_acted, op) < 0) {
+		op_free(op);
+		cb(arg, -1);
+	}
 }
 
 static void pg_ticket_note(struct store *base, int64_t id, const char *login, const char *text, time_t now,
                            store_done_fn cb, void *arg)
 {
-	not_yet("ticket_note");
-	cb(arg, -1);
+	team_action(pgs(base), "note", id, login, now, text, 0, cb, arg);
 }
 
 static void pg_ticket_label(struct store *base, int64_t id, const char *label, int on, const char *actor,
                             time_t now, store_done_fn cb, void *arg)
 {
-	not_yet("ticket_label");
-	cb(arg, -1);
+	team_action(pgs(base), on ? "label" : "unlabel", id, actor, now, label, 0, cb, arg);
 }
 
 static void pg_ticket_priority(struct store *base, int64_t id, const char *priority, time_t due,
                                const char *actor, time_t now, store_done_fn cb, void *arg)
 {
-	not_yet("ticket_priority");
-	cb(arg, -1);
+	team_action(pgs(base), "priority", id, actor, now, priority, due, cb, arg);
 }
 
 static void pg_ticket_reopen(struct store *base, int64_t id, time_t due, const char *actor, time_t now,
                              store_done_fn cb, void *arg)
 {
-	not_yet("ticket_reopen");
-	cb(arg, -1);
+	team_action(pgs(base), "reopen", id, actor, now, NULL, due, cb, arg);
 }
 
 static void pg_ticket_snooze(struct store *base, int64_t id, time_t until, const char *actor, time_t now,
                              store_done_fn cb, void *arg)
 {
-	not_yet("ticket_snooze");
-	cb(arg, -1);
+	char iso[40] = "";
+	if (until > 0)
+		time_iso_utc(until, iso, sizeof(iso));
+	team_action(pgs(base), "snooze", id, actor, now, until > 0 ? iso : NULL, until, cb, arg);
 }
 
+/* --- search --------------------------------------------------------------------------------- */
+
+/*
+ * The words a person typed as an array literal for fd_words: at most
+ * STORE_SEARCH_WORDS of them, words without a letter or digit dropped.
+ * 0 with the array in out, 1 when no word is left.
+ */
+static int search_words(const char *text, struct buf *out)
+{
+	const char *w[STORE_SEARCH_WORDS];
+	char *copy = xstrdup(text ? text : "");
+	size_t n = 0;
+	for (char *p = copy; *p && n < STORE_SEARCH_WORDS;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		char *start = p;
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+			p++;
+		if (*p)
+			*p++ = '\0';
+		int useful = 0;
+		for (const char *c = start; *c; c++)
+			if ((unsigned char)*c >= 0x80 || (*c >= '0' && *c <= '9') ||
+			    ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
+				useful = 1;
+		if (useful)
+			w[n++] = start;
+	}
+	if (n)
+		arr_text(out, w, n);
+	free(copy);
+	return n ? 0 : 1;
+}
+
+/*
+ * Tickets whose messages (within the ticket), private notes or contact
+ * hold every word, with the filters of q, newest first; with no words,
+ * the filters alone.  Every value is a parameter ($3 the words, then the
+ * filters): nothing a person typed becomes SQL.
+ */
 static void pg_search(struct store *base, const struct store_search *q, store_tickets_fn cb, void *arg)
 {
-	not_yet("search");
-	cb(arg, -1, NULL, 0);
+	static const char *const status[] = {
+	    [TICKETS_OPEN] = " AND k.status IN ('waiting', 'claimed')",
+	    [TICKETS_WAITING] = " AND k.status = 'waiting'",
+	    [TICKETS_CLAIMED] = " AND k.status = 'claimed'",
+	    [TICKETS_RESOLVED] = " AND k.status = 'resolved'",
+	    [TICKETS_ALL] = "",
+	};
+	struct pg *s = pgs(base);
+	size_t limit = q->limit && q->limit < STORE_SEARCH_MAX ? q->limit : STORE_SEARCH_MAX;
+	struct buf words, w;
+	const char *v[6];
+	char b[2][24];
+	int n = 0;
+
+	buf_init(&words, 0);
+	buf_init(&w, 0);
+	int have_words = search_words(q->text, &words) == 0;
+	buf_puts(&w, "true");
+	buf_puts(&w, status[q->status <= TICKETS_ALL ? q->status : TICKETS_ALL]);
+	if (have_words) {
+		v[n++] = words.p;
+		buf_printf(&w,
+		           " AND (EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = k.thread_id"
+		           "  AND (k.resolved IS NULL OR m.ts <= k.resolved)"
+		           "  AND fd_text_words(m.text) @@ fd_words($%d))"
+		           " OR EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'note'"
+		           "  AND fd_text_words(e.detail) @@ fd_words($%d))"
+		           " OR EXISTS (SELECT 1 FROM threads t JOIN contacts c ON c.id = t.contact_id"
+		           "  WHERE t.id = k.thread_id AND fd_text_words(COALESCE(c.name, '') || ' ' ||"
+		           "  COALESCE(c.email, '') || ' ' || COALESCE(c.handle, '')) @@ fd_words($%d)))",
+		           n + 2, n + 2, n + 2);
+	}
+	if (q->priority) {
+		v[n++] = q->priority;
+		buf_printf(&w, " AND k.priority = $%d", n + 2);
+	}
+	if (q->platform) {
+		v[n++] = q->platform;
+		buf_printf(&w, " AND k.platform = $%d", n + 2);
+	}
+	if (q->assignee && !*q->assignee) {
+		buf_puts(&w, " AND k.assignee IS NULL");
+	} else if (q->assignee) {
+		v[n++] = q->assignee;
+		buf_printf(&w, " AND lower(k.assignee) = lower($%d)", n + 2);
+	}
+	if (q->label) {
+		v[n++] = q->label;
+		buf_printf(&w, " AND EXISTS (SELECT 1 FROM ticket_labels l WHERE l.ticket_id = k.id AND l.label = $%d)",
+		           n + 2);
+	}
+	if (q->since > 0) {
+		v[n++] = num(b[0], q->since);
+		buf_printf(&w, " AND k.created >= $%d::bigint", n + 2);
+	}
+	if (q->until > 0 && n < 6) {
+		v[n++] = num(b[1], q->until);
+		buf_printf(&w, " AND k.created < $%d::bigint", n + 2);
+	}
+	tickets_where(s, w.p, ORDER_NEWEST, OUTER_NEWEST, v, n, limit, q->viewer, cb, arg);
+	buf_free(&words);
+	buf_free(&w);
+}
+
+/* --- contacts ------------------------------------------------------------------------------- */
+
+static void contact_read(const PGresult *r, int row, struct store_contact *c)
+{
+	*c = (struct store_contact){
+	    .id = pg_int(r, row, 0),
+	    .name = nul(r, row, 1),
+	    .email = nul(r, row, 2),
+	    .handle = nul(r, row, 3),
+	    .platform = nul(r, row, 4),
+	    .external_id = nul(r, row, 5),
+	    .name_source = (enum store_name_source)pg_int(r, row, 6),
+	    .first_seen = (time_t)pg_int(r, row, 7),
+	    .last_seen = (time_t)pg_int(r, row, 8),
+	    .conversations = (long)pg_int(r, row, 9),
+	};
+}
+
+/* fd_contact_update's answer: 1 (the author's contact has another
+ * external id, and stays as it is) is known only now: said in the log. */
+static void contact_updated(void *arg, const PGresult *r)
+{
+	struct pg *s = arg;
+	if (!pg_ok(r) || PQntuples(r) != 1)
+		db_error(s, "contact_update", r);
+	else if (pg_int(r, 0, 0) == 1)
+		log_info("contact kept: this conversation belongs to another signed-in customer", "db=%s",
+		         s->where);
 }
 
 static int pg_contact_update(struct store *base, const struct store_contact_info *ci, time_t now)
 {
-	not_yet("contact_update");
-	return -1;
+	struct pg *s = pgs(base);
+	enum store_name_source src = ci->external_id ? NAME_VERIFIED : ci->name_source;
+	if (src > NAME_VERIFIED)
+		src = NAME_VERIFIED;
+	char b[2][24];
+	const char *v[] = {ci->platform, ci->author_id, ci->handle, ci->name,
+	                   num(b[0], (long long)src), ci->email, ci->external_id, num(b[1], now)};
+	if (begin(s, 1) < 0 || pgconn_query(s->db, Q_CONTACT_UPDATE, NULL, 8, v, contact_updated, s) < 0)
+		return -1;
+	pgconn_sync(s->db);
+	return 0;
+}
+
+static void contact_got(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	if (!pg_ok(r)) {
+		db_error(op->s, "contact_get", r);
+		op->cb.contact(op->arg, -1, NULL);
+	} else if (PQntuples(r) == 0) {
+		op->cb.contact(op->arg, 1, NULL);
+	} else {
+		struct store_contact c;
+		contact_read(r, 0, &c);
+		op->cb.contact(op->arg, 0, &c);
+	}
+	op_free(op);
 }
 
 static void pg_contact_get(struct store *base, int64_t id, store_contact_fn cb, void *arg)
 {
-	not_yet("contact_get");
-	cb(arg, -1, NULL);
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	char b[24];
+	op->cb.contact = cb;
+	const char *v[] = {num(b, id)};
+	if (send1(s, Q_CONTACT_GET, 1, v, contact_got, op) < 0) {
+		op_free(op);
+		cb(arg, -1, NULL);
+	}
 }
 
 static void pg_contact_tickets(struct store *base, int64_t id, size_t limit, const char *viewer,
                                store_tickets_fn cb, void *arg)
 {
-	not_yet("contact_tickets");
-	cb(arg, -1, NULL, 0);
+	char b[24];
+	const char *v[] = {num(b, id)};
+	/* The contact's own threads, and those of contacts who gave the
+	 * same e-mail address. */
+	tickets_where(pgs(base),
+	              "k.thread_id IN (SELECT t.id FROM threads t WHERE t.contact_id = $3"
+	              " OR t.contact_id IN (SELECT o.id FROM contacts o, contacts c WHERE c.id = $3"
+	              " AND c.email IS NOT NULL AND lower(o.email) = lower(c.email)))",
+	              ORDER_NEWEST, OUTER_NEWEST, v, 1, limit, viewer, cb, arg);
+}
+
+static void renamed(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	int rc = -1;
+	if (!pg_ok(r) || PQntuples(r) != 1)
+		db_error(op->s, "contact_rename", r);
+	else
+		rc = pg_int(r, 0, 0) > 0 ? 0 : 1;
+	op->cb.done(op->arg, rc);
+	op_free(op);
 }
 
 static void pg_contact_rename(struct store *base, int64_t id, const char *name, store_done_fn cb, void *arg)
 {
-	not_yet("contact_rename");
-	cb(arg, -1);
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	char b[2][24];
+	op->cb.done = cb;
+	const char *v[] = {num(b[0], id), name, num(b[1], NAME_AGENT)};
+	if (begin(s, 1) < 0 || send1(s, Q_CONTACT_RENAME, 3, v, renamed, op) < 0) {
+		op_free(op);
+		cb(arg, -1);
+	}
+}
+
+static void contacts_got(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	if (!pg_ok(r)) {
+		db_error(op->s, "contact_search", r);
+		op->cb.contacts(op->arg, -1, NULL, 0);
+		op_free(op);
+		return;
+	}
+	size_t n = (size_t)PQntuples(r);
+	struct store_contact *v = n ? xcalloc(n, sizeof(*v)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		contact_read(r, (int)i, &v[i]);
+	op->cb.contacts(op->arg, 0, v, n);
+	free(v);
+	op_free(op);
 }
 
 static void pg_contact_search(struct store *base, const char *text, size_t limit, store_contacts_fn cb,
                               void *arg)
 {
-	not_yet("contact_search");
-	cb(arg, -1, NULL, 0);
+	struct pg *s = pgs(base);
+	struct buf words;
+	char b[24];
+	buf_init(&words, 0);
+	if (search_words(text, &words) != 0) {
+		buf_free(&words);
+		cb(arg, 0, NULL, 0);
+		return;
+	}
+	struct op *op = op_new(s, arg);
+	op->cb.contacts = cb;
+	const char *v[] = {words.p, num(b, limit ? (long long)limit : STORE_SEARCH_MAX)};
+	int rc = send1(s, Q_CONTACT_SEARCH, 2, v, contacts_got, op);
+	buf_free(&words);
+	if (rc < 0) {
+		op_free(op);
+		cb(arg, -1, NULL, 0);
+	}
+}
+
+/* --- what the team taught, the questions nobody answered ------------------------------------ */
+
+static void taught_read(const PGresult *r, int row, int first, struct store_taught *t)
+{
+	*t = (struct store_taught){
+	    .id = pg_int(r, row, first),
+	    .rule = nul(r, row, first + 1),
+	    .text = nul(r, row, first + 2),
+	    .negative = (int)pg_int(r, row, first + 3),
+	    .by = nul(r, row, first + 4),
+	    .ticket_id = pg_int(r, row, first + 5),
+	    .created = (time_t)pg_int(r, row, first + 6),
+	};
+}
+
+static void taught_got(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	if (!pg_ok(r)) {
+		db_error(op->s, "taught_list", r);
+		op->cb.taught(op->arg, -1, NULL, 0);
+		op_free(op);
+		return;
+	}
+	size_t n = (size_t)PQntuples(r);
+	struct store_taught *v = n ? xcalloc(n, sizeof(*v)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		taught_read(r, (int)i, 0, &v[i]);
+	op->cb.taught(op->arg, 0, v, n);
+	free(v);
+	op_free(op);
 }
 
 static void pg_taught_list(struct store *base, store_taught_fn cb, void *arg)
 {
-	not_yet("taught_list");
-	cb(arg, -1, NULL, 0);
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	op->cb.taught = cb;
+	if (send1(s, Q_TAUGHT_LIST, 0, NULL, taught_got, op) < 0) {
+		op_free(op);
+		cb(arg, -1, NULL, 0);
+	}
+}
+
+static void taught_one(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	if (!pg_ok(r) || PQntuples(r) != 1) {
+		db_error(op->s, "teach", r);
+		op->cb.taught(op->arg, -1, NULL, 0);
+	} else if (pg_int(r, 0, 0) == 2) {
+		op->cb.taught(op->arg, 2, NULL, 0);
+	} else {
+		struct store_taught t;
+		taught_read(r, 0, 1, &t);
+		op->cb.taught(op->arg, (int)pg_int(r, 0, 0), &t, 1);
+	}
+	op_free(op);
 }
 
 static void pg_teach(struct store *base, const struct store_taught *t, time_t now, store_taught_fn cb,
                      void *arg)
 {
-	not_yet("teach");
-	cb(arg, -1, NULL, 0);
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	char b[4][24], detail[STORE_MAX_KEY + 16];
+	op->cb.taught = cb;
+	snprintf(detail, sizeof(detail), "%s%s", t->negative ? "not " : "", t->rule);
+	const char *v[] = {t->rule,
+	                   t->text,
+	                   t->negative ? "1" : "0",
+	                   t->by,
+	                   num(b[0], t->ticket_id > 0 ? t->ticket_id : 0),
+	                   num(b[1], now),
+	                   num(b[2], STORE_MAX_TAUGHT),
+	                   detail};
+	if (begin(s, 1) < 0 || send1(s, Q_TEACH, 8, v, taught_one, op) < 0) {
+		op_free(op);
+		cb(arg, -1, NULL, 0);
+	}
+}
+
+static void untaught(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	int rc = -1;
+	if (!pg_ok(r))
+		db_error(op->s, "untaught", r);
+	else
+		rc = atol(PQcmdTuples((PGresult *)r)) > 0 ? 0 : 1;
+	op->cb.done(op->arg, rc);
+	op_free(op);
 }
 
 static void pg_untaught(struct store *base, int64_t id, store_done_fn cb, void *arg)
 {
-	not_yet("untaught");
-	cb(arg, -1);
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	char b[24];
+	op->cb.done = cb;
+	const char *v[] = {num(b, id)};
+	if (begin(s, 1) < 0 || send1(s, Q_UNTAUGHT, 1, v, untaught, op) < 0) {
+		op_free(op);
+		cb(arg, -1);
+	}
+}
+
+static void unanswered_got(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	if (!pg_ok(r)) {
+		db_error(op->s, "unanswered", r);
+		op->cb.questions(op->arg, -1, NULL, 0);
+		op_free(op);
+		return;
+	}
+	size_t n = (size_t)PQntuples(r);
+	struct store_question *v = n ? xcalloc(n, sizeof(*v)) : NULL;
+	for (size_t i = 0; i < n; i++)
+		v[i] = (struct store_question){
+		    .post_id = pg_int(r, (int)i, 0),
+		    .ticket_id = pg_int(r, (int)i, 1),
+		    .platform = nul(r, (int)i, 2),
+		    .text = nul(r, (int)i, 3),
+		    .created = (time_t)pg_int(r, (int)i, 4),
+		};
+	op->cb.questions(op->arg, 0, v, n);
+	free(v);
+	op_free(op);
 }
 
 static void pg_unanswered(struct store *base, time_t since, size_t limit, store_questions_fn cb, void *arg)
 {
-	not_yet("unanswered");
-	cb(arg, -1, NULL, 0);
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	char b[2][24];
+	op->cb.questions = cb;
+	const char *v[] = {num(b[0], since), num(b[1], (long long)limit)};
+	if (send1(s, Q_UNANSWERED, 2, v, unanswered_got, op) < 0) {
+		op_free(op);
+		cb(arg, -1, NULL, 0);
+	}
+}
+
+/* --- satisfaction and the insights figures -------------------------------------------------- */
+
+static int pg_rating_put(struct store *base, int64_t ticket_id, int score, const char *comment, time_t now)
+{
+	char b[3][24];
+	const char *v[] = {num(b[0], ticket_id), num(b[1], score), comment, num(b[2], now)};
+	return group_write(pgs(base), 1, Q_RATING_PUT, 4, v);
+}
+
+/* store_report: the posts per period, then (same operation) the tickets. */
+struct report_op {
+	struct op op;
+	PGresult *posts;
+	int failed;
+};
+
+static void report_posts_got(void *arg, const PGresult *r)
+{
+	struct report_op *t = arg;
+	if (!pg_ok(r)) {
+		db_error(t->op.s, "report", r);
+		t->failed = 1;
+	} else {
+		t->posts = PQcopyResult(r, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+	}
+}
+
+static void report_tickets_got(void *arg, const PGresult *r)
+{
+	struct report_op *t = arg;
+	struct store_report rep = {0};
+	struct store_report_posts *pv = NULL;
+	struct store_report_ticket *tv = NULL;
+	if (t->failed || !t->posts || !pg_ok(r)) {
+		if (!t->failed)
+			db_error(t->op.s, "report", r);
+		t->op.cb.report(t->op.arg, -1, &rep);
+		PQclear(t->posts);
+		free(t);
+		return;
+	}
+	const PGresult *p = t->posts;
+	rep.nposts = (size_t)PQntuples(p);
+	rep.ntickets = (size_t)PQntuples(r);
+	pv = rep.nposts ? xcalloc(rep.nposts, sizeof(*pv)) : NULL;
+	tv = rep.ntickets ? xcalloc(rep.ntickets, sizeof(*tv)) : NULL;
+	for (int i = 0; i < (int)rep.nposts; i++)
+		pv[i] = (struct store_report_posts){
+		    .start = (time_t)pg_int(p, i, 0),
+		    .channel = nul(p, i, 1),
+		    .posts = (long)pg_int(p, i, 2),
+		    .answered = (long)pg_int(p, i, 3),
+		    .acknowledged = (long)pg_int(p, i, 4),
+		    .escalated = (long)pg_int(p, i, 5),
+		    .handled = (long)pg_int(p, i, 6),
+		};
+	for (int i = 0; i < (int)rep.ntickets; i++)
+		tv[i] = (struct store_report_ticket){
+		    .id = pg_int(r, i, 0),
+		    .channel = nul(r, i, 1),
+		    .reason = nul(r, i, 2),
+		    .created = (time_t)pg_int(r, i, 3),
+		    .due = (time_t)pg_int(r, i, 4),
+		    .first_response = (time_t)pg_int(r, i, 5),
+		    .resolved = (time_t)pg_int(r, i, 6),
+		    .rating = (int)pg_int(r, i, 7),
+		};
+	rep.posts = pv;
+	rep.tickets = tv;
+	t->op.cb.report(t->op.arg, 0, &rep);
+	free(pv);
+	free(tv);
+	PQclear(t->posts);
+	free(t);
+}
+
+static void pg_report(struct store *base, time_t since, time_t until, time_t origin, long period,
+                      store_report_fn cb, void *arg)
+{
+	struct pg *s = pgs(base);
+	struct report_op *t = xcalloc(1, sizeof(*t));
+	char b[4][24];
+	t->op.s = s;
+	t->op.arg = arg;
+	t->op.cb.report = cb;
+	const char *v[] = {num(b[0], since), num(b[1], until), num(b[2], origin), num(b[3], period)};
+	if (pgconn_query(s->db, Q_REPORT_POSTS, NULL, 4, v, report_posts_got, t) < 0) {
+		struct store_report none = {0};
+		free(t);
+		cb(arg, -1, &none);
+		return;
+	}
+	/* Answered even when the first failed: the second is its end. */
+	if (pgconn_query(s->db, Q_REPORT_TICKETS, NULL, 2, v, report_tickets_got, t) < 0) {
+		t->failed = 1; /* the connection went: the first one's callback ran */
+		report_tickets_got(t, NULL);
+		return;
+	}
+	pgconn_sync(s->db);
 }
 
 /* --- leadership and notifications (the watch connection) ----------------------------------- */
@@ -2396,6 +3006,8 @@ static const struct store_backend pg_backend = {
     .teach = pg_teach,
     .untaught = pg_untaught,
     .unanswered = pg_unanswered,
+    .rating_put = pg_rating_put,
+    .report = pg_report,
     .leader_watch = pg_leader_watch,
     .leader_cancel = pg_leader_cancel,
 };

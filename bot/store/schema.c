@@ -257,9 +257,11 @@ static const char v4_sqlite[] =
 	"INSERT INTO contacts_fts (contacts_fts) VALUES ('rebuild');";
 
 /* The same for PostgreSQL, which has no store older than this step (its
- * backend came later): no contacts to fill in.  Search there is not built
- * yet (no full-text index); COLLATE NOCASE columns are compared by the
- * queries in lower case. */
+ * backend came later): no contacts to fill in.  Search uses PostgreSQL's
+ * own full-text search: GIN indexes over the words of messages, private
+ * notes and contacts ('simple': words as written, in lower case, no
+ * stemming), kept by the server.  COLLATE NOCASE columns are compared by
+ * the queries in lower case. */
 static const char v4_postgres[] =
 	"ALTER TABLE tickets ADD COLUMN snoozed_until BIGINT;"
 	"ALTER TABLE tickets ADD COLUMN reopened BIGINT;"
@@ -300,7 +302,25 @@ static const char v4_postgres[] =
 	"CREATE INDEX contact_keys_contact ON contact_keys (contact_id);"
 	"ALTER TABLE threads ADD COLUMN contact_id BIGINT REFERENCES contacts(id) ON DELETE SET NULL;"
 	"CREATE INDEX threads_contact ON threads (contact_id);"
-	"CREATE INDEX contacts_email ON contacts (lower(email)) WHERE email IS NOT NULL;";
+	"CREATE INDEX contacts_email ON contacts (lower(email)) WHERE email IS NOT NULL;"
+	/* The words of a text as search finds them: split at spaces and
+	 * punctuation (as SQLite's unicode61 does: an e-mail address is three
+	 * words), in lower case as the database's locale knows it, accents
+	 * removed where the server has the unaccent extension (PostgreSQL's
+	 * own, trusted: the database's owner may create it); without it,
+	 * accents count. */
+	"DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS unaccent;"
+	" EXCEPTION WHEN OTHERS THEN RAISE WARNING 'frontdesk: search keeps accents: %', SQLERRM; END $$;"
+	"CREATE TEXT SEARCH CONFIGURATION fd_search (COPY = simple);"
+	"DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_ts_dict WHERE dictname = 'unaccent') THEN"
+	" ALTER TEXT SEARCH CONFIGURATION fd_search ALTER MAPPING FOR hword, hword_part, word WITH unaccent, simple;"
+	" END IF; END $$;"
+	"CREATE FUNCTION fd_text_words(p_text text) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS"
+	" $$ SELECT to_tsvector('fd_search', regexp_replace(COALESCE(p_text, ''), '[[:space:][:punct:]]+', ' ', 'g')) $$;"
+	"CREATE INDEX messages_words ON messages USING gin (fd_text_words(text));"
+	"CREATE INDEX notes_words ON ticket_events USING gin (fd_text_words(detail)) WHERE kind = 'note';"
+	"CREATE INDEX contacts_words ON contacts USING gin"
+	" (fd_text_words(COALESCE(name, '') || ' ' || COALESCE(email, '') || ' ' || COALESCE(handle, '')));";
 
 /*
  * Version 5: what the team taught the bot (store_teach), and the index the
@@ -321,7 +341,30 @@ static const char v5_common[] =
 	"CREATE INDEX posts_unanswered ON posts (created) WHERE action = 'escalate' AND rule IS NULL;";
 
 /*
- * Version 6: several processes on one store (PostgreSQL).  An outbox row
+ * Version 6: the customers' satisfaction ratings (one per ticket), and what
+ * the insights figures read posts and tickets by (time received, opened).
+ */
+static const char v6_common[] =
+	"CREATE TABLE ratings ("
+	" ticket_id @INT PRIMARY KEY REFERENCES tickets(id) ON DELETE CASCADE,"
+	" score @INT NOT NULL CHECK (score BETWEEN 1 AND 5),"
+	" comment TEXT,"
+	" created @INT NOT NULL);"
+	"CREATE INDEX posts_received ON posts (received);"
+	"CREATE INDEX tickets_created ON tickets (created);";
+
+/*
+ * Version 7: reply windows.  A thread remembers when its customer last
+ * wrote (the platform's time of their newest message), because WhatsApp,
+ * Messenger and Instagram take replies only within a window after it.
+ */
+static const char v7_common[] =
+	"ALTER TABLE threads ADD COLUMN last_in @INT NOT NULL DEFAULT 0;"
+	"UPDATE threads SET last_in = COALESCE((SELECT max(p.created) FROM posts p"
+	" WHERE p.thread_id = threads.id), 0);";
+
+/*
+ * Version 8: several processes on one store (PostgreSQL).  An outbox row
  * is sent by the process that holds its lease (lease_owner, until
  * lease_until in epoch ms of the database's clock); a SQLite store has one
  * process and leaves both empty.  The record of a decided post, the
@@ -329,11 +372,11 @@ static const char v5_common[] =
  * trip each (PL/pgSQL), under the row locks that keep two processes from
  * deciding one thread on two different states.
  */
-static const char v6_common[] =
+static const char v8_common[] =
 	"ALTER TABLE outbox ADD COLUMN lease_owner TEXT;"
 	"ALTER TABLE outbox ADD COLUMN lease_until @INT NOT NULL DEFAULT 0;";
 
-static const char v6_postgres[] =
+static const char v8_postgres[] =
 	"CREATE FUNCTION fd_now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS"
 	" $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;"
 
@@ -348,19 +391,24 @@ static const char v6_postgres[] =
 	" p_open_ticket boolean, p_append boolean, p_priority text, p_reason text, p_due bigint,"
 	" p_ticket_private bigint, p_new_ack bigint, p_new_notice bigint,"
 	" p_texts text[], p_idems text[], p_private bigint[], p_node text, p_lease_ms bigint,"
+	" p_staff boolean, p_contact boolean, p_contact_name text, p_contact_handle text,"
 	" OUT o_rc int, OUT o_thread bigint, OUT o_message bigint, OUT o_post bigint, OUT o_ticket bigint,"
-	" OUT o_msgs bigint[], OUT o_outs bigint[])"
+	" OUT o_msgs bigint[], OUT o_outs bigint[], OUT o_last_in bigint)"
 	" LANGUAGE plpgsql AS $$\n"
 	"DECLARE\n"
 	" t threads%ROWTYPE;\n"
 	" v_new boolean := false;\n"
 	" v_owner text := p_owner;\n"
 	" v_ticket bigint := p_ticket;\n"
+	" v_changed boolean := false;\n"
+	" v_bump int := 0;\n"
+	" v_contact bigint;\n"
+	" v_who text := COALESCE(p_author, 'a person on the platform');\n"
 	" v_mid bigint;\n"
 	" v_id bigint;\n"
 	"BEGIN\n"
 	" o_rc := 0; o_thread := 0; o_message := 0; o_post := 0; o_ticket := 0;\n"
-	" o_msgs := '{}'; o_outs := '{}';\n"
+	" o_msgs := '{}'; o_outs := '{}'; o_last_in := 0;\n"
 	" SELECT * INTO t FROM threads WHERE platform = p_platform AND thread_key = p_thread_key FOR UPDATE;\n"
 	" IF FOUND THEN\n"
 	"  IF t.id <> p_tid OR t.owner <> p_owner OR COALESCE(t.ticket_id, 0) <> p_ticket\n"
@@ -369,19 +417,30 @@ static const char v6_postgres[] =
 	"   o_rc := 2; RETURN;\n"
 	"  END IF;\n"
 	"  o_thread := t.id;\n"
+	"  o_last_in := t.last_in;\n"
 	" ELSIF p_tid <> 0 THEN\n"
 	"  o_rc := 2; RETURN;\n"
-	" ELSE\n"
+	" END IF;\n"
+	/* A person of the business writing on the platform moves neither
+	 * the reply window nor what replies answer. */
+	" IF NOT p_staff AND p_created > o_last_in THEN o_last_in := p_created; END IF;\n"
+	" IF o_thread = 0 THEN\n"
+	"  IF p_contact THEN\n"
+	"   v_contact := fd_contact_of(p_platform, p_author_id, p_contact_handle, p_contact_name, p_now);\n"
+	"  END IF;\n"
 	"  INSERT INTO threads (platform, thread_key, connector, is_private, author, last_ack,\n"
-	"                       last_waiting_notice, last_post_id, created, updated)\n"
-	"   VALUES (p_platform, p_thread_key, p_connector, p_thread_private, p_author, p_new_ack,\n"
-	"           p_new_notice, p_last_post, p_now, p_now)\n"
+	"                       last_waiting_notice, last_post_id, created, updated, contact_id, last_in)\n"
+	"   VALUES (p_platform, p_thread_key, p_connector, p_thread_private,\n"
+	"           CASE WHEN p_staff THEN NULL ELSE p_author END, p_new_ack,\n"
+	"           p_new_notice, p_last_post, p_now, p_now, v_contact, o_last_in)\n"
 	"   ON CONFLICT (platform, thread_key) DO NOTHING RETURNING id INTO o_thread;\n"
 	"  IF o_thread IS NULL THEN o_thread := 0; o_rc := 2; RETURN; END IF;\n"
 	"  v_new := true;\n"
 	" END IF;\n"
-	" INSERT INTO messages (thread_id, sender, text, ts, client_id, state)\n"
-	"  VALUES (o_thread, 'customer', p_text, p_now, NULLIF(p_client_id, ''), 'sent') RETURNING id INTO o_message;\n"
+	" INSERT INTO messages (thread_id, sender, agent, text, ts, client_id, state)\n"
+	"  VALUES (o_thread, CASE WHEN p_staff THEN 'agent' ELSE 'customer' END,\n"
+	"          CASE WHEN p_staff THEN p_author END, p_text, p_now, NULLIF(p_client_id, ''), 'sent')\n"
+	"  RETURNING id INTO o_message;\n"
 	" INSERT INTO posts (platform, post_id, connector, thread_id, message_id, author_id, author_handle,\n"
 	"                    author_name, text, created, received, action, rule, decision)\n"
 	"  VALUES (p_platform, p_post_id, p_connector, o_thread, o_message, p_author_id, p_author_handle,\n"
@@ -390,9 +449,35 @@ static const char v6_postgres[] =
 	" IF o_post IS NULL THEN\n"
 	"  DELETE FROM messages WHERE id = o_message;\n"
 	"  IF v_new THEN DELETE FROM threads WHERE id = o_thread; END IF;\n"
-	"  o_rc := 1; o_thread := 0; o_message := 0; o_post := 0; RETURN;\n"
+	"  o_rc := 1; o_thread := 0; o_message := 0; o_post := 0; o_last_in := 0; RETURN;\n"
 	" END IF;\n"
-	" IF p_open_ticket AND p_owner = 'bot' THEN\n"
+	" IF p_staff THEN\n"
+	/* Taking over: the thread's ticket becomes theirs, or one is opened
+	 * for them; a ticket a person of ours claimed stays theirs. */
+	"  IF p_owner = 'claimed' AND p_ticket > 0 THEN\n"
+	"   INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id)\n"
+	"    VALUES (p_ticket, p_now, 'message', v_who, o_message);\n"
+	"  ELSE\n"
+	"   IF p_owner = 'bot' OR p_ticket <= 0 THEN\n"
+	"    INSERT INTO tickets (thread_id, status, priority, reason, platform, author, due, created, updated,\n"
+	"                         private, recipient, assignee)\n"
+	"     VALUES (o_thread, 'claimed', 'normal', NULL, p_platform,\n"
+	"             (SELECT author FROM threads WHERE id = o_thread), NULL, p_now, p_now, 1, NULL, v_who)\n"
+	"     RETURNING id INTO v_ticket;\n"
+	"    INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)\n"
+	"     VALUES (v_ticket, p_now, 'opened', v_who, o_message, 'taken over on the platform');\n"
+	"   ELSE\n"
+	"    UPDATE tickets SET status = 'claimed', assignee = v_who, updated = p_now WHERE id = p_ticket;\n"
+	"    INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id)\n"
+	"     VALUES (p_ticket, p_now, 'message', v_who, o_message);\n"
+	"   END IF;\n"
+	"   INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail)\n"
+	"    VALUES (v_ticket, p_now, 'claimed', v_who, 'answered on the platform itself');\n"
+	"   v_changed := true; v_bump := 1;\n"
+	"  END IF;\n"
+	"  v_owner := 'claimed';\n"
+	"  o_ticket := v_ticket;\n"
+	" ELSIF p_open_ticket AND p_owner = 'bot' THEN\n"
 	"  INSERT INTO tickets (thread_id, status, priority, reason, platform, author, due, created, updated,\n"
 	"                      private, recipient)\n"
 	"   VALUES (o_thread, 'waiting', p_priority, p_reason, p_platform, p_author, p_due, p_now, p_now,\n"
@@ -400,10 +485,12 @@ static const char v6_postgres[] =
 	"  INSERT INTO ticket_events (ticket_id, ts, kind, message_id, detail)\n"
 	"   VALUES (v_ticket, p_now, 'opened', o_message, p_reason);\n"
 	"  v_owner := 'waiting';\n"
+	"  v_changed := true;\n"
 	"  o_ticket := v_ticket;\n"
 	" ELSIF (p_append OR p_open_ticket) AND p_ticket > 0 THEN\n"
 	"  INSERT INTO ticket_events (ticket_id, ts, kind, message_id) VALUES (p_ticket, p_now, 'message', o_message);\n"
-	"  UPDATE tickets SET updated = p_now WHERE id = p_ticket;\n"
+	/* A customer's message wakes a snoozed ticket. */
+	"  UPDATE tickets SET updated = p_now, snoozed_until = NULL WHERE id = p_ticket;\n"
 	"  o_ticket := p_ticket;\n"
 	" END IF;\n"
 	" FOR i IN 1 .. COALESCE(array_length(p_texts, 1), 0) LOOP\n"
@@ -419,14 +506,75 @@ static const char v6_postgres[] =
 	"  o_outs := o_outs || v_id;\n"
 	" END LOOP;\n"
 	" IF v_new THEN\n"
-	"  IF v_owner <> 'bot' THEN\n"
-	"   UPDATE threads SET owner = v_owner, ticket_id = v_ticket WHERE id = o_thread;\n"
+	"  IF v_changed THEN\n"
+	"   UPDATE threads SET owner = v_owner, ticket_id = v_ticket, claim_seq = claim_seq + v_bump\n"
+	"    WHERE id = o_thread;\n"
 	"  END IF;\n"
 	"  RETURN;\n"
 	" END IF;\n"
 	" UPDATE threads SET owner = v_owner, ticket_id = NULLIF(v_ticket, 0), last_ack = p_new_ack,\n"
-	"  last_waiting_notice = p_new_notice, last_post_id = p_last_post, updated = p_now WHERE id = o_thread;\n"
+	"  last_waiting_notice = p_new_notice, last_post_id = COALESCE(p_last_post, last_post_id),\n"
+	"  updated = p_now, claim_seq = claim_seq + v_bump, last_in = o_last_in WHERE id = o_thread;\n"
 	"END $$;"
+
+	/* The contact of author (platform, author_id), created with the
+	 * handle and name the platform shows when the author has none (a
+	 * web chat visitor who left an address before writing brings it). */
+	"CREATE FUNCTION fd_contact_of(p_platform text, p_author_id text, p_handle text, p_name text,"
+	" p_now bigint) RETURNS bigint LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	" v_id bigint;\n"
+	"BEGIN\n"
+	" SELECT contact_id INTO v_id FROM contact_keys WHERE platform = p_platform AND author_id = p_author_id;\n"
+	" IF FOUND THEN RETURN v_id; END IF;\n"
+	" INSERT INTO contacts (platform, name, handle, created, email)\n"
+	"  VALUES (p_platform, p_name, p_handle, p_now,\n"
+	"          (SELECT email FROM visitors WHERE p_platform = 'webchat' AND thread_key = p_author_id))\n"
+	"  RETURNING id INTO v_id;\n"
+	" INSERT INTO contact_keys (platform, author_id, contact_id) VALUES (p_platform, p_author_id, v_id)\n"
+	"  ON CONFLICT (platform, author_id) DO UPDATE SET contact_id = excluded.contact_id;\n"
+	" RETURN v_id;\n"
+	"END $$;"
+
+	/* store_contact_update: 0, or 1 when the author's contact has another
+	 * external id already (nothing changes). */
+	"CREATE FUNCTION fd_contact_update(p_platform text, p_author_id text, p_handle text, p_name text,"
+	" p_source bigint, p_email text, p_external text, p_now bigint) RETURNS int LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	" v_mine bigint;\n"
+	" v_theirs bigint;\n"
+	" v_ext text;\n"
+	"BEGIN\n"
+	" v_mine := fd_contact_of(p_platform, p_author_id, p_handle, NULL, p_now);\n"
+	" IF p_external IS NOT NULL THEN\n"
+	"  SELECT external_id INTO v_ext FROM contacts WHERE id = v_mine;\n"
+	"  IF v_ext IS NOT NULL AND v_ext <> p_external THEN RETURN 1; END IF;\n"
+	"  SELECT id INTO v_theirs FROM contacts WHERE external_id = p_external;\n"
+	"  IF FOUND AND v_theirs <> v_mine THEN\n"
+	"   UPDATE contact_keys SET contact_id = v_theirs WHERE contact_id = v_mine;\n"
+	"   UPDATE threads SET contact_id = v_theirs WHERE contact_id = v_mine;\n"
+	"   DELETE FROM contacts WHERE id = v_mine;\n"
+	"   v_mine := v_theirs;\n"
+	"  ELSIF NOT FOUND THEN\n"
+	"   UPDATE contacts SET external_id = p_external WHERE id = v_mine;\n"
+	"  END IF;\n"
+	" END IF;\n"
+	" PERFORM fd_contact_set(v_mine, p_handle, p_email, p_name, p_source);\n"
+	" RETURN 0;\n"
+	"END $$;"
+
+	/* Only what changes is written, and a name only by a source at least
+	 * as strong as the stored one's. */
+	"CREATE FUNCTION fd_contact_set(p_id bigint, p_handle text, p_email text, p_name text, p_source bigint)"
+	" RETURNS void LANGUAGE sql AS $$\n"
+	" UPDATE contacts SET handle = COALESCE(p_handle, handle), email = COALESCE(p_email, email),\n"
+	"  name = CASE WHEN p_name IS NOT NULL AND p_source >= name_source THEN p_name ELSE name END,\n"
+	"  name_source = CASE WHEN p_name IS NOT NULL AND p_source >= name_source THEN p_source ELSE name_source END\n"
+	" WHERE id = p_id AND (COALESCE(p_handle, handle) IS DISTINCT FROM handle\n"
+	"  OR COALESCE(p_email, email) IS DISTINCT FROM email\n"
+	"  OR (p_name IS NOT NULL AND p_source >= name_source\n"
+	"      AND (p_name IS DISTINCT FROM name OR p_source <> name_source)))\n"
+	"$$;"
 
 	/* store_outbox_claim: 0 send (the lease is ours), 1 not pending, 2
 	 * another process holds it, 3 withdrawn (an agent claimed the thread). */
@@ -491,9 +639,73 @@ static const char v6_postgres[] =
 	"   updated = p_now WHERE id = k.thread_id AND ticket_id = p_id;\n"
 	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor) VALUES (p_id, p_now, 'resolved', p_actor);\n"
 	" ELSE\n"
-	"  IF EXISTS (SELECT 1 FROM ticket_events WHERE ticket_id = p_id AND kind = p_action) THEN RETURN 1; END IF;\n"
+	/* A mark ("due soon", "missed") counts from the ticket's last change
+	 * of priority or reopening. */
+	"  IF EXISTS (SELECT 1 FROM ticket_events WHERE ticket_id = p_id AND kind = p_action\n"
+	"             AND id > (SELECT COALESCE(max(id), 0) FROM ticket_events WHERE ticket_id = p_id\n"
+	"                       AND kind IN ('priority', 'reopened'))) THEN\n"
+	"   RETURN 1;\n"
+	"  END IF;\n"
 	"  INSERT INTO ticket_events (ticket_id, ts, kind, detail) VALUES (p_id, p_now, p_action, p_detail);\n"
 	" END IF;\n"
+	" RETURN 0;\n"
+	"END $$;"
+
+	/* The team's side of a ticket: 0 done, 1 not applicable (no such
+	 * ticket, not in a state the action applies to, nothing changes).
+	 * p_text: the note, label, priority or the snooze's end as written
+	 * for people; p_time: the due time (priority, reopen) or the end of
+	 * a snooze (0: none, wake). */
+	"CREATE FUNCTION fd_team_action(p_action text, p_id bigint, p_actor text, p_now bigint, p_text text,"
+	" p_time bigint) RETURNS int LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	" k tickets%ROWTYPE;\n"
+	" v_n bigint;\n"
+	"BEGIN\n"
+	" SELECT * INTO k FROM tickets WHERE id = p_id FOR UPDATE;\n"
+	" IF NOT FOUND THEN RETURN 1; END IF;\n"
+	" IF p_action = 'note' THEN\n"
+	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail) VALUES (p_id, p_now, 'note', p_actor, p_text);\n"
+	" ELSIF p_action = 'label' THEN\n"
+	"  INSERT INTO ticket_labels (ticket_id, label) VALUES (p_id, p_text) ON CONFLICT DO NOTHING;\n"
+	"  GET DIAGNOSTICS v_n = ROW_COUNT;\n"
+	"  IF v_n = 0 THEN RETURN 1; END IF;\n"
+	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail) VALUES (p_id, p_now, 'labeled', p_actor, p_text);\n"
+	" ELSIF p_action = 'unlabel' THEN\n"
+	"  DELETE FROM ticket_labels WHERE ticket_id = p_id AND label = p_text;\n"
+	"  GET DIAGNOSTICS v_n = ROW_COUNT;\n"
+	"  IF v_n = 0 THEN RETURN 1; END IF;\n"
+	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail)\n"
+	"   VALUES (p_id, p_now, 'unlabeled', p_actor, p_text);\n"
+	" ELSIF p_action = 'priority' THEN\n"
+	"  IF k.status = 'resolved' OR k.priority = p_text THEN RETURN 1; END IF;\n"
+	"  UPDATE tickets SET priority = p_text, due = NULLIF(p_time, 0), updated = p_now WHERE id = p_id;\n"
+	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail) VALUES (p_id, p_now, 'priority', p_actor, p_text);\n"
+	"  RETURN 0;\n"
+	" ELSIF p_action = 'reopen' THEN\n"
+	/* Only the thread's newest ticket, while the thread has no open one. */
+	"  IF k.status <> 'resolved'\n"
+	"     OR EXISTS (SELECT 1 FROM threads WHERE id = k.thread_id AND ticket_id IS NOT NULL)\n"
+	"     OR (SELECT max(id) FROM tickets WHERE thread_id = k.thread_id) <> p_id THEN\n"
+	"   RETURN 1;\n"
+	"  END IF;\n"
+	"  UPDATE tickets SET status = 'waiting', assignee = NULL, resolved = NULL, due = NULLIF(p_time, 0),\n"
+	"   updated = p_now, reopened = p_now, snoozed_until = NULL WHERE id = p_id;\n"
+	"  UPDATE threads SET owner = 'waiting', ticket_id = p_id, claim_seq = claim_seq + 1, updated = p_now\n"
+	"   WHERE id = k.thread_id AND ticket_id IS NULL;\n"
+	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor) VALUES (p_id, p_now, 'reopened', p_actor);\n"
+	"  RETURN 0;\n"
+	" ELSIF p_action = 'snooze' THEN\n"
+	"  IF k.status = 'resolved' THEN RETURN 1; END IF;\n"
+	"  UPDATE tickets SET snoozed_until = NULLIF(p_time, 0), updated = p_now WHERE id = p_id;\n"
+	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail)\n"
+	"   VALUES (p_id, p_now, CASE WHEN p_time > 0 THEN 'snoozed' ELSE 'woken' END, p_actor,\n"
+	"           CASE WHEN p_time > 0 THEN p_text END);\n"
+	"  RETURN 0;\n"
+	" ELSE\n"
+	"  RETURN 1;\n"
+	" END IF;\n"
+	" UPDATE tickets SET updated = p_now WHERE id = p_id;\n"
 	" RETURN 0;\n"
 	"END $$;"
 
@@ -502,7 +714,7 @@ static const char v6_postgres[] =
 	"CREATE FUNCTION fd_agent_reply(p_id bigint, p_login text, p_name text, p_parts text[], p_now bigint,"
 	" p_node text, p_lease_ms bigint)"
 	" RETURNS TABLE (o_rc int, o_id bigint, o_mid bigint, o_thread bigint, o_connector text,"
-	"  o_thread_key text, o_reply_to text, o_private bigint, o_recipient text, o_idem text)"
+	"  o_thread_key text, o_reply_to text, o_private bigint, o_recipient text, o_idem text, o_last_in bigint)"
 	" LANGUAGE plpgsql AS $$\n"
 	"DECLARE\n"
 	" k tickets%ROWTYPE;\n"
@@ -517,6 +729,7 @@ static const char v6_postgres[] =
 	" o_rc := 0; o_id := 0; o_thread := k.thread_id; o_connector := t.connector;\n"
 	" o_thread_key := t.thread_key; o_reply_to := t.last_post_id;\n"
 	" o_private := GREATEST(t.is_private, k.private); o_recipient := NULLIF(k.recipient, '');\n"
+	" o_last_in := t.last_in;\n"
 	" FOR i IN 1 .. COALESCE(array_length(p_parts, 1), 0) LOOP\n"
 	"  INSERT INTO messages (thread_id, sender, agent, text, ts, state)\n"
 	"   VALUES (k.thread_id, 'agent', p_name, p_parts[i], p_now, 'pending') RETURNING id INTO o_mid;\n"
@@ -580,13 +793,14 @@ static const char v6_postgres[] =
 	 * message and no reply still to deliver. */
 	"CREATE FUNCTION fd_prune(p_conversations bigint, p_outbox bigint, p_visitors bigint, p_batch bigint,"
 	" OUT o_conversations bigint, OUT o_messages bigint, OUT o_outbox bigint, OUT o_visitors bigint,"
-	" OUT o_state bigint, OUT o_more boolean)"
+	" OUT o_state bigint, OUT o_contacts bigint, OUT o_more boolean)"
 	" LANGUAGE plpgsql AS $$\n"
 	"DECLARE\n"
 	" v_ids bigint[];\n"
 	" v_n bigint;\n"
 	"BEGIN\n"
-	" o_conversations := 0; o_messages := 0; o_outbox := 0; o_visitors := 0; o_state := 0; o_more := false;\n"
+	" o_conversations := 0; o_messages := 0; o_outbox := 0; o_visitors := 0; o_state := 0; o_contacts := 0;\n"
+	" o_more := false;\n"
 	" IF p_conversations IS NOT NULL THEN\n"
 	"  SELECT array_agg(id) INTO v_ids FROM (SELECT t.id FROM threads t WHERE t.owner = 'bot'\n"
 	"   AND t.updated < p_conversations\n"
@@ -629,8 +843,23 @@ static const char v6_postgres[] =
 	"   FROM connector_state WHERE updated < p_conversations ORDER BY updated LIMIT p_batch * 10);\n"
 	"  GET DIAGNOSTICS o_state = ROW_COUNT;\n"
 	"  IF o_state >= p_batch * 10 THEN o_more := true; END IF;\n"
+	/* A contact none of whose conversations is kept any more. */
+	"  DELETE FROM contacts WHERE id IN (SELECT c.id FROM contacts c WHERE c.created < p_conversations\n"
+	"   AND NOT EXISTS (SELECT 1 FROM threads t WHERE t.contact_id = c.id) LIMIT p_batch * 10);\n"
+	"  GET DIAGNOSTICS o_contacts = ROW_COUNT;\n"
+	"  IF o_contacts >= p_batch * 10 THEN o_more := true; END IF;\n"
 	" END IF;\n"
-	"END $$;";
+	"END $$;"
+
+	/* Search: the words a person typed, each matched as a word or the
+	 * beginning of one, all required (NULL when none is left).  Each word
+	 * is cut into lexemes as the indexed text was ('simple'), so nothing
+	 * typed is query syntax. */
+	"CREATE FUNCTION fd_words(p_words text[]) RETURNS tsquery LANGUAGE sql IMMUTABLE AS $$\n"
+	" SELECT string_agg('''' || replace(replace(l, '\\', '\\\\'), '''', '''''') || ''':*', ' & ')::tsquery\n"
+	" FROM unnest(p_words) w, unnest(tsvector_to_array(fd_text_words(w))) l\n"
+	"$$;";
+
 
 /* clang-format on */
 
@@ -640,7 +869,9 @@ const struct schema_step schema_steps[STORE_SCHEMA_VERSION] = {
     {"retention indexes", v3_common, NULL, NULL},
     {"the team's side: labels, read marks, settings, contacts, search", "", v4_sqlite, v4_postgres},
     {"taught examples, unanswered questions", v5_common, NULL, NULL},
-    {"outbox leases", v6_common, NULL, v6_postgres},
+    {"satisfaction ratings, insights indexes", v6_common, NULL, NULL},
+    {"reply windows", v7_common, NULL, NULL},
+    {"outbox leases", v8_common, NULL, v8_postgres},
 };
 
 /* The three words of the common dialect, for each backend. */
@@ -679,7 +910,7 @@ char *schema_sql(size_t i, enum schema_dialect d)
 static const char *const threads_cols[] = {
     "id",      "platform",  "thread_key", "connector", "is_private",          "author",
     "owner",   "ticket_id", "claim_seq",  "last_ack",  "last_waiting_notice", "last_post_id",
-    "created", "updated",   "contact_id", NULL};
+    "created", "updated",   "contact_id", "last_in", NULL};
 static const char *const messages_cols[] = {"id", "thread_id", "sender", "agent", "text",
                                             "ts", "client_id", "state",  NULL};
 static const char *const posts_cols[] = {"id",          "platform",   "post_id",   "connector",
@@ -707,6 +938,7 @@ static const char *const seen_cols[] = {"ticket_id", "login", "message_id", NULL
 static const char *const team_cols[] = {"kind", "key", "value", "updated", NULL};
 static const char *const taught_cols[] = {"id",       "rule",      "text",    "negative",
                                           "by_login", "ticket_id", "created", NULL};
+static const char *const ratings_cols[] = {"ticket_id", "score", "comment", "created", NULL};
 static const char *const state_cols[] = {"connector", "kind", "key", "thread_key", "value", "updated", NULL};
 
 const struct schema_table schema_tables[] = {
@@ -717,6 +949,6 @@ const struct schema_table schema_tables[] = {
     {"ticket_seen", seen_cols, 0},      {"outbox", outbox_cols, 1},
     {"cursors", cursors_cols, 0},       {"visitors", visitors_cols, 0},
     {"connector_state", state_cols, 0}, {"team", team_cols, 0},
-    {"taught", taught_cols, 1},
+    {"taught", taught_cols, 1},         {"ratings", ratings_cols, 0},
 };
 const size_t schema_ntables = ARRAY_LEN(schema_tables);

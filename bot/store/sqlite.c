@@ -1558,12 +1558,6 @@ static int undo_duplicate(struct sqlite *s, int64_t new_thread, int64_t message_
 	return 1;
 }
 
-/* A string of the store's bounded kinds (a contact's name or address). */
-static const char *bounded(const char *v, size_t max)
-{
-	return v && *v && strlen(v) <= max ? v : NULL;
-}
-
 /*
  * The contact of author (platform, author_id) in *id, created (with the
  * handle and name the platform shows) when the author has none.  0 or -1.
@@ -1589,8 +1583,8 @@ static int contact_of(struct sqlite *s, const char *platform, const char *author
 	if (!(st = q(s, Q_CONTACT_INSERT)))
 		return -1;
 	bind_text(st, 1, platform);
-	bind_text(st, 2, bounded(name, STORE_MAX_CONTACT));
-	bind_text(st, 3, bounded(handle, STORE_MAX_CONTACT));
+	bind_text(st, 2, store_bounded(name, STORE_MAX_CONTACT));
+	bind_text(st, 3, store_bounded(handle, STORE_MAX_CONTACT));
 	sqlite3_bind_int64(st, 4, now);
 	bind_text(st, 5, author_id);
 	if (insert(s, st, "contact_insert", id) < 0 || !(st = q(s, Q_CONTACT_KEY_INSERT)))
@@ -2212,28 +2206,6 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"          \
 	" LEFT JOIN contacts c ON c.id = q.contact_id LEFT JOIN ratings rt ON rt.ticket_id = q.id"
 
-/* Split "a\nb" (labels as group_concat gives them) into a NULL-terminated
- * array of copies. */
-static const char *const *split_lines(const char *v, size_t *n)
-{
-	*n = 0;
-	if (!v || !*v)
-		return NULL;
-	size_t count = 1;
-	for (const char *p = v; *p; p++)
-		count += *p == '\n';
-	char **out = xcalloc(count + 1, sizeof(*out));
-	const char *p = v;
-	for (size_t i = 0; i < count; i++) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		out[i] = xstrndup(p, len);
-		p = e ? e + 1 : p + len;
-	}
-	*n = count;
-	return (const char *const *)out;
-}
-
 static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 {
 	memset(t, 0, sizeof(*t));
@@ -2260,7 +2232,7 @@ static void ticket_read(sqlite3_stmt *st, struct store_ticket *t)
 	t->warned = sqlite3_column_int(st, 20);
 	t->missed = sqlite3_column_int(st, 21); /* 22 is the priority rank */
 	t->snoozed_until = (time_t)sqlite3_column_int64(st, 23);
-	t->labels = split_lines(col(st, 24), &t->n_labels);
+	t->labels = store_split_lines(col(st, 24), &t->n_labels);
 	t->last_event_id = sqlite3_column_int64(st, 25);
 	t->seen = sqlite3_column_int64(st, 26);
 	t->contact_id = sqlite3_column_int64(st, 27);

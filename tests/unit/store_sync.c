@@ -464,7 +464,7 @@ int ss_ticket_counts(struct store *s, const char *login, time_t now, struct stor
 {
 	struct got g = {.rc = -9, .out = c};
 	store_ticket_counts(s, login, now, got_tcounts, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -472,7 +472,7 @@ long ss_search(struct store *s, const struct store_search *q, int64_t *ids, size
 {
 	struct got g = {.rc = -9, .out = ids, .n = max};
 	store_search(s, q, got_ids, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -497,7 +497,7 @@ int ss_contact(struct store *s, int64_t id, struct store_contact *c)
 	struct got g = {.rc = -9, .out = c};
 	memset(c, 0, sizeof(*c));
 	store_contact_get(s, id, got_contact, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -525,7 +525,7 @@ long ss_contact_search(struct store *s, const char *text, int64_t *ids, size_t m
 {
 	struct got g = {.rc = -9, .out = ids, .n = max};
 	store_contact_search(s, text, max, got_contact_ids, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -533,7 +533,7 @@ long ss_contact_ticket_ids(struct store *s, int64_t id, int64_t *ids, size_t max
 {
 	struct got g = {.rc = -9, .out = ids, .n = max};
 	store_contact_tickets(s, id, max, NULL, got_ids, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
 
@@ -556,6 +556,6 @@ long ss_team(struct store *s, const char *kind, char out[][128], size_t max)
 {
 	struct got g = {.rc = -9, .out = out, .n = max};
 	store_team_list(s, kind, got_team, &g);
-	assert_true(g.answered);
+	ss_wait(&g.answered);
 	return g.rc;
 }
