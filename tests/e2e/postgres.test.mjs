@@ -118,10 +118,19 @@ test('frontdesk migrate moves a SQLite store to PostgreSQL, and the conversation
 	c.close();
 	assert.equal((await d.stop()).code, 0);
 
-	const tables = ['threads', 'messages', 'posts', 'tickets', 'ticket_events', 'outbox', 'cursors', 'visitors', 'connector_state'];
 	const sq = (sql) => execFileSync('sqlite3', [d.db, sql], { encoding: 'utf8' }).trim();
+	// What the team's side keeps, so that every table has rows to move.
+	sq(`INSERT INTO ratings SELECT id, 4, 'quick', created FROM tickets LIMIT 1;
+	    INSERT INTO ticket_labels SELECT id, 'cakes' FROM tickets LIMIT 1;
+	    INSERT INTO ticket_seen SELECT id, 'Sam', 1 FROM tickets LIMIT 1;
+	    INSERT INTO team VALUES ('label', 'cakes', '{}', 1);
+	    INSERT INTO taught (rule, text, negative, by_login, created) VALUES ('opening-hours', 'open today?', 0, 'sam', 1);`);
+	// Every table of the store (the search indexes are SQLite's own).
+	const tables = sq(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' AND name NOT LIKE '%fts%'`).split('\n');
+	for (const n of ['ratings', 'taught', 'contacts', 'contact_keys', 'ticket_labels', 'ticket_seen', 'team']) assert.ok(tables.includes(n), n);
 	const before = Object.fromEntries(tables.map((n) => [n, sq(`SELECT count(*) FROM ${n}`)]));
 	assert.ok(Number(before.messages) >= 6, JSON.stringify(before));
+	for (const n of tables.filter((n) => n !== 'cursors' && n !== 'connector_state')) assert.ok(Number(before[n]) > 0, n);
 
 	// Usage errors are told as such.
 	let r = spawnSync(BIN, ['migrate', '--to', url], { encoding: 'utf8' });
@@ -135,6 +144,7 @@ test('frontdesk migrate moves a SQLite store to PostgreSQL, and the conversation
 	// Texts arrive as written (COPY escapes).
 	assert.equal(psql(url, `SELECT text FROM messages WHERE client_id = 'm-3'`), 'it is about a birthday cake\nwith\ttabs and a back\\slash');
 	assert.equal(psql(url, `SELECT max(id) FROM messages`), sq('SELECT max(id) FROM messages'));
+	assert.equal(psql(url, `SELECT last_in FROM threads`), sq('SELECT last_in FROM threads'));
 
 	// A second run finds data there and leaves it alone.
 	r = spawnSync(BIN, ['migrate', '--from', `sqlite:${d.db}`, '--to', url], { encoding: 'utf8' });
