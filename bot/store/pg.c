@@ -1393,6 +1393,7 @@ static void tickets_got(void *arg, const PGresult *r)
 	op_free(op);
 }
 
+#define TICKETS_WHERE_MAX 8 /* values of a `where` (a search's words and filters) */
 /*
  * The read model of the tickets `where` chooses (on tickets k, with its
  * own values vals[0..n) as $3..), `limit` of them (0: all) in `order`
@@ -1405,17 +1406,18 @@ static void tickets_where(struct pg *s, const char *where, const char *order, co
                           store_tickets_fn cb, void *arg)
 {
 	struct op *op = op_new(s, arg);
-	const char *v[8];
+	const char *v[2 + TICKETS_WHERE_MAX];
 	char b[24];
 	op->cb.tickets = cb;
 	v[0] = viewer;
 	v[1] = limit ? num(b, (long long)limit) : NULL;
-	for (int i = 0; i < n && i < 6; i++)
+	for (int i = 0; i < n && i < TICKETS_WHERE_MAX; i++)
 		v[2 + i] = vals[i];
 	char *text = xasprintf(TICKET_SELECT "k.id IN (SELECT k.id FROM tickets k WHERE %s ORDER BY %s"
 	                                     " LIMIT $2::bigint)" TICKET_FROM_END " ORDER BY %s",
 	                       where, order, outer);
-	int rc = pgconn_query(s->db, -1, text, 2 + (n < 6 ? n : 6), v, tickets_got, op);
+	int rc = pgconn_query(s->db, -1, text, 2 + (n < TICKETS_WHERE_MAX ? n : TICKETS_WHERE_MAX), v,
+	                      tickets_got, op);
 	free(text);
 	if (rc < 0) {
 		op_free(op);
@@ -1447,8 +1449,8 @@ static void pg_tickets(struct store *base, const struct store_ticket_query *qr, 
 	else if (qr->active_since > 0)
 		v[n++] = num(b, qr->active_since);
 	int resolved = qr->filter == TICKETS_RESOLVED && qr->id <= 0 && qr->active_since <= 0;
-	tickets_where(pgs(base), w, resolved ? ORDER_RESOLVED : ORDER_DUE, resolved ? OUTER_RESOLVED : OUTER_DUE,
-	              v, n, qr->limit, qr->viewer, cb, arg);
+	tickets_where(pgs(base), w, resolved ? ORDER_RESOLVED : ORDER_DUE,
+	              resolved ? OUTER_RESOLVED : OUTER_DUE, v, n, qr->limit, qr->viewer, cb, arg);
 }
 
 /* store_ticket_messages: the messages, then (same operation) whether the
@@ -2133,7 +2135,7 @@ static void pg_search(struct store *base, const struct store_search *q, store_ti
 	struct pg *s = pgs(base);
 	size_t limit = q->limit && q->limit < STORE_SEARCH_MAX ? q->limit : STORE_SEARCH_MAX;
 	struct buf words, w;
-	const char *v[6];
+	const char *v[TICKETS_WHERE_MAX];
 	char b[2][24];
 	int n = 0;
 
@@ -2144,16 +2146,17 @@ static void pg_search(struct store *base, const struct store_search *q, store_ti
 	buf_puts(&w, status[q->status <= TICKETS_ALL ? q->status : TICKETS_ALL]);
 	if (have_words) {
 		v[n++] = words.p;
-		buf_printf(&w,
-		           " AND (EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = k.thread_id"
-		           "  AND (k.resolved IS NULL OR m.ts <= k.resolved)"
-		           "  AND fd_text_words(m.text) @@ fd_words($%d))"
-		           " OR EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'note'"
-		           "  AND fd_text_words(e.detail) @@ fd_words($%d))"
-		           " OR EXISTS (SELECT 1 FROM threads t JOIN contacts c ON c.id = t.contact_id"
-		           "  WHERE t.id = k.thread_id AND fd_text_words(COALESCE(c.name, '') || ' ' ||"
-		           "  COALESCE(c.email, '') || ' ' || COALESCE(c.handle, '')) @@ fd_words($%d)))",
-		           n + 2, n + 2, n + 2);
+		buf_printf(
+		    &w,
+		    " AND (EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = k.thread_id"
+		    "  AND (k.resolved IS NULL OR m.ts <= k.resolved)"
+		    "  AND fd_text_words(m.text) @@ fd_words($%d))"
+		    " OR EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = 'note'"
+		    "  AND fd_text_words(e.detail) @@ fd_words($%d))"
+		    " OR EXISTS (SELECT 1 FROM threads t JOIN contacts c ON c.id = t.contact_id"
+		    "  WHERE t.id = k.thread_id AND fd_text_words(COALESCE(c.name, '') || ' ' ||"
+		    "  COALESCE(c.email, '') || ' ' || COALESCE(c.handle, '')) @@ fd_words($%d)))",
+		    n + 2, n + 2, n + 2);
 	}
 	if (q->priority) {
 		v[n++] = q->priority;
@@ -2171,14 +2174,16 @@ static void pg_search(struct store *base, const struct store_search *q, store_ti
 	}
 	if (q->label) {
 		v[n++] = q->label;
-		buf_printf(&w, " AND EXISTS (SELECT 1 FROM ticket_labels l WHERE l.ticket_id = k.id AND l.label = $%d)",
-		           n + 2);
+		buf_printf(
+		    &w,
+		    " AND EXISTS (SELECT 1 FROM ticket_labels l WHERE l.ticket_id = k.id AND l.label = $%d)",
+		    n + 2);
 	}
 	if (q->since > 0) {
 		v[n++] = num(b[0], q->since);
 		buf_printf(&w, " AND k.created >= $%d::bigint", n + 2);
 	}
-	if (q->until > 0 && n < 6) {
+	if (q->until > 0) {
 		v[n++] = num(b[1], q->until);
 		buf_printf(&w, " AND k.created < $%d::bigint", n + 2);
 	}
@@ -2224,8 +2229,8 @@ static int pg_contact_update(struct store *base, const struct store_contact_info
 	if (src > NAME_VERIFIED)
 		src = NAME_VERIFIED;
 	char b[2][24];
-	const char *v[] = {ci->platform, ci->author_id, ci->handle, ci->name,
-	                   num(b[0], (long long)src), ci->email, ci->external_id, num(b[1], now)};
+	const char *v[] = {ci->platform, ci->author_id,   ci->handle,    ci->name, num(b[0], (long long)src),
+	                   ci->email,    ci->external_id, num(b[1], now)};
 	if (begin(s, 1) < 0 || pgconn_query(s->db, Q_CONTACT_UPDATE, NULL, 8, v, contact_updated, s) < 0)
 		return -1;
 	pgconn_sync(s->db);

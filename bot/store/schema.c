@@ -860,7 +860,6 @@ static const char v8_postgres[] =
 	" FROM unnest(p_words) w, unnest(tsvector_to_array(fd_text_words(w))) l\n"
 	"$$;";
 
-
 /* clang-format on */
 
 const struct schema_step schema_steps[STORE_SCHEMA_VERSION] = {
@@ -908,9 +907,9 @@ char *schema_sql(size_t i, enum schema_dialect d)
 }
 
 static const char *const threads_cols[] = {
-    "id",      "platform",  "thread_key", "connector", "is_private",          "author",
-    "owner",   "ticket_id", "claim_seq",  "last_ack",  "last_waiting_notice", "last_post_id",
-    "created", "updated",   "contact_id", "last_in", NULL};
+    "id",         "platform",  "thread_key", "connector",           "is_private",   "author",  "owner",
+    "ticket_id",  "claim_seq", "last_ack",   "last_waiting_notice", "last_post_id", "created", "updated",
+    "contact_id", "last_in",   NULL};
 static const char *const messages_cols[] = {"id", "thread_id", "sender", "agent", "text",
                                             "ts", "client_id", "state",  NULL};
 static const char *const posts_cols[] = {"id",          "platform",   "post_id",   "connector",

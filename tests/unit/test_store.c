@@ -2643,7 +2643,8 @@ static void taught_ratings_and_report(void **state)
 		assert_int_equal(ss_lookup(s, "webchat", id, thread, &l), 0);
 		struct store_record r = {.post = &p,
 		                         .decision = &e,
-		                         .decision_json = "{\"action\":\"escalate\",\"reason\":\"unmatched\"}",
+		                         .decision_json =
+		                             "{\"action\":\"escalate\",\"reason\":\"unmatched\"}",
 		                         .parts = ack,
 		                         .n_parts = 1,
 		                         .now = T0 + i,
