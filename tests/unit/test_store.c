@@ -2634,7 +2634,7 @@ static void taught_ratings_and_report(void **state)
 	const char *texts[] = {"do you take apple pay", "is there parking"};
 	int64_t ticket[2];
 	for (int i = 0; i < 2; i++) {
-		char id[8], thread[8];
+		char id[16], thread[16];
 		snprintf(id, sizeof(id), "u%d", i);
 		snprintf(thread, sizeof(thread), "tu%d", i);
 		struct post p = mkpost(id, thread, texts[i]);
