@@ -47,6 +47,7 @@
 
 #include "store.h"
 #include "store/backend.h"
+#include "store/sql.h"
 #include "store/pgconn.h"
 #include "store/schema.h"
 #include "util.h"
@@ -115,24 +116,6 @@ enum q {
 	Q_COUNT
 };
 
-/* The outbox columns every row read selects, in struct store_out order. */
-#define OUT_COLUMNS                                                                                          \
-	"o.id, CASE WHEN o.kind = 'reply' THEN COALESCE(o.thread_id, 0) ELSE 0 END,"                         \
-	" COALESCE(o.message_id, 0), o.kind, o.connector, o.thread_key, o.reply_to, o.text, o.idem_key,"     \
-	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
-	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END," \
-	" o.recipient, COALESCE((SELECT t.last_in FROM threads t WHERE t.id = o.thread_id), 0)"
-
-/* The contact columns every contact read selects, in struct store_contact
- * order: last seen is the newest change of one of its threads. */
-#define CONTACT_COLUMNS                                                                                      \
-	"c.id, c.name, c.email, c.handle, c.platform, c.external_id, c.name_source, c.created,"              \
-	" COALESCE((SELECT max(t.updated) FROM threads t WHERE t.contact_id = c.id), c.created),"            \
-	" (SELECT count(*) FROM tickets k JOIN threads t ON t.id = k.thread_id WHERE t.contact_id = c.id)"
-
-/* The taught examples' columns, in struct store_taught order. */
-#define TAUGHT_COLUMNS "id, rule, text, negative, by_login, COALESCE(ticket_id, 0), created"
-
 /* clang-format off */
 static const char *const sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN",
@@ -166,7 +149,7 @@ static const char *const sql[Q_COUNT] = {
 		      " WHERE o.id IN (SELECT id FROM outbox WHERE state = 'pending'"
 		      "  AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < fd_now_ms())"
 		      "  ORDER BY id LIMIT " SCAN_MAX " FOR UPDATE SKIP LOCKED)"
-		      " RETURNING " OUT_COLUMNS,
+		      " RETURNING " STORE_SQL_OUT_COLUMNS,
 	[Q_CLAIM] = "SELECT fd_claim($1, $2, $3)",
 	[Q_SENT] = "WITH o AS (UPDATE outbox SET state = 'sent', sent = $2, attempts = attempts + 1, lease_owner = NULL"
 		   " WHERE id = $1 AND state = 'pending' RETURNING message_id)"
@@ -180,7 +163,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_RELEASE] = "UPDATE outbox SET lease_owner = NULL, lease_until = 0"
 		      " WHERE id = $1 AND state = 'pending' AND lease_owner = $2",
 	[Q_NOTIFY_ROW] = "SELECT o_rc, o_id FROM fd_notify($1, $2, $3, $4, $5, $6, $7)",
-	[Q_OUT_BY_ID] = "SELECT " OUT_COLUMNS " FROM outbox o WHERE o.id = $1",
+	[Q_OUT_BY_ID] = "SELECT " STORE_SQL_OUT_COLUMNS " FROM outbox o WHERE o.id = $1",
 	[Q_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
 	[Q_TICKET_MESSAGES] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state"
 			      " FROM messages m JOIN tickets k ON k.thread_id = m.thread_id"
@@ -242,21 +225,21 @@ static const char *const sql[Q_COUNT] = {
 	[Q_CONTACT_EMAIL] = "UPDATE contacts SET email = $2 WHERE id = (SELECT contact_id FROM contact_keys"
 			    " WHERE platform = 'webchat' AND author_id = $1) AND email IS DISTINCT FROM $2",
 	[Q_CONTACT_UPDATE] = "SELECT fd_contact_update($1, $2, $3, $4, $5, $6, $7, $8)",
-	[Q_CONTACT_GET] = "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE c.id = $1",
+	[Q_CONTACT_GET] = "SELECT " STORE_SQL_CONTACT_COLUMNS " FROM contacts c WHERE c.id = $1",
 	[Q_CONTACT_RENAME] = "SELECT count(*) FROM (SELECT fd_contact_set(id, NULL, NULL, $2, $3) FROM contacts"
 			     " WHERE id = $1) x",
-	[Q_CONTACT_SEARCH] = "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE fd_text_words("
+	[Q_CONTACT_SEARCH] = "SELECT " STORE_SQL_CONTACT_COLUMNS " FROM contacts c WHERE fd_text_words("
 			     "COALESCE(c.name, '') || ' ' || COALESCE(c.email, '') || ' ' || COALESCE(c.handle, ''))"
 			     " @@ fd_words($1) ORDER BY c.id DESC LIMIT $2",
-	[Q_TAUGHT_LIST] = "SELECT " TAUGHT_COLUMNS " FROM taught ORDER BY id",
+	[Q_TAUGHT_LIST] = "SELECT " STORE_SQL_TAUGHT_COLUMNS " FROM taught ORDER BY id",
 	/* One round trip: the example as stored (rc 1), none when the store
 	 * holds its maximum (rc 2), or the new one (rc 0), with a note on the
 	 * ticket it was taught from when that still exists. */
-	[Q_TEACH] = "WITH found AS (SELECT " TAUGHT_COLUMNS " FROM taught WHERE rule = $1 AND text = $2 AND negative = $3),"
+	[Q_TEACH] = "WITH found AS (SELECT " STORE_SQL_TAUGHT_COLUMNS " FROM taught WHERE rule = $1 AND text = $2 AND negative = $3),"
 		    " room AS (SELECT count(*) < $7 AS ok FROM taught),"
 		    " ins AS (INSERT INTO taught (rule, text, negative, by_login, ticket_id, created)"
 		    "  SELECT $1, $2, $3, $4, NULLIF($5, 0), $6 WHERE NOT EXISTS (SELECT 1 FROM found)"
-		    "  AND (SELECT ok FROM room) RETURNING " TAUGHT_COLUMNS "),"
+		    "  AND (SELECT ok FROM room) RETURNING " STORE_SQL_TAUGHT_COLUMNS "),"
 		    " ev AS (INSERT INTO ticket_events (ticket_id, ts, kind, actor, detail)"
 		    "  SELECT k.id, $6, 'taught', $4, $8 FROM tickets k WHERE k.id = $5 AND EXISTS (SELECT 1 FROM ins))"
 		    " SELECT 1, * FROM found UNION ALL SELECT 0, * FROM ins"
@@ -296,10 +279,6 @@ static const char *const sql[Q_COUNT] = {
  * "missed" marks count from the ticket's last change of priority or
  * reopening.  $1 is the viewer whose read mark is `seen`, $2 the limit;
  * the query's own values follow from $3. */
-#define TICKET_MARK(kind)                                                                                    \
-	" (EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = '" kind "'"           \
-	"  AND e.id > (SELECT COALESCE(max(r.id), 0) FROM ticket_events r WHERE r.ticket_id = k.id"          \
-	"  AND r.kind IN ('priority', 'reopened'))))::int,"
 #define TICKET_SELECT                                                                                        \
 	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, c.name, COALESCE((SELECT v.email FROM visitors v"       \
 	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email) FROM (SELECT k.id,"        \
@@ -313,7 +292,7 @@ static const char *const sql[Q_COUNT] = {
 	" (SELECT max(m.id) FROM messages m WHERE m.thread_id = k.thread_id"                                 \
 	"  AND (k.resolved IS NULL OR m.ts <= k.resolved)),"                                                 \
 	" (SELECT count(*) FROM messages m WHERE m.thread_id = k.thread_id AND m.sender = 'agent'"           \
-	"  AND m.state = 'pending')," TICKET_MARK("due_soon") TICKET_MARK("missed")                          \
+	"  AND m.state = 'pending')," STORE_SQL_TICKET_MARK("due_soon") STORE_SQL_TICKET_MARK("missed")                          \
 	" CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END AS prank," \
 	" COALESCE(k.snoozed_until, 0),"                                                                     \
 	" (SELECT string_agg(l.label, E'\\n' ORDER BY l.label) FROM ticket_labels l WHERE l.ticket_id = k.id)," \
@@ -329,12 +308,8 @@ static const char *const sql[Q_COUNT] = {
 
 /* Orders of the ticket views, on tickets k (inner) and on the read model q
  * (outer), in the same sense. */
-#define PRIORITY_RANK "CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
-#define ORDER_DUE     "COALESCE(k.due, 0) = 0, k.due, " PRIORITY_RANK ", k.id"
 #define OUTER_DUE     "q.due = 0, q.due, q.prank, q.id"
-#define ORDER_RESOLVED "k.resolved DESC, k.id DESC"
 #define OUTER_RESOLVED "q.resolved_at DESC, q.id DESC"
-#define ORDER_NEWEST   "k.id DESC"
 #define OUTER_NEWEST   "q.id DESC"
 /* clang-format on */
 
@@ -1059,7 +1034,7 @@ static void pg_history(struct store *base, const char *platform, const char *thr
 
 /* --- outbox ----------------------------------------------------------------------------- */
 
-/* The OUT_COLUMNS of row `row` of r into o (borrowed strings); 0, or -1 when
+/* The STORE_SQL_OUT_COLUMNS of row `row` of r into o (borrowed strings); 0, or -1 when
  * the row is incomplete (logged; skipped). */
 static int out_read(const PGresult *r, int row, struct store_out *o)
 {
@@ -1449,7 +1424,7 @@ static void pg_tickets(struct store *base, const struct store_ticket_query *qr, 
 	else if (qr->active_since > 0)
 		v[n++] = num(b, qr->active_since);
 	int resolved = qr->filter == TICKETS_RESOLVED && qr->id <= 0 && qr->active_since <= 0;
-	tickets_where(pgs(base), w, resolved ? ORDER_RESOLVED : ORDER_DUE,
+	tickets_where(pgs(base), w, resolved ? STORE_SQL_ORDER_RESOLVED : STORE_SQL_ORDER_DUE,
 	              resolved ? OUTER_RESOLVED : OUTER_DUE, v, n, qr->limit, qr->viewer, cb, arg);
 }
 
@@ -2187,7 +2162,7 @@ static void pg_search(struct store *base, const struct store_search *q, store_ti
 		v[n++] = num(b[1], q->until);
 		buf_printf(&w, " AND k.created < $%d::bigint", n + 2);
 	}
-	tickets_where(s, w.p, ORDER_NEWEST, OUTER_NEWEST, v, n, limit, q->viewer, cb, arg);
+	tickets_where(s, w.p, STORE_SQL_ORDER_NEWEST, OUTER_NEWEST, v, n, limit, q->viewer, cb, arg);
 	buf_free(&words);
 	buf_free(&w);
 }
@@ -2277,7 +2252,7 @@ static void pg_contact_tickets(struct store *base, int64_t id, size_t limit, con
 	              "k.thread_id IN (SELECT t.id FROM threads t WHERE t.contact_id = $3"
 	              " OR t.contact_id IN (SELECT o.id FROM contacts o, contacts c WHERE c.id = $3"
 	              " AND c.email IS NOT NULL AND lower(o.email) = lower(c.email)))",
-	              ORDER_NEWEST, OUTER_NEWEST, v, 1, limit, viewer, cb, arg);
+	              STORE_SQL_ORDER_NEWEST, OUTER_NEWEST, v, 1, limit, viewer, cb, arg);
 }
 
 static void renamed(void *arg, const PGresult *r)

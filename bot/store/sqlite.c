@@ -50,6 +50,7 @@
 #include <uv.h>
 
 #include "store/backend.h"
+#include "store/sql.h"
 #include "store/schema.h"
 #include "store/sqlite.h"
 #include "util.h"
@@ -166,22 +167,6 @@ enum q {
 	Q_COUNT
 };
 
-/* The outbox columns every row read selects, in struct store_out order. */
-#define OUT_COLUMNS                                                                                          \
-	"o.id, CASE WHEN o.kind = 'reply' THEN COALESCE(o.thread_id, 0) ELSE 0 END,"                         \
-	" COALESCE(o.message_id, 0), o.kind, o.connector, o.thread_key, o.reply_to, o.text, o.idem_key,"     \
-	" o.sender, o.agent, o.private, o.attempts, o.not_before, o.created,"                                \
-	" CASE WHEN o.sender = 'bot' AND o.kind = 'reply' AND o.guard IS NOT NULL THEN o.guard ELSE -1 END," \
-	" o.recipient, COALESCE((SELECT t.last_in FROM threads t WHERE t.id = o.thread_id), 0),"             \
-	" COALESCE(o.rating, 0)"
-
-/* The contact columns every contact read selects, in struct store_contact
- * order: last seen is the newest change of one of its threads. */
-#define CONTACT_COLUMNS                                                                                      \
-	"c.id, c.name, c.email, c.handle, c.platform, c.external_id, c.name_source, c.created,"              \
-	" COALESCE((SELECT max(t.updated) FROM threads t WHERE t.contact_id = c.id), c.created),"            \
-	" (SELECT count(*) FROM tickets k JOIN threads t ON t.id = k.thread_id WHERE t.contact_id = c.id)"
-
 /* clang-format off */
 static const char *const sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -231,7 +216,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_HISTORY] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state FROM messages m"
 		      " WHERE m.thread_id = (SELECT id FROM threads WHERE platform = ?1 AND thread_key = ?2)"
 		      " AND m.state = 'sent' AND (?4 = 0 OR m.id < ?4) ORDER BY m.id DESC LIMIT ?3) ORDER BY id",
-	[Q_OUT_PENDING] = "SELECT " OUT_COLUMNS " FROM outbox o WHERE o.state = 'pending' ORDER BY o.id",
+	[Q_OUT_PENDING] = "SELECT " STORE_SQL_OUT_COLUMNS " FROM outbox o WHERE o.state = 'pending' ORDER BY o.id",
 	[Q_OUT_GUARD] = "SELECT t.owner = 'claimed' AND t.claim_seq <> ?2 FROM threads t WHERE t.id = ?1",
 	[Q_OUT_SENT] = "UPDATE outbox SET state = 'sent', sent = ?2, attempts = attempts + 1"
 		       " WHERE id = ?1 AND state = 'pending'",
@@ -243,7 +228,7 @@ static const char *const sql[Q_COUNT] = {
 	[Q_MSG_SENT] = "UPDATE messages SET state = 'sent'"
 		       " WHERE id = (SELECT message_id FROM outbox WHERE id = ?1 AND state = 'pending')",
 	[Q_OUT_COUNTS] = "SELECT state, count(*) FROM outbox GROUP BY state",
-	[Q_NOTIFY_FIND] = "SELECT " OUT_COLUMNS " FROM outbox o WHERE o.kind = 'notify' AND o.idem_key = ?1",
+	[Q_NOTIFY_FIND] = "SELECT " STORE_SQL_OUT_COLUMNS " FROM outbox o WHERE o.kind = 'notify' AND o.idem_key = ?1",
 	[Q_NOTIFY_INSERT] = "INSERT INTO outbox (connector, thread_id, thread_key, private, text, idem_key, kind, sender,"
 			    " not_before, created) VALUES (?1, NULL, '', 1, ?2, ?3, 'notify', 'bot', ?4, ?5)",
 	[Q_TICKET_GET] = "SELECT status, thread_id, COALESCE(assignee, ''), private, recipient FROM tickets WHERE id = ?1",
@@ -323,8 +308,8 @@ static const char *const sql[Q_COUNT] = {
 	[Q_STATE_PUT] = "INSERT OR REPLACE INTO connector_state (connector, kind, key, thread_key, value, updated)"
 			" VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[Q_STATE_DELETE] = "DELETE FROM connector_state WHERE connector = ?1 AND kind = ?2 AND key = ?3",
-	[Q_TAUGHT_LIST] = "SELECT id, rule, text, negative, by_login, COALESCE(ticket_id, 0), created FROM taught ORDER BY id",
-	[Q_TAUGHT_FIND] = "SELECT id, rule, text, negative, by_login, COALESCE(ticket_id, 0), created FROM taught"
+	[Q_TAUGHT_LIST] = "SELECT " STORE_SQL_TAUGHT_COLUMNS " FROM taught ORDER BY id",
+	[Q_TAUGHT_FIND] = "SELECT " STORE_SQL_TAUGHT_COLUMNS " FROM taught"
 			  " WHERE rule = ?1 AND text = ?2 AND negative = ?3",
 	[Q_TAUGHT_COUNT] = "SELECT count(*) FROM taught",
 	[Q_TAUGHT_INSERT] = "INSERT INTO taught (rule, text, negative, by_login, ticket_id, created)"
@@ -384,8 +369,8 @@ static const char *const sql[Q_COUNT] = {
 	[Q_CONTACT_MOVE_KEYS] = "UPDATE contact_keys SET contact_id = ?2 WHERE contact_id = ?1",
 	[Q_CONTACT_MOVE_THREADS] = "UPDATE threads SET contact_id = ?2 WHERE contact_id = ?1",
 	[Q_CONTACT_DELETE] = "DELETE FROM contacts WHERE id = ?1",
-	[Q_CONTACT_GET] = "SELECT " CONTACT_COLUMNS " FROM contacts c WHERE c.id = ?1",
-	[Q_CONTACT_SEARCH] = "SELECT " CONTACT_COLUMNS " FROM contacts_fts f JOIN contacts c ON c.id = f.rowid"
+	[Q_CONTACT_GET] = "SELECT " STORE_SQL_CONTACT_COLUMNS " FROM contacts c WHERE c.id = ?1",
+	[Q_CONTACT_SEARCH] = "SELECT " STORE_SQL_CONTACT_COLUMNS " FROM contacts_fts f JOIN contacts c ON c.id = f.rowid"
 			     " WHERE contacts_fts MATCH ?1 ORDER BY f.rowid DESC LIMIT ?2",
 	[Q_LABEL_ADD] = "INSERT OR IGNORE INTO ticket_labels (ticket_id, label) VALUES (?1, ?2)",
 	[Q_LABEL_DEL] = "DELETE FROM ticket_labels WHERE ticket_id = ?1 AND label = ?2",
@@ -1914,7 +1899,7 @@ static void sq_history(struct store *base, const char *platform, const char *thr
 
 /* --- outbox --------------------------------------------------------------------- */
 
-/* The OUT_COLUMNS of st's row into o (strings copied); 0, or -1 when the
+/* The STORE_SQL_OUT_COLUMNS of st's row into o (strings copied); 0, or -1 when the
  * row is incomplete (logged; it is skipped). */
 static int out_read(sqlite3_stmt *st, struct store_out *o)
 {
@@ -2170,10 +2155,6 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
  * the ticket (its opened/message events): both bounded by the ticket.
  * The "due soon" and "missed" marks count from the ticket's last change of
  * priority or reopening.  ?4 is the viewer whose read mark is `seen`. */
-#define TICKET_MARK(kind)                                                                                    \
-	" EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = k.id AND e.kind = '" kind "'"            \
-	"  AND e.id > (SELECT COALESCE(max(r.id), 0) FROM ticket_events r WHERE r.ticket_id = k.id"          \
-	"  AND r.kind IN ('priority', 'reopened'))),"
 #define TICKET_SELECT                                                                                        \
 	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, c.name, COALESCE((SELECT v.email FROM visitors v"       \
 	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email), COALESCE(rt.score, 0),"   \
@@ -2189,7 +2170,7 @@ static void sq_outbox_counts(struct store *base, store_counts_fn cb, void *arg)
 	" (SELECT max(m.id) FROM messages m WHERE m.thread_id = k.thread_id"                                 \
 	"  AND (k.resolved IS NULL OR m.ts <= k.resolved)),"                                                 \
 	" (SELECT count(*) FROM messages m WHERE m.thread_id = k.thread_id AND m.sender = 'agent'"           \
-	"  AND m.state = 'pending')," TICKET_MARK("due_soon") TICKET_MARK(                                   \
+	"  AND m.state = 'pending')," STORE_SQL_TICKET_MARK("due_soon") STORE_SQL_TICKET_MARK(               \
 	    "missed") " CASE k.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE "  \
 	              "3 END AS prank,"                                                                      \
 	              " COALESCE(k.snoozed_until, 0),"                                                       \
@@ -2261,12 +2242,7 @@ static const char *order_outer(const char *inner);
  */
 /* Orders of the ticket views, on tickets k (inner) and on the read model q
  * (outer), in the same sense. */
-#define ORDER_DUE              "COALESCE(k.due, 0) = 0, k.due, " PRIORITY_RANK("k") ", k.id"
-#define ORDER_RESOLVED         "k.resolved DESC, k.id DESC"
-#define ORDER_NEWEST           "k.id DESC"
 #define TICKETS_WHERE_RESOLVED "k.status = 'resolved'"
-#define PRIORITY_RANK(k)                                                                                     \
-	"CASE " k ".priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
 
 static void tickets_where(struct sqlite *s, const char *where, const char *order, int64_t id, int64_t since,
                           size_t limit, const char *viewer, const char *list, store_tickets_fn cb, void *arg)
@@ -2277,7 +2253,7 @@ static void tickets_where(struct sqlite *s, const char *where, const char *order
 	/* The resolved tab walks the resolved tickets' own index, newest
 	 * first (SQLite would rather sort them all: 8 ms at 20,000 tickets,
 	 * 0.6 ms this way). */
-	const char *from = !strcmp(where, TICKETS_WHERE_RESOLVED) && !strcmp(order, ORDER_RESOLVED)
+	const char *from = !strcmp(where, TICKETS_WHERE_RESOLVED) && !strcmp(order, STORE_SQL_ORDER_RESOLVED)
 	                       ? "tickets k INDEXED BY tickets_resolved"
 	                       : "tickets k";
 	char *text = xasprintf(TICKET_SELECT
@@ -2317,9 +2293,9 @@ static void tickets_where(struct sqlite *s, const char *where, const char *order
 
 static const char *order_outer(const char *inner)
 {
-	if (!strcmp(inner, ORDER_RESOLVED))
+	if (!strcmp(inner, STORE_SQL_ORDER_RESOLVED))
 		return "q.resolved_at DESC, q.id DESC";
-	if (!strcmp(inner, ORDER_NEWEST))
+	if (!strcmp(inner, STORE_SQL_ORDER_NEWEST))
 		return "q.id DESC";
 	return "q.due = 0, q.due, q.prank, q.id";
 }
@@ -2340,8 +2316,8 @@ static void sq_tickets(struct store *base, const struct store_ticket_query *qr, 
 	                    ? "(k.status <> 'resolved' OR k.created >= ?2 OR k.resolved >= ?2)"
 	                    : where[qr->filter <= TICKETS_ALL ? qr->filter : 0];
 	const char *order = qr->filter == TICKETS_RESOLVED && qr->id <= 0 && qr->active_since <= 0
-	                        ? ORDER_RESOLVED
-	                        : ORDER_DUE;
+	                        ? STORE_SQL_ORDER_RESOLVED
+	                        : STORE_SQL_ORDER_DUE;
 	tickets_where(s, w, order, qr->id, qr->active_since, qr->limit, qr->viewer, NULL, cb, arg);
 }
 
@@ -3361,7 +3337,7 @@ static void sq_search(struct store *base, const struct store_search *q, store_ti
 
 	if (!words) {
 		buf_free(&match);
-		tickets_where(s, where.p, ORDER_NEWEST, 0, 0, limit, q->viewer, v, cb, arg);
+		tickets_where(s, where.p, STORE_SQL_ORDER_NEWEST, 0, 0, limit, q->viewer, v, cb, arg);
 		buf_free(&where);
 		free(v);
 		return;
@@ -3435,8 +3411,8 @@ static void sq_search(struct store *base, const struct store_search *q, store_ti
 	char *list = json_dumps(ids, JSON_COMPACT);
 	json_decref(ids);
 	free(set.v);
-	tickets_where(s, "k.id IN (SELECT value FROM json_each(?5))", ORDER_NEWEST, 0, 0, limit, q->viewer,
-	              list, cb, arg);
+	tickets_where(s, "k.id IN (SELECT value FROM json_each(?5))", STORE_SQL_ORDER_NEWEST, 0, 0, limit,
+	              q->viewer, list, cb, arg);
 	free(list);
 }
 
@@ -3605,7 +3581,7 @@ static void sq_contact_tickets(struct store *base, int64_t id, size_t limit, con
 	              "k.thread_id IN (SELECT t.id FROM threads t WHERE t.contact_id = ?1"
 	              " OR t.contact_id IN (SELECT o.id FROM contacts o, contacts c WHERE c.id = ?1"
 	              " AND c.email IS NOT NULL AND o.email = c.email COLLATE NOCASE))",
-	              ORDER_NEWEST, id, 0, limit, viewer, NULL, cb, arg);
+	              STORE_SQL_ORDER_NEWEST, id, 0, limit, viewer, NULL, cb, arg);
 }
 
 static void sq_contact_rename(struct store *base, int64_t id, const char *name, store_done_fn cb, void *arg)
