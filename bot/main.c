@@ -15,6 +15,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "cli_store.h"
 #include "daemon.h"
 #include "examples.h"
 #include "hours.h"
@@ -747,17 +748,9 @@ static int cmd_migrate(const char *cfgpath, int argc, char **argv)
 			fprintf(stderr, "frontdesk migrate: no --to and no configuration: pass -c FILE\n");
 			return EXIT_USAGE;
 		}
-		struct diag d;
-		diag_init(&d);
-		struct config *cfg = config_load(cfgpath, &d);
-		if (!cfg) {
-			fputs(d.out.p ? d.out.p : "", stderr);
-			fprintf(stderr, "%s: configuration refused (%d error%s)\n", cfgpath, d.errors,
-			        d.errors == 1 ? "" : "s");
-			diag_free(&d);
+		struct config *cfg = cli_config_load("migrate", cfgpath);
+		if (!cfg)
 			return EXIT_USAGE;
-		}
-		diag_free(&d);
 		int pg = config_store_url(cfg, url, sizeof(url), err, sizeof(err));
 		config_free(cfg);
 		if (pg <= 0) {

@@ -11,16 +11,12 @@
 #include "store.h"
 #include "util.h"
 
-int cli_store_open(const char *command, const char *config_path, struct config **cfg, struct store **store)
+struct config *cli_config_load(const char *command, const char *config_path)
 {
 	struct diag d;
-	char err[256];
-
-	*cfg = NULL;
-	*store = NULL;
 	if (!config_path) {
 		fprintf(stderr, "frontdesk %s: no configuration found: pass -c FILE\n", command);
-		return 2;
+		return NULL;
 	}
 	diag_init(&d);
 	struct config *c = config_load(config_path, &d);
@@ -28,10 +24,20 @@ int cli_store_open(const char *command, const char *config_path, struct config *
 		fputs(d.out.p ? d.out.p : "", stderr);
 		fprintf(stderr, "%s: configuration refused (%d error%s)\n", config_path, d.errors,
 		        d.errors == 1 ? "" : "s");
-		diag_free(&d);
-		return 2;
 	}
 	diag_free(&d);
+	return c;
+}
+
+int cli_store_open(const char *command, const char *config_path, struct config **cfg, struct store **store)
+{
+	char err[256];
+
+	*cfg = NULL;
+	*store = NULL;
+	struct config *c = cli_config_load(command, config_path);
+	if (!c)
+		return 2;
 	/* A PostgreSQL store is on its server: no file to look for. */
 	if (!c->store_url && !c->store_url_secret.env && !c->store_url_secret.file &&
 	    access(c->store_path, F_OK) != 0) {

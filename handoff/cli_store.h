@@ -13,6 +13,10 @@
 struct config;
 struct store;
 
+/* Load config_path: the configuration (config_free), or NULL when there is
+ * none or it is refused (explained on stderr). */
+struct config *cli_config_load(const char *command, const char *config_path);
+
 /*
  * Load config_path and open its store.  The daemon creates the store, so a
  * missing one means a wrong -c or a daemon that never ran, not an empty
