@@ -113,6 +113,9 @@ enum q {
 	Q_RATING_PUT,
 	Q_REPORT_POSTS,
 	Q_REPORT_TICKETS,
+	Q_REPORT_HOURS,
+	Q_RATING_ASK,
+	Q_RATING_ANSWER,
 	Q_COUNT
 };
 
@@ -125,7 +128,8 @@ static const char *const sql[Q_COUNT] = {
 	[Q_LOOKUP] = "SELECT COALESCE(t.id, 0), t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0),"
 		     " COALESCE(k.assignee, ''), COALESCE(t.last_ack, 0), COALESCE(t.last_waiting_notice, 0),"
 		     " COALESCE(t.claim_seq, 0), COALESCE(k.reason, ''), COALESCE(k.private, 0),"
-		     " COALESCE(t.last_in, 0), p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received)"
+		     " COALESCE(t.last_in, 0), p.id, COALESCE(p.message_id, 0), COALESCE(m.ts, p.received),"
+		     " COALESCE(t.rating_ticket, 0), COALESCE(t.rating_asked, 0), COALESCE(t.rating_next, 0)"
 		     " FROM (SELECT 1) x"
 		     " LEFT JOIN threads t ON t.platform = $1 AND t.thread_key = $2"
 		     " LEFT JOIN tickets k ON k.id = t.ticket_id"
@@ -133,12 +137,13 @@ static const char *const sql[Q_COUNT] = {
 		     " LEFT JOIN messages m ON m.id = p.message_id",
 	[Q_THREAD_GET] = "SELECT t.id, t.owner, COALESCE(t.ticket_id, 0), COALESCE(k.due, 0), COALESCE(k.assignee, ''),"
 			 " t.last_ack, t.last_waiting_notice, t.claim_seq, COALESCE(k.reason, ''), COALESCE(k.private, 0),"
-			 " t.last_in FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
+			 " t.last_in, COALESCE(t.rating_ticket, 0), t.rating_asked, t.rating_next"
+			 " FROM threads t LEFT JOIN tickets k ON k.id = t.ticket_id"
 			 " WHERE t.platform = $1 AND t.thread_key = $2",
 	[Q_RECORD] = "SELECT o_rc, o_thread, o_message, o_post, o_ticket, o_msgs, o_outs, o_last_in FROM fd_record_post("
 		     "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,"
 		     " $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38,"
-		     " $39, $40)",
+		     " $39, $40, $41, $42)",
 	[Q_HISTORY] = "SELECT * FROM (SELECT m.id, m.sender, m.agent, m.text, m.ts, m.client_id, m.state FROM messages m"
 		      " WHERE m.thread_id = (SELECT id FROM threads WHERE platform = $1 AND thread_key = $2)"
 		      " AND m.state = 'sent' AND ($4::bigint = 0 OR m.id < $4::bigint)"
@@ -190,8 +195,10 @@ static const char *const sql[Q_COUNT] = {
 			" SET thread_key = excluded.thread_key, value = excluded.value, updated = excluded.updated",
 	[Q_STATE_DELETE] = "DELETE FROM connector_state WHERE connector = $1 AND kind = $2 AND key = $3",
 	[Q_STATE_PRUNE] = "DELETE FROM connector_state WHERE connector = $1 AND kind = $2 AND updated < $3",
-	[Q_VISITOR_FIND] = "SELECT o_rc, o_token, o_key, o_email, o_ticket FROM fd_visitor_find($1, $2, $3, $4)",
-	[Q_VISITOR_OF_THREAD] = "SELECT 0, v.token, v.thread_key, v.email, COALESCE(t.ticket_id, 0)"
+	[Q_VISITOR_FIND] = "SELECT o_rc, o_token, o_key, o_email, o_ticket, o_rating_ticket, o_rating_asked"
+			   " FROM fd_visitor_find($1, $2, $3, $4)",
+	[Q_VISITOR_OF_THREAD] = "SELECT 0, v.token, v.thread_key, v.email, COALESCE(t.ticket_id, 0),"
+				" COALESCE(t.rating_ticket, 0), COALESCE(t.rating_asked, 0)"
 				" FROM visitors v LEFT JOIN threads t ON t.platform = 'webchat'"
 				" AND t.thread_key = v.thread_key WHERE v.thread_key = $1",
 	[Q_REPLY_NOTE] = "INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id, detail)"
@@ -265,7 +272,15 @@ static const char *const sql[Q_COUNT] = {
 			   " count(*) FILTER (WHERE p.action IN ('answer', 'acknowledge') AND NOT EXISTS (SELECT 1 FROM tickets k"
 			   "  WHERE k.thread_id = p.thread_id AND k.created >= p.received AND k.created < p.received + 86400))"
 			   " FROM posts p WHERE p.received >= $1 AND p.received < $2 AND p.action <> 'ignore'"
+			   " AND (p.decision::jsonb ->> 'rating') IS NULL"
 			   " GROUP BY b, p.platform ORDER BY b, p.platform",
+	/* Posts per hour (UTC), for the busiest hours; a rating is no question. */
+	[Q_REPORT_HOURS] = "SELECT (p.received / 3600) * 3600 AS h, count(*) FROM posts p"
+			   " WHERE p.received >= $1 AND p.received < $2 AND p.action <> 'ignore'"
+			   " AND (p.decision::jsonb ->> 'rating') IS NULL GROUP BY h ORDER BY h",
+	[Q_RATING_ASK] = "SELECT o_rc, o_id, o_mid, o_thread, o_connector, o_thread_key, o_reply_to, o_private,"
+			 " o_recipient, o_idem, o_last_in FROM fd_rating_ask($1, $2, $3, $4, $5)",
+	[Q_RATING_ANSWER] = "SELECT fd_rating_answer($1, $2, $3, $4, $5, $6, $7)",
 	[Q_REPORT_TICKETS] = "SELECT k.id, k.platform, k.reason, k.created, COALESCE(k.due, 0), COALESCE(k.first_response, 0),"
 			     " COALESCE(k.resolved, 0), COALESCE(r.score, 0)"
 			     " FROM tickets k LEFT JOIN ratings r ON r.ticket_id = k.id"
@@ -281,7 +296,8 @@ static const char *const sql[Q_COUNT] = {
  * the query's own values follow from $3. */
 #define TICKET_SELECT                                                                                        \
 	"SELECT q.*, mo.text, mo.ts, ml.text, ml.ts, c.name, COALESCE((SELECT v.email FROM visitors v"       \
-	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email) FROM (SELECT k.id,"        \
+	" WHERE q.platform = 'webchat' AND v.thread_key = q.thread_key), c.email), COALESCE(rt.score, 0),"   \
+	" rt.comment FROM (SELECT k.id,"                                                                     \
 	" k.status, k.priority, k.reason, k.platform, k.author, k.assignee, COALESCE(k.due, 0) AS due,"      \
 	" k.created, k.updated, COALESCE(k.first_response, 0), COALESCE(k.resolved, 0) AS resolved_at,"     \
 	" k.thread_id, th.connector, th.thread_key, th.is_private,"                                          \
@@ -304,7 +320,7 @@ static const char *const sql[Q_COUNT] = {
 
 #define TICKET_FROM_END                                                                                      \
 	") q LEFT JOIN messages mo ON mo.id = q.open_id LEFT JOIN messages ml ON ml.id = q.last_id"          \
-	" LEFT JOIN contacts c ON c.id = q.contact_id"
+	" LEFT JOIN contacts c ON c.id = q.contact_id LEFT JOIN ratings rt ON rt.ticket_id = q.id"
 
 /* Orders of the ticket views, on tickets k (inner) and on the read model q
  * (outer), in the same sense. */
@@ -745,9 +761,13 @@ static enum thread_owner owner_parse(const char *v)
 	return THREAD_BOT;
 }
 
-/* The thread columns 0..10 of Q_LOOKUP / Q_THREAD_GET into t. */
-static void thread_read(const PGresult *r, struct store_thread *t)
+/* The thread columns 0..10 of Q_LOOKUP / Q_THREAD_GET into t, and the
+ * satisfaction question's three from column `rating` on. */
+static void thread_read(const PGresult *r, struct store_thread *t, int rating)
 {
+	t->rating_ticket = pg_int(r, 0, rating);
+	t->rating_asked = (time_t)pg_int(r, 0, rating + 1);
+	t->rating_next = (int)pg_int(r, 0, rating + 2);
 	t->id = pg_int(r, 0, 0);
 	t->owner = owner_parse(pg_text(r, 0, 1));
 	t->ticket_id = pg_int(r, 0, 2);
@@ -770,7 +790,7 @@ static void looked_up(void *arg, const PGresult *r)
 		db_error(op->s, "lookup", r);
 		op->cb.lookup(op->arg, -1, NULL);
 	} else {
-		thread_read(r, &l.thread);
+		thread_read(r, &l.thread, 14);
 		l.duplicate = !PQgetisnull(r, 0, 11);
 		l.message_id = pg_int(r, 0, 12);
 		l.ts = (time_t)pg_int(r, 0, 13);
@@ -802,7 +822,7 @@ static void thread_got(void *arg, const PGresult *r)
 		op->cb.thread(op->arg, -1, NULL);
 	} else {
 		if (PQntuples(r) == 1)
-			thread_read(r, &t);
+			thread_read(r, &t, 11);
 		op->cb.thread(op->arg, 0, &t);
 	}
 	op_free(op);
@@ -932,7 +952,10 @@ static void pg_record_post(struct store *base, const struct store_record *r, sto
 	arr_text(&at, texts, total);
 	arr_text(&ai, idems, total);
 	enum priority pr = d->priority != PRIO_NONE ? d->priority : PRIO_NORMAL;
-	const char *v[40] = {
+	char *comment = d->rating > 0 && d->rating_comment_len
+	                    ? xstrndup(d->rating_comment, d->rating_comment_len)
+	                    : NULL;
+	const char *v[42] = {
 	    p->platform,
 	    p->post_id,
 	    p->thread_key,
@@ -973,8 +996,11 @@ static void pg_record_post(struct store *base, const struct store_record *r, sto
 	    contact ? "t" : "f",
 	    store_bounded(p->author_name, STORE_MAX_CONTACT),
 	    store_bounded(p->author_handle, STORE_MAX_CONTACT),
+	    num(b[13], d->rating > 0 ? d->rating : 0),
+	    comment,
 	};
-	int rc = begin(s, 1) < 0 ? -1 : send1(s, Q_RECORD, 40, v, recorded, op);
+	int rc = begin(s, 1) < 0 ? -1 : send1(s, Q_RECORD, 42, v, recorded, op);
+	free(comment);
 	buf_free(&at);
 	buf_free(&ai);
 	buf_free(&ap);
@@ -1057,6 +1083,7 @@ static int out_read(const PGresult *r, int row, struct store_out *o)
 	o->guard = pg_int(r, row, 15);
 	o->recipient = PQgetisnull(r, row, 16) ? NULL : PQgetvalue(r, row, 16);
 	o->last_in = (time_t)pg_int(r, row, 17);
+	o->rating = pg_int(r, row, 18);
 	if (!o->connector || !o->thread_key || !o->text || !o->idem_key || !o->sender) {
 		log_error("outbox row is incomplete", "id=%lld", (long long)o->id);
 		return -1;
@@ -1339,6 +1366,8 @@ static void ticket_read(const PGresult *r, int row, struct store_ticket *t)
 	t->latest.ts = (time_t)pg_int(r, row, 33);
 	t->contact_name = nul(r, row, 34);
 	t->email = nul(r, row, 35);
+	t->rating = (int)pg_int(r, row, 36);
+	t->rating_comment = nul(r, row, 37);
 	if (!t->opening.text)
 		t->opening.id = 0;
 	if (!t->latest.text)
@@ -1609,16 +1638,19 @@ static void pg_ticket_mark(struct store *base, int64_t id, const char *kind, con
 	action(pgs(base), kind, id, NULL, now, detail, cb, arg);
 }
 
-/* Indexes into op->kept for an agent's reply: the name, then the parts. */
+/* Indexes into op->kept for messages into a ticket's thread (an agent's
+ * reply, the satisfaction question): the agent's name, then the parts. */
 enum { KA_NAME = 0, KA_FIRST_PART };
 
+/* fd_thread_rows' rows (fd_agent_reply, fd_rating_ask): an agent's reply,
+ * or with op->id the question about ticket op->id, from the bot. */
 static void replied(void *arg, const PGresult *r)
 {
 	struct op *op = arg;
 	int rc = -1;
 	size_t n = 0;
 	if (!pg_ok(r) || PQntuples(r) < 1) {
-		db_error(op->s, "agent_reply", r);
+		db_error(op->s, op->id ? "rating_ask" : "agent_reply", r);
 	} else if ((rc = (int)pg_int(r, 0, 0)) == 0) {
 		for (int i = 0; i < PQntuples(r) && n < ARRAY_LEN(op->rows); i++) {
 			if (pg_int(r, i, 1) == 0)
@@ -1636,8 +1668,9 @@ static void replied(void *arg, const PGresult *r)
 			    .recipient = (char *)nul(r, i, 8),
 			    .idem_key = PQgetvalue(r, i, 9),
 			    .text = kept(op, KA_FIRST_PART + n),
-			    .sender = "agent",
+			    .sender = op->id ? "bot" : "agent",
 			    .agent = kept(op, KA_NAME),
+			    .rating = op->id,
 			    .created = op->now,
 			    .guard = -1,
 			    .last_in = (time_t)pg_int(r, i, 10),
@@ -1670,6 +1703,59 @@ static void pg_agent_reply(struct store *base, int64_t id, const char *login, co
 	if (rc < 0) {
 		op_free(op);
 		cb(arg, -1, NULL, 0);
+	}
+}
+
+static void pg_rating_ask(struct store *base, int64_t id, const char *const *parts, size_t n_parts,
+                          time_t now, store_rows_fn cb, void *arg)
+{
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	char b[3][24];
+	struct buf at;
+	op->cb.rows = cb;
+	op->now = now;
+	op->id = id;
+	keep(op, NULL);
+	for (size_t i = 0; i < n_parts; i++)
+		keep(op, parts[i]);
+	buf_init(&at, 0);
+	arr_text(&at, parts, n_parts);
+	const char *v[] = {num(b[0], id), at.p, num(b[1], now), leaser(s), num(b[2], s->lease_ms)};
+	int rc = begin(s, 1) < 0 ? -1 : send1(s, Q_RATING_ASK, 5, v, replied, op);
+	buf_free(&at);
+	if (rc < 0) {
+		op_free(op);
+		cb(arg, -1, NULL, 0);
+	}
+}
+
+static void rating_answered(void *arg, const PGresult *r)
+{
+	struct op *op = arg;
+	int rc = -1;
+	if (!pg_ok(r) || PQntuples(r) != 1)
+		db_error(op->s, "rating_answer", r);
+	else
+		rc = (int)pg_int(r, 0, 0);
+	op->cb.done(op->arg, rc);
+	op_free(op);
+}
+
+static void pg_rating_answer(struct store *base, const char *platform, const char *thread_key, int64_t ticket,
+                             int score, const char *comment, time_t asked_since, time_t now, store_done_fn cb,
+                             void *arg)
+{
+	struct pg *s = pgs(base);
+	struct op *op = op_new(s, arg);
+	char b[4][24];
+	op->cb.done = cb;
+	const char *v[] = {platform,         thread_key, num(b[0], ticket),
+	                   num(b[1], score), comment,    num(b[2], asked_since),
+	                   num(b[3], now)};
+	if (begin(s, 1) < 0 || send1(s, Q_RATING_ANSWER, 7, v, rating_answered, op) < 0) {
+		op_free(op);
+		cb(arg, -1);
 	}
 }
 
@@ -1776,6 +1862,8 @@ static void visitor_got(void *arg, const PGresult *r)
 		    .thread_key = pg_text(r, 0, 2),
 		    .email = nul(r, 0, 3),
 		    .ticket_open = pg_int(r, 0, 4) > 0,
+		    .rating_ticket = pg_int(r, 0, 5),
+		    .rating_asked = (time_t)pg_int(r, 0, 6),
 		};
 		op->cb.visitor(op->arg, 0, &v);
 	}
@@ -2474,10 +2562,11 @@ static int pg_rating_put(struct store *base, int64_t ticket_id, int score, const
 	return group_write(pgs(base), 1, Q_RATING_PUT, 4, v);
 }
 
-/* store_report: the posts per period, then (same operation) the tickets. */
+/* store_report: the posts per period, the posts per hour, then (same
+ * operation) the tickets. */
 struct report_op {
 	struct op op;
-	PGresult *posts;
+	PGresult *posts, *hours;
 	int failed;
 };
 
@@ -2492,20 +2581,42 @@ static void report_posts_got(void *arg, const PGresult *r)
 	}
 }
 
+static void report_hours_got(void *arg, const PGresult *r)
+{
+	struct report_op *t = arg;
+	if (!pg_ok(r)) {
+		if (!t->failed)
+			db_error(t->op.s, "report", r);
+		t->failed = 1;
+	} else {
+		t->hours = PQcopyResult(r, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+	}
+}
+
 static void report_tickets_got(void *arg, const PGresult *r)
 {
 	struct report_op *t = arg;
 	struct store_report rep = {0};
 	struct store_report_posts *pv = NULL;
 	struct store_report_ticket *tv = NULL;
-	if (t->failed || !t->posts || !pg_ok(r)) {
+	struct store_report_hour *hv = NULL;
+	if (t->failed || !t->posts || !t->hours || !pg_ok(r)) {
 		if (!t->failed)
 			db_error(t->op.s, "report", r);
 		t->op.cb.report(t->op.arg, -1, &rep);
 		PQclear(t->posts);
+		PQclear(t->hours);
 		free(t);
 		return;
 	}
+	rep.nhours = (size_t)PQntuples(t->hours);
+	hv = rep.nhours ? xcalloc(rep.nhours, sizeof(*hv)) : NULL;
+	for (int i = 0; i < (int)rep.nhours; i++)
+		hv[i] = (struct store_report_hour){
+		    .start = (time_t)pg_int(t->hours, i, 0),
+		    .posts = (long)pg_int(t->hours, i, 1),
+		};
+	rep.hours = hv;
 	const PGresult *p = t->posts;
 	rep.nposts = (size_t)PQntuples(p);
 	rep.ntickets = (size_t)PQntuples(r);
@@ -2537,7 +2648,9 @@ static void report_tickets_got(void *arg, const PGresult *r)
 	t->op.cb.report(t->op.arg, 0, &rep);
 	free(pv);
 	free(tv);
+	free(hv);
 	PQclear(t->posts);
+	PQclear(t->hours);
 	free(t);
 }
 
@@ -2557,9 +2670,10 @@ static void pg_report(struct store *base, time_t since, time_t until, time_t ori
 		cb(arg, -1, &none);
 		return;
 	}
-	/* Answered even when the first failed: the second is its end. */
-	if (pgconn_query(s->db, Q_REPORT_TICKETS, NULL, 2, v, report_tickets_got, t) < 0) {
-		t->failed = 1; /* the connection went: the first one's callback ran */
+	/* Answered even when the first failed: the last is its end. */
+	if (pgconn_query(s->db, Q_REPORT_HOURS, NULL, 2, v, report_hours_got, t) < 0 ||
+	    pgconn_query(s->db, Q_REPORT_TICKETS, NULL, 2, v, report_tickets_got, t) < 0) {
+		t->failed = 1; /* the connection went: the callbacks before ran */
 		report_tickets_got(t, NULL);
 		return;
 	}
@@ -2987,6 +3101,8 @@ static const struct store_backend pg_backend = {
     .untaught = pg_untaught,
     .unanswered = pg_unanswered,
     .rating_put = pg_rating_put,
+    .rating_ask = pg_rating_ask,
+    .rating_answer = pg_rating_answer,
     .report = pg_report,
     .leader_watch = pg_leader_watch,
     .leader_cancel = pg_leader_cancel,

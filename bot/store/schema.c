@@ -364,7 +364,19 @@ static const char v7_common[] =
 	" WHERE p.thread_id = threads.id), 0);";
 
 /*
- * Version 8: several processes on one store (PostgreSQL).  An outbox row
+ * Version 8: the satisfaction question.  A thread remembers the resolved
+ * ticket its customer was asked to rate (and when, and whether their next
+ * message may still be the answer), and an outbox row that asks says for
+ * which ticket (the web chat shows its rating buttons).
+ */
+static const char v8_common[] =
+	"ALTER TABLE threads ADD COLUMN rating_ticket @INT;"
+	"ALTER TABLE threads ADD COLUMN rating_asked @INT NOT NULL DEFAULT 0;"
+	"ALTER TABLE threads ADD COLUMN rating_next @INT NOT NULL DEFAULT 0;"
+	"ALTER TABLE outbox ADD COLUMN rating @INT;";
+
+/*
+ * Version 9: several processes on one store (PostgreSQL).  An outbox row
  * is sent by the process that holds its lease (lease_owner, until
  * lease_until in epoch ms of the database's clock); a SQLite store has one
  * process and leaves both empty.  The record of a decided post, the
@@ -372,11 +384,11 @@ static const char v7_common[] =
  * trip each (PL/pgSQL), under the row locks that keep two processes from
  * deciding one thread on two different states.
  */
-static const char v8_common[] =
+static const char v9_common[] =
 	"ALTER TABLE outbox ADD COLUMN lease_owner TEXT;"
 	"ALTER TABLE outbox ADD COLUMN lease_until @INT NOT NULL DEFAULT 0;";
 
-static const char v8_postgres[] =
+static const char v9_postgres[] =
 	"CREATE FUNCTION fd_now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS"
 	" $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;"
 
@@ -392,6 +404,7 @@ static const char v8_postgres[] =
 	" p_ticket_private bigint, p_new_ack bigint, p_new_notice bigint,"
 	" p_texts text[], p_idems text[], p_private bigint[], p_node text, p_lease_ms bigint,"
 	" p_staff boolean, p_contact boolean, p_contact_name text, p_contact_handle text,"
+	" p_rating bigint, p_rating_comment text,"
 	" OUT o_rc int, OUT o_thread bigint, OUT o_message bigint, OUT o_post bigint, OUT o_ticket bigint,"
 	" OUT o_msgs bigint[], OUT o_outs bigint[], OUT o_last_in bigint)"
 	" LANGUAGE plpgsql AS $$\n"
@@ -406,6 +419,9 @@ static const char v8_postgres[] =
 	" v_who text := COALESCE(p_author, 'a person on the platform');\n"
 	" v_mid bigint;\n"
 	" v_id bigint;\n"
+	" v_rt bigint;\n"
+	" v_ra bigint := 0;\n"
+	" v_rn bigint := 0;\n"
 	"BEGIN\n"
 	" o_rc := 0; o_thread := 0; o_message := 0; o_post := 0; o_ticket := 0;\n"
 	" o_msgs := '{}'; o_outs := '{}'; o_last_in := 0;\n"
@@ -418,6 +434,7 @@ static const char v8_postgres[] =
 	"  END IF;\n"
 	"  o_thread := t.id;\n"
 	"  o_last_in := t.last_in;\n"
+	"  v_rt := t.rating_ticket; v_ra := t.rating_asked; v_rn := t.rating_next;\n"
 	" ELSIF p_tid <> 0 THEN\n"
 	"  o_rc := 2; RETURN;\n"
 	" END IF;\n"
@@ -493,6 +510,19 @@ static const char v8_postgres[] =
 	"  UPDATE tickets SET updated = p_now, snoozed_until = NULL WHERE id = p_ticket;\n"
 	"  o_ticket := p_ticket;\n"
 	" END IF;\n"
+	/* The satisfaction question of the thread: the customer's answer is
+	 * kept; any other message means the words that follow are no answer;
+	 * a new ticket ends the question. */
+	" IF NOT v_new AND COALESCE(v_rt, 0) > 0 AND NOT p_staff THEN\n"
+	"  IF p_rating > 0 THEN\n"
+	"   PERFORM fd_rating_record(v_rt, p_rating, p_rating_comment, o_message, p_now);\n"
+	"   v_rt := NULL; v_ra := 0; v_rn := 0;\n"
+	"  ELSIF v_owner = 'waiting' AND v_changed THEN\n"
+	"   v_rt := NULL; v_ra := 0; v_rn := 0;\n"
+	"  ELSE\n"
+	"   v_rn := 0;\n"
+	"  END IF;\n"
+	" END IF;\n"
 	" FOR i IN 1 .. COALESCE(array_length(p_texts, 1), 0) LOOP\n"
 	"  INSERT INTO messages (thread_id, sender, text, ts, state)\n"
 	"   VALUES (o_thread, 'bot', p_texts[i], p_now, 'pending') RETURNING id INTO v_mid;\n"
@@ -514,7 +544,8 @@ static const char v8_postgres[] =
 	" END IF;\n"
 	" UPDATE threads SET owner = v_owner, ticket_id = NULLIF(v_ticket, 0), last_ack = p_new_ack,\n"
 	"  last_waiting_notice = p_new_notice, last_post_id = COALESCE(p_last_post, last_post_id),\n"
-	"  updated = p_now, claim_seq = claim_seq + v_bump, last_in = o_last_in WHERE id = o_thread;\n"
+	"  updated = p_now, claim_seq = claim_seq + v_bump, last_in = o_last_in, rating_ticket = v_rt,\n"
+	"  rating_asked = v_ra, rating_next = v_rn WHERE id = o_thread;\n"
 	"END $$;"
 
 	/* The contact of author (platform, author_id), created with the
@@ -709,6 +740,48 @@ static const char v8_postgres[] =
 	" RETURN 0;\n"
 	"END $$;"
 
+	/* Messages from the business into ticket p_id's thread: one message
+	 * (pending) and one outbox row per part, from p_sender ('agent' with
+	 * its display name, or 'bot'), addressed as the ticket's replies are;
+	 * p_rating: the ticket the message asks the customer to rate (0 none).
+	 * An agent's part is a "reply" event; a question is a "rating_asked"
+	 * event with its first message.  One row per part (o_id 0: none). */
+	"CREATE FUNCTION fd_thread_rows(p_id bigint, p_sender text, p_login text, p_name text, p_parts text[],"
+	" p_rating bigint, p_now bigint, p_node text, p_lease_ms bigint)"
+	" RETURNS TABLE (o_rc int, o_id bigint, o_mid bigint, o_thread bigint, o_connector text,"
+	"  o_thread_key text, o_reply_to text, o_private bigint, o_recipient text, o_idem text, o_last_in bigint)"
+	" LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	" k tickets%ROWTYPE;\n"
+	" t threads%ROWTYPE;\n"
+	"BEGIN\n"
+	" SELECT * INTO k FROM tickets WHERE id = p_id;\n"
+	" SELECT * INTO t FROM threads WHERE id = k.thread_id;\n"
+	" o_rc := 0; o_id := 0; o_thread := k.thread_id; o_connector := t.connector;\n"
+	" o_thread_key := t.thread_key; o_reply_to := t.last_post_id;\n"
+	" o_private := GREATEST(t.is_private, k.private); o_recipient := NULLIF(k.recipient, '');\n"
+	" o_last_in := t.last_in;\n"
+	" FOR i IN 1 .. COALESCE(array_length(p_parts, 1), 0) LOOP\n"
+	"  INSERT INTO messages (thread_id, sender, agent, text, ts, state)\n"
+	"   VALUES (k.thread_id, p_sender, CASE WHEN p_sender = 'agent' THEN p_name END, p_parts[i], p_now,\n"
+	"           'pending') RETURNING id INTO o_mid;\n"
+	"  o_idem := 'fd' || substr(md5(p_sender || '/' || o_mid || '/' || (i - 1)), 1, 16);\n"
+	"  INSERT INTO outbox (connector, thread_id, thread_key, reply_to, private, text, idem_key, kind, sender,\n"
+	"                     agent, message_id, created, recipient, rating, lease_owner, lease_until)\n"
+	"   VALUES (t.connector, k.thread_id, t.thread_key, t.last_post_id, o_private, p_parts[i], o_idem,\n"
+	"           'reply', p_sender, CASE WHEN p_sender = 'agent' THEN p_name END, o_mid, p_now, o_recipient,\n"
+	"           NULLIF(p_rating, 0), p_node, CASE WHEN p_node IS NULL THEN 0 ELSE fd_now_ms() + p_lease_ms END)\n"
+	"   RETURNING id INTO o_id;\n"
+	"  IF p_sender = 'agent' THEN\n"
+	"   INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id) VALUES (p_id, p_now, 'reply', p_login, o_mid);\n"
+	"  ELSIF p_rating > 0 AND i = 1 THEN\n"
+	"   INSERT INTO ticket_events (ticket_id, ts, kind, message_id) VALUES (p_id, p_now, 'rating_asked', o_mid);\n"
+	"  END IF;\n"
+	"  RETURN NEXT;\n"
+	" END LOOP;\n"
+	" IF COALESCE(array_length(p_parts, 1), 0) = 0 THEN o_id := 0; RETURN NEXT; END IF;\n"
+	"END $$;"
+
 	/* store_agent_reply: one row per part (o_id 0: none), or one row
 	 * with o_rc 1 when the ticket is absent or resolved. */
 	"CREATE FUNCTION fd_agent_reply(p_id bigint, p_login text, p_name text, p_parts text[], p_now bigint,"
@@ -718,34 +791,68 @@ static const char v8_postgres[] =
 	" LANGUAGE plpgsql AS $$\n"
 	"DECLARE\n"
 	" k tickets%ROWTYPE;\n"
-	" t threads%ROWTYPE;\n"
 	"BEGIN\n"
 	" SELECT * INTO k FROM tickets WHERE id = p_id FOR UPDATE;\n"
 	" IF NOT FOUND OR k.status = 'resolved' THEN o_rc := 1; o_id := 0; RETURN NEXT; RETURN; END IF;\n"
 	" IF k.status <> 'claimed' OR k.assignee IS DISTINCT FROM p_login THEN\n"
 	"  PERFORM fd_do_claim(p_id, k.thread_id, p_login, p_now);\n"
 	" END IF;\n"
-	" SELECT * INTO t FROM threads WHERE id = k.thread_id;\n"
-	" o_rc := 0; o_id := 0; o_thread := k.thread_id; o_connector := t.connector;\n"
-	" o_thread_key := t.thread_key; o_reply_to := t.last_post_id;\n"
-	" o_private := GREATEST(t.is_private, k.private); o_recipient := NULLIF(k.recipient, '');\n"
-	" o_last_in := t.last_in;\n"
-	" FOR i IN 1 .. COALESCE(array_length(p_parts, 1), 0) LOOP\n"
-	"  INSERT INTO messages (thread_id, sender, agent, text, ts, state)\n"
-	"   VALUES (k.thread_id, 'agent', p_name, p_parts[i], p_now, 'pending') RETURNING id INTO o_mid;\n"
-	"  o_idem := 'fd' || substr(md5('agent/' || o_mid || '/' || (i - 1)), 1, 16);\n"
-	"  INSERT INTO outbox (connector, thread_id, thread_key, reply_to, private, text, idem_key, kind, sender,\n"
-	"                     agent, message_id, created, recipient, lease_owner, lease_until)\n"
-	"   VALUES (t.connector, k.thread_id, t.thread_key, t.last_post_id, o_private, p_parts[i], o_idem,\n"
-	"           'reply', 'agent', p_name, o_mid, p_now, o_recipient, p_node,\n"
-	"           CASE WHEN p_node IS NULL THEN 0 ELSE fd_now_ms() + p_lease_ms END)\n"
-	"   RETURNING id INTO o_id;\n"
-	"  INSERT INTO ticket_events (ticket_id, ts, kind, actor, message_id) VALUES (p_id, p_now, 'reply', p_login, o_mid);\n"
-	"  RETURN NEXT;\n"
-	" END LOOP;\n"
+	" RETURN QUERY SELECT * FROM fd_thread_rows(p_id, 'agent', p_login, p_name, p_parts, 0, p_now, p_node,\n"
+	"  p_lease_ms);\n"
 	" UPDATE tickets SET first_response = COALESCE(first_response, p_now), updated = p_now WHERE id = p_id;\n"
-	" IF COALESCE(array_length(p_parts, 1), 0) = 0 THEN o_id := 0; RETURN NEXT; END IF;\n"
 	"END $$;"
+
+	/* store_rating_ask: the question's rows as fd_thread_rows gives them,
+	 * or one row with o_rc 1 when the ticket is not resolved, is not its
+	 * thread's newest, or the thread is with a person again. */
+	"CREATE FUNCTION fd_rating_ask(p_id bigint, p_parts text[], p_now bigint, p_node text, p_lease_ms bigint)"
+	" RETURNS TABLE (o_rc int, o_id bigint, o_mid bigint, o_thread bigint, o_connector text,"
+	"  o_thread_key text, o_reply_to text, o_private bigint, o_recipient text, o_idem text, o_last_in bigint)"
+	" LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	" k tickets%ROWTYPE;\n"
+	"BEGIN\n"
+	" SELECT * INTO k FROM tickets WHERE id = p_id FOR UPDATE;\n"
+	" IF NOT FOUND OR k.status <> 'resolved'\n"
+	"    OR NOT EXISTS (SELECT 1 FROM threads t WHERE t.id = k.thread_id AND t.owner = 'bot')\n"
+	"    OR (SELECT max(id) FROM tickets WHERE thread_id = k.thread_id) <> p_id THEN\n"
+	"  o_rc := 1; o_id := 0; RETURN NEXT; RETURN;\n"
+	" END IF;\n"
+	" RETURN QUERY SELECT * FROM fd_thread_rows(p_id, 'bot', NULL, NULL, p_parts, p_id, p_now, p_node,\n"
+	"  p_lease_ms);\n"
+	" UPDATE threads SET rating_ticket = p_id, rating_asked = p_now, rating_next = 1 WHERE id = k.thread_id;\n"
+	"END $$;"
+
+	/* A customer's rating of ticket p_ticket (their words: p_message; 0
+	 * for the web chat's buttons), with a "rated" event; a later answer
+	 * replaces an earlier one. */
+	"CREATE FUNCTION fd_rating_record(p_ticket bigint, p_score bigint, p_comment text, p_message bigint,"
+	" p_now bigint) RETURNS void LANGUAGE sql AS $$\n"
+	" INSERT INTO ratings (ticket_id, score, comment, created)\n"
+	"  SELECT id, p_score, NULLIF(p_comment, ''), p_now FROM tickets WHERE id = p_ticket\n"
+	"  ON CONFLICT (ticket_id) DO UPDATE SET score = excluded.score, comment = excluded.comment,\n"
+	"  created = excluded.created;\n"
+	" INSERT INTO ticket_events (ticket_id, ts, kind, message_id, detail)\n"
+	"  SELECT id, p_now, 'rated', NULLIF(p_message, 0), p_score::text FROM tickets WHERE id = p_ticket;\n"
+	"$$;"
+
+	/* store_rating_answer: 0, or 1 when no question is pending there (none
+	 * asked, answered, for another ticket, or asked before p_asked_since). */
+	"CREATE FUNCTION fd_rating_answer(p_platform text, p_thread_key text, p_ticket bigint, p_score bigint,"
+	" p_comment text, p_asked_since bigint, p_now bigint) RETURNS int LANGUAGE plpgsql AS $$\n"
+	"DECLARE\n"
+	" t threads%ROWTYPE;\n"
+	"BEGIN\n"
+	" SELECT * INTO t FROM threads WHERE platform = p_platform AND thread_key = p_thread_key FOR UPDATE;\n"
+	" IF NOT FOUND OR COALESCE(t.rating_ticket, 0) <= 0 OR (p_ticket > 0 AND t.rating_ticket <> p_ticket)\n"
+	"    OR t.rating_asked < p_asked_since THEN\n"
+	"  RETURN 1;\n"
+	" END IF;\n"
+	" PERFORM fd_rating_record(t.rating_ticket, p_score, p_comment, 0, p_now);\n"
+	" UPDATE threads SET rating_ticket = NULL, rating_asked = 0, rating_next = 0 WHERE id = t.id;\n"
+	" RETURN 0;\n"
+	"END $$;"
+
 
 	/* store_outbox_notify: o_rc 0 new, 1 a row with that key exists; the
 	 * row's id either way. */
@@ -768,18 +875,21 @@ static const char v8_postgres[] =
 	/* store_visitor_find: o_rc 0 known (and marked seen, at most once every
 	 * p_seen_every seconds), 1 unknown or expired. */
 	"CREATE FUNCTION fd_visitor_find(p_token text, p_now bigint, p_ttl bigint, p_seen_every bigint,"
-	" OUT o_rc int, OUT o_token text, OUT o_key text, OUT o_email text, OUT o_ticket bigint)"
+	" OUT o_rc int, OUT o_token text, OUT o_key text, OUT o_email text, OUT o_ticket bigint,"
+	" OUT o_rating_ticket bigint, OUT o_rating_asked bigint)"
 	" LANGUAGE plpgsql AS $$\n"
 	"DECLARE\n"
 	" v_seen bigint;\n"
 	"BEGIN\n"
 	" o_rc := 1;\n"
-	" SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0)\n"
-	"  INTO o_token, o_key, o_email, v_seen, o_ticket\n"
+	" SELECT v.token, v.thread_key, v.email, v.last_seen, COALESCE(t.ticket_id, 0),\n"
+	"  COALESCE(t.rating_ticket, 0), COALESCE(t.rating_asked, 0)\n"
+	"  INTO o_token, o_key, o_email, v_seen, o_ticket, o_rating_ticket, o_rating_asked\n"
 	"  FROM visitors v LEFT JOIN threads t ON t.platform = 'webchat' AND t.thread_key = v.thread_key\n"
 	"  WHERE v.token = p_token;\n"
 	" IF NOT FOUND OR p_now - v_seen > p_ttl THEN\n"
-	"  o_token := NULL; o_key := NULL; o_email := NULL; o_ticket := 0; RETURN;\n"
+	"  o_token := NULL; o_key := NULL; o_email := NULL; o_ticket := 0; o_rating_ticket := 0;\n"
+	"  o_rating_asked := 0; RETURN;\n"
 	" END IF;\n"
 	" IF p_now - v_seen >= p_seen_every THEN\n"
 	"  UPDATE visitors SET last_seen = p_now WHERE token = p_token;\n"
@@ -870,7 +980,8 @@ const struct schema_step schema_steps[STORE_SCHEMA_VERSION] = {
     {"taught examples, unanswered questions", v5_common, NULL, NULL},
     {"satisfaction ratings, insights indexes", v6_common, NULL, NULL},
     {"reply windows", v7_common, NULL, NULL},
-    {"outbox leases", v8_common, NULL, v8_postgres},
+    {"the satisfaction question", v8_common, NULL, NULL},
+    {"outbox leases", v9_common, NULL, v9_postgres},
 };
 
 /* The three words of the common dialect, for each backend. */
@@ -907,9 +1018,9 @@ char *schema_sql(size_t i, enum schema_dialect d)
 }
 
 static const char *const threads_cols[] = {
-    "id",         "platform",  "thread_key", "connector",           "is_private",   "author",  "owner",
-    "ticket_id",  "claim_seq", "last_ack",   "last_waiting_notice", "last_post_id", "created", "updated",
-    "contact_id", "last_in",   NULL};
+    "id",         "platform",  "thread_key",    "connector",           "is_private",   "author",  "owner",
+    "ticket_id",  "claim_seq", "last_ack",      "last_waiting_notice", "last_post_id", "created", "updated",
+    "contact_id", "last_in",   "rating_ticket", "rating_asked",        "rating_next",  NULL};
 static const char *const messages_cols[] = {"id", "thread_id", "sender", "agent", "text",
                                             "ts", "client_id", "state",  NULL};
 static const char *const posts_cols[] = {"id",          "platform",   "post_id",   "connector",
@@ -923,10 +1034,9 @@ static const char *const tickets_cols[] = {
 static const char *const events_cols[] = {"id",    "ticket_id",  "ts",     "kind",
                                           "actor", "message_id", "detail", NULL};
 static const char *const outbox_cols[] = {
-    "id",         "connector", "thread_id",   "thread_key",  "reply_to", "private",
-    "text",       "idem_key",  "kind",        "sender",      "agent",    "message_id",
-    "guard",      "attempts",  "not_before",  "state",       "created",  "sent",
-    "last_error", "recipient", "lease_owner", "lease_until", NULL};
+    "id",      "connector", "thread_id",  "thread_key", "reply_to", "private",     "text",        "idem_key",
+    "kind",    "sender",    "agent",      "message_id", "guard",    "attempts",    "not_before",  "state",
+    "created", "sent",      "last_error", "recipient",  "rating",   "lease_owner", "lease_until", NULL};
 static const char *const cursors_cols[] = {"connector", "value", "updated", NULL};
 static const char *const visitors_cols[] = {"token", "thread_key", "created", "last_seen", "email", NULL};
 static const char *const contacts_cols[] = {"id",     "platform",    "name",    "name_source", "email",

@@ -2600,7 +2600,7 @@ static void got_done(void *arg, int rc)
 
 struct report_got {
 	int answered, rc;
-	size_t nposts, ntickets;
+	size_t nposts, ntickets, nhours;
 	struct store_report_posts posts[4];
 	int rating[4];
 };
@@ -2612,6 +2612,7 @@ static void got_report(void *arg, int rc, const struct store_report *r)
 	g->rc = rc;
 	g->nposts = r->nposts;
 	g->ntickets = r->ntickets;
+	g->nhours = r->nhours;
 	for (size_t i = 0; i < r->nposts && i < 4; i++) {
 		g->posts[i] = r->posts[i];
 		g->posts[i].channel = NULL; /* borrowed */
@@ -2722,6 +2723,160 @@ static void taught_ratings_and_report(void **state)
 	close_store(s);
 }
 
+/* The satisfaction question after a person resolved a conversation: kept
+ * with the thread, answered once in words (the next message) or by the
+ * web chat's buttons; what ends it; the ticket shows the rating; the
+ * report counts the answer as no question. */
+struct asked {
+	int answered, rc;
+	size_t n;
+	int64_t rating, message;
+	char text[64];
+};
+
+static void asked_cb(void *arg, int rc, const struct store_out *rows, size_t n)
+{
+	struct asked *a = arg;
+	a->answered = 1;
+	a->rc = rc;
+	a->n = n;
+	if (n) {
+		a->rating = rows[0].rating;
+		a->message = rows[0].message_id;
+		snprintf(a->text, sizeof(a->text), "%s", rows[0].text);
+	}
+}
+
+static int ask(struct store *s, int64_t ticket, time_t now, struct asked *a)
+{
+	const char *q[] = {"How did we do?"};
+	memset(a, 0, sizeof(*a));
+	store_rating_ask(s, ticket, q, 1, now, asked_cb, a);
+	ss_wait(&a->answered);
+	return a->rc;
+}
+
+static int answer_buttons(struct store *s, const char *thread, int64_t ticket, int score, const char *comment,
+                          time_t since, time_t now)
+{
+	struct taught_got g = {0};
+	store_rating_answer(s, "webchat", thread, ticket, score, comment, since, now, got_done, &g);
+	ss_wait(&g.answered);
+	return g.rc;
+}
+
+/* A customer's post in `thread` decided as d says; the decision record
+ * says whether it is a rating. */
+static void customer_post(struct store *s, const char *id, const char *thread, const char *text,
+                          const struct decision *d, time_t when)
+{
+	struct post p = mkpost(id, thread, text);
+	p.created = when;
+	struct store_lookup l;
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(ss_lookup(s, "webchat", id, thread, &l), 0);
+	struct store_record r = {.post = &p,
+	                         .decision = d,
+	                         .decision_json =
+	                             d->rating ? "{\"action\":\"acknowledge\",\"rating\":4}" : "{}",
+	                         .now = when,
+	                         .thread = &l.thread};
+	struct ss_rec out = {0};
+	assert_int_equal(ss_record(s, &r, &out), 0);
+	ss_rec_free(&out);
+}
+
+/* A ticket in `thread`, answered by a person and resolved: its id. */
+static int64_t resolved_in(struct store *s, const char *thread, time_t when)
+{
+	int64_t k = escalate_as(s, thread, thread, thread, NULL, "where is my cake", when);
+	const char *part[] = {"on it"};
+	assert_int_equal(ss_agent_reply(s, k, "sam", "Sam", part, 1, when + 60, NULL), 0);
+	assert_int_equal(ss_resolve(s, k, "sam", when + 120), 0);
+	assert_int_equal(commit(s), 0);
+	return k;
+}
+
+static void satisfaction_question(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct asked a;
+	struct store_thread t;
+	struct store_ticket tk;
+
+	/* An open ticket is not asked about. */
+	int64_t open = escalate_as(s, "o1", "t0", "t0", NULL, "hello?", T0);
+	assert_int_equal(ask(s, open, T0 + 10, &a), 1);
+
+	int64_t k = resolved_in(s, "t1", T0);
+	assert_int_equal(ask(s, k, T0 + 120, &a), 0);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.rating, k); /* the web chat shows its buttons with it */
+	assert_string_equal(a.text, "How did we do?");
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_thread(s, "webchat", "t1", &t), 0);
+	assert_int_equal(t.rating_ticket, k);
+	assert_int_equal(t.rating_asked, T0 + 120);
+	assert_int_equal(t.rating_next, 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM ticket_events WHERE kind = 'rating_asked'"), 1);
+
+	/* The customer's next message is the answer, kept with its comment. */
+	struct decision d;
+	memset(&d, 0, sizeof(d));
+	d.action = ACTION_ACK;
+	d.rating = 4;
+	d.rating_comment = "quick and kind, thanks";
+	d.rating_comment_len = strlen("quick and kind");
+	customer_post(s, "t1-r", "t1", "4 quick and kind", &d, T0 + 300);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, k, &tk), 1);
+	assert_int_equal(tk.rating, 4);
+	assert_string_equal(tk.rating_comment, "quick and kind");
+	ss_ticket_free(&tk);
+	assert_int_equal(ss_thread(s, "webchat", "t1", &t), 0);
+	assert_int_equal(t.rating_ticket, 0);
+	assert_int_equal(answer_buttons(s, "t1", 0, 5, NULL, T0, T0 + 400), 1); /* answered */
+
+	/* Another message first: words no longer answer, the buttons do,
+	 * once, within the window, for that ticket. */
+	int64_t k2 = resolved_in(s, "t3", T0);
+	assert_int_equal(ask(s, k2, T0 + 120, &a), 0);
+	assert_int_equal(commit(s), 0);
+	struct decision faq = answer();
+	customer_post(s, "t3-q", "t3", "when do you open", &faq, T0 + 200);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_thread(s, "webchat", "t3", &t), 0);
+	assert_int_equal(t.rating_ticket, k2);
+	assert_int_equal(t.rating_next, 0);
+	assert_int_equal(answer_buttons(s, "t3", 0, 5, NULL, T0 + 121, T0 + 300), 1);
+	assert_int_equal(answer_buttons(s, "t3", k2 + 100, 5, NULL, T0, T0 + 300), 1);
+	assert_int_equal(answer_buttons(s, "t3", k2, 2, "slow", T0, T0 + 300), 0);
+	assert_int_equal(answer_buttons(s, "t3", k2, 5, NULL, T0, T0 + 301), 1);
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_ticket(s, k2, &tk), 1);
+	assert_int_equal(tk.rating, 2);
+	assert_string_equal(tk.rating_comment, "slow");
+	ss_ticket_free(&tk);
+
+	/* A new ticket in the thread ends a pending question. */
+	int64_t k3 = resolved_in(s, "t4", T0);
+	assert_int_equal(ask(s, k3, T0 + 120, &a), 0);
+	escalate_as(s, "t4-again", "t4", "t4", NULL, "it happened again", T0 + 500);
+	assert_int_equal(ss_thread(s, "webchat", "t4", &t), 0);
+	assert_int_equal(t.rating_ticket, 0);
+
+	/* The report: the rating answer is no question; posts per hour. */
+	struct report_got r = {0};
+	store_report(s, T0 - 100, T0 + 1000, T0 - 100, 1100, got_report, &r);
+	ss_wait(&r.answered);
+	assert_int_equal(r.rc, 0);
+	assert_int_equal(r.nposts, 1);
+	assert_int_equal(r.posts[0].posts, 6); /* o1, t1, t3, t3-q, t4, t4-again: not "4 quick..." */
+	assert_true(r.nhours >= 1);
+	close_store(s);
+}
+
 static void close_left(uv_handle_t *h, void *arg)
 {
 	(void)arg;
@@ -2755,6 +2910,7 @@ int main(void)
 	    CASE(search_finds_tickets_and_contacts),
 	    CASE(team_settings),
 	    CASE(taught_ratings_and_report),
+	    CASE(satisfaction_question),
 	};
 	/* A file, its WAL, its disk, and what older versions wrote. */
 	const struct CMUnitTest sqlite_only[] = {
