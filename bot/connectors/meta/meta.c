@@ -21,18 +21,18 @@
 #include "util.h"
 #include "webhook.h"
 
-#define API_MAX         1024 /* {instance}/{version} */
-#define PATH_MAX_       1024
-#define ANSWER_MAX      (64u * 1024u) /* a Graph API answer we read */
-#define SIGNIN_MIN_MS   1000L
-#define SIGNIN_MAX_MS   (5L * 60 * 1000)
-#define PAIRS_MAX       1024 /* customers whose pair-limit strikes are remembered */
-#define TRY_KIND        "try"
-#define SENT_KIND       "sent"
+#define API_MAX       1024 /* {instance}/{version} */
+#define PATH_MAX_     1024
+#define ANSWER_MAX    (64u * 1024u) /* a Graph API answer we read */
+#define SIGNIN_MIN_MS 1000L
+#define SIGNIN_MAX_MS (5L * 60 * 1000)
+#define PAIRS_MAX     1024 /* customers whose pair-limit strikes are remembered */
+#define TRY_KIND      "try"
+#define SENT_KIND     "sent"
 /* A reply held at a stop (for the token or a rate limit) is due this many
  * seconds on: just past the daemon's graceful drain, so the drain does not
  * wait for it, and soon after the next start. */
-#define HELD_S ((LOOP_DRAIN_MS + 999) / 1000 + 1)
+#define HELD_S          ((LOOP_DRAIN_MS + 999) / 1000 + 1)
 #define TOKEN_DETAIL    "190 from Meta: the access token was refused (expired or revoked): make a new one"
 #define UNKNOWN_ID_TEXT "(no id)"
 
