@@ -396,7 +396,9 @@ test('messenger soak: 1,000 messages, duplicates, reordering, standby, take-over
 			assert.ok(f.status === 401 || f.status === 0, `a forged delivery answered ${f.status}`);
 			assert.ok(!stored.has(f.id), `forged ${f.id} stored`);
 		}
-		assert.ok(forgedDone.filter((f) => f.status === 401).length >= forgedDone.length / 2);
+		// Some reach a running daemon and are refused by their signature (in
+		// the slower sanitizer build more of them fall on a restart).
+		assert.ok(forgedDone.some((f) => f.status === 401), 'no forged delivery met a running daemon');
 		assert.equal(emu.sent.filter((s) => s.to === 'forged-user').length, 0, 'a forged message answered');
 		assert.equal(sql(d, "SELECT count(*) FROM outbox WHERE state <> 'sent' AND kind = 'reply'"), '0');
 		const all = earlier + d.log();

@@ -59,16 +59,27 @@ export function seededRandom(seed) {
 }
 
 // A TCP port nobody listens on right now (loopback).
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.unref();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
+// Ports handed out by this process: the kernel may give a port that was
+// just free again, and two of one daemon's listeners on one port make it
+// refuse its configuration.
+const handedOut = new Set();
+
+export async function freePort() {
+	for (;;) {
+		const port = await new Promise((resolve, reject) => {
+			const s = net.createServer();
+			s.unref();
+			s.on('error', reject);
+			s.listen(0, '127.0.0.1', () => {
+				const { port: p } = s.address();
+				s.close(() => resolve(p));
+			});
 		});
-	});
+		if (!handedOut.has(port)) {
+			handedOut.add(port);
+			return port;
+		}
+	}
 }
 
 // Poll fn until it returns a truthy value (returned) or ms pass (throws).
