@@ -94,6 +94,7 @@ export async function startMattermostEmulator(opts = {}) {
 		refused: 0,
 		pending: new Map(), // pending_post_id -> { postId | null, at }
 		stormUntil: 0,
+		admissions: 0, // POSTs let through the rate limit so far (a bot post's `seq`)
 		refuseSocket: 0, // an HTTP status for every WebSocket upgrade (the socket cannot come back)
 		loseAnswers: 0,
 		holdAnswers: 0,
@@ -186,7 +187,7 @@ export async function startMattermostEmulator(opts = {}) {
 	// The same posted event again (a server may deliver twice).
 	emu.redeliver = (p) => publish(p);
 	emu.repliesTo = (id) => emu.botPosts.filter((b) => b.post.props.frontdesk_reply_to === id).map((b) => b.post);
-	emu.sent = () => emu.botPosts.map((b) => ({ ...b.post, at: b.at }));
+	emu.sent = () => emu.botPosts.map((b) => ({ ...b.post, at: b.at, seq: b.seq }));
 
 	emu.dropAll = () => {
 		for (const s of emu.sessions.values()) if (s.ws) s.ws.terminate();
@@ -305,6 +306,7 @@ export async function startMattermostEmulator(opts = {}) {
 		// through just before a storm is not a post made during it.
 		const admitted = Date.now();
 		if (admitted < emu.stormUntil) return tooMany(res, Math.max(1, Math.ceil((emu.stormUntil - admitted) / 1000)));
+		const seq = emu.admissions++;
 		let b;
 		try {
 			b = JSON.parse(body);
@@ -337,7 +339,7 @@ export async function startMattermostEmulator(opts = {}) {
 		if (o.saveDelayMs) await new Promise((r) => setTimeout(r, o.saveDelayMs));
 		const p = createPost({ user_id: me.id, channel_id: c.id, message: b.message, root_id: b.root_id || '', props: { ...(b.props || {}), from_bot: 'true' } });
 		if (key) emu.pending.get(key).postId = p.id;
-		emu.botPosts.push({ post: p, at: admitted });
+		emu.botPosts.push({ post: p, at: admitted, seq });
 		if (emu.holdAnswers > 0) {
 			emu.holdAnswers--;
 			emu.held.push(res);
