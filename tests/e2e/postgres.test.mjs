@@ -9,38 +9,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { daemonMissing, defaultConfig, startDaemon, wsClient, BIN, AGENT_PASSWORD } from './lib/daemon.mjs';
+import { pgSkip, psql, freshDatabase } from './lib/pg.mjs';
 
-const PG = process.env.FRONTDESK_TEST_PG || '';
-const skip =
-	daemonMissing() ||
-	(!PG && !process.env.FRONTDESK_TEST_PG_REQUIRED && 'FRONTDESK_TEST_PG is not set (make test starts a cluster and sets it)');
+const skip = daemonMissing() || pgSkip();
 const SLOW = (process.env.BUILD || '').includes('san') ? 3 : 1;
-
-// psql on url: the output of one statement, trimmed.
-function psql(url, sql) {
-	return execFileSync('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', url, '-c', sql], {
-		encoding: 'utf8',
-	}).trim();
-}
-
-// A fresh database on the test cluster; its URL.
-function freshDatabase(t) {
-	assert.ok(PG, 'FRONTDESK_TEST_PG is required here');
-	const name = `fd_e2e_${randomBytes(6).toString('hex')}`;
-	psql(PG, `CREATE DATABASE ${name}`);
-	const u = new URL(PG);
-	u.pathname = `/${name}`;
-	t.after(() => {
-		try {
-			psql(PG, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-		} catch {
-			/* the cluster goes at the end anyway */
-		}
-	});
-	return u.toString();
-}
 
 const onPg = (url) => (ctx) => defaultConfig({ ports: ctx.ports }).replace('store: { path: frontdesk.db }', `store: { url: "${url}", node: test-node }`);
 

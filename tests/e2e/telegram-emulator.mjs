@@ -19,7 +19,8 @@
 //     webhook is set (emu.setWebhook); a second getUpdates ends the one
 //     waiting with 409 "Conflict: terminated by other getUpdates request;
 //     make sure that only one bot instance is running" (emu.secondPoller
-//     keeps polling like another program with the same token);
+//     keeps polling like another program with the same token); each such
+//     409 is counted in emu.conflicts;
 //   - message ids: private chats and basic groups number them in the bot's
 //     own sequence, supergroups per chat, Business chats in the owner's
 //     sequence; chat ids negative for groups, -100… for supergroups;
@@ -71,6 +72,9 @@
 //   const m = emu.message({ from: amy, chat: emu.privateChat(amy), text: 'when are you open?' });
 //   await emu.waitFor(() => emu.repliesTo(m).length === 1, 5000);
 //   await emu.close();
+//
+// Two daemons sharing one bot (several machines on one PostgreSQL store)
+// each get a way in of their own: `const urlB = await emu.entrance();`.
 //
 // Alone, for trying the daemon by hand (token "123456:test-token"):
 //   node tests/e2e/telegram-emulator.mjs [port]
@@ -539,7 +543,7 @@ export async function startTelegramEmulator(opts = {}) {
 	}
 
 	const sockets = new Set();
-	const server = http.createServer((req, res) => {
+	const handler = (req, res) => {
 		const chunks = [];
 		req.on('data', (d) => chunks.push(d));
 		req.on('end', () => {
@@ -550,7 +554,7 @@ export async function startTelegramEmulator(opts = {}) {
 			const at = Date.now();
 			const orig = res.writeHead.bind(res);
 			res.writeHead = (status, ...rest) => {
-				emu.requests.push({ method: m ? m[2] : u.pathname, at, status, agent: req.headers['user-agent'] || '', body });
+				emu.requests.push({ method: m ? m[2] : u.pathname, at, status, agent: req.headers['user-agent'] || '', body, port: req.socket.localPort });
 				return orig(status, ...rest);
 			};
 			if (emu.down) return proxyError(res);
@@ -564,11 +568,18 @@ export async function startTelegramEmulator(opts = {}) {
 			}
 			api(req, res, m[2], p).catch((e) => answerError(res, 500, `Internal Server Error: ${e}`));
 		});
-	});
-	server.on('connection', (s) => {
-		sockets.add(s);
-		s.on('close', () => sockets.delete(s));
-	});
+	};
+	const servers = [];
+	const serve = async (port) => {
+		const server = http.createServer(handler);
+		server.on('connection', (s) => {
+			sockets.add(s);
+			s.on('close', () => sockets.delete(s));
+		});
+		await new Promise((r) => server.listen(port, '127.0.0.1', r));
+		servers.push(server);
+		return server.address().port;
+	};
 	// Cut every open connection (or each with probability `share`).
 	emu.dropAll = (share = 1) => {
 		for (const s of sockets) if (share >= 1 || Math.random() < share) s.destroy();
@@ -593,15 +604,19 @@ export async function startTelegramEmulator(opts = {}) {
 	};
 	emu.stopSecondPoller = () => second && second();
 
-	await new Promise((r) => server.listen(opts.port || 0, '127.0.0.1', r));
-	emu.port = server.address().port;
+	emu.port = await serve(opts.port || 0);
 	emu.url = `http://127.0.0.1:${emu.port}`;
+	// The same server on another port (another machine's way in): requests
+	// record the port they came to (emu.requests[].port), so a test tells
+	// two daemons sharing one bot apart.
+	emu.entrance = async () => `http://127.0.0.1:${await serve(0)}`;
 	emu.close = () =>
 		new Promise((r) => {
 			if (second) second();
 			if (waiting) waiting.end();
 			for (const s of sockets) s.destroy();
-			server.close(() => r());
+			let left = servers.length;
+			for (const server of servers) server.close(() => --left || r());
 		});
 	return emu;
 }

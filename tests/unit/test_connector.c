@@ -230,6 +230,61 @@ static void test_health_and_rate_limit(void **state)
 	assert_int_equal(connector_deliver_post(&f.c, &p, NULL), -1);
 }
 
+/* --- one consumer at a time -------------------------------------------------------- */
+
+static int oc_starts, oc_stops, oc_resumes;
+static int oc_start(struct connector *c)
+{
+	(void)c;
+	oc_starts++;
+	return 0;
+}
+static void oc_stop(struct connector *c)
+{
+	(void)c;
+	oc_stops++;
+}
+static void oc_resume(struct connector *c)
+{
+	(void)c;
+	oc_resumes++;
+}
+static const struct connector_ops one_ops = {
+    .type = "one", .caps = CONNECTOR_ONE_CONSUMER, .start = oc_start, .stop = oc_stop, .resume = oc_resume};
+
+/*
+ * A type that allows one consumer (a Telegram poller) on a store of one
+ * process (SQLite) runs at once: it is never stopped to wait for a lead
+ * nor resumed, and the outbox sends its replies here.  Telegram declares
+ * the capability (its long polling would fight a second reader).
+ */
+static void test_one_consumer_on_sqlite(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f);
+	f.c.ops = &one_ops;
+	f.c.name = "one-1";
+	oc_starts = oc_stops = oc_resumes = 0;
+	assert_int_equal(connector_start(&f.c), 0);
+	assert_int_equal(oc_starts, 1);
+	assert_int_equal(oc_stops, 0);
+	assert_int_equal(oc_resumes, 0);
+	assert_int_equal(f.c.standby, 0);
+	assert_int_equal(f.c.held, 0);
+	assert_true(f.c.health != HEALTH_STANDBY);
+	assert_non_null(f.c.leader);
+	store_leader_cancel(f.c.leader);
+	f.c.leader = NULL;
+	store_close(f.s);
+
+	const struct connector_ops *tg = connector_type("telegram");
+	assert_non_null(tg);
+	assert_true(tg->caps & CONNECTOR_ONE_CONSUMER);
+	assert_non_null(tg->stop);
+	assert_non_null(tg->resume);
+}
+
 /* --- secrets ------------------------------------------------------------------------ */
 
 /* Run connector_secret_read with stderr (the log) captured into log. */
@@ -332,6 +387,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_dm_channel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_and_cursor, setup, teardown),
 	    cmocka_unit_test(test_health_and_rate_limit),
+	    cmocka_unit_test_setup_teardown(test_one_consumer_on_sqlite, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_secret_read, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -143,8 +143,6 @@ struct tg {
 	struct http_call *poll_call;
 	int64_t poll_began; /* epoch ms the poll under way was asked */
 	int fails, conflicts;
-	struct store_leader *leader;
-	int leading;
 	time_t started;
 
 	/* intake */
@@ -153,6 +151,7 @@ struct tg {
 	unsigned outstanding; /* its posts not yet back from post_done */
 	int batch_failed;
 	uint64_t gen;
+	uint64_t sync_gen; /* the batch whose notes are being made durable */
 	/* The updates waiting at start are read and confirmed (a batch shorter
 	 * than a full one came, or DRAIN_POLLS full ones): their ids are known,
 	 * so a look-up for a reply of unknown fate need not ask about them. */
@@ -476,7 +475,7 @@ static void poll_now(struct tg *tg);
 static void timer_cb(uv_timer_t *t)
 {
 	struct tg *tg = t->data;
-	if (tg->stopping || tg->closing || !tg->leading)
+	if (tg->stopping || tg->closing)
 		return;
 	if (tg->boot != BOOT_DONE)
 		boot_begin(tg);
@@ -734,8 +733,6 @@ static void on_updates(void *ctx, const struct http_response *r, void *arg)
 	(void)arg;
 	if (r->error == HTTP_E_CANCELLED || tg->stopping || tg->closing)
 		return;
-	if (!tg->leading)
-		return;
 	struct tg_error e;
 	int has_error = r->error == HTTP_E_NONE && tg_parse_error(r->body, r->body_len, &e) == 0;
 	if (r->error == HTTP_E_NONE && (r->status == 401 || r->status == 404)) {
@@ -797,7 +794,9 @@ static void on_updates(void *ctx, const struct http_response *r, void *arg)
 static void batch_synced(void *arg, int rc)
 {
 	struct tg *tg = arg;
-	if (tg->stopping || tg->closing)
+	/* A stop abandoned the batch (another process polls now, or this one
+	 * polls again from the stored offset): nothing of it is confirmed. */
+	if (tg->stopping || tg->closing || tg->sync_gen != tg->gen)
 		return;
 	if (rc < 0) {
 		log_warn("telegram: updates not stored: asking for them again", "connector=%s", tg->c->name);
@@ -825,6 +824,7 @@ static void batch_done(struct tg *tg)
 		poll_later(tg, TELEGRAM_BACKOFF_MIN_MS);
 		return;
 	}
+	tg->sync_gen = tg->gen;
 	connector_commit(tg->c, batch_synced, tg);
 }
 
@@ -843,7 +843,7 @@ static void tg_post_done(struct connector *c, void *cookie, const struct post_ac
 
 static void poll_now(struct tg *tg)
 {
-	if (tg->stopping || tg->closing || !tg->leading || tg->boot != BOOT_DONE || tg->poll_call)
+	if (tg->stopping || tg->closing || tg->boot != BOOT_DONE || tg->poll_call)
 		return;
 	uv_timer_stop(&tg->timer);
 	/* The polls after a start do not wait until the updates waiting then
@@ -863,26 +863,6 @@ static void poll_now(struct tg *tg)
 	if (!body || rest_call(tg->rest, &q, on_updates, NULL) < 0)
 		failed(tg, "getUpdates", NULL);
 	free(body);
-}
-
-/* Leading (or no longer) among the processes that share the store. */
-static void on_leader(void *arg, int leading)
-{
-	struct tg *tg = arg;
-	tg->leading = leading;
-	if (leading) {
-		log_info("telegram: this process polls the bot", "connector=%s", tg->c->name);
-		if (tg->boot == BOOT_DONE)
-			poll_now(tg);
-		else
-			boot_begin(tg);
-	} else {
-		log_warn("telegram: another process polls the bot now", "connector=%s", tg->c->name);
-		if (tg->poll_call) {
-			rest_cancel(tg->rest, &tg->poll_call);
-		}
-		connector_set_health(tg->c, HEALTH_DEGRADED, "another process polls this bot");
-	}
 }
 
 /* --- replies ---------------------------------------------------------------------------------------- */
@@ -1462,22 +1442,28 @@ static void hand_back(void *ctx, struct rest_job *link, long secs)
 	give_back((struct tg_job *)link, 0, secs, "rate limited until the reset");
 }
 
+/*
+ * No more polls: at the daemon's stop, or while another process leads the
+ * connector (connector_start).  The poll in flight is aborted (its
+ * connection closed, so Telegram sees no second reader), and the batch in
+ * hand is abandoned: whatever of it was not confirmed comes again to
+ * whoever polls next, and what of it was stored is recognised then.
+ * Replies under way go on (the outbox leaves new ones to the leader).
+ */
 static void tg_stop(struct connector *c)
 {
 	struct tg *tg = c->priv;
 	if (!tg)
 		return;
 	tg->stopping = 1;
+	tg->gen++;
+	tg->outstanding = 0;
+	if (tg->boot != BOOT_DONE)
+		tg->boot = BOOT_NONE; /* a sign-in under way is done again at resume */
 	if (tg->timers)
 		uv_timer_stop(&tg->timer);
-	/* Nothing of a poll in flight is ours yet: its updates come again. */
-	if (tg->poll_call) {
+	if (tg->poll_call)
 		rest_cancel(tg->rest, &tg->poll_call);
-	}
-	if (tg->leader) {
-		store_leader_cancel(tg->leader);
-		tg->leader = NULL;
-	}
 	rest_stop(tg->rest, hand_back);
 }
 
@@ -1528,25 +1514,52 @@ static void limit_read(void *arg, int rc, const struct store_state *st)
 	}
 }
 
+/*
+ * The stored offset is known (now or later): poll from there.  Read at
+ * start and again at each resume, since the process that polled meanwhile
+ * moved it: what it confirmed is not asked for again, what it fetched
+ * without confirming is (and the store recognises what of it was stored).
+ */
 static void cursor_read(void *arg, int rc, const char *value)
 {
 	struct tg *tg = arg;
 	if (rc == 0 && value) {
 		long long id = 0, at = 0;
 		if (sscanf(value, "%lld@%lld", &id, &at) == 2 && id > 0 &&
-		    connector_now(tg->c) - (time_t)at < TELEGRAM_CURSOR_MAX_AGE_S)
+		    connector_now(tg->c) - (time_t)at < TELEGRAM_CURSOR_MAX_AGE_S) {
 			tg->offset = (int64_t)id + 1;
-		else
+		} else {
+			tg->offset = 0;
 			log_info("telegram: stored offset too old: Telegram's own is used", "connector=%s",
 			         tg->c->name);
+		}
 	}
+	if (tg->stopping || tg->closing)
+		return; /* another process polls: tg_resume reads the offset again */
 	log_info("telegram: starting", "connector=%s instance=%s offset=%" PRId64, tg->c->name, tg->api,
 	         tg->offset);
-	char name[STORE_MAX_KEY];
-	snprintf(name, sizeof(name), "telegram/%s", tg->c->name);
-	tg->leader = store_leader_watch(connector_store(tg->c), name, on_leader, tg);
-	if (!tg->leader)
-		on_leader(tg, 1);
+	if (tg->boot == BOOT_DONE)
+		poll_now(tg);
+	else if (tg->boot == BOOT_NONE)
+		boot_begin(tg); /* (else signing in already: polling follows) */
+}
+
+/*
+ * This process polls the bot again (it leads the connector: see
+ * connector_start): from the offset in the store, and, as after a start,
+ * replies of unknown fate are looked for only once the updates waiting
+ * now are read.
+ */
+static void tg_resume(struct connector *c)
+{
+	struct tg *tg = c->priv;
+	if (!tg || tg->closing)
+		return;
+	tg->stopping = 0;
+	tg->polled = 0;
+	tg->drain_polls = 0;
+	connector_set_health(c, HEALTH_STARTING, tg->boot == BOOT_DONE ? "polling" : "signing in");
+	connector_cursor_get(c, cursor_read, tg);
 }
 
 static int tg_start(struct connector *c)
@@ -1625,9 +1638,11 @@ const struct connector_ops telegram_ops = {
     .keys = tg_keys,
     .parse = tg_parse,
     .free_settings = tg_free_settings,
-    .max_text = 0, /* the connector cuts replies itself: Telegram counts UTF-16 code units */
+    .max_text = 0,                  /* the connector cuts replies itself: Telegram counts UTF-16 code units */
+    .caps = CONNECTOR_ONE_CONSUMER, /* one getUpdates reader per bot */
     .start = tg_start,
     .stop = tg_stop,
+    .resume = tg_resume,
     .send = tg_send,
     .idle = tg_idle,
     .close = tg_close,

@@ -9,9 +9,17 @@
  * deleteWebhook (a webhook makes getUpdates fail with 409; pending updates
  * are kept), then getUpdates long polling (TELEGRAM_POLL_S seconds; Telegram
  * answers at once when an update arrives) with allowed_updates sent every
- * time (Telegram keeps the last list given).  Polling runs only where this
- * process leads the connector among those sharing the store
- * (store_leader_watch; SQLite: always).  A refused token (401, or 404 for
+ * time (Telegram keeps the last list given).  Telegram allows one
+ * getUpdates reader per bot, so the type is CONNECTOR_ONE_CONSUMER: where
+ * several processes share a PostgreSQL store, only the one that leads the
+ * connector signs in and polls (connector_start; SQLite: at once).  The
+ * others wait stopped, and their outbox leaves the replies to the leader,
+ * so that one process paces each chat and looks for its lost replies.  A
+ * stop aborts the poll in flight (its connection closed) and abandons the
+ * batch in hand; a resume reads the offset from the store again and polls
+ * from there: updates the previous poller confirmed are not asked for
+ * again, those it fetched without confirming come again and are recognised
+ * by the store (the post id) if it had stored them.  A refused token (401, or 404 for
  * the whole bot) is reported in the log and in /healthz ("401 from
  * Telegram: check the token") and retried every 5 minutes, re-reading the
  * token.  A 409 "terminated by other getUpdates request" means another
