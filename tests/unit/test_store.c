@@ -2094,6 +2094,55 @@ static void health_faults_and_recovery(void **state)
 	assert_int_equal(uv_loop_close(&hl), 0);
 }
 
+/*
+ * The WAL is rewritten from its beginning while posts keep coming: SQLite
+ * restarts it only when a write starts with every frame checkpointed, which
+ * a checkpointer beside a steady stream of commits never leaves by itself.
+ * 4,000 groups of one post each, paced as a busy daemon's (a group every
+ * 0.25 ms, the loop run between them): every page each group touches is a
+ * WAL frame (about 10 per post, 160 MB in all) and the file must stay a
+ * small part of that.  The WAL grew by every frame before the writer
+ * finished the checkpointer's tail.
+ */
+static void wal_restarts_under_steady_commits(void **state)
+{
+	(void)state;
+	struct decision d = answer();
+	const char *parts[] = {"We open at nine."};
+	struct ss_rec rec = {0};
+	uv_loop_t wl;
+	char err[256] = "", wal[160], id[32], thread[32];
+	struct stat st;
+	off_t biggest = 0;
+
+	assert_int_equal(uv_loop_init(&wl), 0);
+	struct store_conf conf = {.path = path, .sync_full = 0, .loop = &wl};
+	struct store *s = store_open(&conf, err, sizeof(err));
+	assert_non_null(s);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	for (int i = 0; i < 4000; i++) {
+		snprintf(id, sizeof(id), "steady-%d", i);
+		snprintf(thread, sizeof(thread), "visitor-%d", i % 100);
+		struct post p = mkpost(id, thread, "when do you open tomorrow?");
+		assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+		assert_int_equal(commit_on_loop(&wl, s), 0);
+		uv_run(&wl, UV_RUN_NOWAIT);
+		usleep(250);
+		if (stat(wal, &st) == 0 && st.st_size > biggest)
+			biggest = st.st_size;
+	}
+	store_stop(s);
+	uv_run(&wl, UV_RUN_DEFAULT);
+	store_close(s);
+	ss_rec_free(&rec);
+	assert_int_equal(uv_loop_close(&wl), 0);
+	/* A checkpoint pass (4 MB) and what came in while it ran, at most
+	 * the 16 MB a reset WAL keeps, with room for a slow disk. */
+	if (biggest > 48LL << 20)
+		fail_msg("the WAL grew to %lld MB over 4,000 posts", (long long)(biggest >> 20));
+	print_message("the WAL peaked at %lld KB over 4,000 posts\n", (long long)(biggest >> 10));
+}
+
 /* A post by a named author in its own thread, escalated: the new ticket's id. */
 static int64_t escalate_as(struct store *s, const char *id, const char *thread, const char *author,
                            const char *name, const char *text, time_t at)
@@ -2916,6 +2965,7 @@ int main(void)
 	const struct CMUnitTest sqlite_only[] = {
 	    CASE(sqlite_file_private),
 	    CASE(health_faults_and_recovery),
+	    CASE(wal_restarts_under_steady_commits),
 	    CASE(migrates_connector_rows_from_cursors),
 	    CASE(full_disk_fails_one_post),
 	};
