@@ -1235,7 +1235,9 @@ int daemon_run(const char *config_path)
 	log_info("frontdesk running", "version=%s config=%s store=%s connectors=%zu pending=%zu", FD_VERSION,
 	         config_path, store_where(d->store), d->nconns, outbox_pending(d->outbox));
 
+	log_batch(); /* a line per post: written once per loop iteration */
 	rc = loop_run(&d->loop) == 0 ? 0 : 1;
+	log_flush();
 	if (store_dirty(d->store) && store_commit_sync(d->store) < 0)
 		log_error("final commit failed", "%s", "");
 	log_info("frontdesk stopped", "pending=%zu exit=%d", outbox_pending(d->outbox), rc);

@@ -51,9 +51,14 @@ static void begin_teardown(struct loop *l);
  * This counts every callback of the iteration whatever order the other
  * prepare/check handles run in.
  */
+/* Before every wait: the iteration's log lines out (log_batch), and the
+ * time it spent running callbacks into loop_busy_seconds. */
 static void busy_probe(uv_prepare_t *p)
 {
 	struct loop *l = p->data;
+	log_flush();
+	if (!l->m_busy)
+		return;
 	uint64_t now = time_mono_ns(), idle = uv_metrics_idle_time(&l->uv);
 	if (l->busy_last_ns) {
 		uint64_t wall = now - l->busy_last_ns, waited = idle - l->busy_last_idle_ns;
@@ -152,8 +157,7 @@ static void begin_teardown(struct loop *l)
 	uv_close((uv_handle_t *)&l->sig_int, NULL);
 	uv_close((uv_handle_t *)&l->sig_term, NULL);
 	uv_close((uv_handle_t *)&l->sig_hup, NULL);
-	if (l->m_busy)
-		uv_close((uv_handle_t *)&l->busy_prepare, NULL);
+	uv_close((uv_handle_t *)&l->busy_prepare, NULL);
 }
 
 static void close_leftover(uv_handle_t *h, void *arg)
@@ -195,15 +199,13 @@ int loop_init(struct loop *l, const struct loop_hooks *hooks)
 		                              "Time each event-loop iteration spent running callbacks.",
 		                              bounds, ARRAY_LEN(bounds));
 	}
-	if (l->m_busy && uv_loop_configure(&l->uv, UV_METRICS_IDLE_TIME) == 0) {
-		uv_prepare_init(&l->uv, &l->busy_prepare);
-		l->busy_prepare.data = l;
-		uv_prepare_start(&l->busy_prepare, busy_probe);
-		/* The probe must not keep the loop alive on its own. */
-		uv_unref((uv_handle_t *)&l->busy_prepare);
-	} else {
+	if (l->m_busy && uv_loop_configure(&l->uv, UV_METRICS_IDLE_TIME) != 0)
 		l->m_busy = NULL;
-	}
+	uv_prepare_init(&l->uv, &l->busy_prepare);
+	l->busy_prepare.data = l;
+	uv_prepare_start(&l->busy_prepare, busy_probe);
+	/* The probe must not keep the loop alive on its own. */
+	uv_unref((uv_handle_t *)&l->busy_prepare);
 
 	l->http = http_new(l);
 

@@ -113,7 +113,7 @@ struct loop {
 	struct loop_hooks hooks;
 	uv_signal_t sig_int, sig_term, sig_hup;
 	uv_timer_t drain_timer;
-	uv_prepare_t busy_prepare; /* busy-time probe (metrics only) */
+	uv_prepare_t busy_prepare; /* log flush and busy-time probe, before every wait */
 	uint64_t busy_last_ns, busy_last_idle_ns;
 	struct metric *m_busy;
 	uint64_t drain_start_ms, drain_deadline_ms;

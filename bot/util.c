@@ -202,7 +202,9 @@ static const char *level_names[] = {"debug", "info", "warn", "error"};
 /*
  * One logfmt line.  `fmt` supplies the rest of the line already as
  * "key=value" pairs; values that may hold spaces must be quoted by the caller
- * with log_quote().  Write is a single fputs so lines never interleave.
+ * with log_quote().  Write is a single fputs so lines never interleave
+ * (stdio locks the stream; a line longer than the batch buffer is written
+ * whole by it).
  */
 void log_msg(enum log_level lvl, const char *msg, const char *fmt, ...)
 {
@@ -230,7 +232,20 @@ void log_msg(enum log_level lvl, const char *msg, const char *fmt, ...)
 	}
 	buf_putc(&b, '\n');
 	fputs(b.p, stderr);
+	if (lvl >= LOG_WARN)
+		fflush(stderr);
 	buf_free(&b);
+}
+
+void log_batch(void)
+{
+	static char stderr_buf[16384];
+	setvbuf(stderr, stderr_buf, _IOFBF, sizeof(stderr_buf));
+}
+
+void log_flush(void)
+{
+	fflush(stderr);
 }
 
 void fatal(const char *fmt, ...)

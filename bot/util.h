@@ -76,6 +76,16 @@ void log_msg(enum log_level lvl, const char *msg, const char *fmt, ...) FD_PRINT
 #define log_error(msg, ...) log_msg(LOG_ERROR, msg, __VA_ARGS__)
 /* Quote a value for logfmt into b (adds quotes when needed). */
 void log_quote(struct buf *b, const char *v);
+/*
+ * The event loop's logging: debug and info lines are kept in stderr's
+ * buffer until log_flush(), which the loop calls once per iteration before
+ * it waits (a busy daemon logs a line per post, and a write per line was a
+ * twentieth of its time); warnings and errors are written at once, so
+ * nothing that explains a failure waits in the buffer.  Lines of the last
+ * iteration are lost only if the process is killed (SIGKILL, a crash).
+ */
+void log_batch(void);
+void log_flush(void);
 
 FD_NORETURN void fatal(const char *fmt, ...) FD_PRINTF(1, 2);
 
