@@ -6,7 +6,7 @@
  * about 3 MB of resident memory in a daemon that may never make an HTTP
  * request (a web chat with no notifications).  The rest of the code calls
  * libcurl's own API as documented; curl_load.c defines those functions and
- * opens libcurl.so.4 on the first call.  A runtime package must therefore
+ * opens libcurl.so.4 on the first call (dynlib.h).  A runtime package must therefore
  * depend on libcurl4 explicitly (shlibdeps cannot see a dlopen).
  *
  * When the library cannot be opened, the calls fail the way libcurl's own
