@@ -30,9 +30,12 @@ OPT      := -O2
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl is opened at its first use (bot/curl_load.c), not linked: its
-# dependencies cost every process about 3 MB that most never use.
-PKG_LIBS   := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
+# libcurl and libpq are opened at their first use (bot/curl_load.c,
+# bot/store/pq_load.c, through bot/dynlib.c), not linked: their
+# dependencies (Kerberos, LDAP, GnuTLS...) cost every process about 3 MB
+# and 10 MB that most never use.  Their headers are still used.
+DLOPENED   := libcurl libpq
+PKG_LIBS   := $(shell pkg-config --libs $(filter-out $(DLOPENED),$(PKGS)) 2>/dev/null)
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ifeq ($(WERROR),1)
 WARN     += -Werror
@@ -158,7 +161,7 @@ fuzz:
 fuzz-flags:
 	@echo "SRCS=$(LIBSRCS)"
 	@echo "CFLAGS=-std=c11 -D_GNU_SOURCE -Ibot -Ihandoff -Ibuild/gen $(PKG_CFLAGS)"
-	@echo "LIBS=$(shell pkg-config --libs $(PKGS) 2>/dev/null) $(filter-out $(PKG_LIBS),$(LDLIBS))"
+	@echo "LIBS=$(LDLIBS)"
 
 lint:
 	@# The store is the only place that knows its databases (bot/store/).

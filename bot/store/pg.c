@@ -49,6 +49,7 @@
 #include "store/backend.h"
 #include "store/sql.h"
 #include "store/pgconn.h"
+#include "store/pq_load.h"
 #include "store/schema.h"
 #include "util.h"
 
@@ -2920,6 +2921,16 @@ static const struct store_backend pg_backend;
 
 struct store *store_pg_open(const struct store_conf *conf, char *err, size_t errn)
 {
+	/* libpq is opened here, at its first use (pq_load.h): most
+	 * installations never need it, and may not have it. */
+	const char *missing = pq_load_error();
+	if (missing) {
+		snprintf(err, errn,
+		         "store.url needs PostgreSQL's client library, which is not installed "
+		         "(Debian package libpq5): %s",
+		         missing);
+		return NULL;
+	}
 	char *where = url_where(conf->url, err, errn);
 	if (!where)
 		return NULL;

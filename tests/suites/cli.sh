@@ -21,6 +21,18 @@ expect_rc "--version" 0 "$FD" --version
 grep -q '^frontdesk [0-9]' "$T/out" || bad "--version prints the version"
 expect_rc "--help" 0 "$FD" --help
 expect_rc "unknown command" 2 "$FD" frobnicate
+# libcurl and libpq are opened at their first use (bot/dynlib.h), not
+# linked: with their dependencies (Kerberos, LDAP, GnuTLS...) they would
+# cost every daemon about 13 MB of memory that most never use.
+if ldd "$FD" >"$T/ldd" 2>&1; then
+	if grep -E 'lib(pq|curl)[.-]|libgnutls|libgssapi|libldap' "$T/ldd"; then
+		bad "the binary links neither libpq nor libcurl (nor what they pull in)"
+	else
+		ok "the binary links neither libpq nor libcurl (nor what they pull in)"
+	fi
+else
+	bad "ldd $FD: $(cat "$T/ldd")"
+fi
 expect_rc "check example config" 0 "$FD" check -c config.yaml.example
 tail -n 1 "$T/out" | grep -qx 'configuration OK' && ok "check ends with 'configuration OK'" || bad "check ends with 'configuration OK'"
 expect_rc "-c after the command" 0 "$FD" check -c config.yaml.example
