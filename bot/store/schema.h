@@ -27,7 +27,7 @@
 
 #include <stddef.h>
 
-#define STORE_SCHEMA_VERSION 9 /* the version of a current store */
+#define STORE_SCHEMA_VERSION 10 /* the version of a current store */
 
 enum schema_dialect { SCHEMA_SQLITE = 0, SCHEMA_POSTGRES };
 

@@ -6,6 +6,9 @@
  * There is no per-write savepoint: inputs are checked before anything is
  * written, and a write that still fails (disk full, I/O error) fails its
  * group, which is rolled back as a whole and reported -1 by the commit.
+ * The group's new messages go into the search index in one statement just
+ * before its COMMIT (schema v10), so a search sees a message once its
+ * group is committed.
  *
  * Durability: synchronous=FULL in the configuration is kept without a
  * fsync on the loop thread: the connection runs with synchronous=NORMAL
@@ -85,6 +88,7 @@ enum q {
 	Q_THREAD_UPDATE,
 	Q_THREAD_TICKET,
 	Q_MSG_INSERT,
+	Q_MSG_INDEX,
 	Q_POST_INSERT,
 	Q_OUT_INSERT,
 	Q_TICKET_INSERT,
@@ -213,6 +217,10 @@ static const char *const sql[Q_COUNT] = {
 	[Q_THREAD_TICKET] = "UPDATE threads SET owner = ?3, ticket_id = ?2, claim_seq = claim_seq + ?4 WHERE id = ?1",
 	[Q_MSG_INSERT] = "INSERT INTO messages (thread_id, sender, agent, text, ts, client_id, state)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* The group's new messages into the search index (schema v10): those
+	 * after the newest one the index holds. */
+	[Q_MSG_INDEX] = "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages"
+			" WHERE id > (SELECT COALESCE(max(id), 0) FROM messages_fts_docsize)",
 	[Q_POST_INSERT] = "INSERT INTO posts (platform, post_id, connector, thread_id, message_id, author_id,"
 			  " author_handle, author_name, text, created, received, action, rule, decision)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
@@ -436,6 +444,7 @@ struct sqlite {
 	int tx_fail;  /* a write of the group failed: the commit reports -1 */
 	int urgent;   /* the group holds writes someone waits for (store_dirty 2) */
 	int deferred; /* commits do not sync; a worker fdatasyncs the WAL */
+	int unindexed; /* the group added messages the search index does not hold yet */
 
 	uv_loop_t *loop;
 	int stopped;
@@ -986,6 +995,7 @@ static void sq_rollback(struct store *base)
 	s->tx_lost = 0;
 	s->tx_fail = 0;
 	s->urgent = 0;
+	s->unindexed = 0;
 }
 
 /* Commit the open group on this thread.  0 or -1 (rolled back, logged). */
@@ -999,6 +1009,13 @@ static int commit_tx(struct sqlite *s)
 		sq_rollback(&s->base);
 		return -1;
 	}
+	/* The group's messages into the search index, in one statement. */
+	if (s->unindexed && run(s, q(s, Q_MSG_INDEX), "message_index") < 0) {
+		log_error("store group failed: rolled back", "path=%s", s->path);
+		sq_rollback(&s->base);
+		return -1;
+	}
+	s->unindexed = 0;
 	uint64_t t0 = time_mono_ns();
 	if (run(s, q(s, Q_COMMIT), "commit") == 0) {
 		s->tx_open = 0;
@@ -1515,6 +1532,7 @@ static int msg_insert(struct sqlite *s, int64_t thread_id, const char *sender, c
 	sqlite3_bind_int64(st, 5, ts);
 	bind_text(st, 6, client_id && *client_id ? client_id : NULL);
 	bind_text(st, 7, state);
+	s->unindexed = 1;
 	return insert(s, st, "message_insert", id);
 }
 

@@ -2143,6 +2143,54 @@ static void wal_restarts_under_steady_commits(void **state)
 	print_message("the WAL peaked at %lld KB over 4,000 posts\n", (long long)(biggest >> 10));
 }
 
+/*
+ * The search index takes a group's messages at its commit (schema v10), not
+ * one trigger per message: a message is searchable once its group is
+ * committed, one recorded and taken back in the same group (a post stored
+ * twice) never reaches the index, and the index stays exactly the messages
+ * (FTS5's integrity check compares it with the table).
+ */
+static void search_index_follows_groups(void **state)
+{
+	(void)state;
+	struct store *s = open_store();
+	struct decision d = escalation();
+	const char *parts[] = {"Someone will get back to you."};
+	struct ss_rec rec = {0};
+	int64_t ids[4];
+
+	struct post p = mkpost("fts1", "th1", "my sourdough starter arrived mouldy");
+	assert_int_equal(record(s, &p, &d, parts, 1, &rec), 0);
+	struct store_search q = {.status = TICKETS_ALL, .text = "sourdough"};
+	assert_int_equal(commit(s), 0);
+	assert_int_equal(ss_search(s, &q, ids, 4), 1);
+
+	/* A second copy of a post within one group: its message is written,
+	 * then taken back before the index saw it (in a thread that exists,
+	 * as a platform redelivering a post finds it). */
+	struct post p2 = mkpost("fts2", "th1", "the baguette was stale");
+	struct store_lookup l;
+	assert_int_equal(ss_lookup(s, p2.platform, p2.post_id, p2.thread_key, &l), 0);
+	struct store_record r = {.post = &p2, .decision = &d, .decision_json = "{}", .parts = parts,
+	                         .n_parts = 1, .now = T0, .thread = &l.thread};
+	assert_int_equal(ss_record(s, &r, &rec), 0);
+	assert_int_equal(ss_record(s, &r, &rec), 1);
+	assert_int_equal(commit(s), 0);
+	q.text = "baguette";
+	assert_int_equal(ss_search(s, &q, ids, 4), 1);
+	assert_int_equal(count(s, "SELECT count(*) FROM messages_fts_docsize"),
+	                 count(s, "SELECT count(*) FROM messages"));
+	exec_sql(s, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)");
+
+	/* A message taken out (retention): out of the index too. */
+	exec_sql(s, "DELETE FROM outbox; DELETE FROM ticket_events; DELETE FROM tickets; DELETE FROM posts;"
+	            " DELETE FROM messages WHERE text LIKE '%baguette%'");
+	assert_int_equal(ss_search(s, &q, ids, 4), 0);
+	exec_sql(s, "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)");
+	ss_rec_free(&rec);
+	close_store(s);
+}
+
 /* A post by a named author in its own thread, escalated: the new ticket's id. */
 static int64_t escalate_as(struct store *s, const char *id, const char *thread, const char *author,
                            const char *name, const char *text, time_t at)
@@ -2966,6 +3014,7 @@ int main(void)
 	    CASE(sqlite_file_private),
 	    CASE(health_faults_and_recovery),
 	    CASE(wal_restarts_under_steady_commits),
+	    CASE(search_index_follows_groups),
 	    CASE(migrates_connector_rows_from_cursors),
 	    CASE(full_disk_fails_one_post),
 	};
