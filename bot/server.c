@@ -1566,9 +1566,12 @@ static int ws_writeable(struct server_ws *ws)
 	size_t bytes = 0;
 
 	/* Several frames per callback (a post costs two: echo and reply),
-	 * as long as the socket takes them without lws having to buffer. */
+	 * as long as the socket takes them without lws having to buffer.
+	 * lws_partial_buffered asks lws (what its documentation wants after
+	 * each write); lws_send_pipe_choked would also poll(2) the socket,
+	 * a system call per frame. */
 	while (ws->qhead && frames < WS_FRAMES_PER_WRITE && bytes < WS_BYTES_PER_WRITE) {
-		if (frames && lws_send_pipe_choked(wsi))
+		if (frames && lws_partial_buffered(wsi))
 			break;
 		struct frame *f = ws->qhead;
 		ws->qhead = f->next;

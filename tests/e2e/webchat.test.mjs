@@ -424,6 +424,39 @@ test('500 concurrent chats each get their answer', async () => {
 	assert.equal(res.status, 200);
 });
 
+test('a visitor who stops reading gets every frame whole and in order once it reads again', async () => {
+	// 1,000 long messages (about 2 MB of echoes) while the socket is not
+	// read: the server writes several frames per writable callback into
+	// buffers that fill, and nothing may be lost, cut or reordered.  (On
+	// loopback the kernel's socket buffers take most of it, so this does
+	// not prove that lws ever kept part of a frame back.)
+	const N = 1000;
+	const c = chat(A);
+	await c.welcome(10000);
+	c.ws._socket.pause();
+	const long = 'what are your opening hours? ' + 'x'.repeat(1850);
+	for (let i = 0; i < N; i++) c.send({ type: 'message', text: `${long} ${i}`, client_id: `slow${i}` });
+	const t0 = Date.now();
+	while (Number(sql(A, `SELECT count(*) FROM posts WHERE text LIKE '%opening hours? xxx%'`)) < N) {
+		assert.ok(Date.now() - t0 < 60000, 'the daemon did not take every message');
+		await sleep(100);
+	}
+	await sleep(500);
+	c.ws._socket.resume();
+	const echoes = [];
+	const answers = [];
+	while (answers.length < N) {
+		const f = await c.next((x) => x.type === 'message', 30000);
+		if (f.from === 'customer') echoes.push(f.client_id);
+		else if (f.from === 'bot') answers.push(f.text);
+	}
+	while (echoes.length < N) echoes.push((await c.next((x) => x.from === 'customer', 30000)).client_id);
+	assert.deepEqual(echoes, Array.from({ length: N }, (_, i) => `slow${i}`));
+	assert.ok(answers.every((a) => a === 'We bake from 7:00 every day.'));
+	assert.equal(c.closed, null);
+	await c.close();
+});
+
 test('SIGHUP reloads replies; a broken config is refused and the old one keeps answering', async () => {
 	const c = chat(A);
 	await c.welcome();
