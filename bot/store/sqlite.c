@@ -439,11 +439,11 @@ struct sqlite {
 	sqlite3_stmt *st[Q_COUNT];
 	int64_t data_version;
 	int wal_pages;
-	int tx_open;  /* a group transaction is open */
-	int tx_lost;  /* SQLite rolled it back on its own (disk full, I/O error) */
-	int tx_fail;  /* a write of the group failed: the commit reports -1 */
-	int urgent;   /* the group holds writes someone waits for (store_dirty 2) */
-	int deferred; /* commits do not sync; a worker fdatasyncs the WAL */
+	int tx_open;   /* a group transaction is open */
+	int tx_lost;   /* SQLite rolled it back on its own (disk full, I/O error) */
+	int tx_fail;   /* a write of the group failed: the commit reports -1 */
+	int urgent;    /* the group holds writes someone waits for (store_dirty 2) */
+	int deferred;  /* commits do not sync; a worker fdatasyncs the WAL */
 	int unindexed; /* the group added messages the search index does not hold yet */
 
 	uv_loop_t *loop;
