@@ -2171,8 +2171,13 @@ static void search_index_follows_groups(void **state)
 	struct post p2 = mkpost("fts2", "th1", "the baguette was stale");
 	struct store_lookup l;
 	assert_int_equal(ss_lookup(s, p2.platform, p2.post_id, p2.thread_key, &l), 0);
-	struct store_record r = {.post = &p2, .decision = &d, .decision_json = "{}", .parts = parts,
-	                         .n_parts = 1, .now = T0, .thread = &l.thread};
+	struct store_record r = {.post = &p2,
+	                         .decision = &d,
+	                         .decision_json = "{}",
+	                         .parts = parts,
+	                         .n_parts = 1,
+	                         .now = T0,
+	                         .thread = &l.thread};
 	assert_int_equal(ss_record(s, &r, &rec), 0);
 	assert_int_equal(ss_record(s, &r, &rec), 1);
 	assert_int_equal(commit(s), 0);
