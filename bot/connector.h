@@ -136,9 +136,12 @@ enum {
 	 * it cannot (Mastodon and the like), replies are signed "— Sam". */
 	CONNECTOR_SHOWS_SENDER = 1u << 0,
 	/* The platform allows one consumer per account at a time (a Telegram
-	 * poller, one Mastodon stream per token, a Discord gateway session, a
-	 * Slack socket): where several frontdesk processes share a store, the
-	 * connector runs only in the one that leads its name (connector_start). */
+	 * poller, one Mastodon stream per token; not Slack, whose Socket Mode
+	 * spreads envelopes over up to 10 sockets): where several frontdesk
+	 * processes share a store, the connector runs only in the one that
+	 * leads its name (connector_start; docs/connectors.md has the table of
+	 * which types do).  A constant of the type: no type today reads one
+	 * account in two ways (a webhook mode would run everywhere). */
 	CONNECTOR_ONE_CONSUMER = 1u << 1,
 };
 
