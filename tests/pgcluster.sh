@@ -1,11 +1,17 @@
 #!/bin/sh
 # A throw-away PostgreSQL cluster for the tests, on loopback only.
 #
-#   tests/pgcluster.sh start DIR   initdb in DIR/data, start it on a free
+#   tests/pgcluster.sh start DIR [durable]
+#                                  initdb in DIR/data, start it on a free
 #                                  127.0.0.1 port with its socket in DIR;
 #                                  prints "FRONTDESK_TEST_PG=<url>" (a
 #                                  database the tests may use and empty)
 #   tests/pgcluster.sh stop DIR    stop it (immediately) and remove DIR
+#
+# The tests run the server with fsync off (nothing there needs to survive
+# a power cut, and it spares the shared disk); `durable` keeps PostgreSQL's
+# own defaults (fsync, synchronous_commit on), as a business's server has
+# them, for the benchmarks.
 #
 # Debian's `postgresql` package installs the server under
 # /usr/lib/postgresql/<version>/bin (not on PATH); the newest is used.
@@ -14,7 +20,13 @@
 set -u
 cmd=${1:-}
 dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+mode=${3:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start DIR [durable] | stop DIR" >&2; exit 2; }
+case $mode in
+'') sync_opts="-c fsync=off" ;;
+durable) sync_opts="" ;;
+*) echo "usage: $0 start DIR [durable] | stop DIR" >&2; exit 2 ;;
+esac
 
 bindir=""
 for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V); do
@@ -61,7 +73,7 @@ start)
 		tries=$((tries + 1))
 		port=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
 		if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
+			-o "-p $port -k $dir -c listen_addresses=127.0.0.1 $sync_opts -c max_connections=200" \
 			start >/dev/null 2>&1; then
 			break
 		fi
@@ -89,7 +101,7 @@ stop)
 	rm -rf "$dir"
 	;;
 *)
-	echo "usage: $0 start|stop DIR" >&2
+	echo "usage: $0 start DIR [durable] | stop DIR" >&2
 	exit 2
 	;;
 esac

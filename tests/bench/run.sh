@@ -1,9 +1,10 @@
 #!/bin/sh
 # `make bench`: every benchmark binary $B/bench/bench_* (built from
 # tests/bench/bench_*.c), then the WebSocket load test of the web chat
-# against a freshly started $B/frontdesk.  Numbers go to BENCHMARKS.md by
-# hand, with the command that produced them.
-#   tests/bench/run.sh [BUILD_DIR]     extra ws-load options in WS_LOAD_ARGS
+# against a freshly started $B/frontdesk, on SQLite and then on a
+# throw-away PostgreSQL.  Numbers go to BENCHMARKS.md by hand, with the
+# command that produced them.
+#   tests/bench/run.sh [BUILD_DIR]     extra ws-load options (both runs) in WS_LOAD_ARGS
 B=${1:-build}
 cd "$(dirname "$0")/../.." || exit 1
 status=0
@@ -26,5 +27,10 @@ else
 	fi
 	# shellcheck disable=SC2086 # WS_LOAD_ARGS is a list of options
 	BUILD="$B" node tests/bench/ws-load.mjs $WS_LOAD_ARGS || status=1
+	# The same load on PostgreSQL: a throw-away cluster with the server's
+	# own durability settings (ws-load says "skipped" where none can start).
+	printf '== ws-load (postgresql)\n'
+	# shellcheck disable=SC2086
+	BUILD="$B" node tests/bench/ws-load.mjs --store postgres $WS_LOAD_ARGS || status=1
 fi
 exit $status

@@ -16,17 +16,30 @@
 // WAL commit costs the disk), and that distribution is printed too, since
 // with synchronous full the reply latency can be no better than the disk's.
 //
+// --store postgres runs the same phases against a daemon on PostgreSQL
+// (store.url): a throw-away cluster (tests/pgcluster.sh, in a temporary
+// directory, stopped and removed at the end, on failure and on Ctrl-C too)
+// with PostgreSQL's own durability settings, which are checked (fsync and
+// synchronous_commit on: every reply waits for the WAL's flush, as with
+// SQLite's synchronous full) and printed in the result line; the disk probe
+// runs beside the cluster's files.  Where no cluster can start here it says
+// "skipped" and exits 0.
+//
 //   node tests/bench/ws-load.mjs                      start build/frontdesk itself
+//   node tests/bench/ws-load.mjs --store postgres     the same on a throw-away PostgreSQL
 //   node tests/bench/ws-load.mjs --url ws://127.0.0.1:8080/chat --pid 1234
 //   options: --conns 100 --rate 1000 --duration 10 --window 8 --saturate 5
 //            --threads N (client threads, default: CPUs - 1) --json --strict
-//            --synchronous full|normal (store.synchronous of the started daemon)
+//            --store sqlite|postgres (the started daemon's store; default sqlite)
+//            --synchronous full|normal (store.synchronous of the started daemon, SQLite)
 //            --fsync-probe 3 (seconds; 0 = none) --probe-dir DIR (default: the daemon's)
 //
 // Targets reported against: p99 at 1,000 posts/s <= 1 ms with synchronous
 // normal, <= the disk's fdatasync p99 + 1 ms with full; >= 20,000 posts/s
 // sustained; peak RSS <= 16 MB.  --strict exits 1 when one is missed.
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -172,6 +185,7 @@ function args() {
 		window: 8,
 		saturate: 5,
 		threads: Math.max(1, os.cpus().length - 1),
+		store: 'sqlite',
 		synchronous: '',
 		'fsync-probe': 3,
 		'probe-dir': '',
@@ -182,13 +196,58 @@ function args() {
 	for (let i = 0; i < v.length; i++) {
 		const k = v[i].replace(/^--/, '');
 		if (k === 'json' || k === 'strict') a[k] = true;
-		else if (k in a) a[k] = k === 'url' || k === 'synchronous' || k === 'probe-dir' ? v[++i] : Number(v[++i]);
+		else if (k in a) a[k] = ['url', 'store', 'synchronous', 'probe-dir'].includes(k) ? v[++i] : Number(v[++i]);
 		else {
 			console.error(`ws-load: unknown option ${v[i]}`);
 			process.exit(2);
 		}
 	}
+	if (a.store === 'postgresql') a.store = 'postgres';
+	const usage = (why) => {
+		console.error(`ws-load: ${why}`);
+		process.exit(2);
+	};
+	if (a.store !== 'sqlite' && a.store !== 'postgres') usage(`--store is sqlite or postgres, not ${a.store}`);
+	if (a.store === 'postgres' && a.synchronous)
+		usage('--synchronous is SQLite\'s; PostgreSQL runs with its own synchronous_commit (on)');
+	if (a.store === 'postgres' && a.url) usage('--store postgres starts its own daemon and cluster: no --url');
 	return a;
+}
+
+// A throw-away PostgreSQL cluster (tests/pgcluster.sh) with the server's
+// own durability settings, stopped and removed when this process exits
+// (normally, on an error, on Ctrl-C or SIGTERM).  Resolves to { url, dir,
+// settings } (settings: what the result line shows), or { skip: why }
+// where no cluster can start here; throws when the cluster does not run
+// with fsync and synchronous_commit on (the numbers would mean nothing).
+function startCluster() {
+	const script = path.resolve(HERE, '../pgcluster.sh');
+	const dir = mkdtempSync(path.join(os.tmpdir(), 'fd-pgbench-'));
+	const stop = () => spawnSync('sh', [script, 'stop', dir], { stdio: 'ignore' });
+	process.on('exit', stop);
+	for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => process.exit(128 + os.constants.signals[sig]));
+	const r = spawnSync('sh', [script, 'start', dir, 'durable'], { encoding: 'utf8' });
+	if (r.status !== 0) {
+		stop();
+		return { skip: `no PostgreSQL cluster can start here: ${(r.stderr || '').trim() || `pgcluster.sh exited ${r.status}`}` };
+	}
+	const env = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+	const url = env.FRONTDESK_TEST_PG;
+	const psql = env.FRONTDESK_TEST_PG_BIN && existsSync(path.join(env.FRONTDESK_TEST_PG_BIN, 'psql')) ? path.join(env.FRONTDESK_TEST_PG_BIN, 'psql') : 'psql';
+	const rows = execFileSync(
+		psql,
+		['-X', '-q', '-A', '-t', '-F', '=', '-d', url, '-c',
+			"SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'fsync', 'synchronous_commit', 'wal_sync_method', 'full_page_writes') ORDER BY name"],
+		{ encoding: 'utf8' },
+	);
+	const set = Object.fromEntries(rows.trim().split('\n').map((l) => l.split('=')));
+	if (set.fsync !== 'on' || set.synchronous_commit !== 'on')
+		throw new Error(`the cluster runs with fsync=${set.fsync} synchronous_commit=${set.synchronous_commit}, not PostgreSQL's defaults (on)`);
+	return {
+		url,
+		dir,
+		settings: `postgresql ${set.server_version} fsync=${set.fsync} synchronous_commit=${set.synchronous_commit} wal_sync_method=${set.wal_sync_method} full_page_writes=${set.full_page_writes}`,
+	};
 }
 
 function pct(sorted, p) {
@@ -260,6 +319,8 @@ async function main() {
 	let d = null;
 	let url = a.url;
 	let pid = a.pid;
+	let pg = null;
+	let store = url ? 'given daemon' : `sqlite synchronous=${a.synchronous || 'full'}`;
 	if (!url) {
 		const lib = await import(path.join(E2E, 'lib/daemon.mjs'));
 		const why = lib.daemonMissing();
@@ -267,15 +328,25 @@ async function main() {
 			console.log(`ws-load: skipped: ${why}`);
 			return;
 		}
+		if (a.store === 'postgres') {
+			pg = startCluster();
+			if (pg.skip) {
+				console.log(`ws-load (postgresql): skipped: ${pg.skip}`);
+				return;
+			}
+			store = pg.settings;
+		}
 		const limits = `    limits: { connections: 1000000, connections_per_address: 1000000, messages_per_minute: 1000000 }\n`;
 		d = await lib.startDaemon({
 			config: ({ ports }) => {
 				let y = lib.defaultConfig({ ports, webchatExtra: limits });
-				if (a.synchronous)
+				if (pg) y = y.replace('store: { path: frontdesk.db }', `store: { url: "${pg.url}", node: bench }`);
+				else if (a.synchronous)
 					y = y.replace('store: { path: frontdesk.db }', `store: { path: frontdesk.db, synchronous: ${a.synchronous} }`);
 				return y;
 			},
 			healthy: true,
+			timeoutMs: 30000,
 		});
 		url = d.wsUrl('/chat');
 		pid = d.pid;
@@ -304,10 +375,10 @@ async function main() {
 		);
 	}
 	let failed = null;
-	const res = { conns: a.conns, threads };
+	const res = { store, conns: a.conns, threads };
 	try {
 		await ask(workers, { cmd: 'connect' }, 'connected');
-		const probeDir = a['probe-dir'] || (d ? d.dir : '');
+		const probeDir = a['probe-dir'] || (pg ? pg.dir : d ? d.dir : '');
 		if (a['fsync-probe'] > 0 && probeDir) res.fsync = await fsyncProbe(probeDir, a['fsync-probe']);
 
 		const fixed = await ask(
@@ -365,8 +436,9 @@ async function main() {
 	const f = res.fixed,
 		s = res.saturation;
 	// With synchronous full (the default) the reply waits for the disk: the
-	// target is the disk's own fdatasync p99 + 1 ms.
-	const full = a.synchronous !== 'normal';
+	// target is the disk's own fdatasync p99 + 1 ms.  So it does on
+	// PostgreSQL with synchronous_commit on.
+	const full = pg || a.synchronous !== 'normal';
 	const p99Target = full && res.fsync ? res.fsync.p99_ms + 1 : 1;
 	const targets = {
 		p99_at_1000: a.rate === 1000 ? f.p99_ms <= p99Target : null,
@@ -378,7 +450,7 @@ async function main() {
 	const ms = (v) => (Number.isFinite(v) ? v.toFixed(3) : '-');
 	if (a.json) console.log(JSON.stringify(res));
 	console.log(
-		`ws-load: conns=${res.conns} threads=${threads}` +
+		`ws-load: store=${store} | conns=${res.conns} threads=${threads}` +
 			` | fixed ${f.rate}/s x ${f.seconds}s: sent=${f.sent} replies=${f.replies} errors=${f.errors}` +
 			` p50=${ms(f.p50_ms)}ms p99=${ms(f.p99_ms)}ms max=${ms(f.max_ms)}ms` +
 			` | sustained: ${Math.round(s.posts_per_s)} posts/s (window ${s.window}, p50=${ms(s.p50_ms)}ms p99=${ms(s.p99_ms)}ms, errors=${s.errors})` +
