@@ -11,9 +11,11 @@
  * group is committed.
  *
  * Durability: synchronous=FULL in the configuration is kept without a
- * fsync on the loop thread: the connection runs with synchronous=NORMAL
- * (a commit only writes the WAL) and every committed group waits for an
- * fdatasync of the WAL, run on a libuv worker, before its callback says 0.
+ * fsync in a commit on the loop thread: the connection runs with
+ * synchronous=NORMAL (a commit only writes the WAL) and every committed
+ * group waits for an fdatasync of the WAL, run on a libuv worker, before
+ * its callback says 0.  (The loop thread syncs only when it finishes a
+ * checkpoint's tail and restarts the WAL, below: once per 4 MB of WAL.)
  * One sync covers every group committed while the previous one ran.
  * Without a loop (command-line tools) synchronous=FULL is used as it is.
  * The WAL is not checkpointed by the writer's commits (wal_autocheckpoint=0):
