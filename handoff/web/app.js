@@ -217,6 +217,10 @@
       err.retryAfter = Number(r.headers.get('Retry-After') || 0);
       throw err;
     }
+    /* Every GET answers a JSON object: none means the answer was cut
+     * short (the daemon stopping or restarting), which is a failure like
+     * any other, not an empty result. */
+    if (method === 'GET' && (data === null || typeof data !== 'object')) throw new Error('no answer');
     return data;
   };
 
